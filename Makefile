@@ -1,0 +1,36 @@
+# `make repro`: set up and run the whole pipeline on the embedded default (digits demo).
+# `make test`:  set up and run the test suite.
+# Both create .venv from the pinned lock on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN := PATH="$(abspath $(BIN)):$$PATH"
+
+.PHONY: setup repro test ui lock clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+repro: $(STAMP)
+	$(RUN) dvc repro
+	$(RUN) dvc metrics show
+
+test: $(STAMP)
+	$(RUN) python -m pytest
+
+# The MLflow UI on the embedded store, on this machine only.
+ui: $(STAMP)
+	$(RUN) mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" --host 127.0.0.1 --port 5000
+
+# Re-pin every installed package after changing pyproject.toml's dependencies.
+lock: $(STAMP)
+	$(BIN)/pip freeze --exclude-editable | grep -v '^retrainlab' > requirements.lock
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,99 @@
+"""The `retrainlab` command: one subcommand per pipeline step.
+
+MLproject's entry points call these subcommands and DVC's stages call `retrainlab run`,
+which launches those entry points through MLflow's project runner, so each step is
+defined once. Heavy imports (TensorFlow, MLflow) happen inside the subcommand that needs
+them, so `retrainlab --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from retrainlab import layout
+from retrainlab.errors import RetrainlabError
+
+
+def main(argv: list[str] | None = None) -> int:
+    # TensorFlow's C++ start-up chatter buries the progress lines; the user can set it back.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = _parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except RetrainlabError as exc:
+        print(f"retrainlab: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="retrainlab",
+        description="Measure whether to retrain, keep training, fine-tune or leave a model alone.",
+    )
+    steps = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    prepare = steps.add_parser(layout.PREPARE, help="build the initial and incremental datasets")
+    _add_params(prepare)
+    prepare.set_defaults(handler=_prepare)
+
+    for name in layout.STRATEGY_NAMES:
+        strategy = steps.add_parser(name, help=f"train, evaluate, log and register the {name} strategy")
+        _add_params(strategy)
+        strategy.add_argument("--seed", type=_optional_int, default=None, help="override params.yaml's seed")
+        strategy.set_defaults(handler=_strategy, strategy=name)
+
+    run = steps.add_parser(
+        "run",
+        help="run an MLproject entry point with MLflow's project runner, logging to this project's store",
+    )
+    run.add_argument("entry", choices=(layout.PREPARE, *layout.STRATEGY_NAMES))
+    run.add_argument("-P", dest="entry_params", action="append", default=[], metavar="KEY=VALUE")
+    _add_params(run)
+    run.set_defaults(handler=_run)
+    return parser
+
+
+def _add_params(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
+
+
+def _optional_int(text: str) -> int | None:
+    """MLproject passes an empty string when its `seed` parameter is left at its default."""
+    return int(text) if text.strip() else None
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    from retrainlab.config import load_params
+    from retrainlab.steps import prepare_step
+
+    prepare_step(load_params(args.params))
+
+
+def _strategy(args: argparse.Namespace) -> None:
+    from retrainlab.config import load_params
+    from retrainlab.steps import run_strategy
+
+    record = run_strategy(args.strategy, load_params(args.params).with_seed(args.seed))
+    print(
+        f"{args.strategy}: acc_old={record['acc_old']:.4f} acc_new={record['acc_new']:.4f} "
+        f"forgetting={record['forgetting']:+.4f} wall={record['wall_seconds']:.1f}s "
+        f"model version {record['mlflow']['model_version']}"
+    )
+
+
+def _run(args: argparse.Namespace) -> None:
+    from retrainlab.config import load_params
+    from retrainlab.tracking import launch
+
+    pairs = [item.partition("=") for item in args.entry_params]
+    bad = [key for key, sep, _ in pairs if not sep]
+    if bad:
+        raise RetrainlabError(f"-P {bad[0]}: give entry parameters as KEY=VALUE")
+    launch(args.entry, {key: value for key, _, value in pairs}, load_params(args.params))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""The typed, validated view of `params.yaml`: the one place parameters are read.
+
+Every section is a frozen dataclass. Loading rejects unknown keys, wrong types and
+out-of-range values with a one-line error that names the key, so a typo fails loudly
+instead of silently falling back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from retrainlab.errors import ConfigError
+
+SOURCES = ("digits", "synthetic", "files")
+SCENARIOS = ("same_distribution", "covariate_shift", "concept_drift", "new_classes")
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticParams:
+    rows: int = 3000
+    features: int = 8
+    classes: int = 4
+
+    def check(self) -> None:
+        _require(self.rows >= 20, "data.synthetic.rows", "must be at least 20")
+        _require(self.features >= 1, "data.synthetic.features", "must be at least 1")
+        _require(self.classes >= 2, "data.synthetic.classes", "must be at least 2")
+
+
+@dataclasses.dataclass(frozen=True)
+class FilesParams:
+    initial: str = "data/raw/initial.csv"
+    incremental: str = "data/raw/incremental.csv"
+    label: str = "label"
+    features: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataParams:
+    source: Literal["digits", "synthetic", "files"] = "digits"
+    scenario: Literal["same_distribution", "covariate_shift", "concept_drift", "new_classes"] = (
+        "new_classes"
+    )
+    incremental_fraction: float = 0.3
+    test_fraction: float = 0.25
+    affected_classes: int = 3
+    shift_strength: float = 1.0
+    seed: int = 0
+    synthetic: SyntheticParams = dataclasses.field(default_factory=SyntheticParams)
+    files: FilesParams = dataclasses.field(default_factory=FilesParams)
+
+    def check(self) -> None:
+        _require(0 < self.incremental_fraction <= 10, "data.incremental_fraction", "must be in (0, 10]")
+        _require(0 < self.test_fraction < 1, "data.test_fraction", "must be in (0, 1)")
+        _require(self.affected_classes >= 1, "data.affected_classes", "must be at least 1")
+        if self.scenario == "concept_drift":
+            _require(
+                self.affected_classes >= 2,
+                "data.affected_classes",
+                "must be at least 2 for concept_drift (labels rotate among these classes)",
+            )
+        _require(self.shift_strength > 0, "data.shift_strength", "must be positive")
+        _require(self.seed >= 0, "data.seed", "must be 0 or more")
+        self.synthetic.check()
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelParams:
+    hidden_units: list[int] = dataclasses.field(default_factory=lambda: [64, 32])
+    dropout: float = 0.1
+    learning_rate: float = 0.001
+    epochs: int = 30
+    batch_size: int = 32
+
+    def check(self) -> None:
+        _require(len(self.hidden_units) >= 1, "model.hidden_units", "needs at least one layer")
+        _require(all(u >= 1 for u in self.hidden_units), "model.hidden_units", "must be positive")
+        _require(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
+        _check_training("model", self.learning_rate, self.epochs)
+        _require(self.batch_size >= 1, "model.batch_size", "must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class IncrementalParams:
+    epochs: int = 15
+    learning_rate: float = 0.0005
+
+    def check(self) -> None:
+        _check_training("incremental", self.learning_rate, self.epochs)
+
+
+@dataclasses.dataclass(frozen=True)
+class FineTuneParams:
+    epochs: int = 15
+    learning_rate: float = 0.001
+    new_layers: int = 1
+
+    def check(self) -> None:
+        _check_training("fine_tune", self.learning_rate, self.epochs)
+        _require(self.new_layers >= 0, "fine_tune.new_layers", "must be 0 or more")
+
+
+@dataclasses.dataclass(frozen=True)
+class CostParams:
+    gpu_hour_usd: float | None = None
+    cpu_core_hour_usd: float | None = None
+
+    def check(self) -> None:
+        for name in ("gpu_hour_usd", "cpu_core_hour_usd"):
+            value = getattr(self, name)
+            _require(value is None or value >= 0, f"cost.{name}", "must be 0 or more, or null")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackingParams:
+    experiment: str = "retrainlab-digits"
+    registered_model: str = "retrainlab-digits"
+    system_metrics: bool = True
+
+    def check(self) -> None:
+        _require(bool(self.experiment.strip()), "tracking.experiment", "must not be empty")
+        _require(bool(self.registered_model.strip()), "tracking.registered_model", "must not be empty")
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    seed: int = 0
+    data: DataParams = dataclasses.field(default_factory=DataParams)
+    model: ModelParams = dataclasses.field(default_factory=ModelParams)
+    incremental: IncrementalParams = dataclasses.field(default_factory=IncrementalParams)
+    fine_tune: FineTuneParams = dataclasses.field(default_factory=FineTuneParams)
+    cost: CostParams = dataclasses.field(default_factory=CostParams)
+    tracking: TrackingParams = dataclasses.field(default_factory=TrackingParams)
+
+    def check(self) -> None:
+        _require(self.seed >= 0, "seed", "must be 0 or more")
+        for field in dataclasses.fields(self):
+            section = getattr(self, field.name)
+            if dataclasses.is_dataclass(section):
+                section.check()
+
+    def with_seed(self, seed: int | None) -> Params:
+        return self if seed is None else dataclasses.replace(self, seed=seed)
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read, type-check and range-check a params file; raise ConfigError naming the key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the params file ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+    try:
+        params = _build(Params, raw, "")
+        params.check()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return params
+
+
+def as_flat_dict(params: Params) -> dict[str, Any]:
+    """`{"model.dropout": 0.1, ...}`: the form MLflow logs params in."""
+    flat: dict[str, Any] = {}
+
+    def walk(value: Any, prefix: str) -> None:
+        if dataclasses.is_dataclass(value):
+            for field in dataclasses.fields(value):
+                walk(getattr(value, field.name), f"{prefix}{field.name}.")
+        else:
+            flat[prefix[:-1]] = value
+
+    walk(params, "")
+    return flat
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"parameter '{key}' {message}")
+
+
+def _check_training(section: str, learning_rate: float, epochs: int) -> None:
+    _require(learning_rate > 0, f"{section}.learning_rate", "must be positive")
+    _require(epochs >= 1, f"{section}.epochs", "must be at least 1")
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"section '{prefix.rstrip('.') or '(top level)'}' must be a mapping")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter '{prefix}{unknown[0]}' (known here: {', '.join(sorted(fields))})"
+        )
+    values = {name: _convert(hints[name], raw[name], f"{prefix}{name}") for name in raw}
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, f"{key}.")
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"parameter '{key}' is {value!r}; choose one of: {', '.join(args)}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"parameter '{key}' must be a list, got {value!r}")
+        return [_convert(args[0], item, f"{key}[{i}]") for i, item in enumerate(value)]
+    return _scalar(hint, value, key)
+
+
+def _scalar(hint: type, value: Any, key: str) -> Any:
+    # bool is a subclass of int: refuse it where a number is meant, so `epochs: yes` fails.
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, hint)
+    if not ok:
+        raise ConfigError(f"parameter '{key}' must be of type {hint.__name__}, got {value!r}")
+    return value

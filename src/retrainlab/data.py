@@ -1,0 +1,359 @@
+"""The `prepare` step: build the initial and incremental datasets and their test splits.
+
+Pure functions make the pool, the scenario and the splits; `prepare` at the bottom is the
+one place that reads the user's files and writes the Parquet outputs DVC versions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retrainlab import layout
+from retrainlab.config import DataParams
+from retrainlab.errors import DataError, PipelineError
+from retrainlab.files import write_atomically, write_text_atomically
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: str  # NUMERIC or CATEGORICAL
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Initial and incremental rows with their label column and feature schema."""
+
+    initial: pd.DataFrame
+    incremental: pd.DataFrame
+    label: str
+    features: tuple[Feature, ...]
+
+
+# --- the built-in sources -------------------------------------------------------------
+
+
+def digits_pool() -> tuple[pd.DataFrame, np.ndarray]:
+    """scikit-learn's bundled 8x8 handwritten digits: 1797 real images, 64 pixel columns."""
+    from sklearn.datasets import load_digits
+
+    frame = load_digits(as_frame=True).frame
+    return frame.drop(columns="target"), frame["target"].to_numpy()
+
+
+def shift_digits(pixels: pd.DataFrame, strength: float) -> pd.DataFrame:
+    """Move every image right by `round(strength)` pixels (at least one), as a moved camera would."""
+    step = max(1, int(round(strength)))
+    images = pixels.to_numpy().reshape(-1, 8, 8)
+    shifted = np.zeros_like(images)
+    shifted[:, :, step:] = images[:, :, : 8 - step]
+    return pd.DataFrame(shifted.reshape(-1, 64), columns=pixels.columns, index=pixels.index)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticTeacher:
+    """A fixed random network that labels rows: the 'true rule' of the synthetic source."""
+
+    hidden: np.ndarray
+    readout: np.ndarray
+    segment_bias: dict[str, np.ndarray]
+    shift_direction: np.ndarray
+
+    @classmethod
+    def draw(cls, features: int, classes: int, rng: np.random.Generator) -> SyntheticTeacher:
+        direction = rng.normal(size=features)
+        return cls(
+            hidden=rng.normal(size=(features, 16)),
+            readout=rng.normal(size=(16, classes)),
+            segment_bias={s: rng.normal(scale=0.7, size=classes) for s in SEGMENTS},
+            shift_direction=direction / np.linalg.norm(direction),
+        )
+
+    def label(self, frame: pd.DataFrame) -> np.ndarray:
+        x = frame.drop(columns="segment").to_numpy()
+        logits = np.tanh(x @ self.hidden) @ self.readout
+        logits += np.stack([self.segment_bias[s] for s in frame["segment"]])
+        return logits.argmax(axis=1)
+
+    def shift(self, frame: pd.DataFrame, strength: float) -> pd.DataFrame:
+        moved = frame.copy()
+        numeric = [c for c in frame.columns if c != "segment"]
+        moved[numeric] = frame[numeric].to_numpy() + strength * self.shift_direction
+        return moved
+
+
+SEGMENTS = ("north", "south", "east")
+
+
+def synthetic_pool(rows: int, features: int, classes: int, rng: np.random.Generator):
+    """Seeded rows: numeric columns x0.. plus a categorical `segment`, labelled by a teacher."""
+    teacher = SyntheticTeacher.draw(features, classes, rng)
+    frame = pd.DataFrame(rng.normal(size=(rows, features)), columns=[f"x{i}" for i in range(features)])
+    frame["segment"] = rng.choice(SEGMENTS, size=rows)
+    return frame, teacher.label(frame), teacher
+
+
+# --- scenarios ------------------------------------------------------------------------
+
+
+def split_pool(
+    initial_allowed: np.ndarray, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the initial and incremental sets.
+
+    The initial set takes 1/(1+fraction) of the rows it may hold; the incremental set,
+    `fraction` times the initial set's size, is drawn from all the rows that are left.
+    """
+    allowed = np.flatnonzero(initial_allowed)
+    n_initial = int(round(len(allowed) / (1 + fraction)))
+    initial = rng.choice(allowed, size=n_initial, replace=False)
+    rest = np.setdiff1d(np.arange(len(initial_allowed)), initial)
+    n_incremental = min(len(rest), int(round(fraction * n_initial)))
+    incremental = rng.choice(rest, size=n_incremental, replace=False)
+    return np.sort(initial), np.sort(incremental)
+
+
+def rotate_labels(labels: np.ndarray, affected: np.ndarray) -> np.ndarray:
+    """Concept drift: each affected class takes the next affected class's label."""
+    rotated = labels.copy()
+    for i, cls in enumerate(affected):
+        rotated[labels == cls] = affected[(i + 1) % len(affected)]
+    return rotated
+
+
+def apply_scenario(
+    pool: pd.DataFrame,
+    labels: np.ndarray,
+    params: DataParams,
+    rng: np.random.Generator,
+    shift_inputs: Callable[[pd.DataFrame, float], pd.DataFrame],
+    relabel: Callable[[pd.DataFrame], np.ndarray] | None = None,
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
+    """Split a labelled pool into initial and incremental data as the scenario says.
+
+    `shift_inputs` moves the incremental inputs for covariate_shift; `relabel`, where the
+    source has a labelling rule, labels the moved inputs by that same rule.
+    """
+    classes = np.unique(labels)
+    allowed = np.ones(len(labels), dtype=bool)
+    if params.scenario == "new_classes":
+        if params.affected_classes >= len(classes):
+            raise DataError(
+                f"parameter 'data.affected_classes' is {params.affected_classes} but the source has "
+                f"{len(classes)} classes; new_classes needs at least one class in the initial data"
+            )
+        allowed = ~np.isin(labels, classes[-params.affected_classes :])
+    if params.scenario == "concept_drift" and params.affected_classes > len(classes):
+        raise DataError(
+            f"parameter 'data.affected_classes' is {params.affected_classes} but the source has "
+            f"only {len(classes)} classes"
+        )
+    initial_idx, incremental_idx = split_pool(allowed, params.incremental_fraction, rng)
+    initial = pool.iloc[initial_idx].reset_index(drop=True)
+    incremental = pool.iloc[incremental_idx].reset_index(drop=True)
+    y_initial, y_incremental = labels[initial_idx], labels[incremental_idx]
+    if params.scenario == "covariate_shift":
+        incremental = shift_inputs(incremental, params.shift_strength)
+        if relabel is not None:
+            y_incremental = relabel(incremental)
+    elif params.scenario == "concept_drift":
+        y_incremental = rotate_labels(y_incremental, classes[: params.affected_classes])
+    return initial, y_initial, incremental, y_incremental
+
+
+def builtin_dataset(params: DataParams, seed: int) -> Dataset:
+    rng = np.random.default_rng(seed)
+    if params.source == "digits":
+        pool, labels = digits_pool()
+        parts = apply_scenario(pool, labels, params, rng, shift_digits)
+        label = "digit"
+    else:
+        p = params.synthetic
+        pool, labels, teacher = synthetic_pool(p.rows, p.features, p.classes, rng)
+        parts = apply_scenario(pool, labels, params, rng, teacher.shift, teacher.label)
+        label = "label"
+    initial, y_initial, incremental, y_incremental = parts
+    initial[label], incremental[label] = y_initial, y_incremental
+    return tidy(initial, incremental, label, features=None, names=(params.source, params.source))
+
+
+# --- the user's files -----------------------------------------------------------------
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise DataError(f"{path}: unsupported file type '{suffix}'; give a .csv or .parquet file")
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; set data.files.initial / data.files.incremental")
+    try:
+        frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    except Exception as exc:  # pandas and pyarrow raise many types for unreadable files
+        raise DataError(f"{path}: cannot be read as {suffix[1:]} ({type(exc).__name__}: {exc})") from None
+    if frame.empty:
+        raise DataError(f"{path}: has no data rows")
+    return frame
+
+
+def files_dataset(params: DataParams, root: Path) -> Dataset:
+    spec = params.files
+    paths = (root / spec.initial, root / spec.incremental)
+    initial, incremental = (read_table(p) for p in paths)
+    return tidy(initial, incremental, spec.label, spec.features or None, names=tuple(map(str, paths)))
+
+
+def tidy(
+    initial: pd.DataFrame,
+    incremental: pd.DataFrame,
+    label: str,
+    features: list[str] | None,
+    names: tuple[str, str],
+) -> Dataset:
+    """Check the columns, decide each feature's kind, and give both frames one schema.
+
+    Numeric columns become float64; anything else is categorical and becomes text.
+    """
+    for frame, name in zip((initial, incremental), names):
+        if label not in frame.columns:
+            raise DataError(f"{name}: no label column '{label}'; set data.files.label")
+    feature_names = features or [c for c in initial.columns if c != label]
+    if not feature_names:
+        raise DataError(f"{names[0]}: has no feature columns besides the label '{label}'")
+    for frame, name in zip((initial, incremental), names):
+        missing = [c for c in feature_names if c not in frame.columns]
+        if missing:
+            raise DataError(f"{name}: missing feature column '{missing[0]}'")
+        for column in [label, *feature_names]:
+            n_missing = int(frame[column].isna().sum())
+            if n_missing:
+                raise DataError(f"{name}: column '{column}' has {n_missing} missing values")
+    kinds = tuple(
+        Feature(c, NUMERIC if _is_numeric(initial[c]) and _is_numeric(incremental[c]) else CATEGORICAL)
+        for c in feature_names
+    )
+    return Dataset(_coerce(initial, kinds, label), _coerce(incremental, kinds, label), label, kinds)
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def _coerce(frame: pd.DataFrame, features: tuple[Feature, ...], label: str) -> pd.DataFrame:
+    columns = {
+        f.name: frame[f.name].astype("float64" if f.kind == NUMERIC else str) for f in features
+    }
+    columns[label] = frame[label]
+    return pd.DataFrame(columns)
+
+
+# --- test splits ----------------------------------------------------------------------
+
+
+def stratified_split(
+    labels: np.ndarray, test_fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test row indices with every class in the same proportion in both.
+
+    A class with at least two rows puts at least one in each; a lone row stays in train.
+    """
+    train, test = [], []
+    for cls in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == cls))
+        n_test = int(round(len(rows) * test_fraction))
+        n_test = min(max(n_test, 1), len(rows) - 1) if len(rows) >= 2 else 0
+        test.append(rows[:n_test])
+        train.append(rows[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def make_splits(dataset: Dataset, test_fraction: float, seed: int) -> dict[str, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    splits = {}
+    for part in ("initial", "incremental"):
+        frame = getattr(dataset, part)
+        train, test = stratified_split(frame[dataset.label].to_numpy(), test_fraction, rng)
+        splits[f"{part}_train"] = frame.iloc[train].reset_index(drop=True)
+        splits[f"{part}_test"] = frame.iloc[test].reset_index(drop=True)
+    return splits
+
+
+def summarize(dataset: Dataset, splits: dict[str, pd.DataFrame], params: DataParams) -> dict[str, Any]:
+    classes = {name: _labels(frame[dataset.label]) for name, frame in splits.items()}
+    old = set(classes["initial_train"])
+    return {
+        "source": params.source,
+        "scenario": None if params.source == "files" else params.scenario,
+        "label": dataset.label,
+        "features": [dataclasses.asdict(f) for f in dataset.features],
+        "rows": {name: len(frame) for name, frame in splits.items()},
+        "classes": classes,
+        "new_classes": [c for c in classes["incremental_train"] if c not in old],
+    }
+
+
+def _labels(column: pd.Series) -> list:
+    return sorted(plain(v) for v in column.unique())
+
+
+def encode_labels(values, labels: list) -> np.ndarray:
+    """Index of each value in `labels` (a model's output units); -1 for one not there."""
+    index = {label: i for i, label in enumerate(labels)}
+    return np.array([index.get(plain(v), -1) for v in values], dtype=np.int64)
+
+
+def plain(value: Any) -> Any:
+    """numpy scalars to Python ones, so labels compare equal to those read back from JSON."""
+    return value.item() if hasattr(value, "item") else value
+
+
+# --- the edge: read inputs, write outputs ---------------------------------------------
+
+
+def prepare(data: DataParams, root: Path = Path(".")) -> dict[str, Any]:
+    """Build the four splits and the summary and write them under data/prepared/."""
+    dataset = files_dataset(data, root) if data.source == "files" else builtin_dataset(data, data.seed)
+    splits = make_splits(dataset, data.test_fraction, data.seed)
+    for name, frame in splits.items():
+        if frame.empty:
+            raise DataError(f"split '{name}' is empty: give more rows or change data.test_fraction")
+    summary = summarize(dataset, splits, data)
+    for name, frame in splits.items():
+        write_atomically(root / layout.split_path(name), lambda p, f=frame: f.to_parquet(p, index=False))
+    write_text_atomically(root / layout.SUMMARY, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """The prepare step's outputs, read back: what every strategy trains and tests on."""
+
+    splits: dict[str, pd.DataFrame]
+    label: str
+    features: tuple[Feature, ...]
+    summary: dict[str, Any]
+
+    def x(self, split: str) -> pd.DataFrame:
+        return self.splits[split][[f.name for f in self.features]]
+
+    def y(self, split: str) -> np.ndarray:
+        return self.splits[split][self.label].to_numpy()
+
+
+def load_prepared(root: Path = Path(".")) -> Prepared:
+    summary_path = root / layout.SUMMARY
+    if not summary_path.is_file():
+        raise PipelineError(f"{layout.SUMMARY}: not found; run the prepare step first (dvc repro prepare)")
+    summary = json.loads(summary_path.read_text())
+    splits = {name: pd.read_parquet(root / layout.split_path(name)) for name in layout.SPLITS}
+    features = tuple(Feature(**f) for f in summary["features"])
+    return Prepared(splits, summary["label"], features, summary)

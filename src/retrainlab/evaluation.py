@@ -1,0 +1,77 @@
+"""Metrics, computed the same way for every strategy so comparisons are fair by construction.
+
+Metric names are defined here once: `acc_old`, `loss_new`, `f1_all`, `forgetting`, ...
+"old" is the initial data's test split, "new" the incremental data's, "all" both together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score
+
+from retrainlab.data import encode_labels, plain
+
+TEST_SETS = {"old": "initial_test", "new": "incremental_test"}
+ALL = "all"
+MEASURES = ("acc", "loss", "f1")
+FORGETTING = "forgetting"
+# Probability floor for the loss, so a label the model has never seen costs -log(1e-7) ~ 16.1.
+PROBABILITY_FLOOR = 1e-7
+
+
+def metric_name(measure: str, test_set: str) -> str:
+    return f"{measure}_{test_set}"
+
+
+METRIC_NAMES = tuple(
+    metric_name(m, t) for t in (*TEST_SETS, ALL) for m in MEASURES
+) + (FORGETTING,)
+
+
+def score(probs: np.ndarray, labels: Sequence, y_true: np.ndarray) -> dict[str, float]:
+    """Accuracy, mean cross-entropy and macro-F1 of predicted probabilities.
+
+    `labels[i]` is the class of column i of `probs`; true labels outside `labels` count as
+    wrong and get the probability floor in the loss.
+    """
+    label_array = np.asarray(labels, dtype=object)
+    predicted = label_array[probs.argmax(axis=1)]
+    columns = encode_labels(y_true, list(labels))
+    p_true = np.where(columns >= 0, probs[np.arange(len(y_true)), np.maximum(columns, 0)], 0.0)
+    y_text, predicted_text = _as_text(y_true), _as_text(predicted)
+    return {
+        "acc": float(np.mean(y_text == predicted_text)),
+        "loss": float(-np.mean(np.log(np.maximum(p_true, PROBABILITY_FLOOR)))),
+        "f1": float(f1_score(y_text, predicted_text, average="macro", zero_division=0)),
+    }
+
+
+def evaluate(predict_proba, labels: Sequence, tests: dict[str, tuple[pd.DataFrame, np.ndarray]]) -> dict[str, float]:
+    """Every metric on "old", "new" and "all", named by `metric_name`.
+
+    `tests` maps "old" and "new" to (features, true labels); `predict_proba` maps features
+    to probabilities over `labels`.
+    """
+    probs = {name: predict_proba(x) for name, (x, _) in tests.items()}
+    truths = {name: y for name, (_, y) in tests.items()}
+    probs[ALL] = np.vstack([probs[name] for name in TEST_SETS])
+    truths[ALL] = np.concatenate([truths[name] for name in TEST_SETS])
+    metrics = {}
+    for test_set in (*TEST_SETS, ALL):
+        for measure, value in score(probs[test_set], labels, truths[test_set]).items():
+            metrics[metric_name(measure, test_set)] = value
+    return metrics
+
+
+def forgetting(baseline_acc_old: float, acc_old: float) -> float:
+    """How much accuracy on the old data an update lost (negative: it gained)."""
+    return baseline_acc_old - acc_old
+
+
+def _as_text(values: np.ndarray) -> np.ndarray:
+    # Labels may be ints or strings; compare them as text so mixed sources never mismatch.
+    return np.array([str(plain(v)) for v in values], dtype=object)
+

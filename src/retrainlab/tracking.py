@@ -1,0 +1,240 @@
+"""MLflow at the edge: where the store is, the pipeline's parent run, strategy runs, models.
+
+The tracking location is `MLFLOW_TRACKING_URI` when set, else an SQLite file in the
+project root, by absolute path. The root of a DVC experiment's temporary workspace
+(`<project>/.dvc/tmp/exps/...`) is the project it belongs to, so queued experiments log
+to the same store as the workspace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import os
+import re
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.models import ModelSignature
+from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema
+
+STORE_FILE = "mlflow.db"
+ARTIFACTS_DIR = "mlartifacts"
+TAG_PREFIX = "retrainlab."
+TAG_STRATEGY = TAG_PREFIX + "strategy"
+TAG_ROLE = TAG_PREFIX + "role"
+PARENT_TAG = "mlflow.parentRunId"
+# What the model needs at load time besides its bundled code (retrainlab itself).
+MODEL_REQUIREMENTS = ("mlflow", "keras", "tensorflow-cpu|tensorflow", "pandas", "numpy", "pyyaml")
+
+
+def workspace_root(start: Path | None = None) -> Path:
+    """The DVC repository holding `start` (the working directory by default)."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / ".dvc").is_dir():
+            return candidate
+    return here
+
+
+def project_root(start: Path | None = None) -> Path:
+    """Where the embedded store lives: the workspace, or the project a DVC temp workspace is in."""
+    workspace = workspace_root(start)
+    parts = workspace.parts
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return workspace
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root or project_root()) / STORE_FILE}"
+
+
+def uses_embedded_store() -> bool:
+    return not os.environ.get("MLFLOW_TRACKING_URI")
+
+
+def configure(experiment: str, root: Path | None = None) -> str:
+    """Point MLflow at the store and return the experiment's id, creating it if needed.
+
+    With the embedded store, artifacts go to `<project>/mlartifacts/`, by absolute path, so
+    they do not land in whatever directory the step happens to run in.
+    """
+    root = root or project_root()
+    embedded = uses_embedded_store()  # before set_tracking_uri, which exports the variable
+    mlflow.set_tracking_uri(tracking_uri(root))
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if embedded:
+        location = (root / ARTIFACTS_DIR / re.sub(r"[^\w.-]", "_", experiment)).as_uri()
+    try:
+        return mlflow.create_experiment(experiment, artifact_location=location)
+    except mlflow.exceptions.MlflowException:
+        # Another step created it between our look-up and our create.
+        return mlflow.get_experiment_by_name(experiment).experiment_id
+
+
+def start_parent_run(experiment_id: str, tags: dict[str, str]) -> str:
+    """A parent run for one pipeline execution; strategy runs nest under it."""
+    client = MlflowClient()
+    name = "pipeline-" + time.strftime("%Y%m%d-%H%M%S")
+    run = client.create_run(experiment_id, run_name=name, tags={TAG_ROLE: "pipeline", **tags})
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+@contextlib.contextmanager
+def step_run(
+    experiment_id: str, name: str, parent_run_id: str | None, tags: dict[str, str], system_metrics: bool
+) -> Iterator[mlflow.ActiveRun]:
+    """The MLflow run of one step.
+
+    Under `mlflow run` (MLFLOW_RUN_ID set) the launcher's run is used, so MLproject's entry
+    and our run are one; otherwise a run is started in `experiment_id`.
+    """
+    if system_metrics:
+        mlflow.set_system_metrics_sampling_interval(2)
+    if os.environ.get("MLFLOW_RUN_ID"):
+        active = mlflow.start_run(log_system_metrics=system_metrics)
+    else:
+        active = mlflow.start_run(experiment_id=experiment_id, run_name=name, log_system_metrics=system_metrics)
+    with active as run:
+        all_tags = {"mlflow.runName": name, TAG_ROLE: "step", **tags}
+        if parent_run_id:
+            all_tags[PARENT_TAG] = parent_run_id
+        mlflow.set_tags(all_tags)
+        yield run
+        mlflow.flush_async_logging()
+    if parent_run_id:
+        _supersede_siblings(run.info.run_id, parent_run_id, tags.get(TAG_STRATEGY))
+
+
+def _supersede_siblings(run_id: str, parent_run_id: str, strategy: str | None) -> None:
+    """Mark earlier runs of the same strategy under this parent as replaced by this one."""
+    if not strategy:
+        return
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    siblings = client.search_runs(
+        [run.info.experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{TAG_STRATEGY}` = '{strategy}'",
+    )
+    for sibling in siblings:
+        if sibling.info.run_id != run_id and TAG_PREFIX + "superseded_by" not in sibling.data.tags:
+            client.set_tag(sibling.info.run_id, TAG_PREFIX + "superseded_by", run_id)
+    client.set_terminated(parent_run_id, "FINISHED")  # the parent's end time follows its children
+
+
+def log_params(flat: dict[str, Any]) -> None:
+    """Log params, skipping keys the launcher (`mlflow run`) already logged for its entry."""
+    run = mlflow.active_run()
+    logged = MlflowClient().get_run(run.info.run_id).data.params
+    mlflow.log_params({k: _param_text(v) for k, v in flat.items() if k not in logged})
+
+
+def _param_text(value: Any) -> str:
+    return "null" if value is None else str(value)
+
+
+def file_md5(path: Path) -> str:
+    """The md5 DVC records for a file (DVC 3 hashes the raw bytes)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def log_dataset(frame, path: Path, name: str, label: str, context: str) -> str:
+    """Log a prepared split as a run input, identified by its DVC md5; return the md5."""
+    md5 = file_md5(path)
+    with warnings.catch_warnings():
+        # MLflow hints about integer columns and ambiguous local sources; neither applies here.
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(frame, source=path.as_posix(), targets=label, name=name, digest=md5)
+    mlflow.log_input(dataset, context=context)
+    return md5
+
+
+def signature(features, label_column: str, labels: list) -> ModelSignature:
+    """Raw feature columns in (numbers as double, categories as string), one label column out."""
+    from retrainlab.data import NUMERIC
+
+    inputs = Schema([ColSpec("double" if f.kind == NUMERIC else "string", f.name) for f in features])
+    label_type = (
+        "long" if all(isinstance(v, int) for v in labels)
+        else "double" if all(isinstance(v, (int, float)) for v in labels)
+        else "string"
+    )
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec(label_type, label_column)]))
+
+
+def pinned_requirements() -> list[str]:
+    """The model's pip requirements, pinned to what is installed here."""
+    pins = []
+    for choices in MODEL_REQUIREMENTS:
+        for name in choices.split("|"):
+            try:
+                pins.append(f"{name}=={importlib.metadata.version(name)}")
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    return pins
+
+
+def log_and_register_model(
+    bundle_dir: Path, model_signature: ModelSignature, registered_model: str, tags: dict[str, str]
+) -> int:
+    """Log the bundle as a pyfunc model that predicts original labels; register it; return the version."""
+    import retrainlab
+    from retrainlab.pyfunc_model import BUNDLE_ARTIFACT
+
+    package = Path(retrainlab.__file__).parent
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(package / "model_code.py"),
+        artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+        code_paths=[str(package)],
+        signature=model_signature,
+        pip_requirements=pinned_requirements(),
+    )
+    version = mlflow.register_model(info.model_uri, registered_model, tags=tags)
+    return int(version.version)
+
+
+def launch(entry: str, entry_params: dict[str, str], params) -> str:
+    """`mlflow run <workspace> -e ENTRY --env-manager local`, logging to this project's store.
+
+    MLproject stays the one definition of the entry points; this only fixes where the run
+    goes (the project's store and the experiment named in params), which plain `mlflow run`
+    would take from the working directory. Returns the run id.
+    """
+    import mlflow.projects
+    from mlflow.exceptions import ExecutionException
+
+    from retrainlab.errors import PipelineError
+
+    root = project_root()
+    experiment_id = configure(params.tracking.experiment, root)
+    os.environ["MLFLOW_TRACKING_URI"] = mlflow.get_tracking_uri()
+    try:
+        submitted = mlflow.projects.run(
+            str(workspace_root()),
+            entry_point=entry,
+            parameters=entry_params,
+            env_manager="local",
+            experiment_id=experiment_id,
+            run_name=entry,
+        )
+    except ExecutionException as exc:
+        raise PipelineError(f"MLproject entry '{entry}' failed: {exc}".splitlines()[0]) from None
+    return submitted.run_id

@@ -1,0 +1,47 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import dataclasses  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from retrainlab.config import Params, load_params  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def tiny(params: Params, **data_changes) -> Params:
+    """The project's params, shrunk so that training takes seconds."""
+    return dataclasses.replace(
+        params,
+        data=dataclasses.replace(params.data, **data_changes),
+        model=dataclasses.replace(params.model, hidden_units=[16, 8], epochs=3),
+        incremental=dataclasses.replace(params.incremental, epochs=2),
+        fine_tune=dataclasses.replace(params.fine_tune, epochs=2),
+        tracking=dataclasses.replace(params.tracking, system_metrics=False),
+    )
+
+
+@pytest.fixture
+def project_params() -> Params:
+    return load_params(PROJECT / "params.yaml")
+
+
+@pytest.fixture
+def tiny_params(project_params) -> Params:
+    return tiny(project_params)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A real SQLite MLflow store of the test's own, used through MLFLOW_TRACKING_URI."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    yield uri

@@ -1,0 +1,55 @@
+import pytest
+
+from retrainlab.config import Params, as_flat_dict, load_params
+from retrainlab.errors import ConfigError
+
+
+def write(tmp_path, text):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_projects_params_file_loads_and_matches_the_defaults(project_params):
+    assert project_params == Params()
+
+
+def test_a_misspelt_key_fails_naming_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown parameter 'model.hiden_units'"):
+        load_params(write(tmp_path, "model:\n  hiden_units: [4]\n"))
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("model:\n  epochs: ten\n", "model.epochs"),
+        ("model:\n  epochs: true\n", "model.epochs"),
+        ("model:\n  hidden_units: 8\n", "model.hidden_units"),
+        ("data:\n  source: kaggle\n", "data.source"),
+        ("data:\n  test_fraction: 1.5\n", "data.test_fraction"),
+        ("fine_tune:\n  learning_rate: 0\n", "fine_tune.learning_rate"),
+        ("cost:\n  gpu_hour_usd: -1\n", "cost.gpu_hour_usd"),
+        ("data:\n  scenario: concept_drift\n  affected_classes: 1\n", "data.affected_classes"),
+    ],
+)
+def test_wrong_types_and_ranges_fail_naming_the_key(tmp_path, text, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as info:
+        load_params(write(tmp_path, text))
+    assert "\n" not in str(info.value)
+
+
+def test_partial_files_take_defaults_for_the_rest(tmp_path):
+    params = load_params(write(tmp_path, "seed: 7\nmodel:\n  epochs: 2\n"))
+    assert (params.seed, params.model.epochs, params.model.batch_size) == (7, 2, Params().model.batch_size)
+
+
+def test_a_missing_file_is_a_one_line_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_flat_dict_names_every_leaf():
+    flat = as_flat_dict(Params())
+    assert flat["model.hidden_units"] == [64, 32]
+    assert flat["data.synthetic.rows"] == 3000
+    assert "seed" in flat and "tracking.experiment" in flat
