@@ -18,9 +18,9 @@ def tiny(params: Params, **data_changes) -> Params:
     return dataclasses.replace(
         params,
         data=dataclasses.replace(params.data, **data_changes),
-        model=dataclasses.replace(params.model, hidden_units=[16, 8], epochs=3),
-        incremental=dataclasses.replace(params.incremental, epochs=2),
-        fine_tune=dataclasses.replace(params.fine_tune, epochs=2),
+        model=dataclasses.replace(params.model, hidden_units=[16, 8], epochs=4, learning_rate=0.01),
+        incremental=dataclasses.replace(params.incremental, epochs=2, learning_rate=0.01),
+        fine_tune=dataclasses.replace(params.fine_tune, epochs=2, learning_rate=0.01),
         tracking=dataclasses.replace(params.tracking, system_metrics=False),
     )
 

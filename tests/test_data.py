@@ -1,0 +1,131 @@
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrainlab import data, layout
+from retrainlab.config import DataParams, FilesParams
+from retrainlab.errors import DataError
+
+
+def test_split_pool_sizes_follow_the_fraction():
+    rng = np.random.default_rng(0)
+    initial, incremental = data.split_pool(np.ones(1000, dtype=bool), 0.25, rng)
+    assert len(initial) == 800 and len(incremental) == 200
+    assert not set(initial) & set(incremental)
+
+
+def test_stratified_split_keeps_class_shares_and_every_class_in_both():
+    labels = np.array([0] * 80 + [1] * 20 + [2] * 2 + [3])
+    train, test = data.stratified_split(labels, 0.25, np.random.default_rng(0))
+    assert sorted(np.concatenate([train, test])) == list(range(len(labels)))
+    assert (labels[test] == 0).sum() == 20 and (labels[test] == 1).sum() == 5
+    assert (labels[test] == 2).sum() == 1 and (labels[train] == 2).sum() == 1
+    assert 3 in labels[train] and 3 not in labels[test]  # a lone row stays in train
+
+
+def digits(scenario, **changes):
+    params = DataParams(scenario=scenario, **changes)
+    return data.builtin_dataset(params, seed=0)
+
+
+def test_new_classes_appear_only_in_the_incremental_data():
+    ds = digits("new_classes", affected_classes=3)
+    assert set(ds.initial["digit"]) == set(range(7))
+    assert {7, 8, 9} <= set(ds.incremental["digit"])
+    assert len(ds.incremental) == pytest.approx(0.3 * len(ds.initial), abs=1)
+
+
+def test_same_distribution_splits_the_pool_by_the_fraction():
+    ds = digits("same_distribution", incremental_fraction=0.5)
+    assert len(ds.initial) + len(ds.incremental) == 1797
+    assert set(ds.initial["digit"]) == set(ds.incremental["digit"]) == set(range(10))
+
+
+def test_covariate_shift_moves_the_inputs_not_the_labels():
+    ds = digits("covariate_shift", shift_strength=2)
+    first_columns = [c for c in ds.initial.columns if c.endswith(("_0", "_1"))]
+    assert ds.initial[first_columns].to_numpy().sum() > 0
+    assert ds.incremental[first_columns].to_numpy().sum() == 0  # shifted right by 2 pixels
+    assert set(ds.incremental["digit"]) == set(range(10))
+
+
+def test_concept_drift_rotates_the_affected_labels():
+    same = digits("same_distribution")
+    drift = digits("concept_drift", affected_classes=3)
+    # Same rows (same seed), but classes 0, 1, 2 now carry labels 1, 2, 0.
+    before, after = same.incremental["digit"].to_numpy(), drift.incremental["digit"].to_numpy()
+    assert np.array_equal(after[before == 0], np.ones((before == 0).sum()))
+    assert np.array_equal(after[before == 2], np.zeros((before == 2).sum()))
+    assert np.array_equal(after[before > 2], before[before > 2])
+
+
+def test_synthetic_is_seeded_and_has_a_categorical_column():
+    params = DataParams(source="synthetic", scenario="covariate_shift")
+    a, b = data.builtin_dataset(params, 3), data.builtin_dataset(params, 3)
+    pd.testing.assert_frame_equal(a.initial, b.initial)
+    kinds = {f.name: f.kind for f in a.features}
+    assert kinds["segment"] == data.CATEGORICAL and kinds["x0"] == data.NUMERIC
+    # Covariate shift moved the incremental inputs along one direction.
+    assert abs(a.incremental["x0"].mean() - a.initial["x0"].mean()) > 0.05
+
+
+def write_csvs(tmp_path, initial, incremental):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    initial.to_csv(raw / "a.csv", index=False)
+    incremental.to_csv(raw / "b.csv", index=False)
+    return DataParams(source="files", files=FilesParams("raw/a.csv", "raw/b.csv", "churned"))
+
+
+def frame(n, seed):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "tenure": rng.integers(1, 60, n),
+            "plan": rng.choice(["basic", "pro"], n),
+            "churned": rng.choice(["yes", "no"], n),
+        }
+    )
+
+
+def test_prepare_writes_the_splits_and_summary_for_users_files(tmp_path):
+    params = write_csvs(tmp_path, frame(80, 0), frame(40, 1))
+    summary = data.prepare(params, tmp_path)
+    for split in layout.SPLITS:
+        assert (tmp_path / layout.split_path(split)).is_file()
+    assert summary["features"] == [
+        {"name": "tenure", "kind": "numeric"},
+        {"name": "plan", "kind": "categorical"},
+    ]
+    assert summary["rows"]["initial_train"] + summary["rows"]["initial_test"] == 80
+    assert json.loads((tmp_path / layout.SUMMARY).read_text()) == summary
+    prepared = data.load_prepared(tmp_path)
+    assert prepared.x("initial_test").dtypes["tenure"] == np.float64
+
+
+def test_a_missing_label_column_names_the_file_and_column(tmp_path):
+    params = write_csvs(tmp_path, frame(20, 0).drop(columns="churned"), frame(20, 1))
+    with pytest.raises(DataError, match=r"a\.csv: no label column 'churned'"):
+        data.prepare(params, tmp_path)
+
+
+def test_a_feature_missing_from_the_new_file_is_named(tmp_path):
+    params = write_csvs(tmp_path, frame(20, 0), frame(20, 1).drop(columns="plan"))
+    with pytest.raises(DataError, match=r"b\.csv: missing feature column 'plan'"):
+        data.prepare(params, tmp_path)
+
+
+def test_listed_features_limit_the_columns(tmp_path):
+    params = write_csvs(tmp_path, frame(40, 0), frame(40, 1))
+    params = dataclasses.replace(params, files=dataclasses.replace(params.files, features=["plan"]))
+    assert [f["name"] for f in data.prepare(params, tmp_path)["features"]] == ["plan"]
+
+
+def test_an_unsupported_file_type_is_refused(tmp_path):
+    params = DataParams(source="files", files=FilesParams("x.xlsx", "y.csv", "label"))
+    with pytest.raises(DataError, match="unsupported file type"):
+        data.prepare(params, tmp_path)
+    assert not (tmp_path / layout.PREPARED_DIR).exists()

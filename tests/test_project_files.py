@@ -1,0 +1,62 @@
+"""The project's own files agree with each other: one name and one pin per fact."""
+
+import re
+import tomllib
+
+import yaml
+
+from retrainlab import layout
+from retrainlab.strategies import STRATEGIES
+
+from .conftest import PROJECT
+
+
+def load(name):
+    return yaml.safe_load((PROJECT / name).read_text())
+
+
+def test_mlproject_dvc_stages_and_cli_name_the_same_steps():
+    steps = [layout.PREPARE, *layout.STRATEGY_NAMES]
+    assert list(STRATEGIES) == list(layout.STRATEGY_NAMES)
+    assert list(load("MLproject")["entry_points"]) == steps
+    assert list(load("dvc.yaml")["stages"]) == steps
+
+
+def test_every_stage_launches_its_own_entry_point():
+    for name, stage in load("dvc.yaml")["stages"].items():
+        assert stage["cmd"].startswith(f"retrainlab run {name}")
+        entry = load("MLproject")["entry_points"][name]
+        assert entry["command"].startswith(f"retrainlab {name} ")
+
+
+def test_dvc_outputs_are_where_the_code_writes():
+    stages = load("dvc.yaml")["stages"]
+    assert stages[layout.PREPARE]["outs"] == [
+        *(layout.split_path(s).as_posix() for s in layout.SPLITS),
+        layout.SUMMARY.as_posix(),
+    ]
+    for name in layout.STRATEGY_NAMES:
+        stage = stages[name]
+        assert stage["outs"] == [layout.model_dir(name).as_posix()]
+        assert list(stage["metrics"][0]) == [layout.metrics_path(name).as_posix()]
+        assert list(stage["plots"][0]) == [layout.curves_path(name).as_posix()]
+
+
+def pins(lines):
+    found = {}
+    for line in lines:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", line.strip())
+        if match:
+            found[match[1].lower().replace("_", "-")] = match[2]
+    return found
+
+
+def test_dependency_pins_agree_across_pyproject_python_env_and_the_lock():
+    project = pins(tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]["dependencies"])
+    python_env = pins(load("python_env.yaml")["dependencies"])
+    lock = pins((PROJECT / "requirements.lock").read_text().splitlines())
+    assert project == python_env
+    assert {name: lock.get(name) for name in project} == project
+    for required in ("tensorflow-cpu", "keras", "mlflow", "dvc", "pandas", "numpy", "pyarrow",
+                     "scikit-learn", "nvidia-ml-py", "psutil"):
+        assert required in project

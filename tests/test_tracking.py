@@ -1,0 +1,98 @@
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from retrainlab import layout, tracking
+from retrainlab.config import FilesParams
+from retrainlab.steps import prepare_step, run_strategy
+
+
+def test_project_root_of_a_dvc_temp_workspace_is_the_project(tmp_path):
+    workspace = tmp_path / "proj" / ".dvc" / "tmp" / "exps" / "tmpab12"
+    (workspace / ".dvc").mkdir(parents=True)
+    (workspace / "src").mkdir()
+    assert tracking.workspace_root(workspace / "src") == workspace
+    assert tracking.project_root(workspace / "src") == tmp_path / "proj"
+
+
+def test_the_embedded_store_is_an_absolute_path_in_the_project(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / ".dvc").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert tracking.tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert tracking.tracking_uri() == "http://127.0.0.1:5000"
+
+
+def test_configure_keeps_artifacts_in_the_project(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    experiment_id = tracking.configure("exp one", tmp_path)
+    location = mlflow.get_experiment(experiment_id).artifact_location
+    assert location == (tmp_path / "mlartifacts" / "exp_one").as_uri()
+    assert tracking.configure("exp one", tmp_path) == experiment_id
+
+
+def churn(n, seed, plans=("basic", "pro")):
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(1, 60, n)
+    plan = rng.choice(plans, n)
+    churned = np.where((tenure < 20) | (plan == "trial"), "yes", "no")
+    return pd.DataFrame({"tenure": tenure, "plan": plan, "churned": churned})
+
+
+@pytest.fixture
+def files_project(tmp_path, monkeypatch, tiny_params, store):
+    (tmp_path / ".dvc").mkdir()
+    churn(200, 0).to_csv(tmp_path / "old.csv", index=False)
+    churn(100, 1, plans=("basic", "pro", "trial")).to_csv(tmp_path / "new.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    data = tiny_params.data.__class__(source="files", files=FilesParams("old.csv", "new.csv", "churned"))
+    return tmp_path, tiny_params.__class__(**{**tiny_params.__dict__, "data": data})
+
+
+def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels(files_project):
+    root, params = files_project
+    prepare_step(params, Path("."))
+    baseline = run_strategy("baseline", params)
+    fine = run_strategy("fine-tune", params)
+
+    client = MlflowClient()
+    parent = fine["mlflow"]["parent_run_id"]
+    assert baseline["mlflow"]["parent_run_id"] == parent
+    run = client.get_run(fine["mlflow"]["run_id"])
+    assert run.data.tags["mlflow.parentRunId"] == parent
+    assert run.data.tags["retrainlab.strategy"] == "fine-tune"
+    assert run.data.params["fine_tune.new_layers"] == "1"
+    for name in ("acc_old", "acc_new", "acc_all", "f1_new", "forgetting", "wall_seconds", "gpu_seconds"):
+        assert name in run.data.metrics
+    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == params.fine_tune.epochs
+
+    inputs = {i.dataset.name: i.dataset for i in run.inputs.dataset_inputs}
+    path = root / layout.split_path("incremental_train")
+    assert inputs["incremental_train"].digest == tracking.file_md5(path)
+
+    record = json.loads((root / layout.metrics_path("fine-tune")).read_text())
+    assert record == json.loads(json.dumps(fine))
+    assert (root / layout.model_dir("fine-tune") / "model.keras").is_file()
+
+    version = client.get_model_version(params.tracking.registered_model, str(fine["mlflow"]["model_version"]))
+    assert version.tags["strategy"] == "fine-tune" and version.run_id == run.info.run_id
+    model = mlflow.pyfunc.load_model(f"models:/{params.tracking.registered_model}/{version.version}")
+    test = pd.read_parquet(root / layout.split_path("incremental_test"))
+    predicted = model.predict(test[["tenure", "plan"]])["churned"]
+    assert set(predicted) <= {"yes", "no"}
+    assert np.mean(predicted.to_numpy() == test["churned"].to_numpy()) == pytest.approx(fine["acc_new"])
+
+
+def test_a_strategy_before_its_baseline_says_what_to_run(files_project):
+    from retrainlab.errors import PipelineError
+
+    _, params = files_project
+    prepare_step(params, Path("."))
+    with pytest.raises(PipelineError, match="run the baseline step first"):
+        run_strategy("incremental", params)
