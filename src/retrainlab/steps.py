@@ -87,6 +87,7 @@ def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[
             version = tracking.log_and_register_model(
                 staged,
                 tracking.signature(data.features, data.label, plan.bundle.labels),
+                data.x("incremental_test").head(5),
                 params.tracking.registered_model,
                 version_tags,
             )

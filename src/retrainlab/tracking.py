@@ -161,7 +161,7 @@ def log_dataset(frame, path: Path, name: str, label: str, context: str) -> str:
         # MLflow hints about integer columns and ambiguous local sources; neither applies here.
         warnings.simplefilter("ignore", UserWarning)
         dataset = mlflow.data.from_pandas(frame, source=path.as_posix(), targets=label, name=name, digest=md5)
-    mlflow.log_input(dataset, context=context)
+        mlflow.log_input(dataset, context=context)
     return md5
 
 
@@ -192,7 +192,7 @@ def pinned_requirements() -> list[str]:
 
 
 def log_and_register_model(
-    bundle_dir: Path, model_signature: ModelSignature, registered_model: str, tags: dict[str, str]
+    bundle_dir: Path, model_signature: ModelSignature, example, registered_model: str, tags: dict[str, str]
 ) -> int:
     """Log the bundle as a pyfunc model that predicts original labels; register it; return the version."""
     import retrainlab
@@ -205,6 +205,7 @@ def log_and_register_model(
         artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
         code_paths=[str(package)],
         signature=model_signature,
+        input_example=example,
         pip_requirements=pinned_requirements(),
     )
     version = mlflow.register_model(info.model_uri, registered_model, tags=tags)
