@@ -29,6 +29,8 @@ def test_a_misspelt_key_fails_naming_it(tmp_path):
         ("data:\n  test_fraction: 1.5\n", "data.test_fraction"),
         ("fine_tune:\n  learning_rate: 0\n", "fine_tune.learning_rate"),
         ("cost:\n  gpu_hour_usd: -1\n", "cost.gpu_hour_usd"),
+        ("seeds: [1, 1]\n", "seeds"),
+        ("compare:\n  new_traffic_share: 2\n", "compare.new_traffic_share"),
         ("data:\n  scenario: concept_drift\n  affected_classes: 1\n", "data.affected_classes"),
     ],
 )
@@ -39,8 +41,8 @@ def test_wrong_types_and_ranges_fail_naming_the_key(tmp_path, text, key):
 
 
 def test_partial_files_take_defaults_for_the_rest(tmp_path):
-    params = load_params(write(tmp_path, "seed: 7\nmodel:\n  epochs: 2\n"))
-    assert (params.seed, params.model.epochs, params.model.batch_size) == (7, 2, Params().model.batch_size)
+    params = load_params(write(tmp_path, "seeds: [7]\nmodel:\n  epochs: 2\n"))
+    assert (params.seeds, params.model.epochs, params.model.batch_size) == ([7], 2, Params().model.batch_size)
 
 
 def test_a_missing_file_is_a_one_line_error(tmp_path):
@@ -52,4 +54,4 @@ def test_flat_dict_names_every_leaf():
     flat = as_flat_dict(Params())
     assert flat["model.hidden_units"] == [64, 32]
     assert flat["data.synthetic.rows"] == 3000
-    assert "seed" in flat and "tracking.experiment" in flat
+    assert "seeds" in flat and "tracking.experiment" in flat

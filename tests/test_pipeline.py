@@ -40,6 +40,7 @@ def make_project(tmp_path: Path, **data_changes) -> Path:
             shutil.copy2(source, root / name)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["data"].update(data_changes)
+    params["seeds"] = [0, 1]
     params["model"].update(hidden_units=[16, 8], epochs=4, learning_rate=0.01)
     params["incremental"].update(epochs=2, learning_rate=0.01)
     params["fine_tune"].update(epochs=2, learning_rate=0.01)
@@ -98,7 +99,8 @@ def check_pipeline(root: Path, label: str, features: list[str]) -> None:
         version = record["mlflow"]["model_version"]
         model = mlflow.pyfunc.load_model(f"models:/{params['registered_model']}/{version}")
         predicted = model.predict(test[features])[label].to_numpy()
-        assert np.mean(predicted == test[label].to_numpy()) == pytest.approx(record["acc_new"])
+        registered_seed = str(record["mlflow"]["model_seed"])
+        assert np.mean(predicted == test[label].to_numpy()) == pytest.approx(record["per_seed"][registered_seed]["acc_new"])
     assert len(client.search_model_versions(f"name='{params['registered_model']}'")) == 4
 
     second = run(root, "dvc", "repro")

@@ -16,7 +16,7 @@ def load(name):
 
 
 def test_mlproject_dvc_stages_and_cli_name_the_same_steps():
-    steps = [layout.PREPARE, *layout.STRATEGY_NAMES]
+    steps = list(layout.STEPS)
     assert list(STRATEGIES) == list(layout.STRATEGY_NAMES)
     assert list(load("MLproject")["entry_points"]) == steps
     assert list(load("dvc.yaml")["stages"]) == steps
@@ -26,7 +26,7 @@ def test_every_stage_launches_its_own_entry_point():
     for name, stage in load("dvc.yaml")["stages"].items():
         assert stage["cmd"].startswith(f"retrainlab run {name}")
         entry = load("MLproject")["entry_points"][name]
-        assert entry["command"].startswith(f"retrainlab {name} ")
+        assert entry["command"].startswith(f"retrainlab {name} --params {{params}}")
 
 
 def test_dvc_outputs_are_where_the_code_writes():
@@ -35,6 +35,9 @@ def test_dvc_outputs_are_where_the_code_writes():
         *(layout.split_path(s).as_posix() for s in layout.SPLITS),
         layout.SUMMARY.as_posix(),
     ]
+    compare = stages[layout.COMPARE]
+    declared = [*compare["outs"], *compare["metrics"], *compare["plots"]]
+    assert sorted(next(iter(o)) for o in declared) == sorted(p.as_posix() for p in layout.REPORT_FILES)
     for name in layout.STRATEGY_NAMES:
         stage = stages[name]
         assert stage["outs"] == [layout.model_dir(name).as_posix()]

@@ -72,13 +72,25 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
         assert name in run.data.metrics
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == params.fine_tune.epochs
 
-    inputs = {i.dataset.name: i.dataset for i in run.inputs.dataset_inputs}
+    # One nested run per seed; the strategy run holds their mean and 95% interval.
+    seed_runs = client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{run.info.run_id}'"
+    )
+    assert sorted(r.data.params["seed"] for r in seed_runs) == ["0", "1"]
+    accs = [r.data.metrics["acc_new"] for r in seed_runs]
+    assert run.data.metrics["acc_new"] == pytest.approx(np.mean(accs))
+    assert run.data.metrics["acc_new_ci_low"] <= min(accs) <= max(accs) <= run.data.metrics["acc_new_ci_high"]
+    assert fine["per_seed"]["1"]["forgetting"] == pytest.approx(
+        baseline["per_seed"]["1"]["acc_old"] - fine["per_seed"]["1"]["acc_old"]
+    )
+    seed_run = seed_runs[0]
+    inputs = {i.dataset.name: i.dataset for i in seed_run.inputs.dataset_inputs}
     path = root / layout.split_path("incremental_train")
     assert inputs["incremental_train"].digest == tracking.file_md5(path)
 
     record = json.loads((root / layout.metrics_path("fine-tune")).read_text())
     assert record == json.loads(json.dumps(fine))
-    assert (root / layout.model_dir("fine-tune") / "model.keras").is_file()
+    assert (root / layout.model_dir("fine-tune") / "seed-1" / "model.keras").is_file()
 
     version = client.get_model_version(params.tracking.registered_model, str(fine["mlflow"]["model_version"]))
     assert version.tags["strategy"] == "fine-tune" and version.run_id == run.info.run_id
@@ -86,7 +98,7 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
     test = pd.read_parquet(root / layout.split_path("incremental_test"))
     predicted = model.predict(test[["tenure", "plan"]])["churned"]
     assert set(predicted) <= {"yes", "no"}
-    assert np.mean(predicted.to_numpy() == test["churned"].to_numpy()) == pytest.approx(fine["acc_new"])
+    assert np.mean(predicted.to_numpy() == test["churned"].to_numpy()) == pytest.approx(fine["per_seed"]["0"]["acc_new"])
 
 
 def test_a_strategy_before_its_baseline_says_what_to_run(files_project):

@@ -45,11 +45,27 @@ def _parser() -> argparse.ArgumentParser:
         strategy.add_argument("--seed", type=_optional_int, default=None, help="override params.yaml's seed")
         strategy.set_defaults(handler=_strategy, strategy=name)
 
+    compare = steps.add_parser(layout.COMPARE, help="compare the strategies, recommend one, mark it challenger")
+    _add_params(compare)
+    compare.set_defaults(handler=_compare)
+
+    promote = steps.add_parser("promote", help="make the challenger (or --version) the champion if the gates pass")
+    _add_params(promote)
+    promote.add_argument("--version", help="the registered version to promote (default: the challenger)")
+    promote.add_argument("--force", action="store_true", help="promote even if a gate fails (needs --reason)")
+    promote.add_argument("--reason", help="why: recorded on the version")
+    promote.set_defaults(handler=_promote)
+
+    rollback = steps.add_parser("rollback", help="give the champion alias back to the previous champion")
+    _add_params(rollback)
+    rollback.add_argument("--reason", help="why: recorded on the versions")
+    rollback.set_defaults(handler=_rollback)
+
     run = steps.add_parser(
         "run",
         help="run an MLproject entry point with MLflow's project runner, logging to this project's store",
     )
-    run.add_argument("entry", choices=(layout.PREPARE, *layout.STRATEGY_NAMES))
+    run.add_argument("entry", choices=layout.STEPS)
     run.add_argument("-P", dest="entry_params", action="append", default=[], metavar="KEY=VALUE")
     _add_params(run)
     run.set_defaults(handler=_run)
@@ -81,6 +97,42 @@ def _strategy(args: argparse.Namespace) -> None:
         f"{args.strategy}: acc_old={record['acc_old']:.4f} acc_new={record['acc_new']:.4f} "
         f"forgetting={record['forgetting']:+.4f} wall={record['wall_seconds']:.1f}s "
         f"model version {record['mlflow']['model_version']}"
+    )
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from retrainlab.config import load_params
+    from retrainlab.steps import compare_step
+
+    compare_step(load_params(args.params))
+
+
+def _promote(args: argparse.Namespace) -> None:
+    from retrainlab import registry, tracking
+    from retrainlab.config import load_params
+
+    params = load_params(args.params)
+    tracking.configure(params.tracking.experiment)
+    event = registry.promote(params, args.version, args.force, args.reason)
+    forced = " (forced: gates overridden)" if event["forced"] else ""
+    print(
+        f"{params.tracking.registered_model} v{event['version']} is now '{registry.CHAMPION}'{forced}; "
+        f"previous champion: {event['from_version'] or 'none'}"
+    )
+    for gate in event["gates"]:
+        print(f"  {'pass' if gate['passed'] else 'FAIL'}  {gate['name']}: {gate['detail']}")
+
+
+def _rollback(args: argparse.Namespace) -> None:
+    from retrainlab import registry, tracking
+    from retrainlab.config import load_params
+
+    params = load_params(args.params)
+    tracking.configure(params.tracking.experiment)
+    event = registry.rollback(params, args.reason)
+    print(
+        f"{params.tracking.registered_model} v{event['version']} is '{registry.CHAMPION}' again; "
+        f"v{event['from_version']} is now '{registry.PREVIOUS}'"
     )
 
 

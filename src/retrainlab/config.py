@@ -129,24 +129,41 @@ class TrackingParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class CompareParams:
+    new_traffic_share: float = 0.5
+    tolerance: float = 0.01
+    max_forgetting: float = 0.05
+    cost_metric: Literal["auto", "cost_usd", "gpu_seconds", "cpu_seconds", "wall_seconds"] = "auto"
+
+    def check(self) -> None:
+        _require(0 <= self.new_traffic_share <= 1, "compare.new_traffic_share", "must be in [0, 1]")
+        _require(0 <= self.tolerance < 1, "compare.tolerance", "must be in [0, 1)")
+        _require(0 <= self.max_forgetting <= 1, "compare.max_forgetting", "must be in [0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
 class Params:
-    seed: int = 0
+    seeds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
     data: DataParams = dataclasses.field(default_factory=DataParams)
     model: ModelParams = dataclasses.field(default_factory=ModelParams)
     incremental: IncrementalParams = dataclasses.field(default_factory=IncrementalParams)
     fine_tune: FineTuneParams = dataclasses.field(default_factory=FineTuneParams)
     cost: CostParams = dataclasses.field(default_factory=CostParams)
     tracking: TrackingParams = dataclasses.field(default_factory=TrackingParams)
+    compare: CompareParams = dataclasses.field(default_factory=CompareParams)
 
     def check(self) -> None:
-        _require(self.seed >= 0, "seed", "must be 0 or more")
+        _require(len(self.seeds) >= 1, "seeds", "needs at least one seed")
+        _require(all(s >= 0 for s in self.seeds), "seeds", "must be 0 or more")
+        _require(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed")
         for field in dataclasses.fields(self):
             section = getattr(self, field.name)
             if dataclasses.is_dataclass(section):
                 section.check()
 
     def with_seed(self, seed: int | None) -> Params:
-        return self if seed is None else dataclasses.replace(self, seed=seed)
+        """These params trained on one seed only (the CLI's and MLproject's `seed`)."""
+        return self if seed is None else dataclasses.replace(self, seeds=[seed])
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

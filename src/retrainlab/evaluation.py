@@ -43,7 +43,7 @@ def score(probs: np.ndarray, labels: Sequence, y_true: np.ndarray) -> dict[str, 
     p_true = np.where(columns >= 0, probs[np.arange(len(y_true)), np.maximum(columns, 0)], 0.0)
     y_text, predicted_text = _as_text(y_true), _as_text(predicted)
     return {
-        "acc": float(np.mean(y_text == predicted_text)),
+        "acc": accuracy(y_true, predicted),
         "loss": float(-np.mean(np.log(np.maximum(p_true, PROBABILITY_FLOOR)))),
         "f1": float(f1_score(y_text, predicted_text, average="macro", zero_division=0)),
     }
@@ -66,6 +66,10 @@ def evaluate(predict_proba, labels: Sequence, tests: dict[str, tuple[pd.DataFram
     return metrics
 
 
+def accuracy(y_true: Sequence, y_pred: Sequence) -> float:
+    return float(np.mean(_as_text(np.asarray(y_true, dtype=object)) == _as_text(np.asarray(y_pred, dtype=object))))
+
+
 def forgetting(baseline_acc_old: float, acc_old: float) -> float:
     """How much accuracy on the old data an update lost (negative: it gained)."""
     return baseline_acc_old - acc_old
@@ -75,3 +79,19 @@ def _as_text(values: np.ndarray) -> np.ndarray:
     # Labels may be ints or strings; compare them as text so mixed sources never mismatch.
     return np.array([str(plain(v)) for v in values], dtype=object)
 
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and two-sided Student-t confidence interval of per-seed values.
+
+    One value gives a zero-width interval: a single seed says nothing about noise, and the
+    report says so rather than invent a spread.
+    """
+    from scipy import stats
+
+    array = np.asarray(values, dtype=float)
+    mean = float(array.mean())
+    if len(array) < 2:
+        return mean, mean, mean
+    half = float(stats.t.ppf((1 + confidence) / 2, len(array) - 1) * array.std(ddof=1) / np.sqrt(len(array)))
+    return mean, mean - half, mean + half

@@ -8,6 +8,8 @@ from pathlib import Path
 # The pipeline's steps: CLI subcommands, MLproject entry points and DVC stages share these names.
 PREPARE = "prepare"
 STRATEGY_NAMES = ("baseline", "full-retrain", "incremental", "fine-tune")
+COMPARE = "compare"
+STEPS = (PREPARE, *STRATEGY_NAMES, COMPARE)
 
 PREPARED_DIR = Path("data/prepared")
 SPLITS = ("initial_train", "initial_test", "incremental_train", "incremental_test")
@@ -28,3 +30,13 @@ def metrics_path(strategy: str) -> Path:
 
 def curves_path(strategy: str) -> Path:
     return Path("plots") / f"{strategy}.csv"
+
+
+REPORTS_DIR = Path("reports")
+REPORT_MD = REPORTS_DIR / "comparison.md"
+REPORT_JSON = REPORTS_DIR / "comparison.json"
+REPORT_CSV = REPORTS_DIR / "comparison.csv"
+REPORT_SCATTER = REPORTS_DIR / "accuracy_vs_cost.csv"
+REPORT_PNG_COST = REPORTS_DIR / "accuracy_vs_cost.png"
+REPORT_PNG_CURVES = REPORTS_DIR / "learning_curves.png"
+REPORT_FILES = (REPORT_MD, REPORT_JSON, REPORT_CSV, REPORT_SCATTER, REPORT_PNG_COST, REPORT_PNG_CURVES)

@@ -1,13 +1,14 @@
 """The pipeline's steps at the edge, where they meet MLflow and the files DVC tracks.
 
-`prepare_step` builds the datasets; `run_strategy` trains one strategy under the cost
-meter, evaluates, logs and registers it. The DVC outputs
-(model directory, metrics JSON, curves CSV) are written last, after the model is
-registered, and each by rename, so a failed run leaves the previous ones in place.
+`prepare_step` builds the datasets; `run_strategy` trains one strategy once per seed under
+the cost meter, evaluates, logs and registers it. The DVC outputs (model directory,
+metrics JSON, curves CSV) are written last, after the model is registered, and each by
+rename, so a failed run leaves the previous ones in place.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ from typing import Any
 
 import keras
 import mlflow
+import numpy as np
 import pandas as pd
 
 from retrainlab import evaluation, layout, tracking
@@ -53,69 +55,146 @@ def prepare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     return summary
 
 
-def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[str, Any]:
-    """Train, measure, evaluate, log and register one strategy; return what metrics/<strategy>.json holds."""
-    data = load_prepared(root)
-    base, base_record = (None, None) if strategy == BASELINE else _load_baseline(root)
-    seed_everything(params.seed)
-    plan = STRATEGIES[strategy](data, params, base)
+@dataclasses.dataclass
+class SeedResult:
+    seed: int
+    bundle: ModelBundle
+    figures: dict[str, float]  # metrics and cost
+    history: dict[str, list[float]]
+    run_id: str
 
+
+def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[str, Any]:
+    """Train, measure, evaluate and log one strategy once per seed; register the first seed's model.
+
+    Returns what metrics/<strategy>.json holds: the mean of every figure over the seeds,
+    its 95% interval, each seed's figures, and where MLflow keeps the runs and the model.
+    """
+    data = load_prepared(root)
+    bases, base_record = ({}, None) if strategy == BASELINE else _load_baseline(root, params.seeds)
     experiment_id = tracking.configure(params.tracking.experiment, tracking.project_root(root))
     digests = {split: tracking.file_md5(root / layout.split_path(split)) for split in layout.SPLITS}
     parent = _parent_run(base_record, experiment_id, digests)
-    tags = {tracking.TAG_STRATEGY: strategy, tracking.TAG_PREFIX + "seed": str(params.seed)}
+    tags = {tracking.TAG_STRATEGY: strategy, tracking.TAG_PREFIX + "seeds": str(params.seeds)}
     tags |= {f"{tracking.TAG_PREFIX}data.{split}.md5": md5 for split, md5 in digests.items()}
 
     with tracking.step_run(experiment_id, strategy, parent, tags, params.tracking.system_metrics) as run:
         tracking.log_params(as_flat_dict(params))
-        _log_inputs(data, plan, root)
-        with CostMeter(_gpus_in_use(), params.cost.cpu_core_hour_usd, params.cost.gpu_hour_usd) as meter:
-            history = fit(plan, data, callbacks=[EpochLogger()])
-            meter.samples = len(training_rows(plan, data)[1]) * plan.epochs
-        metrics = _evaluate(plan.bundle, data)
-        baseline_acc_old = base_record["acc_old"] if base_record else metrics["acc_old"]
-        metrics[evaluation.FORGETTING] = evaluation.forgetting(baseline_acc_old, metrics["acc_old"])
-        cost = meter.cost
-        mlflow.log_metrics(metrics | cost.metrics())
-        mlflow.set_tag(tracking.TAG_PREFIX + "device", cost.device)
+        results = []
+        for seed in params.seeds:
+            base_acc_old = base_record["per_seed"][str(seed)]["acc_old"] if base_record else None
+            results.append(_train_seed(strategy, seed, data, params, bases.get(seed), base_acc_old, root))
+        summary = summarize_seeds([r.figures for r in results])
+        mlflow.log_metrics(summary.means | summary.interval_metrics())
+        tracking.log_curves(mean_curves([r.history for r in results]), CURVE_PREFIX)
+        device = "gpu" if summary.means["gpus"] else "cpu"
+        mlflow.set_tag(tracking.TAG_PREFIX + "device", device)
 
         with tempfile.TemporaryDirectory(dir=root, prefix=".staging-") as staging:
             staged = Path(staging) / "bundle"
-            plan.bundle.save(staged)
-            version_tags = {"strategy": strategy, "run_id": run.info.run_id}
-            version_tags |= {name: f"{metrics[name]:.4f}" for name in HEADLINE}
+            for result in results:
+                result.bundle.save(staged / seed_dir(result.seed))
+            primary = results[0]
+            version_tags = {"strategy": strategy, "run_id": run.info.run_id, "seed": str(primary.seed)}
+            version_tags |= {name: f"{summary.means[name]:.4f}" for name in HEADLINE}
             version = tracking.log_and_register_model(
-                staged,
-                tracking.signature(data.features, data.label, plan.bundle.labels),
+                staged / seed_dir(primary.seed),
+                tracking.signature(data.features, data.label, primary.bundle.labels),
                 data.x("incremental_test").head(5),
                 params.tracking.registered_model,
                 version_tags,
             )
             record = {
                 "strategy": strategy,
-                "seed": params.seed,
-                "device": cost.device,
-                **metrics,
-                **cost.metrics(),
+                "seeds": list(params.seeds),
+                "device": device,
+                **summary.means,
+                "ci95": summary.intervals,
+                "per_seed": {str(r.seed): r.figures for r in results},
                 "mlflow": {
                     "experiment_id": experiment_id,
                     "run_id": run.info.run_id,
                     "parent_run_id": parent,
+                    "seed_run_ids": {str(r.seed): r.run_id for r in results},
                     "registered_model": params.tracking.registered_model,
                     "model_version": version,
+                    "model_seed": primary.seed,
                 },
             }
-            _publish(root, strategy, staged, record, history.history)
+            _publish(root, strategy, staged, record, mean_curves([r.history for r in results]))
     return record
 
 
-def _load_baseline(root: Path) -> tuple[ModelBundle, dict[str, Any]]:
+def _train_seed(
+    strategy: str,
+    seed: int,
+    data: Prepared,
+    params: Params,
+    base: ModelBundle | None,
+    base_acc_old: float | None,
+    root: Path,
+) -> SeedResult:
+    """One seed of one strategy, in a run nested under the strategy's run."""
+    seed_everything(seed)
+    plan = STRATEGIES[strategy](data, params, base, seed)
+    with tracking.seed_run(strategy, seed) as run:
+        _log_inputs(data, plan, root)
+        with CostMeter(_gpus_in_use(), params.cost.cpu_core_hour_usd, params.cost.gpu_hour_usd) as meter:
+            history = fit(plan, data, callbacks=[EpochLogger()])
+            meter.samples = len(training_rows(plan, data)[1]) * plan.epochs
+        metrics = _evaluate(plan.bundle, data)
+        reference = metrics["acc_old"] if base_acc_old is None else base_acc_old
+        metrics[evaluation.FORGETTING] = evaluation.forgetting(reference, metrics["acc_old"])
+        figures = metrics | meter.cost.metrics()
+        mlflow.log_metrics(figures)
+        mlflow.set_tag(tracking.TAG_PREFIX + "device", meter.cost.device)
+    return SeedResult(seed, plan.bundle, figures, history.history, run.info.run_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedSummary:
+    means: dict[str, float]
+    intervals: dict[str, dict[str, float]]
+
+    def interval_metrics(self) -> dict[str, float]:
+        flat = {}
+        for name, bounds in self.intervals.items():
+            flat[f"{name}_ci_low"], flat[f"{name}_ci_high"] = bounds["low"], bounds["high"]
+        return flat
+
+
+def summarize_seeds(per_seed: list[dict[str, float]]) -> SeedSummary:
+    """Mean and 95% interval of every figure over the seeds."""
+    means, intervals = {}, {}
+    for name in per_seed[0]:
+        mean, low, high = evaluation.mean_interval([figures[name] for figures in per_seed])
+        means[name], intervals[name] = mean, {"low": low, "high": high}
+    return SeedSummary(means, intervals)
+
+
+def mean_curves(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Per-epoch curves averaged over the seeds."""
+    return {k: list(np.mean([h[k] for h in histories], axis=0)) for k in histories[0]}
+
+
+def seed_dir(seed: int) -> str:
+    return f"seed-{seed}"
+
+
+def _load_baseline(root: Path, seeds: list[int]) -> tuple[dict[int, ModelBundle], dict[str, Any]]:
+    """The baseline model of each seed, and the baseline's record."""
     record_path, model_path = root / layout.metrics_path(BASELINE), root / layout.model_dir(BASELINE)
     if not record_path.is_file() or not model_path.is_dir():
         raise PipelineError(
             f"{layout.model_dir(BASELINE)}: no baseline model yet; run the baseline step first (dvc repro baseline)"
         )
-    return ModelBundle.load(model_path), json.loads(record_path.read_text())
+    record = json.loads(record_path.read_text())
+    missing = [seed for seed in seeds if not (model_path / seed_dir(seed)).is_dir()]
+    if missing:
+        raise PipelineError(
+            f"{layout.model_dir(BASELINE)}: no baseline for seed {missing[0]}; run the baseline with the same seeds"
+        )
+    return {seed: ModelBundle.load(model_path / seed_dir(seed)) for seed in seeds}, record
 
 
 def _parent_run(base_record: dict | None, experiment_id: str, digests: dict[str, str]) -> str:
@@ -156,7 +235,7 @@ def _gpus_in_use() -> int:
 
 
 def _publish(root: Path, strategy: str, staged: Path, record: dict, history: dict) -> None:
-    """Move the model into place and write the metrics and curves, each by rename."""
+    """Move the models into place and write the metrics and curves, each by rename."""
     target = root / layout.model_dir(strategy)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
@@ -166,3 +245,52 @@ def _publish(root: Path, strategy: str, staged: Path, record: dict, history: dic
     write_text_atomically(root / layout.metrics_path(strategy), json.dumps(record, indent=2) + "\n")
     write_text_atomically(root / layout.curves_path(strategy), curves.to_csv(index=False))
 
+
+
+def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
+    """Gather this execution's strategies, diagnose the new data, recommend, report, mark the challenger."""
+    from retrainlab import comparison, diagnostics, registry, report
+
+    records = {}
+    for strategy in layout.STRATEGY_NAMES:
+        path = root / layout.metrics_path(strategy)
+        if not path.is_file():
+            raise PipelineError(f"{layout.metrics_path(strategy)}: not found; run the {strategy} step first (dvc repro)")
+        records[strategy] = json.loads(path.read_text())
+    parents = {s: r["mlflow"]["parent_run_id"] for s, r in records.items()}
+    parent = parents[BASELINE]
+    stale = [s for s, p in parents.items() if p != parent]
+    if stale:
+        raise PipelineError(
+            f"{layout.metrics_path(stale[0])}: from another pipeline execution than the baseline's; run dvc repro"
+        )
+    data = load_prepared(root)
+    old = pd.concat([data.splits["initial_train"], data.splits["initial_test"]], ignore_index=True)
+    new = pd.concat([data.splits["incremental_train"], data.splits["incremental_test"]], ignore_index=True)
+    diagnosis = diagnostics.diagnose(old, new, data.label, data.features)
+    verdict = comparison.recommend(records, params.compare)
+    curves = {s: pd.read_csv(root / layout.curves_path(s)) for s in layout.STRATEGY_NAMES}
+
+    experiment_id = tracking.configure(params.tracking.experiment, tracking.project_root(root))
+    with tracking.step_run(experiment_id, layout.COMPARE, parent, {}, system_metrics=False):
+        tracking.log_params({k: v for k, v in as_flat_dict(params).items() if k.startswith("compare.")})
+        summary = report.write_report(root, records, verdict, diagnosis, params.compare, curves)
+        parent_metrics = {
+            f"diagnostics.{key}": float(diagnosis[key])
+            for key in ("size_ratio", "label_shift_tv", "psi_max", "psi_mean", "domain_auc")
+        }
+        parent_metrics["diagnostics.n_new_classes"] = float(len(diagnosis["new_classes"]))
+        parent_metrics |= {f"target.{s}": a.target.mean for s, a in verdict.assessments.items()}
+        parent_metrics["target.recommended"] = verdict.assessments[verdict.recommended].target.mean
+        tracking.log_to_run(
+            parent,
+            parent_metrics,
+            {tracking.TAG_PREFIX + "recommendation": verdict.recommended},
+            [root / p for p in layout.REPORT_FILES],
+            artifact_dir="comparison",
+        )
+        challenger = registry.mark_challenger(params.tracking.registered_model, records, verdict, parent)
+    print(f"compare: recommended {verdict.recommended} (version {challenger} is now '{registry.CHALLENGER}')")
+    for reason in verdict.reasons:
+        print(f"  - {reason}")
+    return summary

@@ -1,6 +1,6 @@
 """The four answers to "I have a model and new data": one signature, one training template.
 
-A strategy is a plain function `(data, params, baseline) -> Plan`: which model to start
+A strategy is a plain function `(data, params, baseline, seed) -> Plan`: which model to start
 from, which rows to train on, for how long. `fit` trains every plan the same way, so the
 strategies differ only where they really differ.
 """
@@ -32,33 +32,33 @@ class Plan:
     batch_size: int
 
 
-def baseline(data: Prepared, params: Params, base: ModelBundle | None) -> Plan:
+def baseline(data: Prepared, params: Params, base: ModelBundle | None, seed: int) -> Plan:
     """The model as first trained, on the initial data only: also "leave it alone"."""
-    return _fresh(data, params, ("initial_train",))
+    return _fresh(data, params, ("initial_train",), seed)
 
 
-def full_retrain(data: Prepared, params: Params, base: ModelBundle | None) -> Plan:
+def full_retrain(data: Prepared, params: Params, base: ModelBundle | None, seed: int) -> Plan:
     """A fresh model trained from scratch on the initial and the incremental data."""
-    return _fresh(data, params, ("initial_train", "incremental_train"))
+    return _fresh(data, params, ("initial_train", "incremental_train"), seed)
 
 
-def incremental(data: Prepared, params: Params, base: ModelBundle) -> Plan:
+def incremental(data: Prepared, params: Params, base: ModelBundle, seed: int) -> Plan:
     """The baseline trained further, every layer, on the incremental data only."""
     labels = grown_labels(base.labels, data.y("incremental_train"))
-    model = grow_output(base.model, len(labels), params.seed)
+    model = grow_output(base.model, len(labels), seed)
     p = params.incremental
     return Plan(_bundle(model, data, labels), ("incremental_train",), p.epochs, p.learning_rate, params.model.batch_size)
 
 
-def fine_tune(data: Prepared, params: Params, base: ModelBundle) -> Plan:
+def fine_tune(data: Prepared, params: Params, base: ModelBundle, seed: int) -> Plan:
     """The baseline's feature layers frozen; new task layers and the output trained on new data."""
     labels = grown_labels(base.labels, data.y("incremental_train"))
     p = params.fine_tune
-    model = attach_head(base.model, p.new_layers, len(labels), params.seed)
+    model = attach_head(base.model, p.new_layers, len(labels), seed)
     return Plan(_bundle(model, data, labels), ("incremental_train",), p.epochs, p.learning_rate, params.model.batch_size)
 
 
-Strategy = Callable[[Prepared, Params, ModelBundle | None], Plan]
+Strategy = Callable[[Prepared, Params, ModelBundle | None, int], Plan]
 STRATEGIES: dict[str, Strategy] = dict(
     zip(layout.STRATEGY_NAMES, (baseline, full_retrain, incremental, fine_tune), strict=True)
 )
@@ -106,13 +106,13 @@ def fit(plan: Plan, data: Prepared, callbacks: list | None = None) -> keras.call
     )
 
 
-def _fresh(data: Prepared, params: Params, splits: tuple[str, ...]) -> Plan:
+def _fresh(data: Prepared, params: Params, splits: tuple[str, ...], seed: int) -> Plan:
     x = pd.concat([data.x(s) for s in splits], ignore_index=True)
     labels = sorted({plain(v) for s in splits for v in data.y(s)})
     if len(labels) < 2:
         raise DataError(f"{' + '.join(splits)}: only one class ({labels[0]!r}); a classifier needs two or more")
     m = params.model
-    model = build_model(data.features, x, len(labels), m.hidden_units, m.dropout, params.seed)
+    model = build_model(data.features, x, len(labels), m.hidden_units, m.dropout, seed)
     return Plan(_bundle(model, data, labels), splits, m.epochs, m.learning_rate, m.batch_size)
 
 

@@ -118,6 +118,47 @@ def step_run(
         _supersede_siblings(run.info.run_id, parent_run_id, tags.get(TAG_STRATEGY))
 
 
+@contextlib.contextmanager
+def seed_run(strategy: str, seed: int) -> Iterator[mlflow.ActiveRun]:
+    """A run for one seed, nested under the active strategy run."""
+    tags = {TAG_STRATEGY: strategy, TAG_ROLE: "seed", TAG_PREFIX + "seed": str(seed)}
+    experiment_id = mlflow.active_run().info.experiment_id  # not the default experiment
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{strategy} seed {seed}", nested=True, tags=tags) as run:
+        mlflow.log_param("seed", seed)
+        yield run
+        mlflow.flush_async_logging()
+
+
+def log_curves(curves: dict[str, list[float]], prefix: str) -> None:
+    """Per-epoch curves, step = epoch (from 1), in one batch."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(prefix + name, float(value), now, epoch)
+        for name, values in curves.items()
+        for epoch, value in enumerate(values, start=1)
+    ]
+    MlflowClient().log_batch(mlflow.active_run().info.run_id, metrics=metrics)
+
+
+def log_to_run(
+    run_id: str, metrics: dict[str, float], tags: dict[str, str], files: list[Path], artifact_dir: str
+) -> None:
+    """Log to a run other than the active one (the pipeline's parent run)."""
+    from mlflow.entities import Metric, RunTag
+
+    client = MlflowClient()
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+        tags=[RunTag(k, v) for k, v in tags.items()],
+    )
+    for path in files:
+        client.log_artifact(run_id, str(path), artifact_path=artifact_dir)
+
+
 def _supersede_siblings(run_id: str, parent_run_id: str, strategy: str | None) -> None:
     """Mark earlier runs of the same strategy under this parent as replaced by this one."""
     if not strategy:

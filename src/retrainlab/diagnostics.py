@@ -1,0 +1,101 @@
+"""What kind of new data is this? Its size, its new classes, and how far labels and inputs moved.
+
+Pure functions of the initial and incremental frames:
+- `label_shift`: total variation distance between the two label distributions (0 same, 1 disjoint);
+- `psi`: population stability index of one feature (quantile bins of the initial data for
+  numbers, categories for text); above 0.25 is commonly read as a large shift;
+- `ks`: Kolmogorov-Smirnov statistic of a numeric feature;
+- `domain_auc`: how well a logistic regression tells old rows from new ones (0.5: it
+  cannot, so the inputs did not move; 1.0: they are told apart perfectly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retrainlab.data import NUMERIC, Feature, plain
+
+PSI_BINS = 10
+PSI_FLOOR = 1e-4  # an empty bin would make the index infinite
+
+
+def label_shift(old: pd.Series, new: pd.Series) -> float:
+    p = old.value_counts(normalize=True)
+    q = new.value_counts(normalize=True)
+    labels = p.index.union(q.index)
+    return float(0.5 * np.abs(p.reindex(labels, fill_value=0) - q.reindex(labels, fill_value=0)).sum())
+
+
+def psi(old: pd.Series, new: pd.Series, numeric: bool) -> float:
+    if numeric:
+        edges = np.unique(np.quantile(old.to_numpy(float), np.linspace(0, 1, PSI_BINS + 1)))
+        edges[0], edges[-1] = -np.inf, np.inf
+        p = np.histogram(old, edges)[0] / len(old)
+        q = np.histogram(new, edges)[0] / len(new)
+    else:
+        categories = pd.Index(old.unique()).union(pd.Index(new.unique()))
+        p = old.value_counts(normalize=True).reindex(categories, fill_value=0).to_numpy()
+        q = new.value_counts(normalize=True).reindex(categories, fill_value=0).to_numpy()
+    p, q = np.maximum(p, PSI_FLOOR), np.maximum(q, PSI_FLOOR)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def ks(old: pd.Series, new: pd.Series) -> float:
+    from scipy import stats
+
+    return float(stats.ks_2samp(old.to_numpy(float), new.to_numpy(float)).statistic)
+
+
+def domain_auc(old: pd.DataFrame, new: pd.DataFrame, features: Sequence[Feature], seed: int = 0) -> float:
+    """Cross-validated ROC AUC of a classifier telling new rows from old ones."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = [f.name for f in features if f.kind == NUMERIC]
+    categorical = [f.name for f in features if f.kind != NUMERIC]
+    x = pd.concat([old, new], ignore_index=True)
+    y = np.r_[np.zeros(len(old)), np.ones(len(new))]
+    folds = min(5, len(old), len(new))
+    if folds < 2:
+        return float("nan")
+    encode = ColumnTransformer(
+        [("num", StandardScaler(), numeric), ("cat", OneHotEncoder(handle_unknown="ignore"), categorical)]
+    )
+    model = make_pipeline(encode, LogisticRegression(max_iter=1000))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return float(cross_val_score(model, x, y, cv=cv, scoring="roc_auc").mean())
+
+
+def diagnose(
+    old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequence[Feature], top: int = 5
+) -> dict[str, Any]:
+    """Every diagnostic of the new data against the old, for the report and the parent run."""
+    old_labels, new_labels = set(map(plain, old[label].unique())), set(map(plain, new[label].unique()))
+    per_feature = []
+    for f in features:
+        numeric = f.kind == NUMERIC
+        row = {"feature": f.name, "kind": f.kind, "psi": psi(old[f.name], new[f.name], numeric)}
+        if numeric:
+            row["ks"] = ks(old[f.name], new[f.name])
+        per_feature.append(row)
+    per_feature.sort(key=lambda row: row["psi"], reverse=True)
+    names = [f.name for f in features]
+    return {
+        "rows_old": len(old),
+        "rows_new": len(new),
+        "size_ratio": len(new) / len(old),
+        "new_classes": sorted(new_labels - old_labels),
+        "vanished_classes": sorted(old_labels - new_labels),
+        "label_shift_tv": label_shift(old[label], new[label]),
+        "psi_max": per_feature[0]["psi"],
+        "psi_mean": float(np.mean([row["psi"] for row in per_feature])),
+        "domain_auc": domain_auc(old[names], new[names], features),
+        "top_shifted_features": per_feature[:top],
+    }
