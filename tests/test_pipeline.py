@@ -24,7 +24,7 @@ from retrainlab import layout
 from .conftest import PROJECT
 
 pytestmark = pytest.mark.integration
-STAGES = [layout.PREPARE, *layout.STRATEGY_NAMES]
+STAGES = list(layout.STEPS)
 
 
 def make_project(tmp_path: Path, **data_changes) -> Path:
@@ -78,7 +78,8 @@ def check_pipeline(root: Path, label: str, features: list[str]) -> None:
     parents = [r for r in runs if r.data.tags.get("retrainlab.role") == "pipeline"]
     assert len(parents) == 1
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
-    assert sorted(r.data.tags["retrainlab.strategy"] for r in children) == sorted(layout.STRATEGY_NAMES)
+    assert sorted(r.info.run_name for r in children) == sorted([*layout.STRATEGY_NAMES, layout.COMPARE])
+    children = [r for r in children if "retrainlab.strategy" in r.data.tags]
     for child in children:
         assert child.info.status == "FINISHED"
         for metric in ("acc_old", "acc_new", "acc_all", "forgetting", "wall_seconds", "cpu_seconds",
@@ -102,6 +103,14 @@ def check_pipeline(root: Path, label: str, features: list[str]) -> None:
         registered_seed = str(record["mlflow"]["model_seed"])
         assert np.mean(predicted == test[label].to_numpy()) == pytest.approx(record["per_seed"][registered_seed]["acc_new"])
     assert len(client.search_model_versions(f"name='{params['registered_model']}'")) == 4
+
+    comparison = json.loads((root / layout.REPORT_JSON).read_text())
+    recommended = shown[layout.metrics_path(comparison["recommended"]).as_posix()]["data"]
+    challenger = client.get_model_version_by_alias(params["registered_model"], "challenger")
+    assert str(challenger.version) == str(recommended["mlflow"]["model_version"])
+    assert client.get_run(parents[0].info.run_id).data.tags["retrainlab.recommendation"] == comparison["recommended"]
+    for path in layout.REPORT_FILES:
+        assert (root / path).stat().st_size > 0
 
     second = run(root, "dvc", "repro")
     assert "Running stage" not in second.stdout

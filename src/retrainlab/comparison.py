@@ -3,8 +3,9 @@
 The policy (knobs in params.yaml's `compare` section):
 - the target is accuracy on the traffic the model will see next:
   `(1 - new_traffic_share) * acc_old + new_traffic_share * acc_new`, per seed;
-- a strategy is as good as the best when the upper end of its target's 95% interval
-  reaches the best mean minus `tolerance`: the evidence cannot show it worse by more;
+- a strategy is as good as the best when even the low end of its target's 95% interval
+  (over the seeds) is no more than `tolerance` below the best mean: it is shown to be good
+  enough, so an option that is good on some seeds and bad on others does not pass;
 - it must forget (mean over seeds) no more than `max_forgetting`;
 - of those, the cheapest wins. Leaving the model alone (the baseline) costs nothing to
   adopt, so it wins whenever it is good enough. If nothing passes both tests, the most
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from retrainlab.config import CompareParams
-from retrainlab.evaluation import mean_interval
+from retrainlab.evaluation import FORGETTING, bounds_of, mean_interval
 from retrainlab.layout import STRATEGY_NAMES
 
 LEAVE_ALONE = STRATEGY_NAMES[0]
@@ -36,8 +37,8 @@ class Interval:
     high: float
 
     @classmethod
-    def of(cls, values) -> Interval:
-        return cls(*mean_interval(list(values)))
+    def of(cls, values, figure: str) -> Interval:
+        return cls(*mean_interval(list(values), bounds=bounds_of(figure)))
 
     def overlaps(self, other: Interval) -> bool:
         return self.low <= other.high and other.low <= self.high
@@ -104,17 +105,18 @@ def choose_cost_metric(records: Mapping[str, Mapping[str, Any]], wanted: str) ->
 def recommend(records: Mapping[str, Mapping[str, Any]], policy: CompareParams) -> Verdict:
     """Apply the policy to the strategies' records (the metrics/<strategy>.json contents)."""
     cost_metric = choose_cost_metric(records, policy.cost_metric)
-    targets = {s: Interval.of(target_values(r["per_seed"], policy.new_traffic_share)) for s, r in records.items()}
+    share = policy.new_traffic_share
+    targets = {s: Interval.of(target_values(r["per_seed"], share), "target") for s, r in records.items()}
     best = max(targets, key=lambda s: targets[s].mean)
     assessments = {}
     for strategy, record in records.items():
-        forgetting = Interval.of(f["forgetting"] for f in record["per_seed"].values())
+        forgetting = Interval.of((f[FORGETTING] for f in record["per_seed"].values()), FORGETTING)
         assessments[strategy] = Assessment(
             strategy=strategy,
             target=targets[strategy],
             forgetting=forgetting,
             adoption_cost=0.0 if strategy == LEAVE_ALONE else float(record.get(cost_metric) or 0.0),
-            within_tolerance=targets[strategy].high >= targets[best].mean - policy.tolerance,
+            within_tolerance=strategy == best or targets[strategy].low >= targets[best].mean - policy.tolerance,
             forgetting_ok=forgetting.mean <= policy.max_forgetting,
         )
     acceptable = [a for a in assessments.values() if a.acceptable]
@@ -146,12 +148,13 @@ def explain(verdict: Verdict, policy: CompareParams, records: Mapping[str, Mappi
     elif verdict.recommended == verdict.best:
         lines.append(
             f"{verdict.recommended} has the best target accuracy ({share}): {chosen.target.text()}, "
-            "and no cheaper option comes within the tolerance of it."
+            f"and no cheaper option is shown to come within {policy.tolerance:.3f} of it."
         )
     else:
         lines.append(
-            f"{verdict.recommended} reaches a target accuracy ({share}) of {chosen.target.text()}, within "
-            f"{policy.tolerance:.3f} of the best ({verdict.best}, {best.target.text()}), and costs less to adopt."
+            f"{verdict.recommended} reaches a target accuracy ({share}) of {chosen.target.text()}: even the low "
+            f"end of its interval is within {policy.tolerance:.3f} of the best ({verdict.best}, "
+            f"{best.target.text()}), and it costs less to adopt."
         )
     if verdict.recommended == LEAVE_ALONE and not verdict.fallback:
         lines.append("Leaving the model alone costs nothing and is good enough: no retraining is needed.")
@@ -259,8 +262,8 @@ def markdown(rows: list[dict[str, Any]], verdict: Verdict, diagnostics: Mapping[
         "",
         f"new_traffic_share {policy.new_traffic_share}, tolerance {policy.tolerance}, max_forgetting "
         f"{policy.max_forgetting}, cost figure {verdict.cost_metric} (leaving the model alone costs 0 to adopt). "
-        "The cheapest strategy whose target interval reaches the best mean minus the tolerance, and whose "
-        "mean forgetting is under the ceiling, is recommended.",
+        "The cheapest strategy whose target interval lies, low end included, within the tolerance of the best "
+        "mean, and whose mean forgetting is under the ceiling, is recommended.",
         "",
         "![accuracy against cost](accuracy_vs_cost.png)",
         "",

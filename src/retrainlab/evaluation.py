@@ -81,8 +81,10 @@ def _as_text(values: np.ndarray) -> np.ndarray:
 
 
 
-def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided Student-t confidence interval of per-seed values.
+def mean_interval(
+    values: Sequence[float], confidence: float = 0.95, bounds: tuple[float, float] | None = None
+) -> tuple[float, float, float]:
+    """Mean and two-sided Student-t confidence interval of per-seed values, clipped to `bounds`.
 
     One value gives a zero-width interval: a single seed says nothing about noise, and the
     report says so rather than invent a spread.
@@ -94,4 +96,14 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[fl
     if len(array) < 2:
         return mean, mean, mean
     half = float(stats.t.ppf((1 + confidence) / 2, len(array) - 1) * array.std(ddof=1) / np.sqrt(len(array)))
-    return mean, mean - half, mean + half
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return mean, low, high
+
+
+def bounds_of(figure: str) -> tuple[float, float] | None:
+    """The range a figure cannot leave: [0, 1] for accuracies and F1, [-1, 1] for forgetting."""
+    if figure.startswith(("acc_", "f1_")) or figure == "target":
+        return (0.0, 1.0)
+    return (-1.0, 1.0) if figure == FORGETTING else None

@@ -108,7 +108,7 @@ def mark_challenger(
 
 def alias_version(name: str, alias: str) -> str | None:
     try:
-        return MlflowClient().get_model_version_by_alias(name, alias).version
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 

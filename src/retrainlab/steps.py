@@ -167,7 +167,8 @@ def summarize_seeds(per_seed: list[dict[str, float]]) -> SeedSummary:
     """Mean and 95% interval of every figure over the seeds."""
     means, intervals = {}, {}
     for name in per_seed[0]:
-        mean, low, high = evaluation.mean_interval([figures[name] for figures in per_seed])
+        values = [figures[name] for figures in per_seed]
+        mean, low, high = evaluation.mean_interval(values, bounds=evaluation.bounds_of(name))
         means[name], intervals[name] = mean, {"low": low, "high": high}
     return SeedSummary(means, intervals)
 

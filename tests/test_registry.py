@@ -1,0 +1,181 @@
+"""Challenger, gated promotion, rollback and serving, on a real MLflow store and registry."""
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from retrainlab import layout, registry
+from retrainlab.config import CompareParams, FilesParams, load_params
+from retrainlab.errors import RetrainlabError
+from retrainlab.registry import Gate, Measured, PromotionRefused, gates
+from retrainlab.steps import compare_step, prepare_step, run_strategy
+
+from .conftest import PROJECT, tiny
+from .test_tracking import churn
+
+
+def churn_with_pauses(n, seed):
+    """The new data: a new plan, "trial", whose customers get a new label, "paused"."""
+    frame = churn(n, seed, plans=("basic", "pro", "trial"))
+    frame.loc[frame["plan"] == "trial", "churned"] = "paused"
+    return frame
+
+POLICY = CompareParams(new_traffic_share=0.5, tolerance=0.01, max_forgetting=0.05)
+
+
+def test_gates_pass_a_candidate_as_good_as_the_champion():
+    result = gates(Measured("2", 0.95, 0.90, 0.925), Measured("1", 0.96, 0.89, 0.925), 0.0, POLICY)
+    assert all(g.passed for g in result)
+
+
+def test_a_worse_candidate_fails_and_says_by_how_much():
+    result = gates(Measured("2", 0.95, 0.70, 0.825), Measured("1", 0.96, 0.90, 0.930), 0.0, POLICY)
+    failed = {g.name: g for g in result if not g.passed}
+    assert set(failed) == {"not worse than the champion"}
+    assert "worse by 0.1050" in failed["not worse than the champion"].detail
+
+
+def test_forgetting_is_measured_against_the_champion_when_there_is_one():
+    candidate = Measured("2", 0.80, 0.99, 0.895)
+    with_champion = gates(candidate, Measured("1", 0.95, 0.80, 0.875), 0.0, POLICY)
+    assert not with_champion[-1].passed and "over by 0.1000" in with_champion[-1].detail
+    without = gates(candidate, None, 0.02, POLICY)
+    assert all(g.passed for g in without)
+    assert isinstance(without[0], Gate)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """The whole pipeline, in-process, on small CSV files, with a store of its own."""
+    root = tmp_path_factory.mktemp("registry")
+    (root / ".dvc").mkdir()
+    churn(300, 0).to_csv(root / "old.csv", index=False)
+    churn_with_pauses(200, 1).to_csv(root / "new.csv", index=False)
+    params = tiny(load_params(PROJECT / "params.yaml"))
+    files = FilesParams("old.csv", "new.csv", "churned")
+    params = dataclasses.replace(
+        params,
+        seeds=[0, 1, 2],
+        data=dataclasses.replace(params.data, source="files", files=files),
+        tracking=dataclasses.replace(params.tracking, registered_model="churn", experiment="churn"),
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        mp.delenv("MLFLOW_RUN_ID", raising=False)
+        prepare_step(params)
+        records = {name: run_strategy(name, params) for name in layout.STRATEGY_NAMES}
+        summary = compare_step(params)
+        yield root, params, records, summary
+
+
+def test_compare_writes_the_report_and_points_challenger_at_the_recommendation(pipeline):
+    root, params, records, summary = pipeline
+    for path in layout.REPORT_FILES:
+        assert (root / path).is_file() and (root / path).stat().st_size > 0
+    recommended = summary["recommended"]
+    assert recommended in layout.STRATEGY_NAMES
+    assert f"**Recommendation: {recommended}.**" in (root / layout.REPORT_MD).read_text()
+    assert registry.alias_version("churn", registry.CHALLENGER) == str(records[recommended]["mlflow"]["model_version"])
+    client = MlflowClient()
+    for strategy, record in records.items():
+        tags = client.get_model_version("churn", str(record["mlflow"]["model_version"])).tags
+        assert tags["comparison.recommended"] == recommended
+        assert tags["comparison.verdict"] == summary["strategies"][strategy]["verdict"]
+    parent = client.get_run(records["baseline"]["mlflow"]["parent_run_id"])
+    assert parent.data.tags["retrainlab.recommendation"] == recommended
+    assert "diagnostics.domain_auc" in parent.data.metrics and "target.recommended" in parent.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
+    assert "comparison/accuracy_vs_cost.png" in artifacts and "comparison/comparison.md" in artifacts
+    assert summary["diagnostics"]["new_classes"] == ["paused"]
+
+
+def test_promote_refuse_force_and_rollback(pipeline):
+    root, params, records, _ = pipeline
+    challenger = registry.alias_version("churn", registry.CHALLENGER)
+    first = registry.promote(params, root=root)
+    assert first["version"] == challenger and first["from_version"] is None
+    assert registry.alias_version("churn", registry.CHAMPION) == challenger
+
+    # The baseline cannot predict the label the new data brought: worse than the champion.
+    worse = str(records["baseline"]["mlflow"]["model_version"])
+    assert worse != challenger
+    with pytest.raises(PromotionRefused, match=r"gate 'not worse than the champion' failed \(target .* worse by"):
+        registry.promote(params, version=worse, root=root)
+    assert registry.alias_version("churn", registry.CHAMPION) == challenger
+    assert registry.alias_version("churn", registry.PREVIOUS) is None
+
+    with pytest.raises(RetrainlabError, match="--force needs --reason"):
+        registry.promote(params, version=worse, force=True, root=root)
+    forced = registry.promote(params, version=worse, force=True, reason="audit asked for it", root=root)
+    assert forced["forced"]
+    assert registry.alias_version("churn", registry.CHAMPION) == worse
+    assert registry.alias_version("churn", registry.PREVIOUS) == challenger
+    tags = MlflowClient().get_model_version("churn", worse).tags
+    assert tags["last_promote.reason"] == "audit asked for it"
+    history = [json.loads(v) for k, v in tags.items() if k.startswith("history.")]
+    assert any(event["forced"] and event["from_version"] == challenger for event in history)
+
+    rolled = registry.rollback(params, reason="forced one was worse")
+    assert rolled["version"] == challenger
+    assert registry.alias_version("churn", registry.CHAMPION) == challenger
+    assert registry.alias_version("churn", registry.PREVIOUS) == worse
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serving_the_champion_answers_with_the_accuracy_logged_for_it(pipeline):
+    root, params, records, _ = pipeline
+    champion = registry.alias_version("churn", registry.CHAMPION)
+    if champion is None:
+        registry.promote(params, root=root)
+        champion = registry.alias_version("churn", registry.CHAMPION)
+    record = next(r for r in records.values() if str(r["mlflow"]["model_version"]) == champion)
+    logged = record["per_seed"][str(record["mlflow"]["model_seed"])]["acc_new"]
+
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    server = subprocess.Popen(
+        ["mlflow", "models", "serve", "-m", "models:/churn@champion", "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-3000:]
+                assert time.monotonic() < deadline, "the model server did not start in 120 s"
+                time.sleep(1)
+        test = pd.read_parquet(root / layout.split_path("incremental_test"))
+        rows = test[["tenure", "plan"]]
+        body = json.dumps({"dataframe_split": {"columns": list(rows.columns), "data": rows.values.tolist()}})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", body.encode(), {"Content-Type": "application/json"}
+        )
+        answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
+        served = [p["churned"] for p in answer["predictions"]]
+        assert set(served) <= {"yes", "no", "paused"}
+        assert np.mean(np.array(served) == test["churned"].to_numpy()) == pytest.approx(logged)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
