@@ -24,7 +24,7 @@ def test_the_embedded_store_is_an_absolute_path_in_the_project(tmp_path, monkeyp
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (tmp_path / ".dvc").mkdir()
     monkeypatch.chdir(tmp_path)
-    assert tracking.tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db"
+    assert tracking.tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db?timeout=60"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert tracking.tracking_uri() == "http://127.0.0.1:5000"
 

@@ -10,21 +10,29 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from retrainlab import layout
-from retrainlab.errors import RetrainlabError
+from retrainlab.errors import RetrainlabError, Terminated
 
 
 def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter buries the progress lines; the user can set it back.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
+    def terminate(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         args.handler(args)
     except RetrainlabError as exc:
         print(f"retrainlab: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("retrainlab: terminated (SIGTERM); open runs were marked KILLED", file=sys.stderr)
+        return 128 + signal.SIGTERM
     return 0
 
 

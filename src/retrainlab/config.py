@@ -52,6 +52,7 @@ class DataParams:
     affected_classes: int = 3
     shift_strength: float = 1.0
     seed: int = 0
+    missing: Literal["drop", "impute"] = "drop"
     synthetic: SyntheticParams = dataclasses.field(default_factory=SyntheticParams)
     files: FilesParams = dataclasses.field(default_factory=FilesParams)
 

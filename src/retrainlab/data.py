@@ -38,6 +38,7 @@ class Dataset:
     incremental: pd.DataFrame
     label: str
     features: tuple[Feature, ...]
+    cleaning: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
 
 # --- the built-in sources -------------------------------------------------------------
@@ -184,32 +185,35 @@ def builtin_dataset(params: DataParams, seed: int) -> Dataset:
         label = "label"
     initial, y_initial, incremental, y_incremental = parts
     initial[label], incremental[label] = y_initial, y_incremental
-    return tidy(initial, incremental, label, features=None, names=(params.source, params.source))
+    return tidy(initial, incremental, label, features=None, names=("initial data", "incremental data"))
 
 
 # --- the user's files -----------------------------------------------------------------
 
 
-def read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path, shown: str) -> pd.DataFrame:
+    """Read a CSV or Parquet file; `shown` is how the error names it (the path as the user gave it)."""
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
-        raise DataError(f"{path}: unsupported file type '{suffix}'; give a .csv or .parquet file")
+        raise DataError(f"{shown}: unsupported file type '{suffix}'; give a .csv or .parquet file")
     if not path.is_file():
-        raise DataError(f"{path}: file not found; set data.files.initial / data.files.incremental")
+        raise DataError(f"{shown}: file not found; set data.files.initial / data.files.incremental")
+    if path.stat().st_size == 0:
+        raise DataError(f"{shown}: the file is empty")
     try:
         frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     except Exception as exc:  # pandas and pyarrow raise many types for unreadable files
-        raise DataError(f"{path}: cannot be read as {suffix[1:]} ({type(exc).__name__}: {exc})") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{shown}: cannot be read as {suffix[1:]} ({reason})") from None
     if frame.empty:
-        raise DataError(f"{path}: has no data rows")
+        raise DataError(f"{shown}: has a header but no data rows")
     return frame
 
 
 def files_dataset(params: DataParams, root: Path) -> Dataset:
     spec = params.files
-    paths = (root / spec.initial, root / spec.incremental)
-    initial, incremental = (read_table(p) for p in paths)
-    return tidy(initial, incremental, spec.label, spec.features or None, names=tuple(map(str, paths)))
+    frames = [read_table((root / p).resolve(), p) for p in (spec.initial, spec.incremental)]
+    return tidy(*frames, spec.label, spec.features or None, (spec.initial, spec.incremental), params.missing)
 
 
 def tidy(
@@ -218,42 +222,108 @@ def tidy(
     label: str,
     features: list[str] | None,
     names: tuple[str, str],
+    missing: str = "drop",
 ) -> Dataset:
-    """Check the columns, decide each feature's kind, and give both frames one schema.
+    """Check both frames against each other, apply the missing-value policy, give them one schema.
 
-    Numeric columns become float64; anything else is categorical and becomes text.
+    Numeric columns become float64; anything else is categorical and becomes text. Rows
+    without a label are dropped (a label cannot be imputed); missing or infinite feature
+    values are dropped or imputed as `missing` says, and every count is reported.
     """
-    for frame, name in zip((initial, incremental), names):
+    frames = dict(zip(names, (initial, incremental)))
+    for name, frame in frames.items():
         if label not in frame.columns:
             raise DataError(f"{name}: no label column '{label}'; set data.files.label")
     feature_names = features or [c for c in initial.columns if c != label]
     if not feature_names:
         raise DataError(f"{names[0]}: has no feature columns besides the label '{label}'")
-    for frame, name in zip((initial, incremental), names):
-        missing = [c for c in feature_names if c not in frame.columns]
-        if missing:
-            raise DataError(f"{name}: missing feature column '{missing[0]}'")
-        for column in [label, *feature_names]:
-            n_missing = int(frame[column].isna().sum())
-            if n_missing:
-                raise DataError(f"{name}: column '{column}' has {n_missing} missing values")
-    kinds = tuple(
-        Feature(c, NUMERIC if _is_numeric(initial[c]) and _is_numeric(incremental[c]) else CATEGORICAL)
-        for c in feature_names
-    )
-    return Dataset(_coerce(initial, kinds, label), _coerce(incremental, kinds, label), label, kinds)
+    if label in feature_names:
+        raise DataError(f"parameter 'data.files.features' lists the label column '{label}'")
+    for name, frame in frames.items():
+        absent = [c for c in feature_names if c not in frame.columns]
+        if absent:
+            raise DataError(f"{name}: missing feature column '{absent[0]}'")
+    if not features:
+        extra = [c for c in incremental.columns if c not in initial.columns]
+        if extra:
+            raise DataError(
+                f"{names[1]}: extra column '{extra[0]}' that {names[0]} lacks; "
+                "list the columns to use in data.files.features"
+            )
+    kinds = tuple(_kind(c, initial[c], incremental[c], names) for c in feature_names)
+    cleaned, report = {}, {}
+    for name, frame in frames.items():
+        cleaned[name], report[name] = _clean(frame, kinds, label, missing, reference=initial, name=name)
+    for name, frame in cleaned.items():
+        _check_classes(frame[label], name, need_two=name == names[0])
+    return Dataset(*cleaned.values(), label, kinds, report)
+
+
+def _kind(column: str, old: pd.Series, new: pd.Series, names: tuple[str, str]) -> Feature:
+    kinds = [NUMERIC if _is_numeric(s.dropna()) else CATEGORICAL for s in (old, new)]
+    if kinds[0] != kinds[1] and not (old.isna().all() or new.isna().all()):
+        text = {NUMERIC: "numeric", CATEGORICAL: "text"}
+        raise DataError(
+            f"{names[1]}: column '{column}' is {text[kinds[1]]} but {text[kinds[0]]} in {names[0]}; "
+            "make the two files agree"
+        )
+    return Feature(column, kinds[0])
+
+
+def _clean(
+    frame: pd.DataFrame, features: tuple[Feature, ...], label: str, missing: str, reference: pd.DataFrame, name: str
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Drop unlabelled rows, treat inf as missing, drop or impute missing features, coerce types."""
+    numeric = [f.name for f in features if f.kind == NUMERIC]
+    categorical = [f.name for f in features if f.kind == CATEGORICAL]
+    out = pd.DataFrame(index=frame.index)
+    for column in numeric:
+        values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        out[column] = values.where(np.isfinite(values))
+    for column in categorical:
+        out[column] = frame[column].astype(object).where(frame[column].notna())
+    out[label] = frame[label]
+    unlabelled = out[label].isna()
+    out = out[~unlabelled]
+    incomplete = out[[f.name for f in features]].isna().any(axis=1)
+    report = {"rows_read": len(frame), "dropped_unlabelled": int(unlabelled.sum()), "dropped_incomplete": 0,
+              "imputed_values": 0}
+    if missing == "drop":
+        report["dropped_incomplete"] = int(incomplete.sum())
+        out = out[~incomplete]
+    else:
+        report["imputed_values"] = int(out[[f.name for f in features]].isna().sum().sum())
+        for column in numeric:
+            fill = pd.to_numeric(reference[column], errors="coerce")
+            fill = fill[np.isfinite(fill)].median() if np.isfinite(fill).any() else 0.0
+            out[column] = out[column].fillna(fill)
+        for column in categorical:
+            mode = reference[column].dropna().astype(str).mode()
+            out[column] = out[column].fillna(mode.iloc[0] if len(mode) else "missing")
+    if out.empty:
+        raise DataError(
+            f"{name}: no rows left after dropping {report['dropped_unlabelled']} without a label and "
+            f"{report['dropped_incomplete']} with missing or infinite values (data.missing: {missing})"
+        )
+    for column in categorical:
+        out[column] = out[column].astype(str)
+    return out.reset_index(drop=True), report
+
+
+def _check_classes(labels: pd.Series, name: str, need_two: bool) -> None:
+    counts = labels.value_counts()
+    if need_two and len(counts) < 2:
+        raise DataError(f"{name}: only one class ({plain(counts.index[0])!r}); a classifier needs two or more")
+    lone = counts[counts < 2]
+    if len(lone):
+        raise DataError(
+            f"{name}: class {plain(lone.index[0])!r} has a single row; every class needs at least two "
+            "(one to train on, one to test on)"
+        )
 
 
 def _is_numeric(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-
-
-def _coerce(frame: pd.DataFrame, features: tuple[Feature, ...], label: str) -> pd.DataFrame:
-    columns = {
-        f.name: frame[f.name].astype("float64" if f.kind == NUMERIC else str) for f in features
-    }
-    columns[label] = frame[label]
-    return pd.DataFrame(columns)
 
 
 # --- test splits ----------------------------------------------------------------------
@@ -298,6 +368,7 @@ def summarize(dataset: Dataset, splits: dict[str, pd.DataFrame], params: DataPar
         "rows": {name: len(frame) for name, frame in splits.items()},
         "classes": classes,
         "new_classes": [c for c in classes["incremental_train"] if c not in old],
+        "cleaning": dict(zip(("initial", "incremental"), dataset.cleaning.values())),
     }
 
 
@@ -327,6 +398,13 @@ def prepare(data: DataParams, root: Path = Path(".")) -> dict[str, Any]:
         if frame.empty:
             raise DataError(f"split '{name}' is empty: give more rows or change data.test_fraction")
     summary = summarize(dataset, splits, data)
+    for part, counts in summary["cleaning"].items():
+        if counts["dropped_unlabelled"] or counts["dropped_incomplete"] or counts["imputed_values"]:
+            print(
+                f"prepare: {part} data: {counts['rows_read']} rows read, {counts['dropped_unlabelled']} dropped "
+                f"without a label, {counts['dropped_incomplete']} dropped with missing or infinite values, "
+                f"{counts['imputed_values']} values imputed"
+            )
     for name, frame in splits.items():
         write_atomically(root / layout.split_path(name), lambda p, f=frame: f.to_parquet(p, index=False))
     write_text_atomically(root / layout.SUMMARY, json.dumps(summary, indent=2) + "\n")

@@ -15,3 +15,7 @@ class DataError(RetrainlabError, ValueError):
 
 class PipelineError(RetrainlabError):
     """A step was run before the step it builds on."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C, closing every open MLflow run as KILLED."""

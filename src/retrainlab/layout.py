@@ -16,6 +16,10 @@ SPLITS = ("initial_train", "initial_test", "incremental_train", "incremental_tes
 SUMMARY = PREPARED_DIR / "summary.json"
 
 
+# Training checkpoints of runs in progress (not versioned: a finished run removes its own).
+CHECKPOINTS_DIR = Path(".retrainlab/checkpoints")
+
+
 def split_path(split: str) -> Path:
     return PREPARED_DIR / f"{split}.parquet"
 

@@ -7,10 +7,12 @@ recorded on the versions as tags: when, from which version, why, with which figu
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,12 @@ from retrainlab import comparison, evaluation
 from retrainlab.config import CompareParams, Params
 from retrainlab.data import load_prepared
 from retrainlab.errors import RetrainlabError
+from retrainlab.tracking import project_root
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 PREVIOUS = "previous-champion"
+LOCK_FILE = Path(".retrainlab/registry.lock")
 
 
 class PromotionRefused(RetrainlabError):
@@ -125,12 +129,31 @@ def measure(name: str, version: str, policy: CompareParams, root: Path) -> Measu
     return Measured(version, accs["old"], accs["new"], target)
 
 
+@contextlib.contextmanager
+def registry_lock(root: Path) -> Iterator[None]:
+    """Serialise promotions and rollbacks of this project, so two at once cannot interleave
+    their read of the champion and their move of the aliases."""
+    path = project_root(root) / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def promote(
     params: Params, version: str | None = None, force: bool = False, reason: str | None = None, root: Path = Path(".")
 ) -> dict[str, Any]:
     """Move `champion` to the challenger (or `version`) if every gate passes, or if forced with a reason."""
     if force and not (reason and reason.strip()):
         raise RetrainlabError("--force needs --reason TEXT: say why the gates are overridden")
+    with registry_lock(root):
+        return _promote(params, version, force, reason, root)
+
+
+def _promote(params: Params, version: str | None, force: bool, reason: str | None, root: Path) -> dict[str, Any]:
     name, policy = params.tracking.registered_model, params.compare
     client = MlflowClient()
     version = version or alias_version(name, CHALLENGER)
@@ -172,8 +195,13 @@ def promote(
     return event
 
 
-def rollback(params: Params, reason: str | None = None) -> dict[str, Any]:
+def rollback(params: Params, reason: str | None = None, root: Path = Path(".")) -> dict[str, Any]:
     """Give `champion` back to `previous-champion`; the version rolled back from becomes the previous one."""
+    with registry_lock(root):
+        return _rollback(params, reason)
+
+
+def _rollback(params: Params, reason: str | None) -> dict[str, Any]:
     name = params.tracking.registered_model
     previous, current = alias_version(name, PREVIOUS), alias_version(name, CHAMPION)
     if previous is None:

@@ -9,6 +9,7 @@ rename, so a failed run leaves the previous ones in place.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from retrainlab import evaluation, layout, tracking
+from retrainlab.checkpoint import EpochCheckpoint, resume
 from retrainlab.config import Params, as_flat_dict
 from retrainlab.cost import CostMeter
 from retrainlab.data import Prepared, load_prepared, prepare
@@ -81,9 +83,11 @@ def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[
     with tracking.step_run(experiment_id, strategy, parent, tags, params.tracking.system_metrics) as run:
         tracking.log_params(as_flat_dict(params))
         results = []
+        identity = {"data": digests, "baseline_run": base_record["mlflow"]["run_id"] if base_record else None}
         for seed in params.seeds:
             base_acc_old = base_record["per_seed"][str(seed)]["acc_old"] if base_record else None
-            results.append(_train_seed(strategy, seed, data, params, bases.get(seed), base_acc_old, root))
+            checkpoint = checkpoint_dir(root, strategy, seed, params, identity)
+            results.append(_train_seed(strategy, seed, data, params, bases.get(seed), base_acc_old, root, checkpoint))
         summary = summarize_seeds([r.figures for r in results])
         mlflow.log_metrics(summary.means | summary.interval_metrics())
         tracking.log_curves(mean_curves([r.history for r in results]), CURVE_PREFIX)
@@ -133,22 +137,43 @@ def _train_seed(
     base: ModelBundle | None,
     base_acc_old: float | None,
     root: Path,
+    checkpoint: Path,
 ) -> SeedResult:
-    """One seed of one strategy, in a run nested under the strategy's run."""
+    """One seed of one strategy, in a run nested under the strategy's run.
+
+    Training checkpoints every epoch under `checkpoint`; a run killed halfway resumes there
+    from its last finished epoch (weights restored; the optimizer's moments start afresh).
+    """
     seed_everything(seed)
     plan = STRATEGIES[strategy](data, params, base, seed)
+    done, logs = resume(plan.bundle.model, checkpoint)
+    if done:
+        print(f"{strategy} seed {seed}: resuming after epoch {done} of {plan.epochs} from a checkpoint")
     with tracking.seed_run(strategy, seed) as run:
+        if done:
+            mlflow.set_tag(tracking.TAG_PREFIX + "resumed_after_epoch", str(done))
         _log_inputs(data, plan, root)
         with CostMeter(_gpus_in_use(), params.cost.cpu_core_hour_usd, params.cost.gpu_hour_usd) as meter:
-            history = fit(plan, data, callbacks=[EpochLogger()])
-            meter.samples = len(training_rows(plan, data)[1]) * plan.epochs
+            callbacks = [EpochLogger(), EpochCheckpoint(checkpoint, logs)]
+            fit(plan, data, callbacks=callbacks, initial_epoch=min(done, plan.epochs))
+            meter.samples = len(training_rows(plan, data)[1]) * (plan.epochs - min(done, plan.epochs))
+        history = {k: [epoch[k] for epoch in callbacks[1].history] for k in callbacks[1].history[0]}
         metrics = _evaluate(plan.bundle, data)
         reference = metrics["acc_old"] if base_acc_old is None else base_acc_old
         metrics[evaluation.FORGETTING] = evaluation.forgetting(reference, metrics["acc_old"])
         figures = metrics | meter.cost.metrics()
         mlflow.log_metrics(figures)
         mlflow.set_tag(tracking.TAG_PREFIX + "device", meter.cost.device)
-    return SeedResult(seed, plan.bundle, figures, history.history, run.info.run_id)
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    return SeedResult(seed, plan.bundle, figures, history, run.info.run_id)
+
+
+def checkpoint_dir(root: Path, strategy: str, seed: int, params: Params, identity: dict[str, Any]) -> Path:
+    """Where a seed's training checkpoints: one place per strategy, seed, training params and inputs,
+    so a checkpoint is only ever resumed by the same training."""
+    training = {k: v for k, v in as_flat_dict(params).items() if not k.startswith(("tracking.", "compare.", "seeds"))}
+    key = json.dumps({"strategy": strategy, "seed": seed, "params": training, **identity}, sort_keys=True, default=str)
+    return root / layout.CHECKPOINTS_DIR / strategy / f"seed-{seed}-{hashlib.md5(key.encode()).hexdigest()[:12]}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -88,8 +88,13 @@ def training_rows(plan: Plan, data: Prepared) -> tuple[pd.DataFrame, np.ndarray]
     return x, y
 
 
-def fit(plan: Plan, data: Prepared, callbacks: list | None = None) -> keras.callbacks.History:
-    """Compile and train the plan's model: the one training loop every strategy uses."""
+def fit(
+    plan: Plan, data: Prepared, callbacks: list | None = None, initial_epoch: int = 0
+) -> keras.callbacks.History:
+    """Compile and train the plan's model: the one training loop every strategy uses.
+
+    `initial_epoch` > 0 continues a run from a checkpoint already loaded into the model.
+    """
     x, y = training_rows(plan, data)
     targets = plan.bundle.encode(y)
     if plan.bundle.model.get_layer("output").units == 1:
@@ -99,6 +104,7 @@ def fit(plan: Plan, data: Prepared, callbacks: list | None = None) -> keras.call
         plan.bundle.inputs(x),
         targets,
         epochs=plan.epochs,
+        initial_epoch=initial_epoch,
         batch_size=plan.batch_size,
         shuffle=True,
         verbose=2,

@@ -13,6 +13,7 @@ import hashlib
 import importlib.metadata
 import os
 import re
+import socket
 import time
 import warnings
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ import mlflow
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
+
+from retrainlab.errors import Terminated
 
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
@@ -54,7 +57,9 @@ def project_root(start: Path | None = None) -> Path:
 
 
 def tracking_uri(root: Path | None = None) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root or project_root()) / STORE_FILE}"
+    # SQLite waits up to a minute for a lock instead of failing with "database is locked"
+    # when parallel steps write at once.
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root or project_root()) / STORE_FILE}?timeout=60"
 
 
 def uses_embedded_store() -> bool:
@@ -99,16 +104,18 @@ def step_run(
     """The MLflow run of one step.
 
     Under `mlflow run` (MLFLOW_RUN_ID set) the launcher's run is used, so MLproject's entry
-    and our run are one; otherwise a run is started in `experiment_id`.
+    and our run are one; otherwise a run is started in `experiment_id`. Runs of this host
+    left RUNNING by a process that no longer exists (killed with SIGKILL) are closed first.
     """
+    close_stale_runs(experiment_id)
     if system_metrics:
         mlflow.set_system_metrics_sampling_interval(2)
     if os.environ.get("MLFLOW_RUN_ID"):
         active = mlflow.start_run(log_system_metrics=system_metrics)
     else:
         active = mlflow.start_run(experiment_id=experiment_id, run_name=name, log_system_metrics=system_metrics)
-    with active as run:
-        all_tags = {"mlflow.runName": name, TAG_ROLE: "step", **tags}
+    with _killed_on_terminate(active) as run:
+        all_tags = {"mlflow.runName": name, TAG_ROLE: "step", **_owner_tags(), **tags}
         if parent_run_id:
             all_tags[PARENT_TAG] = parent_run_id
         mlflow.set_tags(all_tags)
@@ -121,12 +128,50 @@ def step_run(
 @contextlib.contextmanager
 def seed_run(strategy: str, seed: int) -> Iterator[mlflow.ActiveRun]:
     """A run for one seed, nested under the active strategy run."""
-    tags = {TAG_STRATEGY: strategy, TAG_ROLE: "seed", TAG_PREFIX + "seed": str(seed)}
+    tags = {TAG_STRATEGY: strategy, TAG_ROLE: "seed", TAG_PREFIX + "seed": str(seed), **_owner_tags()}
     experiment_id = mlflow.active_run().info.experiment_id  # not the default experiment
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{strategy} seed {seed}", nested=True, tags=tags) as run:
+    active = mlflow.start_run(experiment_id=experiment_id, run_name=f"{strategy} seed {seed}", nested=True, tags=tags)
+    with _killed_on_terminate(active) as run:
         mlflow.log_param("seed", seed)
         yield run
         mlflow.flush_async_logging()
+
+
+@contextlib.contextmanager
+def _killed_on_terminate(active: mlflow.ActiveRun) -> Iterator[mlflow.ActiveRun]:
+    try:
+        with active as run:
+            yield run
+    except Terminated:
+        MlflowClient().set_terminated(active.info.run_id, "KILLED")
+        raise
+
+
+def _owner_tags() -> dict[str, str]:
+    return {TAG_PREFIX + "host": socket.gethostname(), TAG_PREFIX + "pid": str(os.getpid())}
+
+
+def close_stale_runs(experiment_id: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of this host whose process is gone; return their ids."""
+    import psutil
+
+    client = MlflowClient()
+    running = client.search_runs(
+        [experiment_id],
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{TAG_PREFIX}host` = '{socket.gethostname()}'",
+    )
+    closed = []
+    for run in running:
+        pid = int(run.data.tags.get(TAG_PREFIX + "pid", "0"))
+        try:
+            alive = psutil.Process(pid).create_time() <= run.info.start_time / 1000 + 1
+        except (psutil.NoSuchProcess, ValueError):
+            alive = False
+        if not alive and pid != os.getpid():
+            client.set_tag(run.info.run_id, TAG_PREFIX + "closed_as_stale", f"process {pid} gone")
+            client.set_terminated(run.info.run_id, "KILLED")
+            closed.append(run.info.run_id)
+    return closed
 
 
 def log_curves(curves: dict[str, list[float]], prefix: str) -> None:

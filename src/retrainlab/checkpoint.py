@@ -1,0 +1,46 @@
+"""Per-epoch training checkpoints that survive SIGKILL, and resuming from them.
+
+After each epoch the weights go to a new file and then `state.json`, written by rename,
+points at it with the epoch number and the per-epoch logs so far. The state therefore
+always names a complete weights file, whenever the process dies. (Keras' own
+BackupAndRestore overwrites its file in place, so a kill mid-write leaves it unreadable.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+
+from retrainlab.files import write_text_atomically
+
+STATE = "state.json"
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    def __init__(self, directory: Path, history: list[dict[str, float]] | None = None) -> None:
+        super().__init__()
+        self.directory = directory
+        self.history = list(history or [])
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        weights = f"epoch-{epoch + 1}.weights.h5"
+        self.model.save_weights(self.directory / weights)
+        self.history.append({k: float(v) for k, v in (logs or {}).items()})
+        state = {"epoch": epoch + 1, "weights": weights, "history": self.history}
+        write_text_atomically(self.directory / STATE, json.dumps(state))
+        for old in self.directory.glob("epoch-*.weights.h5"):
+            if old.name != weights:
+                old.unlink()
+
+
+def resume(model: keras.Model, directory: Path) -> tuple[int, list[dict[str, float]]]:
+    """Load the last checkpoint into `model`; return the epochs done and their logs (0, [] if none)."""
+    path = directory / STATE
+    if not path.is_file():
+        return 0, []
+    state = json.loads(path.read_text())
+    model.load_weights(directory / state["weights"])
+    return state["epoch"], state["history"]

@@ -1,0 +1,170 @@
+"""Killed runs, parallel steps, concurrent promotions and leaked credentials, with real processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from retrainlab import data, layout
+from retrainlab.config import load_params
+
+from .test_pipeline import make_project
+
+pytestmark = pytest.mark.integration
+FAKE_TOKEN = "rl-fake-token-7f3a9c1e55d04b2a"
+
+
+def env_for(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    # Credentials as a team setup would have them: they must never reach the store or artifacts.
+    env["MLFLOW_TRACKING_TOKEN"] = FAKE_TOKEN
+    env["AWS_SECRET_ACCESS_KEY"] = FAKE_TOKEN
+    return env
+
+
+def retrainlab(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(["retrainlab", *args], cwd=root, env=env_for(root), capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, f"{args}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def client_for(root: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+
+
+def runs_of(root: Path, params) -> list:
+    """The step and seed runs (not the pipeline's parent run)."""
+    client = client_for(root)
+    experiment = client.get_experiment_by_name(params.tracking.experiment)
+    runs = client.search_runs([experiment.experiment_id]) if experiment else []
+    return [r for r in runs if r.data.tags.get("retrainlab.role") in ("step", "seed")]
+
+
+@pytest.fixture
+def slow_project(tmp_path):
+    """A prepared project whose baseline trains long enough (60 small-batch epochs) to be killed."""
+    root = make_project(tmp_path)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["seeds"] = [0]
+    params["model"].update(epochs=60, batch_size=8)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    loaded = load_params(root / "params.yaml")
+    data.prepare(loaded.data, root)
+    return root, loaded
+
+
+def start_and_wait_for_epochs(root: Path, epochs: int) -> tuple[subprocess.Popen, Path]:
+    process = subprocess.Popen(["retrainlab", "baseline"], cwd=root, env=env_for(root),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        states = list((root / layout.CHECKPOINTS_DIR).rglob("state.json"))
+        if states and json.loads(states[0].read_text())["epoch"] >= epochs:
+            return process, states[0]
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError("training did not reach the epoch to kill it at")
+
+
+def test_sigterm_closes_the_runs_as_killed_and_changes_nothing_else(slow_project):
+    root, params = slow_project
+    process, _ = start_and_wait_for_epochs(root, 2)
+    process.terminate()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert "terminated (SIGTERM)" in stderr
+    runs = runs_of(root, params)
+    assert runs and {r.info.status for r in runs} == {"KILLED"}
+    assert not (root / layout.model_dir("baseline")).exists()
+    assert not (root / layout.metrics_path("baseline")).exists()
+    assert client_for(root).search_model_versions() == []
+
+
+def test_sigkill_leaves_a_run_that_the_next_start_closes_and_resumes(slow_project):
+    root, params = slow_project
+    process, state = start_and_wait_for_epochs(root, 3)
+    process.kill()
+    process.communicate(timeout=60)
+    killed = runs_of(root, params)
+    assert {r.info.status for r in killed} == {"RUNNING"}  # SIGKILL cannot be caught
+    epochs_done = json.loads(state.read_text())["epoch"]
+
+    again = retrainlab(root, "baseline")
+    assert "resuming after epoch" in again.stdout
+    runs = {r.info.run_id: r for r in runs_of(root, params)}
+    for old in killed:
+        assert runs[old.info.run_id].info.status == "KILLED"
+        assert "closed_as_stale" in " ".join(runs[old.info.run_id].data.tags)
+    finished = [r for r in runs.values() if r.info.status == "FINISHED"]
+    assert len(finished) == 2  # the strategy run and its seed run
+    seed_run = next(r for r in finished if r.data.tags.get("retrainlab.role") == "seed")
+    assert int(seed_run.data.tags["retrainlab.resumed_after_epoch"]) >= epochs_done
+    curves = (root / layout.curves_path("baseline")).read_text().splitlines()
+    assert len(curves) == 1 + params.model.epochs  # the whole run, both halves
+    assert not list((root / layout.CHECKPOINTS_DIR).rglob("state.json"))
+    assert len(client_for(root).search_model_versions()) == 1
+
+
+@pytest.fixture(scope="module")
+def parallel_project(tmp_path_factory):
+    """prepare and baseline, then the three updates at once, against the default SQLite store."""
+    root = make_project(tmp_path_factory.mktemp("parallel"))
+    retrainlab(root, "run", "prepare")
+    retrainlab(root, "run", "baseline")
+    processes = [
+        subprocess.Popen(["retrainlab", "run", name], cwd=root, env=env_for(root),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for name in layout.STRATEGY_NAMES[1:]
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in processes]
+    retrainlab(root, "run", "compare")
+    return root, load_params(root / "params.yaml"), processes, outputs
+
+
+def test_parallel_strategy_steps_lose_no_run(parallel_project):
+    root, params, processes, outputs = parallel_project
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-3000:]
+        assert "database is locked" not in output
+    strategy_runs = [r for r in runs_of(root, params) if r.data.tags.get("retrainlab.role") == "step"
+                     and "retrainlab.strategy" in r.data.tags]
+    assert sorted(r.data.tags["retrainlab.strategy"] for r in strategy_runs) == sorted(layout.STRATEGY_NAMES)
+    assert {r.info.status for r in strategy_runs} == {"FINISHED"}
+    assert len(client_for(root).search_model_versions()) == 4
+
+
+def test_two_promotions_at_once_leave_consistent_aliases(parallel_project):
+    root, params, _, _ = parallel_project
+    name = params.tracking.registered_model
+    processes = [
+        subprocess.Popen(["retrainlab", "promote", "--version", v, "--force", "--reason", f"race {v}"],
+                         cwd=root, env=env_for(root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for v in ("2", "3")
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    assert all(p.returncode == 0 for p in processes), outputs
+    client = client_for(root)
+    champion = str(client.get_model_version_by_alias(name, "champion").version)
+    previous = str(client.get_model_version_by_alias(name, "previous-champion").version)
+    # Serialised: the second promotion saw the first one's champion and kept it as previous.
+    assert {champion, previous} == {"2", "3"}
+    assert client.get_model_version(name, champion).tags["last_promote.from_version"] == previous
+
+
+def test_credentials_in_the_environment_never_reach_the_store_or_artifacts(parallel_project):
+    root, _, _, _ = parallel_project
+    written = [p for p in root.rglob("*") if p.is_file() and not {".git", "tests"} & set(p.relative_to(root).parts)]
+    assert any(p.name == "mlflow.db" for p in written) and any("mlartifacts" in p.parts for p in written)
+    leaks = [str(p.relative_to(root)) for p in written if FAKE_TOKEN.encode() in p.read_bytes()]
+    assert leaks == []
