@@ -94,7 +94,9 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
 
     version = client.get_model_version(params.tracking.registered_model, str(fine["mlflow"]["model_version"]))
     assert version.tags["strategy"] == "fine-tune" and version.run_id == run.info.run_id
-    model = mlflow.pyfunc.load_model(f"models:/{params.tracking.registered_model}/{version.version}")
+    uri = f"models:/{params.tracking.registered_model}/{version.version}"
+    assert not list(Path(mlflow.artifacts.download_artifacts(uri)).rglob("*.pkl"))  # models from code: no pickle
+    model = mlflow.pyfunc.load_model(uri)
     test = pd.read_parquet(root / layout.split_path("incremental_test"))
     predicted = model.predict(test[["tenure", "plan"]])["churned"]
     assert set(predicted) <= {"yes", "no"}

@@ -16,8 +16,12 @@ SPLITS = ("initial_train", "initial_test", "incremental_train", "incremental_tes
 SUMMARY = PREPARED_DIR / "summary.json"
 
 
-# Training checkpoints of runs in progress (not versioned: a finished run removes its own).
-CHECKPOINTS_DIR = Path(".retrainlab/checkpoints")
+# Work in progress, never versioned: training checkpoints (a finished run removes its own),
+# models staged before they are published, and the registry lock.
+WORK_DIR = Path(".retrainlab")
+CHECKPOINTS_DIR = WORK_DIR / "checkpoints"
+STAGING_DIR = WORK_DIR / "staging"
+REGISTRY_LOCK = WORK_DIR / "registry.lock"
 
 
 def split_path(split: str) -> Path:

@@ -20,7 +20,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from retrainlab import comparison, evaluation
+from retrainlab import comparison, evaluation, layout
 from retrainlab.config import CompareParams, Params
 from retrainlab.data import load_prepared
 from retrainlab.errors import RetrainlabError
@@ -29,7 +29,6 @@ from retrainlab.tracking import project_root
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 PREVIOUS = "previous-champion"
-LOCK_FILE = Path(".retrainlab/registry.lock")
 
 
 class PromotionRefused(RetrainlabError):
@@ -133,7 +132,7 @@ def measure(name: str, version: str, policy: CompareParams, root: Path) -> Measu
 def registry_lock(root: Path) -> Iterator[None]:
     """Serialise promotions and rollbacks of this project, so two at once cannot interleave
     their read of the champion and their move of the aliases."""
-    path = project_root(root) / LOCK_FILE
+    path = project_root(root) / layout.REGISTRY_LOCK
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

@@ -94,7 +94,8 @@ def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[
         device = "gpu" if summary.means["gpus"] else "cpu"
         mlflow.set_tag(tracking.TAG_PREFIX + "device", device)
 
-        with tempfile.TemporaryDirectory(dir=root, prefix=".staging-") as staging:
+        (root / layout.STAGING_DIR).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=root / layout.STAGING_DIR) as staging:
             staged = Path(staging) / "bundle"
             for result in results:
                 result.bundle.save(staged / seed_dir(result.seed))
