@@ -56,6 +56,7 @@ def slow_project(tmp_path):
     root = make_project(tmp_path)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["seeds"] = [0]
+    params["checkpoint_seconds"] = 0
     params["model"].update(epochs=60, batch_size=8)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     loaded = load_params(root / "params.yaml")

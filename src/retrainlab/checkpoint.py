@@ -9,6 +9,7 @@ BackupAndRestore overwrites its file in place, so a kill mid-write leaves it unr
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import keras
@@ -19,16 +20,24 @@ STATE = "state.json"
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    def __init__(self, directory: Path, history: list[dict[str, float]] | None = None) -> None:
+    """Checkpoint at the end of an epoch once `every_s` seconds have passed since the last one
+    (0: every epoch), so short trainings pay nothing and long ones lose at most that much."""
+
+    def __init__(self, directory: Path, history: list[dict[str, float]] | None = None, every_s: float = 0.0) -> None:
         super().__init__()
         self.directory = directory
         self.history = list(history or [])
+        self.every_s = every_s
+        self._last = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.history.append({k: float(v) for k, v in (logs or {}).items()})
+        if time.monotonic() - self._last < self.every_s:
+            return
+        self._last = time.monotonic()
         self.directory.mkdir(parents=True, exist_ok=True)
         weights = f"epoch-{epoch + 1}.weights.h5"
         self.model.save_weights(self.directory / weights)
-        self.history.append({k: float(v) for k, v in (logs or {}).items()})
         state = {"epoch": epoch + 1, "weights": weights, "history": self.history}
         write_text_atomically(self.directory / STATE, json.dumps(state))
         for old in self.directory.glob("epoch-*.weights.h5"):

@@ -145,6 +145,7 @@ class CompareParams:
 @dataclasses.dataclass(frozen=True)
 class Params:
     seeds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
+    checkpoint_seconds: float = 10.0
     data: DataParams = dataclasses.field(default_factory=DataParams)
     model: ModelParams = dataclasses.field(default_factory=ModelParams)
     incremental: IncrementalParams = dataclasses.field(default_factory=IncrementalParams)
@@ -157,6 +158,7 @@ class Params:
         _require(len(self.seeds) >= 1, "seeds", "needs at least one seed")
         _require(all(s >= 0 for s in self.seeds), "seeds", "must be 0 or more")
         _require(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed")
+        _require(self.checkpoint_seconds >= 0, "checkpoint_seconds", "must be 0 or more")
         for field in dataclasses.fields(self):
             section = getattr(self, field.name)
             if dataclasses.is_dataclass(section):

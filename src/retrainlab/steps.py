@@ -155,7 +155,7 @@ def _train_seed(
             mlflow.set_tag(tracking.TAG_PREFIX + "resumed_after_epoch", str(done))
         _log_inputs(data, plan, root)
         with CostMeter(_gpus_in_use(), params.cost.cpu_core_hour_usd, params.cost.gpu_hour_usd) as meter:
-            callbacks = [EpochLogger(), EpochCheckpoint(checkpoint, logs)]
+            callbacks = [EpochLogger(), EpochCheckpoint(checkpoint, logs, params.checkpoint_seconds)]
             fit(plan, data, callbacks=callbacks, initial_epoch=min(done, plan.epochs))
             meter.samples = len(training_rows(plan, data)[1]) * (plan.epochs - min(done, plan.epochs))
         history = {k: [epoch[k] for epoch in callbacks[1].history] for k in callbacks[1].history[0]}
