@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from retrainlab import comparison, evaluation, layout
 from retrainlab.config import CompareParams, Params
-from retrainlab.data import load_prepared
+from retrainlab.data import Prepared, load_prepared
 from retrainlab.errors import RetrainlabError
 from retrainlab.tracking import project_root
 
@@ -116,9 +116,8 @@ def alias_version(name: str, alias: str) -> str | None:
         return None
 
 
-def measure(name: str, version: str, policy: CompareParams, root: Path) -> Measured:
+def measure(name: str, version: str, policy: CompareParams, data: Prepared) -> Measured:
     """Load a registered version as MLflow serves it and score it on the current test sets."""
-    data = load_prepared(root)
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
     accs = {}
     for test_set, split in evaluation.TEST_SETS.items():
@@ -165,8 +164,9 @@ def _promote(params: Params, version: str | None, force: bool, reason: str | Non
     current = alias_version(name, CHAMPION)
     if current == version:
         raise RetrainlabError(f"version {version} of '{name}' is already the champion")
-    candidate = _measure_or_refuse(name, version, policy, root)
-    champion = measure(name, current, policy, root) if current else None
+    data = load_prepared(root)
+    candidate = _measure_or_refuse(name, version, policy, data)
+    champion = measure(name, current, policy, data) if current else None
     recorded = float(details.tags.get("forgetting", 0.0))
     results = gates(candidate, champion, recorded, policy)
     failed = [g for g in results if not g.passed]
@@ -217,9 +217,9 @@ def _rollback(params: Params, reason: str | None) -> dict[str, Any]:
     return event
 
 
-def _measure_or_refuse(name: str, version: str, policy: CompareParams, root: Path) -> Measured:
+def _measure_or_refuse(name: str, version: str, policy: CompareParams, data: Prepared) -> Measured:
     try:
-        return measure(name, version, policy, root)
+        return measure(name, version, policy, data)
     except RetrainlabError:
         raise
     except Exception as exc:  # any failure to load or predict is the first gate failing

@@ -29,7 +29,7 @@ from retrainlab.data import Prepared, load_prepared, prepare
 from retrainlab.errors import PipelineError
 from retrainlab.files import write_text_atomically
 from retrainlab.models import ModelBundle
-from retrainlab.strategies import BASELINE, STRATEGIES, Plan, fit, seed_everything, training_rows
+from retrainlab.strategies import BASELINE, STRATEGIES, Plan, fit, seed_everything
 
 CURVE_PREFIX = "train_"
 HEADLINE = ("acc_old", "acc_new", "acc_all", evaluation.FORGETTING)
@@ -157,7 +157,8 @@ def _train_seed(
         with CostMeter(_gpus_in_use(), params.cost.cpu_core_hour_usd, params.cost.gpu_hour_usd) as meter:
             callbacks = [EpochLogger(), EpochCheckpoint(checkpoint, logs, params.checkpoint_seconds)]
             fit(plan, data, callbacks=callbacks, initial_epoch=min(done, plan.epochs))
-            meter.samples = len(training_rows(plan, data)[1]) * (plan.epochs - min(done, plan.epochs))
+            rows = sum(len(data.splits[split]) for split in plan.train_splits)
+            meter.samples = rows * (plan.epochs - min(done, plan.epochs))
         history = {k: [epoch[k] for epoch in callbacks[1].history] for k in callbacks[1].history[0]}
         metrics = _evaluate(plan.bundle, data)
         reference = metrics["acc_old"] if base_acc_old is None else base_acc_old
