@@ -121,6 +121,23 @@ def test_dvc_repro_on_the_default_digits_demo(tmp_path):
     root = make_project(tmp_path)
     check_pipeline(root, "digit", [f"pixel_{r}_{c}" for r in range(8) for c in range(8)])
 
+    # A DVC remote in a local directory: commit as a user would, push the datasets and
+    # models, remove everything git ignores (DVC's cache and outputs, the MLflow store), pull
+    # them back; then nothing needs to run again.
+    remote = tmp_path / "remote"
+    run(root, "dvc", "remote", "add", "--default", "shared", str(remote))
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "pipeline results")
+    run(root, "dvc", "push")
+    assert any(p.is_file() for p in remote.rglob("*"))
+    git(root, "clean", "-fdqX")
+    assert not (root / ".dvc" / "cache").exists() and not (root / layout.model_dir("fine-tune")).exists()
+    run(root, "dvc", "pull")
+    assert (root / layout.model_dir("fine-tune") / "seed-0" / "model.keras").is_file()
+    assert (root / layout.split_path("incremental_test")).is_file()
+    after = run(root, "dvc", "repro")
+    assert "Running stage" not in after.stdout
+
 
 def test_dvc_repro_on_csv_files_the_project_has_never_seen(tmp_path):
     rng = np.random.default_rng(5)
