@@ -1,0 +1,199 @@
+"""What retrainlab adds on top of plain Keras, measured as ratios in one run.
+
+    .venv/bin/python benchmarks/overhead.py [--rows 100000] [--epochs 5] [--repeats 3]
+
+1. Training: the same model, data, epochs and batch size trained by a bare `model.fit`
+   and by retrainlab's training path (cost meter, per-epoch MLflow logging, checkpoints,
+   inside an MLflow run), alternated, median of the repeats. Ratio of wall times and of
+   samples per second.
+2. Tracking: the time spent in the per-epoch MLflow callback, as a share of training time.
+3. Fixed cost of a stage: `retrainlab run incremental` (wall) minus its training time,
+   against the floor of starting Python, importing TensorFlow and MLflow and opening the
+   tracking store.
+4. A no-op `dvc repro`.
+
+Everything runs on this machine, against a temporary project and SQLite store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="retrainlab-bench-"))
+    try:
+        root = make_project(workdir, args.rows, args.epochs)
+        figures = {"rows": args.rows, "epochs": args.epochs, "repeats": args.repeats}
+        figures |= training_overhead(root, args.repeats)
+        figures |= stage_overhead(root)
+        print(json.dumps(figures, indent=2))
+        if args.out:
+            args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def make_project(workdir: Path, rows: int, epochs: int) -> Path:
+    """A copy of the project on the synthetic source, run once through the whole pipeline."""
+    import yaml
+
+    root = workdir / "project"
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                           cwd=PROJECT, capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        if (PROJECT / name).is_file() and not name.startswith("tests/"):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT / name, root / name)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["seeds"] = [0]
+    params["data"].update(source="synthetic", scenario="covariate_shift", incremental_fraction=0.3)
+    # full-retrain trains on both train splits: 1 - test_fraction of all rows
+    params["data"]["synthetic"].update(rows=int(rows / (1 - params["data"]["test_fraction"])) + 1, features=16, classes=4)
+    params["model"].update(epochs=epochs, batch_size=256)
+    params["incremental"]["epochs"] = epochs
+    params["fine_tune"]["epochs"] = epochs
+    params["tracking"].update(system_metrics=False, experiment="bench", registered_model="bench")
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for command in (["git", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.name=bench", "-c", "user.email=bench@invalid", "commit", "-qm", "bench"]):
+        subprocess.run(command, cwd=root, check=True)
+    print(f"preparing and running the pipeline once on {rows} training rows ...", file=sys.stderr)
+    run(root, "dvc", "repro")
+    return root
+
+
+def run(root: Path, *command: str) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(f"{command} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def training_overhead(root: Path, repeats: int) -> dict[str, float]:
+    """Bare `model.fit` against retrainlab's training path, same plan, alternated."""
+    import mlflow
+
+    from retrainlab import tracking
+    from retrainlab.checkpoint import EpochCheckpoint
+    from retrainlab.config import load_params
+    from retrainlab.cost import CostMeter
+    from retrainlab.data import load_prepared
+    from retrainlab.models import compile_model
+    from retrainlab.steps import EpochLogger
+    from retrainlab.strategies import STRATEGIES, seed_everything, training_rows
+
+    os.chdir(root)
+    params = load_params(root / "params.yaml")
+    data = load_prepared(root)
+    experiment_id = tracking.configure("bench-training", root)
+
+    def plan():
+        seed_everything(0)
+        return STRATEGIES["full-retrain"](data, params, None, 0)
+
+    x, y = training_rows(plan(), data)
+    rows = len(y)
+
+    def bare() -> float:
+        p = plan()
+        inputs, targets = p.bundle.inputs(x), p.bundle.encode(y)
+        compile_model(p.bundle.model, p.learning_rate)
+        start = time.perf_counter()
+        p.bundle.model.fit(inputs, targets, epochs=p.epochs, batch_size=p.batch_size, shuffle=True, verbose=0)
+        return time.perf_counter() - start
+
+    logging_seconds = []
+
+    class TimedLogger(EpochLogger):
+        def on_epoch_end(self, epoch, logs=None):
+            start = time.perf_counter()
+            super().on_epoch_end(epoch, logs)
+            logging_seconds.append(time.perf_counter() - start)
+
+    def ours() -> float:
+        p = plan()
+        inputs, targets = p.bundle.inputs(x), p.bundle.encode(y)
+        compile_model(p.bundle.model, p.learning_rate)
+        with mlflow.start_run(experiment_id=experiment_id):
+            callbacks = [TimedLogger(), EpochCheckpoint(root / ".retrainlab" / "bench", None, params.checkpoint_seconds)]
+            start = time.perf_counter()
+            with CostMeter():
+                p.bundle.model.fit(inputs, targets, epochs=p.epochs, batch_size=p.batch_size, shuffle=True,
+                                   verbose=0, callbacks=callbacks)
+            mlflow.flush_async_logging()
+            return time.perf_counter() - start
+
+    bare_times, our_times = [], []
+    bare()  # warm-up: first graph tracing
+    for _ in range(repeats):
+        bare_times.append(bare())
+        logging_seconds.clear()
+        our_times.append(ours())
+    bare_s, our_s = statistics.median(bare_times), statistics.median(our_times)
+    epochs = plan().epochs
+    return {
+        "training_rows": rows,
+        "bare_fit_seconds": bare_s,
+        "retrainlab_fit_seconds": our_s,
+        "training_wall_ratio": our_s / bare_s,
+        "bare_samples_per_second": rows * epochs / bare_s,
+        "retrainlab_samples_per_second": rows * epochs / our_s,
+        "tracking_seconds_per_run": sum(logging_seconds),
+        "tracking_share_of_training": sum(logging_seconds) / our_s,
+    }
+
+
+def stage_overhead(root: Path) -> dict[str, float]:
+    """A stage's wall time minus its training, against the start-up floor; a no-op dvc repro."""
+    floor_code = (
+        "import tensorflow, mlflow; from mlflow.tracking import MlflowClient; "
+        f"MlflowClient('sqlite:///{root / 'mlflow.db'}').search_experiments()"
+    )
+    floors = [run(root, sys.executable, "-c", floor_code) for _ in range(3)]
+    stage = run(root, "retrainlab", "run", "incremental")
+    record = json.loads((root / "metrics" / "incremental.json").read_text())
+    training = sum(seed["wall_seconds"] for seed in record["per_seed"].values())
+    direct = run(root, "retrainlab", "incremental")
+    record = json.loads((root / "metrics" / "incremental.json").read_text())
+    direct_training = sum(seed["wall_seconds"] for seed in record["per_seed"].values())
+    run(root, "dvc", "repro")  # put the lock back in step with the outputs
+    noop = [run(root, "dvc", "repro") for _ in range(3)]
+    floor = statistics.median(floors)
+    return {
+        "startup_floor_seconds": floor,
+        "stage_via_mlflow_run_seconds": stage,
+        "stage_training_seconds": training,
+        "stage_fixed_seconds": stage - training,
+        "stage_fixed_minus_floor_seconds": stage - training - floor,
+        "stage_direct_seconds": direct,
+        "stage_direct_fixed_minus_floor_seconds": direct - direct_training - floor,
+        "noop_dvc_repro_seconds": statistics.median(noop),
+    }
+
+
+if __name__ == "__main__":
+    main()
