@@ -4,6 +4,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import dataclasses  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -11,6 +12,15 @@ import pytest  # noqa: E402
 from retrainlab.config import Params, load_params  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """The environment for the project's commands run as subprocesses: this venv's tools
+    first on PATH, no MLflow settings inherited from the caller, TensorFlow quiet."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    return env | extra
 
 
 def tiny(params: Params, **data_changes) -> Params:

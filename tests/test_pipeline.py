@@ -6,10 +6,8 @@ and Keras with an SQLite store of its own.
 """
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -21,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from retrainlab import layout
 
-from .conftest import PROJECT
+from .conftest import PROJECT, tool_env
 
 pytestmark = pytest.mark.integration
 STAGES = list(layout.STEPS)
@@ -58,10 +56,7 @@ def git(root, *args):
 
 
 def run(root: Path, *command: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(command, cwd=root, env=tool_env(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{command} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return result
 

@@ -2,13 +2,10 @@
 
 import dataclasses
 import json
-import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +18,7 @@ from retrainlab.errors import RetrainlabError
 from retrainlab.registry import Gate, Measured, PromotionRefused, gates
 from retrainlab.steps import compare_step, prepare_step, run_strategy
 
-from .conftest import PROJECT, tiny
+from .conftest import PROJECT, tiny, tool_env
 from .test_tracking import churn
 
 
@@ -149,8 +146,7 @@ def test_serving_the_champion_answers_with_the_accuracy_logged_for_it(pipeline):
     logged = record["per_seed"][str(record["mlflow"]["model_seed"])]["acc_new"]
 
     port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env = tool_env(MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}")
     server = subprocess.Popen(
         ["mlflow", "models", "serve", "-m", "models:/churn@champion", "--env-manager", "local",
          "-h", "127.0.0.1", "-p", str(port)],

@@ -1,10 +1,8 @@
 """Killed runs, parallel steps, concurrent promotions and leaked credentials, with real processes."""
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from retrainlab import data, layout
 from retrainlab.config import load_params
 
+from .conftest import tool_env
 from .test_pipeline import make_project
 
 pytestmark = pytest.mark.integration
@@ -22,13 +21,8 @@ FAKE_TOKEN = "rl-fake-token-7f3a9c1e55d04b2a"
 
 
 def env_for(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     # Credentials as a team setup would have them: they must never reach the store or artifacts.
-    env["MLFLOW_TRACKING_TOKEN"] = FAKE_TOKEN
-    env["AWS_SECRET_ACCESS_KEY"] = FAKE_TOKEN
-    return env
+    return tool_env(MLFLOW_TRACKING_TOKEN=FAKE_TOKEN, AWS_SECRET_ACCESS_KEY=FAKE_TOKEN)
 
 
 def retrainlab(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
