@@ -26,9 +26,15 @@ def test_stratified_split_keeps_class_shares_and_every_class_in_both():
     assert 3 in labels[train] and 3 not in labels[test]  # a lone row stays in train
 
 
+def whole(params, seed):
+    """The built-in source's parts joined: the whole dataset, for small sources."""
+    parts = list(data.builtin_parts(params, seed))
+    join = lambda part: pd.concat([getattr(p, part) for p in parts], ignore_index=True)  # noqa: E731
+    return dataclasses.replace(parts[0], initial=join("initial"), incremental=join("incremental"))
+
+
 def digits(scenario, **changes):
-    params = DataParams(scenario=scenario, **changes)
-    return data.builtin_dataset(params, seed=0)
+    return whole(DataParams(scenario=scenario, **changes), seed=0)
 
 
 def test_new_classes_appear_only_in_the_incremental_data():
@@ -64,7 +70,7 @@ def test_concept_drift_rotates_the_affected_labels():
 
 def test_synthetic_is_seeded_and_has_a_categorical_column():
     params = DataParams(source="synthetic", scenario="covariate_shift")
-    a, b = data.builtin_dataset(params, 3), data.builtin_dataset(params, 3)
+    a, b = whole(params, 3), whole(params, 3)
     pd.testing.assert_frame_equal(a.initial, b.initial)
     kinds = {f.name: f.kind for f in a.features}
     assert kinds["segment"] == data.CATEGORICAL and kinds["x0"] == data.NUMERIC

@@ -1,6 +1,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.metrics import accuracy_score, f1_score
 
 from retrainlab import evaluation
 
@@ -25,8 +28,8 @@ def test_evaluate_names_every_metric_on_old_new_and_all():
         return np.tile([0.0, 1.0], (len(x), 1))
 
     tests = {
-        "old": (pd.DataFrame({"f": [1, 2]}), np.array([1, 1])),
-        "new": (pd.DataFrame({"f": [3, 4]}), np.array([0, 1])),
+        "old": [(pd.DataFrame({"f": [1, 2]}), np.array([1, 1]))],
+        "new": [(pd.DataFrame({"f": [3]}), np.array([0])), (pd.DataFrame({"f": [4]}), np.array([1]))],
     }
     metrics = evaluation.evaluate(predict, [0, 1], tests)
     assert set(metrics) == set(evaluation.METRIC_NAMES) - {evaluation.FORGETTING}
@@ -36,3 +39,22 @@ def test_evaluate_names_every_metric_on_old_new_and_all():
 def test_forgetting_is_the_drop_on_old_data():
     assert evaluation.forgetting(0.9, 0.7) == pytest.approx(0.2)
     assert evaluation.forgetting(0.7, 0.9) == pytest.approx(-0.2)
+
+
+@given(
+    truth=st.lists(st.sampled_from(["a", "b", "c", 7]), min_size=1, max_size=40),
+    seed=st.integers(0, 100),
+    cut=st.integers(0, 40),
+)
+def test_scores_added_chunk_by_chunk_equal_scikit_learns_on_the_whole(truth, seed, cut):
+    labels = ["a", "b", 7]
+    probs = np.random.default_rng(seed).dirichlet(np.ones(3), size=len(truth))
+    y = np.array(truth, dtype=object)
+    cut = min(cut, len(y))
+    chunked = evaluation.Score().add(probs[:cut], labels, y[:cut]) + evaluation.Score().add(probs[cut:], labels, y[cut:])
+    predicted = [str(labels[i]) for i in probs.argmax(axis=1)]
+    truth_text = [str(v) for v in truth]
+    metrics = chunked.metrics()
+    assert metrics["acc"] == pytest.approx(accuracy_score(truth_text, predicted))
+    assert metrics["f1"] == pytest.approx(f1_score(truth_text, predicted, average="macro", zero_division=0))
+    assert metrics == pytest.approx(evaluation.score(probs, labels, y))

@@ -5,6 +5,7 @@ import pytest
 
 from retrainlab.data import CATEGORICAL, NUMERIC, Feature
 from retrainlab.models import ModelBundle, attach_head, build_model, compile_model, grow_output
+from retrainlab.stream import FeatureStats
 
 FEATURES = (Feature("age (years)", NUMERIC), Feature("income", NUMERIC), Feature("city", CATEGORICAL))
 
@@ -22,7 +23,7 @@ def frame(n=120, seed=0):
 
 def trained(n_classes, seed=0):
     x = frame()
-    model = build_model(FEATURES, x, n_classes, [8, 4], 0.0, seed)
+    model = build_model(FEATURES, FeatureStats.of_frame(x, FEATURES), n_classes, [8, 4], 0.0, seed)
     compile_model(model, 0.05)
     y = (x["city"] == "oslo").astype("float32") if n_classes == 2 else np.arange(len(x)) % n_classes
     model.fit(ModelBundle(model, FEATURES, [], "y").inputs(x), y, epochs=2, verbose=0)

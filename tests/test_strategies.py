@@ -1,5 +1,6 @@
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 
@@ -17,8 +18,9 @@ def prepared(tmp_path, tiny_params):
 def train(name, prepared, params, base=None, seed=0):
     seed_everything(seed)
     plan = STRATEGIES[name](prepared, params, base, seed)
-    history = fit(plan, prepared)
-    tests = {k: (prepared.x(s), prepared.y(s)) for k, s in evaluation.TEST_SETS.items()}
+    history = keras.callbacks.History()
+    fit(plan, prepared, callbacks=[history], seed=seed)
+    tests = {k: [(prepared.x(s), prepared.y(s))] for k, s in evaluation.TEST_SETS.items()}
     return plan, history, evaluation.evaluate(plan.bundle.predict_proba, plan.bundle.labels, tests)
 
 
@@ -58,7 +60,7 @@ def test_same_seed_same_metrics_and_other_seed_other_metrics(prepared, tiny_para
 def test_a_single_class_cannot_train_a_classifier(tmp_path, tiny_params):
     data.prepare(tiny_params.data, tmp_path)
     prepared = data.load_prepared(tmp_path)
-    only_zeros = {k: v[v["digit"] == 0] for k, v in prepared.splits.items()}
-    single = dataclasses.replace(prepared, splits=only_zeros)
+    only_zeros = {split: [0] for split in prepared.summary["classes"]}
+    single = dataclasses.replace(prepared, summary=prepared.summary | {"classes": only_zeros})
     with pytest.raises(DataError, match="only one class"):
         STRATEGIES["baseline"](single, tiny_params, None, 0)

@@ -101,6 +101,9 @@ def _strategy(args: argparse.Namespace) -> None:
     from retrainlab.steps import run_strategy
 
     record = run_strategy(args.strategy, load_params(args.params).with_seed(args.seed))
+    if "worker" in record:
+        print(f"{args.strategy}: worker {record['worker']} done; the chief logged the run")
+        return
     print(
         f"{args.strategy}: acc_old={record['acc_old']:.4f} acc_new={record['acc_new']:.4f} "
         f"forgetting={record['forgetting']:+.4f} wall={record['wall_seconds']:.1f}s "

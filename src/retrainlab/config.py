@@ -143,6 +143,14 @@ class CompareParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class DistributeParams:
+    strategy: Literal["none", "mirrored", "multi_worker"] = "none"
+
+    def check(self) -> None:
+        pass
+
+
+@dataclasses.dataclass(frozen=True)
 class Params:
     seeds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
     checkpoint_seconds: float = 10.0
@@ -153,6 +161,7 @@ class Params:
     cost: CostParams = dataclasses.field(default_factory=CostParams)
     tracking: TrackingParams = dataclasses.field(default_factory=TrackingParams)
     compare: CompareParams = dataclasses.field(default_factory=CompareParams)
+    distribute: DistributeParams = dataclasses.field(default_factory=DistributeParams)
 
     def check(self) -> None:
         _require(len(self.seeds) >= 1, "seeds", "needs at least one seed")

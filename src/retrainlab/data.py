@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pandas as pd
 from retrainlab import layout
 from retrainlab.config import DataParams
 from retrainlab.errors import DataError, PipelineError
-from retrainlab.files import write_atomically, write_text_atomically
+from retrainlab.files import write_text_atomically
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -96,11 +97,17 @@ class SyntheticTeacher:
 SEGMENTS = ("north", "south", "east")
 
 
-def synthetic_pool(rows: int, features: int, classes: int, rng: np.random.Generator):
-    """Seeded rows: numeric columns x0.. plus a categorical `segment`, labelled by a teacher."""
-    teacher = SyntheticTeacher.draw(features, classes, rng)
+def synthetic_rows(rows: int, features: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Seeded unlabelled rows: numeric columns x0.. plus a categorical `segment`."""
     frame = pd.DataFrame(rng.normal(size=(rows, features)), columns=[f"x{i}" for i in range(features)])
     frame["segment"] = rng.choice(SEGMENTS, size=rows)
+    return frame
+
+
+def synthetic_pool(rows: int, features: int, classes: int, rng: np.random.Generator):
+    """Seeded rows labelled by a teacher drawn from the same generator."""
+    teacher = SyntheticTeacher.draw(features, classes, rng)
+    frame = synthetic_rows(rows, features, rng)
     return frame, teacher.label(frame), teacher
 
 
@@ -139,13 +146,15 @@ def apply_scenario(
     rng: np.random.Generator,
     shift_inputs: Callable[[pd.DataFrame, float], pd.DataFrame],
     relabel: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    classes: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
     """Split a labelled pool into initial and incremental data as the scenario says.
 
     `shift_inputs` moves the incremental inputs for covariate_shift; `relabel`, where the
-    source has a labelling rule, labels the moved inputs by that same rule.
+    source has a labelling rule, labels the moved inputs by that same rule. `classes` are
+    the source's classes when the pool is one chunk of a larger source (default: the pool's).
     """
-    classes = np.unique(labels)
+    classes = np.unique(labels) if classes is None else classes
     allowed = np.ones(len(labels), dtype=bool)
     if params.scenario == "new_classes":
         if params.affected_classes >= len(classes):
@@ -172,20 +181,39 @@ def apply_scenario(
     return initial, y_initial, incremental, y_incremental
 
 
-def builtin_dataset(params: DataParams, seed: int) -> Dataset:
+# Rows of the synthetic source generated, split and written at a time: prepare's memory is
+# bounded by this, whatever `data.synthetic.rows` is.
+CHUNK_ROWS = 1 << 18
+
+
+def builtin_parts(params: DataParams, seed: int) -> Iterator[Dataset]:
+    """The built-in source's data, in parts that together are the whole dataset.
+
+    Digits is one part. The synthetic source is generated CHUNK_ROWS rows at a time by one
+    seeded generator, and each chunk is split by the scenario on its own, so that a source
+    of any size is built in bounded memory.
+    """
     rng = np.random.default_rng(seed)
+    names = ("initial data", "incremental data")
     if params.source == "digits":
         pool, labels = digits_pool()
-        parts = apply_scenario(pool, labels, params, rng, shift_digits)
-        label = "digit"
-    else:
-        p = params.synthetic
-        pool, labels, teacher = synthetic_pool(p.rows, p.features, p.classes, rng)
-        parts = apply_scenario(pool, labels, params, rng, teacher.shift, teacher.label)
-        label = "label"
-    initial, y_initial, incremental, y_incremental = parts
+        initial, y_initial, incremental, y_incremental = apply_scenario(pool, labels, params, rng, shift_digits)
+        yield _labelled(initial, y_initial, incremental, y_incremental, "digit", names)
+        return
+    p = params.synthetic
+    teacher = SyntheticTeacher.draw(p.features, p.classes, rng)
+    for start in range(0, p.rows, CHUNK_ROWS):
+        pool = synthetic_rows(min(CHUNK_ROWS, p.rows - start), p.features, rng)
+        parts = apply_scenario(
+            pool, teacher.label(pool), params, rng, teacher.shift, teacher.label, classes=np.arange(p.classes)
+        )
+        del pool
+        yield _labelled(*parts, "label", names)
+
+
+def _labelled(initial, y_initial, incremental, y_incremental, label: str, names: tuple[str, str]) -> Dataset:
     initial[label], incremental[label] = y_initial, y_incremental
-    return tidy(initial, incremental, label, features=None, names=("initial data", "incremental data"))
+    return tidy(initial, incremental, label, features=None, names=names, check_classes=False)
 
 
 # --- the user's files -----------------------------------------------------------------
@@ -223,12 +251,14 @@ def tidy(
     features: list[str] | None,
     names: tuple[str, str],
     missing: str = "drop",
+    check_classes: bool = True,
 ) -> Dataset:
     """Check both frames against each other, apply the missing-value policy, give them one schema.
 
     Numeric columns become float64; anything else is categorical and becomes text. Rows
     without a label are dropped (a label cannot be imputed); missing or infinite feature
     values are dropped or imputed as `missing` says, and every count is reported.
+    `check_classes=False` leaves the class checks to the caller (for one part of a dataset).
     """
     frames = dict(zip(names, (initial, incremental)))
     for name, frame in frames.items():
@@ -254,8 +284,9 @@ def tidy(
     cleaned, report = {}, {}
     for name, frame in frames.items():
         cleaned[name], report[name] = _clean(frame, kinds, label, missing, reference=initial, name=name)
-    for name, frame in cleaned.items():
-        _check_classes(frame[label], name, need_two=name == names[0])
+    if check_classes:
+        for name, frame in cleaned.items():
+            check_class_counts(frame[label].value_counts(), name, need_two=name == names[0])
     return Dataset(*cleaned.values(), label, kinds, report)
 
 
@@ -310,8 +341,8 @@ def _clean(
     return out.reset_index(drop=True), report
 
 
-def _check_classes(labels: pd.Series, name: str, need_two: bool) -> None:
-    counts = labels.value_counts()
+def check_class_counts(counts: pd.Series, name: str, need_two: bool) -> None:
+    """Rows per class (a value_counts): two classes where training needs them, two rows of each."""
     if need_two and len(counts) < 2:
         raise DataError(f"{name}: only one class ({plain(counts.index[0])!r}); a classifier needs two or more")
     lone = counts[counts < 2]
@@ -346,38 +377,66 @@ def stratified_split(
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def make_splits(dataset: Dataset, test_fraction: float, seed: int) -> dict[str, pd.DataFrame]:
-    rng = np.random.default_rng(seed)
+def make_splits(dataset: Dataset, test_fraction: float, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+    """The four splits. Training rows come in random order, so that a stream reading them in
+    windows (retrainlab.stream) gets well mixed batches even from files sorted by class."""
     splits = {}
     for part in ("initial", "incremental"):
         frame = getattr(dataset, part)
         train, test = stratified_split(frame[dataset.label].to_numpy(), test_fraction, rng)
-        splits[f"{part}_train"] = frame.iloc[train].reset_index(drop=True)
+        splits[f"{part}_train"] = frame.iloc[rng.permutation(train)].reset_index(drop=True)
         splits[f"{part}_test"] = frame.iloc[test].reset_index(drop=True)
     return splits
 
 
-def summarize(dataset: Dataset, splits: dict[str, pd.DataFrame], params: DataParams) -> dict[str, Any]:
-    classes = {name: _labels(frame[dataset.label]) for name, frame in splits.items()}
-    old = set(classes["initial_train"])
-    return {
-        "source": params.source,
-        "scenario": None if params.source == "files" else params.scenario,
-        "label": dataset.label,
-        "features": [dataclasses.asdict(f) for f in dataset.features],
-        "rows": {name: len(frame) for name, frame in splits.items()},
-        "classes": classes,
-        "new_classes": [c for c in classes["incremental_train"] if c not in old],
-        "cleaning": dict(zip(("initial", "incremental"), dataset.cleaning.values())),
-    }
+@dataclasses.dataclass
+class Tally:
+    """What the summary says about the splits, added up part by part."""
 
+    rows: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(layout.SPLITS, 0))
+    counts: dict[str, pd.Series] = dataclasses.field(default_factory=dict)
+    cleaning: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
-def _labels(column: pd.Series) -> list:
-    return sorted(plain(v) for v in column.unique())
+    def add(self, dataset: Dataset, splits: dict[str, pd.DataFrame]) -> None:
+        for name, frame in splits.items():
+            self.rows[name] += len(frame)
+            counts = frame[dataset.label].value_counts()
+            self.counts[name] = counts if name not in self.counts else self.counts[name].add(counts, fill_value=0)
+        for part, report in zip(("initial", "incremental"), dataset.cleaning.values()):
+            total = self.cleaning.setdefault(part, dict.fromkeys(report, 0))
+            for key, value in report.items():
+                total[key] += value
+
+    def check(self, names: tuple[str, str]) -> None:
+        """The class checks on the whole data, and no empty split."""
+        for part, name in zip(("initial", "incremental"), names):
+            both = self.counts[f"{part}_train"].add(self.counts[f"{part}_test"], fill_value=0)
+            check_class_counts(both.astype(int), name, need_two=part == "initial")
+        for name, rows in self.rows.items():
+            if not rows:
+                raise DataError(f"split '{name}' is empty: give more rows or change data.test_fraction")
+
+    def summary(self, label: str, features: tuple[Feature, ...], params: DataParams) -> dict[str, Any]:
+        classes = {name: sorted(plain(v) for v in self.counts[name].index) for name in layout.SPLITS}
+        old = set(classes["initial_train"])
+        return {
+            "source": params.source,
+            "scenario": None if params.source == "files" else params.scenario,
+            "label": label,
+            "features": [dataclasses.asdict(f) for f in features],
+            "rows": dict(self.rows),
+            "classes": classes,
+            "new_classes": [c for c in classes["incremental_train"] if c not in old],
+            "cleaning": self.cleaning,
+        }
 
 
 def encode_labels(values, labels: list) -> np.ndarray:
     """Index of each value in `labels` (a model's output units); -1 for one not there."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iuf" and all(isinstance(v, (int, float)) for v in labels):
+        # Numeric labels: one vectorised lookup, for the millions of rows a stream encodes.
+        return pd.Index(labels, dtype="float64").get_indexer(values.astype("float64")).astype(np.int64)
     index = {label: i for i, label in enumerate(labels)}
     return np.array([index.get(plain(v), -1) for v in values], dtype=np.int64)
 
@@ -391,13 +450,28 @@ def plain(value: Any) -> Any:
 
 
 def prepare(data: DataParams, root: Path = Path(".")) -> dict[str, Any]:
-    """Build the four splits and the summary and write them under data/prepared/."""
-    dataset = files_dataset(data, root) if data.source == "files" else builtin_dataset(data, data.seed)
-    splits = make_splits(dataset, data.test_fraction, data.seed)
-    for name, frame in splits.items():
-        if frame.empty:
-            raise DataError(f"split '{name}' is empty: give more rows or change data.test_fraction")
-    summary = summarize(dataset, splits, data)
+    """Build the four splits and the summary and write them under data/prepared/.
+
+    The data goes through part by part (the synthetic source in chunks, users' files
+    whole), each part appended to the split files, so no more than one part is in memory.
+    Nothing is written unless every part and the checks on the whole pass.
+    """
+    if data.source == "files":
+        parts, names = iter([files_dataset(data, root)]), (data.files.initial, data.files.incremental)
+    else:
+        parts, names = builtin_parts(data, data.seed), ("initial data", "incremental data")
+    rng = np.random.default_rng(data.seed)
+    tally, label, features = Tally(), None, None
+    with SplitWriter(root) as writer:
+        for dataset in parts:
+            label, features = dataset.label, dataset.features
+            splits = make_splits(dataset, data.test_fraction, rng)
+            tally.add(dataset, splits)
+            writer.append(splits)
+            del dataset, splits
+        tally.check(names)
+        summary = tally.summary(label, features, data)
+        writer.commit()
     for part, counts in summary["cleaning"].items():
         if counts["dropped_unlabelled"] or counts["dropped_incomplete"] or counts["imputed_values"]:
             print(
@@ -405,26 +479,104 @@ def prepare(data: DataParams, root: Path = Path(".")) -> dict[str, Any]:
                 f"without a label, {counts['dropped_incomplete']} dropped with missing or infinite values, "
                 f"{counts['imputed_values']} values imputed"
             )
-    for name, frame in splits.items():
-        write_atomically(root / layout.split_path(name), lambda p, f=frame: f.to_parquet(p, index=False))
     write_text_atomically(root / layout.SUMMARY, json.dumps(summary, indent=2) + "\n")
     return summary
 
 
+class SplitWriter:
+    """The four split files, appended to part by part beside their final names, and renamed
+    into place only by `commit`: a failure leaves the previous files as they were."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.writers: dict[str, Any] = {}
+        self.temp: dict[str, Path] = {}
+
+    def __enter__(self) -> SplitWriter:
+        return self
+
+    def append(self, splits: dict[str, pd.DataFrame]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        for name, frame in splits.items():
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if name not in self.writers:
+                final = self.root / layout.split_path(name)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                self.temp[name] = final.with_name(f".{final.name}.partial")
+                self.writers[name] = pq.ParquetWriter(self.temp[name], table.schema)
+            writer = self.writers[name]
+            self.writers[name].write_table(table.cast(writer.schema))
+
+    def commit(self) -> None:
+        self._close()
+        for name, temp in self.temp.items():
+            os.replace(temp, self.root / layout.split_path(name))
+        self.temp = {}
+
+    def _close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        self.writers = {}
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._close()
+        for temp in self.temp.values():
+            temp.unlink(missing_ok=True)
+
+
 @dataclasses.dataclass(frozen=True)
 class Prepared:
-    """The prepare step's outputs, read back: what every strategy trains and tests on."""
+    """The prepare step's outputs: where each split is and what the summary says of it.
 
-    splits: dict[str, pd.DataFrame]
+    Splits are read on demand: training and evaluation stream them (retrainlab.stream);
+    `x`, `y` and `frame` read a whole split, for the small uses that need one.
+    """
+
+    root: Path
     label: str
     features: tuple[Feature, ...]
     summary: dict[str, Any]
 
+    def path(self, split: str) -> Path:
+        return self.root / layout.split_path(split)
+
+    def rows(self, split: str) -> int:
+        return self.summary["rows"][split]
+
+    def classes(self, *splits: str) -> list:
+        """The labels the splits hold, sorted, as the summary lists them."""
+        return sorted({label for split in splits for label in self.summary["classes"][split]})
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def frame(self, split: str) -> pd.DataFrame:
+        return pd.read_parquet(self.path(split))
+
     def x(self, split: str) -> pd.DataFrame:
-        return self.splits[split][[f.name for f in self.features]]
+        return pd.read_parquet(self.path(split), columns=self.feature_names)
 
     def y(self, split: str) -> np.ndarray:
-        return self.splits[split][self.label].to_numpy()
+        return pd.read_parquet(self.path(split), columns=[self.label])[self.label].to_numpy()
+
+    def sample(self, split: str, rows: int, seed: int = 0) -> pd.DataFrame:
+        """At most `rows` rows of a split, drawn at random, read a record batch at a time."""
+        import pyarrow.parquet as pq
+
+        total = self.rows(split)
+        if total <= rows:
+            return self.frame(split)
+        keep = np.sort(np.random.default_rng(seed).choice(total, size=rows, replace=False))
+        pieces, start = [], 0
+        for batch in pq.ParquetFile(self.path(split)).iter_batches(batch_size=1 << 16):
+            chosen = keep[(keep >= start) & (keep < start + batch.num_rows)] - start
+            if len(chosen):
+                pieces.append(batch.take(chosen).to_pandas())
+            start += batch.num_rows
+        return pd.concat(pieces, ignore_index=True)
 
 
 def load_prepared(root: Path = Path(".")) -> Prepared:
@@ -432,6 +584,8 @@ def load_prepared(root: Path = Path(".")) -> Prepared:
     if not summary_path.is_file():
         raise PipelineError(f"{layout.SUMMARY}: not found; run the prepare step first (dvc repro prepare)")
     summary = json.loads(summary_path.read_text())
-    splits = {name: pd.read_parquet(root / layout.split_path(name)) for name in layout.SPLITS}
+    missing = [s for s in layout.SPLITS if not (root / layout.split_path(s)).is_file()]
+    if missing:
+        raise PipelineError(f"{layout.split_path(missing[0])}: not found; run the prepare step (dvc repro prepare)")
     features = tuple(Feature(**f) for f in summary["features"])
-    return Prepared(splits, summary["label"], features, summary)
+    return Prepared(root, summary["label"], features, summary)

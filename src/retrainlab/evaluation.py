@@ -6,11 +6,11 @@ Metric names are defined here once: `acc_old`, `loss_new`, `f1_all`, `forgetting
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import f1_score
 
 from retrainlab.data import encode_labels, plain
 
@@ -31,37 +31,76 @@ METRIC_NAMES = tuple(
 ) + (FORGETTING,)
 
 
-def score(probs: np.ndarray, labels: Sequence, y_true: np.ndarray) -> dict[str, float]:
-    """Accuracy, mean cross-entropy and macro-F1 of predicted probabilities.
+class Score:
+    """Accuracy, mean cross-entropy and macro-F1, added up chunk by chunk.
 
-    `labels[i]` is the class of column i of `probs`; true labels outside `labels` count as
-    wrong and get the probability floor in the loss.
+    It keeps counts of (true, predicted) label pairs and the summed loss, so evaluating a
+    test set of any size holds one chunk of predictions at a time; `+` pools two scores
+    (the "all" test set).
     """
-    label_array = np.asarray(labels, dtype=object)
-    predicted = label_array[probs.argmax(axis=1)]
-    columns = encode_labels(y_true, list(labels))
-    p_true = np.where(columns >= 0, probs[np.arange(len(y_true)), np.maximum(columns, 0)], 0.0)
-    y_text, predicted_text = _as_text(y_true), _as_text(predicted)
-    return {
-        "acc": accuracy(y_true, predicted),
-        "loss": float(-np.mean(np.log(np.maximum(p_true, PROBABILITY_FLOOR)))),
-        "f1": float(f1_score(y_text, predicted_text, average="macro", zero_division=0)),
-    }
+
+    def __init__(self) -> None:
+        self.pairs: Counter[tuple[str, str]] = Counter()
+        self.loss_sum = 0.0
+        self.rows = 0
+
+    def add(self, probs: np.ndarray, labels: Sequence, y_true: np.ndarray) -> Score:
+        """`labels[i]` is the class of column i of `probs`; true labels outside `labels`
+        count as wrong and get the probability floor in the loss."""
+        label_array = np.asarray(labels, dtype=object)
+        predicted = label_array[probs.argmax(axis=1)]
+        columns = encode_labels(y_true, list(labels))
+        p_true = np.where(columns >= 0, probs[np.arange(len(y_true)), np.maximum(columns, 0)], 0.0)
+        self.loss_sum += float(-np.log(np.maximum(p_true, PROBABILITY_FLOOR)).sum())
+        self.rows += len(y_true)
+        pairs, counts = np.unique(np.stack([_as_text(y_true), _as_text(predicted)]).astype(str), axis=1,
+                                  return_counts=True)
+        self.pairs.update({(t, p): int(c) for (t, p), c in zip(pairs.T, counts)})
+        return self
+
+    def __add__(self, other: Score) -> Score:
+        pooled = Score()
+        pooled.pairs = self.pairs + other.pairs
+        pooled.loss_sum, pooled.rows = self.loss_sum + other.loss_sum, self.rows + other.rows
+        return pooled
+
+    def metrics(self) -> dict[str, float]:
+        """Macro-F1 as scikit-learn's: over the labels that are true or predicted, 0 where undefined."""
+        true_counts, predicted_counts, hits = Counter(), Counter(), Counter()
+        for (true, predicted), count in self.pairs.items():
+            true_counts[true] += count
+            predicted_counts[predicted] += count
+            if true == predicted:
+                hits[true] += count
+        present = set(true_counts) | set(predicted_counts)
+        f1 = [2 * hits[c] / (true_counts[c] + predicted_counts[c]) for c in present]
+        return {
+            "acc": sum(hits.values()) / self.rows,
+            "loss": self.loss_sum / self.rows,
+            "f1": float(np.mean(f1)),
+        }
 
 
-def evaluate(predict_proba, labels: Sequence, tests: dict[str, tuple[pd.DataFrame, np.ndarray]]) -> dict[str, float]:
+def score(probs: np.ndarray, labels: Sequence, y_true: np.ndarray) -> dict[str, float]:
+    """Accuracy, mean cross-entropy and macro-F1 of one set of predicted probabilities."""
+    return Score().add(probs, labels, y_true).metrics()
+
+
+def evaluate(predict_proba, labels: Sequence, tests: dict[str, Iterable[tuple[pd.DataFrame, np.ndarray]]]) -> dict[str, float]:
     """Every metric on "old", "new" and "all", named by `metric_name`.
 
-    `tests` maps "old" and "new" to (features, true labels); `predict_proba` maps features
-    to probabilities over `labels`.
+    `tests` maps "old" and "new" to (features, true labels) chunks; `predict_proba` maps
+    features to probabilities over `labels`.
     """
-    probs = {name: predict_proba(x) for name, (x, _) in tests.items()}
-    truths = {name: y for name, (_, y) in tests.items()}
-    probs[ALL] = np.vstack([probs[name] for name in TEST_SETS])
-    truths[ALL] = np.concatenate([truths[name] for name in TEST_SETS])
+    scores = {}
+    for name, chunks in tests.items():
+        scores[name] = Score()
+        for x, y in chunks:
+            scores[name].add(predict_proba(x), labels, y)
+    scores[ALL] = sum((scores[name] for name in TEST_SETS), Score())
     metrics = {}
     for test_set in (*TEST_SETS, ALL):
-        for measure, value in score(probs[test_set], labels, truths[test_set]).items():
+        for measure, value in scores[test_set].metrics().items():
             metrics[metric_name(measure, test_set)] = value
     return metrics
 

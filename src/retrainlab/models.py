@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from retrainlab.data import NUMERIC, Feature, encode_labels
+from retrainlab.stream import FeatureStats
 
 OUTPUT = "output"
 MODEL_FILE = "model.keras"
@@ -47,6 +48,14 @@ class ModelBundle:
         """Output-unit index of each label; -1 for a label this model has never seen."""
         return encode_labels(labels, self.labels)
 
+    def detached(self) -> ModelBundle:
+        """A copy built outside any tf.distribute scope, with the same weights: what is
+        evaluated and saved after distributed training (predicting with the distributed
+        model would be a collective step the other workers are not taking)."""
+        copy = keras.models.clone_model(self.model)
+        copy.set_weights(self.model.get_weights())
+        return dataclasses.replace(self, model=copy)
+
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save(directory / MODEL_FILE)
@@ -71,29 +80,39 @@ def input_names(features: Sequence[Feature]) -> list[str]:
     return [f"in{i}_" + re.sub(r"\W", "_", f.name)[:40] for i, f in enumerate(features)]
 
 
-def to_inputs(frame: pd.DataFrame, features: Sequence[Feature]) -> dict:
+def to_arrays(frame: pd.DataFrame, features: Sequence[Feature]) -> dict[str, np.ndarray]:
+    """The model's inputs as numpy arrays: float32 numbers, text as object arrays."""
     arrays = {}
     for name, feature in zip(input_names(features), features):
         column = frame[feature.name]
         if feature.kind == NUMERIC:
             arrays[name] = column.to_numpy(dtype=np.float32).reshape(-1, 1)
         else:
+            arrays[name] = column.astype(str).to_numpy(dtype=object).reshape(-1, 1)
+    return arrays
+
+
+def to_inputs(frame: pd.DataFrame, features: Sequence[Feature]) -> dict:
+    """The model's inputs for predict: to_arrays, with text as string tensors."""
+    arrays = to_arrays(frame, features)
+    for name, feature in zip(input_names(features), features):
+        if feature.kind != NUMERIC:
             # Keras' array adapters take no object arrays; a string tensor needs TensorFlow.
             import tensorflow as tf
 
-            arrays[name] = tf.constant(column.astype(str).to_numpy(dtype=object).reshape(-1, 1))
+            arrays[name] = tf.constant(arrays[name])
     return arrays
 
 
 def build_model(
     features: Sequence[Feature],
-    train_x: pd.DataFrame,
+    stats: FeatureStats,
     n_classes: int,
     hidden_units: Sequence[int],
     dropout: float,
     seed: int,
 ) -> keras.Model:
-    """A fresh MLP whose preprocessing is fitted on `train_x`."""
+    """A fresh MLP whose preprocessing layers hold `stats` of its training rows."""
     inputs, numeric, encoded = {}, [], []
     for name, feature in zip(input_names(features), features):
         if feature.kind == NUMERIC:
@@ -101,18 +120,14 @@ def build_model(
             numeric.append(inputs[name])
         else:
             inputs[name] = keras.Input(shape=(1,), name=name, dtype="string")
-            vocabulary = sorted(train_x[feature.name].astype(str).unique())
             lookup = keras.layers.StringLookup(
-                vocabulary=vocabulary, output_mode="one_hot", name=f"encode_{name}"
+                vocabulary=stats.vocabularies[feature.name], output_mode="one_hot", name=f"encode_{name}"
             )
             encoded.append(lookup(inputs[name]))
     parts = list(encoded)
     if numeric:
-        values = train_x[[f.name for f in features if f.kind == NUMERIC]].to_numpy(dtype=np.float64)
         stacked = _concat(numeric, "numeric")
-        normalize = keras.layers.Normalization(
-            mean=values.mean(axis=0), variance=values.var(axis=0), name="normalize"
-        )
+        normalize = keras.layers.Normalization(mean=stats.mean, variance=stats.variance, name="normalize")
         parts.insert(0, normalize(stacked))
     x = _concat(parts, "features")
     for i, units in enumerate(hidden_units):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,7 +22,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from retrainlab import evaluation, layout, tracking
+from retrainlab import distribute, evaluation, layout, stream, tracking
 from retrainlab.checkpoint import EpochCheckpoint, resume
 from retrainlab.config import Params, as_flat_dict
 from retrainlab.cost import CostMeter
@@ -32,6 +33,7 @@ from retrainlab.models import ModelBundle
 from retrainlab.strategies import BASELINE, STRATEGIES, Plan, fit, seed_everything
 
 CURVE_PREFIX = "train_"
+DIAGNOSTIC_ROWS = 50_000  # per split
 HEADLINE = ("acc_old", "acc_new", "acc_all", evaluation.FORGETTING)
 
 
@@ -57,7 +59,7 @@ def prepare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         tracking.log_params({k: v for k, v in as_flat_dict(params).items() if k.startswith("data.")})
         for split in layout.SPLITS:
             context = "training" if split.endswith("_train") else "evaluation"
-            tracking.log_dataset(data.splits[split], root / layout.split_path(split), split, data.label, context)
+            tracking.log_dataset(data, split, context)
         mlflow.log_artifact(str(root / layout.SUMMARY))
     return summary
 
@@ -77,8 +79,12 @@ def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[
     Returns what metrics/<strategy>.json holds: the mean of every figure over the seeds,
     its 95% interval, each seed's figures, and where MLflow keeps the runs and the model.
     """
+    dist = distribute.start(params.distribute)  # first: the multi-worker strategy joins the cluster
     data = load_prepared(root)
-    bases, base_record = ({}, None) if strategy == BASELINE else _load_baseline(root, params.seeds)
+    with dist.scope():
+        bases, base_record = ({}, None) if strategy == BASELINE else _load_baseline(root, params.seeds)
+    if not dist.is_chief:
+        return _train_as_worker(strategy, data, params, bases, dist)
     experiment_id = tracking.configure(params.tracking.experiment, tracking.project_root(root))
     digests = {split: tracking.file_md5(root / layout.split_path(split)) for split in layout.SPLITS}
     parent = _parent_run(base_record, experiment_id, digests)
@@ -92,7 +98,9 @@ def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[
         for seed in params.seeds:
             base_acc_old = base_record["per_seed"][str(seed)]["acc_old"] if base_record else None
             checkpoint = checkpoint_dir(root, strategy, seed, params, identity)
-            results.append(_train_seed(strategy, seed, data, params, bases.get(seed), base_acc_old, root, checkpoint))
+            results.append(
+                _train_seed(strategy, seed, data, params, bases.get(seed), base_acc_old, root, checkpoint, dist)
+            )
         summary = summarize_seeds([r.figures for r in results])
         mlflow.log_metrics(summary.means | summary.interval_metrics())
         tracking.log_curves(mean_curves([r.history for r in results]), CURVE_PREFIX)
@@ -110,7 +118,7 @@ def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[
             version = tracking.log_and_register_model(
                 staged / seed_dir(primary.seed),
                 tracking.signature(data.features, data.label, primary.bundle.labels),
-                data.x("incremental_test").head(5),
+                data.sample("incremental_test", 5)[data.feature_names],
                 params.tracking.registered_model,
                 version_tags,
             )
@@ -118,6 +126,7 @@ def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[
                 "strategy": strategy,
                 "seeds": list(params.seeds),
                 "device": device,
+                "distribute": {"strategy": dist.kind, "workers": dist.cluster.workers, "replicas": dist.replicas},
                 **summary.means,
                 "ci95": summary.intervals,
                 "per_seed": {str(r.seed): r.figures for r in results},
@@ -144,35 +153,74 @@ def _train_seed(
     base_acc_old: float | None,
     root: Path,
     checkpoint: Path,
+    dist: distribute.Distribution,
 ) -> SeedResult:
     """One seed of one strategy, in a run nested under the strategy's run.
 
     Training checkpoints every epoch under `checkpoint`; a run killed halfway resumes there
     from its last finished epoch (weights restored; the optimizer's moments start afresh).
+    Multi-worker training neither checkpoints nor resumes: the workers would have to agree
+    on the epoch and the weights (docs/RELIABILITY.md).
     """
     seed_everything(seed)
-    plan = STRATEGIES[strategy](data, params, base, seed)
-    done, logs = resume(plan.bundle.model, checkpoint)
+    with dist.scope():
+        plan = STRATEGIES[strategy](data, params, base, seed)
+    multi_worker = dist.kind == distribute.MULTI_WORKER
+    done, logs = (0, []) if multi_worker else resume(plan.bundle.model, checkpoint)
     if done:
         print(f"{strategy} seed {seed}: resuming after epoch {done} of {plan.epochs} from a checkpoint")
     with tracking.seed_run(strategy, seed) as run:
         if done:
             mlflow.set_tag(tracking.TAG_PREFIX + "resumed_after_epoch", str(done))
-        _log_inputs(data, plan, root)
-        with CostMeter(_gpus_in_use(), params.cost.cpu_core_hour_usd, params.cost.gpu_hour_usd) as meter:
-            callbacks = [EpochLogger(), EpochCheckpoint(checkpoint, logs, params.checkpoint_seconds)]
-            fit(plan, data, callbacks=callbacks, initial_epoch=min(done, plan.epochs))
-            rows = sum(len(data.splits[split]) for split in plan.train_splits)
-            meter.samples = rows * (plan.epochs - min(done, plan.epochs))
-        history = {k: [epoch[k] for epoch in callbacks[1].history] for k in callbacks[1].history[0]}
-        metrics = _evaluate(plan.bundle, data)
+        _log_inputs(data, plan)
+        recorder = EpochCheckpoint(checkpoint, logs, math.inf if multi_worker else params.checkpoint_seconds)
+        cost, workers = _measured_fit(plan, data, params, dist, [EpochLogger(), recorder], min(done, plan.epochs), seed)
+        history = {k: [epoch[k] for epoch in recorder.history] for k in recorder.history[0]}
+        bundle = plan.bundle.detached() if dist.strategy is not None else plan.bundle
+        metrics = _evaluate(bundle, data)
         reference = metrics["acc_old"] if base_acc_old is None else base_acc_old
         metrics[evaluation.FORGETTING] = evaluation.forgetting(reference, metrics["acc_old"])
-        figures = metrics | meter.cost.metrics()
+        figures = metrics | cost.metrics()
         mlflow.log_metrics(figures)
-        mlflow.set_tag(tracking.TAG_PREFIX + "device", meter.cost.device)
+        if len(workers) > 1:
+            for i, worker in enumerate(workers):
+                mlflow.log_metrics({f"worker{i}.{name}": value for name, value in worker.items()})
+        mlflow.set_tag(tracking.TAG_PREFIX + "device", cost.device)
     shutil.rmtree(checkpoint, ignore_errors=True)
-    return SeedResult(seed, plan.bundle, figures, history, run.info.run_id)
+    return SeedResult(seed, bundle, figures, history, run.info.run_id)
+
+
+def _measured_fit(
+    plan: Plan, data: Prepared, params: Params, dist: distribute.Distribution, callbacks: list, initial_epoch: int,
+    seed: int,
+):
+    """Train under the cost meter; return the cluster's cost and each worker's figures.
+
+    Every worker calls this for every seed, in the same order: gathering the figures is a
+    collective step of the cluster."""
+    with CostMeter(_gpus_in_use(), params.cost.cpu_core_hour_usd, params.cost.gpu_hour_usd) as meter:
+        fit(plan, data, callbacks=callbacks, initial_epoch=initial_epoch, seed=seed, dist=dist)
+        rows = sum(data.rows(split) for split in plan.train_splits)
+        meter.samples = rows * (plan.epochs - initial_epoch)
+    workers = distribute.gather_costs(dist, meter.cost)
+    cost = distribute.combine_costs(meter.cost, workers, params.cost.cpu_core_hour_usd, params.cost.gpu_hour_usd)
+    return cost, workers
+
+
+def _train_as_worker(
+    strategy: str, data: Prepared, params: Params, bases: dict[int, ModelBundle], dist: distribute.Distribution
+) -> dict[str, Any]:
+    """A multi-worker cluster's other workers: train every seed in step with the chief, which
+    alone evaluates, logs, registers and writes outputs."""
+    print(f"{strategy}: worker {dist.cluster.index + 1} of {dist.cluster.workers}: training with the chief; "
+          "the chief logs and writes the outputs")
+    workers = []
+    for seed in params.seeds:
+        seed_everything(seed)
+        with dist.scope():
+            plan = STRATEGIES[strategy](data, params, bases.get(seed), seed)
+        workers = _measured_fit(plan, data, params, dist, [], 0, seed)[1]
+    return {"strategy": strategy, "worker": dist.cluster.index, "workers": workers}
 
 
 def checkpoint_dir(root: Path, strategy: str, seed: int, params: Params, identity: dict[str, Any]) -> Path:
@@ -247,16 +295,18 @@ def _run_exists(run_id: str, experiment_id: str) -> bool:
         return False  # the baseline was logged to another store: start a new execution here
 
 
-def _log_inputs(data: Prepared, plan: Plan, root: Path) -> None:
+def _log_inputs(data: Prepared, plan: Plan) -> None:
     used = {split: "training" for split in plan.train_splits}
     used |= {split: "evaluation" for split in evaluation.TEST_SETS.values()}
     for split, context in used.items():
-        path = root / layout.split_path(split)
-        tracking.log_dataset(data.splits[split], path, split, data.label, context)
+        tracking.log_dataset(data, split, context)
 
 
 def _evaluate(bundle: ModelBundle, data: Prepared) -> dict[str, float]:
-    tests = {name: (data.x(split), data.y(split)) for name, split in evaluation.TEST_SETS.items()}
+    tests = {
+        name: stream.labelled_chunks(data.path(split), data.features, data.label)
+        for name, split in evaluation.TEST_SETS.items()
+    }
     return evaluation.evaluate(bundle.predict_proba, bundle.labels, tests)
 
 
@@ -298,8 +348,10 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             f"{layout.metrics_path(stale[0])}: from another pipeline execution than the baseline's; run dvc repro"
         )
     data = load_prepared(root)
-    old = pd.concat([data.splits["initial_train"], data.splits["initial_test"]], ignore_index=True)
-    new = pd.concat([data.splits["incremental_train"], data.splits["incremental_test"]], ignore_index=True)
+    # Diagnostics look at a sample: their figures are stable long before millions of rows.
+    old = pd.concat([data.sample(s, DIAGNOSTIC_ROWS) for s in ("initial_train", "initial_test")], ignore_index=True)
+    new = pd.concat([data.sample(s, DIAGNOSTIC_ROWS) for s in ("incremental_train", "incremental_test")],
+                    ignore_index=True)
     diagnosis = diagnostics.diagnose(old, new, data.label, data.features)
     verdict = comparison.recommend(records, params.compare)
     curves = {s: pd.read_csv(root / layout.curves_path(s)) for s in layout.STRATEGY_NAMES}

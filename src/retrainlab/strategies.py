@@ -7,18 +7,18 @@ strategies differ only where they really differ.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 
 import keras
-import numpy as np
-import pandas as pd
-
 from retrainlab import layout
 from retrainlab.config import Params
+from retrainlab.distribute import MULTI_WORKER, Distribution, fit_multi_worker
 from retrainlab.data import Prepared, plain
 from retrainlab.errors import DataError
 from retrainlab.models import ModelBundle, attach_head, build_model, compile_model, grow_output
+from retrainlab.stream import FeatureStats, training_dataset
 
 BASELINE = layout.STRATEGY_NAMES[0]
 
@@ -44,7 +44,7 @@ def full_retrain(data: Prepared, params: Params, base: ModelBundle | None, seed:
 
 def incremental(data: Prepared, params: Params, base: ModelBundle, seed: int) -> Plan:
     """The baseline trained further, every layer, on the incremental data only."""
-    labels = grown_labels(base.labels, data.y("incremental_train"))
+    labels = grown_labels(base.labels, data.classes("incremental_train"))
     model = grow_output(base.model, len(labels), seed)
     p = params.incremental
     return Plan(_bundle(model, data, labels), ("incremental_train",), p.epochs, p.learning_rate, params.model.batch_size)
@@ -52,7 +52,7 @@ def incremental(data: Prepared, params: Params, base: ModelBundle, seed: int) ->
 
 def fine_tune(data: Prepared, params: Params, base: ModelBundle, seed: int) -> Plan:
     """The baseline's feature layers frozen; new task layers and the output trained on new data."""
-    labels = grown_labels(base.labels, data.y("incremental_train"))
+    labels = grown_labels(base.labels, data.classes("incremental_train"))
     p = params.fine_tune
     model = attach_head(base.model, p.new_layers, len(labels), seed)
     return Plan(_bundle(model, data, labels), ("incremental_train",), p.epochs, p.learning_rate, params.model.batch_size)
@@ -64,13 +64,13 @@ STRATEGIES: dict[str, Strategy] = dict(
 )
 
 
-def grown_labels(known: list, new_rows: np.ndarray) -> list:
-    """The known labels in their order, then labels only the new rows have, sorted.
+def grown_labels(known: list, new_labels) -> list:
+    """The known labels in their order, then labels only the new data has, sorted.
 
     Keeping the old order keeps each old class on its old output unit.
     """
     seen = set(known)
-    return list(known) + sorted({plain(v) for v in new_rows} - seen)
+    return list(known) + sorted({plain(v) for v in new_labels} - seen)
 
 
 def seed_everything(seed: int) -> None:
@@ -82,43 +82,42 @@ def seed_everything(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def training_rows(plan: Plan, data: Prepared) -> tuple[pd.DataFrame, np.ndarray]:
-    x = pd.concat([data.x(s) for s in plan.train_splits], ignore_index=True)
-    y = np.concatenate([data.y(s) for s in plan.train_splits])
-    return x, y
-
-
 def fit(
-    plan: Plan, data: Prepared, callbacks: list | None = None, initial_epoch: int = 0
-) -> keras.callbacks.History:
-    """Compile and train the plan's model: the one training loop every strategy uses.
+    plan: Plan,
+    data: Prepared,
+    callbacks: list | None = None,
+    initial_epoch: int = 0,
+    seed: int = 0,
+    dist: Distribution | None = None,
+) -> None:
+    """Compile and train the plan's model: the one training template every strategy uses.
 
-    `initial_epoch` > 0 continues a run from a checkpoint already loaded into the model.
+    The rows stream from the plan's split files (retrainlab.stream), so memory stays bounded
+    whatever their size. `initial_epoch` > 0 continues a run from a checkpoint already
+    loaded into the model. Under `dist` the model must have been built in `dist.scope()`;
+    a multi-worker cluster trains with its own step (retrainlab.distribute says why).
     """
-    x, y = training_rows(plan, data)
-    targets = plan.bundle.encode(y)
-    if plan.bundle.model.get_layer("output").units == 1:
-        targets = targets.astype("float32")
-    compile_model(plan.bundle.model, plan.learning_rate)
-    return plan.bundle.model.fit(
-        plan.bundle.inputs(x),
-        targets,
-        epochs=plan.epochs,
-        initial_epoch=initial_epoch,
-        batch_size=plan.batch_size,
-        shuffle=True,
-        verbose=2,
-        callbacks=callbacks or [],
-    )
+    paths = [data.path(split) for split in plan.train_splits]
+    if dist is not None and dist.kind == MULTI_WORKER:
+        rows = sum(data.rows(split) for split in plan.train_splits)
+        fit_multi_worker(dist, plan, paths, rows, callbacks or [], seed)
+        return
+    with dist.scope() if dist is not None else contextlib.nullcontext():
+        compile_model(plan.bundle.model, plan.learning_rate)
+        batches = training_dataset(plan.bundle, paths, plan.batch_size, seed, first_epoch=initial_epoch)
+        plan.bundle.model.fit(
+            batches, epochs=plan.epochs, initial_epoch=initial_epoch, shuffle=False, verbose=2,
+            callbacks=callbacks or [],
+        )
 
 
 def _fresh(data: Prepared, params: Params, splits: tuple[str, ...], seed: int) -> Plan:
-    x = pd.concat([data.x(s) for s in splits], ignore_index=True)
-    labels = sorted({plain(v) for s in splits for v in data.y(s)})
+    labels = data.classes(*splits)
     if len(labels) < 2:
         raise DataError(f"{' + '.join(splits)}: only one class ({labels[0]!r}); a classifier needs two or more")
     m = params.model
-    model = build_model(data.features, x, len(labels), m.hidden_units, m.dropout, seed)
+    stats = FeatureStats.of_files([data.path(s) for s in splits], data.features)
+    model = build_model(data.features, stats, len(labels), m.hidden_units, m.dropout, seed)
     return Plan(_bundle(model, data, labels), splits, m.epochs, m.learning_rate, m.batch_size)
 
 

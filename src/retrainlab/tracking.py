@@ -240,14 +240,23 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def log_dataset(frame, path: Path, name: str, label: str, context: str) -> str:
-    """Log a prepared split as a run input, identified by its DVC md5; return the md5."""
+def log_dataset(data, split: str, context: str) -> str:
+    """Log a prepared split as a run input: its file, schema and DVC md5, not its rows
+    (a split may be far larger than memory); return the md5."""
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    from retrainlab.data import NUMERIC
+
+    path = data.path(split)
     md5 = file_md5(path)
+    columns = [ColSpec("double" if f.kind == NUMERIC else "string", f.name) for f in data.features]
     with warnings.catch_warnings():
-        # MLflow hints about integer columns and ambiguous local sources; neither applies here.
+        # MLflow hints about ambiguous local sources; a prepared split is a local file.
         warnings.simplefilter("ignore", UserWarning)
-        dataset = mlflow.data.from_pandas(frame, source=path.as_posix(), targets=label, name=name, digest=md5)
-        mlflow.log_input(dataset, context=context)
+        source = resolve_dataset_source(path.as_posix())
+    dataset = MetaDataset(source, name=split, digest=md5, schema=Schema(columns))
+    mlflow.log_input(dataset, context=context, tags={"rows": str(data.rows(split)), "label": data.label})
     return md5
 
 

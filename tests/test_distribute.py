@@ -1,0 +1,115 @@
+"""tf.distribute: the TF_CONFIG reading, the cost arithmetic, and two real CPU workers on loopback."""
+
+import json
+import socket
+import subprocess
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from retrainlab import distribute, layout
+from retrainlab.config import load_params
+from retrainlab.cost import Cost
+from retrainlab.errors import ConfigError
+
+from .conftest import tool_env
+from .test_pipeline import make_project
+
+# Two workers train the same global batches as one process, but dropout masks, float
+# summation order and the dropped last partial batch differ: the accuracies agree to this.
+ACCURACY_TOLERANCE = 0.05
+
+
+def tf_config(workers: list[str], index: int, role: str = "worker") -> str:
+    return json.dumps({"cluster": {"worker": workers}, "task": {"type": role, "index": index}})
+
+
+def test_tf_config_places_this_process_in_the_cluster():
+    assert distribute.parse_tf_config({"TF_CONFIG": tf_config(["a:1", "b:2", "c:3"], 2)}) == distribute.Cluster(3, 2)
+    with_chief = json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:2"]}, "task": {"type": "worker", "index": 0}})
+    assert distribute.parse_tf_config({"TF_CONFIG": with_chief}) == distribute.Cluster(2, 1)
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [(None, "TF_CONFIG: not set"), ("{not json", "TF_CONFIG: not a cluster"),
+     (tf_config(["a:1"], 3), "TF_CONFIG: not a cluster")],
+)
+def test_a_missing_or_wrong_tf_config_is_one_clear_error(value, message):
+    env = {} if value is None else {"TF_CONFIG": value}
+    with pytest.raises(ConfigError, match=message) as caught:
+        distribute.parse_tf_config(env)
+    assert "\n" not in str(caught.value)
+
+
+def test_cluster_cost_sums_cpu_and_gpu_seconds_and_takes_the_slowest_wall_time():
+    chief = Cost("gpu", 1, 10.0, 8.0, 10.0, 7.0, 900.0, 1000)
+    workers = [
+        {"wall_seconds": 10.0, "cpu_seconds": 8.0, "gpu_seconds": 10.0, "gpu_util_seconds": 7.0,
+         "peak_memory_mb": 900.0, "gpus": 1},
+        {"wall_seconds": 12.0, "cpu_seconds": 5.0, "gpu_seconds": 12.0, "gpu_util_seconds": 6.0,
+         "peak_memory_mb": 1200.0, "gpus": 1},
+    ]
+    total = distribute.combine_costs(chief, workers, cpu_price=3.6, gpu_price=36.0)
+    assert (total.wall_seconds, total.cpu_seconds, total.gpu_seconds) == (12.0, 13.0, 22.0)
+    assert (total.gpu_util_seconds, total.gpus, total.peak_memory_mb, total.samples) == (13.0, 2, 1200.0, 1000)
+    assert total.cost_usd == pytest.approx((13.0 * 3.6 + 22.0 * 36.0) / 3600)
+    assert distribute.combine_costs(chief, workers[:1], None, None) is chief
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def retrainlab(root, *args, **env):
+    return subprocess.Popen(["retrainlab", *args], cwd=root, env=tool_env(**env), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def finished(process, timeout=600) -> str:
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output[-4000:]
+    return output
+
+
+@pytest.mark.integration
+def test_two_cpu_workers_train_like_one_and_add_up_their_costs(tmp_path):
+    root = make_project(tmp_path)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["seeds"] = [0]
+    params["model"].update(dropout=0.0, epochs=6)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    finished(retrainlab(root, "prepare"))
+    finished(retrainlab(root, "baseline"))
+    finished(retrainlab(root, "full-retrain"))
+    single = json.loads((root / layout.metrics_path("full-retrain")).read_text())
+    assert single["distribute"] == {"strategy": "none", "workers": 1, "replicas": 1}
+
+    params["distribute"] = {"strategy": "multi_worker"}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    addresses = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    # The same command on every worker; TF_CONFIG says which one each is. Worker 0 is the chief.
+    chief = retrainlab(root, "full-retrain", TF_CONFIG=tf_config(addresses, 0))
+    other = retrainlab(root, "full-retrain", TF_CONFIG=tf_config(addresses, 1))
+    worker_output, chief_output = finished(other), finished(chief)
+    assert "worker 2 of 2" in worker_output and "Epoch 6/6" in worker_output
+    assert "full-retrain: acc_old=" in chief_output
+
+    multi = json.loads((root / layout.metrics_path("full-retrain")).read_text())
+    assert multi["distribute"] == {"strategy": "multi_worker", "workers": 2, "replicas": 2}
+    for name in ("acc_old", "acc_new", "acc_all"):
+        assert abs(multi[name] - single[name]) <= ACCURACY_TOLERANCE, (name, multi[name], single[name])
+    assert multi["acc_all"] > 0.8
+
+    seed_run = MlflowClient(f"sqlite:///{root / 'mlflow.db'}").get_run(multi["mlflow"]["seed_run_ids"]["0"])
+    figures = seed_run.data.metrics
+    per_worker = [{k.split(".", 1)[1]: v for k, v in figures.items() if k.startswith(f"worker{i}.")} for i in (0, 1)]
+    assert all(w["cpu_seconds"] > 0 and w["wall_seconds"] > 0 for w in per_worker)
+    assert figures["cpu_seconds"] == pytest.approx(per_worker[0]["cpu_seconds"] + per_worker[1]["cpu_seconds"])
+    assert figures["gpu_seconds"] == pytest.approx(per_worker[0]["gpu_seconds"] + per_worker[1]["gpu_seconds"])
+    assert figures["wall_seconds"] == pytest.approx(max(w["wall_seconds"] for w in per_worker))
+    # The other worker wrote nothing: one registered version per step, outputs from the chief.
+    assert load_params(root / "params.yaml").distribute.strategy == "multi_worker"
