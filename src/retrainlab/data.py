@@ -184,6 +184,8 @@ def apply_scenario(
 # Rows of the synthetic source generated, split and written at a time: prepare's memory is
 # bounded by this, whatever `data.synthetic.rows` is.
 CHUNK_ROWS = 1 << 18
+# Rows per Parquet row group of the prepared splits: what a reader decodes at a time.
+ROW_GROUP_ROWS = 1 << 16
 
 
 def builtin_parts(params: DataParams, seed: int) -> Iterator[Dataset]:
@@ -507,7 +509,7 @@ class SplitWriter:
                 self.temp[name] = final.with_name(f".{final.name}.partial")
                 self.writers[name] = pq.ParquetWriter(self.temp[name], table.schema)
             writer = self.writers[name]
-            self.writers[name].write_table(table.cast(writer.schema))
+            writer.write_table(table.cast(writer.schema), row_group_size=ROW_GROUP_ROWS)
 
     def commit(self) -> None:
         self._close()
@@ -570,13 +572,14 @@ class Prepared:
         if total <= rows:
             return self.frame(split)
         keep = np.sort(np.random.default_rng(seed).choice(total, size=rows, replace=False))
-        pieces, start = [], 0
-        for batch in pq.ParquetFile(self.path(split)).iter_batches(batch_size=1 << 16):
-            chosen = keep[(keep >= start) & (keep < start + batch.num_rows)] - start
+        source, chosen_rows, start = pq.ParquetFile(self.path(split)), [], 0
+        for group in range(source.metadata.num_row_groups):
+            table = source.read_row_group(group)
+            chosen = keep[(keep >= start) & (keep < start + table.num_rows)] - start
             if len(chosen):
-                pieces.append(batch.take(chosen).to_pandas())
-            start += batch.num_rows
-        return pd.concat(pieces, ignore_index=True)
+                chosen_rows.append(table.take(chosen).to_pandas())
+            start += table.num_rows
+        return pd.concat(chosen_rows, ignore_index=True)
 
 
 def load_prepared(root: Path = Path(".")) -> Prepared:

@@ -29,11 +29,20 @@ EVAL_ROWS = 1 << 16
 
 
 def pieces(path: Path, columns: Sequence[str], rows: int = PIECE_ROWS) -> Iterator[pd.DataFrame]:
-    """The file's rows in order, `rows` at a time."""
+    """The file's rows in order, `rows` at a time, decoding one row group at a time.
+
+    (pyarrow's `ParquetFile.iter_batches` kept every row group it had decoded allocated:
+    345 MiB after ten batches of a 1.1M-row file, against 30 MiB reading row group by row
+    group. prepare writes row groups of ROW_GROUP_ROWS rows.)
+    """
     import pyarrow.parquet as pq
 
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=list(columns)):
-        yield batch.to_pandas()
+    source = pq.ParquetFile(path)
+    for group in range(source.metadata.num_row_groups):
+        table = source.read_row_group(group, columns=list(columns))
+        for batch in table.to_batches(max_chunksize=rows):
+            yield batch.to_pandas()
+        del table
 
 
 def file_rows(path: Path) -> int:
