@@ -1,13 +1,14 @@
 # `make repro`: set up and run the whole pipeline on the embedded default (digits demo).
 # `make test`:  set up and run the test suite.
-# Both create .venv from the pinned lock on first use.
+# `make server`: team mode's MLflow tracking server (README: Team mode).
+# Each creates .venv from the pinned lock on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN := PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: setup repro test ui lock clean
+.PHONY: setup repro test ui server lock clean
 
 setup: $(STAMP)
 
@@ -27,6 +28,11 @@ test: $(STAMP)
 # The MLflow UI on the embedded store, on this machine only.
 ui: $(STAMP)
 	$(RUN) mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" --host 127.0.0.1 --port 5000
+
+# Team mode: an MLflow tracking server on PostgreSQL ($MLFLOW_BACKEND_STORE_URI, else a
+# throwaway one in .retrainlab/postgres/) that serves the artifacts, on this machine only.
+server: $(STAMP)
+	$(RUN) retrainlab server
 
 # Re-pin every installed package after changing pyproject.toml's dependencies.
 lock: $(STAMP)

@@ -55,8 +55,8 @@ def git(root, *args):
     subprocess.run(["git", *identity, *args], cwd=root, check=True)
 
 
-def run(root: Path, *command: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=root, env=tool_env(), capture_output=True, text=True, timeout=900)
+def run(root: Path, *command: str, **env: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=root, env=tool_env(**env), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{command} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return result
 

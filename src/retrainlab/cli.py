@@ -77,7 +77,31 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-P", dest="entry_params", action="append", default=[], metavar="KEY=VALUE")
     _add_params(run)
     run.set_defaults(handler=_run)
+    _add_server(steps)
     return parser
+
+
+def _add_server(steps) -> None:
+    from retrainlab import server as team
+
+    server = steps.add_parser(
+        "server", help="team mode: an MLflow tracking server on PostgreSQL that serves the artifacts",
+        description="Run `mlflow server` on a PostgreSQL store with served artifacts. "
+        "Further `mlflow server` options go after --.",
+    )
+    server.add_argument(
+        "--backend-store-uri", default=os.environ.get("MLFLOW_BACKEND_STORE_URI"), metavar="URI",
+        help="postgresql://USER:PASSWORD@HOST:PORT/DATABASE (default: $MLFLOW_BACKEND_STORE_URI; "
+        f"neither: a throwaway PostgreSQL in {team.LOCAL_CLUSTER_DIR}/)",
+    )
+    server.add_argument(
+        "--artifacts-destination", default=os.environ.get("MLFLOW_ARTIFACTS_DESTINATION"), metavar="URI",
+        help=f"where the server stores artifacts (default: {team.ARTIFACTS_DIR}/ in the project)",
+    )
+    server.add_argument("--host", default=team.DEFAULT_HOST, help=f"address to bind (default: {team.DEFAULT_HOST})")
+    server.add_argument("--port", type=int, default=team.DEFAULT_PORT, help=f"(default: {team.DEFAULT_PORT})")
+    server.add_argument("mlflow_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    server.set_defaults(handler=_server)
 
 
 def _add_params(parser: argparse.ArgumentParser) -> None:
@@ -156,6 +180,14 @@ def _run(args: argparse.Namespace) -> None:
     if bad:
         raise RetrainlabError(f"-P {bad[0]}: give entry parameters as KEY=VALUE")
     launch(args.entry, {key: value for key, _, value in pairs}, load_params(args.params))
+
+
+def _server(args: argparse.Namespace) -> None:
+    from retrainlab import server, tracking
+
+    extra = args.mlflow_args[1:] if args.mlflow_args[:1] == ["--"] else args.mlflow_args
+    server.serve(args.backend_store_uri, args.artifacts_destination, args.host, args.port, extra,
+                 tracking.project_root())
 
 
 if __name__ == "__main__":
