@@ -2,11 +2,12 @@
 
     .venv/bin/python benchmarks/overhead.py [--rows 100000] [--epochs 5] [--repeats 3]
 
-1. Training: the same model, data, epochs and batch size trained by a bare `model.fit`
-   and by retrainlab's training path (cost meter, per-epoch MLflow logging, checkpoints,
-   inside an MLflow run), alternated, median of the repeats. Ratio of wall times and of
-   samples per second.
-2. Tracking: the time spent in the per-epoch MLflow callback, as a share of training time.
+1. Training, per strategy: the same model, data, epochs and batch size trained by a bare
+   `model.fit` on arrays in memory, by a bare `model.fit` on retrainlab's Parquet stream,
+   and by retrainlab's training path (stream, cost meter, per-epoch MLflow logging,
+   checkpoints, inside an MLflow run), alternated, median of the repeats. Ratios of wall
+   times and samples per second.
+2. Tracking: the time spent in the curve logger (every epoch and its final write), as a share of training time.
 3. Fixed cost of a stage: `retrainlab run incremental` (wall) minus its training time,
    against the floor of starting Python, importing TensorFlow and MLflow and opening the
    tracking store.
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = parser.parse_args()
+    out = args.out.resolve() if args.out else None  # the measurement changes directory
 
     workdir = Path(tempfile.mkdtemp(prefix="retrainlab-bench-"))
     try:
@@ -48,8 +50,8 @@ def main() -> None:
         figures |= training_overhead(root, args.repeats)
         figures |= stage_overhead(root)
         print(json.dumps(figures, indent=2))
-        if args.out:
-            args.out.write_text(json.dumps(figures, indent=2) + "\n")
+        if out:
+            out.write_text(json.dumps(figures, indent=2) + "\n")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -93,79 +95,102 @@ def run(root: Path, *command: str) -> float:
     return time.perf_counter() - start
 
 
-def training_overhead(root: Path, repeats: int) -> dict[str, float]:
-    """Bare `model.fit` on arrays in memory against retrainlab's training path (streamed from
-    the Parquet files, with its callbacks and cost meter), same plan, alternated."""
+def training_overhead(root: Path, repeats: int) -> dict:
+    """Each strategy's training three ways, same plan, alternated, median of the repeats:
+    a bare `model.fit` on the training rows read into memory (the plain Keras script), a
+    bare `model.fit` on retrainlab's Parquet stream, and retrainlab's training path (the
+    stream, cost meter thread, per-epoch MLflow logging and checkpoint callback, inside an
+    MLflow run)."""
     import mlflow
     import numpy as np
     import pandas as pd
 
-    from retrainlab import tracking
+    from retrainlab import layout, tracking
     from retrainlab.checkpoint import EpochCheckpoint
     from retrainlab.config import load_params
     from retrainlab.cost import CostMeter
     from retrainlab.data import load_prepared
-    from retrainlab.models import compile_model
+    from retrainlab.models import ModelBundle, compile_model
     from retrainlab.steps import EpochLogger
+    from retrainlab.stream import training_dataset
     from retrainlab.strategies import STRATEGIES, fit, seed_everything
 
     os.chdir(root)
     params = load_params(root / "params.yaml")
     data = load_prepared(root)
     experiment_id = tracking.configure("bench-training", root)
-
-    def plan():
-        seed_everything(0)
-        return STRATEGIES["full-retrain"](data, params, None, 0)
-
-    splits = plan().train_splits
-    x = pd.concat([data.x(s) for s in splits], ignore_index=True)
-    y = np.concatenate([data.y(s) for s in splits])
-    rows = len(y)
-
-    def bare() -> float:
-        p = plan()
-        inputs, targets = p.bundle.inputs(x), p.bundle.encode(y)
-        compile_model(p.bundle.model, p.learning_rate)
-        start = time.perf_counter()
-        p.bundle.model.fit(inputs, targets, epochs=p.epochs, batch_size=p.batch_size, shuffle=True, verbose=0)
-        return time.perf_counter() - start
-
     logging_seconds = []
 
     class TimedLogger(EpochLogger):
+        """The logger, timing every call that may write to the store."""
+
         def on_epoch_end(self, epoch, logs=None):
             start = time.perf_counter()
             super().on_epoch_end(epoch, logs)
             logging_seconds.append(time.perf_counter() - start)
 
-    def ours() -> float:
-        p = plan()
-        with mlflow.start_run(experiment_id=experiment_id):
-            callbacks = [TimedLogger(), EpochCheckpoint(root / ".retrainlab" / "bench", None, params.checkpoint_seconds)]
+        def on_train_end(self, logs=None):
             start = time.perf_counter()
-            with CostMeter():
-                fit(p, data, callbacks=callbacks, seed=0)
+            super().on_train_end(logs)
+            logging_seconds.append(time.perf_counter() - start)
+
+    results = {}
+    for strategy in layout.STRATEGY_NAMES:
+        def plan():
+            seed_everything(0)
+            base = None if strategy == "baseline" else ModelBundle.load(root / layout.model_dir("baseline") / "seed-0")
+            return STRATEGIES[strategy](data, params, base, 0)
+
+        splits = plan().train_splits
+        x = pd.concat([data.x(s) for s in splits], ignore_index=True)
+        y = np.concatenate([data.y(s) for s in splits])
+
+        def bare_memory() -> float:
+            p = plan()
+            inputs, targets = p.bundle.inputs(x), p.bundle.encode(y)
+            compile_model(p.bundle.model, p.learning_rate)
+            start = time.perf_counter()
+            p.bundle.model.fit(inputs, targets, epochs=p.epochs, batch_size=p.batch_size, shuffle=True, verbose=0)
             return time.perf_counter() - start
 
-    bare_times, our_times = [], []
-    bare()  # warm-up: first graph tracing
-    for _ in range(repeats):
-        bare_times.append(bare())
-        logging_seconds.clear()
-        our_times.append(ours())
-    bare_s, our_s = statistics.median(bare_times), statistics.median(our_times)
-    epochs = plan().epochs
-    return {
-        "training_rows": rows,
-        "bare_fit_seconds": bare_s,
-        "retrainlab_fit_seconds": our_s,
-        "training_wall_ratio": our_s / bare_s,
-        "bare_samples_per_second": rows * epochs / bare_s,
-        "retrainlab_samples_per_second": rows * epochs / our_s,
-        "tracking_seconds_per_run": sum(logging_seconds),
-        "tracking_share_of_training": sum(logging_seconds) / our_s,
-    }
+        def bare_stream() -> float:
+            p = plan()
+            compile_model(p.bundle.model, p.learning_rate)
+            batches = training_dataset(p.bundle, [data.path(s) for s in splits], p.batch_size, 0)
+            start = time.perf_counter()
+            p.bundle.model.fit(batches, epochs=p.epochs, shuffle=False, verbose=0)
+            return time.perf_counter() - start
+
+        def ours() -> float:
+            p = plan()
+            with mlflow.start_run(experiment_id=experiment_id):
+                checkpoint = EpochCheckpoint(root / ".retrainlab" / "bench", None, params.checkpoint_seconds)
+                start = time.perf_counter()
+                with CostMeter():
+                    fit(p, data, callbacks=[TimedLogger(), checkpoint], seed=0)
+                return time.perf_counter() - start
+
+        times = {"bare_memory": [], "bare_stream": [], "retrainlab": []}
+        shares = []
+        bare_memory()  # warm-up: first graph tracing
+        for _ in range(repeats):
+            times["bare_memory"].append(bare_memory())
+            times["bare_stream"].append(bare_stream())
+            logging_seconds.clear()
+            times["retrainlab"].append(ours())
+            shares.append(sum(logging_seconds) / times["retrainlab"][-1])
+        medians = {k: statistics.median(v) for k, v in times.items()}
+        samples = len(y) * plan().epochs
+        results[strategy] = {
+            "training_rows": len(y),
+            **{f"{k}_seconds": v for k, v in medians.items()},
+            **{f"{k}_samples_per_second": samples / v for k, v in medians.items()},
+            "ratio_to_bare_memory": medians["retrainlab"] / medians["bare_memory"],
+            "ratio_to_bare_stream": medians["retrainlab"] / medians["bare_stream"],
+            "tracking_share_of_training": statistics.median(shares),
+        }
+        print(f"{strategy}: {json.dumps(results[strategy])}", file=sys.stderr, flush=True)
+    return {"training": results}
 
 
 def stage_overhead(root: Path) -> dict[str, float]:

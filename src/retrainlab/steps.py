@@ -14,11 +14,13 @@ import json
 import math
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import keras
 import mlflow
+from mlflow.entities import Metric
 import numpy as np
 import pandas as pd
 
@@ -38,16 +40,37 @@ HEADLINE = ("acc_old", "acc_new", "acc_all", evaluation.FORGETTING)
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """Per-epoch curves to MLflow, one small synchronous write per epoch.
+    """Per-epoch curves to MLflow, written in batches: one synchronous `log_batch` at most
+    every FLUSH_SECONDS, and one at the end of training.
 
-    MLflow's asynchronous logging measured slower here: 5 epochs on 100k rows took 3.9 s
-    with it against 2.8 s bare, while synchronous writes cost nothing measurable
-    (benchmarks/overhead.py, docs/BENCHMARKS.md).
+    A write costs a few milliseconds against the SQLite store, so one per epoch was over 2%
+    of a short epoch's time; MLflow's asynchronous logging measured slower still (5 epochs
+    on 100k rows took 3.9 s with it against 2.8 s bare). benchmarks/overhead.py measures
+    the share (docs/BENCHMARKS.md). The UI's curves lag by at most FLUSH_SECONDS.
     """
 
+    FLUSH_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: list = []
+        self._flushed = time.monotonic()
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        metrics = {CURVE_PREFIX + k: float(v) for k, v in (logs or {}).items()}
-        mlflow.log_metrics(metrics, step=epoch + 1, synchronous=True)
+        now = int(time.time() * 1000)
+        self._pending += [Metric(CURVE_PREFIX + k, float(v), now, epoch + 1) for k, v in (logs or {}).items()]
+        if time.monotonic() - self._flushed >= self.FLUSH_SECONDS:
+            self.flush()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            run = mlflow.active_run()
+            mlflow.MlflowClient().log_batch(run.info.run_id, metrics=self._pending, synchronous=True)
+            self._pending = []
+        self._flushed = time.monotonic()
 
 
 def prepare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
