@@ -110,3 +110,22 @@ def test_a_strategy_before_its_baseline_says_what_to_run(files_project):
     prepare_step(params, Path("."))
     with pytest.raises(PipelineError, match="run the baseline step first"):
         run_strategy("incremental", params)
+
+
+def test_curves_are_written_in_batches_and_all_by_the_end_of_training(tmp_path, monkeypatch):
+    from retrainlab.steps import CURVE_PREFIX, EpochLogger
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    experiment_id = tracking.configure("curves", tmp_path)
+    client = MlflowClient()
+    logger = EpochLogger()
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        logger.FLUSH_SECONDS = 3600  # no flush while training: everything waits for the end
+        for epoch in range(3):
+            logger.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1)})
+        assert client.get_metric_history(run.info.run_id, CURVE_PREFIX + "loss") == []
+        logger.on_train_end()
+        logger.FLUSH_SECONDS = 0  # a flush after every epoch
+        logger.on_epoch_end(3, {"loss": 0.2})
+        history = client.get_metric_history(run.info.run_id, CURVE_PREFIX + "loss")
+    assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 0.5), (3, 1 / 3), (4, 0.2)]
