@@ -1,8 +1,10 @@
-"""tf.distribute: the TF_CONFIG reading, the cost arithmetic, and two real CPU workers on loopback."""
+"""tf.distribute: the TF_CONFIG reading, the cost arithmetic, two real CPU workers on
+loopback, and MirroredStrategy over two logical CPU devices."""
 
 import json
 import socket
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -75,9 +77,10 @@ def finished(process, timeout=600) -> str:
     return output
 
 
-@pytest.mark.integration
-def test_two_cpu_workers_train_like_one_and_add_up_their_costs(tmp_path):
-    root = make_project(tmp_path)
+@pytest.fixture(scope="module")
+def trained_in_one_process(tmp_path_factory):
+    """The digits project with full-retrain trained once the plain way: the reference."""
+    root = make_project(tmp_path_factory.mktemp("distribute"))
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["seeds"] = [0]
     params["model"].update(dropout=0.0, epochs=6)
@@ -87,8 +90,13 @@ def test_two_cpu_workers_train_like_one_and_add_up_their_costs(tmp_path):
     finished(retrainlab(root, "full-retrain"))
     single = json.loads((root / layout.metrics_path("full-retrain")).read_text())
     assert single["distribute"] == {"strategy": "none", "workers": 1, "replicas": 1}
+    return root, params, single
 
-    params["distribute"] = {"strategy": "multi_worker"}
+
+@pytest.mark.integration
+def test_two_cpu_workers_train_like_one_and_add_up_their_costs(trained_in_one_process):
+    root, params, single = trained_in_one_process
+    params = params | {"distribute": {"strategy": "multi_worker"}}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     addresses = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
     # The same command on every worker; TF_CONFIG says which one each is. Worker 0 is the chief.
@@ -113,3 +121,30 @@ def test_two_cpu_workers_train_like_one_and_add_up_their_costs(tmp_path):
     assert figures["wall_seconds"] == pytest.approx(max(w["wall_seconds"] for w in per_worker))
     # The other worker wrote nothing: one registered version per step, outputs from the chief.
     assert load_params(root / "params.yaml").distribute.strategy == "multi_worker"
+
+
+# MirroredStrategy over two logical CPU devices: TensorFlow must be told before it starts,
+# so the step runs in a Python that splits the CPU first, then calls the CLI.
+MIRRORED_ON_TWO_CPUS = """
+import sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from retrainlab.cli import main
+sys.exit(main(["full-retrain"]))
+"""
+
+
+@pytest.mark.integration
+def test_mirrored_over_two_devices_trains_like_one(trained_in_one_process):
+    root, params, single = trained_in_one_process
+    params = params | {"distribute": {"strategy": "mirrored"}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    process = subprocess.Popen([sys.executable, "-c", MIRRORED_ON_TWO_CPUS], cwd=root, env=tool_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert "full-retrain: acc_old=" in finished(process)
+
+    mirrored = json.loads((root / layout.metrics_path("full-retrain")).read_text())
+    assert mirrored["distribute"] == {"strategy": "mirrored", "workers": 1, "replicas": 2}
+    for name in ("acc_old", "acc_new", "acc_all"):
+        assert abs(mirrored[name] - single[name]) <= ACCURACY_TOLERANCE, (name, mirrored[name], single[name])
