@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter buries the progress lines; the user can set it back.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
+
     def terminate(signum, frame):
         raise Terminated()
 

@@ -565,7 +565,8 @@ class Prepared:
         return pd.read_parquet(self.path(split), columns=[self.label])[self.label].to_numpy()
 
     def sample(self, split: str, rows: int, seed: int = 0) -> pd.DataFrame:
-        """At most `rows` rows of a split, drawn at random, read a record batch at a time."""
+        """At most `rows` rows of a split, drawn at random, decoding only the row groups
+        that hold them."""
         import pyarrow.parquet as pq
 
         total = self.rows(split)
@@ -574,11 +575,11 @@ class Prepared:
         keep = np.sort(np.random.default_rng(seed).choice(total, size=rows, replace=False))
         source, chosen_rows, start = pq.ParquetFile(self.path(split)), [], 0
         for group in range(source.metadata.num_row_groups):
-            table = source.read_row_group(group)
-            chosen = keep[(keep >= start) & (keep < start + table.num_rows)] - start
+            size = source.metadata.row_group(group).num_rows
+            chosen = keep[(keep >= start) & (keep < start + size)] - start
             if len(chosen):
-                chosen_rows.append(table.take(chosen).to_pandas())
-            start += table.num_rows
+                chosen_rows.append(source.read_row_group(group).take(chosen).to_pandas())
+            start += size
         return pd.concat(chosen_rows, ignore_index=True)
 
 

@@ -119,7 +119,6 @@ def _as_text(values: np.ndarray) -> np.ndarray:
     return np.array([str(plain(v)) for v in values], dtype=object)
 
 
-
 def mean_interval(
     values: Sequence[float], confidence: float = 0.95, bounds: tuple[float, float] | None = None
 ) -> tuple[float, float, float]:

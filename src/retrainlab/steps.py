@@ -122,7 +122,9 @@ def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[
             base_acc_old = base_record["per_seed"][str(seed)]["acc_old"] if base_record else None
             checkpoint = checkpoint_dir(root, strategy, seed, params, identity)
             results.append(
-                _train_seed(strategy, seed, data, params, bases.get(seed), base_acc_old, root, checkpoint, dist)
+                _train_seed(
+                    strategy, seed, data, params, bases.get(seed), base_acc_old, root, checkpoint, dist, digests
+                )
             )
         summary = summarize_seeds([r.figures for r in results])
         mlflow.log_metrics(summary.means | summary.interval_metrics())
@@ -177,6 +179,7 @@ def _train_seed(
     root: Path,
     checkpoint: Path,
     dist: distribute.Distribution,
+    digests: dict[str, str],
 ) -> SeedResult:
     """One seed of one strategy, in a run nested under the strategy's run.
 
@@ -195,7 +198,7 @@ def _train_seed(
     with tracking.seed_run(strategy, seed) as run:
         if done:
             mlflow.set_tag(tracking.TAG_PREFIX + "resumed_after_epoch", str(done))
-        _log_inputs(data, plan)
+        _log_inputs(data, plan, digests)
         recorder = EpochCheckpoint(checkpoint, logs, math.inf if multi_worker else params.checkpoint_seconds)
         cost, workers = _measured_fit(plan, data, params, dist, [EpochLogger(), recorder], min(done, plan.epochs), seed)
         history = {k: [epoch[k] for epoch in recorder.history] for k in recorder.history[0]}
@@ -318,11 +321,11 @@ def _run_exists(run_id: str, experiment_id: str) -> bool:
         return False  # the baseline was logged to another store: start a new execution here
 
 
-def _log_inputs(data: Prepared, plan: Plan) -> None:
+def _log_inputs(data: Prepared, plan: Plan, digests: dict[str, str]) -> None:
     used = {split: "training" for split in plan.train_splits}
     used |= {split: "evaluation" for split in evaluation.TEST_SETS.values()}
     for split, context in used.items():
-        tracking.log_dataset(data, split, context)
+        tracking.log_dataset(data, split, context, digests[split])
 
 
 def _evaluate(bundle: ModelBundle, data: Prepared) -> dict[str, float]:
@@ -350,7 +353,6 @@ def _publish(root: Path, strategy: str, staged: Path, record: dict, history: dic
     curves = pd.DataFrame({"epoch": range(1, len(next(iter(history.values()))) + 1), **history})
     write_text_atomically(root / layout.metrics_path(strategy), json.dumps(record, indent=2) + "\n")
     write_text_atomically(root / layout.curves_path(strategy), curves.to_csv(index=False))
-
 
 
 def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:

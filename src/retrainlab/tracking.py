@@ -240,16 +240,17 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def log_dataset(data, split: str, context: str) -> str:
+def log_dataset(data, split: str, context: str, md5: str | None = None) -> str:
     """Log a prepared split as a run input: its file, schema and DVC md5, not its rows
-    (a split may be far larger than memory); return the md5."""
+    (a split may be far larger than memory); return the md5. Give `md5` where it is known
+    already, so that a large file is not hashed again."""
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
 
     from retrainlab.data import NUMERIC
 
     path = data.path(split)
-    md5 = file_md5(path)
+    md5 = md5 or file_md5(path)
     columns = [ColSpec("double" if f.kind == NUMERIC else "string", f.name) for f in data.features]
     with warnings.catch_warnings():
         # MLflow hints about ambiguous local sources; a prepared split is a local file.
