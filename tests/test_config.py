@@ -55,3 +55,54 @@ def test_flat_dict_names_every_leaf():
     assert flat["model.hidden_units"] == [64, 32]
     assert flat["data.synthetic.rows"] == 3000
     assert "seeds" in flat and "tracking.experiment" in flat
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("model:\n  learning_rate: 1e-2\n", 0.01),  # YAML 1.1 (PyYAML) reads this as the text '1e-2'
+        ("model:\n  learning_rate: 5E-4\n", 0.0005),
+    ],
+)
+def test_params_are_read_as_yaml_1_2_like_dvc_reads_them(tmp_path, text, expected):
+    assert load_params(write(tmp_path, text)).model.learning_rate == expected
+
+
+def test_yaml_1_1_booleans_are_text_as_dvc_reads_them(tmp_path):
+    with pytest.raises(ConfigError, match=r"parameter 'tracking.system_metrics' must be of type bool, got 'yes'"):
+        load_params(write(tmp_path, "tracking:\n  system_metrics: yes\n"))
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", "1e400"])
+def test_non_finite_numbers_are_refused(tmp_path, value):
+    with pytest.raises(ConfigError, match=r"parameter 'model.learning_rate' must be a finite number"):
+        load_params(write(tmp_path, f"model:\n  learning_rate: {value}\n"))
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("colour: blue\n", r"unknown parameter 'colour' \(known here: .*seeds"),
+        ("- seeds\n", r"section '\(top level\)' must be a mapping"),
+        ("model:\n  epochs: 2\nmodel:\n  epochs: 3\n", r"not valid YAML \(found duplicate key \"model\".* at line 3\)"),
+        ("model: [\n", r"not valid YAML \(.* at line 2\)"),
+    ],
+)
+def test_the_top_level_and_the_syntax_fail_like_any_key(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_params(write(tmp_path, text))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("model:\n  epochs: 100000000\n", "model.epochs"),
+        ("model:\n  hidden_units: [100000000]\n", "model.hidden_units"),
+        ("model:\n  batch_size: 100000000000\n", "model.batch_size"),
+        ("seeds: [" + ", ".join(map(str, range(101))) + "]\n", "seeds"),
+    ],
+)
+def test_huge_values_are_refused_before_they_exhaust_the_machine(tmp_path, text, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_params(write(tmp_path, text))

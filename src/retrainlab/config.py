@@ -8,16 +8,22 @@ instead of silently falling back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from retrainlab.errors import ConfigError
 
 SOURCES = ("digits", "synthetic", "files")
+# Upper bounds that no real run comes near, so that a slip of the keyboard (an extra few
+# zeros) is refused at once instead of exhausting the machine's memory or time.
+MAX_EPOCHS = 100_000
+MAX_UNITS = 65_536
+MAX_BATCH = 1 << 20
+MAX_SEEDS = 100
 SCENARIOS = ("same_distribution", "covariate_shift", "concept_drift", "new_classes")
 
 
@@ -81,10 +87,11 @@ class ModelParams:
 
     def check(self) -> None:
         _require(len(self.hidden_units) >= 1, "model.hidden_units", "needs at least one layer")
-        _require(all(u >= 1 for u in self.hidden_units), "model.hidden_units", "must be positive")
+        _require(all(1 <= u <= MAX_UNITS for u in self.hidden_units), "model.hidden_units",
+                 f"must be between 1 and {MAX_UNITS}")
         _require(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
         _check_training("model", self.learning_rate, self.epochs)
-        _require(self.batch_size >= 1, "model.batch_size", "must be at least 1")
+        _require(1 <= self.batch_size <= MAX_BATCH, "model.batch_size", f"must be between 1 and {MAX_BATCH}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,7 +171,7 @@ class Params:
     distribute: DistributeParams = dataclasses.field(default_factory=DistributeParams)
 
     def check(self) -> None:
-        _require(len(self.seeds) >= 1, "seeds", "needs at least one seed")
+        _require(1 <= len(self.seeds) <= MAX_SEEDS, "seeds", f"needs between 1 and {MAX_SEEDS} seeds")
         _require(all(s >= 0 for s in self.seeds), "seeds", "must be 0 or more")
         _require(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed")
         _require(self.checkpoint_seconds >= 0, "checkpoint_seconds", "must be 0 or more")
@@ -179,14 +186,21 @@ class Params:
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read, type-check and range-check a params file; raise ConfigError naming the key."""
+    """Read, type-check and range-check a params file; raise ConfigError naming the key.
+
+    The file is read as YAML 1.2, as DVC reads it (ruamel.yaml's safe loader), so that both
+    see the same values: `1e-3` is a number and `yes` is text to each of them.
+    """
+    from ruamel.yaml import YAML, YAMLError
+
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the params file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+        raw = YAML(typ="safe", pure=True).load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(f"{path}: cannot read the params file ({reason})") from None
+    except YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(exc)})") from None
     try:
         params = _build(Params, raw, "")
         params.check()
@@ -210,6 +224,15 @@ def as_flat_dict(params: Params) -> dict[str, Any]:
     return flat
 
 
+def _yaml_problem(exc: Exception) -> str:
+    """The parser's complaint and its line, without the multi-line excerpt of the file."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    # ruamel shows a duplicate key's values as it holds them mid-parse ("{}", "[]"): misleading.
+    problem = re.sub(r' with value ".*" \(original value: ".*"\)$', "", problem)
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}" if mark is not None else problem
+
+
 def _require(ok: bool, key: str, message: str) -> None:
     if not ok:
         raise ConfigError(f"parameter '{key}' {message}")
@@ -217,7 +240,7 @@ def _require(ok: bool, key: str, message: str) -> None:
 
 def _check_training(section: str, learning_rate: float, epochs: int) -> None:
     _require(learning_rate > 0, f"{section}.learning_rate", "must be positive")
-    _require(epochs >= 1, f"{section}.epochs", "must be at least 1")
+    _require(1 <= epochs <= MAX_EPOCHS, f"{section}.epochs", f"must be between 1 and {MAX_EPOCHS}")
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
@@ -264,6 +287,8 @@ def _scalar(hint: type, value: Any, key: str) -> Any:
     elif hint is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
+        if ok and not math.isfinite(value):
+            raise ConfigError(f"parameter '{key}' must be a finite number, got {value!r}")
     else:
         ok = isinstance(value, hint)
     if not ok:
