@@ -67,7 +67,7 @@ def test_a_directory_or_a_missing_path_is_refused(tmp_path):
         data.prepare(params, tmp_path)
     (tmp_path / "dir.csv").mkdir()
     params = DataParams(source="files", files=FilesParams("dir.csv", "also.csv", "y"))
-    with pytest.raises(DataError, match=r"dir\.csv: file not found"):
+    with pytest.raises(DataError, match=r"dir\.csv: is a directory"):
         data.prepare(params, tmp_path)
 
 
@@ -83,7 +83,7 @@ def with_holes(frame):
 def test_missing_values_are_dropped_and_counted(tmp_path):
     summary = prepare(tmp_path, with_holes(good()), good(seed=1))
     assert summary["cleaning"]["initial"] == {
-        "rows_read": 40, "dropped_unlabelled": 1, "dropped_incomplete": 3, "imputed_values": 0
+        "rows_read": 40, "dropped_unlabelled": 1, "dropped_incomplete": 3, "imputed_values": 0, "overflow_values": 0
     }
     assert sum(summary["rows"][s] for s in ("initial_train", "initial_test")) == 36
 

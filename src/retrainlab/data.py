@@ -6,9 +6,13 @@ one place that reads the user's files and writes the Parquet outputs DVC version
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import itertools
 import json
+import numbers
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,8 @@ from retrainlab.files import write_text_atomically
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
+# Training runs in float32: a larger value becomes inf there, and NaN losses after it.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +46,8 @@ class Dataset:
     label: str
     features: tuple[Feature, ...]
     cleaning: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    # How the input was read, as summary.json states it: the label rule, each file's format.
+    notes: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 # --- the built-in sources -------------------------------------------------------------
@@ -221,29 +229,96 @@ def _labelled(initial, y_initial, incremental, y_incremental, label: str, names:
 # --- the user's files -----------------------------------------------------------------
 
 
-def read_table(path: Path, shown: str) -> pd.DataFrame:
-    """Read a CSV or Parquet file; `shown` is how the error names it (the path as the user gave it)."""
+def read_table(path: Path, shown: str, setting: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Read a CSV or Parquet file, and say how it was read (its format, a CSV's delimiter).
+
+    `shown` is how errors name the file (the path as the user gave it), `setting` the
+    parameter that names it.
+    """
+    if path.is_dir():  # before the suffix check, whose "unsupported type ''" would mislead
+        raise DataError(f"{shown}: is a directory; set {setting} to a .csv or .parquet file")
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise DataError(f"{shown}: unsupported file type '{suffix}'; give a .csv or .parquet file")
     if not path.is_file():
-        raise DataError(f"{shown}: file not found; set data.files.initial / data.files.incremental")
+        raise DataError(f"{shown}: file not found; set {setting}")
     if path.stat().st_size == 0:
         raise DataError(f"{shown}: the file is empty")
     try:
-        frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-    except Exception as exc:  # pandas and pyarrow raise many types for unreadable files
+        frame, how = _read_csv(path, shown) if suffix == ".csv" else _read_parquet(path, shown)
+    except DataError:
+        raise
+    except Exception as exc:  # pandas, pyarrow and csv raise many types for unreadable files
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{shown}: cannot be read as {suffix[1:]} ({reason})") from None
     if frame.empty:
         raise DataError(f"{shown}: has a header but no data rows")
-    return frame
+    return frame, how
+
+
+# The delimiters a CSV may use; sniffing among them only, so that a comma file with some
+# other character on every line is still read with commas.
+DELIMITERS = ",;\t|"
+SNIFFED_LINES = 20
+
+
+def _read_csv(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as file:
+        head = list(itertools.islice(file, SNIFFED_LINES))
+    try:
+        delimiter = csv.Sniffer().sniff("".join(head), delimiters=DELIMITERS).delimiter
+    except csv.Error:  # nothing stands out, as in a one-column file
+        delimiter = ","
+    # The header as written: pandas would rename a second 'x0' to 'x0.1' without a word.
+    _check_unique(next(csv.reader(head, delimiter=delimiter), []), shown)
+    return pd.read_csv(path, sep=delimiter), {"format": "csv", "delimiter": delimiter}
+
+
+def _read_parquet(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    import pyarrow.parquet as pq
+    from pyarrow import types
+
+    schema = pq.read_schema(path)
+    _check_unique(schema.names, shown)
+    nested = [field for field in schema if types.is_nested(field.type)]
+    if nested:  # pandas would turn them into opaque objects, then into text
+        raise DataError(
+            f"{shown}: column '{nested[0].name}' holds nested values ({_arrow_type(nested[0].type)}); "
+            "flatten it into plain columns"
+        )
+    return pd.read_parquet(path), {"format": "parquet"}
+
+
+def _arrow_type(kind: Any) -> str:
+    """An Arrow type as a user would write it: list<int64>, map<string, int64>, struct<a: int64>
+    (Arrow's own names add the list's element name and the map's column name)."""
+    from pyarrow import types
+
+    if types.is_map(kind):
+        return f"map<{_arrow_type(kind.key_type)}, {_arrow_type(kind.item_type)}>"
+    if types.is_struct(kind):
+        return "struct<" + ", ".join(f"{field.name}: {_arrow_type(field.type)}" for field in kind) + ">"
+    if types.is_nested(kind) and hasattr(kind, "value_type"):  # list, large_list, fixed_size_list
+        return f"{str(kind).split('<')[0]}<{_arrow_type(kind.value_type)}>"
+    return str(kind)
+
+
+def _check_unique(columns: list[str], shown: str) -> None:
+    # Blank names are left to pandas, which names each 'Unnamed: <position>'.
+    repeated = [(name, n) for name, n in Counter(c for c in columns if c.strip()).items() if n > 1]
+    if repeated:
+        name, n = repeated[0]
+        raise DataError(f"{shown}: column '{name}' appears {n} times; give each column a unique name")
 
 
 def files_dataset(params: DataParams, root: Path) -> Dataset:
     spec = params.files
-    frames = [read_table((root / p).resolve(), p) for p in (spec.initial, spec.incremental)]
-    return tidy(*frames, spec.label, spec.features or None, (spec.initial, spec.incremental), params.missing)
+    names = (spec.initial, spec.incremental)
+    settings = ("data.files.initial", "data.files.incremental")
+    read = [read_table((root / p).resolve(), p, setting) for p, setting in zip(names, settings)]
+    dataset = tidy(*(frame for frame, _ in read), spec.label, spec.features or None, names, params.missing)
+    files = {name: how for name, (_, how) in zip(names, read)}
+    return dataclasses.replace(dataset, notes={**dataset.notes, "files": files})
 
 
 def tidy(
@@ -259,7 +334,8 @@ def tidy(
 
     Numeric columns become float64; anything else is categorical and becomes text. Rows
     without a label are dropped (a label cannot be imputed); missing or infinite feature
-    values are dropped or imputed as `missing` says, and every count is reported.
+    values, and those too large for float32, are dropped or imputed as `missing` says, and
+    every count is reported. The labels of both frames get one type (see `_one_label_type`).
     `check_classes=False` leaves the class checks to the caller (for one part of a dataset).
     """
     frames = dict(zip(names, (initial, incremental)))
@@ -286,10 +362,11 @@ def tidy(
     cleaned, report = {}, {}
     for name, frame in frames.items():
         cleaned[name], report[name] = _clean(frame, kinds, label, missing, reference=initial, name=name)
+    cleaned, notes = _one_label_type(cleaned, label)
     if check_classes:
         for name, frame in cleaned.items():
             check_class_counts(frame[label].value_counts(), name, need_two=name == names[0])
-    return Dataset(*cleaned.values(), label, kinds, report)
+    return Dataset(*cleaned.values(), label, kinds, report, notes)
 
 
 def _kind(column: str, old: pd.Series, new: pd.Series, names: tuple[str, str]) -> Feature:
@@ -306,13 +383,15 @@ def _kind(column: str, old: pd.Series, new: pd.Series, names: tuple[str, str]) -
 def _clean(
     frame: pd.DataFrame, features: tuple[Feature, ...], label: str, missing: str, reference: pd.DataFrame, name: str
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Drop unlabelled rows, treat inf as missing, drop or impute missing features, coerce types."""
+    """Drop unlabelled rows, treat inf and values too large for float32 as missing, drop or
+    impute missing features, coerce types."""
     numeric = [f.name for f in features if f.kind == NUMERIC]
     categorical = [f.name for f in features if f.kind == CATEGORICAL]
     out = pd.DataFrame(index=frame.index)
+    overflow = pd.Series(0, index=frame.index)
     for column in numeric:
-        values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-        out[column] = values.where(np.isfinite(values))
+        out[column], too_large = _trainable_numbers(frame[column])
+        overflow += too_large
     for column in categorical:
         out[column] = frame[column].astype(object).where(frame[column].notna())
     out[label] = frame[label]
@@ -320,27 +399,83 @@ def _clean(
     out = out[~unlabelled]
     incomplete = out[[f.name for f in features]].isna().any(axis=1)
     report = {"rows_read": len(frame), "dropped_unlabelled": int(unlabelled.sum()), "dropped_incomplete": 0,
-              "imputed_values": 0}
+              "imputed_values": 0, "overflow_values": int(overflow[~unlabelled].sum())}
     if missing == "drop":
         report["dropped_incomplete"] = int(incomplete.sum())
         out = out[~incomplete]
     else:
         report["imputed_values"] = int(out[[f.name for f in features]].isna().sum().sum())
         for column in numeric:
-            fill = pd.to_numeric(reference[column], errors="coerce")
-            fill = fill[np.isfinite(fill)].median() if np.isfinite(fill).any() else 0.0
-            out[column] = out[column].fillna(fill)
+            usable = _trainable_numbers(reference[column])[0]
+            out[column] = out[column].fillna(usable.median() if usable.notna().any() else 0.0)
         for column in categorical:
             mode = reference[column].dropna().astype(str).mode()
             out[column] = out[column].fillna(mode.iloc[0] if len(mode) else "missing")
     if out.empty:
         raise DataError(
             f"{name}: no rows left after dropping {report['dropped_unlabelled']} without a label and "
-            f"{report['dropped_incomplete']} with missing or infinite values (data.missing: {missing})"
+            f"{report['dropped_incomplete']} with missing, infinite or too large values (data.missing: {missing})"
         )
     for column in categorical:
         out[column] = out[column].astype(str)
     return out.reset_index(drop=True), report
+
+
+def _trainable_numbers(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The column as float64, missing where not a number float32 can hold; and where a value
+    was finite but too large for float32 (to count them apart from inf and NaN)."""
+    values = pd.to_numeric(column, errors="coerce").astype("float64")
+    finite = np.isfinite(values)
+    too_large = finite & (values.abs() > FLOAT32_MAX)
+    return values.where(finite & ~too_large), too_large
+
+
+def _one_label_type(frames: dict[str, pd.DataFrame], label: str) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Both frames' labels as one type, so that a class is the same class in both and classes sort.
+
+    Labels are compared as text when either frame has a text label (booleans count as text);
+    numbers are then written in their plain form (1.0 becomes "1"). Otherwise they stay
+    numbers: integers where every label is a whole number, floats where one is not.
+    Returns the frames and what summary.json says of the rule.
+    """
+    kinds = {name: _label_kinds(frame[label]) for name, frame in frames.items()}
+    text_in = [name for name, (_, has_text) in kinds.items() if has_text]
+    if text_in:
+        labels = {name: frame[label].map(_label_text) for name, frame in frames.items()}
+        notes = {"label_type": "text"}
+        if any(has_numbers for has_numbers, _ in kinds.values()):
+            have = "has" if len(text_in) == 1 else "have"
+            notes["label_conversion"] = f"numbers compared as text because {' and '.join(text_in)} {have} text labels"
+    else:
+        labels = {name: pd.to_numeric(frame[label]) for name, frame in frames.items()}
+        dtype = "int64" if all(_whole(values) for values in labels.values()) else "float64"
+        labels = {name: values.astype(dtype) for name, values in labels.items()}
+        notes = {"label_type": "number"}
+    return {name: frame.assign(**{label: labels[name]}) for name, frame in frames.items()}, notes
+
+
+def _label_kinds(labels: pd.Series) -> tuple[bool, bool]:
+    """Whether the labels hold numbers, and whether they hold text (anything else, booleans too)."""
+    if _is_numeric(labels):
+        return True, False
+    is_number = labels.map(_is_number)
+    return bool(is_number.any()), not is_number.all()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _whole(values: pd.Series) -> bool:
+    """Whether every value is an integer int64 holds exactly (floats only up to 2**53)."""
+    if pd.api.types.is_signed_integer_dtype(values):
+        return True
+    return bool(((values % 1 == 0) & (values.abs() <= 2**53)).all())
+
+
+def _label_text(value: Any) -> str:
+    # A whole number in its plain form, so 1.0 from one file matches "1" from the other.
+    return str(int(value)) if _is_number(value) and float(value).is_integer() else str(value)
 
 
 def check_class_counts(counts: pd.Series, name: str, need_two: bool) -> None:
@@ -398,6 +533,7 @@ class Tally:
     rows: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(layout.SPLITS, 0))
     counts: dict[str, pd.Series] = dataclasses.field(default_factory=dict)
     cleaning: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    notes: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def add(self, dataset: Dataset, splits: dict[str, pd.DataFrame]) -> None:
         for name, frame in splits.items():
@@ -408,6 +544,7 @@ class Tally:
             total = self.cleaning.setdefault(part, dict.fromkeys(report, 0))
             for key, value in report.items():
                 total[key] += value
+        self.notes.update(dataset.notes)
 
     def check(self, names: tuple[str, str]) -> None:
         """The class checks on the whole data, and no empty split."""
@@ -430,6 +567,7 @@ class Tally:
             "classes": classes,
             "new_classes": [c for c in classes["incremental_train"] if c not in old],
             "cleaning": self.cleaning,
+            **self.notes,
         }
 
 
@@ -474,15 +612,26 @@ def prepare(data: DataParams, root: Path = Path(".")) -> dict[str, Any]:
         tally.check(names)
         summary = tally.summary(label, features, data)
         writer.commit()
+    _log_conversions(summary)
+    write_text_atomically(root / layout.SUMMARY, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _log_conversions(summary: dict[str, Any]) -> None:
+    """Say what was done to the input that a user would not expect: the summary has the details."""
+    for name, how in summary.get("files", {}).items():
+        if how.get("delimiter", ",") != ",":
+            print(f"prepare: {name}: columns separated by {how['delimiter']!r}")
+    if "label_conversion" in summary:
+        print(f"prepare: labels: {summary['label_conversion']}")
     for part, counts in summary["cleaning"].items():
         if counts["dropped_unlabelled"] or counts["dropped_incomplete"] or counts["imputed_values"]:
             print(
                 f"prepare: {part} data: {counts['rows_read']} rows read, {counts['dropped_unlabelled']} dropped "
-                f"without a label, {counts['dropped_incomplete']} dropped with missing or infinite values, "
-                f"{counts['imputed_values']} values imputed"
+                f"without a label, {counts['dropped_incomplete']} dropped with missing, infinite or too large "
+                f"values, {counts['imputed_values']} values imputed, {counts['overflow_values']} values beyond "
+                "float32's range counted as missing"
             )
-    write_text_atomically(root / layout.SUMMARY, json.dumps(summary, indent=2) + "\n")
-    return summary
 
 
 class SplitWriter:

@@ -1,0 +1,153 @@
+"""Input defects from real files: values float32 cannot hold, labels of two types, other
+delimiters, duplicate and nested columns, a folder in place of a file. Each is refused with
+one line naming the file and column, or accepted with the conversion stated in summary.json.
+"""
+
+import re
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from retrainlab import data, layout
+from retrainlab.config import DataParams, FilesParams
+from retrainlab.errors import DataError
+
+from .test_validation import good
+
+FLOAT64_MAX = 1.7976931348623157e308  # finite in float64, infinite in float32
+
+
+def prepare(tmp_path, initial, incremental, missing="drop", sep=","):
+    """Write the two frames (CSV with `sep`, or Parquet for a pyarrow Table) and prepare them."""
+    names = []
+    for key, table in (("initial", initial), ("incremental", incremental)):
+        if isinstance(table, pa.Table):
+            names.append(f"{key}.parquet")
+            pq.write_table(table, tmp_path / names[-1])
+        else:
+            names.append(f"{key}.csv")
+            table.to_csv(tmp_path / names[-1], index=False, sep=sep if key == "initial" else ",")
+    return data.prepare(DataParams(source="files", missing=missing, files=FilesParams(*names, "y")), tmp_path)
+
+
+def refused(tmp_path, message, *inputs, params=None):
+    """The one-line DataError matching `message`, and nothing written."""
+    with pytest.raises(DataError, match=message) as info:
+        data.prepare(params, tmp_path) if params else prepare(tmp_path, *inputs)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / layout.PREPARED_DIR).exists()
+
+
+# --- values that overflow float32 -----------------------------------------------------
+
+
+def with_huge(frame, rows):
+    frame = frame.copy()
+    frame.loc[: rows - 1, "age"] = [FLOAT64_MAX if i % 2 else -1e39 for i in range(rows)]
+    return frame
+
+
+def test_values_beyond_float32_are_dropped_and_counted(tmp_path, capsys):
+    summary = prepare(tmp_path, with_huge(good(), 2), good(seed=1))
+    cleaning = summary["cleaning"]["initial"]
+    assert cleaning["overflow_values"] == 2 and cleaning["dropped_incomplete"] == 2
+    assert summary["cleaning"]["incremental"]["overflow_values"] == 0
+    assert sum(summary["rows"][s] for s in ("initial_train", "initial_test")) == 38
+    assert "2 values beyond float32's range" in capsys.readouterr().out
+
+
+def test_imputing_ignores_values_beyond_float32(tmp_path):
+    # Most of the column overflows: a median that took those values would be one of them.
+    summary = prepare(tmp_path, with_huge(good(), 25), good(seed=1), missing="impute")
+    assert summary["cleaning"]["initial"]["overflow_values"] == 25
+    assert summary["cleaning"]["initial"]["imputed_values"] == 25
+    prepared = data.load_prepared(tmp_path)
+    for split in layout.SPLITS:
+        assert prepared.x(split)["age"].between(18, 80).all()
+
+
+# --- labels of two types --------------------------------------------------------------
+
+
+def labelled(labels, seed=0):
+    return good(len(labels), seed).assign(y=labels)
+
+
+def test_number_and_text_labels_are_compared_as_text(tmp_path):
+    # 1.0 in the initial file is written "1.0": the same class as the "1" of the new file.
+    summary = prepare(tmp_path, labelled([1.0, 2.0, 3.0] * 10), labelled([1, 2, "cat"] * 10, seed=1))
+    assert summary["label_type"] == "text"
+    assert summary["label_conversion"] == "numbers compared as text because incremental.csv has text labels"
+    assert summary["classes"]["initial_train"] == ["1", "2", "3"]
+    assert summary["new_classes"] == ["cat"]
+    assert data.load_prepared(tmp_path).classes(*layout.SPLITS) == ["1", "2", "3", "cat"]
+
+
+def test_boolean_labels_count_as_text(tmp_path):
+    summary = prepare(tmp_path, labelled([True, False] * 15), labelled([0, 1] * 15, seed=1))
+    assert summary["label_type"] == "text"
+    assert data.load_prepared(tmp_path).classes(*layout.SPLITS) == ["0", "1", "False", "True"]
+
+
+def test_number_labels_stay_numbers_of_one_type(tmp_path):
+    # A missing label makes pandas read the new file's labels as floats 1.0, 2.0.
+    summary = prepare(tmp_path, labelled([1, 2] * 15), labelled([1, 2, None] * 10, seed=1))
+    assert summary["label_type"] == "number" and "label_conversion" not in summary
+    for classes in summary["classes"].values():
+        assert classes == [1, 2] and all(type(c) is int for c in classes)
+
+
+# --- other delimiters, duplicate and nested columns, folders --------------------------
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_the_delimiter_is_sniffed_and_stated(tmp_path, capsys, sep):
+    summary = prepare(tmp_path, good(), good(seed=1), sep=sep)
+    assert [f["name"] for f in summary["features"]] == ["age", "city"]
+    assert summary["files"] == {
+        "initial.csv": {"format": "csv", "delimiter": sep},
+        "incremental.csv": {"format": "csv", "delimiter": ","},
+    }
+    assert f"initial.csv: columns separated by {sep!r}" in capsys.readouterr().out
+
+
+def test_a_duplicate_csv_column_is_refused(tmp_path):
+    # Semicolons: the header is read with the delimiter the file uses.
+    rows = [f"{age};{age};{city};{y}" for age, city, y in good().itertuples(index=False)]
+    (tmp_path / "initial.csv").write_text("\n".join(["age;age;city;y", *rows]) + "\n")
+    good(seed=1).to_csv(tmp_path / "incremental.csv", index=False)
+    params = DataParams(source="files", files=FilesParams("initial.csv", "incremental.csv", "y"))
+    refused(tmp_path, r"^initial\.csv: column 'age' appears 2 times; give each column a unique name$", params=params)
+
+
+def test_a_duplicate_parquet_column_is_refused(tmp_path):
+    table = pa.Table.from_pandas(good(), preserve_index=False)
+    table = table.rename_columns(["age", "age", "y"])
+    refused(tmp_path, r"^initial\.parquet: column 'age' appears 2 times", table, good(seed=1))
+
+
+@pytest.mark.parametrize(
+    "values, shown",
+    [
+        (pa.array([[1, 2]] * 40), "list<int64>"),
+        (pa.array([{"a": 1, "b": [1.5]}] * 40), "struct<a: int64, b: list<double>>"),
+        (pa.array([[("k", 1)]] * 40, pa.map_(pa.string(), pa.int64())), "map<string, int64>"),
+    ],
+    ids=["list", "struct", "map"],
+)
+def test_a_nested_parquet_column_is_refused(tmp_path, values, shown):
+    table = pa.Table.from_pandas(good(), preserve_index=False).append_column("c", values)
+    message = rf"^initial\.parquet: column 'c' holds nested values \({re.escape(shown)}\); flatten it"
+    refused(tmp_path, message + " into plain columns$", table, good(seed=1))
+
+
+@pytest.mark.parametrize("key", ["initial", "incremental"])
+def test_a_directory_given_as_a_data_file_is_named(tmp_path, key):
+    good().to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    files = {"initial": "data.csv", "incremental": "data.csv", key: "data/raw"}
+    params = DataParams(source="files", files=FilesParams(files["initial"], files["incremental"], "y"))
+    message = rf"^data/raw: is a directory; set data\.files\.{key} to a \.csv or \.parquet file$"
+    refused(tmp_path, message, params=params)
