@@ -17,5 +17,13 @@ class PipelineError(RetrainlabError):
     """A step was run before the step it builds on."""
 
 
+class TrainingError(RetrainlabError):
+    """Training produced a model that must not be used: its loss or predictions are not finite."""
+
+
 class Terminated(BaseException):
-    """SIGTERM arrived: unwind like Ctrl-C, closing every open MLflow run as KILLED."""
+    """SIGTERM or SIGINT (Ctrl-C) arrived: unwind, closing every open MLflow run as KILLED."""
+
+    def __init__(self, signum: int = 15) -> None:
+        super().__init__(signum)
+        self.signum = signum

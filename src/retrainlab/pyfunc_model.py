@@ -3,16 +3,26 @@
 `mlflow.pyfunc.load_model("models:/NAME/VERSION").predict(frame)` and
 `mlflow models serve` both come through here. The Keras model is read in its native
 format with safe mode on; this class holds no data, only how to read the bundle.
+
+Loading a logged model runs its `model_code.py`, so whoever can write the artifact store
+could run code wherever a model is loaded. The registry is what we trust: each version
+carries the sha256 of its files (MODEL_DIGEST_TAG), taken when it was registered, and
+`registry.measure` loads only a downloaded copy whose digest matches it (`mlflow models
+serve` reads the store as it is, unchecked).
 """
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from pathlib import Path
 
+import mlflow.artifacts
 import mlflow.pyfunc
 import pandas as pd
 
 BUNDLE_ARTIFACT = "bundle"
+MODEL_DIGEST_TAG = "retrainlab.model_sha256"
 
 
 class RetrainlabModel(mlflow.pyfunc.PythonModel):
@@ -24,3 +34,28 @@ class RetrainlabModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         labels = self.bundle.predict_labels(model_input)
         return pd.DataFrame({self.bundle.label_column: list(labels)})
+
+
+def download_model(artifact_uri: str, directory: Path) -> tuple[Path, str]:
+    """Download a logged model's files (its artifact location, not a `models:/` URI, which
+    adds a file of its own) into `directory`; return where they are and their digest."""
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=str(directory)))
+    return local, files_sha256(local)
+
+
+def logged_model_sha256(artifact_uri: str) -> str:
+    """The digest of a logged model's files, as a fresh download of them gives it."""
+    with tempfile.TemporaryDirectory() as scratch:
+        return download_model(artifact_uri, Path(scratch))[1]
+
+
+def files_sha256(directory: Path) -> str:
+    """sha256 over the sorted relative paths, sizes and bytes of every file under `directory`."""
+    digest = hashlib.sha256()
+    files = sorted((p.relative_to(directory).as_posix(), p) for p in directory.rglob("*") if p.is_file())
+    for relative, path in files:
+        digest.update(f"{relative}\0{path.stat().st_size}\0".encode())
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()

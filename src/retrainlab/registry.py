@@ -3,6 +3,9 @@
 Aliases: `challenger` (set by compare on the recommended version), `champion` (what you
 serve), `previous-champion` (what `rollback` restores). Every promotion and rollback is
 recorded on the versions as tags: when, from which version, why, with which figures.
+
+The registry is trusted, the artifact store is not: a version is loaded only from a copy of
+its files whose digest matches the one recorded on it when it was registered.
 """
 
 from __future__ import annotations
@@ -11,12 +14,17 @@ import contextlib
 import dataclasses
 import fcntl
 import json
+import logging
+import math
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
+import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -24,15 +32,24 @@ from retrainlab import comparison, evaluation, layout
 from retrainlab.config import CompareParams, Params
 from retrainlab.data import Prepared, load_prepared
 from retrainlab.errors import RetrainlabError
+from retrainlab.pyfunc_model import MODEL_DIGEST_TAG, download_model
 from retrainlab.tracking import project_root
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 PREVIOUS = "previous-champion"
+# The losses a version's strategy run recorded: NaN or inf means training diverged.
+RECORDED_LOSSES = tuple(evaluation.metric_name("loss", test_set) for test_set in evaluation.TEST_SETS)
+
+log = logging.getLogger(__name__)
 
 
 class PromotionRefused(RetrainlabError):
     """A gate failed; nothing was changed."""
+
+
+class ModelUnavailable(RetrainlabError):
+    """A version's files are missing from the artifact store, or are not those registered."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,13 +69,33 @@ class Measured:
     target: float
 
 
-def gates(candidate: Measured, champion: Measured | None, recorded_forgetting: float, policy: CompareParams) -> list[Gate]:
+def gates(
+    candidate: Measured,
+    champion: Measured | None,
+    recorded_forgetting: float,
+    policy: CompareParams,
+    *,
+    majority_target: float,
+    losses: Mapping[str, float | None],
+) -> list[Gate]:
     """The promotion gates, as pure arithmetic on what was measured.
 
+    `majority_target` is the target of always predicting the training data's most frequent
+    class; `losses` are the losses recorded for the version (None where missing).
     Forgetting is measured against the champion on the old test data when there is one,
     else it is the forgetting recorded for the version when it was trained.
     """
     result = [Gate("loads and predicts", True, f"version {candidate.version} predicted every test row")]
+    result.append(_finite_loss_gate(losses))
+    better = candidate.target > majority_target
+    result.append(
+        Gate(
+            "better than the majority class",
+            better,
+            f"target {candidate.target:.4f} against {majority_target:.4f} for always predicting the most "
+            "frequent class of the training data" + ("" if better else ": no better than that"),
+        )
+    )
     if champion is None:
         result.append(Gate("not worse than the champion", True, "there is no champion yet"))
         forgetting = recorded_forgetting
@@ -83,6 +120,13 @@ def gates(candidate: Measured, champion: Measured | None, recorded_forgetting: f
         )
     )
     return result
+
+
+def _finite_loss_gate(losses: Mapping[str, float | None]) -> Gate:
+    finite = bool(losses) and all(v is not None and math.isfinite(v) for v in losses.values())
+    shown = ", ".join(f"{k} {'missing' if v is None else f'{v:.4f}'}" for k, v in losses.items()) or "no loss"
+    why = "" if finite else ": training diverged or was not logged"
+    return Gate("finite loss", finite, f"{shown} recorded{why}")
 
 
 def mark_challenger(
@@ -117,14 +161,66 @@ def alias_version(name: str, alias: str) -> str | None:
 
 
 def measure(name: str, version: str, policy: CompareParams, data: Prepared) -> Measured:
-    """Load a registered version as MLflow serves it and score it on the current test sets."""
-    model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    """Load a registered version as MLflow serves it, from a verified copy of its files, and
+    score it on the current test sets."""
+    with tempfile.TemporaryDirectory() as scratch:
+        model = mlflow.pyfunc.load_model(str(verified_copy(name, version, Path(scratch))))
+        accs = {}
+        for test_set, split in evaluation.TEST_SETS.items():
+            predicted = model.predict(data.x(split))[data.label]
+            accs[test_set] = evaluation.accuracy(data.y(split), predicted.to_numpy())
+    return Measured(version, accs["old"], accs["new"], _target(accs, policy))
+
+
+def verified_copy(name: str, version: str, directory: Path) -> Path:
+    """Download a version's files into `directory` and return where they are, refusing
+    (ModelUnavailable) if they are missing or their digest is not the one registered:
+    loading a model runs its code, so only files the registry vouches for are loaded."""
+    client = MlflowClient()
+    recorded = client.get_model_version(name, version).tags.get(MODEL_DIGEST_TAG)
+    if recorded is None:
+        raise ModelUnavailable(
+            f"version {version} of '{name}' has no '{MODEL_DIGEST_TAG}' tag (it was registered before files were "
+            "digested, or the tag was removed): its files cannot be checked; refusing to load it (re-run the pipeline)"
+        )
+    location = client.get_model_version_download_uri(name, version)
+    try:
+        local, digest = download_model(location, directory)
+    except (MlflowException, OSError):
+        raise ModelUnavailable(
+            f"the files of version {version} of '{name}' are missing from the artifact store ({location}): "
+            "restore them (e.g. from a backup) or re-run the pipeline (dvc repro)"
+        ) from None
+    if digest != recorded:
+        raise ModelUnavailable(
+            f"version {version} of '{name}' does not match the digest recorded when it was registered: "
+            "its files were changed in the artifact store; refusing to load it"
+        )
+    return local
+
+
+def majority_class_target(data: Prepared, policy: CompareParams) -> float:
+    """The target of always predicting the most frequent class of the training data."""
+    train = pd.concat([pd.Series(data.y(split)) for split in ("initial_train", "incremental_train")])
+    majority = train.value_counts().index[0]
     accs = {}
     for test_set, split in evaluation.TEST_SETS.items():
-        predicted = model.predict(data.x(split))[data.label]
-        accs[test_set] = evaluation.accuracy(data.y(split), predicted.to_numpy())
-    target = (1 - policy.new_traffic_share) * accs["old"] + policy.new_traffic_share * accs["new"]
-    return Measured(version, accs["old"], accs["new"], target)
+        y = data.y(split)
+        accs[test_set] = evaluation.accuracy(y, np.full(len(y), majority, dtype=object))
+    return _target(accs, policy)
+
+
+def recorded_losses(run_id: str | None) -> dict[str, float | None]:
+    """The losses the version's strategy run recorded; None for one missing, or a run not found."""
+    try:
+        metrics = MlflowClient().get_run(run_id).data.metrics if run_id else {}
+    except MlflowException:
+        metrics = {}
+    return {name: metrics.get(name) for name in RECORDED_LOSSES}
+
+
+def _target(accs: Mapping[str, float], policy: CompareParams) -> float:
+    return (1 - policy.new_traffic_share) * accs["old"] + policy.new_traffic_share * accs["new"]
 
 
 @contextlib.contextmanager
@@ -154,9 +250,7 @@ def promote(
 def _promote(params: Params, version: str | None, force: bool, reason: str | None, root: Path) -> dict[str, Any]:
     name, policy = params.tracking.registered_model, params.compare
     client = MlflowClient()
-    version = version or alias_version(name, CHALLENGER)
-    if version is None:
-        raise RetrainlabError(f"model '{name}' has no '{CHALLENGER}' alias: run the compare step or give --version")
+    version = version or recommended_version(name, root)
     try:
         details = client.get_model_version(name, version)
     except MlflowException:
@@ -165,15 +259,21 @@ def _promote(params: Params, version: str | None, force: bool, reason: str | Non
     if current == version:
         raise RetrainlabError(f"version {version} of '{name}' is already the champion")
     data = load_prepared(root)
-    candidate = _measure_or_refuse(name, version, policy, data)
-    champion = measure(name, current, policy, data) if current else None
+    refused = f"promotion of {name} v{version} refused, nothing changed: "
+    candidate = _measure_or_refuse(name, version, policy, data, refused + "gate 'loads and predicts' failed")
+    champion = (
+        _measure_or_refuse(name, current, policy, data, refused + f"the champion v{current} cannot be measured")
+        if current else None
+    )
     recorded = float(details.tags.get("forgetting", 0.0))
-    results = gates(candidate, champion, recorded, policy)
+    results = gates(
+        candidate, champion, recorded, policy,
+        majority_target=majority_class_target(data, policy), losses=recorded_losses(details.run_id),
+    )
     failed = [g for g in results if not g.passed]
     if failed and not force:
         raise PromotionRefused(
-            f"promotion of {name} v{version} refused, nothing changed: "
-            + "; ".join(f"gate '{g.name}' failed ({g.detail})" for g in failed)
+            refused + "; ".join(f"gate '{g.name}' failed ({g.detail})" for g in failed)
         )
     if current:
         client.set_registered_model_alias(name, PREVIOUS, current)
@@ -192,6 +292,48 @@ def _promote(params: Params, version: str | None, force: bool, reason: str | Non
     }
     _record(name, version, event)
     return event
+
+
+def recommended_version(name: str, root: Path) -> str:
+    """The version the workspace's report recommends, once the registry confirms it is the one
+    that run registered (not a version of the same number in another store or execution)."""
+    strategy, version, run_id = _workspace_recommendation(root)
+    claim = f"{layout.REPORT_JSON} recommends {strategy} = v{version} from run {run_id}"
+    challenger = alias_version(name, CHALLENGER)
+    elsewhere = f"; '{CHALLENGER}' points at v{challenger}" if challenger not in (None, version) else ""
+    try:
+        registered = MlflowClient().get_model_version(name, version).run_id
+    except MlflowException:
+        registered = None
+    if registered != run_id:
+        found = f"comes from run {registered}" if registered else "does not exist"
+        raise RetrainlabError(
+            f"{claim}, but version {version} of '{name}' {found} (another store or execution){elsewhere}; "
+            "run dvc repro, or give --version"
+        )
+    if elsewhere:
+        log.warning("%s%s, which a later execution marked: promoting v%s as the workspace says", claim, elsewhere,
+                    version)
+    return version
+
+
+def _workspace_recommendation(root: Path) -> tuple[str, str, str]:
+    """The recommended strategy, its model version and run, as reports/ and metrics/ hold them."""
+    report = root / layout.REPORT_JSON
+    if not report.is_file():
+        raise RetrainlabError(
+            f"{layout.REPORT_JSON}: not found, so nothing is recommended; run the compare step (dvc repro) "
+            "or give --version"
+        )
+    try:
+        strategy = json.loads(report.read_text())["recommended"]
+        record = json.loads((root / layout.metrics_path(strategy)).read_text())["mlflow"]
+        return strategy, str(record["model_version"]), record["run_id"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RetrainlabError(
+            f"{layout.REPORT_JSON}: its recommendation cannot be read ({_first_line(exc)}); "
+            "run dvc repro, or give --version"
+        ) from None
 
 
 def rollback(params: Params, reason: str | None = None, root: Path = Path(".")) -> dict[str, Any]:
@@ -217,16 +359,21 @@ def _rollback(params: Params, reason: str | None) -> dict[str, Any]:
     return event
 
 
-def _measure_or_refuse(name: str, version: str, policy: CompareParams, data: Prepared) -> Measured:
+def _measure_or_refuse(name: str, version: str, policy: CompareParams, data: Prepared, refusal: str) -> Measured:
+    """Measure a version; any failure to load or predict refuses the promotion with `refusal`
+    and the first line of why (files missing or changed: the reason as it is)."""
     try:
         return measure(name, version, policy, data)
+    except ModelUnavailable as exc:
+        raise PromotionRefused(f"{refusal}: {exc}") from None
     except RetrainlabError:
         raise
-    except Exception as exc:  # any failure to load or predict is the first gate failing
-        raise PromotionRefused(
-            f"promotion of {name} v{version} refused, nothing changed: gate 'loads and predicts' failed "
-            f"({type(exc).__name__}: {exc})".splitlines()[0]
-        ) from None
+    except Exception as exc:
+        raise PromotionRefused(f"{refusal} ({_first_line(exc)})") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
 
 
 def _record(name: str, version: str, event: dict[str, Any]) -> None:

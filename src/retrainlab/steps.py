@@ -29,7 +29,7 @@ from retrainlab.checkpoint import EpochCheckpoint, resume
 from retrainlab.config import Params, as_flat_dict
 from retrainlab.cost import CostMeter
 from retrainlab.data import Prepared, load_prepared, prepare
-from retrainlab.errors import PipelineError
+from retrainlab.errors import PipelineError, TrainingError
 from retrainlab.files import write_text_atomically
 from retrainlab.models import ModelBundle
 from retrainlab.strategies import BASELINE, STRATEGIES, Plan, fit, seed_everything
@@ -204,6 +204,7 @@ def _train_seed(
         history = {k: [epoch[k] for epoch in recorder.history] for k in recorder.history[0]}
         bundle = plan.bundle.detached() if dist.strategy is not None else plan.bundle
         metrics = _evaluate(bundle, data)
+        _refuse_non_finite(metrics, plan)
         reference = metrics["acc_old"] if base_acc_old is None else base_acc_old
         metrics[evaluation.FORGETTING] = evaluation.forgetting(reference, metrics["acc_old"])
         figures = metrics | cost.metrics()
@@ -334,6 +335,16 @@ def _evaluate(bundle: ModelBundle, data: Prepared) -> dict[str, float]:
         for name, split in evaluation.TEST_SETS.items()
     }
     return evaluation.evaluate(bundle.predict_proba, bundle.labels, tests)
+
+
+def _refuse_non_finite(metrics: dict[str, float], plan: Plan) -> None:
+    """A model whose loss or predictions are not finite is never registered or published."""
+    bad = [name for name, value in metrics.items() if not math.isfinite(value)]
+    if bad:
+        raise TrainingError(
+            f"the trained model's {bad[0]} is {metrics[bad[0]]}: its predictions are not finite, so it is not "
+            f"registered; lower {plan.section}.learning_rate or look for extreme values in the data"
+        )
 
 
 def _gpus_in_use() -> int:

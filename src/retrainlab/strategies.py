@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from collections.abc import Callable
 
 import keras
@@ -16,7 +17,7 @@ from retrainlab import layout
 from retrainlab.config import Params
 from retrainlab.distribute import MULTI_WORKER, Distribution, fit_multi_worker
 from retrainlab.data import Prepared, plain
-from retrainlab.errors import DataError
+from retrainlab.errors import DataError, TrainingError
 from retrainlab.models import ModelBundle, attach_head, build_model, compile_model, grow_output
 from retrainlab.stream import FeatureStats, training_dataset
 
@@ -30,6 +31,7 @@ class Plan:
     epochs: int
     learning_rate: float
     batch_size: int
+    section: str  # the params section its epochs and learning rate come from, for messages
 
 
 def baseline(data: Prepared, params: Params, base: ModelBundle | None, seed: int) -> Plan:
@@ -47,7 +49,10 @@ def incremental(data: Prepared, params: Params, base: ModelBundle, seed: int) ->
     labels = grown_labels(base.labels, data.classes("incremental_train"))
     model = grow_output(base.model, len(labels), seed)
     p = params.incremental
-    return Plan(_bundle(model, data, labels), ("incremental_train",), p.epochs, p.learning_rate, params.model.batch_size)
+    return Plan(
+        _bundle(model, data, labels), ("incremental_train",), p.epochs, p.learning_rate, params.model.batch_size,
+        "incremental",
+    )
 
 
 def fine_tune(data: Prepared, params: Params, base: ModelBundle, seed: int) -> Plan:
@@ -55,7 +60,10 @@ def fine_tune(data: Prepared, params: Params, base: ModelBundle, seed: int) -> P
     labels = grown_labels(base.labels, data.classes("incremental_train"))
     p = params.fine_tune
     model = attach_head(base.model, p.new_layers, len(labels), seed)
-    return Plan(_bundle(model, data, labels), ("incremental_train",), p.epochs, p.learning_rate, params.model.batch_size)
+    return Plan(
+        _bundle(model, data, labels), ("incremental_train",), p.epochs, p.learning_rate, params.model.batch_size,
+        "fine_tune",
+    )
 
 
 Strategy = Callable[[Prepared, Params, ModelBundle | None, int], Plan]
@@ -82,6 +90,29 @@ def seed_everything(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch whose loss is not finite.
+
+    A diverged model predicts NaN, so it must never be checkpointed, evaluated as if it were
+    a model, or registered: it goes first among the callbacks and raises, which fails the
+    step's MLflow runs with this message. It looks at epoch ends only: a batch-level hook
+    would make Keras fetch every batch's loss from the device.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"training diverged: the loss became {loss} in epoch {epoch + 1}; lower "
+                f"{self.plan.section}.learning_rate (now {self.plan.learning_rate:g}) or look for extreme values "
+                "in the data"
+            )
+
+
 def fit(
     plan: Plan,
     data: Prepared,
@@ -98,16 +129,17 @@ def fit(
     a multi-worker cluster trains with its own step (retrainlab.distribute says why).
     """
     paths = [data.path(split) for split in plan.train_splits]
+    callbacks = [DivergenceGuard(plan), *(callbacks or [])]
     if dist is not None and dist.kind == MULTI_WORKER:
         rows = sum(data.rows(split) for split in plan.train_splits)
-        fit_multi_worker(dist, plan, paths, rows, callbacks or [], seed)
+        fit_multi_worker(dist, plan, paths, rows, callbacks, seed)
         return
     with dist.scope() if dist is not None else contextlib.nullcontext():
         compile_model(plan.bundle.model, plan.learning_rate)
         batches = training_dataset(plan.bundle, paths, plan.batch_size, seed, first_epoch=initial_epoch)
         plan.bundle.model.fit(
             batches, epochs=plan.epochs, initial_epoch=initial_epoch, shuffle=False, verbose=2,
-            callbacks=callbacks or [],
+            callbacks=callbacks,
         )
 
 
@@ -118,7 +150,7 @@ def _fresh(data: Prepared, params: Params, splits: tuple[str, ...], seed: int) -
     m = params.model
     stats = FeatureStats.of_files([data.path(s) for s in splits], data.features)
     model = build_model(data.features, stats, len(labels), m.hidden_units, m.dropout, seed)
-    return Plan(_bundle(model, data, labels), splits, m.epochs, m.learning_rate, m.batch_size)
+    return Plan(_bundle(model, data, labels), splits, m.epochs, m.learning_rate, m.batch_size, "model")
 
 
 def _bundle(model: keras.Model, data: Prepared, labels: list) -> ModelBundle:

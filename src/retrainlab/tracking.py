@@ -25,13 +25,14 @@ from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 
-from retrainlab.errors import Terminated
+from retrainlab.errors import PipelineError, RetrainlabError, Terminated
 
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 TAG_PREFIX = "retrainlab."
 TAG_STRATEGY = TAG_PREFIX + "strategy"
 TAG_ROLE = TAG_PREFIX + "role"
+TAG_FAILURE = TAG_PREFIX + "failure"
 PARENT_TAG = "mlflow.parentRunId"
 # What the model needs at load time besides its bundled code (retrainlab itself).
 MODEL_REQUIREMENTS = ("mlflow", "keras", "tensorflow-cpu|tensorflow", "pandas", "numpy", "pyyaml")
@@ -62,6 +63,26 @@ def tracking_uri(root: Path | None = None) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root or project_root()) / STORE_FILE}?timeout=60"
 
 
+def shown_tracking_uri() -> str:
+    """The tracking URI as messages show it: the embedded store by its file, a server's password hidden."""
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        return uri.removeprefix("sqlite:///").split("?")[0]
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", uri)
+
+
+def check_store_writable(root: Path) -> None:
+    """The embedded SQLite store, and the folder SQLite keeps its journal in, must be writable:
+    found here, this is one line, where SQLite's own complaint is a long traceback mid-step."""
+    path = root / STORE_FILE
+    for target in (path, root) if path.exists() else (root,):
+        if not os.access(target, os.W_OK):
+            raise PipelineError(
+                f"{target}: the MLflow store cannot be written here (read-only); make it writable "
+                "or set MLFLOW_TRACKING_URI to a store you can write"
+            )
+
+
 def uses_embedded_store() -> bool:
     return not os.environ.get("MLFLOW_TRACKING_URI")
 
@@ -74,6 +95,8 @@ def configure(experiment: str, root: Path | None = None) -> str:
     """
     root = root or project_root()
     embedded = uses_embedded_store()  # before set_tracking_uri, which exports the variable
+    if embedded:
+        check_store_writable(root)
     mlflow.set_tracking_uri(tracking_uri(root))
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
@@ -139,9 +162,15 @@ def seed_run(strategy: str, seed: int) -> Iterator[mlflow.ActiveRun]:
 
 @contextlib.contextmanager
 def _killed_on_terminate(active: mlflow.ActiveRun) -> Iterator[mlflow.ActiveRun]:
+    """Close the run as KILLED on SIGTERM/SIGINT; on one of our errors, as FAILED (MLflow's
+    own doing) with the one-line reason as a tag, so that the UI says why."""
     try:
         with active as run:
-            yield run
+            try:
+                yield run
+            except RetrainlabError as exc:
+                mlflow.set_tag(TAG_FAILURE, str(exc)[:5000])
+                raise
     except Terminated:
         MlflowClient().set_terminated(active.info.run_id, "KILLED")
         raise
@@ -290,9 +319,10 @@ def pinned_requirements() -> list[str]:
 def log_and_register_model(
     bundle_dir: Path, model_signature: ModelSignature, example, registered_model: str, tags: dict[str, str]
 ) -> int:
-    """Log the bundle as a pyfunc model that predicts original labels; register it; return the version."""
+    """Log the bundle as a pyfunc model that predicts original labels; register it with the
+    digest of its files as stored (the registry vouches for them); return the version."""
     import retrainlab
-    from retrainlab.pyfunc_model import BUNDLE_ARTIFACT
+    from retrainlab.pyfunc_model import BUNDLE_ARTIFACT, MODEL_DIGEST_TAG, logged_model_sha256
 
     package = Path(retrainlab.__file__).parent
     info = mlflow.pyfunc.log_model(
@@ -304,7 +334,8 @@ def log_and_register_model(
         input_example=example,
         pip_requirements=pinned_requirements(),
     )
-    version = mlflow.register_model(info.model_uri, registered_model, tags=tags)
+    digest = logged_model_sha256(mlflow.get_logged_model(info.model_id).artifact_location)
+    version = mlflow.register_model(info.model_uri, registered_model, tags=tags | {MODEL_DIGEST_TAG: digest})
     return int(version.version)
 
 
@@ -317,8 +348,6 @@ def launch(entry: str, entry_params: dict[str, str], params) -> str:
     """
     import mlflow.projects
     from mlflow.exceptions import ExecutionException
-
-    from retrainlab.errors import PipelineError
 
     root = project_root()
     experiment_id = configure(params.tracking.experiment, root)

@@ -1,0 +1,285 @@
+"""What promotion trusts: gates against useless models, the workspace's recommendation, and only
+model files whose digest the registry recorded, on a real MLflow store and registry."""
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import shutil
+import urllib.parse
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from retrainlab import layout, registry, tracking
+from retrainlab.config import CompareParams, FilesParams, load_params
+from retrainlab.errors import RetrainlabError
+from retrainlab.pyfunc_model import MODEL_DIGEST_TAG, files_sha256
+from retrainlab.registry import Measured, PromotionRefused, gates
+from retrainlab.steps import compare_step, prepare_step, run_strategy
+
+from .conftest import PROJECT, tiny
+from .test_registry import churn_with_pauses
+from .test_tracking import churn
+
+POLICY = CompareParams(new_traffic_share=0.5, tolerance=0.01, max_forgetting=0.05)
+FINITE = {"loss_old": 0.3, "loss_new": 0.4}
+NAME = "churn-trust"
+
+
+def failed(results) -> dict:
+    return {g.name: g.detail for g in results if not g.passed}
+
+
+def test_a_model_no_better_than_always_predicting_the_majority_class_fails():
+    candidate = Measured("2", 0.70, 0.60, 0.65)
+    assert failed(gates(candidate, None, 0.0, POLICY, majority_target=0.64, losses=FINITE)) == {}
+    refused = failed(gates(candidate, None, 0.0, POLICY, majority_target=0.65, losses=FINITE))
+    assert set(refused) == {"better than the majority class"}
+    assert "target 0.6500 against 0.6500" in refused["better than the majority class"]
+
+
+@pytest.mark.parametrize("losses", [
+    {"loss_old": math.nan, "loss_new": 0.4},
+    {"loss_old": 0.3, "loss_new": math.inf},
+    {"loss_old": 0.3, "loss_new": None},  # not logged, or the run is gone
+    {},
+])
+def test_a_loss_that_is_not_finite_or_missing_fails(losses):
+    refused = failed(gates(Measured("2", 0.9, 0.9, 0.9), None, 0.0, POLICY, majority_target=0.5, losses=losses))
+    assert set(refused) == {"finite loss"}
+
+
+def experiment_in(root: Path, params):
+    """The experiment with its artifacts in `root`/mlartifacts, as the embedded store keeps them."""
+    mlflow.create_experiment(params.tracking.experiment, (root / tracking.ARTIFACTS_DIR / "e").as_uri())
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """prepare, the four strategies and compare, once, on small CSV files, with a store of its own."""
+    root = tmp_path_factory.mktemp("trust")
+    churn(300, 0).to_csv(root / "old.csv", index=False)
+    churn_with_pauses(200, 1).to_csv(root / "new.csv", index=False)
+    params = tiny(load_params(PROJECT / "params.yaml"))
+    params = dataclasses.replace(
+        params,
+        data=dataclasses.replace(params.data, source="files", files=FilesParams("old.csv", "new.csv", "churned")),
+        tracking=dataclasses.replace(params.tracking, registered_model=NAME, experiment=NAME),
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        mp.delenv("MLFLOW_RUN_ID", raising=False)
+        mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+        experiment_in(root, params)
+        prepare_step(params, root)
+        records = {name: run_strategy(name, params, root) for name in layout.STRATEGY_NAMES}
+        summary = compare_step(params, root)
+        yield root, params, records, summary["recommended"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_aliases(request):
+    """Each test starts with no champion and the challenger compare chose."""
+    yield
+    if "project" not in request.fixturenames:
+        return
+    _, _, records, recommended = request.getfixturevalue("project")
+    client = MlflowClient()
+    for alias in (registry.CHAMPION, registry.PREVIOUS):
+        with contextlib.suppress(mlflow.exceptions.MlflowException):
+            client.delete_registered_model_alias(NAME, alias)
+    client.set_registered_model_alias(NAME, registry.CHALLENGER, version_of(records[recommended]))
+
+
+def version_of(record) -> str:
+    return str(record["mlflow"]["model_version"])
+
+
+def files_of(version: str) -> Path:
+    """Where the artifact store keeps a version's files."""
+    return Path(urllib.parse.urlparse(MlflowClient().get_model_version_download_uri(NAME, version)).path)
+
+
+def one_line(exc_info) -> str:
+    message = str(exc_info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_a_version_whose_run_recorded_a_nan_loss_is_refused_without_force(project):
+    # What model.learning_rate: .inf gave: NaN losses, and a model that passed every gate.
+    root, params, records, _ = project
+    version, run_id = version_of(records["full-retrain"]), records["full-retrain"]["mlflow"]["run_id"]
+    client = MlflowClient()
+    loss_new = client.get_run(run_id).data.metrics["loss_new"]
+    client.log_metric(run_id, "loss_new", math.nan, step=1)
+    try:
+        with pytest.raises(PromotionRefused) as refused:
+            registry.promote(params, version=version, root=root)
+    finally:
+        client.log_metric(run_id, "loss_new", loss_new, step=2)
+    assert "gate 'finite loss' failed (loss_old 0." in one_line(refused)
+    assert ", loss_new nan recorded: training diverged or was not logged)" in one_line(refused)
+    assert registry.alias_version(NAME, registry.CHAMPION) is None
+
+
+def test_the_majority_class_target_is_what_always_predicting_the_commonest_training_label_scores(project):
+    root, params, _, _ = project
+    def split(name):
+        return pd.read_parquet(root / layout.split_path(name))["churned"]
+
+    commonest = pd.concat([split("initial_train"), split("incremental_train")]).value_counts().idxmax()
+    share = params.compare.new_traffic_share
+    expected = (1 - share) * (split("initial_test") == commonest).mean() + share * (
+        split("incremental_test") == commonest).mean()
+    assert registry.majority_class_target(registry.load_prepared(root), params.compare) == pytest.approx(expected)
+
+
+def test_every_version_carries_the_digest_of_its_files_as_stored(project):
+    _, _, records, _ = project
+    for record in records.values():
+        tags = MlflowClient().get_model_version(NAME, version_of(record)).tags
+        assert tags[MODEL_DIGEST_TAG] == files_sha256(files_of(version_of(record)))
+
+
+def test_a_version_whose_files_changed_is_refused_before_its_code_runs(project, tmp_path):
+    root, params, records, _ = project
+    version = version_of(records["fine-tune"])
+    code = next(p for p in files_of(version).glob("*.py") if "set_model" in p.read_text())
+    original = code.read_bytes()
+    marker = tmp_path / "code-ran"
+    code.write_bytes(original + f"\nimport pathlib; pathlib.Path({str(marker)!r}).write_text('ran')\n".encode())
+    try:
+        with pytest.raises(PromotionRefused) as refused:
+            registry.promote(params, version=version, root=root)
+    finally:
+        code.write_bytes(original)
+    assert one_line(refused).endswith(
+        f"version {version} of '{NAME}' does not match the digest recorded when it was registered: "
+        "its files were changed in the artifact store; refusing to load it"
+    )
+    assert not marker.exists()
+    assert registry.alias_version(NAME, registry.CHAMPION) is None
+
+
+def test_a_version_without_its_digest_is_refused(project):
+    root, params, records, _ = project
+    version = version_of(records["incremental"])
+    client = MlflowClient()
+    digest = client.get_model_version(NAME, version).tags[MODEL_DIGEST_TAG]
+    client.delete_model_version_tag(NAME, version, MODEL_DIGEST_TAG)
+    try:
+        with pytest.raises(PromotionRefused) as refused:
+            registry.promote(params, version=version, root=root)
+    finally:
+        client.set_model_version_tag(NAME, version, MODEL_DIGEST_TAG, digest)
+    assert f"has no '{MODEL_DIGEST_TAG}' tag" in one_line(refused)
+
+
+def test_measure_loads_the_copy_it_verified(project, monkeypatch):
+    root, params, records, _ = project
+    version = version_of(records["baseline"])
+    loaded, load = [], mlflow.pyfunc.load_model
+
+    def spy(uri, *args, **kwargs):
+        loaded.append((uri, files_sha256(Path(uri))))  # a local directory, read before loading
+        return load(uri, *args, **kwargs)
+
+    monkeypatch.setattr(mlflow.pyfunc, "load_model", spy)
+    registry.measure(NAME, version, params.compare, registry.load_prepared(root))
+    assert loaded == [(loaded[0][0], MlflowClient().get_model_version(NAME, version).tags[MODEL_DIGEST_TAG])]
+    assert Path(loaded[0][0]).is_absolute() and not Path(loaded[0][0]).is_relative_to(files_of(version).parent)
+
+
+def test_a_deleted_artifact_store_is_one_clear_line(project):
+    root, params, records, recommended = project
+    store = root / tracking.ARTIFACTS_DIR
+    store.rename(root / "mlartifacts.moved")
+    try:
+        with pytest.raises(PromotionRefused) as refused:
+            registry.promote(params, root=root)
+    finally:
+        (root / "mlartifacts.moved").rename(store)
+    message = one_line(refused)
+    assert f"the files of version {version_of(records[recommended])} of '{NAME}' are missing from the artifact " \
+           f"store ({store.as_uri()}/" in message
+    assert "restore them (e.g. from a backup) or re-run the pipeline" in message
+    assert "No such artifact" not in message
+
+
+def test_a_champion_that_cannot_be_loaded_refuses_in_one_line(project):
+    root, params, records, _ = project
+    champion, candidate = version_of(records["baseline"]), version_of(records["full-retrain"])
+    MlflowClient().set_registered_model_alias(NAME, registry.CHAMPION, champion)
+    files = files_of(champion)
+    files.rename(files.with_name("moved"))
+    try:
+        with pytest.raises(PromotionRefused) as refused:
+            registry.promote(params, version=candidate, root=root)
+    finally:
+        files.with_name("moved").rename(files)
+    assert one_line(refused).startswith(
+        f"promotion of {NAME} v{candidate} refused, nothing changed: the champion v{champion} cannot be measured: "
+        f"the files of version {champion} of '{NAME}' are missing from the artifact store"
+    )
+    assert registry.alias_version(NAME, registry.CHAMPION) == champion
+
+
+def test_promote_takes_the_workspace_recommendation_not_a_challenger_moved_since(project, caplog):
+    # A later execution on other data moved `challenger`; the workspace was then checked out
+    # back to this execution's report (git checkout -- . && dvc checkout).
+    root, params, records, recommended = project
+    wanted = version_of(records[recommended])
+    moved = next(version_of(r) for s, r in records.items() if version_of(r) != wanted)
+    MlflowClient().set_registered_model_alias(NAME, registry.CHALLENGER, moved)
+    with caplog.at_level(logging.WARNING, logger=registry.__name__):
+        event = registry.promote(params, root=root)
+    assert event["version"] == wanted and registry.alias_version(NAME, registry.CHAMPION) == wanted
+    assert f"'{registry.CHALLENGER}' points at v{moved}" in caplog.text
+    passed = {g["name"] for g in event["gates"] if g["passed"]}
+    assert {"finite loss", "better than the majority class"} <= passed
+
+
+def workspace_copy(root: Path, into: Path, strategy: str, **mlflow_changes) -> Path:
+    """The project's report, records and data, with the recommended record's `mlflow` section changed."""
+    for folder in (layout.REPORTS_DIR, Path("metrics"), layout.PREPARED_DIR):
+        shutil.copytree(root / folder, into / folder)
+    path = into / layout.metrics_path(strategy)
+    record = json.loads(path.read_text())
+    record["mlflow"] |= mlflow_changes
+    path.write_text(json.dumps(record))
+    return into
+
+
+def test_a_recommendation_from_another_store_or_execution_is_refused(project, tmp_path):
+    root, params, records, recommended = project
+    version = version_of(records[recommended])
+    workspace = workspace_copy(root, tmp_path / "other-run", recommended, run_id="abc123")
+    with pytest.raises(RetrainlabError) as refused:
+        registry.promote(params, root=workspace)
+    assert one_line(refused) == (
+        f"{layout.REPORT_JSON} recommends {recommended} = v{version} from run abc123, but version {version} of "
+        f"'{NAME}' comes from run {records[recommended]['mlflow']['run_id']} (another store or execution); "
+        "run dvc repro, or give --version"
+    )
+    workspace = workspace_copy(root, tmp_path / "no-version", recommended, model_version=99)
+    with pytest.raises(RetrainlabError, match=f"but version 99 of '{NAME}' does not exist"):
+        registry.promote(params, root=workspace)
+    assert registry.alias_version(NAME, registry.CHAMPION) is None
+
+
+def test_promote_without_a_report_or_version_says_what_to_run(project, tmp_path):
+    root, params, _, _ = project
+    shutil.copytree(root / layout.PREPARED_DIR, tmp_path / layout.PREPARED_DIR)
+    with pytest.raises(RetrainlabError) as refused:
+        registry.promote(params, root=tmp_path)
+    assert one_line(refused) == (
+        f"{layout.REPORT_JSON}: not found, so nothing is recommended; run the compare step (dvc repro) "
+        "or give --version"
+    )
