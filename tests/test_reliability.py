@@ -1,6 +1,7 @@
 """Killed runs, parallel steps, concurrent promotions and leaked credentials, with real processes."""
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -58,9 +59,10 @@ def slow_project(tmp_path):
     return root, loaded
 
 
-def start_and_wait_for_epochs(root: Path, epochs: int) -> tuple[subprocess.Popen, Path]:
-    process = subprocess.Popen(["retrainlab", "baseline"], cwd=root, env=env_for(root),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_and_wait_for_epochs(root: Path, epochs: int, *command: str) -> tuple[subprocess.Popen, Path]:
+    """Start the baseline (`retrainlab baseline`, or `command`) in a process group of its own."""
+    process = subprocess.Popen(["retrainlab", *(command or ["baseline"])], cwd=root, env=env_for(root),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         states = list((root / layout.CHECKPOINTS_DIR).rglob("state.json"))
@@ -72,13 +74,26 @@ def start_and_wait_for_epochs(root: Path, epochs: int) -> tuple[subprocess.Popen
     raise AssertionError("training did not reach the epoch to kill it at")
 
 
-def test_sigterm_closes_the_runs_as_killed_and_changes_nothing_else(slow_project):
+@pytest.mark.parametrize(
+    "signum, command",
+    [
+        (signal.SIGTERM, ["baseline"]),
+        # Ctrl-C in a terminal: SIGINT to the whole group, here MLflow's runner and the step it started.
+        (signal.SIGINT, ["run", "baseline"]),
+    ],
+    ids=["sigterm", "ctrl-c"],
+)
+def test_a_stop_signal_closes_the_runs_as_killed_and_changes_nothing_else(slow_project, signum, command):
     root, params = slow_project
-    process, _ = start_and_wait_for_epochs(root, 2)
-    process.terminate()
+    process, _ = start_and_wait_for_epochs(root, 2, *command)
+    os.killpg(process.pid, signum)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
-    assert "terminated (SIGTERM)" in stderr
+    assert process.returncode == 128 + signum, stderr[-2000:]
+    assert f"stopped by {signal.Signals(signum).name}" in stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-3000:]
+    deadline = time.monotonic() + 30  # the step closes its runs as it unwinds, maybe after its launcher
+    while any(r.info.status == "RUNNING" for r in runs_of(root, params)) and time.monotonic() < deadline:
+        time.sleep(0.2)
     runs = runs_of(root, params)
     assert runs and {r.info.status for r in runs} == {"KILLED"}
     assert not (root / layout.model_dir("baseline")).exists()

@@ -9,7 +9,9 @@ them, so `retrainlab --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import re
 import signal
 import sys
 
@@ -20,21 +22,50 @@ from retrainlab.errors import RetrainlabError, Terminated
 def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter buries the progress lines; the user can set it back.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # MLflow logs a database error with its whole traceback before raising it; the error is
+    # reported below in one line instead.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     args = _parser().parse_args(argv)
 
     def terminate(signum, frame):
-        raise Terminated()
+        raise Terminated(signum)
 
-    signal.signal(signal.SIGTERM, terminate)
+    # Ctrl-C is handled as SIGTERM is: the runs are closed as KILLED, without a traceback.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, terminate)
     try:
         args.handler(args)
     except RetrainlabError as exc:
         print(f"retrainlab: error: {exc}", file=sys.stderr)
         return 2
-    except Terminated:
-        print("retrainlab: terminated (SIGTERM); open runs were marked KILLED", file=sys.stderr)
-        return 128 + signal.SIGTERM
+    except Terminated as stop:
+        name = signal.Signals(stop.signum).name
+        print(f"retrainlab: stopped by {name}; open runs were marked KILLED", file=sys.stderr)
+        return 128 + stop.signum
+    except Exception as exc:
+        reason = _store_failure(exc)
+        if reason is None:
+            raise
+        print(f"retrainlab: error: {reason}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _store_failure(exc: Exception) -> str | None:
+    """The tracking store's own failures (a database that cannot be written or reached) as one
+    line naming the store; None for anything else, which is a bug and keeps its traceback."""
+    text = str(exc)
+    from_database = type(exc).__module__.startswith(("sqlalchemy", "sqlite3"))
+    if not (from_database or (type(exc).__module__.startswith("mlflow") and "OperationalError" in text)):
+        return None
+    from retrainlab.tracking import shown_tracking_uri
+
+    # SQLAlchemy's text wraps the database's own line, "(sqlite3.OperationalError) why", in
+    # lines of context and the SQL; MLflow quotes that text.
+    lines = text.splitlines() or [type(exc).__name__]
+    said = [line.split(") ", 1)[1] for line in lines if re.match(r"\([\w.]+Error\) ", line)]
+    detail = said[0] if said else lines[0]
+    return f"{shown_tracking_uri()}: the MLflow tracking store failed ({detail[:300]})"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,9 +89,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_params(compare)
     compare.set_defaults(handler=_compare)
 
-    promote = steps.add_parser("promote", help="make the challenger (or --version) the champion if the gates pass")
+    promote = steps.add_parser(
+        "promote", help="make the recommended version (or --version) the champion if the gates pass"
+    )
     _add_params(promote)
-    promote.add_argument("--version", help="the registered version to promote (default: the challenger)")
+    promote.add_argument(
+        "--version",
+        help="the registered version to promote (default: the one reports/comparison.json recommends, "
+        "checked against the registry)",
+    )
     promote.add_argument("--force", action="store_true", help="promote even if a gate fails (needs --reason)")
     promote.add_argument("--reason", help="why: recorded on the version")
     promote.set_defaults(handler=_promote)
@@ -101,6 +138,10 @@ def _add_server(steps) -> None:
     )
     server.add_argument("--host", default=team.DEFAULT_HOST, help=f"address to bind (default: {team.DEFAULT_HOST})")
     server.add_argument("--port", type=int, default=team.DEFAULT_PORT, help=f"(default: {team.DEFAULT_PORT})")
+    server.add_argument(
+        "--allow-remote", action="store_true",
+        help="allow a --host other than loopback: the server has no authentication of its own",
+    )
     server.add_argument("mlflow_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     server.set_defaults(handler=_server)
 
@@ -188,7 +229,7 @@ def _server(args: argparse.Namespace) -> None:
 
     extra = args.mlflow_args[1:] if args.mlflow_args[:1] == ["--"] else args.mlflow_args
     server.serve(args.backend_store_uri, args.artifacts_destination, args.host, args.port, extra,
-                 tracking.project_root())
+                 tracking.project_root(), args.allow_remote)
 
 
 if __name__ == "__main__":

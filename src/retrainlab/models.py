@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from retrainlab.data import NUMERIC, Feature, encode_labels
+from retrainlab.errors import PipelineError
 from retrainlab.stream import FeatureStats
 
 OUTPUT = "output"
@@ -68,11 +70,33 @@ class ModelBundle:
 
     @classmethod
     def load(cls, directory: Path) -> ModelBundle:
-        meta = json.loads((directory / META_FILE).read_text())
-        # safe_mode refuses to deserialise code (Lambda layers), so a model file cannot run any.
-        model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=True)
-        features = tuple(Feature(**f) for f in meta["features"])
-        return cls(model, features, meta["labels"], meta["label_column"])
+        """Read a saved bundle; a missing or damaged file is a one-line ModelFileError."""
+        try:
+            meta = json.loads((directory / META_FILE).read_text())
+            features = tuple(Feature(**f) for f in meta["features"])
+            labels, label_column = meta["labels"], meta["label_column"]
+        except Exception as exc:  # missing, unreadable, not JSON, or not our layout
+            raise ModelFileError(directory / META_FILE, exc) from None
+        path = directory / MODEL_FILE
+        if path.is_file() and not zipfile.is_zipfile(path):  # Keras would call it "File not found"
+            raise ModelFileError(path, ValueError("not a .keras zip archive: damaged or truncated"))
+        try:
+            # safe_mode refuses to deserialise code (Lambda layers), so a model file cannot run any.
+            model = keras.saving.load_model(path, safe_mode=True)
+        except Exception as exc:  # Keras raises zip, HDF5, JSON and value errors alike
+            raise ModelFileError(path, exc) from None
+        return cls(model, features, labels, label_column)
+
+
+class ModelFileError(PipelineError):
+    """A saved model that cannot be read: named with the reason and the way back."""
+
+    def __init__(self, path: Path, exc: Exception) -> None:
+        reason = (str(exc).splitlines() or [""])[0][:200] or type(exc).__name__
+        super().__init__(
+            f"{path}: cannot be loaded ({type(exc).__name__}: {reason}); restore it with `dvc checkout` "
+            "or rebuild it with `dvc repro --force` of its stage"
+        )
 
 
 def input_names(features: Sequence[Feature]) -> list[str]:

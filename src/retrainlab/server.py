@@ -175,11 +175,32 @@ def check_database(uri: str) -> str:
     return shown
 
 
+def check_binding(host: str, allow_remote: bool, mlflow_args: list[str]) -> None:
+    """The server has no authentication: it binds loopback unless --allow-remote says otherwise,
+    and the address is retrainlab's --host alone, so that nothing after -- can widen it."""
+    given = [a for a in mlflow_args if a in ("-h", "--host") or a.startswith("--host=")]
+    if given:
+        raise RetrainlabError(
+            f"'{given[0]}' after --: give the address as retrainlab server's own --host "
+            "(binding beyond 127.0.0.1 also needs --allow-remote)"
+        )
+    loopback = host == "localhost" or host.startswith("127.") or host == "::1"
+    if not loopback and not allow_remote:
+        raise RetrainlabError(
+            f"--host {host} would expose a server without authentication beyond this machine; put "
+            "authentication and TLS in front of it (docs/RELIABILITY.md: trust model) and pass --allow-remote"
+        )
+    if not loopback:
+        print(f"retrainlab: warning: binding {host}: anyone who reaches this port can read and write every "
+              "run and model, unless a proxy in front of it authenticates them", file=sys.stderr)
+
+
 def serve(
     backend_store_uri: str | None, artifacts_destination: str | None, host: str, port: int,
-    mlflow_args: list[str], root: Path,
+    mlflow_args: list[str], root: Path, allow_remote: bool = False,
 ) -> None:
     """Run `mlflow server` in the foreground until it exits or this process is stopped."""
+    check_binding(host, allow_remote, mlflow_args)
     check_port_free(host, port)
     cluster = None
     if not backend_store_uri:
