@@ -115,6 +115,7 @@ def check_pipeline(root: Path, label: str, features: list[str]) -> None:
 def test_dvc_repro_on_the_default_digits_demo(tmp_path):
     root = make_project(tmp_path)
     check_pipeline(root, "digit", [f"pixel_{r}_{c}" for r in range(8) for c in range(8)])
+    check_a_failed_stage_keeps_the_last_good_outputs(root)
 
     # A DVC remote in a local directory: commit as a user would, push the datasets and
     # models, remove everything git ignores (DVC's cache and outputs, the MLflow store), pull
@@ -132,6 +133,25 @@ def test_dvc_repro_on_the_default_digits_demo(tmp_path):
     assert (root / layout.split_path("incremental_test")).is_file()
     after = run(root, "dvc", "repro")
     assert "Running stage" not in after.stdout
+
+
+def check_a_failed_stage_keeps_the_last_good_outputs(root: Path) -> None:
+    """DVC deletes a stage's outputs before running it unless they persist: before they did,
+    a misspelt `model` key lost the baseline's model, metrics and curves, and a bad
+    `compare.tolerance` emptied reports/."""
+    kept = [layout.metrics_path("baseline"), layout.curves_path("baseline"), *layout.REPORT_FILES,
+            layout.model_dir("baseline") / "seed-0" / "model.keras", layout.SUMMARY]
+    before = {path: (root / path).read_bytes() for path in kept}
+    good = (root / "params.yaml").read_text()
+    for section, key, value in (("model", "hiden_units", [4]), ("compare", "tolerance", -1)):
+        params = yaml.safe_load(good)
+        params[section][key] = value
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        failed = subprocess.run(["dvc", "repro"], cwd=root, env=tool_env(), capture_output=True, text=True)
+        assert failed.returncode != 0 and f"{section}.{key}" in failed.stderr, failed.stderr[-2000:]
+        assert {path: (root / path).read_bytes() for path in kept} == before, key
+    (root / "params.yaml").write_text(good)
+    assert "Running stage" not in run(root, "dvc", "repro").stdout
 
 
 def test_dvc_repro_on_csv_files_the_project_has_never_seen(tmp_path):

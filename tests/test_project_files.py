@@ -29,20 +29,33 @@ def test_every_stage_launches_its_own_entry_point():
         assert entry["command"].startswith(f"retrainlab {name} --params {{params}}")
 
 
+def outputs(stage, kind):
+    return [next(iter(o)) for o in stage.get(kind, [])]
+
+
 def test_dvc_outputs_are_where_the_code_writes():
     stages = load("dvc.yaml")["stages"]
-    assert stages[layout.PREPARE]["outs"] == [
+    assert outputs(stages[layout.PREPARE], "outs") == [
         *(layout.split_path(s).as_posix() for s in layout.SPLITS),
         layout.SUMMARY.as_posix(),
     ]
     compare = stages[layout.COMPARE]
-    declared = [*compare["outs"], *compare["metrics"], *compare["plots"]]
-    assert sorted(next(iter(o)) for o in declared) == sorted(p.as_posix() for p in layout.REPORT_FILES)
+    declared = [*outputs(compare, "outs"), *outputs(compare, "metrics"), *outputs(compare, "plots")]
+    assert sorted(declared) == sorted(p.as_posix() for p in layout.REPORT_FILES)
     for name in layout.STRATEGY_NAMES:
         stage = stages[name]
-        assert stage["outs"] == [layout.model_dir(name).as_posix()]
-        assert list(stage["metrics"][0]) == [layout.metrics_path(name).as_posix()]
-        assert list(stage["plots"][0]) == [layout.curves_path(name).as_posix()]
+        assert outputs(stage, "outs") == [layout.model_dir(name).as_posix()]
+        assert outputs(stage, "metrics") == [layout.metrics_path(name).as_posix()]
+        assert outputs(stage, "plots") == [layout.curves_path(name).as_posix()]
+
+
+def test_every_output_persists_so_a_failed_stage_keeps_the_last_good_one():
+    """DVC deletes a stage's outputs before it runs unless they persist; the steps write theirs
+    last, by rename, so a stage that fails leaves them as they were (docs/RELIABILITY.md)."""
+    for name, stage in load("dvc.yaml")["stages"].items():
+        for kind in ("outs", "metrics", "plots"):
+            for out in stage.get(kind, []):
+                assert next(iter(out.values())).get("persist") is True, (name, out)
 
 
 def pins(lines):

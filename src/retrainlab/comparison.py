@@ -18,6 +18,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from retrainlab import escape
 from retrainlab.config import CompareParams
 from retrainlab.evaluation import FORGETTING, bounds_of, mean_interval
 from retrainlab.layout import STRATEGY_NAMES
@@ -245,7 +246,7 @@ def markdown(rows: list[dict[str, Any]], verdict: Verdict, diagnostics: Mapping[
         "## What kind of new data is this?",
         "",
         f"- Size: {d['rows_new']} new rows against {d['rows_old']} old ({d['size_ratio']:.2f}x).",
-        f"- Classes only the new data has: {', '.join(map(str, d['new_classes'])) or 'none'}.",
+        f"- Classes only the new data has: {', '.join(map(escape.markdown, d['new_classes'])) or 'none'}.",
         f"- Label distribution moved by {d['label_shift_tv']:.3f} (total variation; 0 = same, 1 = disjoint).",
         f"- Inputs: a classifier tells new rows from old with AUC {d['domain_auc']:.3f} (0.5 = indistinguishable); "
         f"largest per-feature PSI {d['psi_max']:.3f} (above 0.25 is a large shift), mean {d['psi_mean']:.3f}.",
@@ -253,8 +254,8 @@ def markdown(rows: list[dict[str, Any]], verdict: Verdict, diagnostics: Mapping[
         "| most shifted features | kind | PSI | KS |",
         "| --- | --- | --- | --- |",
         *[
-            f"| {f['feature']} | {f['kind']} | {f['psi']:.3f} | {f['ks']:.3f} |" if "ks" in f
-            else f"| {f['feature']} | {f['kind']} | {f['psi']:.3f} | |"
+            f"| {escape.markdown(f['feature'])} | {f['kind']} | {f['psi']:.3f} | "
+            + (f"{f['ks']:.3f} |" if "ks" in f else "|")
             for f in d["top_shifted_features"]
         ],
         "",

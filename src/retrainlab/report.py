@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from retrainlab import comparison, layout
+from retrainlab import comparison, escape, layout
 from retrainlab.config import CompareParams
 from retrainlab.files import write_atomically, write_text_atomically
 
@@ -42,8 +42,8 @@ def write_report(
     )
     write_atomically(root / layout.REPORT_PNG_COST, lambda p: _plot_cost(p, rows, points, verdict))
     write_atomically(root / layout.REPORT_PNG_CURVES, lambda p: _plot_curves(p, curves))
-    write_text_atomically(root / layout.REPORT_CSV, pd.DataFrame(rows).to_csv(index=False))
-    write_text_atomically(root / layout.REPORT_SCATTER, scatter.to_csv(index=False))
+    write_text_atomically(root / layout.REPORT_CSV, escape.csv_frame(pd.DataFrame(rows)).to_csv(index=False))
+    write_text_atomically(root / layout.REPORT_SCATTER, escape.csv_frame(scatter).to_csv(index=False))
     write_text_atomically(root / layout.REPORT_MD, comparison.markdown(rows, verdict, diagnostics, policy))
     write_text_atomically(root / layout.REPORT_JSON, json.dumps(summary, indent=2, default=str) + "\n")
     return summary

@@ -1,0 +1,334 @@
+"""A standing campaign of bad input: files, params, labels, values, models and commands.
+
+Every kind is run through the real CLI (`retrainlab.cli.main`, in this process to keep the
+campaign within a minute or two) against a copy of one small project that has already run
+`prepare` and a one-epoch, one-seed `baseline` with an embedded MLflow store. For each kind:
+exit status 2, exactly one line on stderr (file descriptor 2, so TensorFlow's and MLflow's
+own output counts too) that names the problem, no traceback, no new registered version, no
+run left RUNNING, and the last good outputs byte for byte as they were.
+docs/RELIABILITY.md lists the kinds and what each gets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from retrainlab import cli, layout
+
+from .conftest import PROJECT
+
+GOOD_PARAMS = {
+    "seeds": [0],
+    "checkpoint_seconds": 0,
+    "data": {"source": "files", "files": {"initial": "old.csv", "incremental": "new.csv", "label": "y"}},
+    "model": {"hidden_units": [8], "epochs": 1, "learning_rate": 0.01},
+    "incremental": {"epochs": 1},
+    "fine_tune": {"epochs": 1},
+    "tracking": {"experiment": "fuzz", "registered_model": "fuzz", "system_metrics": False},
+}
+OUTPUTS = (layout.PREPARED_DIR, Path("metrics"), Path("models"), Path("plots"), layout.REPORTS_DIR)
+
+
+def rows(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"x0": rng.normal(size=n), "x1": rng.normal(size=n), "city": rng.choice(["a", "b"], n)})
+    frame["y"] = np.where(frame["x0"] + (frame["city"] == "a") > 0.5, "p", "q")
+    return frame
+
+
+# --- ways to break the project -----------------------------------------------------------
+
+
+def params(**changes) -> Callable[[Path], None]:
+    """Set params (dotted keys) in params.yaml; a value of ... removes the key."""
+
+    def mutate(root: Path) -> None:
+        tree = yaml.safe_load((root / "params.yaml").read_text())
+        for dotted, value in changes.items():
+            *parents, leaf = dotted.replace("__", ".").split(".")
+            node = tree
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[leaf] = value
+        (root / "params.yaml").write_text(yaml.safe_dump(tree, sort_keys=False))
+
+    return mutate
+
+
+def params_text(text: str | bytes) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        path = root / "params.yaml"
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+
+    return mutate
+
+
+def append_params(text: str) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        with open(root / "params.yaml", "a") as handle:
+            handle.write(text)
+
+    return mutate
+
+
+def new_file(content: str | bytes | pd.DataFrame | Callable[[Path], None], name: str = "new.csv"):
+    """Replace the incremental file (or `name`) with `content`, and point params at it."""
+
+    def mutate(root: Path) -> None:
+        path = root / name
+        if isinstance(content, pd.DataFrame):
+            content.to_parquet(path) if name.endswith(".parquet") else content.to_csv(path, index=False)
+        elif callable(content):
+            content(path)
+        else:
+            path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        if name != "new.csv":
+            params(**{"data.files.incremental": name})(root)
+
+    return mutate
+
+
+def both(*mutations: Callable[[Path], None]) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        for mutation in mutations:
+            mutation(root)
+
+    return mutate
+
+
+def remove(relative: str) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        path = root / relative
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+    return mutate
+
+
+def overwrite(relative: str, content: bytes) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        (root / relative).write_bytes(content)
+
+    return mutate
+
+
+def nested_parquet(path: Path) -> None:
+    frame = rows(40, 3)
+    frame["x1"] = [[1, 2]] * len(frame)
+    frame.to_parquet(path)
+
+
+def duplicate_columns(frame: pd.DataFrame) -> str:
+    text = frame.to_csv(index=False)
+    return text.replace("x1", "x0", 1)
+
+
+SEED0_MODEL = f"{layout.model_dir('baseline')}/seed-0/model.keras"
+SEED0_META = f"{layout.model_dir('baseline')}/seed-0/meta.json"
+
+# name: (mutation, argv, what stderr must say)
+KINDS: dict[str, tuple[Callable[[Path], None], list[str], str]] = {
+    # params.yaml
+    "misspelt key": (params(**{"model.hiden_units": [4]}), ["prepare"], r"unknown parameter 'model\.hiden_units'"),
+    "unknown top-level key": (params(colour="blue"), ["prepare"], r"unknown parameter 'colour'"),
+    "text for a number": (params(**{"model.epochs": "ten"}), ["baseline"], r"'model\.epochs' must be of type int"),
+    "bool for a number": (params(**{"model.epochs": True}), ["baseline"], r"'model\.epochs' must be of type int"),
+    "a section given twice": (append_params("\nincremental:\n  epochs: 2\n"), ["prepare"],
+                              r"not valid YAML \(found duplicate key \"incremental\""),
+    "learning rate .inf": (params_text(yaml.safe_dump(GOOD_PARAMS).replace("learning_rate: 0.01", "learning_rate: .inf")),
+                           ["baseline"], r"'model\.learning_rate' must be a finite number"),
+    "learning rate .nan": (params_text(yaml.safe_dump(GOOD_PARAMS).replace("learning_rate: 0.01", "learning_rate: .nan")),
+                           ["baseline"], r"'model\.learning_rate' must be a finite number"),
+    "negative tolerance": (params(**{"compare.tolerance": -1}), ["compare"], r"'compare\.tolerance' must be in"),
+    "huge epochs": (params(**{"model.epochs": 10**9}), ["baseline"], r"'model\.epochs' must be between"),
+    "huge layer": (params(**{"model.hidden_units": [10**8]}), ["baseline"], r"'model\.hidden_units' must be between"),
+    "a list for the whole file": (params_text("- seeds\n- model\n"), ["prepare"], r"must be a mapping"),
+    "duplicate key": (params_text("seeds: [0]\nseeds: [1]\n"), ["prepare"], r"found duplicate key \"seeds\" at line 2\)"),
+    "broken YAML": (params_text("model: [\n"), ["prepare"], r"not valid YAML"),
+    "not UTF-8": (params_text(b"seeds: [0]\n\xff\xfe\x00"), ["prepare"], r"params\.yaml: (cannot read|not valid YAML)"),
+    "no such params file": (lambda root: None, ["prepare", "--params", "nope.yaml"], r"nope\.yaml: cannot read"),
+    "unknown source": (params(**{"data.source": "kaggle"}), ["prepare"], r"'data\.source' is 'kaggle'"),
+    "a number for a list": (params(seeds=0), ["prepare"], r"'seeds' must be a list"),
+    "test fraction out of range": (params(**{"data.test_fraction": 1.5}), ["prepare"], r"'data\.test_fraction'"),
+    "blank model name": (params(**{"tracking.registered_model": "  "}), ["baseline"], r"'tracking\.registered_model'"),
+    "diverging learning rate": (params(**{"model.learning_rate": 1e30}), ["baseline"],
+                                r"training diverged: the loss became (nan|inf) in epoch 1; lower model\.learning_rate"),
+    # the data files
+    "empty file": (new_file(b""), ["prepare"], r"new\.csv: the file is empty"),
+    "header only": (new_file("x0,x1,city,y\n"), ["prepare"], r"new\.csv: has a header but no data rows"),
+    "binary garbage": (new_file(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe"), ["prepare"], r"new\.csv: (cannot be read|no label)"),
+    "no label column": (new_file(rows(40, 1).drop(columns="y")), ["prepare"], r"new\.csv: no label column 'y'"),
+    "every label missing": (new_file(rows(40, 1).assign(y=None)), ["prepare"], r"new\.csv: no rows left"),
+    "extra column": (new_file(rows(40, 1).assign(extra=1)), ["prepare"], r"new\.csv: extra column 'extra'"),
+    "missing column": (new_file(rows(40, 1).drop(columns="city")), ["prepare"], r"new\.csv: missing feature column 'city'"),
+    "column changes type": (new_file(rows(40, 1).assign(x0="high")), ["prepare"], r"column 'x0' is text but numeric"),
+    "one class only": (both(new_file(rows(40, 1).assign(y="p"), "old2.csv"),
+                            params(**{"data.files.initial": "old2.csv", "data.files.incremental": "new.csv"})),
+                       ["prepare"], r"old2\.csv: only one class"),
+    "a class with one row": (new_file(pd.concat([rows(40, 1), rows(1, 2).assign(y="r")])), ["prepare"],
+                             r"new\.csv: class 'r' has a single row"),
+    "a directory as the file": (params(**{"data.files.incremental": "models"}), ["prepare"], r"models: is a directory"),
+    "unsupported file type": (new_file(b"x", "new.xlsx"), ["prepare"], r"new\.xlsx: unsupported file type '\.xlsx'"),
+    "file not found": (params(**{"data.files.incremental": "gone.csv"}), ["prepare"], r"gone\.csv: file not found"),
+    "duplicate column names": (new_file(duplicate_columns(rows(40, 1))), ["prepare"], r"column 'x0' appears 2 times"),
+    "nested Parquet values": (new_file(nested_parquet, "new.parquet"), ["prepare"], r"new\.parquet: column 'x1' holds nested"),
+    "every row overflows float32": (new_file(rows(40, 1).assign(x1=1e308)), ["prepare"], r"new\.csv: no rows left"),
+    "label listed as a feature": (params(**{"data.files.features": ["x0", "y"]}), ["prepare"],
+                                  r"'data\.files\.features' lists the label column 'y'"),
+    "feature list names an absent column": (params(**{"data.files.features": ["x0", "nope"]}), ["prepare"],
+                                            r"missing feature column 'nope'"),
+    "hostile text in a numeric column": (new_file(rows(40, 1).assign(x0="<script>alert(1)</script>")), ["prepare"],
+                           r"column 'x0' is text but numeric"),
+    # models and pipeline order
+    "corrupt baseline model file": (overwrite(SEED0_MODEL, b"not a zip"), ["incremental"],
+                                    r"model\.keras: cannot be loaded \(ValueError: not a \.keras zip archive"),
+    "baseline label map missing": (remove(SEED0_META), ["incremental"], r"meta\.json: cannot be loaded"),
+    "strategy before its baseline": (both(remove("models/baseline"), remove("metrics/baseline.json")), ["fine-tune"],
+                                     r"no baseline model yet; run the baseline step first"),
+    "prepared data missing": (remove("data/prepared/summary.json"), ["baseline"], r"summary\.json: not found"),
+    "compare before the strategies": (lambda root: None, ["compare"], r"metrics/full-retrain\.json: not found"),
+    # promotion and commands
+    "promote a version that does not exist": (lambda root: None, ["promote", "--version", "999"], r"has no version 999"),
+    "force without a reason": (lambda root: None, ["promote", "--force"], r"--force needs --reason"),
+    "rollback with nothing to roll back to": (lambda root: None, ["rollback"], r"no 'previous-champion' alias"),
+    "server bound beyond loopback": (lambda root: None, ["server", "--host", "0.0.0.0"], r"--allow-remote"),
+    "server host after --": (lambda root: None, ["server", "--", "--host", "0.0.0.0"], r"'--host' after --"),
+    "entry parameter without a value": (lambda root: None, ["run", "prepare", "-P", "seed"], r"KEY=VALUE"),
+}
+
+
+@pytest.fixture(scope="module")
+def good_project(tmp_path_factory):
+    """A small project after `prepare` and a one-epoch baseline: the last good outputs."""
+    root = tmp_path_factory.mktemp("fuzz") / "project"
+    (root / ".dvc").mkdir(parents=True)
+    rows(120, 0).to_csv(root / "old.csv", index=False)
+    rows(60, 1).to_csv(root / "new.csv", index=False)
+    (root / "params.yaml").write_text(yaml.safe_dump(GOOD_PARAMS))
+    for step in ("prepare", "baseline"):
+        assert run_cli(root, [step]) == 0
+    return root
+
+
+def run_cli(root: Path, argv: list[str]) -> int:
+    """`retrainlab ARGV` in `root`, restoring the signal handlers the CLI installs."""
+    import os
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    cwd = Path.cwd()
+    os.chdir(root)
+    try:
+        return cli.main(argv)
+    finally:
+        os.chdir(cwd)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def digests(root: Path) -> dict[str, str]:
+    found = {}
+    for top in OUTPUTS:
+        for path in sorted((root / top).rglob("*")):
+            if path.is_file():
+                found[path.relative_to(root).as_posix()] = hashlib.md5(path.read_bytes()).hexdigest()
+    return found
+
+
+def store_state(root: Path) -> tuple[int, list[str]]:
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    versions = len(client.search_model_versions())
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    running = [r.info.run_id for r in client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'")]
+    return versions, running
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bad_input_is_refused_in_one_line_and_loses_nothing(good_project, tmp_path, monkeypatch, capfd, kind):
+    mutate, argv, message = KINDS[kind]
+    root = tmp_path / "project"
+    shutil.copytree(good_project, root)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    mutate(root)
+    before, (versions_before, _) = digests(root), store_state(root)
+    capfd.readouterr()
+
+    status = run_cli(root, argv)
+
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 2, err[-3000:]
+    assert len(lines) == 1, err[-3000:]
+    assert lines[0].startswith("retrainlab: error: "), lines[0]
+    assert __import__("re").search(message, lines[0]), lines[0]
+    assert "Traceback" not in err
+    versions_after, running = store_state(root)
+    assert versions_after == versions_before
+    assert running == []
+    assert digests(root) == before
+
+
+def test_the_campaign_covers_forty_kinds_and_every_area():
+    assert len(KINDS) >= 40
+    steps = {argv[0] for _, argv, _ in KINDS.values()}
+    assert {"prepare", "baseline", "incremental", "compare", "promote", "server"} <= steps
+
+
+def test_the_project_file_and_docs_list_the_same_kinds():
+    """docs/RELIABILITY.md's campaign table is the list above, kind for kind."""
+    text = (PROJECT / "docs" / "RELIABILITY.md").read_text()
+    missing = [kind for kind in KINDS if f"| {kind} |" not in text]
+    assert not missing, missing
+
+
+def copy_of(good_project: Path, tmp_path: Path, monkeypatch) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(good_project, root)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    return root
+
+
+def test_a_diverged_training_fails_its_runs_with_the_reason_and_registers_nothing(good_project, tmp_path, monkeypatch):
+    root = copy_of(good_project, tmp_path, monkeypatch)
+    params(**{"model.learning_rate": 1e30})(root)
+    assert run_cli(root, ["baseline"]) == 2
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("fuzz").experiment_id
+    failed = client.search_runs([experiment], filter_string="attributes.status = 'FAILED'")
+    assert {r.data.tags["retrainlab.role"] for r in failed} == {"step", "seed"}
+    for run in failed:
+        assert run.data.tags["retrainlab.failure"].startswith("training diverged: the loss became")
+    assert len(client.search_model_versions()) == 1  # the good baseline's, from before
+
+
+@pytest.mark.parametrize("through", ["embedded store", "MLFLOW_TRACKING_URI"])
+def test_a_read_only_store_is_one_line_naming_it(good_project, tmp_path, monkeypatch, capfd, through):
+    """The embedded store is checked before a step starts; any other SQLite store's failure to
+    write is turned into one line at the CLI's edge (before: a 227-line SQLAlchemy traceback)."""
+    import subprocess
+
+    root = copy_of(good_project, tmp_path, monkeypatch)
+    store = root / "mlflow.db"
+    if subprocess.run(["chattr", "+i", str(store)], capture_output=True).returncode != 0:
+        pytest.skip("this filesystem cannot make a file read-only for root (chattr +i)")
+    try:
+        if through != "embedded store":
+            monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+        capfd.readouterr()
+        status = run_cli(root, ["baseline"])
+    finally:
+        subprocess.run(["chattr", "-i", str(store)], check=True)
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 2 and len(lines) == 1, err[-3000:]
+    assert f"{store}:" in lines[0] and ("read-only" in lines[0] or "readonly" in lines[0]), lines[0]
