@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import shutil
+import tempfile
 import urllib.parse
 from pathlib import Path
 
@@ -166,6 +167,36 @@ def test_a_version_whose_files_changed_is_refused_before_its_code_runs(project, 
     )
     assert not marker.exists()
     assert registry.alias_version(NAME, registry.CHAMPION) is None
+
+
+def test_what_loading_in_place_writes_into_the_store_is_ignored_and_never_loaded(project, tmp_path):
+    """Loading `models:/NAME/VERSION` from a local store reads the files in place and writes
+    MLflow's registered_model_meta and Python's __pycache__ into them (found when a test
+    loaded every version before promoting): the digest must not fail on them, and a .pyc
+    planted there must never run."""
+    import os
+    import subprocess
+    import sys
+
+    root, params, records, _ = project
+    version = version_of(records["full-retrain"])
+    load = f"import mlflow; mlflow.set_tracking_uri({mlflow.get_tracking_uri()!r}); " \
+           f"mlflow.pyfunc.load_model('models:/{NAME}/{version}')"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-c", load], check=True, capture_output=True, env=env)
+    assert (files_of(version) / "registered_model_meta").is_file()
+    caches = [p for p in files_of(version).rglob("__pycache__") if p.is_dir()]
+    assert caches
+    planted = caches[0] / "planted.cpython-311.pyc"
+    planted.write_bytes(b"not bytecode")
+    try:
+        measured = registry.measure(NAME, version, params.compare, registry.load_prepared(root))
+    finally:
+        planted.unlink()
+    assert 0 <= measured.acc_old <= 1
+    with tempfile.TemporaryDirectory() as scratch:
+        local = registry.verified_copy(NAME, version, Path(scratch))
+        assert not [p for p in local.rglob("__pycache__")]
 
 
 def test_a_version_without_its_digest_is_refused(project):

@@ -14,6 +14,7 @@ serve` reads the store as it is, unchecked).
 from __future__ import annotations
 
 import hashlib
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 BUNDLE_ARTIFACT = "bundle"
 MODEL_DIGEST_TAG = "retrainlab.model_sha256"
+LOAD_NOTE = "registered_model_meta"
 
 
 class RetrainlabModel(mlflow.pyfunc.PythonModel):
@@ -40,6 +42,11 @@ def download_model(artifact_uri: str, directory: Path) -> tuple[Path, str]:
     """Download a logged model's files (its artifact location, not a `models:/` URI, which
     adds a file of its own) into `directory`; return where they are and their digest."""
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=str(directory)))
+    # Bytecode caches are Python's, not the model's: loading a model in place (a local store
+    # served as it is) writes them into the store. None from the store is ever used: Python
+    # would run a planted .pyc that claims to match its source.
+    for cache in [p for p in local.rglob("__pycache__") if p.is_dir()]:
+        shutil.rmtree(cache)
     return local, files_sha256(local)
 
 
@@ -50,9 +57,16 @@ def logged_model_sha256(artifact_uri: str) -> str:
 
 
 def files_sha256(directory: Path) -> str:
-    """sha256 over the sorted relative paths, sizes and bytes of every file under `directory`."""
+    """sha256 over the sorted relative paths, sizes and bytes of every file under `directory`,
+    less what loading the model writes into a local store in place: bytecode caches
+    (`__pycache__/`) and MLflow's `registered_model_meta` (the name and version it was loaded
+    by, as YAML; loading `models:/NAME/VERSION` from a local store writes it there)."""
     digest = hashlib.sha256()
-    files = sorted((p.relative_to(directory).as_posix(), p) for p in directory.rglob("*") if p.is_file())
+    files = sorted(
+        (p.relative_to(directory).as_posix(), p) for p in directory.rglob("*")
+        if p.is_file() and "__pycache__" not in p.relative_to(directory).parts
+        and p.relative_to(directory).as_posix() != LOAD_NOTE
+    )
     for relative, path in files:
         digest.update(f"{relative}\0{path.stat().st_size}\0".encode())
         with open(path, "rb") as handle:
