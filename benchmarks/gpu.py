@@ -138,7 +138,7 @@ def child(args: argparse.Namespace) -> dict:
         with CostMeter(gpus) as meter:
             # as strategies.fit: the bundle's inputs and targets, shuffled; verbose=2 prints each epoch
             inputs, targets = bundle.inputs(x), bundle.encode(labels)
-            if bundle.model.get_layer("output").units == 1:
+            if bundle.binary:
                 targets = targets.astype("float32")
             history = bundle.model.fit(inputs, targets, epochs=args.epochs, batch_size=args.batch_size,
                                        shuffle=True, verbose=2)

@@ -132,6 +132,32 @@ def duplicate_columns(frame: pd.DataFrame) -> str:
     return text.replace("x1", "x0", 1)
 
 
+def brought(make_model, then: list[str] | None = None) -> Callable[[Path], None]:
+    """Save a model the user brings as model.keras, point baseline.from at it, and run `then`
+    (e.g. the baseline step, so that the command tried next builds on it)."""
+
+    def mutate(root: Path) -> None:
+        make_model().save(root / "model.keras")
+        params(**{"baseline.from": "model.keras"})(root)
+        for step in then or []:
+            assert run_cli(root, [step]) == 0
+
+    return mutate
+
+
+def named_inputs(head=None, outputs=2, names=("x0", "x1", "city")):
+    """A keras-io style model on the project's columns; `head` replaces its softmax Dense."""
+    import keras
+
+    inputs = {n: keras.Input((1,), name=n, dtype="string" if n == "city" else "float32") for n in names}
+    parts = [keras.layers.StringLookup(vocabulary=["a", "b"], output_mode="one_hot")(t) if n == "city" else t
+             for n, t in inputs.items()]
+    x = keras.layers.Concatenate()(parts)
+    if head == "activation":
+        return keras.Model(inputs, keras.layers.Activation("softmax")(keras.layers.Dense(outputs)(x)))
+    return keras.Model(inputs, keras.layers.Dense(outputs, activation="softmax")(x))
+
+
 SEED0_MODEL = f"{layout.model_dir('baseline')}/seed-0/model.keras"
 SEED0_META = f"{layout.model_dir('baseline')}/seed-0/meta.json"
 
@@ -196,6 +222,28 @@ KINDS: dict[str, tuple[Callable[[Path], None], list[str], str]] = {
                                      r"no baseline model yet; run the baseline step first"),
     "prepared data missing": (remove("data/prepared/summary.json"), ["baseline"], r"summary\.json: not found"),
     "compare before the strategies": (lambda root: None, ["compare"], r"metrics/full-retrain\.json: not found"),
+    # the user's own model (baseline.from)
+    "baseline.from a file that is not a Keras model": (both(new_file(b"not a zip", "model.keras"),
+                                                            params(**{"baseline.from": "model.keras"})),
+                                                       ["baseline"], r"model\.keras: cannot be loaded \(ValueError: not a"),
+    "baseline.from a file that is not there": (params(**{"baseline.from": "gone.keras"}), ["resolve-baseline"],
+                                               r"gone\.keras: not found; set baseline\.from"),
+    "baseline.from an alias that does not exist": (params(**{"baseline.from": "models:/fuzz@champion"}),
+                                                   ["resolve-baseline"], r"model 'fuzz' has no alias 'champion'"),
+    "baseline.from a version that does not exist": (params(**{"baseline.from": "models:/fuzz/99"}), ["baseline"],
+                                                    r"model 'fuzz' has no version 99"),
+    "baseline.from not a model source": (params(**{"baseline.from": "yesterday"}), ["baseline"],
+                                         r"'baseline\.from' is 'yesterday'; give train, models:/NAME@ALIAS"),
+    "a brought model's input names no column": (brought(lambda: named_inputs(names=("x0", "x1", "town"))),
+                                                ["baseline"], r"model input 'town' has no column of that name"),
+    "a brought model's input takes the wrong type": (brought(lambda: _text_for_number()), ["baseline"],
+                                                     r"model input 'x0' takes string but column 'x0' is numeric"),
+    "a brought model's output width": (brought(lambda: named_inputs(outputs=3)), ["baseline"],
+                                       r"the model has 3 output units but the data has 2 labels"),
+    "a brought model's head cannot grow": (both(new_file(pd.concat([rows(60, 1), rows(4, 2).assign(y="r")])),
+                                                brought(lambda: named_inputs(head="activation"),
+                                                        then=["prepare", "baseline"])),
+                                           ["incremental"], r"last layer .* cannot be rebuilt to add classes"),
     # promotion and commands
     "promote a version that does not exist": (lambda root: None, ["promote", "--version", "999"], r"has no version 999"),
     "force without a reason": (lambda root: None, ["promote", "--force"], r"--force needs --reason"),
@@ -204,6 +252,15 @@ KINDS: dict[str, tuple[Callable[[Path], None], list[str], str]] = {
     "server host after --": (lambda root: None, ["server", "--", "--host", "0.0.0.0"], r"'--host' after --"),
     "entry parameter without a value": (lambda root: None, ["run", "prepare", "-P", "seed"], r"KEY=VALUE"),
 }
+
+
+def _text_for_number():
+    import keras
+
+    inputs = {n: keras.Input((1,), name=n, dtype="string") for n in ("x0", "x1", "city")}
+    x = keras.layers.Concatenate()([keras.layers.StringLookup(output_mode="one_hot", vocabulary=["a"])(t)
+                                    for t in inputs.values()])
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from retrainlab import layout
 from .conftest import PROJECT, tool_env
 
 pytestmark = pytest.mark.integration
-STAGES = list(layout.STEPS)
+STAGES = [layout.PREPARE, layout.RESOLVE, *layout.STEPS[1:]]
 
 
 def make_project(tmp_path: Path, **data_changes) -> Path:
@@ -108,8 +108,8 @@ def check_pipeline(root: Path, label: str, features: list[str]) -> None:
         assert (root / path).stat().st_size > 0
 
     second = run(root, "dvc", "repro")
-    assert "Running stage" not in second.stdout
-    assert "Data and pipelines are up to date" in second.stdout
+    assert ran(second) == [layout.RESOLVE]
+    assert "Stage 'baseline' didn't change, skipping" in second.stdout
 
 
 def test_dvc_repro_on_the_default_digits_demo(tmp_path):
@@ -120,19 +120,80 @@ def test_dvc_repro_on_the_default_digits_demo(tmp_path):
     # A DVC remote in a local directory: commit as a user would, push the datasets and
     # models, remove everything git ignores (DVC's cache and outputs, the MLflow store), pull
     # them back; then nothing needs to run again.
+    # The MLflow store is a tracking server's on another machine: kept aside meanwhile.
     remote = tmp_path / "remote"
     run(root, "dvc", "remote", "add", "--default", "shared", str(remote))
     git(root, "add", "-A")
     git(root, "commit", "-qm", "pipeline results")
     run(root, "dvc", "push")
     assert any(p.is_file() for p in remote.rglob("*"))
+    store = tmp_path / "store"
+    store.mkdir()
+    for name in ("mlflow.db", "mlartifacts"):
+        shutil.move(root / name, store / name)
     git(root, "clean", "-fdqX")
     assert not (root / ".dvc" / "cache").exists() and not (root / layout.model_dir("fine-tune")).exists()
     run(root, "dvc", "pull")
     assert (root / layout.model_dir("fine-tune") / "seed-0" / "model.keras").is_file()
     assert (root / layout.split_path("incremental_test")).is_file()
-    after = run(root, "dvc", "repro")
-    assert "Running stage" not in after.stdout
+    for name in ("mlflow.db", "mlartifacts"):
+        shutil.move(store / name, root / name)
+    assert ran(run(root, "dvc", "repro")) == [layout.RESOLVE]
+
+    check_the_next_round_starts_from_the_champion(root, tmp_path)
+
+
+def ran(result: subprocess.CompletedProcess) -> list[str]:
+    """The stages a dvc repro ran: resolve-baseline runs every time, and changes nothing
+    unless the baseline's file or alias moved."""
+    return [line.split("'")[1] for line in result.stdout.splitlines() if line.startswith("Running stage")]
+
+
+def check_the_next_round_starts_from_the_champion(root: Path, tmp_path: Path) -> None:
+    """Round 1's recommendation is promoted; new data arrives; `retrainlab next-round`
+    makes round 1's data the old data and the champion the baseline; round 2 runs."""
+    from sklearn.datasets import load_digits
+
+    from retrainlab.models import ModelBundle
+
+    run(root, "retrainlab", "promote")
+    name = yaml.safe_load((root / "params.yaml").read_text())["tracking"]["registered_model"]
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias(name, "champion")
+    versions_before = {v.version for v in client.search_model_versions(f"name='{name}'")}
+
+    arrived = load_digits(as_frame=True).frame.rename(columns={"target": "digit"}).sample(300, random_state=7)
+    arrived.to_csv(tmp_path / "arrived.csv", index=False)
+    said = run(root, "retrainlab", "next-round", "--incremental", str(tmp_path / "arrived.csv"))
+    assert "round 2" in said.stdout
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    assert params["round"] == 2 and params["baseline"]["from"] == f"models:/{name}@champion"
+    assert params["data"]["source"] == "files" and params["data"]["files"]["label"] == "digit"
+    assert (root / "data/raw/round-2.dvc").is_file()
+
+    second = run(root, "dvc", "repro")
+    assert ran(second) == [layout.PREPARE, layout.RESOLVE, *layout.STRATEGY_NAMES, layout.COMPARE]
+    baseline = json.loads((root / layout.metrics_path("baseline")).read_text())
+    assert baseline["origin"]["version"] == str(champion.version)
+    assert str(baseline["mlflow"]["model_version"]) == str(champion.version)  # no duplicate version
+    assert baseline["cpu_seconds"] == 0 and baseline["round"] == 2
+    test = pd.read_parquet(root / layout.split_path("incremental_test"))
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    served = mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(test)["digit"].to_numpy()
+    round_2 = ModelBundle.load(root / layout.model_dir("baseline") / "seed-0").predict_labels(test)
+    assert np.array_equal(round_2.astype(int), served.astype(int))
+
+    new = [v for v in client.search_model_versions(f"name='{name}'") if v.version not in versions_before]
+    assert len(new) == 3  # full-retrain, incremental, fine-tune: the baseline was not registered again
+    for version in new:
+        assert version.tags["retrainlab.round"] == "2"
+        assert version.tags["retrainlab.parent_version"] == str(champion.version)
+    assert client.get_model_version(name, champion.version).tags["retrainlab.round"] == "1"
+    parents = client.search_runs([client.get_experiment_by_name(params["tracking"]["experiment"]).experiment_id],
+                                 filter_string="tags.`retrainlab.role` = 'pipeline'")
+    assert sorted(r.data.tags["retrainlab.round"] for r in parents) == ["1", "2"]
+    assert any(r.info.run_name.startswith("round-2-pipeline-") for r in parents)
+    assert ran(run(root, "dvc", "repro")) == [layout.RESOLVE]
 
 
 def check_a_failed_stage_keeps_the_last_good_outputs(root: Path) -> None:
@@ -151,7 +212,7 @@ def check_a_failed_stage_keeps_the_last_good_outputs(root: Path) -> None:
         assert failed.returncode != 0 and f"{section}.{key}" in failed.stderr, failed.stderr[-2000:]
         assert {path: (root / path).read_bytes() for path in kept} == before, key
     (root / "params.yaml").write_text(good)
-    assert "Running stage" not in run(root, "dvc", "repro").stdout
+    assert ran(run(root, "dvc", "repro")) == [layout.RESOLVE]
 
 
 def test_dvc_repro_on_csv_files_the_project_has_never_seen(tmp_path):
@@ -176,3 +237,33 @@ def test_dvc_repro_on_csv_files_the_project_has_never_seen(tmp_path):
     params["data"]["files"]["label"] = "segment"
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     check_pipeline(root, "segment", ["monthly spend", "region", "tickets"])
+
+
+def readme_commands(section: str, prefix: str) -> list[str]:
+    """The command lines of a README section that start with `prefix`, as a user copies them."""
+    text = (PROJECT / "README.md").read_text()
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return [line.strip() for line in body.splitlines() if line.strip().startswith(prefix)]
+
+
+def test_the_bring_your_own_model_examples_run_as_written(tmp_path):
+    """README's examples on a copy of the project: `make examples`' script, then each
+    `dvc exp run` line as written (with one seed, to keep the suite short)."""
+    import shlex
+
+    root = make_project(tmp_path)
+    run(root, "python", "examples/make_examples.py")
+    commands = readme_commands("Bring your own model", "dvc exp run")
+    assert len(commands) == 2
+    for command in commands:
+        result = run(root, *shlex.split(command), "-S", "seeds=[0]")
+        assert ran(result) == STAGES, command
+        baseline = json.loads((root / layout.metrics_path("baseline")).read_text())
+        assert baseline["origin"]["kind"] == "file" and baseline["cpu_seconds"] == 0
+        assert baseline["acc_old"] > 0.8, command  # the brought model, as it was trained
+        for strategy in layout.STRATEGY_NAMES[1:]:
+            record = json.loads((root / layout.metrics_path(strategy)).read_text())
+            assert record["cpu_seconds"] > 0 and 0 <= record["acc_new"] <= 1, (command, strategy)
+            assert record["mlflow"]["parent_version"] == str(baseline["mlflow"]["model_version"])
+        report = json.loads((root / layout.REPORT_JSON).read_text())
+        assert report["recommended"] in layout.STRATEGY_NAMES

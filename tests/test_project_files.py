@@ -19,13 +19,19 @@ def test_mlproject_dvc_stages_and_cli_name_the_same_steps():
     steps = list(layout.STEPS)
     assert list(STRATEGIES) == list(layout.STRATEGY_NAMES)
     assert list(load("MLproject")["entry_points"]) == steps
-    assert list(load("dvc.yaml")["stages"]) == steps
+    assert list(load("dvc.yaml")["stages"]) == [layout.PREPARE, layout.RESOLVE, *steps[1:]]
 
 
-def test_every_stage_launches_its_own_entry_point():
-    for name, stage in load("dvc.yaml")["stages"].items():
-        assert stage["cmd"].startswith(f"retrainlab run {name}")
+def test_every_stage_runs_its_own_entry_points_command():
+    """MLproject is the one definition: each stage's command is its entry point's, with the
+    entry's default parameters. resolve-baseline only writes down where the baseline comes
+    from (no MLflow run), so it is no entry point, and runs at every repro."""
+    stages = load("dvc.yaml")["stages"]
+    assert stages.pop(layout.RESOLVE)["always_changed"] is True
+    for name, stage in stages.items():
         entry = load("MLproject")["entry_points"][name]
+        defaults = {key: spec["default"] for key, spec in entry["parameters"].items()}
+        assert stage["cmd"] == entry["command"].format(**defaults), name
         assert entry["command"].startswith(f"retrainlab {name} --params {{params}}")
 
 
@@ -42,6 +48,8 @@ def test_dvc_outputs_are_where_the_code_writes():
     compare = stages[layout.COMPARE]
     declared = [*outputs(compare, "outs"), *outputs(compare, "metrics"), *outputs(compare, "plots")]
     assert sorted(declared) == sorted(p.as_posix() for p in layout.REPORT_FILES)
+    assert outputs(stages[layout.RESOLVE], "outs") == [layout.BASELINE_ORIGIN.as_posix()]
+    assert layout.BASELINE_ORIGIN.as_posix() in stages["baseline"]["deps"]
     for name in layout.STRATEGY_NAMES:
         stage = stages[name]
         assert outputs(stage, "outs") == [layout.model_dir(name).as_posix()]

@@ -22,6 +22,8 @@ from retrainlab.errors import RetrainlabError, Terminated
 def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter buries the progress lines; the user can set it back.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # MLflow draws a progress bar for every download, a model's digest check included.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # MLflow logs a database error with its whole traceback before raising it; the error is
     # reported below in one line instead.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
@@ -88,6 +90,23 @@ def _parser() -> argparse.ArgumentParser:
     compare = steps.add_parser(layout.COMPARE, help="compare the strategies, recommend one, mark it challenger")
     _add_params(compare)
     compare.set_defaults(handler=_compare)
+
+    resolve = steps.add_parser(
+        layout.RESOLVE, help="record where the baseline comes from (baseline.from) for DVC: a file's md5, "
+        "or the registry version an alias points at now",
+    )
+    _add_params(resolve)
+    resolve.set_defaults(handler=_resolve)
+
+    next_round = steps.add_parser(
+        "next-round", help="start the next round: this round's data becomes the old data, the champion the baseline",
+        description="Round N's data (old and new) becomes round N+1's old data, the file given becomes the new "
+        "data, and baseline.from points at the registry's champion; params.yaml is updated in place and the "
+        "files go to data/raw/round-<N+1>/ (under DVC). Then: dvc repro.",
+    )
+    _add_params(next_round)
+    next_round.add_argument("--incremental", required=True, metavar="PATH", help="the new data that arrived")
+    next_round.set_defaults(handler=_next_round)
 
     promote = steps.add_parser(
         "promote", help="make the recommended version (or --version) the champion if the gates pass"
@@ -182,6 +201,32 @@ def _compare(args: argparse.Namespace) -> None:
     from retrainlab.steps import compare_step
 
     compare_step(load_params(args.params))
+
+
+def _resolve(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from retrainlab import user_model
+    from retrainlab.config import load_params
+
+    origin = user_model.resolve(load_params(args.params), Path("."))
+    user_model.write_origin(origin, Path("."))
+    found = {"train": "trained here", "file": f"file md5 {origin.md5}", "registry": f"version {origin.version}"}
+    print(f"{layout.RESOLVE}: {origin.spec} = {found[origin.kind]}")
+
+
+def _next_round(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from retrainlab.rounds import next_round
+
+    done = next_round(Path(args.params), Path(args.incremental))
+    print(
+        f"round {done['round']}: old data {done['initial']} ({done['rows_old']} rows: the last round's old and new), "
+        f"new data {done['incremental']}, baseline {done['baseline']}; {args.params} updated"
+        + ("; the files are under DVC" if done["dvc"] else "")
+    )
+    print("next: dvc repro, then git add -A && git commit to keep the round")
 
 
 def _promote(args: argparse.Namespace) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from retrainlab.errors import ConfigError
 
-SOURCES = ("digits", "synthetic", "files")
+SOURCES = ("digits", "synthetic", "files", "arrays")
 # Upper bounds that no real run comes near, so that a slip of the keyboard (an extra few
 # zeros) is refused at once instead of exhausting the machine's memory or time.
 MAX_EPOCHS = 100_000
@@ -48,8 +48,16 @@ class FilesParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class ArraysParams:
+    """The `arrays` source: one .npz file per dataset, with `x` (any shape) and `y`."""
+
+    initial: str = "data/raw/initial.npz"
+    incremental: str = "data/raw/incremental.npz"
+
+
+@dataclasses.dataclass(frozen=True)
 class DataParams:
-    source: Literal["digits", "synthetic", "files"] = "digits"
+    source: Literal["digits", "synthetic", "files", "arrays"] = "digits"
     scenario: Literal["same_distribution", "covariate_shift", "concept_drift", "new_classes"] = (
         "new_classes"
     )
@@ -61,6 +69,9 @@ class DataParams:
     missing: Literal["drop", "impute"] = "drop"
     synthetic: SyntheticParams = dataclasses.field(default_factory=SyntheticParams)
     files: FilesParams = dataclasses.field(default_factory=FilesParams)
+    arrays: ArraysParams = dataclasses.field(default_factory=ArraysParams)
+    # The model's output units in order (output i is labels[i]); empty: the labels sorted.
+    labels: list[str | int] = dataclasses.field(default_factory=list)
 
     def check(self) -> None:
         _require(0 < self.incremental_fraction <= 10, "data.incremental_fraction", "must be in (0, 10]")
@@ -74,6 +85,7 @@ class DataParams:
             )
         _require(self.shift_strength > 0, "data.shift_strength", "must be positive")
         _require(self.seed >= 0, "data.seed", "must be 0 or more")
+        _require(len(set(map(str, self.labels))) == len(self.labels), "data.labels", "must not repeat a label")
         self.synthetic.check()
 
 
@@ -108,10 +120,28 @@ class FineTuneParams:
     epochs: int = 15
     learning_rate: float = 0.001
     new_layers: int = 1
+    trainable_layers: int = 0  # layers with weights below the output left trainable (0: all frozen)
 
     def check(self) -> None:
         _check_training("fine_tune", self.learning_rate, self.epochs)
-        _require(self.new_layers >= 0, "fine_tune.new_layers", "must be 0 or more")
+        _require(0 <= self.new_layers <= 100, "fine_tune.new_layers", "must be between 0 and 100")
+        _require(self.trainable_layers >= 0, "fine_tune.trainable_layers", "must be 0 or more")
+
+
+TRAIN = "train"
+REGISTRY_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))")
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineParams:
+    """Where the baseline comes from: trained here, a registered version, or a Keras file."""
+
+    from_: str = TRAIN  # `from` in params.yaml
+
+    def check(self) -> None:
+        ok = self.from_ == TRAIN or REGISTRY_URI.fullmatch(self.from_) or self.from_.endswith(".keras")
+        _require(bool(ok), "baseline.from",
+                 f"is {self.from_!r}; give train, models:/NAME@ALIAS, models:/NAME/VERSION or a path to a .keras file")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +191,9 @@ class DistributeParams:
 class Params:
     seeds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
     checkpoint_seconds: float = 10.0
+    round: int = 1  # which round of "new data arrived" this is (retrainlab next-round counts them)
     data: DataParams = dataclasses.field(default_factory=DataParams)
+    baseline: BaselineParams = dataclasses.field(default_factory=BaselineParams)
     model: ModelParams = dataclasses.field(default_factory=ModelParams)
     incremental: IncrementalParams = dataclasses.field(default_factory=IncrementalParams)
     fine_tune: FineTuneParams = dataclasses.field(default_factory=FineTuneParams)
@@ -175,6 +207,7 @@ class Params:
         _require(all(s >= 0 for s in self.seeds), "seeds", "must be 0 or more")
         _require(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed")
         _require(self.checkpoint_seconds >= 0, "checkpoint_seconds", "must be 0 or more")
+        _require(self.round >= 1, "round", "must be 1 or more")
         for field in dataclasses.fields(self):
             section = getattr(self, field.name)
             if dataclasses.is_dataclass(section):
@@ -216,7 +249,7 @@ def as_flat_dict(params: Params) -> dict[str, Any]:
     def walk(value: Any, prefix: str) -> None:
         if dataclasses.is_dataclass(value):
             for field in dataclasses.fields(value):
-                walk(getattr(value, field.name), f"{prefix}{field.name}.")
+                walk(getattr(value, field.name), f"{prefix}{_key(field)}.")
         else:
             flat[prefix[:-1]] = value
 
@@ -247,14 +280,19 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"section '{prefix.rstrip('.') or '(top level)'}' must be a mapping")
     hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - fields)
+    fields = {_key(f): f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields), key=str)
     if unknown:
         raise ConfigError(
             f"unknown parameter '{prefix}{unknown[0]}' (known here: {', '.join(sorted(fields))})"
         )
-    values = {name: _convert(hints[name], raw[name], f"{prefix}{name}") for name in raw}
+    values = {fields[key]: _convert(hints[fields[key]], raw[key], f"{prefix}{key}") for key in raw}
     return cls(**values)
+
+
+def _key(field: dataclasses.Field) -> str:
+    """A field's key in params.yaml: its name, less the _ that makes a keyword (`from`) a name."""
+    return field.name.rstrip("_")
 
 
 def _convert(hint: Any, value: Any, key: str) -> Any:
@@ -269,8 +307,13 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _convert(inner, value, key)
+        choices = [a for a in args if a is not type(None)]
+        for inner in choices[:-1]:
+            try:
+                return _convert(inner, value, key)
+            except ConfigError:
+                continue
+        return _convert(choices[-1], value, key)
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"parameter '{key}' must be a list, got {value!r}")

@@ -13,7 +13,7 @@ import json
 import numbers
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -321,6 +321,67 @@ def files_dataset(params: DataParams, root: Path) -> Dataset:
     return dataclasses.replace(dataset, notes={**dataset.notes, "files": files})
 
 
+# --- arrays (.npz): images, sequences, any shape -----------------------------------------
+
+ARRAY_LABEL = "label"
+
+
+def array_columns(shape: Sequence[int]) -> list[str]:
+    """The columns an array of `shape` per row is flattened into, in row-major (C) order."""
+    return [f"x_{i}" for i in range(int(np.prod(shape)))]
+
+
+def read_arrays(path: Path, shown: str, setting: str) -> tuple[np.ndarray, np.ndarray]:
+    """`x` (rows first, any shape after) and `y` of an .npz file, checked."""
+    if path.is_dir():
+        raise DataError(f"{shown}: is a directory; set {setting} to an .npz file")
+    if path.suffix.lower() != ".npz":
+        raise DataError(f"{shown}: unsupported file type '{path.suffix.lower()}'; give an .npz file with x and y")
+    if not path.is_file():
+        raise DataError(f"{shown}: file not found; set {setting}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:  # no pickles: an .npz cannot run code
+            missing = [key for key in ("x", "y") if key not in archive.files]
+            if missing:
+                raise DataError(f"{shown}: no array '{missing[0]}'; save the inputs as x and the labels as y "
+                                "(numpy.savez(path, x=..., y=...))")
+            x, y = archive["x"], archive["y"]
+    except DataError:
+        raise
+    except Exception as exc:  # not a zip, object arrays (pickles refused), damaged members
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{shown}: cannot be read as .npz ({reason})") from None
+    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+        raise DataError(f"{shown}: x has shape {x.shape} and y {y.shape}; give x one row per label "
+                        "(rows first) and y one label per row")
+    if not len(y):
+        raise DataError(f"{shown}: has no rows")
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{shown}: x holds {x.dtype} values; give numbers")
+    return x, y
+
+
+def arrays_dataset(params: DataParams, root: Path) -> Dataset:
+    """The `arrays` source: each row's array flattened into columns x_0.. (row-major), so that
+    splitting, streaming and diagnostics are the tabular ones; the shape goes to summary.json,
+    and a model that takes the array gets it back in that shape."""
+    spec = params.arrays
+    names = (spec.initial, spec.incremental)
+    settings = ("data.arrays.initial", "data.arrays.incremental")
+    (x_old, y_old), (x_new, y_new) = (read_arrays((root / p).resolve(), p, s) for p, s in zip(names, settings))
+    if x_old.shape[1:] != x_new.shape[1:]:
+        raise DataError(f"{names[1]}: rows have shape {x_new.shape[1:]} but {x_old.shape[1:]} in {names[0]}; "
+                        "make the two files agree")
+    shape = x_old.shape[1:]
+    frames = []
+    for x, y in ((x_old, y_old), (x_new, y_new)):
+        frame = pd.DataFrame(x.reshape(len(x), -1).astype(np.float64, copy=False), columns=array_columns(shape))
+        frame[ARRAY_LABEL] = y
+        frames.append(frame)
+    dataset = tidy(*frames, ARRAY_LABEL, None, names, params.missing)
+    return dataclasses.replace(dataset, notes={**dataset.notes, "input_shape": list(shape)})
+
+
 def tidy(
     initial: pd.DataFrame,
     incremental: pd.DataFrame,
@@ -560,7 +621,7 @@ class Tally:
         old = set(classes["initial_train"])
         return {
             "source": params.source,
-            "scenario": None if params.source == "files" else params.scenario,
+            "scenario": None if params.source in ("files", "arrays") else params.scenario,
             "label": label,
             "features": [dataclasses.asdict(f) for f in features],
             "rows": dict(self.rows),
@@ -598,6 +659,8 @@ def prepare(data: DataParams, root: Path = Path(".")) -> dict[str, Any]:
     """
     if data.source == "files":
         parts, names = iter([files_dataset(data, root)]), (data.files.initial, data.files.incremental)
+    elif data.source == "arrays":
+        parts, names = iter([arrays_dataset(data, root)]), (data.arrays.initial, data.arrays.incremental)
     else:
         parts, names = builtin_parts(data, data.seed), ("initial data", "incremental data")
     rng = np.random.default_rng(data.seed)

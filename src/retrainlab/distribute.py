@@ -118,7 +118,7 @@ def fit_multi_worker(dist: Distribution, plan, paths: Sequence, rows: int, callb
     steps = rows // global_batch
     if steps < 1:
         raise ConfigError(f"parameter batch_size ({global_batch}) is larger than the {rows} training rows")
-    binary = model.get_layer("output").units == 1
+    binary = plan.bundle.binary
     loss_fn = (keras.losses.BinaryCrossentropy if binary else keras.losses.SparseCategoricalCrossentropy)(
         reduction=None
     )

@@ -17,6 +17,11 @@ class PipelineError(RetrainlabError):
     """A step was run before the step it builds on."""
 
 
+class ModelShapeError(RetrainlabError):
+    """A model that does not fit the data or the surgery asked of it: its inputs, its output
+    width or its head. The message names the input, column or layer and what to do."""
+
+
 class TrainingError(RetrainlabError):
     """Training produced a model that must not be used: its loss or predictions are not finite."""
 

@@ -28,6 +28,11 @@ def split_path(split: str) -> Path:
     return PREPARED_DIR / f"{split}.parquet"
 
 
+# Where the baseline comes from, as the resolve-baseline stage found it (user_model.Origin).
+RESOLVE = "resolve-baseline"
+BASELINE_ORIGIN = Path("models") / "baseline-origin.json"
+
+
 def model_dir(strategy: str) -> Path:
     return Path("models") / strategy
 

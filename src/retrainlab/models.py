@@ -1,30 +1,94 @@
-"""The Keras 3 model: raw columns in, class probabilities out, preprocessing inside.
+"""Keras 3 models: the project's own MLP, a model the user brings, and the surgery on both.
 
-Normalisation and categorical encoding are layers of the model, fitted on that model's
-own training rows, so the saved model is one artifact that takes raw feature columns.
-Everything but string lookup is backend-agnostic Keras 3; string inputs need TensorFlow.
+The project's MLP takes raw columns, with normalisation and categorical encoding as layers
+fitted on its own training rows, so the saved model is one artifact. A brought model reads
+the table through its `InputContract`: one input per column (named after the columns, the
+keras-io structured-data style), or one float tensor of the feature columns in order,
+reshaped to the model's input shape (preprocessed columns, images, sequences).
+Everything but string inputs is backend-agnostic Keras 3; string inputs need TensorFlow.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 import pandas as pd
 
 from retrainlab.data import NUMERIC, Feature, encode_labels
-from retrainlab.errors import PipelineError
+from retrainlab.errors import ModelShapeError, PipelineError
 from retrainlab.stream import FeatureStats
 
 OUTPUT = "output"
 MODEL_FILE = "model.keras"
 META_FILE = "meta.json"
+HEAD_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInput:
+    """One input of a model that takes a column per input."""
+
+    name: str  # the model's input name
+    column: str  # the feature column it reads
+    dtype: str  # "float32", "string", "int64", ...
+    rank: int  # 2 for shape (batch, 1), 1 for shape (batch,)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputContract:
+    """How a model reads the feature columns: one input per column (`inputs`), or, with no
+    inputs, one float32 tensor of every feature column in order, reshaped to `shape`."""
+
+    inputs: tuple[ModelInput, ...] = ()
+    shape: tuple[int, ...] = ()
+
+    @classmethod
+    def of_columns(cls, features: Sequence[Feature]) -> InputContract:
+        """The contract of the project's own MLP: an input per column, named by `input_names`."""
+        return cls(tuple(
+            ModelInput(name, f.name, "float32" if f.kind == NUMERIC else "string", 2)
+            for name, f in zip(input_names(features), features)
+        ))
+
+    def arrays(self, frame: pd.DataFrame, features: Sequence[Feature]) -> dict[str, np.ndarray] | np.ndarray:
+        """The model's inputs as numpy arrays (text as object arrays)."""
+        if not self.inputs:
+            matrix = frame[[f.name for f in features]].to_numpy(dtype=np.float32)
+            return matrix.reshape(-1, *self.shape)
+        arrays = {}
+        for spec in self.inputs:
+            column = frame[spec.column]
+            values = (column.astype(str).to_numpy(dtype=object) if spec.dtype == "string"
+                      else column.to_numpy(dtype=spec.dtype))
+            arrays[spec.name] = values.reshape(-1, 1) if spec.rank == 2 else values
+        return arrays
+
+    def tensor_specs(self):
+        """The tf.data signature of `arrays`."""
+        import tensorflow as tf
+
+        if not self.inputs:
+            return tf.TensorSpec((None, *self.shape), tf.float32)
+        return {
+            spec.name: tf.TensorSpec((None, 1) if spec.rank == 2 else (None,), tf.dtypes.as_dtype(spec.dtype))
+            for spec in self.inputs
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {"inputs": [dataclasses.asdict(i) for i in self.inputs], "shape": list(self.shape)}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> InputContract:
+        return cls(tuple(ModelInput(**i) for i in raw["inputs"]), tuple(raw["shape"]))
 
 
 @dataclasses.dataclass
@@ -35,9 +99,26 @@ class ModelBundle:
     features: tuple[Feature, ...]
     labels: list  # original label values, in the order of the model's output units
     label_column: str
+    contract: InputContract | None = None  # None: the project's own MLP (InputContract.of_columns)
+    # A brought model's own compiled optimizer and loss (serialised), used to train it further.
+    compiled: dict[str, Any] | None = None
 
-    def inputs(self, frame: pd.DataFrame) -> dict:
-        return to_inputs(frame, self.features)
+    def __post_init__(self) -> None:
+        if self.contract is None:
+            self.contract = InputContract.of_columns(self.features)
+
+    def arrays(self, frame: pd.DataFrame) -> dict[str, np.ndarray] | np.ndarray:
+        return self.contract.arrays(frame, self.features)
+
+    def inputs(self, frame: pd.DataFrame):
+        """The model's inputs for predict: `arrays`, with text as string tensors."""
+        arrays = self.arrays(frame)
+        if isinstance(arrays, dict) and any(v.dtype == object for v in arrays.values()):
+            # Keras' array adapters take no object arrays; a string tensor needs TensorFlow.
+            import tensorflow as tf
+
+            arrays = {k: tf.constant(v) if v.dtype == object else v for k, v in arrays.items()}
+        return arrays
 
     def predict_proba(self, frame: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
         probs = self.model.predict(self.inputs(frame), batch_size=batch_size, verbose=0)
@@ -50,13 +131,15 @@ class ModelBundle:
         """Output-unit index of each label; -1 for a label this model has never seen."""
         return encode_labels(labels, self.labels)
 
+    @property
+    def binary(self) -> bool:
+        return self.model.outputs[0].shape[-1] == 1
+
     def detached(self) -> ModelBundle:
         """A copy built outside any tf.distribute scope, with the same weights: what is
         evaluated and saved after distributed training (predicting with the distributed
         model would be a collective step the other workers are not taking)."""
-        copy = keras.models.clone_model(self.model)
-        copy.set_weights(self.model.get_weights())
-        return dataclasses.replace(self, model=copy)
+        return dataclasses.replace(self, model=copy_model(self.model))
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -65,6 +148,8 @@ class ModelBundle:
             "features": [dataclasses.asdict(f) for f in self.features],
             "labels": self.labels,
             "label_column": self.label_column,
+            "contract": self.contract.to_json(),
+            "compiled": self.compiled,
         }
         (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
@@ -75,28 +160,30 @@ class ModelBundle:
             meta = json.loads((directory / META_FILE).read_text())
             features = tuple(Feature(**f) for f in meta["features"])
             labels, label_column = meta["labels"], meta["label_column"]
+            contract = InputContract.from_json(meta["contract"]) if "contract" in meta else None
         except Exception as exc:  # missing, unreadable, not JSON, or not our layout
             raise ModelFileError(directory / META_FILE, exc) from None
-        path = directory / MODEL_FILE
-        if path.is_file() and not zipfile.is_zipfile(path):  # Keras would call it "File not found"
-            raise ModelFileError(path, ValueError("not a .keras zip archive: damaged or truncated"))
-        try:
-            # safe_mode refuses to deserialise code (Lambda layers), so a model file cannot run any.
-            model = keras.saving.load_model(path, safe_mode=True)
-        except Exception as exc:  # Keras raises zip, HDF5, JSON and value errors alike
-            raise ModelFileError(path, exc) from None
-        return cls(model, features, labels, label_column)
+        model = load_keras(directory / MODEL_FILE)
+        return cls(model, features, labels, label_column, contract, meta.get("compiled"))
 
 
 class ModelFileError(PipelineError):
     """A saved model that cannot be read: named with the reason and the way back."""
 
-    def __init__(self, path: Path, exc: Exception) -> None:
+    def __init__(self, path: Path, exc: Exception, remedy: str | None = None) -> None:
         reason = (str(exc).splitlines() or [""])[0][:200] or type(exc).__name__
-        super().__init__(
-            f"{path}: cannot be loaded ({type(exc).__name__}: {reason}); restore it with `dvc checkout` "
-            "or rebuild it with `dvc repro --force` of its stage"
-        )
+        remedy = remedy or "restore it with `dvc checkout` or rebuild it with `dvc repro --force` of its stage"
+        super().__init__(f"{path}: cannot be loaded ({type(exc).__name__}: {reason}); {remedy}")
+
+
+def load_keras(path: Path, remedy: str | None = None) -> keras.Model:
+    """A Keras 3 file loaded with safe mode on: a file that would run code (a Lambda layer) is refused."""
+    if path.is_file() and not zipfile.is_zipfile(path):  # Keras would call it "File not found"
+        raise ModelFileError(path, ValueError("not a .keras zip archive: damaged or truncated"), remedy)
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as exc:  # Keras raises zip, HDF5, JSON and value errors alike
+        raise ModelFileError(path, exc, remedy) from None
 
 
 def input_names(features: Sequence[Feature]) -> list[str]:
@@ -104,28 +191,85 @@ def input_names(features: Sequence[Feature]) -> list[str]:
     return [f"in{i}_" + re.sub(r"\W", "_", f.name)[:40] for i, f in enumerate(features)]
 
 
-def to_arrays(frame: pd.DataFrame, features: Sequence[Feature]) -> dict[str, np.ndarray]:
-    """The model's inputs as numpy arrays: float32 numbers, text as object arrays."""
-    arrays = {}
-    for name, feature in zip(input_names(features), features):
-        column = frame[feature.name]
-        if feature.kind == NUMERIC:
-            arrays[name] = column.to_numpy(dtype=np.float32).reshape(-1, 1)
-        else:
-            arrays[name] = column.astype(str).to_numpy(dtype=object).reshape(-1, 1)
-    return arrays
+def detect_contract(model: keras.Model, features: Sequence[Feature], where: str) -> InputContract:
+    """How a brought model reads the data, from its inputs; a mismatch is one line naming the
+    model input and the column (`where` names the model)."""
+    by_name = {f.name: f for f in features}
+    inputs = list(model.inputs)
+    named = isinstance(_model_input(model), dict) or len(inputs) > 1 or inputs[0].name in by_name
+    if not named:
+        return _tensor_contract(inputs[0], features, where)
+    specs = []
+    for tensor in inputs:
+        feature = by_name.get(tensor.name)
+        if feature is None:
+            raise ModelShapeError(
+                f"{where}: model input '{tensor.name}' has no column of that name in the data; name the model's "
+                "inputs after the columns, or give it one float input of every feature column"
+            )
+        dtype = keras.backend.standardize_dtype(tensor.dtype)
+        if (dtype == "string") != (feature.kind != NUMERIC):
+            kind = "text" if feature.kind != NUMERIC else "numeric"
+            raise ModelShapeError(f"{where}: model input '{tensor.name}' takes {dtype} but column '{feature.name}' "
+                                  f"is {kind}; make the model's input and the column agree")
+        rank = len(tensor.shape)
+        if rank not in (1, 2) or (rank == 2 and tensor.shape[1] not in (1, None)):
+            raise ModelShapeError(f"{where}: model input '{tensor.name}' has shape {tuple(tensor.shape)}; a column "
+                                  "input takes one value per row, shape (None, 1) or (None,)")
+        specs.append(ModelInput(tensor.name, feature.name, dtype, rank))
+    return InputContract(tuple(specs))
 
 
-def to_inputs(frame: pd.DataFrame, features: Sequence[Feature]) -> dict:
-    """The model's inputs for predict: to_arrays, with text as string tensors."""
-    arrays = to_arrays(frame, features)
-    for name, feature in zip(input_names(features), features):
-        if feature.kind != NUMERIC:
-            # Keras' array adapters take no object arrays; a string tensor needs TensorFlow.
-            import tensorflow as tf
+def _tensor_contract(tensor, features: Sequence[Feature], where: str) -> InputContract:
+    text = [f.name for f in features if f.kind != NUMERIC]
+    if text:
+        raise ModelShapeError(f"{where}: model input '{tensor.name}' takes one float tensor but column '{text[0]}' "
+                              "is text; preprocess it into numbers, or give the model an input per column")
+    shape = tuple(tensor.shape[1:])
+    if any(d is None for d in shape) or math.prod(shape) != len(features):
+        raise ModelShapeError(
+            f"{where}: model input '{tensor.name}' takes shape {shape}, but the data has {len(features)} feature "
+            f"columns; give it a shape of {len(features)} values (data.files.features sets the columns and their order)"
+        )
+    return InputContract(shape=shape)
 
-            arrays[name] = tf.constant(arrays[name])
-    return arrays
+
+def check_output_width(model: keras.Model, labels: list, where: str) -> None:
+    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
+        raise ModelShapeError(f"{where}: the model must have one output of class probabilities, shape (None, classes)")
+    width = model.outputs[0].shape[-1]
+    if max(width, 2) != len(labels):  # one sigmoid unit is two classes
+        raise ModelShapeError(
+            f"{where}: the model has {width} output units but the data has {len(labels)} labels "
+            f"({', '.join(map(str, labels[:10]))}); list the model's labels in output order in data.labels"
+        )
+
+
+def head_layer(model: keras.Model, why: str) -> keras.layers.Dense:
+    """The model's output layer, which surgery rebuilds: its last layer must be a Dense layer
+    with a softmax or sigmoid activation. `why` says what the surgery is for."""
+    last = model.layers[-1]
+    activation = keras.activations.serialize(last.activation) if isinstance(last, keras.layers.Dense) else None
+    if activation not in HEAD_ACTIVATIONS:
+        raise ModelShapeError(
+            f"the model's last layer '{last.name}' ({type(last).__name__}, activation {activation}) cannot be rebuilt "
+            f"to {why}: end the model with a Dense layer with a softmax (or sigmoid) activation"
+        )
+    return last
+
+
+def copy_model(model: keras.Model) -> keras.Model:
+    """A copy with the same weights and state and no layer shared with `model`, so that
+    updating one strategy's model never changes another's in the same process.
+
+    Through Keras' own file format, not `clone_model`: an adapted lookup layer keeps its
+    vocabulary there (as an asset), where a clone would lose it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / MODEL_FILE
+        model.save(path)
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
 
 
 def build_model(
@@ -164,47 +308,128 @@ def build_model(
 
 
 def grow_output(model: keras.Model, n_classes: int, seed: int) -> keras.Model:
-    """The same model with a trainable output layer of `n_classes` units.
+    """A copy of the model with a trainable output layer of `n_classes` units.
 
     The old classes keep their weights, so predictions among them are unchanged; the new
     classes' units start small and random. A two-class sigmoid output becomes an exactly
-    equivalent softmax (logits [0, z]) before it grows.
+    equivalent softmax (logits [0, z]) before it grows. With no class to add, the model is
+    only copied.
     """
-    return _rebuild_head(model, n_classes, new_layers=0, seed=seed)
+    copy = copy_model(model)
+    if n_classes == max(2, copy.outputs[0].shape[-1]):
+        return copy
+    return _rebuild_head(copy, n_classes, new_layers=0, seed=seed)
 
 
-def attach_head(model: keras.Model, new_layers: int, n_classes: int, seed: int) -> keras.Model:
-    """Freeze every layer of `model`, then add `new_layers` trainable layers and the output.
+def attach_head(
+    model: keras.Model, new_layers: int, n_classes: int, seed: int, trainable_layers: int = 0
+) -> keras.Model:
+    """A copy of `model` with every layer frozen but the last `trainable_layers` layers that
+    hold weights below the output, and `new_layers` trainable layers plus the output on top.
 
     The new layers start as the identity on the (non-negative, post-ReLU) features and the
     output keeps the old weights, so the fine-tuned model starts exactly where `model` was.
     """
-    for layer in model.layers:
-        layer.trainable = False
-    return _rebuild_head(model, n_classes, new_layers, seed)
+    copy = copy_model(model)
+    head = head_layer(copy, "fine-tune it")
+    weighted = [layer for layer in copy.layers if layer.weights and layer is not head]
+    keep = weighted[len(weighted) - trainable_layers:] if trainable_layers else []
+    for layer in copy.layers:
+        layer.trainable = layer in keep
+    return _rebuild_head(copy, n_classes, new_layers, seed)
 
 
-def compile_model(model: keras.Model, learning_rate: float) -> None:
-    binary = model.get_layer(OUTPUT).units == 1
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+def reinitialised(model: keras.Model, batches) -> keras.Model:
+    """The same architecture with fresh weights, its preprocessing layers (Normalization,
+    lookups) adapted anew on `batches()` (a function returning an iterable of model inputs).
+
+    Each layer is adapted on what reaches it in `model`, so a preprocessing layer fed by
+    another sees that one's old state; keras-io's layers sit on the raw inputs. The model
+    is then built anew around the adapted layers: a vocabulary that grew widens what
+    follows it, which a built model could not do.
+    """
+    adapted = {}
+    for layer in preprocessing_layers(model):
+        fresh = _unfitted(layer)
+        upstream = keras.Model(_model_input(model), layer.input)
+        outputs = (upstream.predict_on_batch(x) for x in batches())
+        if isinstance(fresh, keras.layers.Normalization):
+            fresh.adapt(outputs)  # batch by batch: a running mean and variance
+        else:  # a vocabulary: every value seen, as text
+            fresh.adapt(np.concatenate([_as_text(o) for o in outputs]))
+        adapted[layer.name] = fresh
+    return keras.models.clone_model(model, clone_function=lambda layer: adapted.get(layer.name) or _unfitted(layer))
+
+
+# The config keys that carry what a preprocessing layer learnt from data.
+PREPROCESSING_STATE = {"Normalization": ("mean", "variance"),
+                       "StringLookup": ("vocabulary", "vocabulary_size", "idf_weights"),
+                       "IntegerLookup": ("vocabulary", "vocabulary_size", "idf_weights")}
+
+
+def _unfitted(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """A new layer of the same config, less any state a preprocessing layer was built with."""
+    config = layer.get_config()
+    for key in PREPROCESSING_STATE.get(type(layer).__name__, ()):
+        config.pop(key, None)
+    return type(layer).from_config(config)
+
+
+def preprocessing_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers that learn from data outside of training, in the model's (topological) order."""
+    return [layer for layer in model.layers if type(layer).__name__ in PREPROCESSING_STATE]
+
+
+def _as_text(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values)
+    return np.char.decode(values.astype(bytes)) if values.dtype.kind in "OS" else values
+
+
+def compile_model(model: keras.Model, learning_rate: float, compiled: dict[str, Any] | None = None) -> str:
+    """Compile for training on integer class targets; return what was used, for the run.
+
+    A brought model's own optimizer (fresh state, same settings) and loss are used where it
+    has them and the loss takes class indices; the params otherwise.
+    """
+    binary = model.outputs[0].shape[-1] == 1
+    loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    used = f"Adam(learning_rate={learning_rate:g}), {loss} (params)"
+    if compiled and compiled.get("optimizer"):
+        optimizer = keras.optimizers.deserialize(compiled["optimizer"])
+        used = f"{type(optimizer).__name__} as the model was compiled"
+        if compiled.get("loss") == loss:
+            used += f", {loss}"
+        else:
+            used += f", {loss} (its own loss, {compiled.get('loss')}, does not take class indices)"
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    return used
+
+
+def compiled_settings(model: keras.Model) -> dict[str, Any] | None:
+    """A loaded model's optimizer settings and loss name, or None if it was saved uncompiled."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return None
+    loss = getattr(model, "loss", None)
+    name = loss if isinstance(loss, str) else getattr(loss, "name", None) or type(loss).__name__
+    return {"optimizer": keras.optimizers.serialize(optimizer), "loss": name}
 
 
 def _rebuild_head(model: keras.Model, n_classes: int, new_layers: int, seed: int) -> keras.Model:
-    old = model.get_layer(OUTPUT)
+    old = head_layer(model, "add classes" if new_layers == 0 else "fine-tune it")
     kernel, bias = old.get_weights()
     x = old.input
     width = x.shape[-1]
-    for i in range(new_layers):
+    taken = {layer.name for layer in model.layers}
+    names = (name for name in (f"finetune_{i}" for i in range(len(taken) + new_layers)) if name not in taken)
+    for _, name in zip(range(new_layers), names):  # a model fine-tuned before keeps its finetune_0
         x = keras.layers.Dense(
             width,
             activation="relu",
             kernel_initializer=keras.initializers.Identity(),
             bias_initializer="zeros",
-            name=f"finetune_{i}",
+            name=name,
         )(x)
     n_old = 2 if kernel.shape[1] == 1 else kernel.shape[1]
     if n_classes < n_old:
@@ -217,18 +442,24 @@ def _rebuild_head(model: keras.Model, n_classes: int, new_layers: int, seed: int
         fresh = keras.initializers.GlorotUniform(seed=seed)((width, n_new))
         kernel = np.hstack([kernel, keras.ops.convert_to_numpy(fresh)])
         bias = np.concatenate([bias, np.full(n_new, bias.mean(), dtype=bias.dtype)])
-    head = _output_layer(n_classes, "zeros")
+    head = _output_layer(n_classes, "zeros", name=old.name, softmax=kernel.shape[1] > 1)
     output = head(x)
     head.set_weights([kernel, bias])
-    return keras.Model(model.input, output, name=model.name)
+    return keras.Model(_model_input(model), output, name=model.name)
 
 
-def _output_layer(n_classes: int, kernel_initializer) -> keras.layers.Dense:
-    if n_classes == 2:
-        return keras.layers.Dense(1, activation="sigmoid", kernel_initializer=kernel_initializer, name=OUTPUT)
-    return keras.layers.Dense(n_classes, activation="softmax", kernel_initializer=kernel_initializer, name=OUTPUT)
+def _model_input(model: keras.Model):
+    """The model's input structure: a functional model's (a dict stays a dict); a Sequential
+    model has no `.input` of its own once loaded, only its one input tensor."""
+    return model.inputs[0] if isinstance(model, keras.Sequential) else model.input
+
+
+def _output_layer(n_classes: int, kernel_initializer, name: str = OUTPUT, softmax: bool = False) -> keras.layers.Dense:
+    """Two classes get one sigmoid unit, unless `softmax` (a brought two-unit softmax stays one)."""
+    if n_classes == 2 and not softmax:
+        return keras.layers.Dense(1, activation="sigmoid", kernel_initializer=kernel_initializer, name=name)
+    return keras.layers.Dense(n_classes, activation="softmax", kernel_initializer=kernel_initializer, name=name)
 
 
 def _concat(tensors: list, name: str):
     return tensors[0] if len(tensors) == 1 else keras.layers.Concatenate(name=name)(tensors)
-

@@ -24,10 +24,10 @@ from mlflow.entities import Metric
 import numpy as np
 import pandas as pd
 
-from retrainlab import distribute, evaluation, layout, stream, tracking
+from retrainlab import distribute, evaluation, layout, stream, tracking, user_model
 from retrainlab.checkpoint import EpochCheckpoint, resume
 from retrainlab.config import Params, as_flat_dict
-from retrainlab.cost import CostMeter
+from retrainlab.cost import Cost, CostMeter, price
 from retrainlab.data import Prepared, load_prepared, prepare
 from retrainlab.errors import PipelineError, TrainingError
 from retrainlab.files import write_text_atomically
@@ -105,14 +105,20 @@ def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[
     dist = distribute.start(params.distribute)  # first: the multi-worker strategy joins the cluster
     data = load_prepared(root)
     with dist.scope():
-        bases, base_record = ({}, None) if strategy == BASELINE else _load_baseline(root, params.seeds)
+        bases, base_record, origin = _starting_points(strategy, params, root, data)
     if not dist.is_chief:
         return _train_as_worker(strategy, data, params, bases, dist)
     experiment_id = tracking.configure(params.tracking.experiment, tracking.project_root(root))
     digests = {split: tracking.file_md5(root / layout.split_path(split)) for split in layout.SPLITS}
-    parent = _parent_run(base_record, experiment_id, digests)
-    tags = {tracking.TAG_STRATEGY: strategy, tracking.TAG_PREFIX + "seeds": str(params.seeds)}
+    parent = _parent_run(base_record, experiment_id, digests, params.round)
+    lineage = _lineage(params, origin, base_record)
+    tags = {tracking.TAG_STRATEGY: strategy, tracking.TAG_PREFIX + "seeds": str(params.seeds), **lineage}
     tags |= {f"{tracking.TAG_PREFIX}data.{split}.md5": md5 for split, md5 in digests.items()}
+    if origin is not None:
+        tags |= {tracking.TAG_PREFIX + "baseline.from": origin.spec,
+                 tracking.TAG_PREFIX + "label_order": user_model.label_order(params) if origin.brought else "sorted"}
+        if strategy == BASELINE and origin.version:
+            tags[tracking.TAG_PREFIX + "source_version"] = origin.version
 
     with tracking.step_run(experiment_id, strategy, parent, tags, params.tracking.system_metrics) as run:
         tracking.log_params(as_flat_dict(params))
@@ -123,7 +129,8 @@ def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[
             checkpoint = checkpoint_dir(root, strategy, seed, params, identity)
             results.append(
                 _train_seed(
-                    strategy, seed, data, params, bases.get(seed), base_acc_old, root, checkpoint, dist, digests
+                    strategy, seed, data, params, bases.get(seed), base_acc_old, root, checkpoint, dist, digests,
+                    lineage,
                 )
             )
         summary = summarize_seeds([r.figures for r in results])
@@ -138,17 +145,21 @@ def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[
             for result in results:
                 result.bundle.save(staged / seed_dir(result.seed))
             primary = results[0]
-            version_tags = {"strategy": strategy, "run_id": run.info.run_id, "seed": str(primary.seed)}
-            version_tags |= {name: f"{summary.means[name]:.4f}" for name in HEADLINE}
-            version = tracking.log_and_register_model(
-                staged / seed_dir(primary.seed),
-                tracking.signature(data.features, data.label, primary.bundle.labels),
-                data.sample("incremental_test", 5)[data.feature_names],
-                params.tracking.registered_model,
-                version_tags,
-            )
+            if strategy == BASELINE and origin.kind == "registry":
+                version = int(origin.version)  # the model is in the registry already: no duplicate version
+            else:
+                version_tags = {"strategy": strategy, "run_id": run.info.run_id, "seed": str(primary.seed), **lineage}
+                version_tags |= {name: f"{summary.means[name]:.4f}" for name in HEADLINE}
+                version = tracking.log_and_register_model(
+                    staged / seed_dir(primary.seed),
+                    tracking.signature(data.features, data.label, primary.bundle.labels),
+                    data.sample("incremental_test", 5)[data.feature_names],
+                    params.tracking.registered_model,
+                    version_tags,
+                )
             record = {
                 "strategy": strategy,
+                "round": params.round,
                 "seeds": list(params.seeds),
                 "device": device,
                 "distribute": {"strategy": dist.kind, "workers": dist.cluster.workers, "replicas": dist.replicas},
@@ -163,8 +174,11 @@ def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[
                     "registered_model": params.tracking.registered_model,
                     "model_version": version,
                     "model_seed": primary.seed,
+                    "parent_version": lineage.get(tracking.TAG_PARENT_VERSION),
                 },
             }
+            if origin is not None:
+                record["origin"] = origin.to_json()
             _publish(root, strategy, staged, record, mean_curves([r.history for r in results]))
     return record
 
@@ -180,6 +194,7 @@ def _train_seed(
     checkpoint: Path,
     dist: distribute.Distribution,
     digests: dict[str, str],
+    lineage: dict[str, str],
 ) -> SeedResult:
     """One seed of one strategy, in a run nested under the strategy's run.
 
@@ -195,13 +210,15 @@ def _train_seed(
     done, logs = (0, []) if multi_worker else resume(plan.bundle.model, checkpoint)
     if done:
         print(f"{strategy} seed {seed}: resuming after epoch {done} of {plan.epochs} from a checkpoint")
-    with tracking.seed_run(strategy, seed) as run:
+    with tracking.seed_run(strategy, seed, lineage) as run:
         if done:
             mlflow.set_tag(tracking.TAG_PREFIX + "resumed_after_epoch", str(done))
         _log_inputs(data, plan, digests)
         recorder = EpochCheckpoint(checkpoint, logs, math.inf if multi_worker else params.checkpoint_seconds)
         cost, workers = _measured_fit(plan, data, params, dist, [EpochLogger(), recorder], min(done, plan.epochs), seed)
-        history = {k: [epoch[k] for epoch in recorder.history] for k in recorder.history[0]}
+        if plan.compiled_with:
+            mlflow.set_tag(tracking.TAG_PREFIX + "compiled_with", plan.compiled_with)
+        history = {k: [epoch[k] for epoch in recorder.history] for k in (recorder.history or [{}])[0]}
         bundle = plan.bundle.detached() if dist.strategy is not None else plan.bundle
         metrics = _evaluate(bundle, data)
         _refuse_non_finite(metrics, plan)
@@ -225,6 +242,9 @@ def _measured_fit(
 
     Every worker calls this for every seed, in the same order: gathering the figures is a
     collective step of the cluster."""
+    if not plan.epochs:  # a brought baseline, taken as it is: adopting it costs nothing
+        return Cost("cpu", 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, price(0.0, 0.0, params.cost.cpu_core_hour_usd,
+                                                              params.cost.gpu_hour_usd)), []
     with CostMeter(_gpus_in_use(), params.cost.cpu_core_hour_usd, params.cost.gpu_hour_usd) as meter:
         fit(plan, data, callbacks=callbacks, initial_epoch=initial_epoch, seed=seed, dist=dist)
         rows = sum(data.rows(split) for split in plan.train_splits)
@@ -305,14 +325,41 @@ def _load_baseline(root: Path, seeds: list[int]) -> tuple[dict[int, ModelBundle]
     return {seed: ModelBundle.load(model_path / seed_dir(seed)) for seed in seeds}, record
 
 
-def _parent_run(base_record: dict | None, experiment_id: str, digests: dict[str, str]) -> str:
+def _parent_run(base_record: dict | None, experiment_id: str, digests: dict[str, str], round_: int) -> str:
     """The baseline opens a new pipeline execution; the updates nest under the baseline's."""
     if base_record:
         parent = base_record["mlflow"]["parent_run_id"]
         if _run_exists(parent, experiment_id):
             return parent
     tags = {f"{tracking.TAG_PREFIX}data.{split}.md5": md5 for split, md5 in digests.items()}
-    return tracking.start_parent_run(experiment_id, tags)
+    return tracking.start_parent_run(experiment_id, tags | {tracking.TAG_ROUND: str(round_)}, round_)
+
+
+def _starting_points(strategy: str, params: Params, root: Path, data: Prepared):
+    """What each seed starts from, the baseline's record and where the baseline came from.
+
+    The baseline step starts from the user's model when `baseline.from` names one (the same
+    for every seed), else from nothing; the updates start from the baseline's outputs."""
+    if strategy != BASELINE:
+        bases, record = _load_baseline(root, params.seeds)
+        origin = user_model.Origin.from_json(record["origin"]) if "origin" in record else None
+        return bases, record, origin
+    origin = user_model.recorded_origin(params, root)
+    if not origin.brought:
+        return {}, None, origin
+    brought = user_model.load(origin, data, params, root)
+    return dict.fromkeys(params.seeds, brought), None, origin
+
+
+def _lineage(params: Params, origin, base_record: dict | None) -> dict[str, str]:
+    """The round, and the registered version this run started from (none for a model trained
+    from nothing or a file not yet registered): tags of the runs and of the versions."""
+    if base_record is not None:
+        parent = base_record["mlflow"]["model_version"]
+    else:
+        parent = origin.version if origin is not None and origin.kind == "registry" else None
+    tags = {tracking.TAG_ROUND: str(params.round)}
+    return tags | ({tracking.TAG_PARENT_VERSION: str(parent)} if parent is not None else {})
 
 
 def _run_exists(run_id: str, experiment_id: str) -> bool:
@@ -361,7 +408,8 @@ def _publish(root: Path, strategy: str, staged: Path, record: dict, history: dic
     if target.exists():
         shutil.rmtree(target)
     staged.rename(target)
-    curves = pd.DataFrame({"epoch": range(1, len(next(iter(history.values()))) + 1), **history})
+    epochs = len(next(iter(history.values()), []))
+    curves = pd.DataFrame({"epoch": range(1, epochs + 1), **(history or {"loss": [], "accuracy": []})})
     write_text_atomically(root / layout.metrics_path(strategy), json.dumps(record, indent=2) + "\n")
     write_text_atomically(root / layout.curves_path(strategy), curves.to_csv(index=False))
 

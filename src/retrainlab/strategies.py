@@ -13,13 +13,23 @@ import math
 from collections.abc import Callable
 
 import keras
+import numpy as np
+
 from retrainlab import layout
-from retrainlab.config import Params
+from retrainlab.config import TRAIN, Params
 from retrainlab.distribute import MULTI_WORKER, Distribution, fit_multi_worker
 from retrainlab.data import Prepared, plain
 from retrainlab.errors import DataError, TrainingError
-from retrainlab.models import ModelBundle, attach_head, build_model, compile_model, grow_output
-from retrainlab.stream import FeatureStats, training_dataset
+from retrainlab.models import (
+    ModelBundle,
+    attach_head,
+    build_model,
+    compile_model,
+    copy_model,
+    grow_output,
+    reinitialised,
+)
+from retrainlab.stream import FeatureStats, training_dataset, windows
 
 BASELINE = layout.STRATEGY_NAMES[0]
 
@@ -32,38 +42,53 @@ class Plan:
     learning_rate: float
     batch_size: int
     section: str  # the params section its epochs and learning rate come from, for messages
+    compiled_with: str = ""  # the optimizer and loss `fit` used, for the run
 
 
 def baseline(data: Prepared, params: Params, base: ModelBundle | None, seed: int) -> Plan:
-    """The model as first trained, on the initial data only: also "leave it alone"."""
+    """The model as first trained, on the initial data only: also "leave it alone". A model
+    the user brought (`baseline.from`, passed as `base`) is taken as it is: nothing to train."""
+    if base is not None:
+        return Plan(dataclasses.replace(base, model=copy_model(base.model)), (), 0, 0.0, params.model.batch_size,
+                    "model")
     return _fresh(data, params, ("initial_train",), seed)
 
 
 def full_retrain(data: Prepared, params: Params, base: ModelBundle | None, seed: int) -> Plan:
-    """A fresh model trained from scratch on the initial and the incremental data."""
-    return _fresh(data, params, ("initial_train", "incremental_train"), seed)
+    """A fresh model trained from scratch on the initial and the incremental data: the
+    project's MLP, or a brought model's architecture with fresh weights and its
+    preprocessing layers adapted again on these rows."""
+    splits = ("initial_train", "incremental_train")
+    if params.baseline.from_ == TRAIN or base is None:
+        return _fresh(data, params, splits, seed)
+    labels = grown_labels(base.labels, data.classes(*splits))
+    paths = [data.path(s) for s in splits]
+    columns = [f.name for f in data.features]
+    model = reinitialised(
+        base.model, lambda: (base.inputs(w) for w in windows(paths, columns, np.random.default_rng(seed)))
+    )
+    bundle = dataclasses.replace(base, model=grow_output(model, len(labels), seed), labels=labels)
+    m = params.model
+    return Plan(bundle, splits, m.epochs, m.learning_rate, m.batch_size, "model")
 
 
 def incremental(data: Prepared, params: Params, base: ModelBundle, seed: int) -> Plan:
-    """The baseline trained further, every layer, on the incremental data only."""
+    """The baseline trained further, every layer, on the incremental data only (a brought
+    model with its own compiled optimizer and loss, where it has them)."""
     labels = grown_labels(base.labels, data.classes("incremental_train"))
-    model = grow_output(base.model, len(labels), seed)
+    bundle = dataclasses.replace(base, model=grow_output(base.model, len(labels), seed), labels=labels)
     p = params.incremental
-    return Plan(
-        _bundle(model, data, labels), ("incremental_train",), p.epochs, p.learning_rate, params.model.batch_size,
-        "incremental",
-    )
+    return Plan(bundle, ("incremental_train",), p.epochs, p.learning_rate, params.model.batch_size, "incremental")
 
 
 def fine_tune(data: Prepared, params: Params, base: ModelBundle, seed: int) -> Plan:
-    """The baseline's feature layers frozen; new task layers and the output trained on new data."""
+    """The baseline frozen but its last `trainable_layers` layers; new task layers and the
+    output trained on the new data, at fine_tune's learning rate."""
     labels = grown_labels(base.labels, data.classes("incremental_train"))
     p = params.fine_tune
-    model = attach_head(base.model, p.new_layers, len(labels), seed)
-    return Plan(
-        _bundle(model, data, labels), ("incremental_train",), p.epochs, p.learning_rate, params.model.batch_size,
-        "fine_tune",
-    )
+    model = attach_head(base.model, p.new_layers, len(labels), seed, p.trainable_layers)
+    bundle = dataclasses.replace(base, model=model, labels=labels, compiled=None)
+    return Plan(bundle, ("incremental_train",), p.epochs, p.learning_rate, params.model.batch_size, "fine_tune")
 
 
 Strategy = Callable[[Prepared, Params, ModelBundle | None, int], Plan]
@@ -135,7 +160,7 @@ def fit(
         fit_multi_worker(dist, plan, paths, rows, callbacks, seed)
         return
     with dist.scope() if dist is not None else contextlib.nullcontext():
-        compile_model(plan.bundle.model, plan.learning_rate)
+        plan.compiled_with = compile_model(plan.bundle.model, plan.learning_rate, plan.bundle.compiled)
         batches = training_dataset(plan.bundle, paths, plan.batch_size, seed, first_epoch=initial_epoch)
         plan.bundle.model.fit(
             batches, epochs=plan.epochs, initial_epoch=initial_epoch, shuffle=False, verbose=2,

@@ -138,23 +138,17 @@ def training_dataset(
     """
     import tensorflow as tf
 
-    from retrainlab.models import input_names, to_arrays
-
     columns = [f.name for f in bundle.features] + [bundle.label_column]
-    binary = bundle.model.get_layer("output").units == 1
+    binary = bundle.binary
     epochs = itertools.count(first_epoch)
 
     def generate():
         rng = np.random.default_rng([seed, next(epochs)])
         for window in windows(paths, columns, rng, window_rows):
             targets = bundle.encode(window[bundle.label_column].to_numpy())
-            yield to_arrays(window, bundle.features), targets.astype(np.float32 if binary else np.int64)
+            yield bundle.arrays(window), targets.astype(np.float32 if binary else np.int64)
 
-    specs = {
-        name: tf.TensorSpec((None, 1), tf.float32 if f.kind == NUMERIC else tf.string)
-        for name, f in zip(input_names(bundle.features), bundle.features)
-    }
-    signature = (specs, tf.TensorSpec((None,), tf.float32 if binary else tf.int64))
+    signature = (bundle.contract.tensor_specs(), tf.TensorSpec((None,), tf.float32 if binary else tf.int64))
     rows = sum(file_rows(p) for p in paths)
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature).rebatch(batch_size)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))

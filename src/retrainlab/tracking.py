@@ -33,6 +33,8 @@ TAG_PREFIX = "retrainlab."
 TAG_STRATEGY = TAG_PREFIX + "strategy"
 TAG_ROLE = TAG_PREFIX + "role"
 TAG_FAILURE = TAG_PREFIX + "failure"
+TAG_ROUND = TAG_PREFIX + "round"
+TAG_PARENT_VERSION = TAG_PREFIX + "parent_version"
 PARENT_TAG = "mlflow.parentRunId"
 # What the model needs at load time besides its bundled code (retrainlab itself).
 MODEL_REQUIREMENTS = ("mlflow", "keras", "tensorflow-cpu|tensorflow", "pandas", "numpy", "pyyaml")
@@ -111,10 +113,10 @@ def configure(experiment: str, root: Path | None = None) -> str:
         return mlflow.get_experiment_by_name(experiment).experiment_id
 
 
-def start_parent_run(experiment_id: str, tags: dict[str, str]) -> str:
-    """A parent run for one pipeline execution; strategy runs nest under it."""
+def start_parent_run(experiment_id: str, tags: dict[str, str], round_: int = 1) -> str:
+    """A parent run for one pipeline execution, named after its round; strategy runs nest under it."""
     client = MlflowClient()
-    name = "pipeline-" + time.strftime("%Y%m%d-%H%M%S")
+    name = f"round-{round_}-pipeline-" + time.strftime("%Y%m%d-%H%M%S")
     run = client.create_run(experiment_id, run_name=name, tags={TAG_ROLE: "pipeline", **tags})
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
@@ -139,6 +141,8 @@ def step_run(
         active = mlflow.start_run(experiment_id=experiment_id, run_name=name, log_system_metrics=system_metrics)
     with _killed_on_terminate(active) as run:
         all_tags = {"mlflow.runName": name, TAG_ROLE: "step", **_owner_tags(), **tags}
+        if not os.environ.get("MLFLOW_RUN_ID"):
+            all_tags |= project_tags(name)
         if parent_run_id:
             all_tags[PARENT_TAG] = parent_run_id
         mlflow.set_tags(all_tags)
@@ -148,10 +152,29 @@ def step_run(
         _supersede_siblings(run.info.run_id, parent_run_id, tags.get(TAG_STRATEGY))
 
 
+def project_tags(entry_point: str) -> dict[str, str]:
+    """The tags `mlflow run` gives a run of an MLproject entry point, for a step DVC ran
+    directly: the UI then shows it as a project run, with its source and git commit."""
+    import subprocess
+
+    root = workspace_root()
+    tags = {"mlflow.source.type": "PROJECT", "mlflow.source.name": str(root),
+            "mlflow.project.entryPoint": entry_point, "mlflow.project.env": "local",
+            "mlflow.project.backend": "local"}
+    try:
+        found = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    except OSError:  # no git on this machine
+        return tags
+    if found.returncode == 0:
+        tags["mlflow.source.git.commit"] = found.stdout.strip()
+    return tags
+
+
 @contextlib.contextmanager
-def seed_run(strategy: str, seed: int) -> Iterator[mlflow.ActiveRun]:
+def seed_run(strategy: str, seed: int, extra_tags: dict[str, str] | None = None) -> Iterator[mlflow.ActiveRun]:
     """A run for one seed, nested under the active strategy run."""
     tags = {TAG_STRATEGY: strategy, TAG_ROLE: "seed", TAG_PREFIX + "seed": str(seed), **_owner_tags()}
+    tags |= extra_tags or {}
     experiment_id = mlflow.active_run().info.experiment_id  # not the default experiment
     active = mlflow.start_run(experiment_id=experiment_id, run_name=f"{strategy} seed {seed}", nested=True, tags=tags)
     with _killed_on_terminate(active) as run:
