@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN := PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: setup repro test ui server lock clean
+.PHONY: setup repro test examples ui server lock clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	$(RUN) python -m pytest
+
+# The "Bring your own model" examples' data and models (README), in examples/.
+examples: $(STAMP)
+	$(RUN) python examples/make_examples.py
 
 # The MLflow UI on the embedded store, on this machine only.
 ui: $(STAMP)
