@@ -5,7 +5,6 @@ one line naming the file and column, or accepted with the conversion stated in s
 
 import re
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from retrainlab import data, user_model
-from retrainlab.config import BaselineParams, DataParams, FineTuneParams, FilesParams
+from retrainlab.config import BaselineParams, FineTuneParams, FilesParams
 from retrainlab.errors import ModelShapeError
-from retrainlab.models import ModelBundle, attach_head, detect_contract, grow_output
+from retrainlab.models import ModelBundle, attach_head, grow_output
 from retrainlab.strategies import STRATEGIES, fit, seed_everything
 
 
@@ -220,3 +220,23 @@ def test_bad_baseline_sources_are_one_line(tmp_path, tiny_params):
     missing = dataclasses.replace(params, baseline=BaselineParams("nowhere.keras"))
     with pytest.raises(user_model.ModelSourceError, match=r"nowhere\.keras: not found; set baseline\.from"):
         user_model.resolve(missing, tmp_path)
+
+
+def test_a_keras_model_someone_logged_with_mlflow_is_a_baseline(tmp_path, tiny_params, store, monkeypatch):
+    """models:/NAME@ALIAS of a model logged with MLflow's Keras flavour, not by retrainlab."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".dvc").mkdir()
+    model = tensor_model(4, 3)
+    with mlflow.start_run():
+        info = mlflow.keras.log_model(model, name="model", registered_model_name="theirs")
+    MlflowClient().set_registered_model_alias("theirs", "prod", info.registered_model_version)
+    params, prepared = project(tmp_path, tiny_params, numeric(120, 0), numeric(60, 1), brought_from="models:/theirs@prod")
+    origin = user_model.resolve(params, tmp_path)
+    assert (origin.kind, origin.name, origin.version) == ("registry", "theirs", str(info.registered_model_version))
+    bundle = user_model.load(origin, prepared, params, tmp_path)
+    x = prepared.frame("initial_test")
+    assert np.allclose(bundle.predict_proba(x), model.predict(x[["f0", "f1", "f2", "f3"]].to_numpy("float32"), verbose=0))
+    assert bundle.labels == ["a", "b", "c"]
