@@ -179,8 +179,8 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def gpus_in_use() -> int:
-    """How many GPUs Keras trains on: the pipeline's own rule (steps._gpus_in_use), which
-    this script does not import because steps.py imports MLflow."""
+    """How many GPUs Keras trains on: the pipeline's own rule (train._gpus_in_use), which
+    this script does not import because train.py imports MLflow."""
     import keras
 
     try:

@@ -111,7 +111,7 @@ def training_overhead(root: Path, repeats: int) -> dict:
     from retrainlab.cost import CostMeter
     from retrainlab.data import load_prepared
     from retrainlab.models import ModelBundle, compile_model
-    from retrainlab.steps import EpochLogger
+    from retrainlab.train import EpochLogger
     from retrainlab.stream import training_dataset
     from retrainlab.strategies import STRATEGIES, fit, seed_everything
 

@@ -271,8 +271,11 @@ def good_project(tmp_path_factory):
     rows(120, 0).to_csv(root / "old.csv", index=False)
     rows(60, 1).to_csv(root / "new.csv", index=False)
     (root / "params.yaml").write_text(yaml.safe_dump(GOOD_PARAMS))
-    for step in ("prepare", "baseline"):
-        assert run_cli(root, [step]) == 0
+    with pytest.MonkeyPatch.context() as env:  # the embedded store, whatever an earlier test exported
+        env.delenv("MLFLOW_TRACKING_URI", raising=False)
+        env.delenv("MLFLOW_RUN_ID", raising=False)
+        for step in ("prepare", "baseline"):
+            assert run_cli(root, [step]) == 0
     return root
 
 
@@ -300,8 +303,15 @@ def digests(root: Path) -> dict[str, str]:
     return found
 
 
+def store_client(root: Path) -> MlflowClient:
+    """The project's store, tracking and registry both: the registry URI is not left to
+    whatever another test set globally."""
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
 def store_state(root: Path) -> tuple[int, list[str]]:
-    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    client = store_client(root)
     versions = len(client.search_model_versions())
     experiments = [e.experiment_id for e in client.search_experiments()]
     running = [r.info.run_id for r in client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'")]
@@ -359,7 +369,7 @@ def test_a_diverged_training_fails_its_runs_with_the_reason_and_registers_nothin
     root = copy_of(good_project, tmp_path, monkeypatch)
     params(**{"model.learning_rate": 1e30})(root)
     assert run_cli(root, ["baseline"]) == 2
-    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    client = store_client(root)
     experiment = client.get_experiment_by_name("fuzz").experiment_id
     failed = client.search_runs([experiment], filter_string="attributes.status = 'FAILED'")
     assert {r.data.tags["retrainlab.role"] for r in failed} == {"step", "seed"}

@@ -84,3 +84,24 @@ def test_dependency_pins_agree_across_pyproject_python_env_and_the_lock():
     for required in ("tensorflow-cpu", "keras", "mlflow", "dvc", "pandas", "numpy", "pyarrow",
                      "scikit-learn", "nvidia-ml-py", "psutil"):
         assert required in project
+
+
+def test_the_prepare_and_compare_steps_do_not_load_tensorflow(tmp_path):
+    """Loading TensorFlow takes seconds: only the strategy step (retrainlab.train) needs it."""
+    import subprocess
+    import sys
+
+    from .conftest import tool_env
+
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / "params.yaml").write_text("tracking:\n  system_metrics: false\n")
+    script = (
+        "import sys\n"
+        "from retrainlab import cli, comparison, diagnostics, registry, report, steps\n"
+        "assert cli.main(['prepare']) == 0\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=tool_env(), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -16,7 +16,8 @@ from retrainlab import layout, registry
 from retrainlab.config import CompareParams, FilesParams, load_params
 from retrainlab.errors import RetrainlabError
 from retrainlab.registry import Gate, Measured, PromotionRefused, gates
-from retrainlab.steps import compare_step, prepare_step, run_strategy
+from retrainlab.steps import compare_step, prepare_step
+from retrainlab.train import run_strategy
 
 from .conftest import PROJECT, tiny, tool_env
 from .test_tracking import churn

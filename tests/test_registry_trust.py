@@ -21,7 +21,8 @@ from retrainlab.config import CompareParams, FilesParams, load_params
 from retrainlab.errors import RetrainlabError
 from retrainlab.pyfunc_model import MODEL_DIGEST_TAG, files_sha256
 from retrainlab.registry import Measured, PromotionRefused, gates
-from retrainlab.steps import compare_step, prepare_step, run_strategy
+from retrainlab.steps import compare_step, prepare_step
+from retrainlab.train import run_strategy
 
 from .conftest import PROJECT, tiny
 from .test_registry import churn_with_pauses

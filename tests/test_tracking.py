@@ -9,7 +9,8 @@ from mlflow.tracking import MlflowClient
 
 from retrainlab import layout, tracking
 from retrainlab.config import FilesParams
-from retrainlab.steps import prepare_step, run_strategy
+from retrainlab.steps import prepare_step
+from retrainlab.train import run_strategy
 
 
 def test_project_root_of_a_dvc_temp_workspace_is_the_project(tmp_path):
@@ -113,7 +114,7 @@ def test_a_strategy_before_its_baseline_says_what_to_run(files_project):
 
 
 def test_curves_are_written_in_batches_and_all_by_the_end_of_training(tmp_path, monkeypatch):
-    from retrainlab.steps import CURVE_PREFIX, EpochLogger
+    from retrainlab.train import CURVE_PREFIX, EpochLogger
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     experiment_id = tracking.configure("curves", tmp_path)

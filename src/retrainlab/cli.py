@@ -183,7 +183,7 @@ def _prepare(args: argparse.Namespace) -> None:
 
 def _strategy(args: argparse.Namespace) -> None:
     from retrainlab.config import load_params
-    from retrainlab.steps import run_strategy
+    from retrainlab.train import run_strategy
 
     record = run_strategy(args.strategy, load_params(args.params).with_seed(args.seed))
     if "worker" in record:
