@@ -183,9 +183,11 @@ def _prepare(args: argparse.Namespace) -> None:
 
 def _strategy(args: argparse.Namespace) -> None:
     from retrainlab.config import load_params
+
+    params = load_params(args.params).with_seed(args.seed)  # a bad param fails before TensorFlow loads
     from retrainlab.train import run_strategy
 
-    record = run_strategy(args.strategy, load_params(args.params).with_seed(args.seed))
+    record = run_strategy(args.strategy, params)
     if "worker" in record:
         print(f"{args.strategy}: worker {record['worker']} done; the chief logged the run")
         return
