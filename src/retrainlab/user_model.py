@@ -5,6 +5,9 @@ version an alias points at now. The `resolve-baseline` stage writes it where DVC
 so a changed file or a moved alias re-runs the baseline and everything after it. `load`
 reads the model the origin names and adopts it: how it reads the data (its input
 contract), which label each output unit is, and its own compiled optimizer and loss.
+
+Keras and MLflow are imported inside the functions that need them, for start-up time only:
+resolve-baseline runs at every `dvc repro` and must answer in about a second.
 """
 
 from __future__ import annotations
