@@ -73,8 +73,10 @@ def make_project(workdir: Path, rows: int, epochs: int) -> Path:
     # full-retrain trains on both train splits: 1 - test_fraction of all rows
     params["data"]["synthetic"].update(rows=int(rows / (1 - params["data"]["test_fraction"])) + 1, features=16, classes=4)
     params["model"].update(epochs=epochs, batch_size=256)
-    params["incremental"]["epochs"] = epochs
-    params["fine_tune"]["epochs"] = epochs
+    params["strategies"] = {name: params["strategies"][name] for name in ("full-retrain", "incremental", "fine-tune")}
+    for settings in params["strategies"].values():
+        if "epochs" in settings:
+            settings["epochs"] = epochs
     params["tracking"].update(system_metrics=False, experiment="bench", registered_model="bench")
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (["git", "init", "-q"], ["git", "add", "-A"],
@@ -112,8 +114,8 @@ def training_overhead(root: Path, repeats: int) -> dict:
     from retrainlab.data import load_prepared
     from retrainlab.models import ModelBundle, compile_model
     from retrainlab.train import EpochLogger
-    from retrainlab.stream import training_dataset
-    from retrainlab.strategies import STRATEGIES, fit, seed_everything
+    from retrainlab.strategies import BASELINE, plan_for
+    from retrainlab.training import fit, seed_everything, training_dataset
 
     os.chdir(root)
     params = load_params(root / "params.yaml")
@@ -135,13 +137,13 @@ def training_overhead(root: Path, repeats: int) -> dict:
             logging_seconds.append(time.perf_counter() - start)
 
     results = {}
-    for strategy in layout.STRATEGY_NAMES:
+    for strategy in (BASELINE, *params.strategies):
         def plan():
             seed_everything(0)
             base = None if strategy == "baseline" else ModelBundle.load(root / layout.model_dir("baseline") / "seed-0")
-            return STRATEGIES[strategy](data, params, base, 0)
+            return plan_for(strategy, data, params, base, 0)
 
-        splits = plan().train_splits
+        splits = plan().splits
         x = pd.concat([data.x(s) for s in splits], ignore_index=True)
         y = np.concatenate([data.y(s) for s in splits])
 

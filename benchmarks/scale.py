@@ -39,27 +39,28 @@ from retrainlab import evaluation, stream
 from retrainlab.config import load_params
 from retrainlab.data import load_prepared
 from retrainlab.models import compile_model
-from retrainlab.strategies import STRATEGIES, fit, seed_everything
+from retrainlab.strategies import plan_for
+from retrainlab.training import fit, seed_everything
 import dataclasses
 mode, epochs, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 params = load_params('params.yaml')
 params = dataclasses.replace(params, model=dataclasses.replace(params.model, epochs=epochs, batch_size=batch))
 data = load_prepared()
 seed_everything(0)
-plan = STRATEGIES['full-retrain'](data, params, None, 0)
+plan = plan_for('full-retrain', data, params, None, 0)
 start = time.perf_counter()
 if mode == 'streamed':
     fit(plan, data, seed=0)
     tests = {k: stream.labelled_chunks(data.path(s), data.features, data.label) for k, s in evaluation.TEST_SETS.items()}
 else:
-    x = pd.concat([data.x(s) for s in plan.train_splits], ignore_index=True)
-    y = plan.bundle.encode(np.concatenate([data.y(s) for s in plan.train_splits]))
+    x = pd.concat([data.x(s) for s in plan.splits], ignore_index=True)
+    y = plan.bundle.encode(np.concatenate([data.y(s) for s in plan.splits]))
     compile_model(plan.bundle.model, plan.learning_rate)
     plan.bundle.model.fit(plan.bundle.inputs(x), y, epochs=epochs, batch_size=batch, shuffle=True, verbose=2)
     tests = {k: [(data.x(s), data.y(s))] for k, s in evaluation.TEST_SETS.items()}
 train_s = time.perf_counter() - start
 metrics = evaluation.evaluate(plan.bundle.predict_proba, plan.bundle.labels, tests)
-rows = sum(data.rows(s) for s in plan.train_splits)
+rows = sum(data.rows(s) for s in plan.splits)
 print('RESULT', rows, train_s, time.perf_counter() - start, metrics['acc_all'])
 """
 

@@ -23,15 +23,28 @@ def tool_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
-def tiny(params: Params, **data_changes) -> Params:
+# The options most tests compare with the baseline; tests of the others name them.
+TINY_STRATEGIES = ("full-retrain", "incremental", "fine-tune")
+
+
+def tiny_settings(params: Params, names=TINY_STRATEGIES) -> dict:
+    """Those options' settings, shrunk to 2 epochs at a learning rate of 0.01."""
+    from retrainlab.strategies import Training
+
+    def shrunk(settings):
+        return dataclasses.replace(settings, epochs=2, learning_rate=0.01) if isinstance(settings, Training) else settings
+
+    return {name: shrunk(params.settings(name)) for name in names}
+
+
+def tiny(params: Params, strategies=TINY_STRATEGIES, **data_changes) -> Params:
     """The project's params, shrunk so that training takes seconds."""
     return dataclasses.replace(
         params,
         seeds=[0, 1],
         data=dataclasses.replace(params.data, **data_changes),
         model=dataclasses.replace(params.model, hidden_units=[16, 8], epochs=4, learning_rate=0.01),
-        incremental=dataclasses.replace(params.incremental, epochs=2, learning_rate=0.01),
-        fine_tune=dataclasses.replace(params.fine_tune, epochs=2, learning_rate=0.01),
+        strategies=tiny_settings(params, strategies),
         tracking=dataclasses.replace(params.tracking, system_metrics=False),
     )
 

@@ -1,7 +1,10 @@
+import dataclasses
+
 import pytest
 
 from retrainlab import comparison
 from retrainlab.config import CompareParams
+from retrainlab.record import StrategyRecord
 
 
 def record(acc_old, acc_new, forgetting=0.0, cpu=10.0, version=1):
@@ -11,8 +14,12 @@ def record(acc_old, acc_new, forgetting=0.0, cpu=10.0, version=1):
         for i, (o, n) in enumerate(zip(acc_old, acc_new))
     }
     means = {k: sum(s[k] for s in per_seed.values()) / len(per_seed) for k in ("acc_old", "acc_new", "forgetting", "cpu_seconds")}
-    ci95 = {k: {"low": v, "high": v} for k, v in means.items()}
-    return {**means, "ci95": ci95, "per_seed": per_seed, "mlflow": {"model_version": version}, "gpu_seconds": 0.0}
+    means["gpu_seconds"] = 0.0
+    raw = {"strategy": "any", "round": 1, "seeds": list(range(len(per_seed))), "device": "cpu", "distribute": {},
+           **means, "ci95": {k: {"low": v, "high": v} for k, v in means.items()}, "per_seed": per_seed,
+           "mlflow": {"experiment_id": "1", "run_id": "r", "parent_run_id": "p", "seed_run_ids": {},
+                      "registered_model": "m", "model_version": version, "model_seed": 0}}
+    return StrategyRecord.from_json(raw)
 
 
 POLICY = CompareParams(new_traffic_share=0.5, tolerance=0.01, max_forgetting=0.05)
@@ -124,9 +131,12 @@ def test_new_traffic_share_moves_the_target():
 
 
 def test_cost_metric_prefers_money_then_gpu_then_cpu():
-    cpu_only = {"a": {"cpu_seconds": 1.0, "gpu_seconds": 0.0}}
-    gpu = {"a": {"cpu_seconds": 1.0, "gpu_seconds": 3.0}}
-    money = {"a": {"cpu_seconds": 1.0, "gpu_seconds": 3.0, "cost_usd": 0.2}}
+    def costs(**means):
+        return {"a": dataclasses.replace(record([0.9], [0.9]), means=means)}
+
+    cpu_only = costs(cpu_seconds=1.0, gpu_seconds=0.0)
+    gpu = costs(cpu_seconds=1.0, gpu_seconds=3.0)
+    money = costs(cpu_seconds=1.0, gpu_seconds=3.0, cost_usd=0.2)
     assert comparison.choose_cost_metric(cpu_only, "auto") == "cpu_seconds"
     assert comparison.choose_cost_metric(gpu, "auto") == "gpu_seconds"
     assert comparison.choose_cost_metric(money, "auto") == "cost_usd"

@@ -27,7 +27,13 @@ def test_a_misspelt_key_fails_naming_it(tmp_path):
         ("model:\n  hidden_units: 8\n", "model.hidden_units"),
         ("data:\n  source: kaggle\n", "data.source"),
         ("data:\n  test_fraction: 1.5\n", "data.test_fraction"),
-        ("fine_tune:\n  learning_rate: 0\n", "fine_tune.learning_rate"),
+        ("strategies:\n  fine-tune:\n    learning_rate: 0\n", "strategies.fine-tune.learning_rate"),
+        ("strategies:\n  replay:\n    old_fraction: -1\n", "strategies.replay.old_fraction"),
+        ("strategies:\n  replay:\n    old_rows: 2.5\n", "strategies.replay.old_rows"),
+        ("strategies:\n  distill:\n    temperature: .nan\n", "strategies.distill.temperature"),
+        ("strategies:\n  distill:\n    weight: 0\n", "strategies.distill.weight"),
+        ("strategies:\n  shrink-perturb:\n    shrink: 2\n", "strategies.shrink-perturb.shrink"),
+        ("strategies:\n  shrink-perturb:\n    noise: [0.1]\n", "strategies.shrink-perturb.noise"),
         ("cost:\n  gpu_hour_usd: -1\n", "cost.gpu_hour_usd"),
         ("seeds: [1, 1]\n", "seeds"),
         ("compare:\n  new_traffic_share: 2\n", "compare.new_traffic_share"),
@@ -106,3 +112,36 @@ def test_the_top_level_and_the_syntax_fail_like_any_key(tmp_path, text, message)
 def test_huge_values_are_refused_before_they_exhaust_the_machine(tmp_path, text, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_params(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("strategies: [replay, distill]\n", "'strategies' must be a mapping of option to settings"),
+        ("strategies: {}\n", "'strategies' needs at least one option"),
+        ("strategies:\n  replay_x: {}\n", "unknown strategy 'strategies.replay_x' (known: full-retrain, incremental"),
+        ("strategies:\n  baseline: {}\n", "the baseline always runs"),
+        ("strategies:\n  replay:\n    old_fractoin: 1\n", "unknown parameter 'strategies.replay.old_fractoin'"),
+        ("strategies:\n  full-retrain:\n    epochs: 3\n", "unknown parameter 'strategies.full-retrain.epochs'"),
+        ("incremental:\n  epochs: 3\n", "'incremental' has moved to 'strategies.incremental'"),
+        ("fine_tune:\n  epochs: 3\n", "'fine_tune' has moved to 'strategies.fine-tune'"),
+    ],
+)
+def test_the_strategies_section_names_what_is_wrong(tmp_path, text, message):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_params(path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_strategies_chooses_the_options_and_fills_in_their_defaults(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("strategies:\n  replay:\n    old_rows: 50\n  distill:\n  full-retrain: {}\n")
+    params = load_params(path)
+    assert list(params.strategies) == ["replay", "distill", "full-retrain"]
+    assert params.strategies["replay"].old_rows == 50 and params.strategies["replay"].epochs == 15
+    assert params.strategies["distill"].temperature == 2.0
+    assert params.settings("fine-tune").new_layers == 1  # not chosen: its defaults, for messages
+    flat = as_flat_dict(params)
+    assert flat["strategies.replay.old_rows"] == 50 and "strategies.fine-tune.epochs" not in flat

@@ -80,7 +80,7 @@ def finished(process, timeout=600) -> str:
 @pytest.fixture(scope="module")
 def trained_in_one_process(tmp_path_factory):
     """The digits project with full-retrain trained once the plain way: the reference."""
-    root = make_project(tmp_path_factory.mktemp("distribute"))
+    root = make_project(tmp_path_factory.mktemp("distribute"), options=("full-retrain", "distill"))
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["seeds"] = [0]
     params["model"].update(dropout=0.0, epochs=6)
@@ -90,6 +90,8 @@ def trained_in_one_process(tmp_path_factory):
     finished(retrainlab(root, "full-retrain"))
     single = json.loads((root / layout.metrics_path("full-retrain")).read_text())
     assert single["distribute"] == {"strategy": "none", "workers": 1, "replicas": 1}
+    finished(retrainlab(root, "distill"))
+    single["distill"] = json.loads((root / layout.metrics_path("distill")).read_text())
     return root, params, single
 
 
@@ -121,6 +123,17 @@ def test_two_cpu_workers_train_like_one_and_add_up_their_costs(trained_in_one_pr
     assert figures["wall_seconds"] == pytest.approx(max(w["wall_seconds"] for w in per_worker))
     # The other worker wrote nothing: one registered version per step, outputs from the chief.
     assert load_params(root / "params.yaml").distribute.strategy == "multi_worker"
+
+    # An option with a loss term trains on the cluster through the same path: distillation's
+    # targets come from a copy of the teacher in each worker's input pipeline.
+    addresses = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    chief = retrainlab(root, "distill", TF_CONFIG=tf_config(addresses, 0))
+    other = retrainlab(root, "distill", TF_CONFIG=tf_config(addresses, 1))
+    finished(other), finished(chief)
+    multi = json.loads((root / layout.metrics_path("distill")).read_text())
+    assert multi["distribute"]["workers"] == 2
+    for name in ("acc_old", "acc_new", "acc_all"):
+        assert abs(multi[name] - single["distill"][name]) <= ACCURACY_TOLERANCE, name
 
 
 # MirroredStrategy over two logical CPU devices: TensorFlow must be told before it starts,

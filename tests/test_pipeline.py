@@ -18,14 +18,23 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from retrainlab import layout
+from retrainlab.strategies import BASELINE
 
-from .conftest import PROJECT, tool_env
+from .conftest import PROJECT, TINY_STRATEGIES, tool_env
 
 pytestmark = pytest.mark.integration
-STAGES = [layout.PREPARE, layout.RESOLVE, *layout.STEPS[1:]]
+# The options the pipeline tests run (the demo's default is all of them): the digits demo's
+# test also runs replay, which samples old rows in its own stage.
+OPTIONS = TINY_STRATEGIES
 
 
-def make_project(tmp_path: Path, **data_changes) -> Path:
+def stages(options=OPTIONS) -> list[str]:
+    """The stages a first `dvc repro` runs, in DVC's order."""
+    return [layout.PREPARE, layout.RESOLVE, BASELINE, *(f"{layout.UPDATE_STAGE}@{o}" for o in options),
+            layout.COMPARE]
+
+
+def make_project(tmp_path: Path, options=OPTIONS, **data_changes) -> Path:
     files = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=PROJECT, capture_output=True, check=True,
@@ -40,8 +49,10 @@ def make_project(tmp_path: Path, **data_changes) -> Path:
     params["data"].update(data_changes)
     params["seeds"] = [0, 1]
     params["model"].update(hidden_units=[16, 8], epochs=4, learning_rate=0.01)
-    params["incremental"].update(epochs=2, learning_rate=0.01)
-    params["fine_tune"].update(epochs=2, learning_rate=0.01)
+    params["strategies"] = {name: params["strategies"][name] for name in options}
+    for settings in params["strategies"].values():
+        if "epochs" in settings:
+            settings.update(epochs=2, learning_rate=0.01)
     params["tracking"]["system_metrics"] = False
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(root, "init", "-q")
@@ -61,10 +72,10 @@ def run(root: Path, *command: str, **env: str) -> subprocess.CompletedProcess:
     return result
 
 
-def check_pipeline(root: Path, label: str, features: list[str]) -> None:
+def check_pipeline(root: Path, label: str, features: list[str], options=OPTIONS) -> None:
     first = run(root, "dvc", "repro")
-    for stage in STAGES:
-        assert f"Running stage '{stage}'" in first.stdout
+    assert ran(first) == stages(options)
+    strategies = [BASELINE, *options]
 
     params = yaml.safe_load((root / "params.yaml").read_text())["tracking"]
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
@@ -73,7 +84,7 @@ def check_pipeline(root: Path, label: str, features: list[str]) -> None:
     parents = [r for r in runs if r.data.tags.get("retrainlab.role") == "pipeline"]
     assert len(parents) == 1
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
-    assert sorted(r.info.run_name for r in children) == sorted([*layout.STRATEGY_NAMES, layout.COMPARE])
+    assert sorted(r.info.run_name for r in children) == sorted([*strategies, layout.COMPARE])
     children = [r for r in children if "retrainlab.strategy" in r.data.tags]
     for child in children:
         assert child.info.status == "FINISHED"
@@ -87,7 +98,7 @@ def check_pipeline(root: Path, label: str, features: list[str]) -> None:
     shown = next(iter(metrics.values()))["data"]
     test = pd.read_parquet(root / layout.split_path("incremental_test"))
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
-    for strategy in layout.STRATEGY_NAMES:
+    for strategy in strategies:
         record = shown[layout.metrics_path(strategy).as_posix()]["data"]
         assert 0 <= record["acc_new"] <= 1 and record["forgetting"] == pytest.approx(
             shown["metrics/baseline.json"]["data"]["acc_old"] - record["acc_old"]
@@ -97,7 +108,7 @@ def check_pipeline(root: Path, label: str, features: list[str]) -> None:
         predicted = model.predict(test[features])[label].to_numpy()
         registered_seed = str(record["mlflow"]["model_seed"])
         assert np.mean(predicted == test[label].to_numpy()) == pytest.approx(record["per_seed"][registered_seed]["acc_new"])
-    assert len(client.search_model_versions(f"name='{params['registered_model']}'")) == 4
+    assert len(client.search_model_versions(f"name='{params['registered_model']}'")) == len(strategies)
 
     comparison = json.loads((root / layout.REPORT_JSON).read_text())
     recommended = shown[layout.metrics_path(comparison["recommended"]).as_posix()]["data"]
@@ -112,9 +123,13 @@ def check_pipeline(root: Path, label: str, features: list[str]) -> None:
     assert "Stage 'baseline' didn't change, skipping" in second.stdout
 
 
+# The digits demo's test runs replay, with its sampled old rows, where the others run fine-tune.
+DEMO_OPTIONS = ("full-retrain", "incremental", "replay")
+
+
 def test_dvc_repro_on_the_default_digits_demo(tmp_path):
-    root = make_project(tmp_path)
-    check_pipeline(root, "digit", [f"pixel_{r}_{c}" for r in range(8) for c in range(8)])
+    root = make_project(tmp_path, options=DEMO_OPTIONS)
+    check_pipeline(root, "digit", [f"pixel_{r}_{c}" for r in range(8) for c in range(8)], DEMO_OPTIONS)
     check_a_failed_stage_keeps_the_last_good_outputs(root)
 
     # A DVC remote in a local directory: commit as a user would, push the datasets and
@@ -132,9 +147,9 @@ def test_dvc_repro_on_the_default_digits_demo(tmp_path):
     for name in ("mlflow.db", "mlartifacts"):
         shutil.move(root / name, store / name)
     git(root, "clean", "-fdqX")
-    assert not (root / ".dvc" / "cache").exists() and not (root / layout.model_dir("fine-tune")).exists()
+    assert not (root / ".dvc" / "cache").exists() and not (root / layout.model_dir("replay")).exists()
     run(root, "dvc", "pull")
-    assert (root / layout.model_dir("fine-tune") / "seed-0" / "model.keras").is_file()
+    assert (root / layout.model_dir("replay") / "seed-0" / "model.keras").is_file()
     assert (root / layout.split_path("incremental_test")).is_file()
     for name in ("mlflow.db", "mlartifacts"):
         shutil.move(store / name, root / name)
@@ -172,7 +187,7 @@ def check_the_next_round_starts_from_the_champion(root: Path, tmp_path: Path) ->
     assert (root / "data/raw/round-2.dvc").is_file()
 
     second = run(root, "dvc", "repro")
-    assert ran(second) == [layout.PREPARE, layout.RESOLVE, *layout.STRATEGY_NAMES, layout.COMPARE]
+    assert ran(second) == stages(DEMO_OPTIONS)
     baseline = json.loads((root / layout.metrics_path("baseline")).read_text())
     assert baseline["origin"]["version"] == str(champion.version)
     assert str(baseline["mlflow"]["model_version"]) == str(champion.version)  # no duplicate version
@@ -257,13 +272,13 @@ def test_the_bring_your_own_model_examples_run_as_written(tmp_path):
     assert len(commands) == 2
     for command in commands:
         result = run(root, *shlex.split(command), "-S", "seeds=[0]")
-        assert ran(result) == STAGES, command
+        assert ran(result) == stages(), command
         baseline = json.loads((root / layout.metrics_path("baseline")).read_text())
         assert baseline["origin"]["kind"] == "file" and baseline["cpu_seconds"] == 0
         assert baseline["acc_old"] > 0.8, command  # the brought model, as it was trained
-        for strategy in layout.STRATEGY_NAMES[1:]:
+        for strategy in OPTIONS:
             record = json.loads((root / layout.metrics_path(strategy)).read_text())
             assert record["cpu_seconds"] > 0 and 0 <= record["acc_new"] <= 1, (command, strategy)
             assert record["mlflow"]["parent_version"] == str(baseline["mlflow"]["model_version"])
         report = json.loads((root / layout.REPORT_JSON).read_text())
-        assert report["recommended"] in layout.STRATEGY_NAMES
+        assert report["recommended"] in (BASELINE, *OPTIONS)

@@ -6,7 +6,8 @@ import tomllib
 import yaml
 
 from retrainlab import layout
-from retrainlab.strategies import STRATEGIES
+from retrainlab.config import load_params
+from retrainlab.strategies import BASELINE, CATALOGUE, UPDATES
 
 from .conftest import PROJECT
 
@@ -15,24 +16,44 @@ def load(name):
     return yaml.safe_load((PROJECT / name).read_text())
 
 
-def test_mlproject_dvc_stages_and_cli_name_the_same_steps():
-    steps = list(layout.STEPS)
-    assert list(STRATEGIES) == list(layout.STRATEGY_NAMES)
+def test_mlproject_dvc_stages_and_cli_name_the_declared_strategies():
+    """The strategies' declarations are the one list: an entry point each, and DVC stages
+    for the baseline and, through `foreach`, for each option params.yaml chooses."""
+    from retrainlab.cli import _parser
+
+    steps = [layout.PREPARE, *CATALOGUE, layout.COMPARE]
     assert list(load("MLproject")["entry_points"]) == steps
-    assert list(load("dvc.yaml")["stages"]) == [layout.PREPARE, layout.RESOLVE, *steps[1:]]
+    stages = load("dvc.yaml")["stages"]
+    assert list(stages) == [layout.PREPARE, layout.RESOLVE, BASELINE, layout.UPDATE_STAGE, layout.COMPARE]
+    assert stages[layout.UPDATE_STAGE]["foreach"] == "${strategies}"
+    commands = _parser()._subparsers._group_actions[0].choices
+    assert set(CATALOGUE) <= set(commands)
+    assert list(load_params(PROJECT / "params.yaml").strategies) == list(UPDATES)  # all seven run on the demo
+
+
+def expanded_stages():
+    """dvc.yaml's stages with the foreach stage written out for each option, as DVC does."""
+    stages = load("dvc.yaml")["stages"]
+    template = yaml.safe_dump(stages.pop(layout.UPDATE_STAGE)["do"])
+    for name in UPDATES:
+        stages[f"{layout.UPDATE_STAGE}@{name}"] = yaml.safe_load(template.replace("${key}", name))
+    return stages
 
 
 def test_every_stage_runs_its_own_entry_points_command():
     """MLproject is the one definition: each stage's command is its entry point's, with the
     entry's default parameters. resolve-baseline only writes down where the baseline comes
     from (no MLflow run), so it is no entry point, and runs at every repro."""
-    stages = load("dvc.yaml")["stages"]
+    stages = expanded_stages()
     assert stages.pop(layout.RESOLVE)["always_changed"] is True
-    for name, stage in stages.items():
+    for stage_name, stage in stages.items():
+        name = stage_name.rpartition("@")[2]
         entry = load("MLproject")["entry_points"][name]
         defaults = {key: spec["default"] for key, spec in entry["parameters"].items()}
         assert stage["cmd"] == entry["command"].format(**defaults), name
         assert entry["command"].startswith(f"retrainlab {name} --params {{params}}")
+        if name in UPDATES:
+            assert f"strategies.{name}" in stage["params"], name
 
 
 def outputs(stage, kind):
@@ -40,7 +61,7 @@ def outputs(stage, kind):
 
 
 def test_dvc_outputs_are_where_the_code_writes():
-    stages = load("dvc.yaml")["stages"]
+    stages = expanded_stages()
     assert outputs(stages[layout.PREPARE], "outs") == [
         *(layout.split_path(s).as_posix() for s in layout.SPLITS),
         layout.SUMMARY.as_posix(),
@@ -50,8 +71,8 @@ def test_dvc_outputs_are_where_the_code_writes():
     assert sorted(declared) == sorted(p.as_posix() for p in layout.REPORT_FILES)
     assert outputs(stages[layout.RESOLVE], "outs") == [layout.BASELINE_ORIGIN.as_posix()]
     assert layout.BASELINE_ORIGIN.as_posix() in stages["baseline"]["deps"]
-    for name in layout.STRATEGY_NAMES:
-        stage = stages[name]
+    for name in CATALOGUE:
+        stage = stages[name if name == BASELINE else f"{layout.UPDATE_STAGE}@{name}"]
         assert outputs(stage, "outs") == [layout.model_dir(name).as_posix()]
         assert outputs(stage, "metrics") == [layout.metrics_path(name).as_posix()]
         assert outputs(stage, "plots") == [layout.curves_path(name).as_posix()]
@@ -60,7 +81,7 @@ def test_dvc_outputs_are_where_the_code_writes():
 def test_every_output_persists_so_a_failed_stage_keeps_the_last_good_one():
     """DVC deletes a stage's outputs before it runs unless they persist; the steps write theirs
     last, by rename, so a stage that fails leaves them as they were (docs/RELIABILITY.md)."""
-    for name, stage in load("dvc.yaml")["stages"].items():
+    for name, stage in expanded_stages().items():
         for kind in ("outs", "metrics", "plots"):
             for out in stage.get(kind, []):
                 assert next(iter(out.values())).get("persist") is True, (name, out)

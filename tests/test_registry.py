@@ -17,6 +17,7 @@ from retrainlab.config import CompareParams, FilesParams, load_params
 from retrainlab.errors import RetrainlabError
 from retrainlab.registry import Gate, Measured, PromotionRefused, gates
 from retrainlab.steps import compare_step, prepare_step
+from retrainlab.strategies import BASELINE
 from retrainlab.train import run_strategy
 
 from .conftest import PROJECT, tiny, tool_env
@@ -64,7 +65,8 @@ def pipeline(tmp_path_factory):
     (root / ".dvc").mkdir()
     churn(300, 0).to_csv(root / "old.csv", index=False)
     churn_with_pauses(200, 1).to_csv(root / "new.csv", index=False)
-    params = tiny(load_params(PROJECT / "params.yaml"))
+    # Options other than the other tests': the report, the registry and promotion take any set.
+    params = tiny(load_params(PROJECT / "params.yaml"), strategies=("replay", "distill", "shrink-perturb"))
     files = FilesParams("old.csv", "new.csv", "churned")
     params = dataclasses.replace(
         params,
@@ -77,7 +79,7 @@ def pipeline(tmp_path_factory):
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         mp.delenv("MLFLOW_RUN_ID", raising=False)
         prepare_step(params)
-        records = {name: run_strategy(name, params) for name in layout.STRATEGY_NAMES}
+        records = {name: run_strategy(name, params) for name in (BASELINE, *params.strategies)}
         summary = compare_step(params)
         yield root, params, records, summary
 
@@ -87,15 +89,15 @@ def test_compare_writes_the_report_and_points_challenger_at_the_recommendation(p
     for path in layout.REPORT_FILES:
         assert (root / path).is_file() and (root / path).stat().st_size > 0
     recommended = summary["recommended"]
-    assert recommended in layout.STRATEGY_NAMES
+    assert recommended in (BASELINE, *params.strategies)
     assert f"**Recommendation: {recommended}.**" in (root / layout.REPORT_MD).read_text()
-    assert registry.alias_version("churn", registry.CHALLENGER) == str(records[recommended]["mlflow"]["model_version"])
+    assert registry.alias_version("churn", registry.CHALLENGER) == str(records[recommended].mlflow.model_version)
     client = MlflowClient()
     for strategy, record in records.items():
-        tags = client.get_model_version("churn", str(record["mlflow"]["model_version"])).tags
+        tags = client.get_model_version("churn", str(record.mlflow.model_version)).tags
         assert tags["comparison.recommended"] == recommended
         assert tags["comparison.verdict"] == summary["strategies"][strategy]["verdict"]
-    parent = client.get_run(records["baseline"]["mlflow"]["parent_run_id"])
+    parent = client.get_run(records["baseline"].mlflow.parent_run_id)
     assert parent.data.tags["retrainlab.recommendation"] == recommended
     assert "diagnostics.domain_auc" in parent.data.metrics and "target.recommended" in parent.data.metrics
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
@@ -111,7 +113,7 @@ def test_promote_refuse_force_and_rollback(pipeline):
     assert registry.alias_version("churn", registry.CHAMPION) == challenger
 
     # The baseline cannot predict the label the new data brought: worse than the champion.
-    worse = str(records["baseline"]["mlflow"]["model_version"])
+    worse = str(records["baseline"].mlflow.model_version)
     assert worse != challenger
     with pytest.raises(PromotionRefused, match=r"gate 'not worse than the champion' failed \(target .* worse by"):
         registry.promote(params, version=worse, root=root)
@@ -147,8 +149,8 @@ def test_serving_the_champion_answers_with_the_accuracy_logged_for_it(pipeline):
     if champion is None:
         registry.promote(params, root=root)
         champion = registry.alias_version("churn", registry.CHAMPION)
-    record = next(r for r in records.values() if str(r["mlflow"]["model_version"]) == champion)
-    logged = record["per_seed"][str(record["mlflow"]["model_seed"])]["acc_new"]
+    record = next(r for r in records.values() if str(r.mlflow.model_version) == champion)
+    logged = record.per_seed[str(record.mlflow.model_seed)]["acc_new"]
 
     port = free_port()
     env = tool_env(MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}")
@@ -180,3 +182,15 @@ def test_serving_the_champion_answers_with_the_accuracy_logged_for_it(pipeline):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_an_option_taken_out_of_strategies_is_left_out_of_the_comparison(pipeline):
+    """Its record stays on disk (DVC keeps outputs that persist) but is not compared."""
+    root, params, records, _ = pipeline
+    fewer = dataclasses.replace(params, strategies={k: v for k, v in params.strategies.items() if k != "distill"})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        summary = compare_step(fewer)
+    assert set(summary["strategies"]) == {BASELINE, *fewer.strategies} and (root / layout.metrics_path("distill")).is_file()
+    assert "distill" not in (root / layout.REPORT_MD).read_text()

@@ -22,6 +22,7 @@ from retrainlab.errors import RetrainlabError
 from retrainlab.pyfunc_model import MODEL_DIGEST_TAG, files_sha256
 from retrainlab.registry import Measured, PromotionRefused, gates
 from retrainlab.steps import compare_step, prepare_step
+from retrainlab.strategies import BASELINE
 from retrainlab.train import run_strategy
 
 from .conftest import PROJECT, tiny
@@ -80,7 +81,7 @@ def project(tmp_path_factory):
         mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
         experiment_in(root, params)
         prepare_step(params, root)
-        records = {name: run_strategy(name, params, root) for name in layout.STRATEGY_NAMES}
+        records = {name: run_strategy(name, params, root) for name in (BASELINE, *params.strategies)}
         summary = compare_step(params, root)
         yield root, params, records, summary["recommended"]
 
@@ -100,7 +101,7 @@ def fresh_aliases(request):
 
 
 def version_of(record) -> str:
-    return str(record["mlflow"]["model_version"])
+    return str(record.mlflow.model_version)
 
 
 def files_of(version: str) -> Path:
@@ -117,7 +118,7 @@ def one_line(exc_info) -> str:
 def test_a_version_whose_run_recorded_a_nan_loss_is_refused_without_force(project):
     # What model.learning_rate: .inf gave: NaN losses, and a model that passed every gate.
     root, params, records, _ = project
-    version, run_id = version_of(records["full-retrain"]), records["full-retrain"]["mlflow"]["run_id"]
+    version, run_id = version_of(records["full-retrain"]), records["full-retrain"].mlflow.run_id
     client = MlflowClient()
     loss_new = client.get_run(run_id).data.metrics["loss_new"]
     client.log_metric(run_id, "loss_new", math.nan, step=1)
@@ -297,7 +298,7 @@ def test_a_recommendation_from_another_store_or_execution_is_refused(project, tm
         registry.promote(params, root=workspace)
     assert one_line(refused) == (
         f"{layout.REPORT_JSON} recommends {recommended} = v{version} from run abc123, but version {version} of "
-        f"'{NAME}' comes from run {records[recommended]['mlflow']['run_id']} (another store or execution); "
+        f"'{NAME}' comes from run {records[recommended].mlflow.run_id} (another store or execution); "
         "run dvc repro, or give --version"
     )
     workspace = workspace_copy(root, tmp_path / "no-version", recommended, model_version=99)

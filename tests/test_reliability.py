@@ -15,7 +15,9 @@ from retrainlab import data, layout
 from retrainlab.config import load_params
 
 from .conftest import tool_env
-from .test_pipeline import make_project
+from retrainlab.strategies import BASELINE
+
+from .test_pipeline import OPTIONS, make_project
 
 pytestmark = pytest.mark.integration
 FAKE_TOKEN = "rl-fake-token-7f3a9c1e55d04b2a"
@@ -138,7 +140,7 @@ def parallel_project(tmp_path_factory):
     processes = [
         subprocess.Popen(["retrainlab", "run", name], cwd=root, env=env_for(root),
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for name in layout.STRATEGY_NAMES[1:]
+        for name in OPTIONS
     ]
     outputs = [p.communicate(timeout=600)[0] for p in processes]
     retrainlab(root, "run", "compare")
@@ -152,9 +154,9 @@ def test_parallel_strategy_steps_lose_no_run(parallel_project):
         assert "database is locked" not in output
     strategy_runs = [r for r in runs_of(root, params) if r.data.tags.get("retrainlab.role") == "step"
                      and "retrainlab.strategy" in r.data.tags]
-    assert sorted(r.data.tags["retrainlab.strategy"] for r in strategy_runs) == sorted(layout.STRATEGY_NAMES)
+    assert sorted(r.data.tags["retrainlab.strategy"] for r in strategy_runs) == sorted([BASELINE, *OPTIONS])
     assert {r.info.status for r in strategy_runs} == {"FINISHED"}
-    assert len(client_for(root).search_model_versions()) == 4
+    assert len(client_for(root).search_model_versions()) == 1 + len(OPTIONS)
 
 
 def test_two_promotions_at_once_leave_consistent_aliases(parallel_project):

@@ -6,7 +6,8 @@ import pytest
 
 from retrainlab import data, evaluation
 from retrainlab.errors import DataError
-from retrainlab.strategies import STRATEGIES, fit, grown_labels, seed_everything
+from retrainlab.strategies import grown_labels, plan_for
+from retrainlab.training import fit, seed_everything
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def prepared(tmp_path, tiny_params):
 
 def train(name, prepared, params, base=None, seed=0):
     seed_everything(seed)
-    plan = STRATEGIES[name](prepared, params, base, seed)
+    plan = plan_for(name, prepared, params, base, seed)
     history = keras.callbacks.History()
     fit(plan, prepared, callbacks=[history], seed=seed)
     tests = {k: [(prepared.x(s), prepared.y(s))] for k, s in evaluation.TEST_SETS.items()}
@@ -27,7 +28,7 @@ def train(name, prepared, params, base=None, seed=0):
 def test_the_baseline_is_not_told_the_future_labels(prepared, tiny_params):
     plan, history, metrics = train("baseline", prepared, tiny_params)
     assert plan.bundle.labels == list(range(7))
-    assert plan.train_splits == ("initial_train",)
+    assert plan.splits == ("initial_train",)
     assert len(history.history["loss"]) == tiny_params.model.epochs
     assert metrics["acc_old"] > 0.5 and metrics["acc_new"] < metrics["acc_old"]
 
@@ -38,8 +39,8 @@ def test_every_update_knows_every_class_and_starts_where_it_should(prepared, tin
         plan, history, metrics = train(name, prepared, tiny_params, base.bundle)
         assert sorted(plan.bundle.labels) == list(range(10)), name
         assert metrics["acc_new"] > 0.3, name
-    assert STRATEGIES["incremental"](prepared, tiny_params, base.bundle, 0).train_splits == ("incremental_train",)
-    assert STRATEGIES["full-retrain"](prepared, tiny_params, None, 0).train_splits == (
+    assert plan_for("incremental", prepared, tiny_params, base.bundle, 0).splits == ("incremental_train",)
+    assert plan_for("full-retrain", prepared, tiny_params, None, 0).splits == (
         "initial_train",
         "incremental_train",
     )
@@ -63,4 +64,4 @@ def test_a_single_class_cannot_train_a_classifier(tmp_path, tiny_params):
     only_zeros = {split: [0] for split in prepared.summary["classes"]}
     single = dataclasses.replace(prepared, summary=prepared.summary | {"classes": only_zeros})
     with pytest.raises(DataError, match="only one class"):
-        STRATEGIES["baseline"](single, tiny_params, None, 0)
+        plan_for("baseline", single, tiny_params, None, 0)

@@ -30,7 +30,9 @@ from retrainlab import layout, server
 from retrainlab.errors import RetrainlabError
 
 from .conftest import tool_env
-from .test_pipeline import git, make_project, run
+from retrainlab.strategies import BASELINE
+
+from .test_pipeline import OPTIONS, git, make_project, ran, run, stages
 
 # The role and database README's "Team mode" asks a team to create.
 TEAM_SQL = "CREATE USER mlflow WITH PASSWORD 'change-me';\nCREATE DATABASE mlflow OWNER mlflow;\n"
@@ -144,8 +146,7 @@ def test_pipeline_compare_and_promote_against_a_postgres_backed_server(tmp_path,
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(root, "commit", "-qam", "one seed")
     repro = run(root, "dvc", "repro", MLFLOW_TRACKING_URI=team.url)
-    for stage in layout.STEPS:
-        assert f"Running stage '{stage}'" in repro.stdout
+    assert ran(repro) == stages()
 
     # Every run, in the server's store, FINISHED; artifacts went through the server.
     name = params["tracking"]["registered_model"]
@@ -156,7 +157,7 @@ def test_pipeline_compare_and_promote_against_a_postgres_backed_server(tmp_path,
     assert {r.info.status for r in runs} == {"FINISHED"}
     (parent,) = [r for r in runs if r.data.tags.get("retrainlab.role") == "pipeline"]
     children = {r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
-    assert children == {*layout.STRATEGY_NAMES, layout.COMPARE}
+    assert children == {BASELINE, *OPTIONS, layout.COMPARE}
     assert not (root / "mlflow.db").exists() and not (root / "mlartifacts").exists()
     assert {p.name for p in artifacts.rglob("*")} >= {"MLmodel", "comparison.md", "summary.json"}
 
@@ -174,8 +175,8 @@ def test_pipeline_compare_and_promote_against_a_postgres_backed_server(tmp_path,
 
     # Four registered versions; compare logged to the parent run and set the challenger.
     versions = client.search_model_versions(f"name='{name}'")
-    assert len(versions) == stored_versions == 4
-    assert {v.tags["strategy"] for v in versions} == set(layout.STRATEGY_NAMES)
+    assert len(versions) == stored_versions == 1 + len(OPTIONS)
+    assert {v.tags["strategy"] for v in versions} == {BASELINE, *OPTIONS}
     report = json.loads((root / layout.REPORT_JSON).read_text())
     recommended = json.loads((root / layout.metrics_path(report["recommended"])).read_text())
     challenger = client.get_model_version_by_alias(name, "challenger")

@@ -63,15 +63,15 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
     fine = run_strategy("fine-tune", params)
 
     client = MlflowClient()
-    parent = fine["mlflow"]["parent_run_id"]
-    assert baseline["mlflow"]["parent_run_id"] == parent
-    run = client.get_run(fine["mlflow"]["run_id"])
+    parent = fine.mlflow.parent_run_id
+    assert baseline.mlflow.parent_run_id == parent
+    run = client.get_run(fine.mlflow.run_id)
     assert run.data.tags["mlflow.parentRunId"] == parent
     assert run.data.tags["retrainlab.strategy"] == "fine-tune"
-    assert run.data.params["fine_tune.new_layers"] == "1"
+    assert run.data.params["strategies.fine-tune.new_layers"] == "1"
     for name in ("acc_old", "acc_new", "acc_all", "f1_new", "forgetting", "wall_seconds", "gpu_seconds"):
         assert name in run.data.metrics
-    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == params.fine_tune.epochs
+    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == params.settings("fine-tune").epochs
 
     # One nested run per seed; the strategy run holds their mean and 95% interval.
     seed_runs = client.search_runs(
@@ -81,8 +81,8 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
     accs = [r.data.metrics["acc_new"] for r in seed_runs]
     assert run.data.metrics["acc_new"] == pytest.approx(np.mean(accs))
     assert run.data.metrics["acc_new_ci_low"] <= min(accs) <= max(accs) <= run.data.metrics["acc_new_ci_high"]
-    assert fine["per_seed"]["1"]["forgetting"] == pytest.approx(
-        baseline["per_seed"]["1"]["acc_old"] - fine["per_seed"]["1"]["acc_old"]
+    assert fine.per_seed["1"]["forgetting"] == pytest.approx(
+        baseline.per_seed["1"]["acc_old"] - fine.per_seed["1"]["acc_old"]
     )
     seed_run = seed_runs[0]
     inputs = {i.dataset.name: i.dataset for i in seed_run.inputs.dataset_inputs}
@@ -90,10 +90,10 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
     assert inputs["incremental_train"].digest == tracking.file_md5(path)
 
     record = json.loads((root / layout.metrics_path("fine-tune")).read_text())
-    assert record == json.loads(json.dumps(fine))
+    assert record == json.loads(json.dumps(fine.to_json()))
     assert (root / layout.model_dir("fine-tune") / "seed-1" / "model.keras").is_file()
 
-    version = client.get_model_version(params.tracking.registered_model, str(fine["mlflow"]["model_version"]))
+    version = client.get_model_version(params.tracking.registered_model, str(fine.mlflow.model_version))
     assert version.tags["strategy"] == "fine-tune" and version.run_id == run.info.run_id
     uri = f"models:/{params.tracking.registered_model}/{version.version}"
     assert not list(Path(mlflow.artifacts.download_artifacts(uri)).rglob("*.pkl"))  # models from code: no pickle
@@ -101,7 +101,7 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
     test = pd.read_parquet(root / layout.split_path("incremental_test"))
     predicted = model.predict(test[["tenure", "plan"]])["churned"]
     assert set(predicted) <= {"yes", "no"}
-    assert np.mean(predicted.to_numpy() == test["churned"].to_numpy()) == pytest.approx(fine["per_seed"]["0"]["acc_new"])
+    assert np.mean(predicted.to_numpy() == test["churned"].to_numpy()) == pytest.approx(fine.per_seed["0"]["acc_new"])
 
 
 def test_a_strategy_before_its_baseline_says_what_to_run(files_project):

@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 
 from retrainlab import data, user_model
-from retrainlab.config import BaselineParams, FineTuneParams, FilesParams
+from retrainlab.config import BaselineParams, FilesParams
 from retrainlab.errors import ModelShapeError
 from retrainlab.models import ModelBundle, attach_head, grow_output
-from retrainlab.strategies import STRATEGIES, fit, seed_everything
+from retrainlab.strategies import UPDATES, plan_for
+from retrainlab.training import fit, seed_everything
 
 
 def rows(n, seed, cities=("oslo", "lima")):
@@ -78,7 +79,7 @@ def test_full_retrain_of_a_brought_model_adapts_its_preprocessing_to_old_and_new
     keras_io_model(initial).save(tmp_path / "model.keras")
     params, prepared = project(tmp_path, tiny_params, initial, incremental)
     base = user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
-    plan = STRATEGIES["full-retrain"](prepared, params, base, 0)
+    plan = plan_for("full-retrain", prepared, params, base, 0)
     both = pd.concat([prepared.frame("initial_train"), prepared.frame("incremental_train")])
     normalize = next(l for l in plan.bundle.model.layers if isinstance(l, keras.layers.Normalization))
     assert np.allclose(keras.ops.convert_to_numpy(normalize.mean).ravel(), both[["age", "income"]].mean(), rtol=1e-4)
@@ -178,10 +179,10 @@ def test_incremental_trains_a_brought_model_with_its_own_optimizer(tmp_path, tin
     params, prepared = project(tmp_path, tiny_params, initial, rows(80, 1))
     base = user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
     seed_everything(0)
-    plan = STRATEGIES["incremental"](prepared, params, base, 0)
+    plan = plan_for("incremental", prepared, params, base, 0)
     fit(plan, prepared)
     assert plan.compiled_with.startswith("SGD as the model was compiled, sparse_categorical_crossentropy")
-    tuned = STRATEGIES["fine-tune"](prepared, params, base, 0)
+    tuned = plan_for("fine-tune", prepared, params, base, 0)
     fit(tuned, prepared)
     assert tuned.compiled_with.startswith("Adam(learning_rate=")  # fine_tune's own rate, from the params
     assert isinstance(plan.bundle, ModelBundle) and plan.bundle.contract == base.contract
@@ -196,8 +197,7 @@ def test_the_arrays_source_keeps_the_shape_and_a_cnn_reads_images(tmp_path, tiny
     cnn.save(tmp_path / "cnn.keras")
     arrays = dataclasses.replace(tiny_params.data.arrays, initial="old.npz", incremental="new.npz")
     params = dataclasses.replace(tiny_params, seeds=[0], baseline=BaselineParams("cnn.keras"),
-                                 data=dataclasses.replace(tiny_params.data, source="arrays", arrays=arrays),
-                                 fine_tune=FineTuneParams(epochs=1))
+                                 data=dataclasses.replace(tiny_params.data, source="arrays", arrays=arrays))
     summary = data.prepare(params.data, tmp_path)
     assert summary["input_shape"] == [8, 8, 1] and summary["new_classes"] == [3]
     prepared = data.load_prepared(tmp_path)
@@ -205,8 +205,8 @@ def test_the_arrays_source_keeps_the_shape_and_a_cnn_reads_images(tmp_path, tiny
     assert base.contract.shape == (8, 8, 1)
     x = prepared.frame("initial_test")
     assert base.arrays(x).shape == (len(x), 8, 8, 1)
-    for strategy in ("incremental", "fine-tune", "full-retrain"):
-        plan = STRATEGIES[strategy](prepared, params, base, 0)
+    for strategy in UPDATES:  # every option grows a brought CNN's head for the new class
+        plan = plan_for(strategy, prepared, params, base, 0)
         assert plan.bundle.model.output.shape[-1] == 4, strategy  # the new class grew the head
         fit(dataclasses.replace(plan, epochs=1), prepared)
         assert plan.bundle.predict_proba(x).shape == (len(x), 4)

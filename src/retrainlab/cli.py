@@ -1,8 +1,8 @@
 """The `retrainlab` command: one subcommand per pipeline step.
 
-MLproject's entry points call these subcommands and DVC's stages call `retrainlab run`,
-which launches those entry points through MLflow's project runner, so each step is
-defined once. Heavy imports (TensorFlow, MLflow) happen inside the subcommand that needs
+MLproject's entry points and DVC's stages call these subcommands, one per step and one per
+strategy declared in `retrainlab.strategies`; `retrainlab run` launches the entry points
+through MLflow's project runner. Heavy imports (TensorFlow, MLflow) happen inside the subcommand that needs
 them, so `retrainlab --help` answers at once.
 """
 
@@ -17,6 +17,7 @@ import sys
 
 from retrainlab import layout
 from retrainlab.errors import RetrainlabError, Terminated
+from retrainlab.strategies import CATALOGUE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,8 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_params(prepare)
     prepare.set_defaults(handler=_prepare)
 
-    for name in layout.STRATEGY_NAMES:
-        strategy = steps.add_parser(name, help=f"train, evaluate, log and register the {name} strategy")
+    for name, declared in CATALOGUE.items():
+        strategy = steps.add_parser(name, help=declared.summary, description=f"{name}: {declared.summary}. "
+                                    "Trains it once per seed, evaluates, logs and registers it.")
         _add_params(strategy)
         strategy.add_argument("--seed", type=_optional_int, default=None, help="override params.yaml's seed")
         strategy.set_defaults(handler=_strategy, strategy=name)
@@ -130,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         help="run an MLproject entry point with MLflow's project runner, logging to this project's store",
     )
-    run.add_argument("entry", choices=layout.STEPS)
+    run.add_argument("entry", choices=(layout.PREPARE, *CATALOGUE, layout.COMPARE))
     run.add_argument("-P", dest="entry_params", action="append", default=[], metavar="KEY=VALUE")
     _add_params(run)
     run.set_defaults(handler=_run)
@@ -188,13 +190,13 @@ def _strategy(args: argparse.Namespace) -> None:
     from retrainlab.train import run_strategy
 
     record = run_strategy(args.strategy, params)
-    if "worker" in record:
+    if isinstance(record, dict):  # a multi-worker cluster's other worker
         print(f"{args.strategy}: worker {record['worker']} done; the chief logged the run")
         return
+    m = record.means
     print(
-        f"{args.strategy}: acc_old={record['acc_old']:.4f} acc_new={record['acc_new']:.4f} "
-        f"forgetting={record['forgetting']:+.4f} wall={record['wall_seconds']:.1f}s "
-        f"model version {record['mlflow']['model_version']}"
+        f"{args.strategy}: acc_old={m['acc_old']:.4f} acc_new={m['acc_new']:.4f} "
+        f"forgetting={m['forgetting']:+.4f} wall={m['wall_seconds']:.1f}s model version {record.version}"
     )
 
 

@@ -21,9 +21,10 @@ from typing import Any
 from retrainlab import escape
 from retrainlab.config import CompareParams
 from retrainlab.evaluation import FORGETTING, bounds_of, mean_interval
-from retrainlab.layout import STRATEGY_NAMES
+from retrainlab.record import StrategyRecord
+from retrainlab.strategies import BASELINE
 
-LEAVE_ALONE = STRATEGY_NAMES[0]
+LEAVE_ALONE = BASELINE
 COST_PREFERENCE = ("cost_usd", "gpu_seconds", "cpu_seconds")
 TABLE_FIGURES = (
     "acc_old", "acc_new", "acc_all", "f1_old", "f1_new", "f1_all", "forgetting",
@@ -92,31 +93,31 @@ def target_values(per_seed: Mapping[str, Mapping[str, float]], share: float) -> 
     return [(1 - share) * f["acc_old"] + share * f["acc_new"] for f in per_seed.values()]
 
 
-def choose_cost_metric(records: Mapping[str, Mapping[str, Any]], wanted: str) -> str:
+def choose_cost_metric(records: Mapping[str, StrategyRecord], wanted: str) -> str:
     """The cost figure to minimise: as asked, or for `auto` the first every strategy has and uses."""
     if wanted != "auto":
         return wanted
     for name in COST_PREFERENCE:
-        values = [r.get(name) for r in records.values()]
+        values = [r.mean(name) for r in records.values()]
         if all(v is not None for v in values) and (name == "cpu_seconds" or any(values)):
             return name
     return "cpu_seconds"
 
 
-def recommend(records: Mapping[str, Mapping[str, Any]], policy: CompareParams) -> Verdict:
+def recommend(records: Mapping[str, StrategyRecord], policy: CompareParams) -> Verdict:
     """Apply the policy to the strategies' records (the metrics/<strategy>.json contents)."""
     cost_metric = choose_cost_metric(records, policy.cost_metric)
     share = policy.new_traffic_share
-    targets = {s: Interval.of(target_values(r["per_seed"], share), "target") for s, r in records.items()}
+    targets = {s: Interval.of(target_values(r.per_seed, share), "target") for s, r in records.items()}
     best = max(targets, key=lambda s: targets[s].mean)
     assessments = {}
     for strategy, record in records.items():
-        forgetting = Interval.of((f[FORGETTING] for f in record["per_seed"].values()), FORGETTING)
+        forgetting = Interval.of(record.values(FORGETTING), FORGETTING)
         assessments[strategy] = Assessment(
             strategy=strategy,
             target=targets[strategy],
             forgetting=forgetting,
-            adoption_cost=0.0 if strategy == LEAVE_ALONE else float(record.get(cost_metric) or 0.0),
+            adoption_cost=0.0 if strategy == LEAVE_ALONE else float(record.mean(cost_metric) or 0.0),
             within_tolerance=strategy == best or targets[strategy].low >= targets[best].mean - policy.tolerance,
             forgetting_ok=forgetting.mean <= policy.max_forgetting,
         )
@@ -134,7 +135,7 @@ def recommend(records: Mapping[str, Mapping[str, Any]], policy: CompareParams) -
     return verdict
 
 
-def explain(verdict: Verdict, policy: CompareParams, records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def explain(verdict: Verdict, policy: CompareParams, records: Mapping[str, StrategyRecord]) -> list[str]:
     """The recommendation in plain words, with the numbers behind it."""
     a = verdict.assessments
     chosen, best = a[verdict.recommended], a[verdict.best]
@@ -168,7 +169,7 @@ def explain(verdict: Verdict, policy: CompareParams, records: Mapping[str, Mappi
             detail += f", {verdict.cost_metric} {a[strategy].adoption_cost:.4g}"
         lines.append(f"{strategy}: {status} ({detail}).")
     ranked = sorted(a, key=lambda s: a[s].target.mean, reverse=True)
-    n_seeds = len(next(iter(records.values()))["per_seed"])
+    n_seeds = len(next(iter(records.values())).per_seed)
     if n_seeds < 2:
         lines.append("Only one seed was trained, so there is no measure of noise: set `seeds` to 3 or more.")
     elif not verdict.separated:
@@ -193,7 +194,7 @@ def pareto_front(points: Mapping[str, tuple[float, float]]) -> list[str]:
     return sorted(front, key=lambda n: points[n][0])
 
 
-def table(records: Mapping[str, Mapping[str, Any]], verdict: Verdict) -> list[dict[str, Any]]:
+def table(records: Mapping[str, StrategyRecord], verdict: Verdict) -> list[dict[str, Any]]:
     """One row per strategy: mean and 95% interval of every figure, its target and its verdict."""
     rows = []
     for strategy, record in records.items():
@@ -202,10 +203,10 @@ def table(records: Mapping[str, Mapping[str, Any]], verdict: Verdict) -> list[di
         row |= {"target": assessment.target.mean, "target_low": assessment.target.low,
                 "target_high": assessment.target.high, "adoption_cost": assessment.adoption_cost}
         for figure in TABLE_FIGURES:
-            if figure in record:
-                interval = record["ci95"][figure]
-                row |= {figure: record[figure], f"{figure}_low": interval["low"], f"{figure}_high": interval["high"]}
-        row["model_version"] = record["mlflow"]["model_version"]
+            if figure in record.means:
+                interval = record.ci95[figure]
+                row |= {figure: record.means[figure], f"{figure}_low": interval.low, f"{figure}_high": interval.high}
+        row["model_version"] = record.mlflow.model_version
         rows.append(row)
     return rows
 

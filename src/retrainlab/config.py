@@ -34,9 +34,9 @@ class SyntheticParams:
     classes: int = 4
 
     def check(self) -> None:
-        _require(self.rows >= 20, "data.synthetic.rows", "must be at least 20")
-        _require(self.features >= 1, "data.synthetic.features", "must be at least 1")
-        _require(self.classes >= 2, "data.synthetic.classes", "must be at least 2")
+        require(self.rows >= 20, "data.synthetic.rows", "must be at least 20")
+        require(self.features >= 1, "data.synthetic.features", "must be at least 1")
+        require(self.classes >= 2, "data.synthetic.classes", "must be at least 2")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,18 +74,18 @@ class DataParams:
     labels: list[str | int] = dataclasses.field(default_factory=list)
 
     def check(self) -> None:
-        _require(0 < self.incremental_fraction <= 10, "data.incremental_fraction", "must be in (0, 10]")
-        _require(0 < self.test_fraction < 1, "data.test_fraction", "must be in (0, 1)")
-        _require(self.affected_classes >= 1, "data.affected_classes", "must be at least 1")
+        require(0 < self.incremental_fraction <= 10, "data.incremental_fraction", "must be in (0, 10]")
+        require(0 < self.test_fraction < 1, "data.test_fraction", "must be in (0, 1)")
+        require(self.affected_classes >= 1, "data.affected_classes", "must be at least 1")
         if self.scenario == "concept_drift":
-            _require(
+            require(
                 self.affected_classes >= 2,
                 "data.affected_classes",
                 "must be at least 2 for concept_drift (labels rotate among these classes)",
             )
-        _require(self.shift_strength > 0, "data.shift_strength", "must be positive")
-        _require(self.seed >= 0, "data.seed", "must be 0 or more")
-        _require(len(set(map(str, self.labels))) == len(self.labels), "data.labels", "must not repeat a label")
+        require(self.shift_strength > 0, "data.shift_strength", "must be positive")
+        require(self.seed >= 0, "data.seed", "must be 0 or more")
+        require(len(set(map(str, self.labels))) == len(self.labels), "data.labels", "must not repeat a label")
         self.synthetic.check()
 
 
@@ -98,34 +98,12 @@ class ModelParams:
     batch_size: int = 32
 
     def check(self) -> None:
-        _require(len(self.hidden_units) >= 1, "model.hidden_units", "needs at least one layer")
-        _require(all(1 <= u <= MAX_UNITS for u in self.hidden_units), "model.hidden_units",
+        require(len(self.hidden_units) >= 1, "model.hidden_units", "needs at least one layer")
+        require(all(1 <= u <= MAX_UNITS for u in self.hidden_units), "model.hidden_units",
                  f"must be between 1 and {MAX_UNITS}")
-        _require(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
+        require(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
         _check_training("model", self.learning_rate, self.epochs)
-        _require(1 <= self.batch_size <= MAX_BATCH, "model.batch_size", f"must be between 1 and {MAX_BATCH}")
-
-
-@dataclasses.dataclass(frozen=True)
-class IncrementalParams:
-    epochs: int = 15
-    learning_rate: float = 0.0005
-
-    def check(self) -> None:
-        _check_training("incremental", self.learning_rate, self.epochs)
-
-
-@dataclasses.dataclass(frozen=True)
-class FineTuneParams:
-    epochs: int = 15
-    learning_rate: float = 0.001
-    new_layers: int = 1
-    trainable_layers: int = 0  # layers with weights below the output left trainable (0: all frozen)
-
-    def check(self) -> None:
-        _check_training("fine_tune", self.learning_rate, self.epochs)
-        _require(0 <= self.new_layers <= 100, "fine_tune.new_layers", "must be between 0 and 100")
-        _require(self.trainable_layers >= 0, "fine_tune.trainable_layers", "must be 0 or more")
+        require(1 <= self.batch_size <= MAX_BATCH, "model.batch_size", f"must be between 1 and {MAX_BATCH}")
 
 
 TRAIN = "train"
@@ -140,7 +118,7 @@ class BaselineParams:
 
     def check(self) -> None:
         ok = self.from_ == TRAIN or REGISTRY_URI.fullmatch(self.from_) or self.from_.endswith(".keras")
-        _require(bool(ok), "baseline.from",
+        require(bool(ok), "baseline.from",
                  f"is {self.from_!r}; give train, models:/NAME@ALIAS, models:/NAME/VERSION or a path to a .keras file")
 
 
@@ -152,7 +130,7 @@ class CostParams:
     def check(self) -> None:
         for name in ("gpu_hour_usd", "cpu_core_hour_usd"):
             value = getattr(self, name)
-            _require(value is None or value >= 0, f"cost.{name}", "must be 0 or more, or null")
+            require(value is None or value >= 0, f"cost.{name}", "must be 0 or more, or null")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,8 +140,8 @@ class TrackingParams:
     system_metrics: bool = True
 
     def check(self) -> None:
-        _require(bool(self.experiment.strip()), "tracking.experiment", "must not be empty")
-        _require(bool(self.registered_model.strip()), "tracking.registered_model", "must not be empty")
+        require(bool(self.experiment.strip()), "tracking.experiment", "must not be empty")
+        require(bool(self.registered_model.strip()), "tracking.registered_model", "must not be empty")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,9 +152,9 @@ class CompareParams:
     cost_metric: Literal["auto", "cost_usd", "gpu_seconds", "cpu_seconds", "wall_seconds"] = "auto"
 
     def check(self) -> None:
-        _require(0 <= self.new_traffic_share <= 1, "compare.new_traffic_share", "must be in [0, 1]")
-        _require(0 <= self.tolerance < 1, "compare.tolerance", "must be in [0, 1)")
-        _require(0 <= self.max_forgetting <= 1, "compare.max_forgetting", "must be in [0, 1]")
+        require(0 <= self.new_traffic_share <= 1, "compare.new_traffic_share", "must be in [0, 1]")
+        require(0 <= self.tolerance < 1, "compare.tolerance", "must be in [0, 1)")
+        require(0 <= self.max_forgetting <= 1, "compare.max_forgetting", "must be in [0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,23 +173,34 @@ class Params:
     data: DataParams = dataclasses.field(default_factory=DataParams)
     baseline: BaselineParams = dataclasses.field(default_factory=BaselineParams)
     model: ModelParams = dataclasses.field(default_factory=ModelParams)
-    incremental: IncrementalParams = dataclasses.field(default_factory=IncrementalParams)
-    fine_tune: FineTuneParams = dataclasses.field(default_factory=FineTuneParams)
+    # The options run after the baseline, each with its settings: {name: Settings}, in
+    # params.yaml a mapping (`replay: {old_fraction: 0.5}`; `replay: {}` takes the defaults).
+    strategies: dict[str, Any] = dataclasses.field(default_factory=lambda: _default_strategies())
     cost: CostParams = dataclasses.field(default_factory=CostParams)
     tracking: TrackingParams = dataclasses.field(default_factory=TrackingParams)
     compare: CompareParams = dataclasses.field(default_factory=CompareParams)
     distribute: DistributeParams = dataclasses.field(default_factory=DistributeParams)
 
     def check(self) -> None:
-        _require(1 <= len(self.seeds) <= MAX_SEEDS, "seeds", f"needs between 1 and {MAX_SEEDS} seeds")
-        _require(all(s >= 0 for s in self.seeds), "seeds", "must be 0 or more")
-        _require(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed")
-        _require(self.checkpoint_seconds >= 0, "checkpoint_seconds", "must be 0 or more")
-        _require(self.round >= 1, "round", "must be 1 or more")
+        require(1 <= len(self.seeds) <= MAX_SEEDS, "seeds", f"needs between 1 and {MAX_SEEDS} seeds")
+        require(all(s >= 0 for s in self.seeds), "seeds", "must be 0 or more")
+        require(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed")
+        require(self.checkpoint_seconds >= 0, "checkpoint_seconds", "must be 0 or more")
+        require(self.round >= 1, "round", "must be 1 or more")
+        require(len(self.strategies) >= 1, "strategies", "needs at least one option to compare with the baseline")
+        for name, settings in self.strategies.items():
+            settings.check(f"strategies.{name}")
         for field in dataclasses.fields(self):
             section = getattr(self, field.name)
             if dataclasses.is_dataclass(section):
                 section.check()
+
+    def settings(self, strategy: str) -> Any:
+        """A strategy's own settings (its section under `strategies`), or the defaults of one
+        not chosen to run (the baseline and full-retrain have none: they read `model`)."""
+        from retrainlab.strategies import CATALOGUE
+
+        return self.strategies.get(strategy) or CATALOGUE[strategy].settings()
 
     def with_seed(self, seed: int | None) -> Params:
         """These params trained on one seed only (the CLI's and MLproject's `seed`)."""
@@ -250,6 +239,9 @@ def as_flat_dict(params: Params) -> dict[str, Any]:
         if dataclasses.is_dataclass(value):
             for field in dataclasses.fields(value):
                 walk(getattr(value, field.name), f"{prefix}{_key(field)}.")
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, f"{prefix}{key}.")
         else:
             flat[prefix[:-1]] = value
 
@@ -266,14 +258,14 @@ def _yaml_problem(exc: Exception) -> str:
     return f"{problem} at line {mark.line + 1}" if mark is not None else problem
 
 
-def _require(ok: bool, key: str, message: str) -> None:
+def require(ok: bool, key: str, message: str) -> None:
     if not ok:
         raise ConfigError(f"parameter '{key}' {message}")
 
 
 def _check_training(section: str, learning_rate: float, epochs: int) -> None:
-    _require(learning_rate > 0, f"{section}.learning_rate", "must be positive")
-    _require(1 <= epochs <= MAX_EPOCHS, f"{section}.epochs", f"must be between 1 and {MAX_EPOCHS}")
+    require(learning_rate > 0, f"{section}.learning_rate", "must be positive")
+    require(1 <= epochs <= MAX_EPOCHS, f"{section}.epochs", f"must be between 1 and {MAX_EPOCHS}")
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
@@ -282,12 +274,51 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {_key(f): f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields), key=str)
+    if cls is Params and unknown and unknown[0] in MOVED:
+        raise ConfigError(
+            f"parameter '{unknown[0]}' has moved to '{MOVED[unknown[0]]}' (under 'strategies:', which also "
+            "chooses the options to run; see README.md)"
+        )
     if unknown:
         raise ConfigError(
             f"unknown parameter '{prefix}{unknown[0]}' (known here: {', '.join(sorted(fields))})"
         )
-    values = {fields[key]: _convert(hints[fields[key]], raw[key], f"{prefix}{key}") for key in raw}
+    values = {
+        fields[key]: _strategies(raw[key]) if cls is Params and key == "strategies"
+        else _convert(hints[fields[key]], raw[key], f"{prefix}{key}")
+        for key in raw
+    }
     return cls(**values)
+
+
+# Sections that moved, and where to: an old params file gets told, not just refused.
+MOVED = {"incremental": "strategies.incremental", "fine_tune": "strategies.fine-tune"}
+
+
+def _default_strategies() -> dict[str, Any]:
+    """Every option in the catalogue, at its defaults."""
+    from retrainlab.strategies import CATALOGUE, UPDATES
+
+    return {name: CATALOGUE[name].settings() for name in UPDATES}
+
+
+def _strategies(raw: Any) -> dict[str, Any]:
+    """params.yaml's `strategies:` mapping, each option's settings typed by its declaration."""
+    from retrainlab.strategies import BASELINE, CATALOGUE, UPDATES
+
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"parameter 'strategies' must be a mapping of option to settings (e.g. 'replay: {{}}' for the "
+            f"defaults), got {raw!r}; the options: {', '.join(UPDATES)}"
+        )
+    chosen = {}
+    for name, settings in raw.items():
+        if name == BASELINE:
+            raise ConfigError("parameter 'strategies.baseline': the baseline always runs; list only the options")
+        if name not in UPDATES:
+            raise ConfigError(f"unknown strategy 'strategies.{name}' (known: {', '.join(UPDATES)})")
+        chosen[name] = _build(CATALOGUE[name].settings, {} if settings is None else settings, f"strategies.{name}.")
+    return chosen
 
 
 def _key(field: dataclasses.Field) -> str:

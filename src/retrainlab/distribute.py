@@ -6,16 +6,13 @@
   when it has none); the model is built and `model.fit` runs inside the strategy's scope.
 - `multi_worker`: `tf.distribute.MultiWorkerMirroredStrategy` over the cluster that
   `TF_CONFIG` describes. Keras 3's `model.fit` fails under this strategy ("Attempt to
-  convert a value (PerReplica:...)", keras-team/keras#20585), so training runs a step of
-  our own: `tf.GradientTape` under `strategy.run`, with the same layers, loss and Keras
-  optimizer. Every worker reads the same seeded stream of global batches and trains on its
-  slice of each, so the gradient all-reduced over the workers is the gradient of the same
-  global batch one worker would see: the two routes train the same model on the same
-  batches, up to float summation order and the last partial batch (dropped here).
+  convert a value (PerReplica:...)", keras-team/keras#20585), so `retrainlab.training`
+  trains there with a step of its own, on the same batches with the same loss: the two
+  routes train the same model, up to float summation order and the last partial batch
+  (dropped on a cluster).
 
-`model.fit` stays the route for one process because it is plain Keras 3 (the same code runs
-on the JAX and PyTorch backends) and costs nothing over a bare Keras script
-(docs/BENCHMARKS.md); the custom step is TensorFlow-only and used only where fit cannot go.
+This module sets the strategy up and adds up the cluster's costs; training is
+`retrainlab.training.fit`, the one path for every strategy and every kind of distribution.
 """
 
 from __future__ import annotations
@@ -24,10 +21,9 @@ import contextlib
 import dataclasses
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import keras
 import numpy as np
 
 from retrainlab.config import DistributeParams
@@ -98,76 +94,6 @@ def start(params: DistributeParams, env: Mapping[str, str] = os.environ) -> Dist
         return Distribution(MIRRORED, tf.distribute.MirroredStrategy([d.name for d in devices]))
     cluster = parse_tf_config(env)
     return Distribution(MULTI_WORKER, tf.distribute.MultiWorkerMirroredStrategy(), cluster)
-
-
-def fit_multi_worker(dist: Distribution, plan, paths: Sequence, rows: int, callbacks: list, seed: int) -> None:
-    """Train `plan` under the multi-worker strategy: one step per global batch, every worker
-    on its slice, gradients all-reduced by the strategy. The model must have been built in
-    `dist.scope()`; `callbacks` get the model and the per-epoch logs, as with `model.fit`."""
-    import tensorflow as tf
-
-    from retrainlab.stream import training_dataset
-
-    strategy, model = dist.strategy, plan.bundle.model
-    global_batch = plan.batch_size
-    if global_batch % dist.replicas:
-        raise ConfigError(
-            f"parameter batch_size is {global_batch}, not a multiple of the {dist.replicas} replicas; "
-            "make it one so every replica gets the same share"
-        )
-    steps = rows // global_batch
-    if steps < 1:
-        raise ConfigError(f"parameter batch_size ({global_batch}) is larger than the {rows} training rows")
-    binary = plan.bundle.binary
-    loss_fn = (keras.losses.BinaryCrossentropy if binary else keras.losses.SparseCategoricalCrossentropy)(
-        reduction=None
-    )
-    with dist.scope():
-        optimizer = keras.optimizers.Adam(learning_rate=plan.learning_rate)
-        optimizer.build(model.trainable_variables)
-
-    def dataset_fn(context):
-        share = global_batch // context.num_input_pipelines
-        start = context.input_pipeline_id * share
-        per_replica = context.get_per_replica_batch_size(global_batch)
-        batches = training_dataset(plan.bundle, paths, global_batch, seed)
-        sliced = batches.map(lambda x, y: (tf.nest.map_structure(lambda t: t[start : start + share], x),
-                                           y[start : start + share]))
-        return sliced.rebatch(per_replica)
-
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            probs = model(x, training=True)
-            loss = tf.nn.compute_average_loss(loss_fn(y, probs), global_batch_size=global_batch)
-        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
-        if binary:
-            predicted = tf.cast(probs[:, 0] > 0.5, y.dtype)
-        else:
-            predicted = tf.argmax(probs, axis=1, output_type=y.dtype)
-        return loss, tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.float32))
-
-    @tf.function
-    def train_step(iterator):
-        loss, correct = strategy.run(step, args=next(iterator))
-        sum_ = tf.distribute.ReduceOp.SUM
-        return strategy.reduce(sum_, loss, axis=None), strategy.reduce(sum_, correct, axis=None)
-
-    batches = strategy.distribute_datasets_from_function(dataset_fn)
-    for callback in callbacks:
-        callback.set_model(model)
-        callback.on_train_begin()
-    for epoch in range(plan.epochs):
-        iterator, loss_sum, correct = iter(batches), 0.0, 0.0
-        for _ in range(steps):
-            loss, hits = train_step(iterator)
-            loss_sum, correct = loss_sum + float(loss), correct + float(hits)
-        logs = {"accuracy": correct / (steps * global_batch), "loss": loss_sum / steps}
-        print(f"Epoch {epoch + 1}/{plan.epochs} (worker {dist.cluster.index + 1} of {dist.cluster.workers}) "
-              f"- accuracy: {logs['accuracy']:.4f} - loss: {logs['loss']:.4f}", flush=True)
-        for callback in callbacks:
-            callback.on_epoch_end(epoch, logs)
-    for callback in callbacks:
-        callback.on_train_end()
 
 
 COST_FIELDS = ("wall_seconds", "cpu_seconds", "gpu_seconds", "gpu_util_seconds", "peak_memory_mb", "gpus")

@@ -5,11 +5,11 @@
 
 from pathlib import Path
 
-# The pipeline's steps: CLI subcommands, MLproject entry points and DVC stages share these names.
+# The pipeline's steps: CLI subcommands, MLproject entry points and DVC stages share these
+# names; the strategies' names are in their declarations (retrainlab.strategies.CATALOGUE).
 PREPARE = "prepare"
-STRATEGY_NAMES = ("baseline", "full-retrain", "incremental", "fine-tune")
 COMPARE = "compare"
-STEPS = (PREPARE, *STRATEGY_NAMES, COMPARE)
+UPDATE_STAGE = "update"  # dvc.yaml's stage for the options params.yaml chooses: update@NAME
 
 PREPARED_DIR = Path("data/prepared")
 SPLITS = ("initial_train", "initial_test", "incremental_train", "incremental_test")

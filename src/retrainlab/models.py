@@ -307,6 +307,61 @@ def build_model(
     return keras.Model(inputs, output(x), name="retrainlab_mlp")
 
 
+def fresh_bundle(data, params, splits: Sequence[str], seed: int, base: ModelBundle | None) -> ModelBundle:
+    """A model with fresh weights for the classes of `splits`: the project's MLP built on
+    those rows' statistics, or, when the baseline is a brought model (`base`), its
+    architecture with fresh weights, its preprocessing layers adapted anew on those rows and
+    its output grown for any class they add."""
+    from retrainlab.config import TRAIN
+    from retrainlab.errors import DataError
+    from retrainlab.stream import windows
+
+    labels = data.classes(*splits)
+    paths = [data.path(s) for s in splits]
+    if params.baseline.from_ == TRAIN or base is None:
+        if len(labels) < 2:
+            raise DataError(f"{' + '.join(splits)}: only one class ({labels[0]!r}); a classifier needs two or more")
+        m = params.model
+        stats = FeatureStats.of_files(paths, data.features)
+        model = build_model(data.features, stats, len(labels), m.hidden_units, m.dropout, seed)
+        return ModelBundle(model, data.features, labels, data.label)
+    from retrainlab.strategies import grown_labels
+
+    labels = grown_labels(base.labels, labels)
+    columns = [f.name for f in data.features]
+    model = reinitialised(
+        base.model, lambda: (base.inputs(w) for w in windows(paths, columns, np.random.default_rng(seed)))
+    )
+    return dataclasses.replace(base, model=grow_output(model, len(labels), seed), labels=labels)
+
+
+def fresh_weights(model: keras.Model, seed: int) -> list[np.ndarray]:
+    """New initial values of the model's trainable weights, in `trainable_variables` order:
+    each layer's own initializers, seeded afresh (a seed in the model's config would
+    otherwise give back the very weights the model started from)."""
+    counter = iter(range(1 << 30))
+
+    def reseeded(config):
+        if isinstance(config, dict):
+            return {k: (seed * 7919 + next(counter) if k == "seed" else reseeded(v)) for k, v in config.items()}
+        if isinstance(config, list):
+            return [reseeded(v) for v in config]
+        return config
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        # A layer with nothing to train (inputs, preprocessing) is shared with the twin, so
+        # that the widths it gives the layers after it are known; the twin is thrown away.
+        return type(layer).from_config(reseeded(layer.get_config())) if layer.trainable_weights else layer
+
+    keras.utils.set_random_seed(seed + 1)  # initializers without a seed draw from the global generator
+    twin = keras.models.clone_model(model, clone_function=clone)
+    fresh = [keras.ops.convert_to_numpy(v) for v in twin.trainable_variables]
+    shapes = [tuple(v.shape) for v in model.trainable_variables]
+    if [f.shape for f in fresh] != shapes:
+        raise ModelShapeError(f"model '{model.name}': cannot draw fresh weights of the same shapes to perturb it")
+    return fresh
+
+
 def grow_output(model: keras.Model, n_classes: int, seed: int) -> keras.Model:
     """A copy of the model with a trainable output layer of `n_classes` units.
 
@@ -385,11 +440,16 @@ def _as_text(values: np.ndarray) -> np.ndarray:
     return np.char.decode(values.astype(bytes)) if values.dtype.kind in "OS" else values
 
 
-def compile_model(model: keras.Model, learning_rate: float, compiled: dict[str, Any] | None = None) -> str:
+def compile_model(
+    model: keras.Model, learning_rate: float, compiled: dict[str, Any] | None = None,
+    objective: dict[str, Any] | None = None,
+) -> str:
     """Compile for training on integer class targets; return what was used, for the run.
 
     A brought model's own optimizer (fresh state, same settings) and loss are used where it
-    has them and the loss takes class indices; the params otherwise.
+    has them and the loss takes class indices; the params otherwise. `objective` (loss,
+    metrics, text: retrainlab.training.Objective) replaces the loss by name when a plan adds
+    loss terms.
     """
     binary = model.outputs[0].shape[-1] == 1
     loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
@@ -402,6 +462,10 @@ def compile_model(model: keras.Model, learning_rate: float, compiled: dict[str, 
             used += f", {loss}"
         else:
             used += f", {loss} (its own loss, {compiled.get('loss')}, does not take class indices)"
+    if objective is not None:
+        used = used.replace(loss, objective["text"]) if loss in used else f"{used}, {objective['text']}"
+        model.compile(optimizer=optimizer, loss=objective["loss"], metrics=objective["metrics"])
+        return used
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     return used
 
@@ -442,7 +506,9 @@ def _rebuild_head(model: keras.Model, n_classes: int, new_layers: int, seed: int
         fresh = keras.initializers.GlorotUniform(seed=seed)((width, n_new))
         kernel = np.hstack([kernel, keras.ops.convert_to_numpy(fresh)])
         bias = np.concatenate([bias, np.full(n_new, bias.mean(), dtype=bias.dtype)])
-    head = _output_layer(n_classes, "zeros", name=old.name, softmax=kernel.shape[1] > 1)
+    # Its initializer is what shrink-and-perturb draws fresh weights from; set_weights sets the start.
+    head = _output_layer(n_classes, keras.initializers.GlorotUniform(seed=seed), name=old.name,
+                         softmax=kernel.shape[1] > 1)
     output = head(x)
     head.set_weights([kernel, bias])
     return keras.Model(_model_input(model), output, name=model.name)

@@ -33,6 +33,8 @@ from retrainlab.config import CompareParams, Params
 from retrainlab.data import Prepared, load_prepared
 from retrainlab.errors import RetrainlabError
 from retrainlab.pyfunc_model import MODEL_DIGEST_TAG, download_model
+from retrainlab.record import StrategyRecord
+from retrainlab.record import load as load_record
 from retrainlab.tracking import project_root
 
 CHALLENGER = "challenger"
@@ -130,12 +132,12 @@ def _finite_loss_gate(losses: Mapping[str, float | None]) -> Gate:
 
 
 def mark_challenger(
-    name: str, records: Mapping[str, Mapping[str, Any]], verdict: comparison.Verdict, parent_run_id: str
+    name: str, records: Mapping[str, StrategyRecord], verdict: comparison.Verdict, parent_run_id: str
 ) -> str:
     """Tag every version of this execution with its figures and verdict; alias the recommended one."""
     client = MlflowClient()
     for strategy, record in records.items():
-        version = str(record["mlflow"]["model_version"])
+        version = record.version
         a = verdict.assessments[strategy]
         tags = {
             "comparison.verdict": verdict.status(strategy),
@@ -148,7 +150,7 @@ def mark_challenger(
         }
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, value)
-    recommended = str(records[verdict.recommended]["mlflow"]["model_version"])
+    recommended = records[verdict.recommended].version
     client.set_registered_model_alias(name, CHALLENGER, recommended)
     return recommended
 
@@ -327,8 +329,8 @@ def _workspace_recommendation(root: Path) -> tuple[str, str, str]:
         )
     try:
         strategy = json.loads(report.read_text())["recommended"]
-        record = json.loads((root / layout.metrics_path(strategy)).read_text())["mlflow"]
-        return strategy, str(record["model_version"]), record["run_id"]
+        record = load_record(root, strategy)
+        return strategy, record.version, record.mlflow.run_id
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RetrainlabError(
             f"{layout.REPORT_JSON}: its recommendation cannot be read ({_first_line(exc)}); "

@@ -12,11 +12,12 @@ import pandas as pd
 from retrainlab import comparison, escape, layout
 from retrainlab.config import CompareParams
 from retrainlab.files import write_atomically, write_text_atomically
+from retrainlab.record import StrategyRecord
 
 
 def write_report(
     root: Path,
-    records: Mapping[str, Mapping[str, Any]],
+    records: Mapping[str, StrategyRecord],
     verdict: comparison.Verdict,
     diagnostics: Mapping[str, Any],
     policy: CompareParams,

@@ -7,7 +7,6 @@ their stages start in a second or two rather than the several that loading it ta
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,10 @@ from retrainlab import layout, tracking
 from retrainlab.config import Params, as_flat_dict
 from retrainlab.data import load_prepared, prepare
 from retrainlab.errors import PipelineError
+from retrainlab.record import load as load_record
+from retrainlab.strategies import BASELINE
 
 DIAGNOSTIC_ROWS = 50_000  # per split
-BASELINE = layout.STRATEGY_NAMES[0]
 
 
 def prepare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
@@ -41,13 +41,10 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     """Gather this execution's strategies, diagnose the new data, recommend, report, mark the challenger."""
     from retrainlab import comparison, diagnostics, registry, report
 
-    records = {}
-    for strategy in layout.STRATEGY_NAMES:
-        path = root / layout.metrics_path(strategy)
-        if not path.is_file():
-            raise PipelineError(f"{layout.metrics_path(strategy)}: not found; run the {strategy} step first (dvc repro)")
-        records[strategy] = json.loads(path.read_text())
-    parents = {s: r["mlflow"]["parent_run_id"] for s, r in records.items()}
+    # The baseline and the options params.yaml chooses now: a record left by an option since
+    # dropped from `strategies` is not compared.
+    records = {name: load_record(root, name) for name in (BASELINE, *params.strategies)}
+    parents = {s: r.mlflow.parent_run_id for s, r in records.items()}
     parent = parents[BASELINE]
     stale = [s for s, p in parents.items() if p != parent]
     if stale:
@@ -61,7 +58,7 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
                     ignore_index=True)
     diagnosis = diagnostics.diagnose(old, new, data.label, data.features)
     verdict = comparison.recommend(records, params.compare)
-    curves = {s: pd.read_csv(root / layout.curves_path(s)) for s in layout.STRATEGY_NAMES}
+    curves = {s: pd.read_csv(root / layout.curves_path(s)) for s in records}
 
     experiment_id = tracking.configure(params.tracking.experiment, tracking.project_root(root))
     with tracking.step_run(experiment_id, layout.COMPARE, parent, {}, system_metrics=False):

@@ -2,13 +2,16 @@
 
 Training never loads a split whole: record batches ("pieces") are drawn from the files in
 proportion to the rows each has left, gathered into a window of WINDOW_ROWS rows, and the
-window is shuffled and handed to the model in batches. Data smaller than the window is
+window is shuffled (retrainlab.training turns windows into the model's batches). Data smaller than the window is
 therefore shuffled completely every epoch, as `model.fit(shuffle=True)` would; larger data
 is mixed within windows, and prepare writes training rows in random order so that every
 window is a fair sample. Memory is bounded by the window, whatever the number of rows.
 
 The statistics the model's preprocessing needs (means, variances, vocabularies) are
 computed in one pass over the same pieces.
+
+This module knows files and frames only, not models: `models` uses it (FeatureStats), and
+`training` builds the model's input pipeline on top of it.
 """
 
 from __future__ import annotations
@@ -126,33 +129,6 @@ class FeatureStats:
                 vocab[column].update(frame[column].astype(str).unique())
         variance = m2 / n if n else m2
         return cls(mean, variance, {c: sorted(v) for c, v in vocab.items()})
-
-
-def training_dataset(
-    bundle, paths: Sequence[Path], batch_size: int, seed: int, first_epoch: int = 0, window_rows: int = WINDOW_ROWS
-):
-    """A tf.data pipeline of (inputs, targets) batches streamed from `paths`, reshuffled every epoch.
-
-    The shuffle of epoch e depends only on (seed, e), so a run resumed at epoch e sees the
-    same batches an uninterrupted run would.
-    """
-    import tensorflow as tf
-
-    columns = [f.name for f in bundle.features] + [bundle.label_column]
-    binary = bundle.binary
-    epochs = itertools.count(first_epoch)
-
-    def generate():
-        rng = np.random.default_rng([seed, next(epochs)])
-        for window in windows(paths, columns, rng, window_rows):
-            targets = bundle.encode(window[bundle.label_column].to_numpy())
-            yield bundle.arrays(window), targets.astype(np.float32 if binary else np.int64)
-
-    signature = (bundle.contract.tensor_specs(), tf.TensorSpec((None,), tf.float32 if binary else tf.int64))
-    rows = sum(file_rows(p) for p in paths)
-    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature).rebatch(batch_size)
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
-    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def labelled_chunks(path: Path, features: Sequence[Feature], label: str, rows: int = EVAL_ROWS):

@@ -32,7 +32,10 @@ from retrainlab.data import Prepared, load_prepared
 from retrainlab.errors import PipelineError, TrainingError
 from retrainlab.files import write_text_atomically
 from retrainlab.models import ModelBundle
-from retrainlab.strategies import BASELINE, STRATEGIES, Plan, fit, seed_everything
+from retrainlab.record import Interval, Runs, StrategyRecord
+from retrainlab.record import load as load_record
+from retrainlab.strategies import BASELINE, CATALOGUE, Plan, Strategy, plan_for
+from retrainlab.training import fit, rows_trained, seed_everything
 
 CURVE_PREFIX = "train_"
 HEADLINE = ("acc_old", "acc_new", "acc_all", evaluation.FORGETTING)
@@ -81,106 +84,86 @@ class SeedResult:
     run_id: str
 
 
-def run_strategy(strategy: str, params: Params, root: Path = Path(".")) -> dict[str, Any]:
-    """Train, measure, evaluate and log one strategy once per seed; register the first seed's model.
+@dataclasses.dataclass
+class Step:
+    """Everything a strategy step knows before it trains its first seed."""
 
-    Returns what metrics/<strategy>.json holds: the mean of every figure over the seeds,
-    its 95% interval, each seed's figures, and where MLflow keeps the runs and the model.
-    """
-    dist = distribute.start(params.distribute)  # first: the multi-worker strategy joins the cluster
-    data = load_prepared(root)
-    with dist.scope():
-        bases, base_record, origin = _starting_points(strategy, params, root, data)
-    if not dist.is_chief:
-        return _train_as_worker(strategy, data, params, bases, dist)
-    experiment_id = tracking.configure(params.tracking.experiment, tracking.project_root(root))
-    digests = {split: tracking.file_md5(root / layout.split_path(split)) for split in layout.SPLITS}
-    parent = _parent_run(base_record, experiment_id, digests, params.round)
-    lineage = _lineage(params, origin, base_record)
-    tags = {tracking.TAG_STRATEGY: strategy, tracking.TAG_PREFIX + "seeds": str(params.seeds), **lineage}
-    tags |= {f"{tracking.TAG_PREFIX}data.{split}.md5": md5 for split, md5 in digests.items()}
-    if origin is not None:
-        tags |= {tracking.TAG_PREFIX + "baseline.from": origin.spec,
-                 tracking.TAG_PREFIX + "label_order": user_model.label_order(params) if origin.brought else "sorted"}
-        if strategy == BASELINE and origin.version:
-            tags[tracking.TAG_PREFIX + "source_version"] = origin.version
+    strategy: Strategy
+    params: Params
+    root: Path
+    dist: distribute.Distribution
+    data: Prepared
+    bases: dict[int, ModelBundle]  # what each seed starts from (none: fresh weights)
+    base_record: StrategyRecord | None  # the baseline's record, for the updates
+    origin: user_model.Origin | None  # where the baseline came from
+    digests: dict[str, str] = dataclasses.field(default_factory=dict)  # each prepared split's md5
+    experiment_id: str = ""
+    parent: str = ""  # the pipeline execution's run
+    lineage: dict[str, str] = dataclasses.field(default_factory=dict)  # round and parent version tags
 
-    with tracking.step_run(experiment_id, strategy, parent, tags, params.tracking.system_metrics) as run:
+    @property
+    def name(self) -> str:
+        return self.strategy.name
+
+
+def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyRecord | dict[str, Any]:
+    """Train, measure, evaluate and log one strategy once per seed; register the first seed's
+    model; write its outputs. Returns its record (a multi-worker cluster's other workers: a
+    note of what they did)."""
+    step = open_step(CATALOGUE[name], params, root)
+    if not step.dist.is_chief:
+        return _train_as_worker(step)
+    with tracking.step_run(step.experiment_id, name, step.parent, _run_tags(step), params.tracking.system_metrics) as run:
         tracking.log_params(as_flat_dict(params))
-        results = []
-        identity = {"data": digests, "baseline_run": base_record["mlflow"]["run_id"] if base_record else None}
-        for seed in params.seeds:
-            base_acc_old = base_record["per_seed"][str(seed)]["acc_old"] if base_record else None
-            checkpoint = checkpoint_dir(root, strategy, seed, params, identity)
-            results.append(
-                _train_seed(
-                    strategy, seed, data, params, bases.get(seed), base_acc_old, root, checkpoint, dist, digests,
-                    lineage,
-                )
-            )
-        summary = summarize_seeds([r.figures for r in results])
-        mlflow.log_metrics(summary.means | summary.interval_metrics())
-        tracking.log_curves(mean_curves([r.history for r in results]), CURVE_PREFIX)
-        device = "gpu" if summary.means["gpus"] else "cpu"
-        mlflow.set_tag(tracking.TAG_PREFIX + "device", device)
-
+        results = [_train_seed(step, seed) for seed in params.seeds]
+        summary = _log_summary(results)
         (root / layout.STAGING_DIR).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=root / layout.STAGING_DIR) as staging:
             staged = Path(staging) / "bundle"
             for result in results:
                 result.bundle.save(staged / seed_dir(result.seed))
-            primary = results[0]
-            if strategy == BASELINE and origin.kind == "registry":
-                version = int(origin.version)  # the model is in the registry already: no duplicate version
-            else:
-                version_tags = {"strategy": strategy, "run_id": run.info.run_id, "seed": str(primary.seed), **lineage}
-                version_tags |= {name: f"{summary.means[name]:.4f}" for name in HEADLINE}
-                version = tracking.log_and_register_model(
-                    staged / seed_dir(primary.seed),
-                    tracking.signature(data.features, data.label, primary.bundle.labels),
-                    data.sample("incremental_test", 5)[data.feature_names],
-                    params.tracking.registered_model,
-                    version_tags,
-                )
-            record = {
-                "strategy": strategy,
-                "round": params.round,
-                "seeds": list(params.seeds),
-                "device": device,
-                "distribute": {"strategy": dist.kind, "workers": dist.cluster.workers, "replicas": dist.replicas},
-                **summary.means,
-                "ci95": summary.intervals,
-                "per_seed": {str(r.seed): r.figures for r in results},
-                "mlflow": {
-                    "experiment_id": experiment_id,
-                    "run_id": run.info.run_id,
-                    "parent_run_id": parent,
-                    "seed_run_ids": {str(r.seed): r.run_id for r in results},
-                    "registered_model": params.tracking.registered_model,
-                    "model_version": version,
-                    "model_seed": primary.seed,
-                    "parent_version": lineage.get(tracking.TAG_PARENT_VERSION),
-                },
-            }
-            if origin is not None:
-                record["origin"] = origin.to_json()
-            _publish(root, strategy, staged, record, mean_curves([r.history for r in results]))
+            version = _register(step, run.info.run_id, summary, results[0], staged)
+            record = _record(step, run.info.run_id, summary, results, version)
+            _publish(root, name, staged, record, mean_curves([r.history for r in results]))
     return record
 
 
-def _train_seed(
-    strategy: str,
-    seed: int,
-    data: Prepared,
-    params: Params,
-    base: ModelBundle | None,
-    base_acc_old: float | None,
-    root: Path,
-    checkpoint: Path,
-    dist: distribute.Distribution,
-    digests: dict[str, str],
-    lineage: dict[str, str],
-) -> SeedResult:
+def open_step(strategy: Strategy, params: Params, root: Path) -> Step:
+    """Join the distribution, load the data and the starting points, find the MLflow
+    experiment and the pipeline execution the runs go under."""
+    dist = distribute.start(params.distribute)  # first: the multi-worker strategy joins the cluster
+    data = load_prepared(root)
+    with dist.scope():
+        bases, base_record, origin = _starting_points(strategy, params, root, data)
+    step = Step(strategy, params, root, dist, data, bases, base_record, origin)
+    if dist.is_chief:
+        step.experiment_id = tracking.configure(params.tracking.experiment, tracking.project_root(root))
+        step.digests = {split: tracking.file_md5(root / layout.split_path(split)) for split in layout.SPLITS}
+        step.parent = _parent_run(base_record, step.experiment_id, step.digests, params.round)
+        step.lineage = _lineage(params, origin, base_record)
+    return step
+
+
+def _run_tags(step: Step) -> dict[str, str]:
+    tags = {tracking.TAG_STRATEGY: step.name, tracking.TAG_PREFIX + "seeds": str(step.params.seeds), **step.lineage}
+    tags |= {f"{tracking.TAG_PREFIX}data.{split}.md5": md5 for split, md5 in step.digests.items()}
+    origin = step.origin
+    if origin is not None:
+        brought = user_model.label_order(step.params) if origin.brought else "sorted"
+        tags |= {tracking.TAG_PREFIX + "baseline.from": origin.spec, tracking.TAG_PREFIX + "label_order": brought}
+        if step.name == BASELINE and origin.version:
+            tags[tracking.TAG_PREFIX + "source_version"] = origin.version
+    return tags
+
+
+def _plan(step: Step, seed: int) -> Plan:
+    """The strategy's plan for one seed, its model built where the distribution wants it."""
+    seed_everything(seed)
+    with step.dist.scope():
+        return plan_for(step.name, step.data, step.params, step.bases.get(seed), seed)
+
+
+def _train_seed(step: Step, seed: int) -> SeedResult:
     """One seed of one strategy, in a run nested under the strategy's run.
 
     Training checkpoints every epoch under `checkpoint`; a run killed halfway resumes there
@@ -188,28 +171,25 @@ def _train_seed(
     Multi-worker training neither checkpoints nor resumes: the workers would have to agree
     on the epoch and the weights (docs/RELIABILITY.md).
     """
-    seed_everything(seed)
-    with dist.scope():
-        plan = STRATEGIES[strategy](data, params, base, seed)
+    params, dist = step.params, step.dist
+    plan = _plan(step, seed)
+    identity = {"data": step.digests, "baseline_run": step.base_record.mlflow.run_id if step.base_record else None}
+    checkpoint = checkpoint_dir(step.root, step.name, seed, params, identity)
     multi_worker = dist.kind == distribute.MULTI_WORKER
     done, logs = (0, []) if multi_worker else resume(plan.bundle.model, checkpoint)
     if done:
-        print(f"{strategy} seed {seed}: resuming after epoch {done} of {plan.epochs} from a checkpoint")
-    with tracking.seed_run(strategy, seed, lineage) as run:
+        print(f"{step.name} seed {seed}: resuming after epoch {done} of {plan.epochs} from a checkpoint")
+    with tracking.seed_run(step.name, seed, step.lineage) as run:
         if done:
             mlflow.set_tag(tracking.TAG_PREFIX + "resumed_after_epoch", str(done))
-        _log_inputs(data, plan, digests)
+        _log_inputs(step.data, plan, step.digests)
         recorder = EpochCheckpoint(checkpoint, logs, math.inf if multi_worker else params.checkpoint_seconds)
-        cost, workers = _measured_fit(plan, data, params, dist, [EpochLogger(), recorder], min(done, plan.epochs), seed)
+        cost, workers = _measured_fit(plan, step, [EpochLogger(), recorder], min(done, plan.epochs), seed)
         if plan.compiled_with:
             mlflow.set_tag(tracking.TAG_PREFIX + "compiled_with", plan.compiled_with)
         history = {k: [epoch[k] for epoch in recorder.history] for k in (recorder.history or [{}])[0]}
         bundle = plan.bundle.detached() if dist.strategy is not None else plan.bundle
-        metrics = _evaluate(bundle, data)
-        _refuse_non_finite(metrics, plan)
-        reference = metrics["acc_old"] if base_acc_old is None else base_acc_old
-        metrics[evaluation.FORGETTING] = evaluation.forgetting(reference, metrics["acc_old"])
-        figures = metrics | cost.metrics()
+        figures = _evaluate(bundle, step.data, plan, step.base_record, seed) | cost.metrics()
         mlflow.log_metrics(figures)
         if len(workers) > 1:
             for i, worker in enumerate(workers):
@@ -219,40 +199,92 @@ def _train_seed(
     return SeedResult(seed, bundle, figures, history, run.info.run_id)
 
 
-def _measured_fit(
-    plan: Plan, data: Prepared, params: Params, dist: distribute.Distribution, callbacks: list, initial_epoch: int,
-    seed: int,
-):
+def _measured_fit(plan: Plan, step: Step, callbacks: list, initial_epoch: int, seed: int):
     """Train under the cost meter; return the cluster's cost and each worker's figures.
 
     Every worker calls this for every seed, in the same order: gathering the figures is a
     collective step of the cluster."""
+    prices = step.params.cost.cpu_core_hour_usd, step.params.cost.gpu_hour_usd
     if not plan.epochs:  # a brought baseline, taken as it is: adopting it costs nothing
-        return Cost("cpu", 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, price(0.0, 0.0, params.cost.cpu_core_hour_usd,
-                                                              params.cost.gpu_hour_usd)), []
-    with CostMeter(_gpus_in_use(), params.cost.cpu_core_hour_usd, params.cost.gpu_hour_usd) as meter:
-        fit(plan, data, callbacks=callbacks, initial_epoch=initial_epoch, seed=seed, dist=dist)
-        rows = sum(data.rows(split) for split in plan.train_splits)
-        meter.samples = rows * (plan.epochs - initial_epoch)
-    workers = distribute.gather_costs(dist, meter.cost)
-    cost = distribute.combine_costs(meter.cost, workers, params.cost.cpu_core_hour_usd, params.cost.gpu_hour_usd)
-    return cost, workers
+        return Cost("cpu", 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, price(0.0, 0.0, *prices)), []
+    with CostMeter(_gpus_in_use(), *prices) as meter:
+        fit(plan, step.data, callbacks=callbacks, initial_epoch=initial_epoch, seed=seed, dist=step.dist)
+        meter.samples = rows_trained(step.data, plan) * (plan.epochs - initial_epoch)
+    workers = distribute.gather_costs(step.dist, meter.cost)
+    return distribute.combine_costs(meter.cost, workers, *prices), workers
 
 
-def _train_as_worker(
-    strategy: str, data: Prepared, params: Params, bases: dict[int, ModelBundle], dist: distribute.Distribution
-) -> dict[str, Any]:
+def _evaluate(bundle: ModelBundle, data: Prepared, plan: Plan, base_record: StrategyRecord | None,
+              seed: int) -> dict[str, float]:
+    """Accuracy and F1 on the old and the new test sets, and the forgetting against the
+    baseline of the same seed (none for the baseline itself)."""
+    tests = {
+        name: stream.labelled_chunks(data.path(split), data.features, data.label)
+        for name, split in evaluation.TEST_SETS.items()
+    }
+    metrics = evaluation.evaluate(bundle.predict_proba, bundle.labels, tests)
+    _refuse_non_finite(metrics, plan)
+    reference = metrics["acc_old"] if base_record is None else base_record.per_seed[str(seed)]["acc_old"]
+    metrics[evaluation.FORGETTING] = evaluation.forgetting(reference, metrics["acc_old"])
+    return metrics
+
+
+def _log_summary(results: list[SeedResult]) -> SeedSummary:
+    """The means and intervals over the seeds, and the mean curves, on the strategy's run."""
+    summary = summarize_seeds([r.figures for r in results])
+    mlflow.log_metrics(summary.means | summary.interval_metrics())
+    tracking.log_curves(mean_curves([r.history for r in results]), CURVE_PREFIX)
+    mlflow.set_tag(tracking.TAG_PREFIX + "device", _device(summary))
+    return summary
+
+
+def _device(summary: SeedSummary) -> str:
+    return "gpu" if summary.means["gpus"] else "cpu"
+
+
+def _register(step: Step, run_id: str, summary: SeedSummary, primary: SeedResult, staged: Path) -> int:
+    """Register the first seed's model as a new version (a brought registered baseline is in
+    the registry already: no duplicate version)."""
+    if step.name == BASELINE and step.origin.kind == "registry":
+        return int(step.origin.version)
+    tags = {"strategy": step.name, "run_id": run_id, "seed": str(primary.seed), **step.lineage}
+    tags |= {name: f"{summary.means[name]:.4f}" for name in HEADLINE}
+    data = step.data
+    return tracking.log_and_register_model(
+        staged / seed_dir(primary.seed),
+        tracking.signature(data.features, data.label, primary.bundle.labels),
+        data.sample("incremental_test", 5)[data.feature_names],
+        step.params.tracking.registered_model,
+        tags,
+    )
+
+
+def _record(step: Step, run_id: str, summary: SeedSummary, results: list[SeedResult], version: int) -> StrategyRecord:
+    dist = step.dist
+    runs = Runs(
+        experiment_id=step.experiment_id, run_id=run_id, parent_run_id=step.parent,
+        seed_run_ids={str(r.seed): r.run_id for r in results}, registered_model=step.params.tracking.registered_model,
+        model_version=version, model_seed=results[0].seed, parent_version=step.lineage.get(tracking.TAG_PARENT_VERSION),
+    )
+    return StrategyRecord(
+        strategy=step.name, round=step.params.round, seeds=list(step.params.seeds), device=_device(summary),
+        distribute={"strategy": dist.kind, "workers": dist.cluster.workers, "replicas": dist.replicas},
+        means=summary.means, ci95={k: Interval(**v) for k, v in summary.intervals.items()},
+        per_seed={str(r.seed): r.figures for r in results}, mlflow=runs,
+        origin=step.origin.to_json() if step.origin is not None else None,
+    )
+
+
+def _train_as_worker(step: Step) -> dict[str, Any]:
     """A multi-worker cluster's other workers: train every seed in step with the chief, which
     alone evaluates, logs, registers and writes outputs."""
-    print(f"{strategy}: worker {dist.cluster.index + 1} of {dist.cluster.workers}: training with the chief; "
+    dist = step.dist
+    print(f"{step.name}: worker {dist.cluster.index + 1} of {dist.cluster.workers}: training with the chief; "
           "the chief logs and writes the outputs")
     workers = []
-    for seed in params.seeds:
-        seed_everything(seed)
-        with dist.scope():
-            plan = STRATEGIES[strategy](data, params, bases.get(seed), seed)
-        workers = _measured_fit(plan, data, params, dist, [], 0, seed)[1]
-    return {"strategy": strategy, "worker": dist.cluster.index, "workers": workers}
+    for seed in step.params.seeds:
+        workers = _measured_fit(_plan(step, seed), step, [], 0, seed)[1]
+    return {"strategy": step.name, "worker": dist.cluster.index, "workers": workers}
 
 
 def checkpoint_dir(root: Path, strategy: str, seed: int, params: Params, identity: dict[str, Any]) -> Path:
@@ -294,14 +326,14 @@ def seed_dir(seed: int) -> str:
     return f"seed-{seed}"
 
 
-def _load_baseline(root: Path, seeds: list[int]) -> tuple[dict[int, ModelBundle], dict[str, Any]]:
+def _load_baseline(root: Path, seeds: list[int]) -> tuple[dict[int, ModelBundle], StrategyRecord]:
     """The baseline model of each seed, and the baseline's record."""
     record_path, model_path = root / layout.metrics_path(BASELINE), root / layout.model_dir(BASELINE)
     if not record_path.is_file() or not model_path.is_dir():
         raise PipelineError(
             f"{layout.model_dir(BASELINE)}: no baseline model yet; run the baseline step first (dvc repro baseline)"
         )
-    record = json.loads(record_path.read_text())
+    record = load_record(root, BASELINE)
     missing = [seed for seed in seeds if not (model_path / seed_dir(seed)).is_dir()]
     if missing:
         raise PipelineError(
@@ -310,24 +342,25 @@ def _load_baseline(root: Path, seeds: list[int]) -> tuple[dict[int, ModelBundle]
     return {seed: ModelBundle.load(model_path / seed_dir(seed)) for seed in seeds}, record
 
 
-def _parent_run(base_record: dict | None, experiment_id: str, digests: dict[str, str], round_: int) -> str:
+def _parent_run(base_record: StrategyRecord | None, experiment_id: str, digests: dict[str, str], round_: int) -> str:
     """The baseline opens a new pipeline execution; the updates nest under the baseline's."""
     if base_record:
-        parent = base_record["mlflow"]["parent_run_id"]
+        parent = base_record.mlflow.parent_run_id
         if _run_exists(parent, experiment_id):
             return parent
     tags = {f"{tracking.TAG_PREFIX}data.{split}.md5": md5 for split, md5 in digests.items()}
     return tracking.start_parent_run(experiment_id, tags | {tracking.TAG_ROUND: str(round_)}, round_)
 
 
-def _starting_points(strategy: str, params: Params, root: Path, data: Prepared):
+def _starting_points(strategy: Strategy, params: Params, root: Path, data: Prepared):
     """What each seed starts from, the baseline's record and where the baseline came from.
 
     The baseline step starts from the user's model when `baseline.from` names one (the same
-    for every seed), else from nothing; the updates start from the baseline's outputs."""
-    if strategy != BASELINE:
+    for every seed), else from nothing; the updates start from the baseline's outputs,
+    and one that starts from fresh weights reads a brought baseline's architecture there."""
+    if strategy.name != BASELINE:
         bases, record = _load_baseline(root, params.seeds)
-        origin = user_model.Origin.from_json(record["origin"]) if "origin" in record else None
+        origin = user_model.Origin.from_json(record.origin) if record.origin is not None else None
         return bases, record, origin
     origin = user_model.recorded_origin(params, root)
     if not origin.brought:
@@ -336,11 +369,11 @@ def _starting_points(strategy: str, params: Params, root: Path, data: Prepared):
     return dict.fromkeys(params.seeds, brought), None, origin
 
 
-def _lineage(params: Params, origin, base_record: dict | None) -> dict[str, str]:
+def _lineage(params: Params, origin, base_record: StrategyRecord | None) -> dict[str, str]:
     """The round, and the registered version this run started from (none for a model trained
     from nothing or a file not yet registered): tags of the runs and of the versions."""
     if base_record is not None:
-        parent = base_record["mlflow"]["model_version"]
+        parent = base_record.mlflow.model_version
     else:
         parent = origin.version if origin is not None and origin.kind == "registry" else None
     tags = {tracking.TAG_ROUND: str(params.round)}
@@ -355,18 +388,10 @@ def _run_exists(run_id: str, experiment_id: str) -> bool:
 
 
 def _log_inputs(data: Prepared, plan: Plan, digests: dict[str, str]) -> None:
-    used = {split: "training" for split in plan.train_splits}
+    used = {split: "training" for split in plan.splits}
     used |= {split: "evaluation" for split in evaluation.TEST_SETS.values()}
     for split, context in used.items():
         tracking.log_dataset(data, split, context, digests[split])
-
-
-def _evaluate(bundle: ModelBundle, data: Prepared) -> dict[str, float]:
-    tests = {
-        name: stream.labelled_chunks(data.path(split), data.features, data.label)
-        for name, split in evaluation.TEST_SETS.items()
-    }
-    return evaluation.evaluate(bundle.predict_proba, bundle.labels, tests)
 
 
 def _refuse_non_finite(metrics: dict[str, float], plan: Plan) -> None:
@@ -386,7 +411,7 @@ def _gpus_in_use() -> int:
         return 0
 
 
-def _publish(root: Path, strategy: str, staged: Path, record: dict, history: dict) -> None:
+def _publish(root: Path, strategy: str, staged: Path, record: StrategyRecord, history: dict) -> None:
     """Move the models into place and write the metrics and curves, each by rename."""
     target = root / layout.model_dir(strategy)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -395,5 +420,5 @@ def _publish(root: Path, strategy: str, staged: Path, record: dict, history: dic
     staged.rename(target)
     epochs = len(next(iter(history.values()), []))
     curves = pd.DataFrame({"epoch": range(1, epochs + 1), **(history or {"loss": [], "accuracy": []})})
-    write_text_atomically(root / layout.metrics_path(strategy), json.dumps(record, indent=2) + "\n")
+    record.write(root)
     write_text_atomically(root / layout.curves_path(strategy), curves.to_csv(index=False))

@@ -1,0 +1,140 @@
+"""The edge of the `prepare` step, and what the steps after it read of its outputs.
+
+`prepare` is the one place that reads the user's files and writes the Parquet outputs DVC
+versions, with summary.json and a line for each conversion a user would not expect;
+`load_prepared` gives the later steps those outputs as a `Prepared`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retrainlab import layout
+from retrainlab.config import DataParams
+from retrainlab.data.schema import Feature
+from retrainlab.data.sources import arrays_dataset, builtin_parts, files_dataset
+from retrainlab.data.splitting import SplitWriter, Tally, make_splits
+from retrainlab.errors import PipelineError
+from retrainlab.files import write_text_atomically
+
+# --- the edge: read inputs, write outputs ---------------------------------------------
+
+
+def prepare(data: DataParams, root: Path = Path(".")) -> dict[str, Any]:
+    """Build the four splits and the summary and write them under data/prepared/.
+
+    The data goes through part by part (the synthetic source in chunks, users' files
+    whole), each part appended to the split files, so no more than one part is in memory.
+    Nothing is written unless every part and the checks on the whole pass.
+    """
+    if data.source == "files":
+        parts, names = iter([files_dataset(data, root)]), (data.files.initial, data.files.incremental)
+    elif data.source == "arrays":
+        parts, names = iter([arrays_dataset(data, root)]), (data.arrays.initial, data.arrays.incremental)
+    else:
+        parts, names = builtin_parts(data, data.seed), ("initial data", "incremental data")
+    rng = np.random.default_rng(data.seed)
+    tally, label, features = Tally(), None, None
+    with SplitWriter(root) as writer:
+        for dataset in parts:
+            label, features = dataset.label, dataset.features
+            splits = make_splits(dataset, data.test_fraction, rng)
+            tally.add(dataset, splits)
+            writer.append(splits)
+            del dataset, splits
+        tally.check(names)
+        summary = tally.summary(label, features, data)
+        writer.commit()
+    _log_conversions(summary)
+    write_text_atomically(root / layout.SUMMARY, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _log_conversions(summary: dict[str, Any]) -> None:
+    """Say what was done to the input that a user would not expect: the summary has the details."""
+    for name, how in summary.get("files", {}).items():
+        if how.get("delimiter", ",") != ",":
+            print(f"prepare: {name}: columns separated by {how['delimiter']!r}")
+    if "label_conversion" in summary:
+        print(f"prepare: labels: {summary['label_conversion']}")
+    for part, counts in summary["cleaning"].items():
+        if counts["dropped_unlabelled"] or counts["dropped_incomplete"] or counts["imputed_values"]:
+            print(
+                f"prepare: {part} data: {counts['rows_read']} rows read, {counts['dropped_unlabelled']} dropped "
+                f"without a label, {counts['dropped_incomplete']} dropped with missing, infinite or too large "
+                f"values, {counts['imputed_values']} values imputed, {counts['overflow_values']} values beyond "
+                "float32's range counted as missing"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """The prepare step's outputs: where each split is and what the summary says of it.
+
+    Splits are read on demand: training and evaluation stream them (retrainlab.stream);
+    `x`, `y` and `frame` read a whole split, for the small uses that need one.
+    """
+
+    root: Path
+    label: str
+    features: tuple[Feature, ...]
+    summary: dict[str, Any]
+
+    def path(self, split: str) -> Path:
+        return self.root / layout.split_path(split)
+
+    def rows(self, split: str) -> int:
+        return self.summary["rows"][split]
+
+    def classes(self, *splits: str) -> list:
+        """The labels the splits hold, sorted, as the summary lists them."""
+        return sorted({label for split in splits for label in self.summary["classes"][split]})
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def frame(self, split: str) -> pd.DataFrame:
+        return pd.read_parquet(self.path(split))
+
+    def x(self, split: str) -> pd.DataFrame:
+        return pd.read_parquet(self.path(split), columns=self.feature_names)
+
+    def y(self, split: str) -> np.ndarray:
+        return pd.read_parquet(self.path(split), columns=[self.label])[self.label].to_numpy()
+
+    def sample(self, split: str, rows: int, seed: int = 0) -> pd.DataFrame:
+        """At most `rows` rows of a split, drawn at random, decoding only the row groups
+        that hold them."""
+        import pyarrow.parquet as pq
+
+        total = self.rows(split)
+        if total <= rows:
+            return self.frame(split)
+        keep = np.sort(np.random.default_rng(seed).choice(total, size=rows, replace=False))
+        source, chosen_rows, start = pq.ParquetFile(self.path(split)), [], 0
+        for group in range(source.metadata.num_row_groups):
+            size = source.metadata.row_group(group).num_rows
+            chosen = keep[(keep >= start) & (keep < start + size)] - start
+            if len(chosen):
+                chosen_rows.append(source.read_row_group(group).take(chosen).to_pandas())
+            start += size
+        return pd.concat(chosen_rows, ignore_index=True)
+
+
+def load_prepared(root: Path = Path(".")) -> Prepared:
+    summary_path = root / layout.SUMMARY
+    if not summary_path.is_file():
+        raise PipelineError(f"{layout.SUMMARY}: not found; run the prepare step first (dvc repro prepare)")
+    summary = json.loads(summary_path.read_text())
+    missing = [s for s in layout.SPLITS if not (root / layout.split_path(s)).is_file()]
+    if missing:
+        raise PipelineError(f"{layout.split_path(missing[0])}: not found; run the prepare step (dvc repro prepare)")
+    features = tuple(Feature(**f) for f in summary["features"])
+    return Prepared(root, summary["label"], features, summary)

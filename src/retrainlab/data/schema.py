@@ -1,0 +1,231 @@
+"""The data's schema and the rules both frames must meet to have it.
+
+What a dataset is (`Feature`, `Dataset`, NUMERIC and CATEGORICAL columns), and `tidy`, which
+gives a pair of frames one schema: it checks them against each other, applies the
+missing-value policy (`_clean`), gives the labels one type (`_one_label_type`) and checks
+the rows per class. `encode_labels` and `plain` are the label rules the steps after
+`prepare` share: a label's index in a model's outputs, and its plain Python value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retrainlab.errors import DataError
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+# Training runs in float32: a larger value becomes inf there, and NaN losses after it.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: str  # NUMERIC or CATEGORICAL
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Initial and incremental rows with their label column and feature schema."""
+
+    initial: pd.DataFrame
+    incremental: pd.DataFrame
+    label: str
+    features: tuple[Feature, ...]
+    cleaning: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    # How the input was read, as summary.json states it: the label rule, each file's format.
+    notes: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def tidy(
+    initial: pd.DataFrame,
+    incremental: pd.DataFrame,
+    label: str,
+    features: list[str] | None,
+    names: tuple[str, str],
+    missing: str = "drop",
+    check_classes: bool = True,
+) -> Dataset:
+    """Check both frames against each other, apply the missing-value policy, give them one schema.
+
+    Numeric columns become float64; anything else is categorical and becomes text. Rows
+    without a label are dropped (a label cannot be imputed); missing or infinite feature
+    values, and those too large for float32, are dropped or imputed as `missing` says, and
+    every count is reported. The labels of both frames get one type (see `_one_label_type`).
+    `check_classes=False` leaves the class checks to the caller (for one part of a dataset).
+    """
+    frames = dict(zip(names, (initial, incremental)))
+    for name, frame in frames.items():
+        if label not in frame.columns:
+            raise DataError(f"{name}: no label column '{label}'; set data.files.label")
+    feature_names = features or [c for c in initial.columns if c != label]
+    if not feature_names:
+        raise DataError(f"{names[0]}: has no feature columns besides the label '{label}'")
+    if label in feature_names:
+        raise DataError(f"parameter 'data.files.features' lists the label column '{label}'")
+    for name, frame in frames.items():
+        absent = [c for c in feature_names if c not in frame.columns]
+        if absent:
+            raise DataError(f"{name}: missing feature column '{absent[0]}'")
+    if not features:
+        extra = [c for c in incremental.columns if c not in initial.columns]
+        if extra:
+            raise DataError(
+                f"{names[1]}: extra column '{extra[0]}' that {names[0]} lacks; "
+                "list the columns to use in data.files.features"
+            )
+    kinds = tuple(_kind(c, initial[c], incremental[c], names) for c in feature_names)
+    cleaned, report = {}, {}
+    for name, frame in frames.items():
+        cleaned[name], report[name] = _clean(frame, kinds, label, missing, reference=initial, name=name)
+    cleaned, notes = _one_label_type(cleaned, label)
+    if check_classes:
+        for name, frame in cleaned.items():
+            check_class_counts(frame[label].value_counts(), name, need_two=name == names[0])
+    return Dataset(*cleaned.values(), label, kinds, report, notes)
+
+
+def _kind(column: str, old: pd.Series, new: pd.Series, names: tuple[str, str]) -> Feature:
+    kinds = [NUMERIC if _is_numeric(s.dropna()) else CATEGORICAL for s in (old, new)]
+    if kinds[0] != kinds[1] and not (old.isna().all() or new.isna().all()):
+        text = {NUMERIC: "numeric", CATEGORICAL: "text"}
+        raise DataError(
+            f"{names[1]}: column '{column}' is {text[kinds[1]]} but {text[kinds[0]]} in {names[0]}; "
+            "make the two files agree"
+        )
+    return Feature(column, kinds[0])
+
+
+def _clean(
+    frame: pd.DataFrame, features: tuple[Feature, ...], label: str, missing: str, reference: pd.DataFrame, name: str
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Drop unlabelled rows, treat inf and values too large for float32 as missing, drop or
+    impute missing features, coerce types."""
+    numeric = [f.name for f in features if f.kind == NUMERIC]
+    categorical = [f.name for f in features if f.kind == CATEGORICAL]
+    out = pd.DataFrame(index=frame.index)
+    overflow = pd.Series(0, index=frame.index)
+    for column in numeric:
+        out[column], too_large = _trainable_numbers(frame[column])
+        overflow += too_large
+    for column in categorical:
+        out[column] = frame[column].astype(object).where(frame[column].notna())
+    out[label] = frame[label]
+    unlabelled = out[label].isna()
+    out = out[~unlabelled]
+    incomplete = out[[f.name for f in features]].isna().any(axis=1)
+    report = {"rows_read": len(frame), "dropped_unlabelled": int(unlabelled.sum()), "dropped_incomplete": 0,
+              "imputed_values": 0, "overflow_values": int(overflow[~unlabelled].sum())}
+    if missing == "drop":
+        report["dropped_incomplete"] = int(incomplete.sum())
+        out = out[~incomplete]
+    else:
+        report["imputed_values"] = int(out[[f.name for f in features]].isna().sum().sum())
+        for column in numeric:
+            usable = _trainable_numbers(reference[column])[0]
+            out[column] = out[column].fillna(usable.median() if usable.notna().any() else 0.0)
+        for column in categorical:
+            mode = reference[column].dropna().astype(str).mode()
+            out[column] = out[column].fillna(mode.iloc[0] if len(mode) else "missing")
+    if out.empty:
+        raise DataError(
+            f"{name}: no rows left after dropping {report['dropped_unlabelled']} without a label and "
+            f"{report['dropped_incomplete']} with missing, infinite or too large values (data.missing: {missing})"
+        )
+    for column in categorical:
+        out[column] = out[column].astype(str)
+    return out.reset_index(drop=True), report
+
+
+def _trainable_numbers(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The column as float64, missing where not a number float32 can hold; and where a value
+    was finite but too large for float32 (to count them apart from inf and NaN)."""
+    values = pd.to_numeric(column, errors="coerce").astype("float64")
+    finite = np.isfinite(values)
+    too_large = finite & (values.abs() > FLOAT32_MAX)
+    return values.where(finite & ~too_large), too_large
+
+
+def _one_label_type(frames: dict[str, pd.DataFrame], label: str) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Both frames' labels as one type, so that a class is the same class in both and classes sort.
+
+    Labels are compared as text when either frame has a text label (booleans count as text);
+    numbers are then written in their plain form (1.0 becomes "1"). Otherwise they stay
+    numbers: integers where every label is a whole number, floats where one is not.
+    Returns the frames and what summary.json says of the rule.
+    """
+    kinds = {name: _label_kinds(frame[label]) for name, frame in frames.items()}
+    text_in = [name for name, (_, has_text) in kinds.items() if has_text]
+    if text_in:
+        labels = {name: frame[label].map(_label_text) for name, frame in frames.items()}
+        notes = {"label_type": "text"}
+        if any(has_numbers for has_numbers, _ in kinds.values()):
+            have = "has" if len(text_in) == 1 else "have"
+            notes["label_conversion"] = f"numbers compared as text because {' and '.join(text_in)} {have} text labels"
+    else:
+        labels = {name: pd.to_numeric(frame[label]) for name, frame in frames.items()}
+        dtype = "int64" if all(_whole(values) for values in labels.values()) else "float64"
+        labels = {name: values.astype(dtype) for name, values in labels.items()}
+        notes = {"label_type": "number"}
+    return {name: frame.assign(**{label: labels[name]}) for name, frame in frames.items()}, notes
+
+
+def _label_kinds(labels: pd.Series) -> tuple[bool, bool]:
+    """Whether the labels hold numbers, and whether they hold text (anything else, booleans too)."""
+    if _is_numeric(labels):
+        return True, False
+    is_number = labels.map(_is_number)
+    return bool(is_number.any()), not is_number.all()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _whole(values: pd.Series) -> bool:
+    """Whether every value is an integer int64 holds exactly (floats only up to 2**53)."""
+    if pd.api.types.is_signed_integer_dtype(values):
+        return True
+    return bool(((values % 1 == 0) & (values.abs() <= 2**53)).all())
+
+
+def _label_text(value: Any) -> str:
+    # A whole number in its plain form, so 1.0 from one file matches "1" from the other.
+    return str(int(value)) if _is_number(value) and float(value).is_integer() else str(value)
+
+
+def check_class_counts(counts: pd.Series, name: str, need_two: bool) -> None:
+    """Rows per class (a value_counts): two classes where training needs them, two rows of each."""
+    if need_two and len(counts) < 2:
+        raise DataError(f"{name}: only one class ({plain(counts.index[0])!r}); a classifier needs two or more")
+    lone = counts[counts < 2]
+    if len(lone):
+        raise DataError(
+            f"{name}: class {plain(lone.index[0])!r} has a single row; every class needs at least two "
+            "(one to train on, one to test on)"
+        )
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def encode_labels(values, labels: list) -> np.ndarray:
+    """Index of each value in `labels` (a model's output units); -1 for one not there."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iuf" and all(isinstance(v, (int, float)) for v in labels):
+        # Numeric labels: one vectorised lookup, for the millions of rows a stream encodes.
+        return pd.Index(labels, dtype="float64").get_indexer(values.astype("float64")).astype(np.int64)
+    index = {label: i for i, label in enumerate(labels)}
+    return np.array([index.get(plain(v), -1) for v in values], dtype=np.int64)
+
+
+def plain(value: Any) -> Any:
+    """numpy scalars to Python ones, so labels compare equal to those read back from JSON."""
+    return value.item() if hasattr(value, "item") else value

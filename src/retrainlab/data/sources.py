@@ -1,0 +1,275 @@
+"""Where the rows come from, each source as a `Dataset` of one schema (see schema.tidy).
+
+The built-in sources (scikit-learn's digits; synthetic rows labelled by a seeded teacher
+network), split by the scenario and built in parts of bounded size (`builtin_parts`); the
+user's CSV or Parquet tables (`read_table`, `files_dataset`); and the user's arrays of any
+shape in .npz files (`read_arrays`, `arrays_dataset`), flattened into columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import itertools
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retrainlab.config import DataParams
+from retrainlab.data.scenarios import apply_scenario, shift_digits
+from retrainlab.data.schema import Dataset, tidy
+from retrainlab.errors import DataError
+
+# --- the built-in sources -------------------------------------------------------------
+
+
+def digits_pool() -> tuple[pd.DataFrame, np.ndarray]:
+    """scikit-learn's bundled 8x8 handwritten digits: 1797 real images, 64 pixel columns."""
+    from sklearn.datasets import load_digits
+
+    frame = load_digits(as_frame=True).frame
+    return frame.drop(columns="target"), frame["target"].to_numpy()
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticTeacher:
+    """A fixed random network that labels rows: the 'true rule' of the synthetic source."""
+
+    hidden: np.ndarray
+    readout: np.ndarray
+    segment_bias: dict[str, np.ndarray]
+    shift_direction: np.ndarray
+
+    @classmethod
+    def draw(cls, features: int, classes: int, rng: np.random.Generator) -> SyntheticTeacher:
+        direction = rng.normal(size=features)
+        return cls(
+            hidden=rng.normal(size=(features, 16)),
+            readout=rng.normal(size=(16, classes)),
+            segment_bias={s: rng.normal(scale=0.7, size=classes) for s in SEGMENTS},
+            shift_direction=direction / np.linalg.norm(direction),
+        )
+
+    def label(self, frame: pd.DataFrame) -> np.ndarray:
+        x = frame.drop(columns="segment").to_numpy()
+        logits = np.tanh(x @ self.hidden) @ self.readout
+        logits += np.stack([self.segment_bias[s] for s in frame["segment"]])
+        return logits.argmax(axis=1)
+
+    def shift(self, frame: pd.DataFrame, strength: float) -> pd.DataFrame:
+        moved = frame.copy()
+        numeric = [c for c in frame.columns if c != "segment"]
+        moved[numeric] = frame[numeric].to_numpy() + strength * self.shift_direction
+        return moved
+
+
+SEGMENTS = ("north", "south", "east")
+
+
+def synthetic_rows(rows: int, features: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Seeded unlabelled rows: numeric columns x0.. plus a categorical `segment`."""
+    frame = pd.DataFrame(rng.normal(size=(rows, features)), columns=[f"x{i}" for i in range(features)])
+    frame["segment"] = rng.choice(SEGMENTS, size=rows)
+    return frame
+
+
+def synthetic_pool(rows: int, features: int, classes: int, rng: np.random.Generator):
+    """Seeded rows labelled by a teacher drawn from the same generator."""
+    teacher = SyntheticTeacher.draw(features, classes, rng)
+    frame = synthetic_rows(rows, features, rng)
+    return frame, teacher.label(frame), teacher
+
+
+# Rows of the synthetic source generated, split and written at a time: prepare's memory is
+# bounded by this, whatever `data.synthetic.rows` is.
+CHUNK_ROWS = 1 << 18
+
+
+def builtin_parts(params: DataParams, seed: int) -> Iterator[Dataset]:
+    """The built-in source's data, in parts that together are the whole dataset.
+
+    Digits is one part. The synthetic source is generated CHUNK_ROWS rows at a time by one
+    seeded generator, and each chunk is split by the scenario on its own, so that a source
+    of any size is built in bounded memory.
+    """
+    rng = np.random.default_rng(seed)
+    names = ("initial data", "incremental data")
+    if params.source == "digits":
+        pool, labels = digits_pool()
+        initial, y_initial, incremental, y_incremental = apply_scenario(pool, labels, params, rng, shift_digits)
+        yield _labelled(initial, y_initial, incremental, y_incremental, "digit", names)
+        return
+    p = params.synthetic
+    teacher = SyntheticTeacher.draw(p.features, p.classes, rng)
+    for start in range(0, p.rows, CHUNK_ROWS):
+        pool = synthetic_rows(min(CHUNK_ROWS, p.rows - start), p.features, rng)
+        parts = apply_scenario(
+            pool, teacher.label(pool), params, rng, teacher.shift, teacher.label, classes=np.arange(p.classes)
+        )
+        del pool
+        yield _labelled(*parts, "label", names)
+
+
+def _labelled(initial, y_initial, incremental, y_incremental, label: str, names: tuple[str, str]) -> Dataset:
+    initial[label], incremental[label] = y_initial, y_incremental
+    return tidy(initial, incremental, label, features=None, names=names, check_classes=False)
+
+
+# --- the user's files -----------------------------------------------------------------
+
+
+def read_table(path: Path, shown: str, setting: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Read a CSV or Parquet file, and say how it was read (its format, a CSV's delimiter).
+
+    `shown` is how errors name the file (the path as the user gave it), `setting` the
+    parameter that names it.
+    """
+    if path.is_dir():  # before the suffix check, whose "unsupported type ''" would mislead
+        raise DataError(f"{shown}: is a directory; set {setting} to a .csv or .parquet file")
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise DataError(f"{shown}: unsupported file type '{suffix}'; give a .csv or .parquet file")
+    if not path.is_file():
+        raise DataError(f"{shown}: file not found; set {setting}")
+    if path.stat().st_size == 0:
+        raise DataError(f"{shown}: the file is empty")
+    try:
+        frame, how = _read_csv(path, shown) if suffix == ".csv" else _read_parquet(path, shown)
+    except DataError:
+        raise
+    except Exception as exc:  # pandas, pyarrow and csv raise many types for unreadable files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{shown}: cannot be read as {suffix[1:]} ({reason})") from None
+    if frame.empty:
+        raise DataError(f"{shown}: has a header but no data rows")
+    return frame, how
+
+
+# The delimiters a CSV may use; sniffing among them only, so that a comma file with some
+# other character on every line is still read with commas.
+DELIMITERS = ",;\t|"
+SNIFFED_LINES = 20
+
+
+def _read_csv(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as file:
+        head = list(itertools.islice(file, SNIFFED_LINES))
+    try:
+        delimiter = csv.Sniffer().sniff("".join(head), delimiters=DELIMITERS).delimiter
+    except csv.Error:  # nothing stands out, as in a one-column file
+        delimiter = ","
+    # The header as written: pandas would rename a second 'x0' to 'x0.1' without a word.
+    _check_unique(next(csv.reader(head, delimiter=delimiter), []), shown)
+    return pd.read_csv(path, sep=delimiter), {"format": "csv", "delimiter": delimiter}
+
+
+def _read_parquet(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    import pyarrow.parquet as pq
+    from pyarrow import types
+
+    schema = pq.read_schema(path)
+    _check_unique(schema.names, shown)
+    nested = [field for field in schema if types.is_nested(field.type)]
+    if nested:  # pandas would turn them into opaque objects, then into text
+        raise DataError(
+            f"{shown}: column '{nested[0].name}' holds nested values ({_arrow_type(nested[0].type)}); "
+            "flatten it into plain columns"
+        )
+    return pd.read_parquet(path), {"format": "parquet"}
+
+
+def _arrow_type(kind: Any) -> str:
+    """An Arrow type as a user would write it: list<int64>, map<string, int64>, struct<a: int64>
+    (Arrow's own names add the list's element name and the map's column name)."""
+    from pyarrow import types
+
+    if types.is_map(kind):
+        return f"map<{_arrow_type(kind.key_type)}, {_arrow_type(kind.item_type)}>"
+    if types.is_struct(kind):
+        return "struct<" + ", ".join(f"{field.name}: {_arrow_type(field.type)}" for field in kind) + ">"
+    if types.is_nested(kind) and hasattr(kind, "value_type"):  # list, large_list, fixed_size_list
+        return f"{str(kind).split('<')[0]}<{_arrow_type(kind.value_type)}>"
+    return str(kind)
+
+
+def _check_unique(columns: list[str], shown: str) -> None:
+    # Blank names are left to pandas, which names each 'Unnamed: <position>'.
+    repeated = [(name, n) for name, n in Counter(c for c in columns if c.strip()).items() if n > 1]
+    if repeated:
+        name, n = repeated[0]
+        raise DataError(f"{shown}: column '{name}' appears {n} times; give each column a unique name")
+
+
+def files_dataset(params: DataParams, root: Path) -> Dataset:
+    spec = params.files
+    names = (spec.initial, spec.incremental)
+    settings = ("data.files.initial", "data.files.incremental")
+    read = [read_table((root / p).resolve(), p, setting) for p, setting in zip(names, settings)]
+    dataset = tidy(*(frame for frame, _ in read), spec.label, spec.features or None, names, params.missing)
+    files = {name: how for name, (_, how) in zip(names, read)}
+    return dataclasses.replace(dataset, notes={**dataset.notes, "files": files})
+
+
+# --- arrays (.npz): images, sequences, any shape -----------------------------------------
+
+ARRAY_LABEL = "label"
+
+
+def array_columns(shape: Sequence[int]) -> list[str]:
+    """The columns an array of `shape` per row is flattened into, in row-major (C) order."""
+    return [f"x_{i}" for i in range(int(np.prod(shape)))]
+
+
+def read_arrays(path: Path, shown: str, setting: str) -> tuple[np.ndarray, np.ndarray]:
+    """`x` (rows first, any shape after) and `y` of an .npz file, checked."""
+    if path.is_dir():
+        raise DataError(f"{shown}: is a directory; set {setting} to an .npz file")
+    if path.suffix.lower() != ".npz":
+        raise DataError(f"{shown}: unsupported file type '{path.suffix.lower()}'; give an .npz file with x and y")
+    if not path.is_file():
+        raise DataError(f"{shown}: file not found; set {setting}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:  # no pickles: an .npz cannot run code
+            missing = [key for key in ("x", "y") if key not in archive.files]
+            if missing:
+                raise DataError(f"{shown}: no array '{missing[0]}'; save the inputs as x and the labels as y "
+                                "(numpy.savez(path, x=..., y=...))")
+            x, y = archive["x"], archive["y"]
+    except DataError:
+        raise
+    except Exception as exc:  # not a zip, object arrays (pickles refused), damaged members
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{shown}: cannot be read as .npz ({reason})") from None
+    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+        raise DataError(f"{shown}: x has shape {x.shape} and y {y.shape}; give x one row per label "
+                        "(rows first) and y one label per row")
+    if not len(y):
+        raise DataError(f"{shown}: has no rows")
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{shown}: x holds {x.dtype} values; give numbers")
+    return x, y
+
+
+def arrays_dataset(params: DataParams, root: Path) -> Dataset:
+    """The `arrays` source: each row's array flattened into columns x_0.. (row-major), so that
+    splitting, streaming and diagnostics are the tabular ones; the shape goes to summary.json,
+    and a model that takes the array gets it back in that shape."""
+    spec = params.arrays
+    names = (spec.initial, spec.incremental)
+    settings = ("data.arrays.initial", "data.arrays.incremental")
+    (x_old, y_old), (x_new, y_new) = (read_arrays((root / p).resolve(), p, s) for p, s in zip(names, settings))
+    if x_old.shape[1:] != x_new.shape[1:]:
+        raise DataError(f"{names[1]}: rows have shape {x_new.shape[1:]} but {x_old.shape[1:]} in {names[0]}; "
+                        "make the two files agree")
+    shape = x_old.shape[1:]
+    frames = []
+    for x, y in ((x_old, y_old), (x_new, y_new)):
+        frame = pd.DataFrame(x.reshape(len(x), -1).astype(np.float64, copy=False), columns=array_columns(shape))
+        frame[ARRAY_LABEL] = y
+        frames.append(frame)
+    dataset = tidy(*frames, ARRAY_LABEL, None, names, params.missing)
+    return dataclasses.replace(dataset, notes={**dataset.notes, "input_shape": list(shape)})

@@ -1,0 +1,145 @@
+"""From a clean `Dataset` to the four split files: the test splits, and what the summary says of them.
+
+`make_splits` splits each part into train and test with every class in both
+(`stratified_split`); `Tally` adds up the rows and classes of the splits part by part and
+runs the checks on the whole; `SplitWriter` appends the parts to the Parquet split files
+and puts them in place only when everything passed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retrainlab import layout
+from retrainlab.config import DataParams
+from retrainlab.data.schema import Dataset, Feature, check_class_counts, plain
+from retrainlab.errors import DataError
+
+# --- test splits ----------------------------------------------------------------------
+
+
+def stratified_split(
+    labels: np.ndarray, test_fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test row indices with every class in the same proportion in both.
+
+    A class with at least two rows puts at least one in each; a lone row stays in train.
+    """
+    train, test = [], []
+    for cls in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == cls))
+        n_test = int(round(len(rows) * test_fraction))
+        n_test = min(max(n_test, 1), len(rows) - 1) if len(rows) >= 2 else 0
+        test.append(rows[:n_test])
+        train.append(rows[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def make_splits(dataset: Dataset, test_fraction: float, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+    """The four splits. Training rows come in random order, so that a stream reading them in
+    windows (retrainlab.stream) gets well mixed batches even from files sorted by class."""
+    splits = {}
+    for part in ("initial", "incremental"):
+        frame = getattr(dataset, part)
+        train, test = stratified_split(frame[dataset.label].to_numpy(), test_fraction, rng)
+        splits[f"{part}_train"] = frame.iloc[rng.permutation(train)].reset_index(drop=True)
+        splits[f"{part}_test"] = frame.iloc[test].reset_index(drop=True)
+    return splits
+
+
+@dataclasses.dataclass
+class Tally:
+    """What the summary says about the splits, added up part by part."""
+
+    rows: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(layout.SPLITS, 0))
+    counts: dict[str, pd.Series] = dataclasses.field(default_factory=dict)
+    cleaning: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    notes: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def add(self, dataset: Dataset, splits: dict[str, pd.DataFrame]) -> None:
+        for name, frame in splits.items():
+            self.rows[name] += len(frame)
+            counts = frame[dataset.label].value_counts()
+            self.counts[name] = counts if name not in self.counts else self.counts[name].add(counts, fill_value=0)
+        for part, report in zip(("initial", "incremental"), dataset.cleaning.values()):
+            total = self.cleaning.setdefault(part, dict.fromkeys(report, 0))
+            for key, value in report.items():
+                total[key] += value
+        self.notes.update(dataset.notes)
+
+    def check(self, names: tuple[str, str]) -> None:
+        """The class checks on the whole data, and no empty split."""
+        for part, name in zip(("initial", "incremental"), names):
+            both = self.counts[f"{part}_train"].add(self.counts[f"{part}_test"], fill_value=0)
+            check_class_counts(both.astype(int), name, need_two=part == "initial")
+        for name, rows in self.rows.items():
+            if not rows:
+                raise DataError(f"split '{name}' is empty: give more rows or change data.test_fraction")
+
+    def summary(self, label: str, features: tuple[Feature, ...], params: DataParams) -> dict[str, Any]:
+        classes = {name: sorted(plain(v) for v in self.counts[name].index) for name in layout.SPLITS}
+        old = set(classes["initial_train"])
+        return {
+            "source": params.source,
+            "scenario": None if params.source in ("files", "arrays") else params.scenario,
+            "label": label,
+            "features": [dataclasses.asdict(f) for f in features],
+            "rows": dict(self.rows),
+            "classes": classes,
+            "new_classes": [c for c in classes["incremental_train"] if c not in old],
+            "cleaning": self.cleaning,
+            **self.notes,
+        }
+
+
+# Rows per Parquet row group of the prepared splits: what a reader decodes at a time.
+ROW_GROUP_ROWS = 1 << 16
+
+
+class SplitWriter:
+    """The four split files, appended to part by part beside their final names, and renamed
+    into place only by `commit`: a failure leaves the previous files as they were."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.writers: dict[str, Any] = {}
+        self.temp: dict[str, Path] = {}
+
+    def __enter__(self) -> SplitWriter:
+        return self
+
+    def append(self, splits: dict[str, pd.DataFrame]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        for name, frame in splits.items():
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if name not in self.writers:
+                final = self.root / layout.split_path(name)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                self.temp[name] = final.with_name(f".{final.name}.partial")
+                self.writers[name] = pq.ParquetWriter(self.temp[name], table.schema)
+            writer = self.writers[name]
+            writer.write_table(table.cast(writer.schema), row_group_size=ROW_GROUP_ROWS)
+
+    def commit(self) -> None:
+        self._close()
+        for name, temp in self.temp.items():
+            os.replace(temp, self.root / layout.split_path(name))
+        self.temp = {}
+
+    def _close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        self.writers = {}
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._close()
+        for temp in self.temp.values():
+            temp.unlink(missing_ok=True)

@@ -1,0 +1,100 @@
+"""`metrics/<strategy>.json` as one typed record, read and written here only.
+
+The strategy step writes it; the compare step, the comparison, the registry and the CLI
+read it. On disk the means over the seeds sit at the top level (that is what
+`dvc metrics show` lists), next to their 95% intervals, each seed's figures, and where MLflow
+keeps the runs and the registered model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from retrainlab import layout
+from retrainlab.errors import PipelineError
+from retrainlab.files import write_text_atomically
+
+
+@dataclasses.dataclass(frozen=True)
+class Runs:
+    """Where MLflow keeps a strategy's runs and its registered model."""
+
+    experiment_id: str
+    run_id: str  # the strategy's run
+    parent_run_id: str  # the pipeline execution it belongs to
+    seed_run_ids: dict[str, str]
+    registered_model: str
+    model_version: int
+    model_seed: int  # the seed whose model was registered
+    parent_version: str | None = None  # the registered version it started from
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+
+
+@dataclasses.dataclass(frozen=True)
+class StrategyRecord:
+    strategy: str
+    round: int
+    seeds: list[int]
+    device: str
+    distribute: dict[str, Any]
+    means: dict[str, float]  # every figure's mean over the seeds
+    ci95: dict[str, Interval]  # and its 95% interval
+    per_seed: dict[str, dict[str, float]]  # seed (as text) -> figure -> value
+    mlflow: Runs
+    origin: dict[str, Any] | None = None  # where the baseline came from (user_model.Origin)
+
+    def mean(self, figure: str, default: float | None = None) -> float | None:
+        return self.means.get(figure, default)
+
+    def values(self, figure: str) -> list[float]:
+        """The figure's value for each seed, in seed order."""
+        return [figures[figure] for figures in self.per_seed.values()]
+
+    @property
+    def version(self) -> str:
+        return str(self.mlflow.model_version)
+
+    def to_json(self) -> dict[str, Any]:
+        raw = {"strategy": self.strategy, "round": self.round, "seeds": list(self.seeds), "device": self.device,
+               "distribute": self.distribute, **self.means,
+               "ci95": {k: dataclasses.asdict(v) for k, v in self.ci95.items()},
+               "per_seed": self.per_seed, "mlflow": dataclasses.asdict(self.mlflow)}
+        return raw | ({"origin": self.origin} if self.origin is not None else {})
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> StrategyRecord:
+        fixed = {"strategy", "round", "seeds", "device", "distribute", "ci95", "per_seed", "mlflow", "origin"}
+        return cls(
+            strategy=raw["strategy"], round=raw["round"], seeds=list(raw["seeds"]), device=raw["device"],
+            distribute=raw["distribute"], means={k: v for k, v in raw.items() if k not in fixed},
+            ci95={k: Interval(**v) for k, v in raw["ci95"].items()}, per_seed=raw["per_seed"],
+            mlflow=Runs(**raw["mlflow"]), origin=raw.get("origin"),
+        )
+
+    def write(self, root: Path) -> None:
+        write_text_atomically(root / layout.metrics_path(self.strategy), json.dumps(self.to_json(), indent=2) + "\n")
+
+
+def load(root: Path, strategy: str) -> StrategyRecord:
+    """A strategy's record; a missing or damaged file is a one-line error saying what to run."""
+    path = layout.metrics_path(strategy)
+    try:
+        raw = json.loads((root / path).read_text())
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: not found; run the {strategy} step first (dvc repro)") from None
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"{path}: cannot be read ({type(exc).__name__}); run the {strategy} step again") from None
+    try:
+        return StrategyRecord.from_json(raw)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise PipelineError(
+            f"{path}: not a strategy record ({type(exc).__name__}: {exc}); run the {strategy} step again"
+        ) from None

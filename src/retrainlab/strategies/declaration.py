@@ -1,0 +1,170 @@
+"""What a strategy is: one declaration, and the plan it makes for one seed.
+
+A strategy is a `Strategy` declaration: its name (the CLI subcommand, the MLproject entry
+point, the DVC stage `update@NAME`, the MLflow run), its settings (the section
+`strategies.NAME` of params.yaml, a `Settings` dataclass), where it starts (fresh weights
+or the baseline), whether it reads old training rows, and a function `Context -> Plan`.
+
+The plan says which model to train, on which rows, for how long, and carries the hooks
+that the one training path (`retrainlab.training.fit`) honours on a single device, under
+the mirrored strategy and on a multi-worker cluster alike:
+- `rows`: the splits to train on, each whole or as a uniform sample of a bounded size;
+- `loss_terms`: extra per-row loss terms, fed by targets computed from each row's inputs
+  (distillation toward an old model's outputs);
+- `transform`: a change to the starting weights before the first epoch (shrink-and-perturb);
+- `callbacks`: Keras callbacks.
+
+Nothing here imports TensorFlow, so that params can be checked, and the prepare and compare
+steps run, without loading it: the model surgery a plan needs is reached through
+`Context`, which imports `retrainlab.models` when it is called.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Protocol
+
+from retrainlab.config import MAX_EPOCHS, Params, require
+
+FROM_SCRATCH = "scratch"  # fresh weights
+FROM_BASELINE = "baseline"  # a copy of the baseline step's model of the same seed
+OLD, NEW = "initial_train", "incremental_train"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """A strategy's section of params.yaml. Subclasses add fields with defaults and extend
+    `check`; `key` is where the section sits (`strategies.NAME`), for messages."""
+
+    def check(self, key: str) -> None:
+        pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Training(Settings):
+    """Settings of a strategy that trains for its own epochs at its own learning rate."""
+
+    epochs: int = 15
+    learning_rate: float = 0.0005
+
+    def check(self, key: str) -> None:
+        require(self.learning_rate > 0, f"{key}.learning_rate", "must be positive")
+        require(1 <= self.epochs <= MAX_EPOCHS, f"{key}.epochs", f"must be between 1 and {MAX_EPOCHS}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rows:
+    """Rows to train on: a prepared split, whole, or a uniform sample of `limit` of its rows."""
+
+    split: str
+    limit: int | None = None
+
+
+class LossTerm(Protocol):
+    """An extra per-row loss term. `targets` computes what the term compares against from a
+    chunk of rows' model inputs (numpy in, numpy `(rows, width)` out); `__call__` gives each
+    row's loss from those targets and the model's predicted probabilities (Keras ops)."""
+
+    width: int
+
+    def targets(self, inputs: Any) -> Any: ...
+
+    def __call__(self, targets: Any, probabilities: Any) -> Any: ...
+
+
+@dataclasses.dataclass
+class Plan:
+    bundle: Any  # a retrainlab.models.ModelBundle, not yet compiled
+    rows: tuple[Rows, ...]
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    section: str  # the params section its epochs and learning rate come from, for messages
+    loss_terms: tuple[LossTerm, ...] = ()
+    transform: Callable[[Any, int], None] | None = None  # (keras model, seed): before the first epoch
+    callbacks: tuple = ()
+    compiled_with: str = ""  # the optimizer and loss `fit` used, for the run
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return tuple(r.split for r in self.rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What a strategy's function is given for one seed."""
+
+    data: Any  # retrainlab.data.Prepared
+    params: Params
+    settings: Settings  # the strategy's own section
+    section: str  # where that section is in params.yaml
+    base: Any  # the baseline's model for this seed (a ModelBundle; the baseline step: a brought model or None)
+    seed: int
+
+    def plan(self, bundle, rows: Sequence[Rows], **hooks) -> Plan:
+        """A plan at the settings' epochs and learning rate (the `model` section's for a
+        strategy without its own), in batches of `model.batch_size`."""
+        own = isinstance(self.settings, Training)
+        source = self.settings if own else self.params.model
+        return Plan(bundle, tuple(rows), source.epochs, source.learning_rate, self.params.model.batch_size,
+                    self.section if own else "model", **hooks)
+
+    def grown(self, *splits: str):
+        """A copy of the baseline whose output has a unit for every class `splits` add
+        (the incremental data by default), the old classes' units untouched."""
+        from retrainlab import models
+
+        labels = grown_labels(self.base.labels, self.data.classes(*(splits or (NEW,))))
+        model = models.grow_output(self.base.model, len(labels), self.seed)
+        return dataclasses.replace(self.base, model=model, labels=labels)
+
+    def fresh(self, *splits: str):
+        """A model with fresh weights for the classes of `splits`: the project's MLP, or,
+        for a brought baseline, its architecture with its preprocessing adapted anew."""
+        from retrainlab import models
+
+        return models.fresh_bundle(self.data, self.params, splits, self.seed, self.base)
+
+    def copy_of_base(self):
+        """The baseline as it is, in a copy no other strategy's training can change."""
+        from retrainlab import models
+
+        return dataclasses.replace(self.base, model=models.copy_model(self.base.model))
+
+    def rows(self, split: str) -> int:
+        return self.data.rows(split)
+
+
+@dataclasses.dataclass(frozen=True)
+class Strategy:
+    """One option for "I have a model and new data", declared once."""
+
+    name: str
+    summary: str  # one line: the CLI's help, the report, docs/STRATEGIES.md
+    plan: Callable[[Context], Plan]
+    settings: type[Settings] = Settings  # its section `strategies.NAME` (none of its own: the model section)
+    starts_from: str = FROM_BASELINE  # FROM_SCRATCH or FROM_BASELINE
+    reads_old_data: bool = False  # whether it trains on old (initial) rows
+
+    KINDS: ClassVar = (FROM_SCRATCH, FROM_BASELINE)
+
+    def __post_init__(self) -> None:
+        if self.starts_from not in self.KINDS:
+            raise ValueError(f"{self.name}: starts_from must be one of {self.KINDS}")
+
+    @property
+    def section(self) -> str:
+        """Where its settings are in params.yaml: its own section, or the model's."""
+        return f"strategies.{self.name}" if issubclass(self.settings, Training) else "model"
+
+
+def grown_labels(known: list, new_labels) -> list:
+    """The known labels in their order, then labels only the new data has, sorted.
+
+    Keeping the old order keeps each old class on its old output unit.
+    """
+    from retrainlab.data import plain
+
+    seen = set(known)
+    return list(known) + sorted({plain(v) for v in new_labels} - seen)

@@ -1,0 +1,37 @@
+"""Fine-tune: the baseline's features frozen, new layers and the output trained on the new data."""
+
+import dataclasses
+
+from retrainlab.config import require
+from retrainlab.strategies.declaration import NEW, Context, Plan, Rows, Strategy, Training, grown_labels
+
+
+@dataclasses.dataclass(frozen=True)
+class FineTuneSettings(Training):
+    epochs: int = 15
+    learning_rate: float = 0.001
+    new_layers: int = 1
+    trainable_layers: int = 0  # layers with weights below the output left trainable (0: only the head trains)
+
+    def check(self, key: str) -> None:
+        super().check(key)
+        require(0 <= self.new_layers <= 100, f"{key}.new_layers", "must be between 0 and 100")
+        require(self.trainable_layers >= 0, f"{key}.trainable_layers", "must be 0 or more")
+
+
+def fine_tune(ctx: Context) -> Plan:
+    """The baseline frozen but its last `trainable_layers` layers; `new_layers` layers and
+    the output on top, trained on the new data at the fine-tune learning rate."""
+    from retrainlab.models import attach_head
+
+    s = ctx.settings
+    labels = grown_labels(ctx.base.labels, ctx.data.classes(NEW))
+    model = attach_head(ctx.base.model, s.new_layers, len(labels), ctx.seed, s.trainable_layers)
+    bundle = dataclasses.replace(ctx.base, model=model, labels=labels, compiled=None)
+    return ctx.plan(bundle, (Rows(NEW),))
+
+
+STRATEGY = Strategy(
+    "fine-tune", "freeze the model's features; train new layers and the output on the new data", fine_tune,
+    settings=FineTuneSettings,
+)

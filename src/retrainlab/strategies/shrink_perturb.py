@@ -1,0 +1,48 @@
+"""Shrink-and-perturb (Ash & Adams, NeurIPS 2020): a warm start that generalises like a fresh one.
+
+Every trainable weight of the baseline is scaled by `shrink` and `noise` times a fresh
+initial value of the same weight (its layer's own initializer, newly seeded) is added; the
+model is then trained on the old and the new data. Preprocessing state (normalisation
+statistics, vocabularies) is not a trainable weight and is kept.
+"""
+
+import dataclasses
+
+from retrainlab.config import require
+from retrainlab.strategies.declaration import NEW, OLD, Context, Plan, Rows, Strategy, Training
+
+
+@dataclasses.dataclass(frozen=True)
+class ShrinkPerturbSettings(Training):
+    epochs: int = 15
+    learning_rate: float = 0.001
+    shrink: float = 0.4  # lambda: the old weights' share
+    noise: float = 0.1  # sigma: the fresh initial weights' share
+
+    def check(self, key: str) -> None:
+        super().check(key)
+        require(0 <= self.shrink <= 1, f"{key}.shrink", "must be in [0, 1]")
+        require(0 <= self.noise <= 10, f"{key}.noise", "must be in [0, 10]")
+
+
+def shrink_and_perturb(shrink: float, noise: float):
+    """The weight transform: w <- shrink * w + noise * w_fresh, for every trainable weight."""
+
+    def transform(model, seed: int) -> None:
+        from retrainlab.models import fresh_weights
+
+        for variable, fresh in zip(model.trainable_variables, fresh_weights(model, seed), strict=True):
+            variable.assign(shrink * variable.numpy() + noise * fresh)
+
+    return transform
+
+
+def shrink_perturb(ctx: Context) -> Plan:
+    s = ctx.settings
+    return ctx.plan(ctx.grown(OLD, NEW), (Rows(OLD), Rows(NEW)), transform=shrink_and_perturb(s.shrink, s.noise))
+
+
+STRATEGY = Strategy(
+    "shrink-perturb", "shrink the model's weights, add fresh noise, then train on the old and the new data",
+    shrink_perturb, settings=ShrinkPerturbSettings, reads_old_data=True,
+)
