@@ -13,5 +13,5 @@ def baseline(ctx: Context) -> Plan:
 
 STRATEGY = Strategy(
     "baseline", "leave the model alone: the model as first trained on the old data, or your own model",
-    baseline, starts_from=FROM_SCRATCH, reads_old_data=True,
+    baseline, starts_from=FROM_SCRATCH, reads_old_data=True, action="Keep the model as it is",
 )

@@ -143,6 +143,7 @@ class Strategy:
     name: str
     summary: str  # one line: the CLI's help, the report, docs/STRATEGIES.md
     plan: Callable[[Context], Plan]
+    action: str = ""  # the advice, as the report's headline says it ("Retrain from scratch")
     settings: type[Settings] = Settings  # its section `strategies.NAME` (none of its own: the model section)
     starts_from: str = FROM_BASELINE  # FROM_SCRATCH or FROM_BASELINE
     reads_old_data: bool = False  # whether it trains on old (initial) rows

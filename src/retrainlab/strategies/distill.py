@@ -99,5 +99,5 @@ def distill(ctx: Context) -> Plan:
 
 STRATEGY = Strategy(
     "distill", "keep training on the new data while matching the old model's outputs (no old rows needed)",
-    distill, settings=DistillSettings,
+    distill, settings=DistillSettings, action="Keep training it on the new data, distilling from the current model",
 )

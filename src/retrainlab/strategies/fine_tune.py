@@ -33,5 +33,5 @@ def fine_tune(ctx: Context) -> Plan:
 
 STRATEGY = Strategy(
     "fine-tune", "freeze the model's features; train new layers and the output on the new data", fine_tune,
-    settings=FineTuneSettings,
+    settings=FineTuneSettings, action="Fine-tune it on the new data",
 )

@@ -12,5 +12,5 @@ def full_retrain(ctx: Context) -> Plan:
 
 STRATEGY = Strategy(
     "full-retrain", "retrain from scratch on the old and the new data", full_retrain,
-    starts_from=FROM_SCRATCH, reads_old_data=True,
+    starts_from=FROM_SCRATCH, reads_old_data=True, action="Retrain from scratch",
 )

@@ -19,5 +19,5 @@ def incremental(ctx: Context) -> Plan:
 
 STRATEGY = Strategy(
     "incremental", "keep training the model, every layer, on the new data only", incremental,
-    settings=IncrementalSettings,
+    settings=IncrementalSettings, action="Keep training it on the new data",
 )

@@ -40,5 +40,5 @@ def replay(ctx: Context) -> Plan:
 
 STRATEGY = Strategy(
     "replay", "keep training the model on the new data plus a uniform sample of old rows", replay,
-    settings=ReplaySettings, reads_old_data=True,
+    settings=ReplaySettings, reads_old_data=True, action="Keep training it on the new data with replayed old rows",
 )

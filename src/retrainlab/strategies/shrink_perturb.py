@@ -45,4 +45,5 @@ def shrink_perturb(ctx: Context) -> Plan:
 STRATEGY = Strategy(
     "shrink-perturb", "shrink the model's weights, add fresh noise, then train on the old and the new data",
     shrink_perturb, settings=ShrinkPerturbSettings, reads_old_data=True,
+    action="Shrink and perturb its weights, then train on all the data",
 )
