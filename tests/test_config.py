@@ -37,6 +37,8 @@ def test_a_misspelt_key_fails_naming_it(tmp_path):
         ("cost:\n  gpu_hour_usd: -1\n", "cost.gpu_hour_usd"),
         ("seeds: [1, 1]\n", "seeds"),
         ("compare:\n  new_traffic_share: 2\n", "compare.new_traffic_share"),
+        ("compare:\n  max_seeds: 0\n", "compare.max_seeds"),
+        ("compare:\n  budget_seconds: -1\n", "compare.budget_seconds"),
         ("data:\n  scenario: concept_drift\n  affected_classes: 1\n", "data.affected_classes"),
     ],
 )

@@ -54,6 +54,7 @@ def make_project(tmp_path: Path, options=OPTIONS, **data_changes) -> Path:
         if "epochs" in settings:
             settings.update(epochs=2, learning_rate=0.01)
     params["tracking"]["system_metrics"] = False
+    params["compare"]["max_seeds"] = 2  # no seeds beyond the two (tests/test_comparison.py tests the adaptive ones)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(root, "init", "-q")
     git(root, "add", "-A")

@@ -75,7 +75,7 @@ def test_dvc_outputs_are_where_the_code_writes():
         stage = stages[name if name == BASELINE else f"{layout.UPDATE_STAGE}@{name}"]
         assert outputs(stage, "outs") == [layout.model_dir(name).as_posix()]
         assert outputs(stage, "metrics") == [layout.metrics_path(name).as_posix()]
-        assert outputs(stage, "plots") == [layout.curves_path(name).as_posix()]
+        assert outputs(stage, "plots") == [layout.curves_path(name).as_posix(), layout.predictions_path(name).as_posix()]
 
 
 def test_every_output_persists_so_a_failed_stage_keeps_the_last_good_one():

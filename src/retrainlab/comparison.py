@@ -1,28 +1,40 @@
 """Side by side, and a recommendation with its reasons: pure functions of the strategies' records.
 
 The policy (knobs in params.yaml's `compare` section):
-- the target is accuracy on the traffic the model will see next:
+- the target is accuracy on the traffic the model will see next,
   `(1 - new_traffic_share) * acc_old + new_traffic_share * acc_new`, per seed;
-- a strategy is as good as the best when even the low end of its target's 95% interval
-  (over the seeds) is no more than `tolerance` below the best mean: it is shown to be good
-  enough, so an option that is good on some seeds and bad on others does not pass;
-- it must forget (mean over seeds) no more than `max_forgetting`;
-- of those, the cheapest wins. Leaving the model alone (the baseline) costs nothing to
-  adopt, so it wins whenever it is good enough. If nothing passes both tests, the most
-  accurate strategy under the forgetting ceiling is recommended, and the report says so.
+- forgetting matters as far as old traffic does: an option may forget at most
+  `max_forgetting / (1 - new_traffic_share)` (mean over seeds), the accuracy lost on old
+  traffic then being at most `max_forgetting`; with no old traffic left (share 1.0) there
+  is no ceiling;
+- the best is the option with the highest mean target among those under that ceiling;
+- every other option is compared with the best seed by seed (the seeds share the data
+  splits): the paired differences of their targets, with a 95% interval. It is "as good"
+  when even the low end of that interval is within `tolerance` of the best, "less
+  accurate" when the whole interval is below zero and not within the tolerance, and
+  "not separated" otherwise: the evidence can tell neither way;
+- of the best and the options as good as it, the cheapest is recommended. Leaving the
+  model alone costs nothing to adopt, so it wins whenever it is as good. An option not
+  separated from the best is never recommended over it: the best is chosen by the rule
+  "the higher mean of two options the evidence cannot separate", and the report says so.
+
+`adapt_seeds` trains more seeds, for the options still in contention only, while some are
+not separated, up to `compare.max_seeds` seeds or `compare.budget_seconds` of training.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import math
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from retrainlab import escape
 from retrainlab.config import CompareParams
 from retrainlab.evaluation import FORGETTING, bounds_of, mean_interval
 from retrainlab.record import StrategyRecord
-from retrainlab.strategies import BASELINE
+from retrainlab.strategies import BASELINE, CATALOGUE
 
 LEAVE_ALONE = BASELINE
 COST_PREFERENCE = ("cost_usd", "gpu_seconds", "cpu_seconds")
@@ -30,6 +42,8 @@ TABLE_FIGURES = (
     "acc_old", "acc_new", "acc_all", "f1_old", "f1_new", "f1_all", "forgetting",
     "wall_seconds", "cpu_seconds", "gpu_seconds", "gpu_util_seconds", "cost_usd", "samples",
 )
+# How an option stands against the best one.
+BEST, AS_GOOD, NOT_SEPARATED, WORSE = "best", "as good", "not separated", "less accurate"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,8 +53,8 @@ class Interval:
     high: float
 
     @classmethod
-    def of(cls, values, figure: str) -> Interval:
-        return cls(*mean_interval(list(values), bounds=bounds_of(figure)))
+    def of(cls, values, figure: str | None = None) -> Interval:
+        return cls(*mean_interval(list(values), bounds=bounds_of(figure) if figure else None))
 
     def overlaps(self, other: Interval) -> bool:
         return self.low <= other.high and other.low <= self.high
@@ -50,6 +64,11 @@ class Interval:
             return f"{self.mean:.{digits}f}"
         return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
+    def signed(self, digits: int = 3) -> str:
+        if self.low == self.high:
+            return f"{self.mean:+.{digits}f}"
+        return f"{self.mean:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]"
+
 
 @dataclasses.dataclass(frozen=True)
 class Assessment:
@@ -57,12 +76,14 @@ class Assessment:
     target: Interval
     forgetting: Interval
     adoption_cost: float  # what choosing it costs: its training cost, 0 for leaving the model alone
-    within_tolerance: bool
+    seeds: int
     forgetting_ok: bool
+    standing: str  # BEST, AS_GOOD, NOT_SEPARATED or WORSE
+    gap: Interval | None = None  # paired: its target minus the best's, over the seeds both have
 
     @property
     def acceptable(self) -> bool:
-        return self.within_tolerance and self.forgetting_ok
+        return self.forgetting_ok and self.standing in (BEST, AS_GOOD)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,26 +92,54 @@ class Verdict:
     best: str
     cost_metric: str
     assessments: dict[str, Assessment]
-    separated: bool  # whether the two most accurate strategies' intervals are apart
-    fallback: bool  # nothing passed both tests
+    ceiling: float  # the forgetting ceiling at this traffic share (inf: none)
+    fallback: bool  # no option is under the forgetting ceiling
+    rule: str  # why the recommended option, in a few words
     reasons: list[str]
 
+    @property
+    def separated(self) -> bool:
+        """Whether the evidence decides between the best and every other option."""
+        return not self.contenders()[1:]
+
+    def contenders(self) -> list[str]:
+        """The best, then the options under the ceiling the evidence cannot tell from it."""
+        return [self.best] + [s for s, a in self.assessments.items()
+                              if a.standing == NOT_SEPARATED and a.forgetting_ok]
+
     def status(self, strategy: str) -> str:
+        """Its verdict in a few words, with the number behind a rejection."""
         a = self.assessments[strategy]
         if strategy == self.recommended:
             return "recommended"
-        if a.acceptable:
-            return "acceptable, costs more"
         problems = []
-        if not a.within_tolerance:
-            problems.append("less accurate")
+        if a.standing == WORSE:
+            problems.append(f"less accurate: {-a.gap.mean:.3f} below the best")
         if not a.forgetting_ok:
-            problems.append("forgets too much")
-        return "rejected: " + " and ".join(problems)
+            problems.append(f"forgets too much: {a.forgetting.mean:.3f} against a ceiling of {self.ceiling:.3f}")
+        if problems:
+            return "rejected: " + "; ".join(problems)
+        if a.standing == NOT_SEPARATED:
+            return f"not separated from {self.best}: more seeds would tell"
+        return "as good, costs more"
 
 
-def target_values(per_seed: Mapping[str, Mapping[str, float]], share: float) -> list[float]:
-    return [(1 - share) * f["acc_old"] + share * f["acc_new"] for f in per_seed.values()]
+def forgetting_ceiling(policy: CompareParams) -> float:
+    """The most an option may forget at this traffic share: max_forgetting on all-old traffic,
+    scaled by the old traffic's share, so none when all traffic is new."""
+    old_share = 1 - policy.new_traffic_share
+    return math.inf if old_share <= 0 else policy.max_forgetting / old_share
+
+
+def target_values(per_seed: Mapping[str, Mapping[str, float]], share: float) -> dict[str, float]:
+    """Each seed's target accuracy."""
+    return {seed: (1 - share) * f["acc_old"] + share * f["acc_new"] for seed, f in per_seed.items()}
+
+
+def paired(values: Mapping[str, float], reference: Mapping[str, float]) -> Interval:
+    """Mean and 95% interval of the per-seed differences over the seeds both have."""
+    common = [seed for seed in values if seed in reference]
+    return Interval.of([values[seed] - reference[seed] for seed in common])
 
 
 def choose_cost_metric(records: Mapping[str, StrategyRecord], wanted: str) -> str:
@@ -104,38 +153,128 @@ def choose_cost_metric(records: Mapping[str, StrategyRecord], wanted: str) -> st
     return "cpu_seconds"
 
 
+def standing(gap: Interval, tolerance: float) -> str:
+    if gap.low >= -tolerance:
+        return AS_GOOD
+    if gap.high < 0:
+        return WORSE
+    return NOT_SEPARATED
+
+
 def recommend(records: Mapping[str, StrategyRecord], policy: CompareParams) -> Verdict:
     """Apply the policy to the strategies' records (the metrics/<strategy>.json contents)."""
     cost_metric = choose_cost_metric(records, policy.cost_metric)
-    share = policy.new_traffic_share
-    targets = {s: Interval.of(target_values(r.per_seed, share), "target") for s, r in records.items()}
-    best = max(targets, key=lambda s: targets[s].mean)
+    ceiling = forgetting_ceiling(policy)
+    per_seed = {s: target_values(r.per_seed, policy.new_traffic_share) for s, r in records.items()}
+    targets = {s: Interval.of(v.values(), "target") for s, v in per_seed.items()}
+    forgetting = {s: Interval.of(r.values(FORGETTING), FORGETTING) for s, r in records.items()}
+    under = [s for s in records if forgetting[s].mean <= ceiling]
+    fallback = not under
+    best = max(under or list(records), key=lambda s: targets[s].mean)
     assessments = {}
     for strategy, record in records.items():
-        forgetting = Interval.of(record.values(FORGETTING), FORGETTING)
+        gap = None if strategy == best else paired(per_seed[strategy], per_seed[best])
         assessments[strategy] = Assessment(
             strategy=strategy,
             target=targets[strategy],
-            forgetting=forgetting,
+            forgetting=forgetting[strategy],
             adoption_cost=0.0 if strategy == LEAVE_ALONE else float(record.mean(cost_metric) or 0.0),
-            within_tolerance=strategy == best or targets[strategy].low >= targets[best].mean - policy.tolerance,
-            forgetting_ok=forgetting.mean <= policy.max_forgetting,
+            seeds=len(record.per_seed),
+            forgetting_ok=strategy in under,
+            standing=BEST if gap is None else standing(gap, policy.tolerance),
+            gap=gap,
         )
-    acceptable = [a for a in assessments.values() if a.acceptable]
-    fallback = not acceptable
-    if fallback:
-        pool = [a for a in assessments.values() if a.forgetting_ok] or list(assessments.values())
-        chosen = max(pool, key=lambda a: a.target.mean)
+    pool = [a for a in assessments.values() if a.strategy == best or (a.acceptable and not fallback)]
+    chosen = min(pool, key=lambda a: (a.adoption_cost, -a.target.mean))
+    if chosen.strategy == best:
+        cheaper_open = [a for a in assessments.values() if a.standing == NOT_SEPARATED and a.forgetting_ok
+                        and a.adoption_cost < chosen.adoption_cost]
+        rule = ("the higher mean of options the evidence cannot separate" if cheaper_open
+                else "the best target" if len(pool) == 1 else "the best target, and no option as good costs less")
     else:
-        chosen = min(acceptable, key=lambda a: (a.adoption_cost, -a.target.mean))
-    ranked = sorted(targets, key=lambda s: targets[s].mean, reverse=True)
-    separated = len(ranked) < 2 or not targets[ranked[0]].overlaps(targets[ranked[1]])
-    verdict = Verdict(chosen.strategy, best, cost_metric, assessments, separated, fallback, [])
-    verdict.reasons.extend(explain(verdict, policy, records))
+        rule = "the cheapest of the options as good as the best"
+    verdict = Verdict(chosen.strategy, best, cost_metric, assessments, ceiling, fallback, rule, [])
+    verdict.reasons.extend(explain(verdict, policy))
     return verdict
 
 
-def explain(verdict: Verdict, policy: CompareParams, records: Mapping[str, StrategyRecord]) -> list[str]:
+def adapt_seeds(
+    records: dict[str, StrategyRecord],
+    policy: CompareParams,
+    train: Callable[[list[str], str], dict[str, dict[str, float]]],
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[dict[str, StrategyRecord], dict[str, Any]]:
+    """Train more seeds while the evidence does not decide, for the options in contention
+    (and the baseline, the reference of forgetting and the start of the updates) only.
+
+    `train(strategies, seed)` trains those strategies on one new seed and returns their
+    figures. It stops when every option is separated from the best, at `policy.max_seeds`
+    seeds, or when the next seed would not fit in what is left of `policy.budget_seconds`
+    (judged by the last seed's time). Returns the records with the new seeds added and a
+    note of what was done and why it stopped."""
+    start = clock()
+    added: dict[str, list[str]] = {}
+    last = 0.0
+    while True:
+        verdict = recommend(records, policy)
+        contenders = verdict.contenders()
+        if len(contenders) < 2:
+            stop = "separated"
+            break
+        seeds = max(len(records[s].per_seed) for s in contenders)
+        if seeds >= policy.max_seeds:
+            stop = "max_seeds"
+            break
+        spent = clock() - start
+        if spent + last >= policy.budget_seconds:
+            stop = "budget_seconds"
+            break
+        used = {seed for r in records.values() for seed in r.per_seed}
+        seed = str(next(n for n in range(10**6) if str(n) not in used))
+        wanted = sorted({BASELINE, *contenders}, key=list(records).index)
+        began = clock()
+        figures = train(wanted, seed)
+        last = clock() - began
+        for strategy in wanted:
+            records[strategy] = records[strategy].with_seed(seed, figures[strategy])
+            added.setdefault(strategy, []).append(seed)
+    note = {"added": added, "stopped": stop, "seconds": clock() - start,
+            "max_seeds": policy.max_seeds, "budget_seconds": policy.budget_seconds}
+    return records, note
+
+
+def headline(verdict: Verdict, records: Mapping[str, StrategyRecord]) -> str:
+    """The decision in one sentence: what to do, its gain over keeping the model and its
+    cost, and the option that comes closest to it."""
+    a = verdict.assessments
+    chosen = a[verdict.recommended]
+    action = CATALOGUE[verdict.recommended].action
+    if verdict.recommended == LEAVE_ALONE:
+        text = f"{action}: no option is shown better by more than the tolerance, and keeping it costs nothing"
+    else:
+        gain = 100 * (chosen.target.mean - a[LEAVE_ALONE].target.mean) if LEAVE_ALONE in a else None
+        text = action + (f": {gain:+.1f} points of target over keeping the model" if gain is not None else "")
+        text += f", for {_cost(chosen.adoption_cost, verdict.cost_metric)}"
+    others = [s for s in a if s != verdict.recommended and s != LEAVE_ALONE and a[s].forgetting_ok
+              and a[s].standing in (BEST, AS_GOOD, NOT_SEPARATED)]
+    if others:
+        other = min(others, key=lambda s: a[s].adoption_cost)
+        ratio = a[other].adoption_cost / chosen.adoption_cost if chosen.adoption_cost else None
+        at = f" at {ratio:.2g}x the cost" if ratio is not None else ""
+        if a[other].standing == NOT_SEPARATED:
+            text += f"; {other} cannot be told from it within the noise{at}"
+        else:
+            text += f"; {other} is as good{at}"
+    return text + "."
+
+
+def _cost(value: float, metric: str) -> str:
+    unit = {"cost_usd": "USD", "gpu_seconds": "GPU-seconds", "cpu_seconds": "CPU-seconds",
+            "wall_seconds": "seconds"}.get(metric, metric)
+    return f"{value:.3g} {unit}"
+
+
+def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
     """The recommendation in plain words, with the numbers behind it."""
     a = verdict.assessments
     chosen, best = a[verdict.recommended], a[verdict.best]
@@ -143,39 +282,46 @@ def explain(verdict: Verdict, policy: CompareParams, records: Mapping[str, Strat
     lines = []
     if verdict.fallback:
         lines.append(
-            f"No strategy is both within {policy.tolerance:.3f} of the best target and under the forgetting "
-            f"ceiling of {policy.max_forgetting:.3f}; {verdict.recommended} is the most accurate one that "
-            f"forgets no more than the ceiling."
+            f"Every option forgets more than the ceiling of {verdict.ceiling:.3f}; {verdict.recommended} is named "
+            "as the most accurate, but none is safe for the old traffic."
         )
-    elif verdict.recommended == verdict.best:
+    if verdict.recommended == verdict.best:
         lines.append(
-            f"{verdict.recommended} has the best target accuracy ({share}): {chosen.target.text()}, "
-            f"and no cheaper option is shown to come within {policy.tolerance:.3f} of it."
+            f"{verdict.recommended} has the best target accuracy ({share}): {chosen.target.text()}; chosen by "
+            f"{verdict.rule}."
         )
     else:
         lines.append(
-            f"{verdict.recommended} reaches a target accuracy ({share}) of {chosen.target.text()}: even the low "
-            f"end of its interval is within {policy.tolerance:.3f} of the best ({verdict.best}, "
-            f"{best.target.text()}), and it costs less to adopt."
+            f"{verdict.recommended} reaches a target accuracy ({share}) of {chosen.target.text()}: seed by seed it is "
+            f"{chosen.gap.signed()} from the best ({verdict.best}, {best.target.text()}), within the tolerance of "
+            f"{policy.tolerance:.3f} even at the low end, and it costs less to adopt; chosen by {verdict.rule}."
         )
     if verdict.recommended == LEAVE_ALONE and not verdict.fallback:
-        lines.append("Leaving the model alone costs nothing and is good enough: no retraining is needed.")
-    for strategy in a:
+        lines.append("Leaving the model alone costs nothing and is as good: no retraining is needed.")
+    for strategy, s in a.items():
         if strategy == verdict.recommended:
             continue
-        status = verdict.status(strategy)
-        detail = f"target {a[strategy].target.text()}, forgetting {a[strategy].forgetting.text()}"
+        detail = f"target {s.target.text()}"
+        if s.gap is not None:
+            detail += f", {s.gap.signed()} against the best seed by seed (the tolerance is {policy.tolerance:.3f})"
+        detail += f", forgetting {s.forgetting.text()}"
         if strategy != LEAVE_ALONE:
-            detail += f", {verdict.cost_metric} {a[strategy].adoption_cost:.4g}"
-        lines.append(f"{strategy}: {status} ({detail}).")
-    ranked = sorted(a, key=lambda s: a[s].target.mean, reverse=True)
-    n_seeds = len(next(iter(records.values())).per_seed)
-    if n_seeds < 2:
+            detail += f", {verdict.cost_metric} {s.adoption_cost:.4g}"
+        lines.append(f"{strategy}: {verdict.status(strategy)} ({detail}).")
+    ceiling = "none (all traffic is new)" if math.isinf(verdict.ceiling) else f"{verdict.ceiling:.3f}"
+    lines.append(
+        f"Forgetting ceiling: {ceiling} = max_forgetting {policy.max_forgetting} / old traffic share "
+        f"{1 - policy.new_traffic_share:.2f}: old data matters as far as old traffic does."
+    )
+    seeds = min(s.seeds for s in a.values())
+    if seeds < 2:
         lines.append("Only one seed was trained, so there is no measure of noise: set `seeds` to 3 or more.")
-    elif not verdict.separated:
+    open_ = [s for s in verdict.contenders() if s != verdict.best]
+    if open_:
         lines.append(
-            f"Too close to call: the 95% intervals of {ranked[0]} and {ranked[1]} overlap over {n_seeds} seeds, "
-            "so the evidence does not separate them; more seeds or more test data would."
+            f"Not separated after {a[verdict.best].seeds} seeds: {', '.join(open_)} against {verdict.best}; "
+            f"{verdict.recommended} is chosen by {verdict.rule}. More seeds (compare.max_seeds) or more test data "
+            "would decide."
         )
     return lines
 
@@ -195,13 +341,22 @@ def pareto_front(points: Mapping[str, tuple[float, float]]) -> list[str]:
 
 
 def table(records: Mapping[str, StrategyRecord], verdict: Verdict) -> list[dict[str, Any]]:
-    """One row per strategy: mean and 95% interval of every figure, its target and its verdict."""
+    """One row per strategy: mean and 95% interval of every figure, its target, its gain over
+    keeping the model, the cost of each point of that gain, and its verdict."""
     rows = []
+    keep = verdict.assessments.get(LEAVE_ALONE)
     for strategy, record in records.items():
         row: dict[str, Any] = {"strategy": strategy, "verdict": verdict.status(strategy)}
         assessment = verdict.assessments[strategy]
         row |= {"target": assessment.target.mean, "target_low": assessment.target.low,
-                "target_high": assessment.target.high, "adoption_cost": assessment.adoption_cost}
+                "target_high": assessment.target.high, "adoption_cost": assessment.adoption_cost,
+                "seeds": assessment.seeds}
+        if assessment.gap is not None:
+            row |= {"gap": assessment.gap.mean, "gap_low": assessment.gap.low, "gap_high": assessment.gap.high}
+        if keep is not None and strategy != LEAVE_ALONE:
+            points = 100 * (assessment.target.mean - keep.target.mean)
+            row["gain_points"] = points
+            row["cost_per_point"] = assessment.adoption_cost / points if points > 0 else None
         for figure in TABLE_FIGURES:
             if figure in record.means:
                 interval = record.ci95[figure]
@@ -211,37 +366,72 @@ def table(records: Mapping[str, StrategyRecord], verdict: Verdict) -> list[dict[
     return rows
 
 
-def markdown(rows: list[dict[str, Any]], verdict: Verdict, diagnostics: Mapping[str, Any], policy: CompareParams) -> str:
-    """The report a person reads: recommendation, reasons, table, what the new data is like."""
+def markdown(
+    rows: list[dict[str, Any]],
+    verdict: Verdict,
+    diagnostics: Mapping[str, Any],
+    policy: CompareParams,
+    head: str = "",
+    changes: list[str] | None = None,
+    recall: Any = None,
+    seeds_note: str = "",
+) -> str:
+    """The report a person reads: the headline, the recommendation and its reasons, what
+    changed, the table, per-class recall, what the new data is like, the policy."""
     def cell(row, figure, digits=3):
         if figure not in row:
             return ""
         return Interval(row[figure], row[f"{figure}_low"], row[f"{figure}_high"]).text(digits)
 
-    lines = [
-        "# Should you retrain? The comparison",
-        "",
-        f"**Recommendation: {verdict.recommended}.**",
-        "",
-        *[f"- {reason}" for reason in verdict.reasons],
+    def gain(row):
+        if "gain_points" not in row:
+            return ""
+        per = row["cost_per_point"]
+        return f"{row['gain_points']:+.1f}" + (f" ({per:.3g}/point)" if per is not None else "")
+
+    lines = ["# Should you retrain? The comparison", ""]
+    if head:  # made of the catalogue's words and numbers only: no user text to escape
+        lines += [f"**{head}**", ""]
+    lines += [f"**Recommendation: {verdict.recommended}.**", "", *[f"- {reason}" for reason in verdict.reasons]]
+    if seeds_note:
+        lines += [f"- {seeds_note}"]
+    if changes:
+        lines += ["", "## What changed", "", *[f"- {line}" for line in changes]]
+    lines += [
         "",
         "## The strategies side by side",
         "",
         "Mean over the seeds, with the 95% interval in brackets. Target = "
-        f"{1 - policy.new_traffic_share:.2f} x acc_old + {policy.new_traffic_share:.2f} x acc_new.",
+        f"{1 - policy.new_traffic_share:.2f} x acc_old + {policy.new_traffic_share:.2f} x acc_new. \"vs best\" is the "
+        "paired difference of targets, seed by seed; \"gain\" is points of target over keeping the model, with "
+        "the cost of each point.",
         "",
-        "| strategy | verdict | target | acc_old | acc_new | acc_all | f1_all | forgetting | "
-        "wall s | CPU s | GPU s | cost to adopt | model version |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| strategy | verdict | target | vs best | gain | acc_old | acc_new | f1_all | forgetting | "
+        "CPU s | GPU s | cost to adopt | seeds | model version |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         lines.append(
-            f"| {row['strategy']} | {row['verdict']} | {cell(row, 'target')} | {cell(row, 'acc_old')} | "
-            f"{cell(row, 'acc_new')} | {cell(row, 'acc_all')} | {cell(row, 'f1_all')} | {cell(row, 'forgetting')} | "
-            f"{cell(row, 'wall_seconds', 2)} | {cell(row, 'cpu_seconds', 2)} | {cell(row, 'gpu_seconds', 2)} | "
-            f"{row['adoption_cost']:.4g} {verdict.cost_metric} | {row['model_version']} |"
+            f"| {row['strategy']} | {row['verdict']} | {cell(row, 'target')} | {cell(row, 'gap')} | {gain(row)} | "
+            f"{cell(row, 'acc_old')} | {cell(row, 'acc_new')} | {cell(row, 'f1_all')} | {cell(row, 'forgetting')} | "
+            f"{cell(row, 'cpu_seconds', 2)} | {cell(row, 'gpu_seconds', 2)} | "
+            f"{row['adoption_cost']:.4g} {verdict.cost_metric} | {row['seeds']} | {row['model_version']} |"
         )
+    if recall:
+        lines += ["", "## Per class", "",
+                  "Recall of each class (the share of its test rows predicted as it) by the registered seed's "
+                  "model. Confusion matrices: `confusion.png`, and `dvc plots show` "
+                  "(`plots/NAME-predictions.csv`).", ""]
+        for test_set, table_ in recall.items():
+            classes = list(table_.columns)
+            lines += [f"On the {test_set} test set:", "",
+                      "| strategy | " + " | ".join(escape.markdown(str(c)) for c in classes) + " |",
+                      "| --- |" + " --- |" * len(classes)]
+            for strategy, values in table_.iterrows():
+                lines.append(f"| {strategy} | " + " | ".join("" if v != v else f"{v:.2f}" for v in values) + " |")
+            lines.append("")
     d = diagnostics
+    ceiling = "none" if math.isinf(verdict.ceiling) else f"{verdict.ceiling:.3f}"
     lines += [
         "",
         "## What kind of new data is this?",
@@ -260,16 +450,23 @@ def markdown(rows: list[dict[str, Any]], verdict: Verdict, diagnostics: Mapping[
             for f in d["top_shifted_features"]
         ],
         "",
+        "![what changed](diagnostics.png)",
+        "",
         "## The policy",
         "",
         f"new_traffic_share {policy.new_traffic_share}, tolerance {policy.tolerance}, max_forgetting "
-        f"{policy.max_forgetting}, cost figure {verdict.cost_metric} (leaving the model alone costs 0 to adopt). "
-        "The cheapest strategy whose target interval lies, low end included, within the tolerance of the best "
-        "mean, and whose mean forgetting is under the ceiling, is recommended.",
+        f"{policy.max_forgetting} (ceiling on forgetting at this share: {ceiling}), cost figure "
+        f"{verdict.cost_metric} (leaving the model alone costs 0 to adopt), max_seeds {policy.max_seeds}, "
+        f"budget_seconds {policy.budget_seconds:g}. The best is the most accurate option under the forgetting "
+        "ceiling; an option is as good when, seed by seed, even the low end of its difference from the best is "
+        "within the tolerance; the cheapest of the best and the options as good is recommended. An option the "
+        "seeds cannot separate from the best is not chosen over it.",
         "",
         "![accuracy against cost](accuracy_vs_cost.png)",
         "",
         "![learning curves](learning_curves.png)",
+        "",
+        "![per-class confusion](confusion.png)",
         "",
     ]
     return "\n".join(lines)

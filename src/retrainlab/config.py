@@ -148,13 +148,19 @@ class TrackingParams:
 class CompareParams:
     new_traffic_share: float = 0.5
     tolerance: float = 0.01
-    max_forgetting: float = 0.05
+    # Accuracy on the old data an option may lose if all traffic were old; the ceiling on
+    # forgetting is this over the old traffic's share (none at share 1.0).
+    max_forgetting: float = 0.025
     cost_metric: Literal["auto", "cost_usd", "gpu_seconds", "cpu_seconds", "wall_seconds"] = "auto"
+    max_seeds: int = 6  # seeds the options in contention may get while the evidence does not decide
+    budget_seconds: float = 300.0  # training time those extra seeds may take (0: none)
 
     def check(self) -> None:
         require(0 <= self.new_traffic_share <= 1, "compare.new_traffic_share", "must be in [0, 1]")
         require(0 <= self.tolerance < 1, "compare.tolerance", "must be in [0, 1)")
         require(0 <= self.max_forgetting <= 1, "compare.max_forgetting", "must be in [0, 1]")
+        require(1 <= self.max_seeds <= MAX_SEEDS, "compare.max_seeds", f"must be between 1 and {MAX_SEEDS}")
+        require(0 <= self.budget_seconds <= 7 * 24 * 3600, "compare.budget_seconds", "must be between 0 and a week")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -86,17 +86,24 @@ def score(probs: np.ndarray, labels: Sequence, y_true: np.ndarray) -> dict[str, 
     return Score().add(probs, labels, y_true).metrics()
 
 
-def evaluate(predict_proba, labels: Sequence, tests: dict[str, Iterable[tuple[pd.DataFrame, np.ndarray]]]) -> dict[str, float]:
+def evaluate(
+    predict_proba, labels: Sequence, tests: dict[str, Iterable[tuple[pd.DataFrame, np.ndarray]]], on_chunk=None,
+) -> dict[str, float]:
     """Every metric on "old", "new" and "all", named by `metric_name`.
 
     `tests` maps "old" and "new" to (features, true labels) chunks; `predict_proba` maps
-    features to probabilities over `labels`.
+    features to probabilities over `labels`. `on_chunk(test_set, true, predicted)`, when
+    given, sees each chunk's labels (the per-class figures are made of them).
     """
     scores = {}
+    label_array = np.asarray(labels, dtype=object)
     for name, chunks in tests.items():
         scores[name] = Score()
         for x, y in chunks:
-            scores[name].add(predict_proba(x), labels, y)
+            probs = predict_proba(x)
+            scores[name].add(probs, labels, y)
+            if on_chunk is not None:
+                on_chunk(name, y, label_array[probs.argmax(axis=1)])
     scores[ALL] = sum((scores[name] for name in TEST_SETS), Score())
     metrics = {}
     for test_set in (*TEST_SETS, ALL):
@@ -107,6 +114,34 @@ def evaluate(predict_proba, labels: Sequence, tests: dict[str, Iterable[tuple[pd
 
 def accuracy(y_true: Sequence, y_pred: Sequence) -> float:
     return float(np.mean(_as_text(np.asarray(y_true, dtype=object)) == _as_text(np.asarray(y_pred, dtype=object))))
+
+
+class Predictions:
+    """The true and the predicted label of each test row (up to `limit` rows per test set),
+    as the per-class recall and the confusion matrices need them."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.limit = limit
+        self.rows: dict[str, list[pd.DataFrame]] = {}
+
+    def __call__(self, test_set: str, true: np.ndarray, predicted: np.ndarray) -> None:
+        kept = sum(len(f) for f in self.rows.get(test_set, []))
+        room = self.limit - kept
+        if room > 0:
+            frame = pd.DataFrame({"test_set": test_set, "actual": _as_text(np.asarray(true, dtype=object))[:room],
+                                  "predicted": _as_text(np.asarray(predicted, dtype=object))[:room]})
+            self.rows.setdefault(test_set, []).append(frame)
+
+    def frame(self) -> pd.DataFrame:
+        frames = [f for parts in self.rows.values() for f in parts]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["test_set", "actual", "predicted"])
+
+
+def per_class_recall(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Recall of each class (rows) on each test set (columns): the share of its rows
+    predicted as it."""
+    hit = predictions.assign(hit=predictions["actual"] == predictions["predicted"])
+    return hit.groupby(["actual", "test_set"])["hit"].mean().unstack("test_set")
 
 
 def forgetting(baseline_acc_old: float, acc_old: float) -> float:

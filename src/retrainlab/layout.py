@@ -45,6 +45,11 @@ def curves_path(strategy: str) -> Path:
     return Path("plots") / f"{strategy}.csv"
 
 
+def predictions_path(strategy: str) -> Path:
+    """The registered seed's true and predicted label of each test row (DVC's confusion plot)."""
+    return Path("plots") / f"{strategy}-predictions.csv"
+
+
 REPORTS_DIR = Path("reports")
 REPORT_MD = REPORTS_DIR / "comparison.md"
 REPORT_JSON = REPORTS_DIR / "comparison.json"
@@ -52,4 +57,8 @@ REPORT_CSV = REPORTS_DIR / "comparison.csv"
 REPORT_SCATTER = REPORTS_DIR / "accuracy_vs_cost.csv"
 REPORT_PNG_COST = REPORTS_DIR / "accuracy_vs_cost.png"
 REPORT_PNG_CURVES = REPORTS_DIR / "learning_curves.png"
-REPORT_FILES = (REPORT_MD, REPORT_JSON, REPORT_CSV, REPORT_SCATTER, REPORT_PNG_COST, REPORT_PNG_CURVES)
+REPORT_PNG_CONFUSION = REPORTS_DIR / "confusion.png"
+REPORT_PNG_DIAGNOSTICS = REPORTS_DIR / "diagnostics.png"
+REPORT_SEEDS = REPORTS_DIR / "seeds.json"  # the seeds compare added while the options were not separated
+REPORT_FILES = (REPORT_MD, REPORT_JSON, REPORT_CSV, REPORT_SCATTER, REPORT_PNG_COST, REPORT_PNG_CURVES,
+                REPORT_PNG_CONFUSION, REPORT_PNG_DIAGNOSTICS, REPORT_SEEDS)

@@ -62,6 +62,12 @@ class StrategyRecord:
     def version(self) -> str:
         return str(self.mlflow.model_version)
 
+    def with_seed(self, seed: str, figures: dict[str, float]) -> StrategyRecord:
+        """The record with one more seed's figures, its means and intervals computed again."""
+        per_seed = {**self.per_seed, seed: figures}
+        means, ci95 = summarize(list(per_seed.values()))
+        return dataclasses.replace(self, per_seed=per_seed, means=means, ci95=ci95)
+
     def to_json(self) -> dict[str, Any]:
         raw = {"strategy": self.strategy, "round": self.round, "seeds": list(self.seeds), "device": self.device,
                "distribute": self.distribute, **self.means,
@@ -81,6 +87,17 @@ class StrategyRecord:
 
     def write(self, root: Path) -> None:
         write_text_atomically(root / layout.metrics_path(self.strategy), json.dumps(self.to_json(), indent=2) + "\n")
+
+
+def summarize(per_seed: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, Interval]]:
+    """Mean and 95% interval of every figure over the seeds (the figures of the first seed)."""
+    from retrainlab.evaluation import bounds_of, mean_interval
+
+    means, intervals = {}, {}
+    for name in per_seed[0]:
+        mean, low, high = mean_interval([figures[name] for figures in per_seed], bounds=bounds_of(name))
+        means[name], intervals[name] = mean, Interval(low, high)
+    return means, intervals
 
 
 def load(root: Path, strategy: str) -> StrategyRecord:

@@ -113,12 +113,14 @@ def gates(
             )
         )
         forgetting = champion.acc_old - candidate.acc_old
+    ceiling = comparison.forgetting_ceiling(policy)  # the recommendation's ceiling at this traffic share
+    shown = "none (all traffic is new)" if math.isinf(ceiling) else f"{ceiling:.4f}"
     result.append(
         Gate(
             "forgetting under the ceiling",
-            forgetting <= policy.max_forgetting,
-            f"forgetting {forgetting:.4f} against the ceiling {policy.max_forgetting:.4f}"
-            + ("" if forgetting <= policy.max_forgetting else f": over by {forgetting - policy.max_forgetting:.4f}"),
+            forgetting <= ceiling,
+            f"forgetting {forgetting:.4f} against the ceiling {shown}"
+            + ("" if forgetting <= ceiling else f": over by {forgetting - ceiling:.4f}"),
         )
     )
     return result

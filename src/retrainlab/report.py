@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from retrainlab import comparison, escape, layout
+from retrainlab import change, comparison, escape, layout
 from retrainlab.config import CompareParams
 from retrainlab.files import write_atomically, write_text_atomically
 from retrainlab.record import StrategyRecord
@@ -22,16 +22,35 @@ def write_report(
     diagnostics: Mapping[str, Any],
     policy: CompareParams,
     curves: Mapping[str, pd.DataFrame],
+    changes: list[change.Change] = (),
+    predictions: Mapping[str, pd.DataFrame] | None = None,
+    seeds: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write every report file; return the JSON summary (what reports/comparison.json holds)."""
     rows = comparison.table(records, verdict)
+    head = comparison.headline(verdict, records)
+    figures = {s: r.means for s, r in records.items() if s != comparison.LEAVE_ALONE} or {
+        s: r.means for s, r in records.items()}
+    checked = change.check(list(changes), verdict.recommended, figures) if changes else []
+    described = [f"**{c.kind}**: {c.evidence}. Usually calls for {c.calls_for}. Measured: {check}."
+                 for c, check in zip(changes, checked)]
+    seeds = seeds or {"added": {}, "stopped": "not asked", "figures": {}}
+    note = seeds_text(seeds, records)
+    predictions = predictions or {}
+    recall = _recall_table(predictions)
     summary = {
+        "headline": head,
         "recommended": verdict.recommended,
         "best": verdict.best,
+        "rule": verdict.rule,
         "separated": verdict.separated,
         "fallback": verdict.fallback,
+        "forgetting_ceiling": None if verdict.ceiling == float("inf") else verdict.ceiling,
         "cost_metric": verdict.cost_metric,
-        "reasons": verdict.reasons,
+        "reasons": verdict.reasons + ([note] if note else []),
+        "changes": [{"kind": c.kind, "evidence": c.evidence, "calls_for": c.calls_for} for c in changes],
+        "checks": checked,
+        "seeds": {k: v for k, v in seeds.items() if k != "figures"},
         "policy": dict(vars(policy)),
         "diagnostics": diagnostics,
         "strategies": {row["strategy"]: row for row in rows},
@@ -41,32 +60,41 @@ def write_report(
         [{"strategy": s, "cost": c, "target": t, "pareto": s in comparison.pareto_front(points)}
          for s, (c, t) in points.items()]
     )
-    write_atomically(root / layout.REPORT_PNG_COST, lambda p: _plot_cost(p, rows, points, verdict))
+    write_atomically(root / layout.REPORT_PNG_COST, lambda p: _plot_cost(p, rows, points, verdict, policy.tolerance))
     write_atomically(root / layout.REPORT_PNG_CURVES, lambda p: _plot_curves(p, curves))
+    write_atomically(root / layout.REPORT_PNG_CONFUSION, lambda p: _plot_confusion(p, predictions))
+    write_atomically(root / layout.REPORT_PNG_DIAGNOSTICS, lambda p: _plot_diagnostics(p, diagnostics, changes))
+    write_text_atomically(root / layout.REPORT_SEEDS, json.dumps(seeds, indent=2, default=str) + "\n")
     write_text_atomically(root / layout.REPORT_CSV, escape.csv_frame(pd.DataFrame(rows)).to_csv(index=False))
     write_text_atomically(root / layout.REPORT_SCATTER, escape.csv_frame(scatter).to_csv(index=False))
-    write_text_atomically(root / layout.REPORT_MD, comparison.markdown(rows, verdict, diagnostics, policy))
+    write_text_atomically(
+        root / layout.REPORT_MD,
+        comparison.markdown(rows, verdict, diagnostics, policy, head, described, recall, note),
+    )
     write_text_atomically(root / layout.REPORT_JSON, json.dumps(summary, indent=2, default=str) + "\n")
     return summary
 
 
-def _plot_cost(path: str, rows, points, verdict: comparison.Verdict) -> None:
+def _plot_cost(path: str, rows, points, verdict: comparison.Verdict, tolerance: float) -> None:
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(8, 6), dpi=110)
     for row in rows:
         name = row["strategy"]
         err = [[row["target"] - row["target_low"]], [row["target_high"] - row["target"]]]
         marker = "*" if name == verdict.recommended else "o"
         ax.errorbar(row["adoption_cost"], row["target"], yerr=err, fmt=marker, markersize=12 if marker == "*" else 7,
-                    capsize=4, label=f"{name} ({verdict.status(name)})")
+                    capsize=4, label=f"{name} ({verdict.status(name).split(':')[0]})")
         ax.annotate(name, (row["adoption_cost"], row["target"]), textcoords="offset points", xytext=(6, -12))
     front = comparison.pareto_front(points)
     ax.plot([points[n][0] for n in front], [points[n][1] for n in front], "--", color="grey", label="Pareto front")
+    best = verdict.assessments[verdict.best].target.mean
+    ax.axhspan(best - tolerance, best, color="tab:green", alpha=0.12,
+               label=f"within the tolerance of the best ({verdict.best})")
     ax.set_xlabel(f"cost to adopt ({verdict.cost_metric}; leaving the model alone costs 0)")
     ax.set_ylabel("target accuracy (mean, 95% interval)")
     ax.set_title(f"Accuracy against cost: recommended {verdict.recommended}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
@@ -83,6 +111,96 @@ def _plot_curves(path: str, curves: Mapping[str, pd.DataFrame]) -> None:
         ax.set_title(f"{title} (mean over seeds)")
         ax.grid(alpha=0.3)
     acc.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def seeds_text(seeds: Mapping[str, Any], records: Mapping[str, StrategyRecord]) -> str:
+    """How many seeds each option got, and why the compare step added any."""
+    added = seeds.get("added") or {}
+    base = min(len(r.per_seed) - len(added.get(s, [])) for s, r in records.items())
+    if not added:
+        return (f"Seeds: {base} for every option; none added" + (
+            ": every option is separated from the best" if seeds.get("stopped") == "separated" else "") + ".")
+    counts = {s: len(v) for s, v in added.items() if s != comparison.LEAVE_ALONE}
+    why = {"separated": "they are now separated", "max_seeds": f"compare.max_seeds ({seeds.get('max_seeds')}) reached",
+           "budget_seconds": f"compare.budget_seconds ({seeds.get('budget_seconds')}) would be exceeded"}
+    shown = ", ".join(f"{s} +{n}" for s, n in counts.items())
+    return (f"Seeds: {base} for every option; more for the options the evidence did not separate ({shown}; the "
+            f"baseline's too, as their reference), {seeds.get('seconds', 0):.0f} s of training; stopped because "
+            f"{why.get(seeds.get('stopped'), seeds.get('stopped'))}.")
+
+
+def _recall_table(predictions: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Recall per class, for each test set: a row per strategy, a column per class."""
+    from retrainlab.evaluation import TEST_SETS, per_class_recall
+
+    rows: dict[str, dict[str, pd.Series]] = {}
+    for strategy, frame in predictions.items():
+        if len(frame):
+            recall = per_class_recall(frame.astype({"actual": str, "predicted": str}))
+            for test_set in recall.columns:
+                rows.setdefault(test_set, {})[strategy] = recall[test_set]
+    tables = {}
+    for test_set in [t for t in TEST_SETS if t in rows]:
+        table = pd.DataFrame(rows[test_set]).T
+        tables[test_set] = table[sorted(table.columns, key=_label_key)].dropna(axis=1, how="all")
+    return tables
+
+
+def _plot_confusion(path: str, predictions: Mapping[str, pd.DataFrame]) -> None:
+    """Row-normalised confusion matrices: a column per strategy, a row per test set."""
+    plt = _pyplot()
+    shown = {s: f.astype({"actual": str, "predicted": str}) for s, f in predictions.items() if len(f)}
+    sets = ["old", "new"]
+    fig, axes = plt.subplots(len(sets), max(1, len(shown)), figsize=(2.4 * max(1, len(shown)) + 1, 5.2), dpi=100,
+                             squeeze=False)
+    labels = sorted({v for f in shown.values() for v in pd.concat([f["actual"], f["predicted"]])}, key=_label_key)
+    for column, (strategy, frame) in enumerate(shown.items()):
+        for row, test_set in enumerate(sets):
+            ax = axes[row][column]
+            part = frame[frame["test_set"] == test_set]
+            matrix = pd.crosstab(part["actual"], part["predicted"]).reindex(index=labels, columns=labels, fill_value=0)
+            totals = matrix.sum(axis=1).replace(0, 1)
+            ax.imshow((matrix.T / totals).T.to_numpy(), vmin=0, vmax=1, cmap="Blues")
+            ax.set_title(f"{strategy}\n{test_set} test set", fontsize=8)
+            ax.set_xticks(range(len(labels)), labels, fontsize=6, rotation=90)
+            ax.set_yticks(range(len(labels)), labels, fontsize=6)
+            if column == 0:
+                ax.set_ylabel("actual", fontsize=7)
+            if row == len(sets) - 1:
+                ax.set_xlabel("predicted", fontsize=7)
+    if not shown:
+        axes[0][0].text(0.5, 0.5, "no predictions recorded", ha="center")
+    fig.suptitle("Confusion matrices, each row normalised (recall on the diagonal)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def _label_key(label: str):
+    try:
+        return (0, float(label), "")
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def _plot_diagnostics(path: str, diagnostics: Mapping[str, Any], changes) -> None:
+    """The most shifted features' PSI, with the change classification written above."""
+    plt = _pyplot()
+    features = list(diagnostics.get("top_shifted_features", []))[:10]
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    names = [str(f["feature"])[:30] for f in features][::-1]
+    values = [f["psi"] for f in features][::-1]
+    ax.barh(names or ["(no feature)"], values or [0.0], color="tab:blue")
+    ax.axvline(0.25, color="tab:red", linestyle="--", linewidth=1, label="PSI 0.25: a large shift")
+    ax.set_xlabel("population stability index (PSI), new against old")
+    kinds = "; ".join(c.kind for c in changes) or "not classified"
+    ax.set_title(f"What changed: {kinds}\n(domain AUC {diagnostics.get('domain_auc', float('nan')):.2f}, label "
+                 f"shift {diagnostics.get('label_shift_tv', float('nan')):.2f})", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)

@@ -38,8 +38,9 @@ def prepare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
 
 
 def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
-    """Gather this execution's strategies, diagnose the new data, recommend, report, mark the challenger."""
-    from retrainlab import comparison, diagnostics, registry, report
+    """Gather this execution's strategies, diagnose the new data, train more seeds while the
+    evidence does not decide, recommend, report, mark the challenger."""
+    from retrainlab import change, comparison, diagnostics, registry, report
 
     # The baseline and the options params.yaml chooses now: a record left by an option since
     # dropped from `strategies` is not compared.
@@ -57,13 +58,28 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     new = pd.concat([data.sample(s, DIAGNOSTIC_ROWS) for s in ("incremental_train", "incremental_test")],
                     ignore_index=True)
     diagnosis = diagnostics.diagnose(old, new, data.label, data.features)
-    verdict = comparison.recommend(records, params.compare)
     curves = {s: pd.read_csv(root / layout.curves_path(s)) for s in records}
+    predictions = {s: pd.read_csv(root / layout.predictions_path(s), dtype=str, keep_default_na=False)
+                   for s in records if (root / layout.predictions_path(s)).is_file()}
+
+    def train(names: list[str], seed: str) -> dict[str, dict[str, float]]:
+        """More seeds need TensorFlow: loaded only when the evidence asks for them."""
+        from retrainlab.train import train_extra_seed
+
+        print(f"compare: training seed {seed} of {', '.join(names)}: not yet separated", flush=True)
+        return train_extra_seed(names, seed, params, root)
 
     experiment_id = tracking.configure(params.tracking.experiment, tracking.project_root(root))
     with tracking.step_run(experiment_id, layout.COMPARE, parent, {}, system_metrics=False):
         tracking.log_params({k: v for k, v in as_flat_dict(params).items() if k.startswith("compare.")})
-        summary = report.write_report(root, records, verdict, diagnosis, params.compare, curves)
+        before = {s: set(r.per_seed) for s, r in records.items()}
+        records, seeds = comparison.adapt_seeds(dict(records), params.compare, train)
+        seeds["figures"] = {s: {k: v for k, v in r.per_seed.items() if k not in before[s]} for s, r in records.items()}
+        verdict = comparison.recommend(records, params.compare)
+        base = records[BASELINE].means
+        changes = change.classify(diagnosis, base.get("acc_old"), base.get("acc_new"))
+        summary = report.write_report(root, records, verdict, diagnosis, params.compare, curves, changes,
+                                      predictions, seeds)
         parent_metrics = {
             f"diagnostics.{key}": float(diagnosis[key])
             for key in ("size_ratio", "label_shift_tv", "psi_max", "psi_mean", "domain_auc")
@@ -71,15 +87,13 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         parent_metrics["diagnostics.n_new_classes"] = float(len(diagnosis["new_classes"]))
         parent_metrics |= {f"target.{s}": a.target.mean for s, a in verdict.assessments.items()}
         parent_metrics["target.recommended"] = verdict.assessments[verdict.recommended].target.mean
-        tracking.log_to_run(
-            parent,
-            parent_metrics,
-            {tracking.TAG_PREFIX + "recommendation": verdict.recommended},
-            [root / p for p in layout.REPORT_FILES],
-            artifact_dir="comparison",
-        )
+        tags = {tracking.TAG_PREFIX + "recommendation": verdict.recommended,
+                tracking.TAG_PREFIX + "change": ", ".join(c.kind for c in changes)}
+        tracking.log_to_run(parent, parent_metrics, tags, [root / p for p in layout.REPORT_FILES],
+                            artifact_dir="comparison")
         challenger = registry.mark_challenger(params.tracking.registered_model, records, verdict, parent)
+    print(f"compare: {summary['headline']}")
     print(f"compare: recommended {verdict.recommended} (version {challenger} is now '{registry.CHALLENGER}')")
-    for reason in verdict.reasons:
+    for reason in summary["reasons"]:
         print(f"  - {reason}")
     return summary

@@ -24,7 +24,7 @@ from mlflow.entities import Metric
 import numpy as np
 import pandas as pd
 
-from retrainlab import distribute, evaluation, layout, stream, tracking, user_model
+from retrainlab import distribute, escape, evaluation, layout, stream, tracking, user_model
 from retrainlab.checkpoint import EpochCheckpoint, resume
 from retrainlab.config import Params, as_flat_dict
 from retrainlab.cost import Cost, CostMeter, price
@@ -32,7 +32,7 @@ from retrainlab.data import Prepared, load_prepared
 from retrainlab.errors import PipelineError, TrainingError
 from retrainlab.files import write_text_atomically
 from retrainlab.models import ModelBundle
-from retrainlab.record import Interval, Runs, StrategyRecord
+from retrainlab.record import Interval, Runs, StrategyRecord, summarize
 from retrainlab.record import load as load_record
 from retrainlab.strategies import BASELINE, CATALOGUE, Plan, Strategy, plan_for
 from retrainlab.training import fit, rows_trained, seed_everything
@@ -82,6 +82,7 @@ class SeedResult:
     figures: dict[str, float]  # metrics and cost
     history: dict[str, list[float]]
     run_id: str
+    predictions: pd.DataFrame  # test set, actual and predicted label of each test row
 
 
 @dataclasses.dataclass
@@ -124,7 +125,7 @@ def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyR
                 result.bundle.save(staged / seed_dir(result.seed))
             version = _register(step, run.info.run_id, summary, results[0], staged)
             record = _record(step, run.info.run_id, summary, results, version)
-            _publish(root, name, staged, record, mean_curves([r.history for r in results]))
+            _publish(root, name, staged, record, mean_curves([r.history for r in results]), results[0].predictions)
     return record
 
 
@@ -189,14 +190,54 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
             mlflow.set_tag(tracking.TAG_PREFIX + "compiled_with", plan.compiled_with)
         history = {k: [epoch[k] for epoch in recorder.history] for k in (recorder.history or [{}])[0]}
         bundle = plan.bundle.detached() if dist.strategy is not None else plan.bundle
-        figures = _evaluate(bundle, step.data, plan, step.base_record, seed) | cost.metrics()
+        predictions = evaluation.Predictions()
+        figures = _evaluate(bundle, step.data, plan, step.base_record, seed, predictions) | cost.metrics()
         mlflow.log_metrics(figures)
         if len(workers) > 1:
             for i, worker in enumerate(workers):
                 mlflow.log_metrics({f"worker{i}.{name}": value for name, value in worker.items()})
         mlflow.set_tag(tracking.TAG_PREFIX + "device", cost.device)
     shutil.rmtree(checkpoint, ignore_errors=True)
-    return SeedResult(seed, bundle, figures, history, run.info.run_id)
+    return SeedResult(seed, bundle, figures, history, run.info.run_id, predictions.frame())
+
+
+def train_extra_seed(names: list[str], seed: int, params: Params, root: Path = Path(".")) -> dict[str, dict]:
+    """One more seed of the baseline and of `names` (the options still in contention), for
+    the compare step's adaptive seeds: trained, measured and evaluated like the stages'
+    seeds, each in a run nested under the active (compare) run, nothing registered. Returns
+    each strategy's figures."""
+    data = load_prepared(root)
+    brought, _, origin = _starting_points(CATALOGUE[BASELINE], params, root, data)
+    # One process, whatever `distribute` says: the compare step runs on one machine.
+    single = distribute.Distribution(distribute.NONE)
+    bases = {int(seed): next(iter(brought.values()))} if brought else {}
+    step = Step(CATALOGUE[BASELINE], params, root, single, data, bases, None, origin)
+    figures = {}
+    with tracking.seed_run(BASELINE, int(seed), {tracking.TAG_PREFIX + "extra_seed": "true"}):
+        baseline = _plan(step, int(seed))
+        cost, _ = _measured_fit(baseline, step, [], 0, int(seed))
+        figures[BASELINE] = _evaluate(baseline.bundle, step.data, baseline, None, int(seed)) | cost.metrics()
+        mlflow.log_metrics(figures[BASELINE])
+    reference = dataclasses.replace(
+        _placeholder_record(), per_seed={seed: {"acc_old": figures[BASELINE]["acc_old"]}}
+    )
+    for name in names:
+        if name == BASELINE:
+            continue
+        step.strategy = CATALOGUE[name]
+        step.bases = {int(seed): baseline.bundle}
+        with tracking.seed_run(name, int(seed), {tracking.TAG_PREFIX + "extra_seed": "true"}):
+            plan = _plan(step, int(seed))
+            cost, _ = _measured_fit(plan, step, [], 0, int(seed))
+            figures[name] = _evaluate(plan.bundle, step.data, plan, reference, int(seed)) | cost.metrics()
+            mlflow.log_metrics(figures[name])
+    return figures
+
+
+def _placeholder_record() -> StrategyRecord:
+    """A record holding only what `_evaluate` reads from a baseline: its acc_old per seed."""
+    runs = Runs("", "", "", {}, "", 0, 0)
+    return StrategyRecord(BASELINE, 1, [], "cpu", {}, {}, {}, {}, runs)
 
 
 def _measured_fit(plan: Plan, step: Step, callbacks: list, initial_epoch: int, seed: int):
@@ -215,14 +256,14 @@ def _measured_fit(plan: Plan, step: Step, callbacks: list, initial_epoch: int, s
 
 
 def _evaluate(bundle: ModelBundle, data: Prepared, plan: Plan, base_record: StrategyRecord | None,
-              seed: int) -> dict[str, float]:
+              seed: int, predictions=None) -> dict[str, float]:
     """Accuracy and F1 on the old and the new test sets, and the forgetting against the
     baseline of the same seed (none for the baseline itself)."""
     tests = {
         name: stream.labelled_chunks(data.path(split), data.features, data.label)
         for name, split in evaluation.TEST_SETS.items()
     }
-    metrics = evaluation.evaluate(bundle.predict_proba, bundle.labels, tests)
+    metrics = evaluation.evaluate(bundle.predict_proba, bundle.labels, tests, predictions)
     _refuse_non_finite(metrics, plan)
     reference = metrics["acc_old"] if base_record is None else base_record.per_seed[str(seed)]["acc_old"]
     metrics[evaluation.FORGETTING] = evaluation.forgetting(reference, metrics["acc_old"])
@@ -269,7 +310,7 @@ def _record(step: Step, run_id: str, summary: SeedSummary, results: list[SeedRes
     return StrategyRecord(
         strategy=step.name, round=step.params.round, seeds=list(step.params.seeds), device=_device(summary),
         distribute={"strategy": dist.kind, "workers": dist.cluster.workers, "replicas": dist.replicas},
-        means=summary.means, ci95={k: Interval(**v) for k, v in summary.intervals.items()},
+        means=summary.means, ci95=summary.intervals,
         per_seed={str(r.seed): r.figures for r in results}, mlflow=runs,
         origin=step.origin.to_json() if step.origin is not None else None,
     )
@@ -298,23 +339,18 @@ def checkpoint_dir(root: Path, strategy: str, seed: int, params: Params, identit
 @dataclasses.dataclass(frozen=True)
 class SeedSummary:
     means: dict[str, float]
-    intervals: dict[str, dict[str, float]]
+    intervals: dict[str, Interval]
 
     def interval_metrics(self) -> dict[str, float]:
         flat = {}
         for name, bounds in self.intervals.items():
-            flat[f"{name}_ci_low"], flat[f"{name}_ci_high"] = bounds["low"], bounds["high"]
+            flat[f"{name}_ci_low"], flat[f"{name}_ci_high"] = bounds.low, bounds.high
         return flat
 
 
 def summarize_seeds(per_seed: list[dict[str, float]]) -> SeedSummary:
     """Mean and 95% interval of every figure over the seeds."""
-    means, intervals = {}, {}
-    for name in per_seed[0]:
-        values = [figures[name] for figures in per_seed]
-        mean, low, high = evaluation.mean_interval(values, bounds=evaluation.bounds_of(name))
-        means[name], intervals[name] = mean, {"low": low, "high": high}
-    return SeedSummary(means, intervals)
+    return SeedSummary(*summarize(per_seed))
 
 
 def mean_curves(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
@@ -411,8 +447,9 @@ def _gpus_in_use() -> int:
         return 0
 
 
-def _publish(root: Path, strategy: str, staged: Path, record: StrategyRecord, history: dict) -> None:
-    """Move the models into place and write the metrics and curves, each by rename."""
+def _publish(root: Path, strategy: str, staged: Path, record: StrategyRecord, history: dict,
+             predictions: pd.DataFrame) -> None:
+    """Move the models into place and write the metrics, curves and predictions, each by rename."""
     target = root / layout.model_dir(strategy)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
@@ -422,3 +459,4 @@ def _publish(root: Path, strategy: str, staged: Path, record: StrategyRecord, hi
     curves = pd.DataFrame({"epoch": range(1, epochs + 1), **(history or {"loss": [], "accuracy": []})})
     record.write(root)
     write_text_atomically(root / layout.curves_path(strategy), curves.to_csv(index=False))
+    write_text_atomically(root / layout.predictions_path(strategy), escape.csv_frame(predictions).to_csv(index=False))
