@@ -137,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_params(run)
     run.set_defaults(handler=_run)
     _add_server(steps)
+    _add_map(steps)
     return parser
 
 
@@ -165,6 +166,35 @@ def _add_server(steps) -> None:
     )
     server.add_argument("mlflow_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     server.set_defaults(handler=_server)
+
+
+def _add_map(steps) -> None:
+    from retrainlab import decision_map as dm
+
+    def shown(values) -> str:
+        return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+    sweep = steps.add_parser(
+        "map", help="sweep sources, scenarios and sizes of new data; map which option wins, by how much, at what cost",
+        description="For each cell of the grid (source x scenario x size of the new data relative to the old, "
+        "and shift strength for covariate_shift) prepare the data, train the baseline and every option of "
+        "params.yaml's strategies: once per seed, in this process and without MLflow, and recommend one as "
+        "the compare step would. Writes map.csv, map.json and heatmaps to --out when every cell is done "
+        "(docs/DECISION_MAP.md). Lists take values apart or joined by commas.",
+    )
+    _add_params(sweep)
+    sweep.add_argument("--sources", nargs="*", metavar="SOURCE",
+                       help=f"built-in sources (default: {shown(dm.DEFAULT_SOURCES)})")
+    sweep.add_argument("--scenarios", nargs="*", metavar="SCENARIO",
+                       help=f"scenarios (default: {shown(dm.DEFAULT_SCENARIOS)})")
+    sweep.add_argument("--sizes", nargs="*", metavar="FRACTION",
+                       help=f"data.incremental_fraction values, in (0, 10] (default: {shown(dm.DEFAULT_SIZES)})")
+    sweep.add_argument("--strengths", nargs="*", metavar="STRENGTH",
+                       help=f"data.shift_strength values for covariate_shift (default: {shown(dm.DEFAULT_STRENGTHS)})")
+    sweep.add_argument("--seeds", nargs="*", metavar="SEED",
+                       help=f"training seeds of every cell (default: {shown(dm.DEFAULT_SEEDS)})")
+    sweep.add_argument("--out", default=str(dm.DEFAULT_OUT), help=f"output directory (default: {dm.DEFAULT_OUT})")
+    sweep.set_defaults(handler=_map)
 
 
 def _add_params(parser: argparse.ArgumentParser) -> None:
@@ -260,6 +290,27 @@ def _rollback(args: argparse.Namespace) -> None:
         f"{params.tracking.registered_model} v{event['version']} is '{registry.CHAMPION}' again; "
         f"v{event['from_version']} is now '{registry.PREVIOUS}'"
     )
+
+
+def _map(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from retrainlab import decision_map
+    from retrainlab.config import load_params
+
+    # Bad flags, a bad params file or an unwritable --out fail before anything trains.
+    grid = decision_map.grid_from_flags(args.sources, args.scenarios, args.sizes, args.strengths, args.seeds)
+    params = load_params(args.params)
+    out = Path(args.out)
+    rows = decision_map.run_map(params, grid, out)
+    counts = {}
+    for row in rows:
+        if row["recommended"] is not None:
+            counts[row["recommended"]] = counts.get(row["recommended"], 0) + 1
+    tally = ", ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda item: -item[1]))
+    skipped = sum(row["recommended"] is None for row in rows)
+    print(f"map: {len(rows) - skipped} cells measured ({tally})" + (f", {skipped} skipped" if skipped else "")
+          + f"; written to {out}/ ({', '.join(decision_map.OUTPUTS)})")
 
 
 def _run(args: argparse.Namespace) -> None:

@@ -1,0 +1,145 @@
+"""`retrainlab map`: a tiny sweep through the real CLI, and its flags refused before anything runs."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from retrainlab import cli, decision_map
+
+OPTIONS = ("full-retrain", "incremental", "fine-tune")
+# The project's params shrunk as tests/conftest.py's `tiny` shrinks them, as a params file.
+TINY = """\
+data:
+  synthetic:
+    rows: 400
+model:
+  hidden_units: [16, 8]
+  epochs: 4
+  learning_rate: 0.01
+strategies:
+  full-retrain: {}
+  incremental: {epochs: 2, learning_rate: 0.01}
+  fine-tune: {epochs: 2, learning_rate: 0.01}
+"""
+
+
+@pytest.fixture
+def tiny_params_file(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(TINY)
+    return path
+
+
+def test_a_tiny_map_has_a_row_per_cell_gains_against_keeping_the_model_and_its_heatmaps(
+    tmp_path, tiny_params_file, capsys
+):
+    out = tmp_path / "map"
+    argv = ["map", "--params", str(tiny_params_file), "--sources", "synthetic", "--scenarios",
+            "covariate_shift,new_classes", "--sizes", "0.5", "--strengths", "2", "--seeds", "0", "--out", str(out)]
+    assert cli.main(argv) == 0
+    progress = capsys.readouterr().err
+    assert "map [1/2] synthetic / covariate_shift strength 2 / size 0.5: " in progress
+    assert "map [2/2] synthetic / new_classes / size 0.5: " in progress and "left)" in progress
+
+    table = pd.read_csv(out / decision_map.CSV_NAME)
+    assert list(zip(table["source"], table["scenario"], table["size"])) == [
+        ("synthetic", "covariate_shift", 0.5), ("synthetic", "new_classes", 0.5)
+    ]
+    assert table["strength"].iloc[0] == 2.0 and pd.isna(table["strength"].iloc[1])  # only the shift reads it
+    assert table["affected_classes"].iloc[1] == 2  # 4 synthetic classes: the old data keeps two
+    assert set(table["recommended"]) <= {"baseline", *OPTIONS}
+    assert table["skipped"].isna().all()
+    for option in OPTIONS:
+        gain = table[f"{option}_target"] - table["baseline_target"]
+        assert table[f"{option}_gain"].tolist() == pytest.approx(gain.tolist())
+        assert (table[f"{option}_cpu_seconds"] > 0).all()
+        per_second = table[f"{option}_gain"] / table[f"{option}_cpu_seconds"]
+        assert table[f"{option}_gain_per_cpu_second"].tolist() == pytest.approx(per_second.tolist())
+    assert list(table.columns) == decision_map.columns(OPTIONS)
+
+    summary = json.loads((out / decision_map.JSON_NAME).read_text())
+    assert summary["options"] == list(OPTIONS) and len(summary["cells"]) == 2
+    cell = summary["cells"][0]
+    assert cell["recommended"] == table["recommended"].iloc[0]
+    assert cell["detail"]["strategies"][cell["recommended"]]["status"] == "recommended"
+    for name in (decision_map.PNG_RECOMMENDED, decision_map.PNG_GAIN, decision_map.PNG_GAIN_PER_COST):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert sorted(p.name for p in out.iterdir()) == sorted(decision_map.OUTPUTS)  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    "flags, flag",
+    [
+        (["--scenarios", "drift"], "--scenarios"),
+        (["--sources", "files"], "--sources"),
+        (["--sizes", "0"], "--sizes"),
+        (["--sizes", "10.5"], "--sizes"),
+        (["--sizes", "-0.1"], "--sizes"),
+        (["--sizes"], "--sizes"),
+        (["--sizes", ","], "--sizes"),
+        (["--sizes", "nan"], "--sizes"),
+        (["--sizes", "inf"], "--sizes"),
+        (["--sizes", "a lot"], "--sizes"),
+        (["--sizes", "0.1", "0.1"], "--sizes"),
+        (["--strengths", "0"], "--strengths"),
+        (["--strengths=-inf"], "--strengths"),
+        (["--seeds"], "--seeds"),
+        (["--seeds", "1.5"], "--seeds"),
+        (["--seeds", "-1"], "--seeds"),
+        (["--seeds", "3,3"], "--seeds"),
+        (["--sources"], "--sources"),
+    ],
+)
+def test_a_bad_flag_is_a_one_line_error_naming_it_before_anything_runs(tmp_path, capsys, monkeypatch, flags, flag):
+    def never(*args, **kwargs):
+        raise AssertionError("the sweep started")
+
+    monkeypatch.setattr(decision_map, "run_map", never)
+    out = tmp_path / "map"
+    assert cli.main(["map", *flags, "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"retrainlab: error: {flag}: ") and error.count("\n") == 1, error
+    assert not out.exists()
+
+
+def test_an_out_that_is_a_file_is_refused(tmp_path, capsys, tiny_params_file):
+    (tmp_path / "taken").write_text("")
+    assert cli.main(["map", "--params", str(tiny_params_file), "--out", str(tmp_path / "taken")]) == 2
+    assert capsys.readouterr().err.startswith("retrainlab: error: --out: ")
+
+
+def test_a_failed_sweep_leaves_the_previous_map_as_it_was(tmp_path, tiny_params_file, capsys):
+    """A learning rate that makes training diverge: the worker's error, naming the cell, ends
+    the sweep, and nothing of the previous map is touched."""
+    diverging = tmp_path / "diverging.yaml"
+    diverging.write_text(TINY.replace("  learning_rate: 0.01\n", "  learning_rate: 1.0e+30\n", 1))
+    out = tmp_path / "map"
+    out.mkdir()
+    (out / decision_map.CSV_NAME).write_text("the previous map\n")
+    argv = ["map", "--params", str(diverging), "--sources", "synthetic", "--scenarios", "same_distribution",
+            "--sizes", "0.5", "--seeds", "0", "--out", str(out)]
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("retrainlab: error: synthetic / same_distribution / size 0.5: training diverged"), error
+    assert (out / decision_map.CSV_NAME).read_text() == "the previous map\n"
+    assert [p.name for p in out.iterdir()] == [decision_map.CSV_NAME]
+
+
+def test_cells_whose_data_cannot_be_built_are_skipped_and_shown_as_such(tmp_path, tiny_params_file, capsys):
+    """400 synthetic rows leave the new data at 5% too few rows of some class: the cell is
+    found before anything trains; when no cell is left, that is the error."""
+    argv = ["map", "--params", str(tiny_params_file), "--sources", "synthetic", "--scenarios", "new_classes",
+            "--sizes", "0.05", "--out", str(tmp_path / "map")]
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert "no cell of the grid can be prepared; synthetic / new_classes / size 0.05: " in error
+
+
+def test_the_default_grid_and_its_cells():
+    grid = decision_map.grid_from_flags()
+    cells = grid.cells()
+    per_source = len(grid.scenarios) - 1 + len(grid.strengths)
+    assert len(cells) == len(grid.sources) * per_source * len(grid.sizes)
+    assert {c.strength for c in cells if c.scenario != "covariate_shift"} == {None}
+    assert decision_map.grid_from_flags(sizes=["0.1, 0.2", "1"]).sizes == (0.1, 0.2, 1.0)
