@@ -179,8 +179,8 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def gpus_in_use() -> int:
-    """How many GPUs Keras trains on: the pipeline's own rule (train._gpus_in_use), which
-    this script does not import because train.py imports MLflow."""
+    """How many GPUs Keras trains on: the pipeline's own rule (retrainlab.training.gpus_in_use),
+    repeated here to keep this script's imports to the model code it measures."""
     import keras
 
     try:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from retrainlab.config import MAX_SEEDS, SCENARIOS, TRAIN, DataParams, Params
-from retrainlab.errors import ConfigError, DataError, RetrainlabError, TrainingError
+from retrainlab.errors import ConfigError, DataError, RetrainlabError
 from retrainlab.files import write_atomically
 from retrainlab.record import Runs, StrategyRecord, summarize
 from retrainlab.strategies import BASELINE
@@ -242,35 +242,18 @@ def _train(name: str, data, params: Params, base, seed: int, reference: float | 
     per-epoch lines are swallowed: the map reports one line per cell."""
     from retrainlab.cost import CostMeter
     from retrainlab.strategies import plan_for
-    from retrainlab.training import fit, rows_trained, seed_everything
+    from retrainlab.training import evaluate, fit, gpus_in_use, rows_trained, seed_everything
 
     seed_everything(seed)
     plan = plan_for(name, data, params, base, seed)
-    with CostMeter(_gpus_in_use(), params.cost.cpu_core_hour_usd, params.cost.gpu_hour_usd) as meter:
+    with CostMeter(gpus_in_use(), params.cost.cpu_core_hour_usd, params.cost.gpu_hour_usd) as meter:
         with contextlib.redirect_stdout(io.StringIO()):
             fit(plan, data, seed=seed)
         meter.samples = rows_trained(data, plan) * plan.epochs
-    figures = _evaluate(plan, data, reference) | meter.cost.metrics()
+    # Evaluated as the strategy step evaluates: the same figures, the same refusal of a
+    # model whose predictions are not finite.
+    figures = evaluate(plan.bundle, data, plan, reference) | meter.cost.metrics()
     return plan.bundle, figures
-
-
-def _evaluate(plan, data, reference: float | None) -> dict[str, float]:
-    """As the strategy step evaluates (retrainlab.train): accuracy, loss and F1 on the old
-    and the new test sets, and the forgetting against the same seed's baseline."""
-    from retrainlab import evaluation, stream
-
-    tests = {
-        name: stream.labelled_chunks(data.path(split), data.features, data.label)
-        for name, split in evaluation.TEST_SETS.items()
-    }
-    metrics = evaluation.evaluate(plan.bundle.predict_proba, plan.bundle.labels, tests)
-    bad = [name for name, value in metrics.items() if not math.isfinite(value)]
-    if bad:  # as the strategy step refuses such a model
-        raise TrainingError(f"the trained model's {bad[0]} is {metrics[bad[0]]}: its predictions are not finite; "
-                            f"lower {plan.section}.learning_rate")
-    own = metrics["acc_old"] if reference is None else reference
-    metrics[evaluation.FORGETTING] = evaluation.forgetting(own, metrics["acc_old"])
-    return metrics
 
 
 def _record(name: str, params: Params, per_seed: dict[str, dict[str, float]]) -> StrategyRecord:
@@ -285,15 +268,6 @@ def _record(name: str, params: Params, per_seed: dict[str, dict[str, float]]) ->
         distribute={"strategy": "none", "workers": 1, "replicas": 1}, means=means, ci95=ci95, per_seed=per_seed,
         mlflow=runs,
     )
-
-
-def _gpus_in_use() -> int:
-    import keras
-
-    try:
-        return len(keras.distribution.list_devices("gpu"))
-    except Exception:  # the backend has no GPU support built in
-        return 0
 
 
 def row_of(cell: Cell, params: Params, records: dict[str, StrategyRecord], verdict, options: list[str],

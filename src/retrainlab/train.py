@@ -24,18 +24,18 @@ from mlflow.entities import Metric
 import numpy as np
 import pandas as pd
 
-from retrainlab import distribute, escape, evaluation, layout, stream, tracking, user_model
+from retrainlab import distribute, escape, evaluation, layout, tracking, user_model
 from retrainlab.checkpoint import EpochCheckpoint, resume
 from retrainlab.config import Params, as_flat_dict
 from retrainlab.cost import Cost, CostMeter, price
 from retrainlab.data import Prepared, load_prepared
-from retrainlab.errors import PipelineError, TrainingError
+from retrainlab.errors import PipelineError
 from retrainlab.files import write_text_atomically
 from retrainlab.models import ModelBundle
 from retrainlab.record import Interval, Runs, StrategyRecord, summarize
 from retrainlab.record import load as load_record
 from retrainlab.strategies import BASELINE, CATALOGUE, Plan, Strategy, plan_for
-from retrainlab.training import fit, rows_trained, seed_everything
+from retrainlab.training import evaluate, fit, gpus_in_use, rows_trained, seed_everything
 
 CURVE_PREFIX = "train_"
 HEADLINE = ("acc_old", "acc_new", "acc_all", evaluation.FORGETTING)
@@ -191,7 +191,8 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
         history = {k: [epoch[k] for epoch in recorder.history] for k in (recorder.history or [{}])[0]}
         bundle = plan.bundle.detached() if dist.strategy is not None else plan.bundle
         predictions = evaluation.Predictions()
-        figures = _evaluate(bundle, step.data, plan, step.base_record, seed, predictions) | cost.metrics()
+        reference = step.base_record.per_seed[str(seed)]["acc_old"] if step.base_record else None
+        figures = _evaluate(bundle, step.data, plan, reference, predictions) | cost.metrics()
         mlflow.log_metrics(figures)
         if len(workers) > 1:
             for i, worker in enumerate(workers):
@@ -216,11 +217,8 @@ def train_extra_seed(names: list[str], seed: int, params: Params, root: Path = P
     with tracking.seed_run(BASELINE, int(seed), {tracking.TAG_PREFIX + "extra_seed": "true"}):
         baseline = _plan(step, int(seed))
         cost, _ = _measured_fit(baseline, step, [], 0, int(seed))
-        figures[BASELINE] = _evaluate(baseline.bundle, step.data, baseline, None, int(seed)) | cost.metrics()
+        figures[BASELINE] = _evaluate(baseline.bundle, step.data, baseline, None) | cost.metrics()
         mlflow.log_metrics(figures[BASELINE])
-    reference = dataclasses.replace(
-        _placeholder_record(), per_seed={seed: {"acc_old": figures[BASELINE]["acc_old"]}}
-    )
     for name in names:
         if name == BASELINE:
             continue
@@ -229,15 +227,9 @@ def train_extra_seed(names: list[str], seed: int, params: Params, root: Path = P
         with tracking.seed_run(name, int(seed), {tracking.TAG_PREFIX + "extra_seed": "true"}):
             plan = _plan(step, int(seed))
             cost, _ = _measured_fit(plan, step, [], 0, int(seed))
-            figures[name] = _evaluate(plan.bundle, step.data, plan, reference, int(seed)) | cost.metrics()
+            figures[name] = _evaluate(plan.bundle, step.data, plan, figures[BASELINE]["acc_old"]) | cost.metrics()
             mlflow.log_metrics(figures[name])
     return figures
-
-
-def _placeholder_record() -> StrategyRecord:
-    """A record holding only what `_evaluate` reads from a baseline: its acc_old per seed."""
-    runs = Runs("", "", "", {}, "", 0, 0)
-    return StrategyRecord(BASELINE, 1, [], "cpu", {}, {}, {}, {}, runs)
 
 
 def _measured_fit(plan: Plan, step: Step, callbacks: list, initial_epoch: int, seed: int):
@@ -248,26 +240,18 @@ def _measured_fit(plan: Plan, step: Step, callbacks: list, initial_epoch: int, s
     prices = step.params.cost.cpu_core_hour_usd, step.params.cost.gpu_hour_usd
     if not plan.epochs:  # a brought baseline, taken as it is: adopting it costs nothing
         return Cost("cpu", 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, price(0.0, 0.0, *prices)), []
-    with CostMeter(_gpus_in_use(), *prices) as meter:
+    with CostMeter(gpus_in_use(), *prices) as meter:
         fit(plan, step.data, callbacks=callbacks, initial_epoch=initial_epoch, seed=seed, dist=step.dist)
         meter.samples = rows_trained(step.data, plan) * (plan.epochs - initial_epoch)
     workers = distribute.gather_costs(step.dist, meter.cost)
     return distribute.combine_costs(meter.cost, workers, *prices), workers
 
 
-def _evaluate(bundle: ModelBundle, data: Prepared, plan: Plan, base_record: StrategyRecord | None,
-              seed: int, predictions=None) -> dict[str, float]:
-    """Accuracy and F1 on the old and the new test sets, and the forgetting against the
-    baseline of the same seed (none for the baseline itself)."""
-    tests = {
-        name: stream.labelled_chunks(data.path(split), data.features, data.label)
-        for name, split in evaluation.TEST_SETS.items()
-    }
-    metrics = evaluation.evaluate(bundle.predict_proba, bundle.labels, tests, predictions)
-    _refuse_non_finite(metrics, plan)
-    reference = metrics["acc_old"] if base_record is None else base_record.per_seed[str(seed)]["acc_old"]
-    metrics[evaluation.FORGETTING] = evaluation.forgetting(reference, metrics["acc_old"])
-    return metrics
+def _evaluate(bundle: ModelBundle, data: Prepared, plan: Plan, reference: float | None,
+              predictions=None) -> dict[str, float]:
+    """The shared evaluation (retrainlab.training.evaluate): a model whose loss or
+    predictions are not finite is never registered or published."""
+    return evaluate(bundle, data, plan, reference, predictions, refused=", so it is not registered")
 
 
 def _log_summary(results: list[SeedResult]) -> SeedSummary:
@@ -428,23 +412,6 @@ def _log_inputs(data: Prepared, plan: Plan, digests: dict[str, str]) -> None:
     used |= {split: "evaluation" for split in evaluation.TEST_SETS.values()}
     for split, context in used.items():
         tracking.log_dataset(data, split, context, digests[split])
-
-
-def _refuse_non_finite(metrics: dict[str, float], plan: Plan) -> None:
-    """A model whose loss or predictions are not finite is never registered or published."""
-    bad = [name for name, value in metrics.items() if not math.isfinite(value)]
-    if bad:
-        raise TrainingError(
-            f"the trained model's {bad[0]} is {metrics[bad[0]]}: its predictions are not finite, so it is not "
-            f"registered; lower {plan.section}.learning_rate or look for extreme values in the data"
-        )
-
-
-def _gpus_in_use() -> int:
-    try:
-        return len(keras.distribution.list_devices("gpu"))
-    except Exception:  # the backend has no GPU support built in
-        return 0
 
 
 def _publish(root: Path, strategy: str, staged: Path, record: StrategyRecord, history: dict,

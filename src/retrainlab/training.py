@@ -101,6 +101,38 @@ def fit(
                 model.compile(optimizer=model.optimizer, loss=objective.base_loss, metrics=["accuracy"])
 
 
+def evaluate(bundle: ModelBundle, data, plan: Plan, reference: float | None, predictions=None,
+             refused: str = "") -> dict[str, float]:
+    """Accuracy, loss and F1 on the old and the new test sets, read in chunks, and the
+    forgetting against `reference`, the same seed's baseline acc_old (None: the model is the
+    baseline). A model whose loss or predictions are not finite is refused (`refused` says
+    what that spares, e.g. ", so it is not registered")."""
+    from retrainlab import evaluation, stream
+
+    tests = {
+        name: stream.labelled_chunks(data.path(split), data.features, data.label)
+        for name, split in evaluation.TEST_SETS.items()
+    }
+    metrics = evaluation.evaluate(bundle.predict_proba, bundle.labels, tests, predictions)
+    bad = [name for name, value in metrics.items() if not math.isfinite(value)]
+    if bad:
+        raise TrainingError(
+            f"the trained model's {bad[0]} is {metrics[bad[0]]}: its predictions are not finite{refused}; "
+            f"lower {plan.section}.learning_rate or look for extreme values in the data"
+        )
+    own = metrics["acc_old"] if reference is None else reference
+    metrics[evaluation.FORGETTING] = evaluation.forgetting(own, metrics["acc_old"])
+    return metrics
+
+
+def gpus_in_use() -> int:
+    """GPUs the backend sees (0 where it has no GPU support built in)."""
+    try:
+        return len(keras.distribution.list_devices("gpu"))
+    except Exception:  # the backend has no GPU support built in
+        return 0
+
+
 def rows_trained(data, plan: Plan) -> int:
     """Rows in one epoch of the plan."""
     return sum(r.limit if r.limit is not None else data.rows(r.split) for r in plan.rows)
