@@ -203,10 +203,10 @@ def stage_overhead(root: Path) -> dict[str, float]:
     )
     floors = [run(root, sys.executable, "-c", floor_code) for _ in range(3)]
     stage = run(root, "retrainlab", "run", "incremental")
-    record = json.loads((root / "metrics" / "incremental.json").read_text())
+    record = json.loads((root / "records" / "incremental.json").read_text())
     training = sum(seed["wall_seconds"] for seed in record["per_seed"].values())
     direct = run(root, "retrainlab", "incremental")
-    record = json.loads((root / "metrics" / "incremental.json").read_text())
+    record = json.loads((root / "records" / "incremental.json").read_text())
     direct_training = sum(seed["wall_seconds"] for seed in record["per_seed"].values())
     run(root, "dvc", "repro")  # put the lock back in step with the outputs
     noop = [run(root, "dvc", "repro") for _ in range(3)]

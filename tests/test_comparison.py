@@ -8,7 +8,7 @@ from retrainlab.record import StrategyRecord
 
 
 def record(acc_old, acc_new, forgetting=0.0, cpu=10.0, version=1):
-    """A strategy's record, as metrics/<strategy>.json holds it, from per-seed accuracies."""
+    """A strategy's record, as records/<strategy>.json holds it, from per-seed accuracies."""
     per_seed = {
         str(i): {"acc_old": o, "acc_new": n, "forgetting": forgetting, "cpu_seconds": cpu}
         for i, (o, n) in enumerate(zip(acc_old, acc_new))
@@ -258,3 +258,48 @@ def test_interval_of_one_value_has_no_width():
 def test_accuracy_intervals_stay_between_0_and_1():
     interval = comparison.Interval.of([0.99, 1.0, 0.9], "target")
     assert interval.high == 1.0 and interval.low >= 0
+
+
+def test_the_metric_rows_are_the_decision_in_a_few_rounded_numbers():
+    """metrics/<strategy>.json, what `dvc metrics show` lists: a verdict word and six numbers."""
+    records = {
+        "baseline": record([0.95] * 3, [0.40] * 3, cpu=3.0),
+        "full-retrain": record([0.95, 0.96, 0.95], [0.93, 0.92, 0.93], cpu=100.123456),
+        "incremental": record([0.95, 0.95, 0.96], [0.92, 0.93, 0.92], forgetting=0.01, cpu=20),
+        "fine-tune": record([0.90] * 3, [0.85] * 3, forgetting=0.06, cpu=5),
+    }
+    verdict = comparison.recommend(records, POLICY)
+    rows = comparison.metric_rows(records, verdict)
+    assert {s: r["verdict"] for s, r in rows.items()} == {
+        "baseline": comparison.WORSE, "full-retrain": "costs more", "incremental": "recommended",
+        "fine-tune": "forgets too much"}
+    assert rows["baseline"]["cpu_seconds"] == 0.0  # keeping the model costs nothing to adopt
+    assert rows["full-retrain"] == {"verdict": "costs more", "target": round((0.953333 + 0.926667) / 2, 4),
+                                    "acc_old": 0.9533, "acc_new": 0.9267, "forgetting": 0.0,
+                                    "cpu_seconds": 100.1, "seeds": 3}
+
+
+def test_figures_are_rounded_for_the_ui_by_what_they_measure():
+    from retrainlab.record import rounded
+
+    assert rounded({"acc_new": 0.976612, "acc_new_ci_low": 0.912345, "loss_old": 1.234567, "forgetting": -0.001234,
+                    "cpu_seconds": 12.3456, "peak_memory_mb": 812.6, "cost_usd": 0.000123456, "samples": 3000,
+                    "gpus": 0, "target_ci_high": 0.99999}) == {
+        "acc_new": 0.9766, "acc_new_ci_low": 0.9123, "loss_old": 1.2346, "forgetting": -0.0012,
+        "cpu_seconds": 12.35, "peak_memory_mb": 813, "cost_usd": 0.0001235, "samples": 3000, "gpus": 0,
+        "target_ci_high": 1.0}
+
+
+def test_descriptions_escape_user_text_and_say_which_figure_is_which():
+    from retrainlab import report
+
+    records = {"baseline": record([0.9] * 2, [0.4] * 2), "fine-tune": record([0.9, 0.88], [0.8, 0.82], cpu=4)}
+    verdict = comparison.recommend(records, POLICY)
+    text = report.decision_description(records, verdict, "new class <script>alert(1)</script> | *x*", ["a|b"])
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    assert text.splitlines()[2].startswith("| strategy | verdict | target |")
+    assert len([line for line in text.splitlines() if line.startswith("| ")]) == 3  # header and two rows
+    version = report.version_description("fine-tune", "freeze the model", 0, 2, records["fine-tune"].per_seed["0"],
+                                         records["fine-tune"].means, verdict.status("fine-tune"))
+    assert "| acc_new | 0.8000 | 0.8100 |" in version and "this model (seed 0)" in version
+    assert "mean over 2 seeds" in version

@@ -88,10 +88,10 @@ def trained_in_one_process(tmp_path_factory):
     finished(retrainlab(root, "prepare"))
     finished(retrainlab(root, "baseline"))
     finished(retrainlab(root, "full-retrain"))
-    single = json.loads((root / layout.metrics_path("full-retrain")).read_text())
+    single = json.loads((root / layout.record_path("full-retrain")).read_text())
     assert single["distribute"] == {"strategy": "none", "workers": 1, "replicas": 1}
     finished(retrainlab(root, "distill"))
-    single["distill"] = json.loads((root / layout.metrics_path("distill")).read_text())
+    single["distill"] = json.loads((root / layout.record_path("distill")).read_text())
     return root, params, single
 
 
@@ -108,7 +108,7 @@ def test_two_cpu_workers_train_like_one_and_add_up_their_costs(trained_in_one_pr
     assert "worker 2 of 2" in worker_output and "Epoch 6/6" in worker_output
     assert "full-retrain: acc_old=" in chief_output
 
-    multi = json.loads((root / layout.metrics_path("full-retrain")).read_text())
+    multi = json.loads((root / layout.record_path("full-retrain")).read_text())
     assert multi["distribute"] == {"strategy": "multi_worker", "workers": 2, "replicas": 2}
     for name in ("acc_old", "acc_new", "acc_all"):
         assert abs(multi[name] - single[name]) <= ACCURACY_TOLERANCE, (name, multi[name], single[name])
@@ -130,7 +130,7 @@ def test_two_cpu_workers_train_like_one_and_add_up_their_costs(trained_in_one_pr
     chief = retrainlab(root, "distill", TF_CONFIG=tf_config(addresses, 0))
     other = retrainlab(root, "distill", TF_CONFIG=tf_config(addresses, 1))
     finished(other), finished(chief)
-    multi = json.loads((root / layout.metrics_path("distill")).read_text())
+    multi = json.loads((root / layout.record_path("distill")).read_text())
     assert multi["distribute"]["workers"] == 2
     for name in ("acc_old", "acc_new", "acc_all"):
         assert abs(multi[name] - single["distill"][name]) <= ACCURACY_TOLERANCE, name
@@ -157,7 +157,7 @@ def test_mirrored_over_two_devices_trains_like_one(trained_in_one_process):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert "full-retrain: acc_old=" in finished(process)
 
-    mirrored = json.loads((root / layout.metrics_path("full-retrain")).read_text())
+    mirrored = json.loads((root / layout.record_path("full-retrain")).read_text())
     assert mirrored["distribute"] == {"strategy": "mirrored", "workers": 1, "replicas": 2}
     for name in ("acc_old", "acc_new", "acc_all"):
         assert abs(mirrored[name] - single[name]) <= ACCURACY_TOLERANCE, (name, mirrored[name], single[name])

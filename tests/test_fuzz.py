@@ -35,7 +35,7 @@ GOOD_PARAMS = {
     "strategies": {"incremental": {"epochs": 1}, "fine-tune": {"epochs": 1}},
     "tracking": {"experiment": "fuzz", "registered_model": "fuzz", "system_metrics": False},
 }
-OUTPUTS = (layout.PREPARED_DIR, Path("metrics"), Path("models"), Path("plots"), layout.REPORTS_DIR)
+OUTPUTS = (layout.PREPARED_DIR, Path("metrics"), Path("records"), Path("models"), Path("plots"), layout.REPORTS_DIR)
 
 
 def rows(n: int, seed: int) -> pd.DataFrame:
@@ -238,10 +238,10 @@ KINDS: dict[str, tuple[Callable[[Path], None], list[str], str]] = {
     "corrupt baseline model file": (overwrite(SEED0_MODEL, b"not a zip"), ["incremental"],
                                     r"model\.keras: cannot be loaded \(ValueError: not a \.keras zip archive"),
     "baseline label map missing": (remove(SEED0_META), ["incremental"], r"meta\.json: cannot be loaded"),
-    "strategy before its baseline": (both(remove("models/baseline"), remove("metrics/baseline.json")), ["fine-tune"],
+    "strategy before its baseline": (both(remove("models/baseline"), remove("records/baseline.json")), ["fine-tune"],
                                      r"no baseline model yet; run the baseline step first"),
     "prepared data missing": (remove("data/prepared/summary.json"), ["baseline"], r"summary\.json: not found"),
-    "compare before the strategies": (lambda root: None, ["compare"], r"metrics/fine-tune\.json: not found"),
+    "compare before the strategies": (lambda root: None, ["compare"], r"records/fine-tune\.json: not found"),
     # the user's own model (baseline.from)
     "baseline.from a file that is not a Keras model": (both(new_file(b"not a zip", "model.keras"),
                                                             params(**{"baseline.from": "model.keras"})),

@@ -6,6 +6,7 @@ and Keras with an SQLite store of its own.
 """
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from retrainlab import layout
+from retrainlab import escape, layout
 from retrainlab.strategies import BASELINE
 
 from .conftest import PROJECT, tool_env
@@ -43,7 +44,7 @@ def make_project(tmp_path: Path, options=OPTIONS, **data_changes) -> Path:
     root = tmp_path / "project"
     for name in filter(None, files):
         source = PROJECT / name
-        if source.is_file() and not name.startswith(("metrics/", "plots/")) and name != "dvc.lock":
+        if source.is_file() and not name.startswith(("metrics/", "records/", "plots/")) and name != "dvc.lock":
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -79,7 +80,8 @@ def check_pipeline(root: Path, label: str, features: list[str], options=OPTIONS)
     assert ran(first) == stages(options)
     strategies = [BASELINE, *options]
 
-    params = yaml.safe_load((root / "params.yaml").read_text())["tracking"]
+    params_file = yaml.safe_load((root / "params.yaml").read_text())
+    params = params_file["tracking"]
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(params["experiment"])
     runs = client.search_runs([experiment.experiment_id])
@@ -91,34 +93,58 @@ def check_pipeline(root: Path, label: str, features: list[str], options=OPTIONS)
     for child in children:
         assert child.info.status == "FINISHED"
         for metric in ("acc_old", "acc_new", "acc_all", "forgetting", "wall_seconds", "cpu_seconds",
-                       "gpu_seconds", "gpu_util_seconds", "peak_memory_mb", "samples"):
+                       "gpu_seconds", "gpu_util_seconds", "peak_memory_mb", "samples", "target", "target_ci_low"):
             assert metric in child.data.metrics, (child.data.tags["retrainlab.strategy"], metric)
+        assert not {"gpus_ci_low", "samples_ci_high"} & set(child.data.metrics)  # no interval where none means anything
         assert child.data.tags["retrainlab.device"] == "cpu"
+        assert child.data.tags["retrainlab.verdict"] and "Verdict:" in child.data.tags["mlflow.note.content"]
         assert str(experiment.artifact_location).startswith((root / "mlartifacts").as_uri())
 
-    metrics = json.loads(run(root, "dvc", "metrics", "show", "--json").stdout)
-    shown = next(iter(metrics.values()))["data"]
+    # `dvc metrics show`: a row per strategy, a few columns, readable in a 120-column terminal.
+    assert max(map(len, run(root, "dvc", "metrics", "show").stdout.splitlines())) <= 120
+    shown = next(iter(json.loads(run(root, "dvc", "metrics", "show", "--json").stdout).values()))["data"]
+    rows = {Path(path).stem: found["data"] for path, found in shown.items()}
+    assert set(rows) == set(strategies)
+    comparison = json.loads((root / layout.REPORT_JSON).read_text())
+    assert [s for s, row in rows.items() if row["verdict"] == "recommended"] == [comparison["recommended"]]
     test = pd.read_parquet(root / layout.split_path("incremental_test"))
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    baseline = json.loads((root / layout.record_path(BASELINE)).read_text())
     for strategy in strategies:
-        record = shown[layout.metrics_path(strategy).as_posix()]["data"]
-        assert 0 <= record["acc_new"] <= 1 and record["forgetting"] == pytest.approx(
-            shown["metrics/baseline.json"]["data"]["acc_old"] - record["acc_old"]
-        )
+        record = json.loads((root / layout.record_path(strategy)).read_text())
+        assert set(rows[strategy]) == {"verdict", "target", "acc_old", "acc_new", "forgetting",
+                                       comparison["cost_metric"], "seeds"}
+        assert rows[strategy]["acc_new"] == round(record["acc_new"], 4)
+        assert 0 <= record["acc_new"] <= 1 and record["forgetting"] == pytest.approx(baseline["acc_old"] - record["acc_old"])
         version = record["mlflow"]["model_version"]
         model = mlflow.pyfunc.load_model(f"models:/{params['registered_model']}/{version}")
         predicted = model.predict(test[features])[label].to_numpy()
         registered_seed = str(record["mlflow"]["model_seed"])
-        assert np.mean(predicted == test[label].to_numpy()) == pytest.approx(record["per_seed"][registered_seed]["acc_new"])
+        own = record["per_seed"][registered_seed]["acc_new"]
+        assert np.mean(predicted == test[label].to_numpy()) == pytest.approx(own)
+        # The version carries its own seed's figures, the means named as such, and a description.
+        details = client.get_model_version(params["registered_model"], str(version))
+        assert float(details.tags["acc_new"]) == pytest.approx(own, abs=1e-4)
+        assert float(details.tags["mean_acc_new"]) == pytest.approx(record["acc_new"], abs=1e-4)
+        assert f"seed {registered_seed}" in details.description and "Verdict" in details.description
     assert len(client.search_model_versions(f"name='{params['registered_model']}'")) == len(strategies)
 
-    comparison = json.loads((root / layout.REPORT_JSON).read_text())
-    recommended = shown[layout.metrics_path(comparison["recommended"]).as_posix()]["data"]
+    recommended = json.loads((root / layout.record_path(comparison["recommended"])).read_text())
     challenger = client.get_model_version_by_alias(params["registered_model"], "challenger")
     assert str(challenger.version) == str(recommended["mlflow"]["model_version"])
-    assert client.get_run(parents[0].info.run_id).data.tags["retrainlab.recommendation"] == comparison["recommended"]
+    parent = client.get_run(parents[0].info.run_id).data
+    assert parent.tags["retrainlab.recommendation"] == comparison["recommended"]
+    assert parent.tags["mlflow.note.content"].startswith(escape.markdown(comparison["headline"]))
+    assert parent.metrics["recommended.target"] == pytest.approx(comparison["strategies"][comparison["recommended"]]["target"], abs=1e-4)
+    assert parent.params["model.epochs"] == str(params_file["model"]["epochs"])
     for path in layout.REPORT_FILES:
         assert (root / path).stat().st_size > 0
+
+    # `dvc plots show`: one plot per figure, every strategy in it.
+    plots = json.loads(run(root, "dvc", "plots", "show", "--json").stdout)["data"]
+    loss = plots["Training loss"][0]["content"]["data"]["values"]
+    assert {point["strategy"] for point in loss} == set(strategies)
+    assert {layout.REPORT_PNG_COST.as_posix(), layout.REPORT_PNG_CURVES.as_posix()} <= set(plots)
 
     second = run(root, "dvc", "repro")
     assert ran(second) == [layout.RESOLVE]
@@ -172,7 +198,12 @@ def check_the_next_round_starts_from_the_champion(root: Path, tmp_path: Path) ->
 
     from retrainlab.models import ModelBundle
 
-    run(root, "retrainlab", "promote")
+    promoted = run(root, "retrainlab", "promote").stdout
+    # The same figures as the report, each said for what it is.
+    report = json.loads((root / layout.REPORT_JSON).read_text())
+    mean_target = report["strategies"][report["recommended"]]["target"]
+    assert "measured now on the test sets: target" in promoted and "recorded for this model (seed 0)" in promoted
+    assert f"the report's mean over 2 seeds: target {mean_target:.4f}" in promoted
     name = yaml.safe_load((root / "params.yaml").read_text())["tracking"]["registered_model"]
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     champion = client.get_model_version_by_alias(name, "champion")
@@ -189,7 +220,7 @@ def check_the_next_round_starts_from_the_champion(root: Path, tmp_path: Path) ->
 
     second = run(root, "dvc", "repro")
     assert ran(second) == stages(DEMO_OPTIONS)
-    baseline = json.loads((root / layout.metrics_path("baseline")).read_text())
+    baseline = json.loads((root / layout.record_path("baseline")).read_text())
     assert baseline["origin"]["version"] == str(champion.version)
     assert str(baseline["mlflow"]["model_version"]) == str(champion.version)  # no duplicate version
     assert baseline["cpu_seconds"] == 0 and baseline["round"] == 2
@@ -216,7 +247,7 @@ def check_a_failed_stage_keeps_the_last_good_outputs(root: Path) -> None:
     """DVC deletes a stage's outputs before running it unless they persist: before they did,
     a misspelt `model` key lost the baseline's model, metrics and curves, and a bad
     `compare.tolerance` emptied reports/."""
-    kept = [layout.metrics_path("baseline"), layout.curves_path("baseline"), *layout.REPORT_FILES,
+    kept = [layout.record_path("baseline"), layout.curves_path("baseline"), *layout.REPORT_FILES,
             layout.model_dir("baseline") / "seed-0" / "model.keras", layout.SUMMARY]
     before = {path: (root / path).read_bytes() for path in kept}
     good = (root / "params.yaml").read_text()
@@ -276,12 +307,16 @@ def test_the_bring_your_own_model_examples_run_as_written(tmp_path):
     for command in commands:
         result = run(root, *shlex.split(command), "-S", "seeds=[0]")
         assert ran(result) == stages(options), command
-        baseline = json.loads((root / layout.metrics_path("baseline")).read_text())
+        baseline = json.loads((root / layout.record_path("baseline")).read_text())
         assert baseline["origin"]["kind"] == "file" and baseline["cpu_seconds"] == 0
         assert baseline["acc_old"] > 0.8, command  # the brought model, as it was trained
         for strategy in options:
-            record = json.loads((root / layout.metrics_path(strategy)).read_text())
+            record = json.loads((root / layout.record_path(strategy)).read_text())
             assert record["cpu_seconds"] > 0 and 0 <= record["acc_new"] <= 1, (command, strategy)
             assert record["mlflow"]["parent_version"] == str(baseline["mlflow"]["model_version"])
         report = json.loads((root / layout.REPORT_JSON).read_text())
         assert report["recommended"] in (BASELINE, *options)
+        # The pipeline's MLflow run is named after the DVC experiment.
+        experiment = re.search(r"Ran experiment\(s\): (\S+)", result.stdout)[1]
+        client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+        assert client.get_run(baseline["mlflow"]["parent_run_id"]).info.run_name == experiment

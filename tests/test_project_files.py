@@ -67,15 +67,45 @@ def test_dvc_outputs_are_where_the_code_writes():
         layout.SUMMARY.as_posix(),
     ]
     compare = stages[layout.COMPARE]
-    declared = [*outputs(compare, "outs"), *outputs(compare, "metrics"), *outputs(compare, "plots")]
-    assert sorted(declared) == sorted(p.as_posix() for p in layout.REPORT_FILES)
+    assert sorted([*outputs(compare, "outs"), *outputs(compare, "plots")]) == sorted(
+        p.as_posix() for p in layout.REPORT_FILES)
+    assert outputs(compare, "metrics") == [layout.METRICS_DIR.as_posix()]  # the only metrics
+    assert {"records", "plots"} <= set(compare["deps"])
     assert outputs(stages[layout.RESOLVE], "outs") == [layout.BASELINE_ORIGIN.as_posix()]
     assert layout.BASELINE_ORIGIN.as_posix() in stages["baseline"]["deps"]
     for name in CATALOGUE:
         stage = stages[name if name == BASELINE else f"{layout.UPDATE_STAGE}@{name}"]
-        assert outputs(stage, "outs") == [layout.model_dir(name).as_posix()]
-        assert outputs(stage, "metrics") == [layout.metrics_path(name).as_posix()]
-        assert outputs(stage, "plots") == [layout.curves_path(name).as_posix(), layout.predictions_path(name).as_posix()]
+        assert outputs(stage, "outs") == [layout.model_dir(name).as_posix(), layout.record_path(name).as_posix(),
+                                          layout.curves_path(name).as_posix()]
+        assert outputs(stage, "plots") == [layout.predictions_path(name).as_posix()]
+        assert "metrics" not in stage
+        if name != BASELINE:
+            assert {layout.model_dir(BASELINE).as_posix(), layout.record_path(BASELINE).as_posix()} <= set(stage["deps"])
+
+
+def test_dvc_plots_show_each_figure_once_with_the_strategies_in_colours():
+    """Top-level plots read compare's tables, which hold every strategy: one plot per figure,
+    coloured by the `strategy` column through the templates in .dvc/plots/, whatever
+    strategies params.yaml chooses."""
+    import json
+
+    templates = {p.stem: json.loads(p.read_text()) for p in (PROJECT / ".dvc" / "plots").glob("*.json")}
+    for plot in load("dvc.yaml")["plots"]:
+        (title, spec), = plot.items()
+        template = templates[spec["template"]]
+        assert template["encoding"]["color"]["field"] == "strategy", title
+        (path, _), = spec["y"].items()
+        assert path in {layout.REPORT_CURVES.as_posix(), layout.REPORT_SCATTER.as_posix()}, title
+    scatter = templates["labelled_scatter"]
+    assert any(layer["mark"]["type"] == "text" for layer in scatter["layer"])  # the points are labelled
+
+
+def test_every_model_is_a_dvc_artifact():
+    artifacts = load("dvc.yaml")["artifacts"]
+    assert list(artifacts) == list(CATALOGUE)
+    for name, artifact in artifacts.items():
+        assert artifact["path"] == layout.model_dir(name).as_posix() and artifact["type"] == "model"
+        assert artifact["desc"].startswith(f"{name}: {CATALOGUE[name].summary}")
 
 
 def test_every_output_persists_so_a_failed_stage_keeps_the_last_good_one():

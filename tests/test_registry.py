@@ -99,7 +99,7 @@ def test_compare_writes_the_report_and_points_challenger_at_the_recommendation(p
         assert tags["comparison.verdict"] == summary["strategies"][strategy]["verdict"]
     parent = client.get_run(records["baseline"].mlflow.parent_run_id)
     assert parent.data.tags["retrainlab.recommendation"] == recommended
-    assert "diagnostics.domain_auc" in parent.data.metrics and "target.recommended" in parent.data.metrics
+    assert "diagnostics.domain_auc" in parent.data.metrics and "recommended.target" in parent.data.metrics
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
     assert "comparison/accuracy_vs_cost.png" in artifacts and "comparison/comparison.md" in artifacts
     assert summary["diagnostics"]["new_classes"] == ["paused"]
@@ -192,5 +192,5 @@ def test_an_option_taken_out_of_strategies_is_left_out_of_the_comparison(pipelin
         mp.chdir(root)
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         summary = compare_step(fewer)
-    assert set(summary["strategies"]) == {BASELINE, *fewer.strategies} and (root / layout.metrics_path("distill")).is_file()
+    assert set(summary["strategies"]) == {BASELINE, *fewer.strategies} and (root / layout.record_path("distill")).is_file()
     assert "distill" not in (root / layout.REPORT_MD).read_text()

@@ -281,9 +281,9 @@ def test_promote_takes_the_workspace_recommendation_not_a_challenger_moved_since
 
 def workspace_copy(root: Path, into: Path, strategy: str, **mlflow_changes) -> Path:
     """The project's report, records and data, with the recommended record's `mlflow` section changed."""
-    for folder in (layout.REPORTS_DIR, Path("metrics"), layout.PREPARED_DIR):
+    for folder in (layout.REPORTS_DIR, Path("records"), layout.PREPARED_DIR):
         shutil.copytree(root / folder, into / folder)
-    path = into / layout.metrics_path(strategy)
+    path = into / layout.record_path(strategy)
     record = json.loads(path.read_text())
     record["mlflow"] |= mlflow_changes
     path.write_text(json.dumps(record))

@@ -99,7 +99,7 @@ def test_a_stop_signal_closes_the_runs_as_killed_and_changes_nothing_else(slow_p
     runs = runs_of(root, params)
     assert runs and {r.info.status for r in runs} == {"KILLED"}
     assert not (root / layout.model_dir("baseline")).exists()
-    assert not (root / layout.metrics_path("baseline")).exists()
+    assert not (root / layout.record_path("baseline")).exists()
     assert client_for(root).search_model_versions() == []
 
 

@@ -178,7 +178,7 @@ def test_pipeline_compare_and_promote_against_a_postgres_backed_server(tmp_path,
     assert len(versions) == stored_versions == 1 + len(OPTIONS)
     assert {v.tags["strategy"] for v in versions} == {BASELINE, *OPTIONS}
     report = json.loads((root / layout.REPORT_JSON).read_text())
-    recommended = json.loads((root / layout.metrics_path(report["recommended"])).read_text())
+    recommended = json.loads((root / layout.record_path(report["recommended"])).read_text())
     challenger = client.get_model_version_by_alias(name, "challenger")
     assert challenger.version == str(recommended["mlflow"]["model_version"])
     assert client.get_run(parent.info.run_id).data.tags["retrainlab.recommendation"] == report["recommended"]

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from retrainlab import layout, tracking
 from retrainlab.config import FilesParams
 from retrainlab.steps import prepare_step
-from retrainlab.train import run_strategy
+from retrainlab.train import CURVE_PREFIX, run_strategy
 
 
 def test_project_root_of_a_dvc_temp_workspace_is_the_project(tmp_path):
@@ -71,7 +71,11 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
     assert run.data.params["strategies.fine-tune.new_layers"] == "1"
     for name in ("acc_old", "acc_new", "acc_all", "f1_new", "forgetting", "wall_seconds", "gpu_seconds"):
         assert name in run.data.metrics
-    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == params.settings("fine-tune").epochs
+    # The curves, training and held-out, in one "curves/" section of the UI's charts.
+    for curve in ("loss", "accuracy", "held_out_acc_old", "held_out_acc_new"):
+        history = client.get_metric_history(run.info.run_id, CURVE_PREFIX + curve)
+        assert len(history) == params.settings("fine-tune").epochs, curve
+        assert all(0 <= point.value <= 1 for point in history) or curve == "loss"
 
     # One nested run per seed; the strategy run holds their mean and 95% interval.
     seed_runs = client.search_runs(
@@ -79,7 +83,7 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
     )
     assert sorted(r.data.params["seed"] for r in seed_runs) == ["0", "1"]
     accs = [r.data.metrics["acc_new"] for r in seed_runs]
-    assert run.data.metrics["acc_new"] == pytest.approx(np.mean(accs))
+    assert run.data.metrics["acc_new"] == pytest.approx(np.mean(accs), abs=1e-4)  # each rounded to 4 decimals
     assert run.data.metrics["acc_new_ci_low"] <= min(accs) <= max(accs) <= run.data.metrics["acc_new_ci_high"]
     assert fine.per_seed["1"]["forgetting"] == pytest.approx(
         baseline.per_seed["1"]["acc_old"] - fine.per_seed["1"]["acc_old"]
@@ -89,7 +93,7 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
     path = root / layout.split_path("incremental_train")
     assert inputs["incremental_train"].digest == tracking.file_md5(path)
 
-    record = json.loads((root / layout.metrics_path("fine-tune")).read_text())
+    record = json.loads((root / layout.record_path("fine-tune")).read_text())
     assert record == json.loads(json.dumps(fine.to_json()))
     assert (root / layout.model_dir("fine-tune") / "seed-1" / "model.keras").is_file()
 
@@ -130,3 +134,38 @@ def test_curves_are_written_in_batches_and_all_by_the_end_of_training(tmp_path, 
         logger.on_epoch_end(3, {"loss": 0.2})
         history = client.get_metric_history(run.info.run_id, CURVE_PREFIX + "loss")
     assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 0.5), (3, 1 / 3), (4, 0.2)]
+
+
+def test_a_copied_project_keeps_its_artifacts_in_its_own_tree(tmp_path, monkeypatch):
+    """Artifact locations are absolute in MLflow's store: a copy of a project would write into
+    the original's mlartifacts/. The copy's store is rebased onto its own tree; a copy
+    without mlartifacts/ is a one-line error."""
+    import shutil
+
+    from retrainlab.errors import PipelineError
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    original, copy, bare = tmp_path / "original", tmp_path / "copy", tmp_path / "bare"
+    original.mkdir()
+    experiment = tracking.configure("moving", original)
+    (tmp_path / "note.txt").write_text("kept")
+    with mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.log_artifact(str(tmp_path / "note.txt"))
+    shutil.copytree(original, copy)
+    shutil.copytree(original, bare, ignore=shutil.ignore_patterns(tracking.ARTIFACTS_DIR))
+    before = sorted(p.relative_to(original) for p in original.rglob("*") if p.is_file())
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")  # set_tracking_uri exports it; a new step starts without
+    experiment = tracking.configure("moving", copy)
+    assert mlflow.get_experiment(experiment).artifact_location.startswith(copy.as_uri())
+    assert mlflow.get_run(run.info.run_id).info.artifact_uri.startswith(copy.as_uri())
+    with mlflow.start_run(experiment_id=experiment) as later:
+        mlflow.log_artifact(str(tmp_path / "note.txt"))
+    assert later.info.artifact_uri.startswith(copy.as_uri())
+    assert Path(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/note.txt")).read_text() == "kept"
+    assert sorted(p.relative_to(original) for p in original.rglob("*") if p.is_file()) == before
+
+    with pytest.raises(PipelineError, match=r"mlflow\.db: its artifacts are in .*original/mlartifacts, another "
+                       r"directory tree .*copy mlartifacts/ along"):
+        monkeypatch.delenv("MLFLOW_TRACKING_URI")
+        tracking.configure("moving", bare)

@@ -277,6 +277,14 @@ def _promote(args: argparse.Namespace) -> None:
     )
     for gate in event["gates"]:
         print(f"  {'pass' if gate['passed'] else 'FAIL'}  {gate['name']}: {gate['detail']}")
+    print(f"  measured now on the test sets: target {event['target']:.4f}, acc_old {event['acc_old']:.4f}, "
+          f"acc_new {event['acc_new']:.4f}")
+    recorded = event["recorded"]
+    for label, figures in ((f"recorded for this model (seed {recorded['seed']})", recorded["own"]),
+                           (f"the report's mean over {recorded['seeds']} seeds", recorded["means"])):
+        if figures.get("target") is not None:
+            print(f"  {label}: target {figures['target']:.4f}, acc_old {figures['acc_old']:.4f}, "
+                  f"acc_new {figures['acc_new']:.4f}")
 
 
 def _rollback(args: argparse.Namespace) -> None:

@@ -123,6 +123,16 @@ class Verdict:
             return f"not separated from {self.best}: more seeds would tell"
         return "as good, costs more"
 
+    def word(self, strategy: str) -> str:
+        """Its verdict as a table cell: recommended, costs more (as good as the best, or the
+        best), not separated, less accurate, or forgets too much."""
+        a = self.assessments[strategy]
+        if strategy == self.recommended:
+            return "recommended"
+        if not a.forgetting_ok:
+            return "forgets too much"
+        return "costs more" if a.standing in (BEST, AS_GOOD) else a.standing
+
 
 def forgetting_ceiling(policy: CompareParams) -> float:
     """The most an option may forget at this traffic share: max_forgetting on all-old traffic,
@@ -162,7 +172,7 @@ def standing(gap: Interval, tolerance: float) -> str:
 
 
 def recommend(records: Mapping[str, StrategyRecord], policy: CompareParams) -> Verdict:
-    """Apply the policy to the strategies' records (the metrics/<strategy>.json contents)."""
+    """Apply the policy to the strategies' records (the records/<strategy>.json contents)."""
     cost_metric = choose_cost_metric(records, policy.cost_metric)
     ceiling = forgetting_ceiling(policy)
     per_seed = {s: target_values(r.per_seed, policy.new_traffic_share) for s, r in records.items()}
@@ -363,6 +373,21 @@ def table(records: Mapping[str, StrategyRecord], verdict: Verdict) -> list[dict[
                 row |= {figure: record.means[figure], f"{figure}_low": interval.low, f"{figure}_high": interval.high}
         row["model_version"] = record.mlflow.model_version
         rows.append(row)
+    return rows
+
+
+def metric_rows(records: Mapping[str, StrategyRecord], verdict: Verdict) -> dict[str, dict[str, Any]]:
+    """What `dvc metrics show` lists, a row per strategy: its verdict, target, accuracies,
+    forgetting and cost (means over its seeds), rounded to what the seeds can tell apart."""
+    rows = {}
+    for strategy, record in records.items():
+        a = verdict.assessments[strategy]
+        rows[strategy] = {
+            "verdict": verdict.word(strategy), "target": round(a.target.mean, 4),
+            "acc_old": round(record.means["acc_old"], 4), "acc_new": round(record.means["acc_new"], 4),
+            "forgetting": round(a.forgetting.mean, 4), verdict.cost_metric: float(f"{a.adoption_cost:.4g}"),
+            "seeds": a.seeds,
+        }
     return rows
 
 

@@ -37,8 +37,19 @@ def model_dir(strategy: str) -> Path:
     return Path("models") / strategy
 
 
+def record_path(strategy: str) -> Path:
+    """Everything a strategy step measured (retrainlab.record.StrategyRecord): read by compare,
+    the registry and the CLI; not a DVC metric, as it holds some sixty figures and run ids."""
+    return Path("records") / f"{strategy}.json"
+
+
+# The few numbers `dvc metrics show` and `dvc exp show` list: one file per strategy, a row
+# each, written by compare (it alone knows the target and the verdict).
+METRICS_DIR = Path("metrics")
+
+
 def metrics_path(strategy: str) -> Path:
-    return Path("metrics") / f"{strategy}.json"
+    return METRICS_DIR / f"{strategy}.json"
 
 
 def curves_path(strategy: str) -> Path:
@@ -60,5 +71,7 @@ REPORT_PNG_CURVES = REPORTS_DIR / "learning_curves.png"
 REPORT_PNG_CONFUSION = REPORTS_DIR / "confusion.png"
 REPORT_PNG_DIAGNOSTICS = REPORTS_DIR / "diagnostics.png"
 REPORT_SEEDS = REPORTS_DIR / "seeds.json"  # the seeds compare added while the options were not separated
-REPORT_FILES = (REPORT_MD, REPORT_JSON, REPORT_CSV, REPORT_SCATTER, REPORT_PNG_COST, REPORT_PNG_CURVES,
-                REPORT_PNG_CONFUSION, REPORT_PNG_DIAGNOSTICS, REPORT_SEEDS)
+# Every strategy's per-epoch curves in one table (a `strategy` column): DVC's plots colour them by it.
+REPORT_CURVES = REPORTS_DIR / "curves.csv"
+REPORT_FILES = (REPORT_MD, REPORT_JSON, REPORT_CSV, REPORT_SCATTER, REPORT_CURVES, REPORT_PNG_COST,
+                REPORT_PNG_CURVES, REPORT_PNG_CONFUSION, REPORT_PNG_DIAGNOSTICS, REPORT_SEEDS)

@@ -1,8 +1,7 @@
-"""`metrics/<strategy>.json` as one typed record, read and written here only.
+"""`records/<strategy>.json` as one typed record, read and written here only.
 
 The strategy step writes it; the compare step, the comparison, the registry and the CLI
-read it. On disk the means over the seeds sit at the top level (that is what
-`dvc metrics show` lists), next to their 95% intervals, each seed's figures, and where MLflow
+read it. On disk the means over the seeds sit at the top level, next to their 95% intervals, each seed's figures, and where MLflow
 keeps the runs and the registered model.
 """
 
@@ -86,7 +85,35 @@ class StrategyRecord:
         )
 
     def write(self, root: Path) -> None:
-        write_text_atomically(root / layout.metrics_path(self.strategy), json.dumps(self.to_json(), indent=2) + "\n")
+        write_text_atomically(root / layout.record_path(self.strategy), json.dumps(self.to_json(), indent=2) + "\n")
+
+
+# The figures a registered version carries as tags, its own and their means over the seeds.
+HEADLINE = ("acc_old", "acc_new", "acc_all", "forgetting")
+# Figures whose interval over the seeds means something in the UI: not the GPU count, the
+# rows trained or the memory high-water mark, which the seeds share or which nobody compares.
+INTERVAL_FIGURES = ("acc_old", "acc_new", "acc_all", "f1_old", "f1_new", "f1_all", "forgetting",
+                    "wall_seconds", "cpu_seconds", "gpu_seconds", "cost_usd")
+
+
+def rounded(figures: dict[str, float]) -> dict[str, float]:
+    """Figures as MLflow shows them: accuracies, losses and F1 to 4 decimals (a seed's
+    test set tells no finer), seconds to 2, memory in whole MB, money to 4 significant
+    digits; counts as they are."""
+    shown = {}
+    for name, value in figures.items():
+        stem = name.removesuffix("_ci_low").removesuffix("_ci_high")
+        if stem.endswith("_seconds"):
+            shown[name] = round(value, 2)
+        elif stem.endswith("_mb"):
+            shown[name] = round(value)
+        elif stem.endswith("_usd"):
+            shown[name] = float(f"{value:.4g}")
+        elif stem.startswith(("acc_", "loss_", "f1_", "target")) or stem == "forgetting":
+            shown[name] = round(value, 4)
+        else:
+            shown[name] = value
+    return shown
 
 
 def summarize(per_seed: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, Interval]]:
@@ -102,7 +129,7 @@ def summarize(per_seed: list[dict[str, float]]) -> tuple[dict[str, float], dict[
 
 def load(root: Path, strategy: str) -> StrategyRecord:
     """A strategy's record; a missing or damaged file is a one-line error saying what to run."""
-    path = layout.metrics_path(strategy)
+    path = layout.record_path(strategy)
     try:
         raw = json.loads((root / path).read_text())
     except FileNotFoundError:

@@ -157,6 +157,24 @@ def mark_challenger(
     return recommended
 
 
+def recorded_figures(tags: Mapping[str, str], policy: CompareParams) -> dict[str, Any]:
+    """What the pipeline recorded for a version: its own seed's target and accuracies, and
+    the means over the seeds that the report quotes (absent for versions without them)."""
+    def figure(key: str) -> float | None:
+        try:
+            return float(tags[key])
+        except (KeyError, ValueError):
+            return None
+
+    share = policy.new_traffic_share
+    own = {k: figure(k) for k in ("acc_old", "acc_new")}
+    means = {k: figure(f"mean_{k}") for k in ("acc_old", "acc_new")}
+    for figures in (own, means):
+        if None not in figures.values():
+            figures["target"] = (1 - share) * figures["acc_old"] + share * figures["acc_new"]
+    return {"seed": tags.get("seed"), "seeds": tags.get("mean_over_seeds"), "own": own, "means": means}
+
+
 def alias_version(name: str, alias: str) -> str | None:
     try:
         return str(MlflowClient().get_model_version_by_alias(name, alias).version)
@@ -293,6 +311,7 @@ def _promote(params: Params, version: str | None, force: bool, reason: str | Non
         "target": candidate.target,
         "acc_old": candidate.acc_old,
         "acc_new": candidate.acc_new,
+        "recorded": recorded_figures(details.tags, policy),
     }
     _record(name, version, event)
     return event
@@ -322,7 +341,7 @@ def recommended_version(name: str, root: Path) -> str:
 
 
 def _workspace_recommendation(root: Path) -> tuple[str, str, str]:
-    """The recommended strategy, its model version and run, as reports/ and metrics/ hold them."""
+    """The recommended strategy, its model version and run, as reports/ and records/ hold them."""
     report = root / layout.REPORT_JSON
     if not report.is_file():
         raise RetrainlabError(

@@ -1,4 +1,5 @@
-"""Write the comparison to reports/: Markdown, JSON, CSV, two PNG plots and DVC's plot data."""
+"""Write the comparison to reports/ (Markdown, JSON, CSV, PNG plots and DVC's plot data) and the
+few numbers `dvc metrics show` lists to metrics/."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pandas as pd
 from retrainlab import change, comparison, escape, layout
 from retrainlab.config import CompareParams
 from retrainlab.files import write_atomically, write_text_atomically
-from retrainlab.record import StrategyRecord
+from retrainlab.record import HEADLINE, StrategyRecord
 
 
 def write_report(
@@ -67,12 +68,26 @@ def write_report(
     write_text_atomically(root / layout.REPORT_SEEDS, json.dumps(seeds, indent=2, default=str) + "\n")
     write_text_atomically(root / layout.REPORT_CSV, escape.csv_frame(pd.DataFrame(rows)).to_csv(index=False))
     write_text_atomically(root / layout.REPORT_SCATTER, escape.csv_frame(scatter).to_csv(index=False))
+    long_curves = pd.concat([frame.assign(strategy=s) for s, frame in curves.items()], ignore_index=True)
+    long_curves = long_curves[["strategy", *long_curves.columns.drop("strategy")]]
+    write_text_atomically(root / layout.REPORT_CURVES, escape.csv_frame(long_curves).to_csv(index=False))
     write_text_atomically(
         root / layout.REPORT_MD,
         comparison.markdown(rows, verdict, diagnostics, policy, head, described, recall, note),
     )
     write_text_atomically(root / layout.REPORT_JSON, json.dumps(summary, indent=2, default=str) + "\n")
+    write_metrics(root, comparison.metric_rows(records, verdict))
     return summary
+
+
+def write_metrics(root: Path, rows: Mapping[str, Mapping[str, Any]]) -> None:
+    """metrics/<strategy>.json for each strategy compared, and none for one no longer compared."""
+    folder = root / layout.METRICS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for strategy, row in rows.items():
+        write_text_atomically(root / layout.metrics_path(strategy), json.dumps(row, indent=2) + "\n")
+    for stale in set(folder.glob("*.json")) - {root / layout.metrics_path(s) for s in rows}:
+        stale.unlink()
 
 
 def _plot_cost(path: str, rows, points, verdict: comparison.Verdict, tolerance: float) -> None:
@@ -213,3 +228,50 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def version_description(strategy: str, summary: str, seed: int, seeds: int, own: dict[str, float],
+                        means: dict[str, float], verdict: str | None = None) -> str:
+    """A registered version's description in the MLflow UI: what it is, its verdict once
+    compare has judged it, its own figures and the means over the seeds."""
+    lines = [f"**{escape.markdown(strategy)}**: {escape.markdown(summary)}. The model of seed {seed}, "
+             f"one of {seeds} trained."]
+    if verdict is not None:
+        lines.append(f"Verdict of the comparison: **{escape.markdown(verdict)}**.")
+    lines += ["", "| figure | this model (seed %d) | mean over %d seeds |" % (seed, seeds), "|---|---|---|"]
+    lines += [f"| {name} | {own[name]:.4f} | {means[name]:.4f} |" for name in HEADLINE if name in own]
+    return "\n".join(lines)
+
+
+def decision_description(records: Mapping[str, StrategyRecord], verdict: comparison.Verdict, headline: str,
+                         reasons: list[str]) -> str:
+    """The pipeline run's description in the MLflow UI: the headline, a row per strategy, why."""
+    rows = comparison.metric_rows(records, verdict)
+    cost = verdict.cost_metric
+    lines = [escape.markdown(headline), "",
+             f"| strategy | verdict | target | acc_old | acc_new | forgetting | {cost} | seeds | version |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for strategy, row in rows.items():
+        name = escape.markdown(strategy)
+        lines.append(f"| {f'**{name}**' if strategy == verdict.recommended else name} | {row['verdict']} "
+                     f"| {row['target']:.4f} | {row['acc_old']:.4f} | {row['acc_new']:.4f} "
+                     f"| {row['forgetting']:.4f} | {row[cost]:g} | {row['seeds']} | {records[strategy].version} |")
+    lines += ["", *[f"- {escape.markdown(reason)}" for reason in reasons]]
+    return "\n".join(lines)
+
+
+def strategy_description(record: StrategyRecord, summary: str, verdict: comparison.Verdict) -> str:
+    """A strategy run's description in the MLflow UI: what it did, its verdict, its figures."""
+    a = verdict.assessments[record.strategy]
+    seeds = len(record.per_seed)
+    return "\n".join([
+        f"**{escape.markdown(record.strategy)}**: {escape.markdown(summary)}.",
+        "",
+        f"Verdict: **{escape.markdown(verdict.status(record.strategy))}**.",
+        "",
+        f"Means over {seeds} seeds with 95% intervals: target {a.target.text(4)}, "
+        f"acc_old {record.means['acc_old']:.4f}, acc_new {record.means['acc_new']:.4f}, "
+        f"forgetting {a.forgetting.text(4)}, {verdict.cost_metric} {a.adoption_cost:g}.",
+        "",
+        f"Registered as version {record.version} (the model of seed {record.mlflow.model_seed}).",
+    ])

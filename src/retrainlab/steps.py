@@ -18,7 +18,8 @@ from retrainlab.config import Params, as_flat_dict
 from retrainlab.data import load_prepared, prepare
 from retrainlab.errors import PipelineError
 from retrainlab.record import load as load_record
-from retrainlab.strategies import BASELINE
+from retrainlab.record import rounded
+from retrainlab.strategies import BASELINE, CATALOGUE
 
 DIAGNOSTIC_ROWS = 50_000  # per split
 
@@ -37,6 +38,26 @@ def prepare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     return summary
 
 
+def _show_verdicts(records, verdict, registered_model: str) -> None:
+    """Each strategy's target and verdict on its run, so the runs table sorts by the decision,
+    and a description on its run and on the version it registered."""
+    from retrainlab import report
+
+    for strategy, record in records.items():
+        a = verdict.assessments[strategy]
+        summary = CATALOGUE[strategy].summary
+        figures = {"target": a.target.mean, "target_ci_low": a.target.low, "target_ci_high": a.target.high}
+        tags = {tracking.TAG_VERDICT: verdict.word(strategy),
+                tracking.NOTE_TAG: report.strategy_description(record, summary, verdict)}
+        tracking.log_to_run(record.mlflow.run_id, rounded(figures), tags, [], "")
+        if strategy == BASELINE and record.origin and record.origin.get("kind") == "registry":
+            continue  # the champion of an earlier round: its version belongs to that round
+        own = record.per_seed[str(record.mlflow.model_seed)]
+        tracking.describe_version(registered_model, record.version, report.version_description(
+            strategy, summary, record.mlflow.model_seed, len(record.per_seed), own, record.means,
+            verdict.status(strategy)))
+
+
 def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     """Gather this execution's strategies, diagnose the new data, train more seeds while the
     evidence does not decide, recommend, report, mark the challenger."""
@@ -50,7 +71,7 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     stale = [s for s, p in parents.items() if p != parent]
     if stale:
         raise PipelineError(
-            f"{layout.metrics_path(stale[0])}: from another pipeline execution than the baseline's; run dvc repro"
+            f"{layout.record_path(stale[0])}: from another pipeline execution than the baseline's; run dvc repro"
         )
     data = load_prepared(root)
     # Diagnostics look at a sample: their figures are stable long before millions of rows.
@@ -86,11 +107,15 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         }
         parent_metrics["diagnostics.n_new_classes"] = float(len(diagnosis["new_classes"]))
         parent_metrics |= {f"target.{s}": a.target.mean for s, a in verdict.assessments.items()}
-        parent_metrics["target.recommended"] = verdict.assessments[verdict.recommended].target.mean
+        shown = comparison.metric_rows(records, verdict)[verdict.recommended]
+        parent_metrics |= {f"recommended.{k}": float(v) for k, v in shown.items() if k != "verdict"}
         tags = {tracking.TAG_PREFIX + "recommendation": verdict.recommended,
-                tracking.TAG_PREFIX + "change": ", ".join(c.kind for c in changes)}
-        tracking.log_to_run(parent, parent_metrics, tags, [root / p for p in layout.REPORT_FILES],
+                tracking.TAG_PREFIX + "change": ", ".join(c.kind for c in changes),
+                tracking.NOTE_TAG: report.decision_description(records, verdict, summary["headline"],
+                                                               summary["reasons"])}
+        tracking.log_to_run(parent, rounded(parent_metrics), tags, [root / p for p in layout.REPORT_FILES],
                             artifact_dir="comparison")
+        _show_verdicts(records, verdict, params.tracking.registered_model)
         challenger = registry.mark_challenger(params.tracking.registered_model, records, verdict, parent)
     print(f"compare: {summary['headline']}")
     print(f"compare: recommended {verdict.recommended} (version {challenger} is now '{registry.CHALLENGER}')")

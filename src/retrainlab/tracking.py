@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata
+import logging
 import os
 import re
 import socket
@@ -36,6 +37,8 @@ TAG_FAILURE = TAG_PREFIX + "failure"
 TAG_ROUND = TAG_PREFIX + "round"
 TAG_PARENT_VERSION = TAG_PREFIX + "parent_version"
 PARENT_TAG = "mlflow.parentRunId"
+TAG_VERDICT = TAG_PREFIX + "verdict"
+NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
 # What the model needs at load time besides its bundled code (retrainlab itself).
 MODEL_REQUIREMENTS = ("mlflow", "keras", "tensorflow-cpu|tensorflow", "pandas", "numpy", "pyyaml")
 
@@ -102,6 +105,8 @@ def configure(experiment: str, root: Path | None = None) -> str:
     mlflow.set_tracking_uri(tracking_uri(root))
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
+        if embedded:
+            follow_moved_store(root, found.artifact_location)
         return found.experiment_id
     location = None
     if embedded:
@@ -113,13 +118,70 @@ def configure(experiment: str, root: Path | None = None) -> str:
         return mlflow.get_experiment_by_name(experiment).experiment_id
 
 
-def start_parent_run(experiment_id: str, tags: dict[str, str], round_: int = 1) -> str:
-    """A parent run for one pipeline execution, named after its round; strategy runs nest under it."""
+# Where the embedded store writes absolute artifact locations (MLflow resolves a relative one
+# when it creates an experiment): every table that holds one.
+_LOCATION_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+                     ("logged_models", "artifact_location"), ("model_versions", "storage_location"))
+
+
+def follow_moved_store(root: Path, location: str) -> None:
+    """A project copied or moved with its store still points at the old tree's mlartifacts/:
+    its runs would read and write another project's artifacts. Where mlartifacts/ came along,
+    rebase every stored location onto this tree; where it did not, say so and stop."""
+    import sqlite3
+    from urllib.parse import unquote, urlparse
+
+    here = (root / ARTIFACTS_DIR).resolve()
+    path = Path(unquote(urlparse(location).path)) if location.startswith("file:") else Path(location)
+    if ARTIFACTS_DIR not in path.parts:
+        return  # a location the user chose: theirs to keep
+    old = Path(*path.parts[: len(path.parts) - path.parts[::-1].index(ARTIFACTS_DIR)])
+    if old == here:
+        return
+    if not here.is_dir():
+        raise PipelineError(
+            f"{root / STORE_FILE}: its artifacts are in {old}, another directory tree (the project was moved or "
+            f"copied without {ARTIFACTS_DIR}/); copy {ARTIFACTS_DIR}/ along, or set MLFLOW_TRACKING_URI"
+        )
+    with contextlib.closing(sqlite3.connect(root / STORE_FILE, timeout=60)) as db, db:
+        for table, column in _LOCATION_COLUMNS:
+            for before, after in ((old.as_uri(), here.as_uri()), (str(old), str(here))):
+                db.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) WHERE {column} LIKE ? ESCAPE '\\'",
+                           (after, len(before) + 1, _like_prefix(before)))
+    logging.getLogger(__name__).warning("%s: the project moved from %s; its artifact locations now point into %s",
+                                        root / STORE_FILE, old.parent, here)
+
+
+def _like_prefix(text: str) -> str:
+    return re.sub(r"([%_\\])", r"\\\1", text) + "/%"
+
+
+def start_parent_run(experiment_id: str, tags: dict[str, str], round_: int = 1,
+                     params: dict[str, Any] | None = None) -> str:
+    """A parent run for one pipeline execution, with its params; strategy runs nest under it.
+
+    It is named after the DVC experiment when `dvc exp run` runs the pipeline (DVC sets
+    DVC_EXP_NAME for its stages), else after its round and start time."""
+    from mlflow.entities import Param
+
     client = MlflowClient()
-    name = f"round-{round_}-pipeline-" + time.strftime("%Y%m%d-%H%M%S")
-    run = client.create_run(experiment_id, run_name=name, tags={TAG_ROLE: "pipeline", **tags})
+    experiment = os.environ.get("DVC_EXP_NAME")
+    name = experiment or f"round-{round_}-pipeline-" + time.strftime("%Y%m%d-%H%M%S")
+    tags = {TAG_ROLE: "pipeline", **tags} | ({TAG_PREFIX + "dvc_experiment": experiment} if experiment else {})
+    run = client.create_run(experiment_id, run_name=name, tags=tags)
+    if params:
+        client.log_batch(run.info.run_id, params=[Param(k, _param_text(v)) for k, v in params.items()])
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
+
+
+def describe_run(run_id: str, text: str) -> None:
+    """Set a run's description, as the UI's description box does."""
+    MlflowClient().set_tag(run_id, NOTE_TAG, text)
+
+
+def describe_version(name: str, version: str, text: str) -> None:
+    MlflowClient().update_model_version(name, version, description=text)
 
 
 @contextlib.contextmanager
@@ -340,7 +402,8 @@ def pinned_requirements() -> list[str]:
 
 
 def log_and_register_model(
-    bundle_dir: Path, model_signature: ModelSignature, example, registered_model: str, tags: dict[str, str]
+    bundle_dir: Path, model_signature: ModelSignature, example, registered_model: str, tags: dict[str, str],
+    description: str | None = None,
 ) -> int:
     """Log the bundle as a pyfunc model that predicts original labels; register it with the
     digest of its files as stored (the registry vouches for them); return the version."""
@@ -359,6 +422,8 @@ def log_and_register_model(
     )
     digest = logged_model_sha256(mlflow.get_logged_model(info.model_id).artifact_location)
     version = mlflow.register_model(info.model_uri, registered_model, tags=tags | {MODEL_DIGEST_TAG: digest})
+    if description:
+        MlflowClient().update_model_version(registered_model, version.version, description=description)
     return int(version.version)
 
 

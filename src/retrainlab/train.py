@@ -24,7 +24,7 @@ from mlflow.entities import Metric
 import numpy as np
 import pandas as pd
 
-from retrainlab import distribute, escape, evaluation, layout, tracking, user_model
+from retrainlab import distribute, escape, evaluation, layout, report, tracking, user_model
 from retrainlab.checkpoint import EpochCheckpoint, resume
 from retrainlab.config import Params, as_flat_dict
 from retrainlab.cost import Cost, CostMeter, price
@@ -32,13 +32,13 @@ from retrainlab.data import Prepared, load_prepared
 from retrainlab.errors import PipelineError
 from retrainlab.files import write_text_atomically
 from retrainlab.models import ModelBundle
-from retrainlab.record import Interval, Runs, StrategyRecord, summarize
+from retrainlab.record import HEADLINE, INTERVAL_FIGURES, Interval, Runs, StrategyRecord, rounded, summarize
 from retrainlab.record import load as load_record
 from retrainlab.strategies import BASELINE, CATALOGUE, Plan, Strategy, plan_for
-from retrainlab.training import evaluate, fit, gpus_in_use, rows_trained, seed_everything
+from retrainlab.training import HeldOutCurves, evaluate, fit, gpus_in_use, rows_trained, seed_everything
 
-CURVE_PREFIX = "train_"
-HEADLINE = ("acc_old", "acc_new", "acc_all", evaluation.FORGETTING)
+# The per-epoch curves, in one section of the MLflow UI's charts ("curves/loss", ...).
+CURVE_PREFIX = "curves/"
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -140,7 +140,7 @@ def open_step(strategy: Strategy, params: Params, root: Path) -> Step:
     if dist.is_chief:
         step.experiment_id = tracking.configure(params.tracking.experiment, tracking.project_root(root))
         step.digests = {split: tracking.file_md5(root / layout.split_path(split)) for split in layout.SPLITS}
-        step.parent = _parent_run(base_record, step.experiment_id, step.digests, params.round)
+        step.parent = _parent_run(base_record, step.experiment_id, step.digests, params)
         step.lineage = _lineage(params, origin, base_record)
     return step
 
@@ -185,7 +185,9 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
             mlflow.set_tag(tracking.TAG_PREFIX + "resumed_after_epoch", str(done))
         _log_inputs(step.data, plan, step.digests)
         recorder = EpochCheckpoint(checkpoint, logs, math.inf if multi_worker else params.checkpoint_seconds)
-        cost, workers = _measured_fit(plan, step, [EpochLogger(), recorder], min(done, plan.epochs), seed)
+        # Held-out curves call the model outside the cluster's collective steps: one process only.
+        held_out = [] if multi_worker else [HeldOutCurves(plan.bundle, step.data)]
+        cost, workers = _measured_fit(plan, step, [*held_out, EpochLogger(), recorder], min(done, plan.epochs), seed)
         if plan.compiled_with:
             mlflow.set_tag(tracking.TAG_PREFIX + "compiled_with", plan.compiled_with)
         history = {k: [epoch[k] for epoch in recorder.history] for k in (recorder.history or [{}])[0]}
@@ -193,10 +195,10 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
         predictions = evaluation.Predictions()
         reference = step.base_record.per_seed[str(seed)]["acc_old"] if step.base_record else None
         figures = _evaluate(bundle, step.data, plan, reference, predictions) | cost.metrics()
-        mlflow.log_metrics(figures)
+        mlflow.log_metrics(rounded(figures))
         if len(workers) > 1:
             for i, worker in enumerate(workers):
-                mlflow.log_metrics({f"worker{i}.{name}": value for name, value in worker.items()})
+                mlflow.log_metrics(rounded({f"worker{i}.{name}": value for name, value in worker.items()}))
         mlflow.set_tag(tracking.TAG_PREFIX + "device", cost.device)
     shutil.rmtree(checkpoint, ignore_errors=True)
     return SeedResult(seed, bundle, figures, history, run.info.run_id, predictions.frame())
@@ -257,7 +259,7 @@ def _evaluate(bundle: ModelBundle, data: Prepared, plan: Plan, reference: float 
 def _log_summary(results: list[SeedResult]) -> SeedSummary:
     """The means and intervals over the seeds, and the mean curves, on the strategy's run."""
     summary = summarize_seeds([r.figures for r in results])
-    mlflow.log_metrics(summary.means | summary.interval_metrics())
+    mlflow.log_metrics(rounded(summary.means | summary.interval_metrics()))
     tracking.log_curves(mean_curves([r.history for r in results]), CURVE_PREFIX)
     mlflow.set_tag(tracking.TAG_PREFIX + "device", _device(summary))
     return summary
@@ -272,8 +274,13 @@ def _register(step: Step, run_id: str, summary: SeedSummary, primary: SeedResult
     the registry already: no duplicate version)."""
     if step.name == BASELINE and step.origin.kind == "registry":
         return int(step.origin.version)
+    seeds = len(step.params.seeds)
     tags = {"strategy": step.name, "run_id": run_id, "seed": str(primary.seed), **step.lineage}
-    tags |= {name: f"{summary.means[name]:.4f}" for name in HEADLINE}
+    # The version is the registered seed's model: its own figures; the means over the seeds
+    # are named as such.
+    tags |= {name: f"{primary.figures[name]:.4f}" for name in HEADLINE}
+    tags |= {f"mean_{name}": f"{summary.means[name]:.4f}" for name in HEADLINE}
+    tags["mean_over_seeds"] = str(seeds)
     data = step.data
     return tracking.log_and_register_model(
         staged / seed_dir(primary.seed),
@@ -281,7 +288,10 @@ def _register(step: Step, run_id: str, summary: SeedSummary, primary: SeedResult
         data.sample("incremental_test", 5)[data.feature_names],
         step.params.tracking.registered_model,
         tags,
+        description=report.version_description(step.name, step.strategy.summary, primary.seed, seeds,
+                                        primary.figures, summary.means),
     )
+
 
 
 def _record(step: Step, run_id: str, summary: SeedSummary, results: list[SeedResult], version: int) -> StrategyRecord:
@@ -326,9 +336,11 @@ class SeedSummary:
     intervals: dict[str, Interval]
 
     def interval_metrics(self) -> dict[str, float]:
+        """The 95% intervals of the figures that have one worth showing."""
         flat = {}
         for name, bounds in self.intervals.items():
-            flat[f"{name}_ci_low"], flat[f"{name}_ci_high"] = bounds.low, bounds.high
+            if name in INTERVAL_FIGURES:
+                flat[f"{name}_ci_low"], flat[f"{name}_ci_high"] = bounds.low, bounds.high
         return flat
 
 
@@ -348,7 +360,7 @@ def seed_dir(seed: int) -> str:
 
 def _load_baseline(root: Path, seeds: list[int]) -> tuple[dict[int, ModelBundle], StrategyRecord]:
     """The baseline model of each seed, and the baseline's record."""
-    record_path, model_path = root / layout.metrics_path(BASELINE), root / layout.model_dir(BASELINE)
+    record_path, model_path = root / layout.record_path(BASELINE), root / layout.model_dir(BASELINE)
     if not record_path.is_file() or not model_path.is_dir():
         raise PipelineError(
             f"{layout.model_dir(BASELINE)}: no baseline model yet; run the baseline step first (dvc repro baseline)"
@@ -362,14 +374,19 @@ def _load_baseline(root: Path, seeds: list[int]) -> tuple[dict[int, ModelBundle]
     return {seed: ModelBundle.load(model_path / seed_dir(seed)) for seed in seeds}, record
 
 
-def _parent_run(base_record: StrategyRecord | None, experiment_id: str, digests: dict[str, str], round_: int) -> str:
-    """The baseline opens a new pipeline execution; the updates nest under the baseline's."""
+def _parent_run(base_record: StrategyRecord | None, experiment_id: str, digests: dict[str, str],
+                params: Params) -> str:
+    """The baseline opens a new pipeline execution, which logs the params; the updates nest
+    under the baseline's. The compare step's policy is logged by the compare run, as it may
+    change within one execution (params cannot)."""
     if base_record:
         parent = base_record.mlflow.parent_run_id
         if _run_exists(parent, experiment_id):
             return parent
     tags = {f"{tracking.TAG_PREFIX}data.{split}.md5": md5 for split, md5 in digests.items()}
-    return tracking.start_parent_run(experiment_id, tags | {tracking.TAG_ROUND: str(round_)}, round_)
+    logged = {k: v for k, v in as_flat_dict(params).items() if not k.startswith("compare.")}
+    return tracking.start_parent_run(experiment_id, tags | {tracking.TAG_ROUND: str(params.round)}, params.round,
+                                     logged)
 
 
 def _starting_points(strategy: Strategy, params: Params, root: Path, data: Prepared):
