@@ -29,9 +29,9 @@ test: $(STAMP)
 examples: $(STAMP)
 	$(RUN) python examples/make_examples.py
 
-# The MLflow UI on the embedded store, on this machine only.
+# The MLflow UI on the project's store, on this machine only; it prints the experiment's link.
 ui: $(STAMP)
-	$(RUN) mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" --host 127.0.0.1 --port 5000
+	$(RUN) retrainlab ui
 
 # Team mode: an MLflow tracking server on PostgreSQL ($MLFLOW_BACKEND_STORE_URI, else a
 # throwaway one in .retrainlab/postgres/) that serves the artifacts, on this machine only.

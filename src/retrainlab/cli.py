@@ -14,8 +14,9 @@ import os
 import re
 import signal
 import sys
+import textwrap
 
-from retrainlab import layout
+from retrainlab import layout, version
 from retrainlab.errors import RetrainlabError, Terminated
 from retrainlab.strategies import CATALOGUE
 
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="retrainlab",
         description="Measure whether to retrain, keep training, fine-tune or leave a model alone.",
     )
+    parser.add_argument("--version", action="version", version=f"retrainlab {version()}")
     steps = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     prepare = steps.add_parser(layout.PREPARE, help="build the initial and incremental datasets")
@@ -138,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
     _add_server(steps)
     _add_map(steps)
+    _add_own_repository(steps)
+    _describe(steps)
     return parser
 
 
@@ -195,6 +199,89 @@ def _add_map(steps) -> None:
                        help=f"training seeds of every cell (default: {shown(dm.DEFAULT_SEEDS)})")
     sweep.add_argument("--out", default=str(dm.DEFAULT_OUT), help=f"output directory (default: {dm.DEFAULT_OUT})")
     sweep.set_defaults(handler=_map)
+
+
+def _add_own_repository(steps) -> None:
+    """init, status and ui: the pipeline in the user's own repository, and where it stands."""
+    from retrainlab import server as team
+    from retrainlab.init import WRITTEN
+
+    init = steps.add_parser(
+        "init", help="set up the pipeline in your own git repository, on your CSV or Parquet files",
+        description=f"Write {', '.join(WRITTEN)} (retrainlab's own, for your data) at the root of the git "
+        "repository you are in, run dvc init if it has no .dvc/, and add the MLflow store, its artifacts and "
+        f"{layout.WORK_DIR}/ to .gitignore. Paths are relative to where you run it, and must be in the "
+        "repository. Everything is checked first: on any error nothing is written.",
+    )
+    init.add_argument("--initial", required=True, metavar="PATH", help="the data the model was trained on")
+    init.add_argument("--incremental", required=True, metavar="PATH", help="the new data that arrived")
+    init.add_argument("--label", required=True, metavar="COLUMN", help="the column to predict, in both files")
+    init.add_argument("--model", metavar="PATH.keras",
+                      help="your trained Keras 3 model, the baseline (default: one trained on --initial)")
+    init.add_argument("--force", action="store_true", help=f"overwrite {', '.join(WRITTEN)}")
+    init.set_defaults(handler=_init)
+
+    status = steps.add_parser(
+        "status", help="the last recommendation, and the registered model's aliases and versions",
+        description=f"Show the recommendation of the last compare step ({layout.REPORT_JSON}) and the "
+        "registered model's aliases (champion, challenger) and versions, from the project's MLflow store "
+        "(mlflow.db at the project root, or MLFLOW_TRACKING_URI). Reads only; changes nothing.",
+    )
+    _add_params(status)
+    status.set_defaults(handler=_status)
+
+    ui = steps.add_parser(
+        "ui", help="the MLflow UI on the project's store, on this machine only",
+        description="Start the MLflow UI on the project's store (mlflow.db at the project root, or the "
+        "database MLFLOW_TRACKING_URI names) on 127.0.0.1, and print the link to the experiment's runs. "
+        "With MLFLOW_TRACKING_URI set to a tracking server, that server shows it: print the link only.",
+    )
+    _add_params(ui)
+    ui.add_argument("--port", default=str(team.DEFAULT_PORT), help=f"(default: {team.DEFAULT_PORT})")
+    ui.add_argument("--print-url", action="store_true", help="print the link only; start nothing")
+    ui.set_defaults(handler=_ui)
+
+
+# Each subcommand's --help ends with these examples (strategies: _strategy_examples).
+EXAMPLES = {
+    layout.PREPARE: "retrainlab prepare\nretrainlab prepare --params other-params.yaml",
+    layout.COMPARE: "retrainlab compare",
+    layout.RESOLVE: "retrainlab resolve-baseline",
+    "next-round": "retrainlab next-round --incremental ~/downloads/march.csv\ndvc repro",
+    "promote": "retrainlab promote\nretrainlab promote --version 7\n"
+               "retrainlab promote --version 7 --force --reason 'old data is obsolete'",
+    "rollback": "retrainlab rollback --reason 'complaints about the new model'",
+    "run": "retrainlab run prepare\nretrainlab run fine-tune -P seed=3",
+    "server": "retrainlab server\nretrainlab server --port 5001\n"
+              "MLFLOW_BACKEND_STORE_URI=postgresql://mlflow:PASSWORD@db:5432/mlflow retrainlab server",
+    "map": "retrainlab map --sources synthetic --scenarios covariate_shift --sizes 0.1 1 --seeds 0\n"
+           "retrainlab map --out reports/map-digits --sources digits",
+    "init": "retrainlab init --initial data/old.csv --incremental data/new.csv --label churned\n"
+            "retrainlab init --initial data/old.parquet --incremental data/new.parquet --label y "
+            "--model models/current.keras\ndvc repro",
+    "status": "retrainlab status",
+    "ui": "retrainlab ui\nretrainlab ui --port 5001\nretrainlab ui --print-url",
+}
+
+
+def _strategy_examples(name: str) -> str:
+    """A strategy's step by hand, for one seed, and as DVC runs it (its stage)."""
+    from retrainlab.strategies import BASELINE
+
+    stage = name if name == BASELINE else f"{layout.UPDATE_STAGE}@{name}"
+    return f"retrainlab {name}\nretrainlab {name} --seed 3\ndvc repro {stage}"
+
+
+def _describe(steps) -> None:
+    """Every subcommand's --help: a description (the one-line help where it has none of its
+    own), wrapped here, then its examples as written."""
+    helps = {action.dest: action.help for action in steps._choices_actions}
+    for name, sub in steps.choices.items():
+        description = sub.description or f"{helps[name][0].upper()}{helps[name][1:]}."
+        sub.description = textwrap.fill(description, width=88)
+        examples = EXAMPLES.get(name) or _strategy_examples(name)
+        sub.epilog = "examples:\n" + textwrap.indent(examples, "  ")
+        sub.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def _add_params(parser: argparse.ArgumentParser) -> None:
@@ -330,6 +417,37 @@ def _run(args: argparse.Namespace) -> None:
     if bad:
         raise RetrainlabError(f"-P {bad[0]}: give entry parameters as KEY=VALUE")
     launch(args.entry, {key: value for key, _, value in pairs}, load_params(args.params))
+
+
+def _init(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from retrainlab.init import init
+
+    done = init(Path.cwd(), args.initial, args.incremental, args.label, args.model, args.force)
+    setup = done["setup"]
+    print(f"init: wrote {', '.join(done['written'])} in {done['root']}"
+          + ("; ran dvc init" if done["dvc_init"] else "")
+          + "".join(f"; {len(lines)} line{'s' * (len(lines) > 1)} added to {name}"
+                    for name, lines in done["ignored"].items() if lines))
+    print(f"  data: {setup.initial} (old), {setup.incremental} (new), label {setup.label!r}; "
+          f"baseline: {setup.baseline}; MLflow experiment and model: {setup.name}")
+    print("next: dvc repro, then retrainlab status and retrainlab ui; git add the files to keep them")
+
+
+def _status(args: argparse.Namespace) -> None:
+    from retrainlab import status
+    from retrainlab.config import load_params
+
+    for line in status.lines(load_params(args.params)):
+        print(line)
+
+
+def _ui(args: argparse.Namespace) -> None:
+    from retrainlab import server, tracking
+    from retrainlab.config import load_params
+
+    server.ui(load_params(args.params).tracking.experiment, args.port, args.print_url, tracking.project_root())
 
 
 def _server(args: argparse.Namespace) -> None:

@@ -219,21 +219,29 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     The file is read as YAML 1.2, as DVC reads it (ruamel.yaml's safe loader), so that both
     see the same values: `1e-3` is a number and `yes` is text to each of them.
     """
-    from ruamel.yaml import YAML, YAMLError
-
     path = Path(path)
     try:
-        raw = YAML(typ="safe", pure=True).load(path.read_text()) or {}
+        text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
         raise ConfigError(f"{path}: cannot read the params file ({reason})") from None
+    return params_from_text(text, str(path))
+
+
+def params_from_text(text: str, shown: str) -> Params:
+    """`load_params` of a file's text, `shown` naming it in errors: `retrainlab init` checks
+    the params it is about to write."""
+    from ruamel.yaml import YAML, YAMLError
+
+    try:
+        raw = YAML(typ="safe", pure=True).load(text) or {}
     except YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(exc)})") from None
+        raise ConfigError(f"{shown}: not valid YAML ({_yaml_problem(exc)})") from None
     try:
         params = _build(Params, raw, "")
         params.check()
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(f"{shown}: {exc}") from None
     return params
 
 

@@ -6,6 +6,8 @@ register models and fetch artifacts through the server alone
 (`MLFLOW_TRACKING_URI=http://HOST:PORT`); only the server touches the artifact store.
 Without a database URI it starts a throwaway PostgreSQL cluster of its own in
 `.retrainlab/postgres/`, reachable through a unix socket only, to try the mode on one machine.
+
+`retrainlab ui` runs MLflow's UI the same way on the project's own store, for one user.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from retrainlab import layout
@@ -220,19 +223,22 @@ def serve(
         ]
         # The URI goes through the environment, so that its password is not on a command line.
         env = os.environ | {"MLFLOW_BACKEND_STORE_URI": backend_store_uri}
-        _run_server(command, env, host, port, f"store {shown}, artifacts {destination}")
+        _run_server(command, env, host, port, lambda url: print(
+            f"retrainlab: MLflow tracking server on {url} (store {shown}, artifacts {destination}); "
+            f"clients: export MLFLOW_TRACKING_URI={url}", file=sys.stderr, flush=True))
     finally:
         if cluster is not None:
             cluster.stop()
 
 
-def _run_server(command: list[str], env: dict[str, str], host: str, port: int, where: str) -> None:
+def _run_server(command: list[str], env: dict[str, str], host: str, port: int,
+                announce: Callable[[str], None]) -> None:
+    """Run `mlflow server` or `mlflow ui` until it exits or this process is stopped; once it
+    answers, `announce` its URL."""
     # Its own session, so that stopping it reaches the web server's worker processes too.
     server = subprocess.Popen(command, env=env, start_new_session=True)
     try:
-        url = _wait_until_up(server, host, port)
-        print(f"retrainlab: MLflow tracking server on {url} ({where}); "
-              f"clients: export MLFLOW_TRACKING_URI={url}", file=sys.stderr, flush=True)
+        announce(_wait_until_up(server, host, port))
         server.wait()
     except (Terminated, KeyboardInterrupt):
         return  # asked to stop: a clean exit, whatever status the stopped server reports
@@ -268,3 +274,64 @@ def _stop(server: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+# --- retrainlab ui: MLflow's UI on the project's own store ---------------------------------
+
+
+def experiment_link(base_url: str, experiment_id: str) -> str:
+    """The experiment's runs table in the UI's model-training view: MLflow 3's UI otherwise
+    opens an experiment on its GenAI overview (checked with MLflow 3.17's UI in Chromium)."""
+    return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def parse_port(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise RetrainlabError(f"--port {text!r}: give a port number from 1 to 65535")
+    return int(text)
+
+
+def ui(experiment: str, port_text: str, print_only: bool, root: Path) -> None:
+    """Print the link to the experiment's runs and, unless `print_only`, serve the UI there on
+    127.0.0.1 until stopped. A tracking server (MLFLOW_TRACKING_URI=http...) serves its own UI:
+    its link is printed, and nothing started."""
+    from retrainlab import tracking
+
+    port = parse_port(port_text)
+    if tracking.uses_embedded_store() and not (root / tracking.STORE_FILE).is_file():
+        raise RetrainlabError(f"{tracking.STORE_FILE}: no MLflow store in {root} yet; run dvc repro first")
+    uri = tracking.tracking_uri(root)
+    experiment_id = _experiment_id(uri, experiment)
+    if uri.startswith(("http://", "https://")):
+        if not print_only:
+            print(f"retrainlab: the tracking server at {tracking.shown_tracking_uri()} serves the UI; "
+                  "nothing started", file=sys.stderr)
+        print(experiment_link(uri, experiment_id))
+        return
+    link = experiment_link(f"http://{DEFAULT_HOST}:{port}", experiment_id)
+    if print_only:
+        print(link)
+        return
+    check_port_free(DEFAULT_HOST, port)
+    command = [sys.executable, "-m", "mlflow", "ui", "--host", DEFAULT_HOST, "--port", str(port), "--workers", "1"]
+
+    def announce(url: str) -> None:
+        print(f"retrainlab: MLflow UI on {url} (store {tracking.shown_tracking_uri()}); Ctrl-C stops it",
+              file=sys.stderr, flush=True)
+        print(link, flush=True)
+
+    # The URI goes through the environment, so that a database password is not on a command line.
+    _run_server(command, os.environ | {"MLFLOW_BACKEND_STORE_URI": uri}, DEFAULT_HOST, port, announce)
+
+
+def _experiment_id(uri: str, experiment: str) -> str:
+    from mlflow.tracking import MlflowClient
+
+    from retrainlab import tracking
+
+    found = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
+    if found is None:
+        raise RetrainlabError(
+            f"experiment '{experiment}' is not in {tracking.shown_tracking_uri()} yet; run dvc repro first"
+        )
+    return found.experiment_id
