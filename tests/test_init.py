@@ -4,7 +4,7 @@ import importlib.metadata
 import json
 import subprocess
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,10 @@ def test_the_package_carries_the_projects_own_files():
         assert carried.is_symlink() and carried.resolve() == (PROJECT / name).resolve(), name
         assert init.template(name) == (PROJECT / name).read_text()
     package_data = tomllib.loads((PROJECT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    assert f"{init.TEMPLATES}/*" in package_data["retrainlab"]
+    for name in init.WRITTEN:  # as setuptools globs package data: a `*` within one folder
+        carried = PurePosixPath(init.TEMPLATES, name)
+        assert any(carried.match(pattern) and len(carried.parts) == len(PurePosixPath(pattern).parts)
+                   for pattern in package_data["retrainlab"]), name
 
 
 SETUP = init.Setup("data/old.csv", "data/new.csv", 'a"b;rm', "models/current.keras", "retrainlab-mine")
@@ -249,6 +252,11 @@ def test_init_then_dvc_repro_in_a_new_repository_recommends_and_status_says_so(t
     run("dvc", "repro")
     report = json.loads((root / layout.REPORT_JSON).read_text())
     assert report["recommended"] in ("baseline", "fine-tune")
+    # DVC's tables and plots read there as here: the plot templates came along.
+    assert {"metrics/baseline.json", "metrics/fine-tune.json"} <= set(
+        next(iter(json.loads(run("dvc", "metrics", "show", "--json")).values()))["data"])
+    loss = json.loads(run("dvc", "plots", "show", "--json"))["data"]["Training loss"][0]["content"]
+    assert {point["strategy"] for point in loss["data"]["values"]} == {"baseline", "fine-tune"}
     shown = run("retrainlab", "status")
     assert f"recommendation ({layout.REPORT_JSON}): {report['recommended']}" in shown
     assert report["headline"] in shown

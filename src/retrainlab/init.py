@@ -24,7 +24,9 @@ from retrainlab.errors import RetrainlabError
 TEMPLATES = "project"  # the package's folder of project files
 # The files init writes, relative to the repository root, each from the package's file of
 # the same path (retrainlab/project/...), rendered for the repository where RENDERERS says how.
-WRITTEN = ("MLproject", "dvc.yaml", "params.yaml")
+WRITTEN = ("MLproject", "dvc.yaml", "params.yaml",
+           # dvc.yaml's plots colour the strategies through these templates of DVC's plots.
+           ".dvc/plots/by_strategy.json", ".dvc/plots/labelled_scatter.json")
 # This repository's stages depend on retrainlab's source; a user's repository has none.
 SOURCE_DEPENDENCY = "src/retrainlab"
 # prepare's dependency here (the raw data, round after round); there: the files params names,
@@ -181,6 +183,7 @@ def write(path: Path, text: str) -> None:
     from retrainlab.files import write_text_atomically
 
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomically(path, text)
     except OSError as exc:
         raise RetrainlabError(f"{path.name}: cannot be written ({exc.strerror})") from None
