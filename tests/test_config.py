@@ -1,6 +1,8 @@
+import dataclasses
+
 import pytest
 
-from retrainlab.config import Params, as_flat_dict, load_params
+from retrainlab.config import SCENARIOS, SOURCES, Params, applicable, as_flat_dict, load_params
 from retrainlab.errors import ConfigError
 
 
@@ -63,6 +65,38 @@ def test_flat_dict_names_every_leaf():
     assert flat["model.hidden_units"] == [64, 32]
     assert flat["data.synthetic.rows"] == 3000
     assert "seeds" in flat and "tracking.experiment" in flat
+
+
+# Of the data section, what each source reads, and what the built-in sources read per scenario.
+EVERY_SOURCE = {"data.source", "data.test_fraction", "data.seed", "data.labels"}
+BY_SOURCE = {
+    "files": {"data.missing", "data.files.initial", "data.files.incremental", "data.files.label", "data.files.features"},
+    "arrays": {"data.missing", "data.arrays.initial", "data.arrays.incremental"},
+    "digits": {"data.scenario", "data.incremental_fraction"},
+    "synthetic": {"data.scenario", "data.incremental_fraction", "data.synthetic.rows", "data.synthetic.features",
+                  "data.synthetic.classes"},
+}
+BY_SCENARIO = {
+    "same_distribution": set(),
+    "covariate_shift": {"data.shift_strength"},
+    "concept_drift": {"data.affected_classes"},
+    "new_classes": {"data.affected_classes"},
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("source", SOURCES)
+def test_only_the_data_params_the_source_and_scenario_read_apply(source, scenario):
+    params = Params(data=dataclasses.replace(Params().data, source=source, scenario=scenario))
+    flat = applicable(params)
+    builtin = source in ("digits", "synthetic")
+    expected = EVERY_SOURCE | BY_SOURCE[source] | (BY_SCENARIO[scenario] if builtin else set())
+    assert {key for key in flat if key.startswith("data.")} == expected
+    # Every other section is kept whole, values untouched.
+    assert {k: v for k, v in flat.items() if not k.startswith("data.")} == {
+        k: v for k, v in as_flat_dict(params).items() if not k.startswith("data.")
+    }
+    assert all(flat[key] == value for key, value in as_flat_dict(params).items() if key in flat)
 
 
 @pytest.mark.parametrize(

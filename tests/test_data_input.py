@@ -3,6 +3,7 @@ delimiters, duplicate and nested columns, a folder in place of a file. Each is r
 one line naming the file and column, or accepted with the conversion stated in summary.json.
 """
 
+import logging
 import re
 
 import pyarrow as pa
@@ -48,13 +49,14 @@ def with_huge(frame, rows):
     return frame
 
 
-def test_values_beyond_float32_are_dropped_and_counted(tmp_path, capsys):
+def test_values_beyond_float32_are_dropped_and_counted(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="retrainlab")
     summary = prepare(tmp_path, with_huge(good(), 2), good(seed=1))
     cleaning = summary["cleaning"]["initial"]
     assert cleaning["overflow_values"] == 2 and cleaning["dropped_incomplete"] == 2
     assert summary["cleaning"]["incremental"]["overflow_values"] == 0
     assert sum(summary["rows"][s] for s in ("initial_train", "initial_test")) == 38
-    assert "2 values beyond float32's range" in capsys.readouterr().out
+    assert "2 values beyond float32's range" in caplog.text
 
 
 def test_imputing_ignores_values_beyond_float32(tmp_path):
@@ -102,14 +104,15 @@ def test_number_labels_stay_numbers_of_one_type(tmp_path):
 
 
 @pytest.mark.parametrize("sep", [";", "\t", "|"])
-def test_the_delimiter_is_sniffed_and_stated(tmp_path, capsys, sep):
+def test_the_delimiter_is_sniffed_and_stated(tmp_path, caplog, sep):
+    caplog.set_level(logging.INFO, logger="retrainlab")
     summary = prepare(tmp_path, good(), good(seed=1), sep=sep)
     assert [f["name"] for f in summary["features"]] == ["age", "city"]
     assert summary["files"] == {
         "initial.csv": {"format": "csv", "delimiter": sep},
         "incremental.csv": {"format": "csv", "delimiter": ","},
     }
-    assert f"initial.csv: columns separated by {sep!r}" in capsys.readouterr().out
+    assert f"initial.csv: columns separated by {sep!r}" in caplog.text
 
 
 def test_a_duplicate_csv_column_is_refused(tmp_path):

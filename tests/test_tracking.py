@@ -69,6 +69,9 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
     assert run.data.tags["mlflow.parentRunId"] == parent
     assert run.data.tags["retrainlab.strategy"] == "fine-tune"
     assert run.data.params["strategies.fine-tune.new_layers"] == "1"
+    # Only what applies: the files source has no scenario, and no classes it affects.
+    assert run.data.params["data.files.label"] == "churned" and "data.synthetic.rows" not in run.data.params
+    assert "data.scenario" not in run.data.params and "data.affected_classes" not in run.data.params
     for name in ("acc_old", "acc_new", "acc_all", "f1_new", "forgetting", "wall_seconds", "gpu_seconds"):
         assert name in run.data.metrics
     # The curves, training and held-out, in one "curves/" section of the UI's charts.

@@ -16,20 +16,24 @@ import signal
 import sys
 import textwrap
 
-from retrainlab import layout, version
+from retrainlab import console, layout, version
 from retrainlab.errors import RetrainlabError, Terminated
-from retrainlab.strategies import CATALOGUE
+from retrainlab.strategies import CATALOGUE, describe
+
+log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
-    # TensorFlow's C++ start-up chatter buries the progress lines; the user can set it back.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # MLflow draws a progress bar for every download, a model's digest check included.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # MLflow logs a database error with its whole traceback before raising it; the error is
     # reported below in one line instead.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    _add_verbose(parser)
+    args = parser.parse_args(argv)
+    # TensorFlow's and MLflow's chatter buries the progress lines: left out unless asked for.
+    console.configure(args.verbose)
 
     def terminate(signum, frame):
         raise Terminated(signum)
@@ -284,6 +288,14 @@ def _describe(steps) -> None:
         sub.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    """--verbose before or after the subcommand: TensorFlow's and MLflow's own output too."""
+    text = f"show TensorFlow's and MLflow's own messages too (or set {console.VERBOSE}=1)"
+    parser.add_argument("--verbose", action="store_true", help=text)
+    for sub in parser._subparsers._group_actions[0].choices.values():
+        sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=text)
+
+
 def _add_params(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
 
@@ -304,16 +316,19 @@ def _strategy(args: argparse.Namespace) -> None:
     from retrainlab.config import load_params
 
     params = load_params(args.params).with_seed(args.seed)  # a bad param fails before TensorFlow loads
+    log.info(f"== {describe(args.strategy, params)} ==")
+    console.load_tensorflow()
     from retrainlab.train import run_strategy
 
     record = run_strategy(args.strategy, params)
     if isinstance(record, dict):  # a multi-worker cluster's other worker
-        print(f"{args.strategy}: worker {record['worker']} done; the chief logged the run")
+        log.info(f"{args.strategy}: worker {record['worker']} done; the chief logged the run")
         return
-    m = record.means
-    print(
+    m, seeds = record.means, len(record.seeds)
+    log.info(
         f"{args.strategy}: acc_old={m['acc_old']:.4f} acc_new={m['acc_new']:.4f} "
-        f"forgetting={m['forgetting']:+.4f} wall={m['wall_seconds']:.1f}s model version {record.version}"
+        f"forgetting={m['forgetting']:+.4f} cpu={m['cpu_seconds']:.1f}s wall={m['wall_seconds']:.1f}s "
+        f"({f'mean of {seeds} seeds' if seeds > 1 else '1 seed'}) model version {record.version}"
     )
 
 
@@ -333,7 +348,7 @@ def _resolve(args: argparse.Namespace) -> None:
     origin = user_model.resolve(load_params(args.params), Path("."))
     user_model.write_origin(origin, Path("."))
     found = {"train": "trained here", "file": f"file md5 {origin.md5}", "registry": f"version {origin.version}"}
-    print(f"{layout.RESOLVE}: {origin.spec} = {found[origin.kind]}")
+    log.info(f"{layout.RESOLVE}: {origin.spec} = {found[origin.kind]}")
 
 
 def _next_round(args: argparse.Namespace) -> None:

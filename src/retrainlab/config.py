@@ -263,6 +263,30 @@ def as_flat_dict(params: Params) -> dict[str, Any]:
     return flat
 
 
+BUILTIN_SOURCES = ("digits", "synthetic")  # built here, split by the scenario; the others are the user's
+
+
+def applicable(params: Params) -> dict[str, Any]:
+    """`as_flat_dict` less the data parameters that the chosen source and scenario do not
+    read, so that a run's params say what made its data: a `files` run logs no scenario."""
+    data = params.data
+    builtin = data.source in BUILTIN_SOURCES
+    reads = {
+        "scenario": builtin,
+        "incremental_fraction": builtin,
+        "affected_classes": builtin and data.scenario in ("new_classes", "concept_drift"),
+        "shift_strength": builtin and data.scenario == "covariate_shift",
+        "missing": not builtin,  # the built-in sources have no missing values
+        "synthetic": data.source == "synthetic",
+        "files": data.source == "files",
+        "arrays": data.source == "arrays",
+    }
+    return {
+        key: value for key, value in as_flat_dict(params).items()
+        if not key.startswith("data.") or reads.get(key.split(".")[1], True)
+    }
+
+
 def _yaml_problem(exc: Exception) -> str:
     """The parser's complaint and its line, without the multi-line excerpt of the file."""
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

@@ -7,14 +7,15 @@ their stages start in a second or two rather than the several that loading it ta
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
 
-from retrainlab import layout, tracking
-from retrainlab.config import Params, as_flat_dict
+from retrainlab import console, layout, tracking
+from retrainlab.config import Params, applicable, as_flat_dict
 from retrainlab.data import load_prepared, prepare
 from retrainlab.errors import PipelineError
 from retrainlab.record import load as load_record
@@ -22,19 +23,25 @@ from retrainlab.record import rounded
 from retrainlab.strategies import BASELINE, CATALOGUE
 
 DIAGNOSTIC_ROWS = 50_000  # per split
+log = logging.getLogger(__name__)
 
 
 def prepare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     """Build the datasets, then log their summary and digests to the step's MLflow run."""
+    log.info(f"== {layout.PREPARE}: {_source(params)}: the old and the new data, each split into training and test ==")
     summary = prepare(params.data, root)
     data = load_prepared(root)
     experiment_id = tracking.configure(params.tracking.experiment, tracking.project_root(root))
     with tracking.step_run(experiment_id, layout.PREPARE, None, {}, system_metrics=False):
-        tracking.log_params({k: v for k, v in as_flat_dict(params).items() if k.startswith("data.")})
+        tracking.log_params({k: v for k, v in applicable(params).items() if k.startswith("data.")})
         for split in layout.SPLITS:
             context = "training" if split.endswith("_train") else "evaluation"
             tracking.log_dataset(data, split, context)
         mlflow.log_artifact(str(root / layout.SUMMARY))
+    rows = summary["rows"]
+    log.info(f"{layout.PREPARE}: old data {rows['initial_train']:,} training and {rows['initial_test']:,} test rows, "
+             f"new data {rows['incremental_train']:,} and {rows['incremental_test']:,}; "
+             f"{len(data.features)} features, label '{data.label}'")
     return summary
 
 
@@ -58,6 +65,15 @@ def _show_verdicts(records, verdict, registered_model: str) -> None:
             verdict.status(strategy)))
 
 
+def _source(params: Params) -> str:
+    """Where the data comes from, as the prepare step's header says it."""
+    data = params.data
+    if data.source in ("files", "arrays"):
+        files = getattr(data, data.source)
+        return f"{files.initial} and {files.incremental}"
+    return f"{data.source}, scenario {data.scenario}"
+
+
 def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     """Gather this execution's strategies, diagnose the new data, train more seeds while the
     evidence does not decide, recommend, report, mark the challenger."""
@@ -73,6 +89,7 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         raise PipelineError(
             f"{layout.record_path(stale[0])}: from another pipeline execution than the baseline's; run dvc repro"
         )
+    log.info(f"== {layout.COMPARE}: {', '.join(records)}: recommend one, report, mark the challenger ==")
     data = load_prepared(root)
     # Diagnostics look at a sample: their figures are stable long before millions of rows.
     old = pd.concat([data.sample(s, DIAGNOSTIC_ROWS) for s in ("initial_train", "initial_test")], ignore_index=True)
@@ -85,9 +102,10 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
 
     def train(names: list[str], seed: str) -> dict[str, dict[str, float]]:
         """More seeds need TensorFlow: loaded only when the evidence asks for them."""
+        log.info(f"compare: training seed {seed} of {', '.join(names)}: not yet separated")
+        console.load_tensorflow()
         from retrainlab.train import train_extra_seed
 
-        print(f"compare: training seed {seed} of {', '.join(names)}: not yet separated", flush=True)
         return train_extra_seed(names, seed, params, root)
 
     experiment_id = tracking.configure(params.tracking.experiment, tracking.project_root(root))
@@ -117,8 +135,8 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
                             artifact_dir="comparison")
         _show_verdicts(records, verdict, params.tracking.registered_model)
         challenger = registry.mark_challenger(params.tracking.registered_model, records, verdict, parent)
-    print(f"compare: {summary['headline']}")
-    print(f"compare: recommended {verdict.recommended} (version {challenger} is now '{registry.CHALLENGER}')")
+    log.info(f"compare: {summary['headline']}")
+    log.info(f"compare: recommended {verdict.recommended} (version {challenger} is now '{registry.CHALLENGER}')")
     for reason in summary["reasons"]:
-        print(f"  - {reason}")
+        log.info(f"  - {reason}")
     return summary

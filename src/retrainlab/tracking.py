@@ -26,6 +26,7 @@ from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 
+from retrainlab import console
 from retrainlab.errors import PipelineError, RetrainlabError, Terminated
 
 STORE_FILE = "mlflow.db"
@@ -41,6 +42,8 @@ TAG_VERDICT = TAG_PREFIX + "verdict"
 NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
 # What the model needs at load time besides its bundled code (retrainlab itself).
 MODEL_REQUIREMENTS = ("mlflow", "keras", "tensorflow-cpu|tensorflow", "pandas", "numpy", "pyyaml")
+# What MLflow's registry prints (not logs) on registering: the step's own line gives the version.
+REGISTRY_NOTES = re.compile(r"^(Successfully registered model|Registered model .* already exists|Created version )")
 
 
 def workspace_root(start: Path | None = None) -> Path:
@@ -421,7 +424,8 @@ def log_and_register_model(
         pip_requirements=pinned_requirements(),
     )
     digest = logged_model_sha256(mlflow.get_logged_model(info.model_id).artifact_location)
-    version = mlflow.register_model(info.model_uri, registered_model, tags=tags | {MODEL_DIGEST_TAG: digest})
+    with console.dropping(REGISTRY_NOTES):
+        version = mlflow.register_model(info.model_uri, registered_model, tags=tags | {MODEL_DIGEST_TAG: digest})
     if description:
         MlflowClient().update_model_version(registered_model, version.version, description=description)
     return int(version.version)

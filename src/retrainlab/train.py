@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import shutil
 import tempfile
@@ -26,7 +27,7 @@ import pandas as pd
 
 from retrainlab import distribute, escape, evaluation, layout, report, tracking, user_model
 from retrainlab.checkpoint import EpochCheckpoint, resume
-from retrainlab.config import Params, as_flat_dict
+from retrainlab.config import Params, applicable, as_flat_dict
 from retrainlab.cost import Cost, CostMeter, price
 from retrainlab.data import Prepared, load_prepared
 from retrainlab.errors import PipelineError
@@ -39,6 +40,7 @@ from retrainlab.training import HeldOutCurves, evaluate, fit, gpus_in_use, rows_
 
 # The per-epoch curves, in one section of the MLflow UI's charts ("curves/loss", ...).
 CURVE_PREFIX = "curves/"
+log = logging.getLogger(__name__)
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -115,7 +117,7 @@ def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyR
     if not step.dist.is_chief:
         return _train_as_worker(step)
     with tracking.step_run(step.experiment_id, name, step.parent, _run_tags(step), params.tracking.system_metrics) as run:
-        tracking.log_params(as_flat_dict(params))
+        tracking.log_params(applicable(params))
         results = [_train_seed(step, seed) for seed in params.seeds]
         summary = _log_summary(results)
         (root / layout.STAGING_DIR).mkdir(parents=True, exist_ok=True)
@@ -178,8 +180,9 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
     checkpoint = checkpoint_dir(step.root, step.name, seed, params, identity)
     multi_worker = dist.kind == distribute.MULTI_WORKER
     done, logs = (0, []) if multi_worker else resume(plan.bundle.model, checkpoint)
+    log.info(f"seed {params.seeds.index(seed) + 1}/{len(params.seeds)} (seed {seed}): {workload(step.data, plan)}")
     if done:
-        print(f"{step.name} seed {seed}: resuming after epoch {done} of {plan.epochs} from a checkpoint")
+        log.info(f"{step.name} seed {seed}: resuming after epoch {done} of {plan.epochs} from a checkpoint")
     with tracking.seed_run(step.name, seed, step.lineage) as run:
         if done:
             mlflow.set_tag(tracking.TAG_PREFIX + "resumed_after_epoch", str(done))
@@ -218,6 +221,7 @@ def train_extra_seed(names: list[str], seed: int, params: Params, root: Path = P
     figures = {}
     with tracking.seed_run(BASELINE, int(seed), {tracking.TAG_PREFIX + "extra_seed": "true"}):
         baseline = _plan(step, int(seed))
+        log.info(f"{BASELINE} seed {seed}: {workload(data, baseline)}")
         cost, _ = _measured_fit(baseline, step, [], 0, int(seed))
         figures[BASELINE] = _evaluate(baseline.bundle, step.data, baseline, None) | cost.metrics()
         mlflow.log_metrics(figures[BASELINE])
@@ -228,6 +232,7 @@ def train_extra_seed(names: list[str], seed: int, params: Params, root: Path = P
         step.bases = {int(seed): baseline.bundle}
         with tracking.seed_run(name, int(seed), {tracking.TAG_PREFIX + "extra_seed": "true"}):
             plan = _plan(step, int(seed))
+            log.info(f"{name} seed {seed}: {workload(data, plan)}")
             cost, _ = _measured_fit(plan, step, [], 0, int(seed))
             figures[name] = _evaluate(plan.bundle, step.data, plan, figures[BASELINE]["acc_old"]) | cost.metrics()
             mlflow.log_metrics(figures[name])
@@ -243,10 +248,17 @@ def _measured_fit(plan: Plan, step: Step, callbacks: list, initial_epoch: int, s
     if not plan.epochs:  # a brought baseline, taken as it is: adopting it costs nothing
         return Cost("cpu", 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, price(0.0, 0.0, *prices)), []
     with CostMeter(gpus_in_use(), *prices) as meter:
-        fit(plan, step.data, callbacks=callbacks, initial_epoch=initial_epoch, seed=seed, dist=step.dist)
+        fit(plan, step.data, callbacks=callbacks, initial_epoch=initial_epoch, seed=seed, dist=step.dist, progress=True)
         meter.samples = rows_trained(step.data, plan) * (plan.epochs - initial_epoch)
     workers = distribute.gather_costs(step.dist, meter.cost)
     return distribute.combine_costs(meter.cost, workers, *prices), workers
+
+
+def workload(data: Prepared, plan: Plan) -> str:
+    """What one seed's training does, for its line on the console."""
+    if not plan.epochs:
+        return "the brought model as it is: no training"
+    return f"{plan.epochs} epochs on {rows_trained(data, plan):,} rows"
 
 
 def _evaluate(bundle: ModelBundle, data: Prepared, plan: Plan, reference: float | None,
@@ -314,8 +326,8 @@ def _train_as_worker(step: Step) -> dict[str, Any]:
     """A multi-worker cluster's other workers: train every seed in step with the chief, which
     alone evaluates, logs, registers and writes outputs."""
     dist = step.dist
-    print(f"{step.name}: worker {dist.cluster.index + 1} of {dist.cluster.workers}: training with the chief; "
-          "the chief logs and writes the outputs")
+    log.info(f"{step.name}: worker {dist.cluster.index + 1} of {dist.cluster.workers}: training with the chief; "
+             "the chief logs and writes the outputs")
     workers = []
     for seed in step.params.seeds:
         workers = _measured_fit(_plan(step, seed), step, [], 0, seed)[1]

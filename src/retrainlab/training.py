@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import math
+import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -38,6 +41,8 @@ from retrainlab.errors import ConfigError, TrainingError
 from retrainlab.models import ModelBundle, compile_model
 from retrainlab.stream import WINDOW_ROWS, file_rows, pieces, windows
 from retrainlab.strategies import Plan, Rows
+
+log = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int) -> None:
@@ -107,6 +112,28 @@ class HeldOutCurves(keras.callbacks.Callback):
             logs[f"held_out_acc_{name}"] = float(np.mean(predicted == truth))
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """A line for the first epoch, every few and the last (about LINES a training), in place
+    of Keras' progress bar where stdout is no terminal: a log, or DVC's output."""
+
+    LINES = 10
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs, self.every = epochs, max(1, epochs // self.LINES)
+        self._first, self._started = True, time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        done = epoch + 1
+        if self._first or done % self.every == 0 or done == self.epochs:
+            figures = "  ".join(f"{name} {float(value):.4f}" for name, value in (logs or {}).items())
+            log.info(f"  Epoch {done}/{self.epochs}  {figures}  ({time.perf_counter() - self._started:.1f} s)")
+        self._first = False
+
+
 def fit(
     plan: Plan,
     data,
@@ -114,10 +141,12 @@ def fit(
     initial_epoch: int = 0,
     seed: int = 0,
     dist: Distribution | None = None,
+    progress: bool = False,
 ) -> None:
     """Compile and train the plan's model. `initial_epoch` > 0 continues a run from a
     checkpoint already loaded into the model. Under `dist` the model must have been built
-    in `dist.scope()`."""
+    in `dist.scope()`. With `progress`, the epochs are shown: Keras' progress bar on a
+    terminal, else `EpochProgress`'s lines."""
     model = plan.bundle.model
     if plan.transform is not None and initial_epoch == 0:
         plan.transform(model, seed)
@@ -130,7 +159,10 @@ def fit(
         with dist.scope() if dist is not None else contextlib.nullcontext():
             plan.compiled_with = compile_model(model, plan.learning_rate, plan.bundle.compiled, objective.compiled())
             batches = training_dataset(plan.bundle, paths, plan.batch_size, seed, initial_epoch, plan.loss_terms)
-            model.fit(batches, epochs=plan.epochs, initial_epoch=initial_epoch, shuffle=False, verbose=2,
+            bar = progress and sys.stdout.isatty()
+            if progress and not bar:
+                callbacks.append(EpochProgress(plan.epochs))
+            model.fit(batches, epochs=plan.epochs, initial_epoch=initial_epoch, shuffle=False, verbose=int(bar),
                       callbacks=callbacks)
             if objective.terms:  # saved with a loss any Keras can load: the terms are training-only
                 model.compile(optimizer=model.optimizer, loss=objective.base_loss, metrics=["accuracy"])
@@ -369,8 +401,8 @@ def _fit_multi_worker(dist: Distribution, plan: Plan, objective: Objective, path
             loss, hits = train_step(iterator)
             loss_sum, correct = loss_sum + float(loss), correct + float(hits)
         logs = {"accuracy": correct / (steps * global_batch), "loss": loss_sum / steps}
-        print(f"Epoch {epoch + 1}/{plan.epochs} (worker {dist.cluster.index + 1} of {dist.cluster.workers}) "
-              f"- accuracy: {logs['accuracy']:.4f} - loss: {logs['loss']:.4f}", flush=True)
+        log.info(f"Epoch {epoch + 1}/{plan.epochs} (worker {dist.cluster.index + 1} of {dist.cluster.workers}) "
+                 f"- accuracy: {logs['accuracy']:.4f} - loss: {logs['loss']:.4f}")
         for callback in callbacks:
             callback.on_epoch_end(epoch, logs)
     for callback in callbacks:

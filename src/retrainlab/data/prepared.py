@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from retrainlab.data.sources import arrays_dataset, builtin_parts, files_dataset
 from retrainlab.data.splitting import SplitWriter, Tally, make_splits
 from retrainlab.errors import PipelineError
 from retrainlab.files import write_text_atomically
+
+log = logging.getLogger(__name__)
 
 # --- the edge: read inputs, write outputs ---------------------------------------------
 
@@ -60,12 +63,12 @@ def _log_conversions(summary: dict[str, Any]) -> None:
     """Say what was done to the input that a user would not expect: the summary has the details."""
     for name, how in summary.get("files", {}).items():
         if how.get("delimiter", ",") != ",":
-            print(f"prepare: {name}: columns separated by {how['delimiter']!r}")
+            log.info(f"prepare: {name}: columns separated by {how['delimiter']!r}")
     if "label_conversion" in summary:
-        print(f"prepare: labels: {summary['label_conversion']}")
+        log.info(f"prepare: labels: {summary['label_conversion']}")
     for part, counts in summary["cleaning"].items():
         if counts["dropped_unlabelled"] or counts["dropped_incomplete"] or counts["imputed_values"]:
-            print(
+            log.info(
                 f"prepare: {part} data: {counts['rows_read']} rows read, {counts['dropped_unlabelled']} dropped "
                 f"without a label, {counts['dropped_incomplete']} dropped with missing, infinite or too large "
                 f"values, {counts['imputed_values']} values imputed, {counts['overflow_values']} values beyond "

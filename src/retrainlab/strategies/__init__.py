@@ -38,6 +38,17 @@ BASELINE = baseline.STRATEGY.name  # always runs first; the others update it
 UPDATES = tuple(name for name in CATALOGUE if name != BASELINE)
 
 
+def describe(name: str, params) -> str:
+    """A strategy step's header: what it does, on how many seeds, for how many epochs."""
+    from retrainlab.config import TRAIN
+
+    seeds = f"{len(params.seeds)} seed{'s' * (len(params.seeds) != 1)}"
+    if name == BASELINE and params.baseline.from_ != TRAIN:
+        return f"{name}: your model ({params.baseline.from_}), evaluated as it is on {seeds}"
+    settings = params.settings(name)
+    epochs = settings.epochs if isinstance(settings, Training) else params.model.epochs
+    return f"{name}: {CATALOGUE[name].summary}; {seeds} x {epochs} epochs"
+
 
 def plan_for(name: str, data, params, base, seed: int) -> Plan:
     """Strategy `name`'s plan for one seed, starting from `base` (see `Context`)."""
@@ -47,5 +58,5 @@ def plan_for(name: str, data, params, base, seed: int) -> Plan:
 
 __all__ = [
     "BASELINE", "CATALOGUE", "FROM_BASELINE", "FROM_SCRATCH", "UPDATES", "Context", "LossTerm", "Plan", "Rows",
-    "Settings", "Strategy", "Training", "grown_labels", "plan_for",
+    "Settings", "Strategy", "Training", "describe", "grown_labels", "plan_for",
 ]
