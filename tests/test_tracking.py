@@ -69,6 +69,7 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
     assert run.data.tags["mlflow.parentRunId"] == parent
     assert run.data.tags["retrainlab.strategy"] == "fine-tune"
     assert run.data.params["strategies.fine-tune.new_layers"] == "1"
+    assert not [k for k in run.data.params if k.startswith("strategies.") and not k.startswith("strategies.fine-tune.")]
     # Only what applies: the files source has no scenario, and no classes it affects.
     assert run.data.params["data.files.label"] == "churned" and "data.synthetic.rows" not in run.data.params
     assert "data.scenario" not in run.data.params and "data.affected_classes" not in run.data.params

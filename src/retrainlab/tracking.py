@@ -151,8 +151,9 @@ def follow_moved_store(root: Path, location: str) -> None:
             for before, after in ((old.as_uri(), here.as_uri()), (str(old), str(here))):
                 db.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) WHERE {column} LIKE ? ESCAPE '\\'",
                            (after, len(before) + 1, _like_prefix(before)))
-    logging.getLogger(__name__).warning("%s: the project moved from %s; its artifact locations now point into %s",
-                                        root / STORE_FILE, old.parent, here)
+    # Handled, not a problem: said on stdout, where a stage's progress goes.
+    logging.getLogger(__name__).info("%s: the project moved from %s; its artifact locations now point into %s",
+                                     root / STORE_FILE, old.parent, here)
 
 
 def _like_prefix(text: str) -> str:

@@ -117,7 +117,9 @@ def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyR
     if not step.dist.is_chief:
         return _train_as_worker(step)
     with tracking.step_run(step.experiment_id, name, step.parent, _run_tags(step), params.tracking.system_metrics) as run:
-        tracking.log_params(applicable(params))
+        # Its own settings, not the other options': they made nothing in this run.
+        tracking.log_params({k: v for k, v in applicable(params).items()
+                             if not k.startswith("strategies.") or k.startswith(f"strategies.{name}.")})
         results = [_train_seed(step, seed) for seed in params.seeds]
         summary = _log_summary(results)
         (root / layout.STAGING_DIR).mkdir(parents=True, exist_ok=True)
@@ -396,7 +398,7 @@ def _parent_run(base_record: StrategyRecord | None, experiment_id: str, digests:
         if _run_exists(parent, experiment_id):
             return parent
     tags = {f"{tracking.TAG_PREFIX}data.{split}.md5": md5 for split, md5 in digests.items()}
-    logged = {k: v for k, v in as_flat_dict(params).items() if not k.startswith("compare.")}
+    logged = {k: v for k, v in applicable(params).items() if not k.startswith("compare.")}
     return tracking.start_parent_run(experiment_id, tags | {tracking.TAG_ROUND: str(params.round)}, params.round,
                                      logged)
 
