@@ -38,6 +38,11 @@ def test_a_misspelt_key_fails_naming_it(tmp_path):
         ("strategies:\n  shrink-perturb:\n    noise: [0.1]\n", "strategies.shrink-perturb.noise"),
         ("cost:\n  gpu_hour_usd: -1\n", "cost.gpu_hour_usd"),
         ("seeds: [1, 1]\n", "seeds"),
+        ("seeds_parallel: 0\n", "seeds_parallel"),
+        ("seeds_parallel: 2.5\n", "seeds_parallel"),
+        ("seeds_parallel: true\n", "seeds_parallel"),
+        ("seeds_parallel: auto\n", "seeds_parallel"),
+        ("seeds_parallel: .inf\n", "seeds_parallel"),
         ("compare:\n  new_traffic_share: 2\n", "compare.new_traffic_share"),
         ("compare:\n  max_seeds: 0\n", "compare.max_seeds"),
         ("compare:\n  budget_seconds: -1\n", "compare.budget_seconds"),
@@ -143,6 +148,7 @@ def test_the_top_level_and_the_syntax_fail_like_any_key(tmp_path, text, message)
         ("model:\n  hidden_units: [100000000]\n", "model.hidden_units"),
         ("model:\n  batch_size: 100000000000\n", "model.batch_size"),
         ("seeds: [" + ", ".join(map(str, range(101))) + "]\n", "seeds"),
+        ("seeds_parallel: 100000\n", "seeds_parallel"),
     ],
 )
 def test_huge_values_are_refused_before_they_exhaust_the_machine(tmp_path, text, key):

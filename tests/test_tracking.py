@@ -173,3 +173,25 @@ def test_a_copied_project_keeps_its_artifacts_in_its_own_tree(tmp_path, monkeypa
                        r"directory tree .*copy mlartifacts/ along"):
         monkeypatch.delenv("MLFLOW_TRACKING_URI")
         tracking.configure("moving", bare)
+
+
+def test_seeds_in_worker_processes_give_the_same_figures_and_runs(files_project):
+    """`seeds_parallel`: each seed trained in a worker process of its own logs its seed run
+    under the strategy's run, as one process would, with the same figures (seeded training
+    on the CPU is deterministic), and hands its model back."""
+    import dataclasses
+
+    root, params = files_project
+    prepare_step(params, Path("."))
+    run_strategy("baseline", params)
+    alone = run_strategy("incremental", params)
+    together = run_strategy("incremental", dataclasses.replace(params, seeds_parallel=2))
+    for seed, figures in alone.per_seed.items():
+        for name in ("acc_old", "acc_new", "loss_new", "forgetting"):
+            assert together.per_seed[seed][name] == pytest.approx(figures[name], abs=1e-6), (seed, name)
+    client = MlflowClient()
+    for seed, run_id in together.mlflow.seed_run_ids.items():
+        seed_run = client.get_run(run_id)
+        assert seed_run.data.tags["mlflow.parentRunId"] == together.mlflow.run_id
+        assert seed_run.data.tags["retrainlab.seed"] == seed and "acc_new" in seed_run.data.metrics
+    assert sorted(p.name for p in (root / layout.model_dir("incremental")).iterdir()) == ["seed-0", "seed-1"]

@@ -174,6 +174,9 @@ class DistributeParams:
 @dataclasses.dataclass(frozen=True)
 class Params:
     seeds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
+    # Seeds trained at once, each in a worker process of its own (1: one after another in the
+    # step's process). Speed only: the figures are the same (docs/BENCHMARKS.md measures it).
+    seeds_parallel: int = 1
     checkpoint_seconds: float = 10.0
     round: int = 1  # which round of "new data arrived" this is (retrainlab next-round counts them)
     data: DataParams = dataclasses.field(default_factory=DataParams)
@@ -192,6 +195,7 @@ class Params:
         require(all(s >= 0 for s in self.seeds), "seeds", "must be 0 or more")
         require(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed")
         require(self.checkpoint_seconds >= 0, "checkpoint_seconds", "must be 0 or more")
+        require(1 <= self.seeds_parallel <= MAX_SEEDS, "seeds_parallel", f"must be between 1 and {MAX_SEEDS}")
         require(self.round >= 1, "round", "must be 1 or more")
         require(len(self.strategies) >= 1, "strategies", "needs at least one option to compare with the baseline")
         for name, settings in self.strategies.items():

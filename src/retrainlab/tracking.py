@@ -237,12 +237,20 @@ def project_tags(entry_point: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def seed_run(strategy: str, seed: int, extra_tags: dict[str, str] | None = None) -> Iterator[mlflow.ActiveRun]:
-    """A run for one seed, nested under the active strategy run."""
+def seed_run(strategy: str, seed: int, extra_tags: dict[str, str] | None = None,
+             under: tuple[str, str] | None = None) -> Iterator[mlflow.ActiveRun]:
+    """A run for one seed, nested under the active strategy run, or under `under`
+    (experiment id, strategy run id): a seed trained in a worker process of its own."""
     tags = {TAG_STRATEGY: strategy, TAG_ROLE: "seed", TAG_PREFIX + "seed": str(seed), **_owner_tags()}
     tags |= extra_tags or {}
-    experiment_id = mlflow.active_run().info.experiment_id  # not the default experiment
-    active = mlflow.start_run(experiment_id=experiment_id, run_name=f"{strategy} seed {seed}", nested=True, tags=tags)
+    if under is None:
+        experiment_id = mlflow.active_run().info.experiment_id  # not the default experiment
+        active = mlflow.start_run(experiment_id=experiment_id, run_name=f"{strategy} seed {seed}", nested=True,
+                                  tags=tags)
+    else:
+        experiment_id, parent = under
+        active = mlflow.start_run(experiment_id=experiment_id, run_name=f"{strategy} seed {seed}",
+                                  tags=tags | {PARENT_TAG: parent})
     with _killed_on_terminate(active) as run:
         mlflow.log_param("seed", seed)
         yield run

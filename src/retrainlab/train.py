@@ -25,7 +25,7 @@ from mlflow.entities import Metric
 import numpy as np
 import pandas as pd
 
-from retrainlab import distribute, escape, evaluation, layout, report, tracking, user_model
+from retrainlab import distribute, escape, evaluation, layout, report, seed_workers, tracking, user_model
 from retrainlab.checkpoint import EpochCheckpoint, resume
 from retrainlab.config import Params, applicable, as_flat_dict
 from retrainlab.cost import Cost, CostMeter, price
@@ -80,7 +80,7 @@ class EpochLogger(keras.callbacks.Callback):
 @dataclasses.dataclass
 class SeedResult:
     seed: int
-    bundle: ModelBundle
+    bundle: ModelBundle | None  # None on its way back from a worker process, which saved it
     figures: dict[str, float]  # metrics and cost
     history: dict[str, list[float]]
     run_id: str
@@ -102,6 +102,7 @@ class Step:
     digests: dict[str, str] = dataclasses.field(default_factory=dict)  # each prepared split's md5
     experiment_id: str = ""
     parent: str = ""  # the pipeline execution's run
+    strategy_run: str = ""  # set in a seed's worker process: the strategy's run its seed run goes under
     lineage: dict[str, str] = dataclasses.field(default_factory=dict)  # round and parent version tags
 
     @property
@@ -120,7 +121,7 @@ def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyR
         # Its own settings, not the other options': they made nothing in this run.
         tracking.log_params({k: v for k, v in applicable(params).items()
                              if not k.startswith("strategies.") or k.startswith(f"strategies.{name}.")})
-        results = [_train_seed(step, seed) for seed in params.seeds]
+        results = _train_seeds(step, run.info.run_id)
         summary = _log_summary(results)
         (root / layout.STAGING_DIR).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=root / layout.STAGING_DIR) as staging:
@@ -185,7 +186,8 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
     log.info(f"seed {params.seeds.index(seed) + 1}/{len(params.seeds)} (seed {seed}): {workload(step.data, plan)}")
     if done:
         log.info(f"{step.name} seed {seed}: resuming after epoch {done} of {plan.epochs} from a checkpoint")
-    with tracking.seed_run(step.name, seed, step.lineage) as run:
+    under = (step.experiment_id, step.strategy_run) if step.strategy_run else None
+    with tracking.seed_run(step.name, seed, step.lineage, under) as run:
         if done:
             mlflow.set_tag(tracking.TAG_PREFIX + "resumed_after_epoch", str(done))
         _log_inputs(step.data, plan, step.digests)
@@ -207,6 +209,45 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
         mlflow.set_tag(tracking.TAG_PREFIX + "device", cost.device)
     shutil.rmtree(checkpoint, ignore_errors=True)
     return SeedResult(seed, bundle, figures, history, run.info.run_id, predictions.frame())
+
+
+def _train_seeds(step: Step, run_id: str) -> list[SeedResult]:
+    """Every seed, one after another, or `seeds_parallel` at a time, each in a worker process
+    of its own (started afresh: TensorFlow is not fork-safe). A worker loads the data and
+    its seed's starting point, trains, evaluates and logs its seed run under the strategy's
+    run, and hands back its figures and its model through a staging folder. One process
+    when training is distributed: the distribution has the machine already."""
+    params = step.params
+    parallel = min(params.seeds_parallel, len(params.seeds))
+    if parallel <= 1 or step.dist.kind != distribute.NONE:
+        return [_train_seed(step, seed) for seed in params.seeds]
+    import concurrent.futures
+    import multiprocessing
+
+    log.info(f"{step.name}: {len(params.seeds)} seeds, {parallel} at a time in worker processes")
+    (step.root / layout.STAGING_DIR).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=step.root / layout.STAGING_DIR) as staging:
+        job = seed_workers.SeedJob(step.name, params, step.root.resolve(), step.experiment_id, step.parent,
+                                   run_id, step.digests, step.lineage, Path(staging))
+        spawn = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(parallel, mp_context=spawn) as pool:
+            done = [pool.submit(seed_workers.train, job, seed) for seed in params.seeds]
+            results = [future.result() for future in done]
+        return [dataclasses.replace(r, bundle=ModelBundle.load(job.staging / seed_dir(r.seed))) for r in results]
+
+
+def seed_in_worker(job: seed_workers.SeedJob, seed: int) -> SeedResult:
+    """One seed in a worker process (retrainlab.seed_workers): its result, its model saved to
+    the staging folder, not sent back."""
+    data = load_prepared(job.root)
+    only = dataclasses.replace(job.params, seeds=[seed])  # this seed's starting point, not every seed's
+    bases, base_record, origin = _starting_points(CATALOGUE[job.strategy], only, job.root, data)
+    step = Step(CATALOGUE[job.strategy], job.params, job.root, distribute.Distribution(distribute.NONE), data, bases,
+                base_record, origin, digests=job.digests, experiment_id=job.experiment_id, parent=job.parent,
+                strategy_run=job.strategy_run, lineage=job.lineage)
+    result = _train_seed(step, seed)
+    result.bundle.save(job.staging / seed_dir(seed))
+    return dataclasses.replace(result, bundle=None)
 
 
 def train_extra_seed(names: list[str], seed: int, params: Params, root: Path = Path(".")) -> dict[str, dict]:
