@@ -111,6 +111,21 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
     assert set(predicted) <= {"yes", "no"}
     assert np.mean(predicted.to_numpy() == test["churned"].to_numpy()) == pytest.approx(fine.per_seed["0"]["acc_new"])
 
+    # `seeds_parallel`: each seed in a worker process of its own logs its seed run under the
+    # strategy's run, as one process does, with the same figures (seeded training on the CPU
+    # is deterministic), and hands its model back.
+    import dataclasses
+
+    together = run_strategy("fine-tune", dataclasses.replace(params, seeds_parallel=2))
+    for seed, figures in fine.per_seed.items():
+        for name in ("acc_old", "acc_new", "loss_new", "forgetting"):
+            assert together.per_seed[seed][name] == pytest.approx(figures[name], abs=1e-6), (seed, name)
+    for seed, run_id in together.mlflow.seed_run_ids.items():
+        seed_run = client.get_run(run_id)
+        assert seed_run.data.tags["mlflow.parentRunId"] == together.mlflow.run_id
+        assert seed_run.data.tags["retrainlab.seed"] == seed and "acc_new" in seed_run.data.metrics
+    assert sorted(p.name for p in (root / layout.model_dir("fine-tune")).iterdir()) == ["seed-0", "seed-1"]
+
 
 def test_a_strategy_before_its_baseline_says_what_to_run(files_project):
     from retrainlab.errors import PipelineError
@@ -174,24 +189,3 @@ def test_a_copied_project_keeps_its_artifacts_in_its_own_tree(tmp_path, monkeypa
         monkeypatch.delenv("MLFLOW_TRACKING_URI")
         tracking.configure("moving", bare)
 
-
-def test_seeds_in_worker_processes_give_the_same_figures_and_runs(files_project):
-    """`seeds_parallel`: each seed trained in a worker process of its own logs its seed run
-    under the strategy's run, as one process would, with the same figures (seeded training
-    on the CPU is deterministic), and hands its model back."""
-    import dataclasses
-
-    root, params = files_project
-    prepare_step(params, Path("."))
-    run_strategy("baseline", params)
-    alone = run_strategy("incremental", params)
-    together = run_strategy("incremental", dataclasses.replace(params, seeds_parallel=2))
-    for seed, figures in alone.per_seed.items():
-        for name in ("acc_old", "acc_new", "loss_new", "forgetting"):
-            assert together.per_seed[seed][name] == pytest.approx(figures[name], abs=1e-6), (seed, name)
-    client = MlflowClient()
-    for seed, run_id in together.mlflow.seed_run_ids.items():
-        seed_run = client.get_run(run_id)
-        assert seed_run.data.tags["mlflow.parentRunId"] == together.mlflow.run_id
-        assert seed_run.data.tags["retrainlab.seed"] == seed and "acc_new" in seed_run.data.metrics
-    assert sorted(p.name for p in (root / layout.model_dir("incremental")).iterdir()) == ["seed-0", "seed-1"]

@@ -193,7 +193,7 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
         _log_inputs(step.data, plan, step.digests)
         recorder = EpochCheckpoint(checkpoint, logs, math.inf if multi_worker else params.checkpoint_seconds)
         # Held-out curves call the model outside the cluster's collective steps: one process only.
-        held_out = [] if multi_worker else [HeldOutCurves(plan.bundle, step.data)]
+        held_out = [] if multi_worker else [HeldOutCurves(plan.bundle, step.data, dist.strategy is not None)]
         cost, workers = _measured_fit(plan, step, [*held_out, EpochLogger(), recorder], min(done, plan.epochs), seed)
         if plan.compiled_with:
             mlflow.set_tag(tracking.TAG_PREFIX + "compiled_with", plan.compiled_with)

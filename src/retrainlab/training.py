@@ -89,15 +89,21 @@ class HeldOutCurves(keras.callbacks.Callback):
 
     ROWS = 2_000
 
-    def __init__(self, bundle: ModelBundle, data) -> None:
+    def __init__(self, bundle: ModelBundle, data, distributed: bool = False) -> None:
         from retrainlab import evaluation
 
         super().__init__()
-        self.bundle = bundle
+        # Under a tf.distribute strategy, predict_on_batch returns each replica's copy of the
+        # batch (484 rows for 242 over two devices): the model is called directly there.
+        self.bundle, self.distributed = bundle, distributed
         self.sets = {}
         for name, split in evaluation.TEST_SETS.items():
             frame = data.sample(split, self.ROWS)
-            self.sets[name] = (bundle.inputs(frame), bundle.encode(frame[data.label].to_numpy()))
+            inputs = bundle.inputs(frame)
+            if distributed:  # a direct call takes tensors only, not a mix of tensors (text) and arrays
+                inputs = keras.tree.map_structure(
+                    lambda v: keras.ops.convert_to_tensor(v) if isinstance(v, np.ndarray) else v, inputs)
+            self.sets[name] = (inputs, bundle.encode(frame[data.label].to_numpy()))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is None:
@@ -105,7 +111,9 @@ class HeldOutCurves(keras.callbacks.Callback):
         for name, (inputs, truth) in self.sets.items():
             if not len(truth):
                 continue
-            probs = np.asarray(self.bundle.model.predict_on_batch(inputs))
+            model = self.bundle.model
+            probs = (keras.ops.convert_to_numpy(model(inputs, training=False)) if self.distributed
+                     else np.asarray(model.predict_on_batch(inputs)))
             predicted = (probs[:, 0] > 0.5).astype(int) if probs.shape[1] == 1 else probs.argmax(axis=1)
             logs[f"held_out_acc_{name}"] = float(np.mean(predicted == truth))
 
