@@ -1,0 +1,244 @@
+"""The training stream over data larger than its window, the statistics computed in the same
+pass, and resuming a run from a checkpoint: real Parquet files read in small windows, and
+real Keras training."""
+
+import itertools
+import tracemalloc
+
+import keras
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from retrainlab import layout
+from retrainlab.checkpoint import STATE, EpochCheckpoint, resume
+from retrainlab.data import CATEGORICAL, NUMERIC, ROW_GROUP_ROWS, Feature, Prepared
+from retrainlab.models import ModelBundle, build_model
+from retrainlab.strategies import Plan, Rows
+from retrainlab.stream import FeatureStats, pieces, windows
+from retrainlab.training import fit, seed_everything, training_dataset
+
+# Two files of 1,000 and 700 rows, each row named by its id, in row groups of 128 rows.
+SIZES = (1000, 700)
+ROWS = sum(SIZES)
+FEATURES = (Feature("id", NUMERIC), Feature("x", NUMERIC))
+
+
+def write(path, frame, row_group_rows):
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group_rows)
+    return path
+
+
+def id_frame(ids):
+    rng = np.random.default_rng(len(ids))
+    return pd.DataFrame({"id": ids.astype(np.float32), "x": rng.normal(size=len(ids)).astype(np.float32),
+                         "y": ids % 3})
+
+
+@pytest.fixture
+def two_files(tmp_path):
+    starts = np.cumsum((0, *SIZES))
+    return [write(tmp_path / f"part{i}.parquet", id_frame(np.arange(starts[i], starts[i + 1])), 128)
+            for i in range(len(SIZES))]
+
+
+def id_bundle(seed=0):
+    """A small MLP that reads the id column (and one more), three classes: the id modulo 3."""
+    frame = id_frame(np.arange(ROWS))
+    model = build_model(FEATURES, FeatureStats.of_frame(frame, FEATURES), 3, [4], 0.0, seed)
+    return ModelBundle(model, FEATURES, [0, 1, 2], "y")
+
+
+ID_INPUT = "in0_id"  # the model input the id column goes to (models.input_names)
+
+
+def test_small_windows_over_two_files_give_every_row_once_an_epoch_within_the_bound(two_files):
+    window_rows, piece_rows = 100, 30
+    orders = []
+    for epoch in range(3):
+        got = list(windows(two_files, ["id"], np.random.default_rng([0, epoch]), window_rows, piece_rows))
+        sizes = [len(w) for w in got]
+        # A window closes at the piece that takes it to window_rows: at most a piece short of one more.
+        assert max(sizes) <= window_rows + piece_rows - 1
+        assert min(sizes[:-1]) >= window_rows and len(got) >= ROWS // (window_rows + piece_rows)
+        ids = np.concatenate([w["id"].to_numpy() for w in got]).astype(int)
+        assert np.array_equal(np.sort(ids), np.arange(ROWS)), f"epoch {epoch}: a row missing or repeated"
+        # The files are mixed within windows (drawn by rows left), not read one after the other.
+        both = [((w["id"] < SIZES[0]).any() and (w["id"] >= SIZES[0]).any()) for w in got]
+        assert np.mean(both) > 0.5
+        orders.append(ids)
+    assert not np.array_equal(orders[0], orders[1])
+
+
+def stream_epoch(batches):
+    """One pass over a training dataset: its batches as (ids, targets) numpy arrays."""
+    return [(np.asarray(x[ID_INPUT]).ravel().astype(int), np.asarray(y)) for x, y in batches]
+
+
+def test_the_training_stream_gives_every_row_once_an_epoch_and_reshuffles(two_files):
+    batches = training_dataset(id_bundle(), two_files, batch_size=64, seed=0, window_rows=100)
+    epochs = [stream_epoch(batches) for _ in range(2)]
+    for epoch in epochs:
+        ids = np.concatenate([i for i, _ in epoch])
+        assert np.array_equal(np.sort(ids), np.arange(ROWS))
+        assert all(len(i) <= 64 for i, _ in epoch) and len(epoch) == -(-ROWS // 64)
+        assert all(np.array_equal(y, i % 3) for i, y in epoch)  # each row keeps its own target
+    assert not np.array_equal(np.concatenate([i for i, _ in epochs[0]]), np.concatenate([i for i, _ in epochs[1]]))
+
+
+def same_batches(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, u) and np.array_equal(y, v) for (x, y), (u, v) in zip(a, b))
+
+
+def test_a_stream_started_at_epoch_k_gives_the_batches_an_uninterrupted_one_gives_at_epoch_k(two_files):
+    bundle = id_bundle()
+    uninterrupted = training_dataset(bundle, two_files, batch_size=64, seed=3, window_rows=100)
+    epochs = [stream_epoch(uninterrupted) for _ in range(3)]
+    assert not same_batches(epochs[1], epochs[2])  # so that the check below can fail
+    for k in (1, 2):
+        resumed = training_dataset(bundle, two_files, batch_size=64, seed=3, first_epoch=k, window_rows=100)
+        assert same_batches(stream_epoch(resumed), epochs[k]), f"epoch {k}"
+
+
+def test_feature_stats_over_many_pieces_equal_numpy_on_the_whole(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 5_000
+    # Far from zero and drifting along the rows, so that the pieces' means differ: the part of
+    # the variance between pieces is most of it.
+    whole = pd.DataFrame({
+        "level": 1e4 + np.linspace(0, 50, n) + rng.normal(0, 1, n),
+        "skewed": rng.exponential(3.0, n) * np.linspace(1, 4, n),
+        "city": rng.choice(["oslo", "lima", "pune", "fez"], n),
+    })
+    features = (Feature("level", NUMERIC), Feature("skewed", NUMERIC), Feature("city", CATEGORICAL))
+    numeric = whole[["level", "skewed"]].to_numpy()
+    cuts = np.unique(np.concatenate([[0, 1, 2, 2, n - 1, n], rng.integers(0, n, 60)]))  # 1-row pieces too
+    frames = [whole.iloc[a:b] for a, b in itertools.pairwise(cuts)] + [whole.iloc[:0]]
+    assert len(frames) > 50
+    stats = FeatureStats.of_pieces(frames, features)
+    np.testing.assert_allclose(stats.mean, numeric.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(stats.variance, numeric.var(axis=0), rtol=1e-9)
+    assert stats.vocabularies == {"city": sorted(whole["city"].unique())}
+    # Over two files read piece by piece, as the model is built: the same.
+    paths = [write(tmp_path / "a.parquet", whole.iloc[:3000], 700),
+             write(tmp_path / "b.parquet", whole.iloc[3000:], 700)]
+    from_files = FeatureStats.of_files(paths, features)
+    np.testing.assert_allclose(from_files.mean, numeric.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(from_files.variance, numeric.var(axis=0), rtol=1e-9)
+
+
+MIB = 1 << 20
+
+
+def test_a_million_rows_stream_in_memory_bounded_by_the_window_not_the_file(tmp_path):
+    """About 1e6 rows of 8 float32 columns (30.5 MiB in memory), in row groups as prepare writes
+    them (ROW_GROUP_ROWS rows, 2 MiB). Python's and Arrow's allocations together stay under
+    12 MiB for the training windows (of 0.6 MiB) and under 24 MiB for the statistics (whose
+    pieces are a row group, converted to float64), where holding the file once takes 30.5."""
+    n, columns = 1_000_000, [f"f{i}" for i in range(8)]
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(n, 8)).astype(np.float32), columns=columns)
+    in_memory = frame.memory_usage(index=False).sum()
+    path = write(tmp_path / "big.parquet", frame, ROW_GROUP_ROWS)
+    del frame
+    windows_bound, stats_bound = 12 * MIB, 24 * MIB
+    assert stats_bound < 0.8 * in_memory
+
+    def held(source):
+        """What Arrow holds beyond what it held before (other tests' frames may keep some),
+        sampled at each piece or window the source gives."""
+        before = pa.total_allocated_bytes()
+        for item in source:
+            arrow.append(pa.total_allocated_bytes() - before)
+            yield item
+
+    tracemalloc.start()
+    try:
+        arrow, rows, largest = [], 0, 0
+        for window in held(windows([path], columns, np.random.default_rng(0), window_rows=1 << 14, piece_rows=1 << 12)):
+            rows, largest = rows + len(window), max(largest, len(window))
+        python = tracemalloc.get_traced_memory()[1]
+        assert rows == n and largest < (1 << 14) + (1 << 12)
+        assert python + max(arrow) < windows_bound, f"windows: {python / MIB:.1f} + {max(arrow) / MIB:.1f} MiB"
+
+        tracemalloc.reset_peak()
+        arrow = []
+        features = [Feature(c, NUMERIC) for c in columns]
+        stats = FeatureStats.of_pieces(held(pieces(path, columns, 1 << 16)), features)  # as FeatureStats.of_files
+        python = tracemalloc.get_traced_memory()[1]
+        assert stats.mean.shape == (8,) and np.all(np.abs(stats.variance - 1) < 0.01)
+        assert python + max(arrow) < stats_bound, f"statistics: {python / MIB:.1f} + {max(arrow) / MIB:.1f} MiB"
+    finally:
+        tracemalloc.stop()
+
+
+class RowsSeen:
+    """A loss term of weight zero that notes the ids of the rows the training stream brings, in
+    the order it brings them (its targets are computed from every window's rows)."""
+
+    width = 1
+
+    def __init__(self) -> None:
+        self.ids = []
+
+    def targets(self, inputs):
+        ids = np.asarray(inputs[ID_INPUT]).ravel().astype(int)
+        self.ids.append(ids)
+        return np.zeros((len(ids), 1), dtype=np.float32)
+
+    def __call__(self, targets, probabilities):
+        return keras.ops.zeros_like(probabilities[:, 0])
+
+    def epochs(self) -> list[np.ndarray]:
+        ids = np.concatenate(self.ids)
+        return np.split(ids, np.arange(ROWS, len(ids), ROWS))
+
+
+@pytest.fixture
+def id_data(tmp_path):
+    """The ids as a prepared training split of a project of its own."""
+    path = tmp_path / layout.split_path("initial_train")
+    path.parent.mkdir(parents=True)
+    write(path, id_frame(np.arange(ROWS)), 128)
+    summary = {"rows": {"initial_train": ROWS}, "classes": {"initial_train": [0, 1, 2]}}
+    return Prepared(tmp_path, "y", FEATURES, summary)
+
+
+BATCH = 128
+
+
+def id_plan(seed, epochs):
+    seed_everything(seed)
+    return Plan(id_bundle(seed), (Rows("initial_train"),), epochs, 0.01, BATCH, "model", loss_terms=(RowsSeen(),))
+
+
+def test_resume_restores_the_checkpoint_weights_and_streams_the_epoch_it_stopped_at(id_data, tmp_path):
+    checkpoints = tmp_path / "checkpoints"
+    stopped = id_plan(0, epochs=2)
+    fit(stopped, id_data, callbacks=[EpochCheckpoint(checkpoints)], seed=5)
+    saved = stopped.bundle.model.get_weights()
+    assert (checkpoints / STATE).is_file()
+
+    resumed = id_plan(1, epochs=3)  # another seed: other starting weights
+    start = resumed.bundle.model.get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(start, saved))
+    done, history = resume(resumed.bundle.model, checkpoints)
+    assert done == 2 and len(history) == 2 and all("loss" in epoch for epoch in history)
+    assert all(np.array_equal(a, b) for a, b in zip(resumed.bundle.model.get_weights(), saved))
+
+    fit(resumed, id_data, initial_epoch=done, seed=5)
+    assert resumed.bundle.model.optimizer.iterations.numpy() == -(-ROWS // BATCH)  # one epoch trained
+    # The rows, in order, of an uninterrupted run's three epochs: the stream of the same seed.
+    stream = training_dataset(stopped.bundle, [id_data.path("initial_train")], BATCH, seed=5)
+    expected = [np.concatenate([ids for ids, _ in stream_epoch(stream)]) for _ in range(3)]
+    assert all(np.array_equal(a, b) for a, b in zip(stopped.loss_terms[0].epochs(), expected[:2], strict=True))
+    (third,) = resumed.loss_terms[0].epochs()
+    assert np.array_equal(third, expected[2]) and not np.array_equal(third, expected[1])
+
+
+def test_resume_without_a_checkpoint_starts_at_epoch_zero_and_leaves_the_weights(tmp_path):
+    bundle = id_bundle()
+    before = bundle.model.get_weights()
+    assert resume(bundle.model, tmp_path / "none") == (0, [])
+    assert all(np.array_equal(a, b) for a, b in zip(bundle.model.get_weights(), before))
