@@ -23,7 +23,7 @@ repro: $(STAMP)
 	$(RUN) dvc metrics show
 
 test: $(STAMP)
-	$(RUN) python -m pytest
+	$(RUN) python -m pytest -n auto --dist loadfile
 
 # The "Bring your own model" examples' data and models (README), in examples/.
 examples: $(STAMP)
