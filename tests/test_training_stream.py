@@ -1,8 +1,7 @@
-"""The training stream over data larger than its window, the statistics computed in the same
-pass, and resuming a run from a checkpoint: real Parquet files read in small windows, and
-real Keras training."""
+"""The training stream over data larger than its window, its memory at a million rows, and
+resuming a run from a checkpoint: real Parquet files read in small windows, and real Keras
+training (tests/test_stream.py tests the windows and statistics themselves, without Keras)."""
 
-import itertools
 import tracemalloc
 
 import keras
@@ -14,7 +13,7 @@ import pytest
 
 from retrainlab import layout
 from retrainlab.checkpoint import STATE, EpochCheckpoint, resume
-from retrainlab.data import CATEGORICAL, NUMERIC, ROW_GROUP_ROWS, Feature, Prepared
+from retrainlab.data import NUMERIC, ROW_GROUP_ROWS, Feature, Prepared
 from retrainlab.models import ModelBundle, build_model
 from retrainlab.strategies import Plan, Rows
 from retrainlab.stream import FeatureStats, pieces, windows
@@ -54,24 +53,6 @@ def id_bundle(seed=0):
 ID_INPUT = "in0_id"  # the model input the id column goes to (models.input_names)
 
 
-def test_small_windows_over_two_files_give_every_row_once_an_epoch_within_the_bound(two_files):
-    window_rows, piece_rows = 100, 30
-    orders = []
-    for epoch in range(3):
-        got = list(windows(two_files, ["id"], np.random.default_rng([0, epoch]), window_rows, piece_rows))
-        sizes = [len(w) for w in got]
-        # A window closes at the piece that takes it to window_rows: at most a piece short of one more.
-        assert max(sizes) <= window_rows + piece_rows - 1
-        assert min(sizes[:-1]) >= window_rows and len(got) >= ROWS // (window_rows + piece_rows)
-        ids = np.concatenate([w["id"].to_numpy() for w in got]).astype(int)
-        assert np.array_equal(np.sort(ids), np.arange(ROWS)), f"epoch {epoch}: a row missing or repeated"
-        # The files are mixed within windows (drawn by rows left), not read one after the other.
-        both = [((w["id"] < SIZES[0]).any() and (w["id"] >= SIZES[0]).any()) for w in got]
-        assert np.mean(both) > 0.5
-        orders.append(ids)
-    assert not np.array_equal(orders[0], orders[1])
-
-
 def stream_epoch(batches):
     """One pass over a training dataset: its batches as (ids, targets) numpy arrays."""
     return [(np.asarray(x[ID_INPUT]).ravel().astype(int), np.asarray(y)) for x, y in batches]
@@ -100,33 +81,6 @@ def test_a_stream_started_at_epoch_k_gives_the_batches_an_uninterrupted_one_give
     for k in (1, 2):
         resumed = training_dataset(bundle, two_files, batch_size=64, seed=3, first_epoch=k, window_rows=100)
         assert same_batches(stream_epoch(resumed), epochs[k]), f"epoch {k}"
-
-
-def test_feature_stats_over_many_pieces_equal_numpy_on_the_whole(tmp_path):
-    rng = np.random.default_rng(0)
-    n = 5_000
-    # Far from zero and drifting along the rows, so that the pieces' means differ: the part of
-    # the variance between pieces is most of it.
-    whole = pd.DataFrame({
-        "level": 1e4 + np.linspace(0, 50, n) + rng.normal(0, 1, n),
-        "skewed": rng.exponential(3.0, n) * np.linspace(1, 4, n),
-        "city": rng.choice(["oslo", "lima", "pune", "fez"], n),
-    })
-    features = (Feature("level", NUMERIC), Feature("skewed", NUMERIC), Feature("city", CATEGORICAL))
-    numeric = whole[["level", "skewed"]].to_numpy()
-    cuts = np.unique(np.concatenate([[0, 1, 2, 2, n - 1, n], rng.integers(0, n, 60)]))  # 1-row pieces too
-    frames = [whole.iloc[a:b] for a, b in itertools.pairwise(cuts)] + [whole.iloc[:0]]
-    assert len(frames) > 50
-    stats = FeatureStats.of_pieces(frames, features)
-    np.testing.assert_allclose(stats.mean, numeric.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(stats.variance, numeric.var(axis=0), rtol=1e-9)
-    assert stats.vocabularies == {"city": sorted(whole["city"].unique())}
-    # Over two files read piece by piece, as the model is built: the same.
-    paths = [write(tmp_path / "a.parquet", whole.iloc[:3000], 700),
-             write(tmp_path / "b.parquet", whole.iloc[3000:], 700)]
-    from_files = FeatureStats.of_files(paths, features)
-    np.testing.assert_allclose(from_files.mean, numeric.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(from_files.variance, numeric.var(axis=0), rtol=1e-9)
 
 
 MIB = 1 << 20
