@@ -1,6 +1,7 @@
 # `make repro`: set up and run the whole pipeline on the embedded default (digits demo).
 # `make test`:  set up and run the test suite.
 # `make server`: team mode's MLflow tracking server (README: Team mode).
+# `make mutation`: mutation testing of the pure core (docs/TESTING.md); not part of `make test`.
 # Each creates .venv from the pinned lock on first use.
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN := PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: setup repro test examples ui server lock clean
+.PHONY: setup repro test mutation examples ui server lock clean
 
 setup: $(STAMP)
 
@@ -24,6 +25,24 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	$(RUN) python -m pytest -n auto --dist loadfile
+
+# mutmut (pinned in requirements-mutation.lock) on the modules pyproject.toml's [tool.mutmut]
+# lists, against their fast unit tests; then the score per module. A fresh run each time.
+# MODULES="comparison cost" (dotted below retrainlab: data.splitting, strategies.declaration)
+# runs those modules' mutants only; MUTATION_JOBS sets how many run at once (default: CPUs).
+MODULES ?=
+MUTATION_JOBS ?=
+MUTATION_STAMP := $(VENV)/.mutation-installed
+
+$(MUTATION_STAMP): $(STAMP) requirements-mutation.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-mutation.lock
+	touch $@
+
+mutation: $(MUTATION_STAMP)
+	rm -rf mutants
+	$(RUN) python -m mutmut run $(if $(MUTATION_JOBS),--max-children $(MUTATION_JOBS)) \
+		$(foreach module,$(MODULES),"retrainlab.$(module).*")
+	$(RUN) python scripts/mutation_score.py
 
 # The "Bring your own model" examples' data and models (README), in examples/.
 examples: $(STAMP)

@@ -135,3 +135,106 @@ def test_an_unsupported_file_type_is_refused(tmp_path):
     with pytest.raises(DataError, match="unsupported file type"):
         data.prepare(params, tmp_path)
     assert not (tmp_path / layout.PREPARED_DIR).exists()
+
+
+@pytest.mark.parametrize("rows, fraction, in_test", [(3, 0.1, 1), (2, 0.9, 1), (10, 0.25, 2), (10, 0.26, 3), (1, 0.9, 0)])
+def test_stratified_split_rounds_a_class_but_keeps_one_row_on_each_side(rows, fraction, in_test):
+    labels = np.array(["a"] * rows + ["b"] * 8)
+    train, test = data.stratified_split(labels, fraction, np.random.default_rng(0))
+    assert (labels[test] == "a").sum() == in_test and (labels[train] == "a").sum() == rows - in_test
+    assert list(train) == sorted(train) and list(test) == sorted(test)
+
+
+def two_parts():
+    """A dataset in two parts, as the synthetic source yields it chunk by chunk."""
+    def part(seed, classes, cleaning):
+        rng = np.random.default_rng(seed)
+        def rows(n, labels):
+            return pd.DataFrame({"x": rng.normal(size=n), "y": rng.choice(labels, n)})
+        return data.Dataset(rows(40, classes[0]), rows(20, classes[1]), "y", (data.Feature("x", data.NUMERIC),),
+                            cleaning=cleaning, notes={"label_type": "text"})
+    return [part(0, (["a", "b"], ["b", "c"]), {"a.csv": {"rows": 40, "dropped": 1}, "b.csv": {"rows": 20, "dropped": 2}}),
+            part(1, (["a", "b", "d"], ["c"]), {"a.csv": {"rows": 40, "dropped": 3}, "b.csv": {"rows": 20, "dropped": 0}})]
+
+
+def test_make_splits_keeps_the_columns_and_every_row_once_training_rows_shuffled():
+    dataset = two_parts()[0]
+    splits = data.make_splits(dataset, 0.25, np.random.default_rng(0))
+    assert list(splits) == ["initial_train", "initial_test", "incremental_train", "incremental_test"]
+    for part in ("initial", "incremental"):
+        train, test = splits[f"{part}_train"], splits[f"{part}_test"]
+        assert list(train.columns) == list(test.columns) == ["x", "y"]
+        assert list(train.index) == list(range(len(train))) and list(test.index) == list(range(len(test)))
+        whole = getattr(dataset, part)
+        pd.testing.assert_frame_equal(pd.concat([train, test]).sort_values("x", ignore_index=True),
+                                      whole.sort_values("x", ignore_index=True))
+    train = list(splits["initial_train"]["x"])
+    assert train != [x for x in dataset.initial["x"] if x in set(train)]  # not in the source's order
+
+
+def test_the_tally_adds_the_parts_up_and_checks_the_whole():
+    tally, rng = data.Tally(), np.random.default_rng(0)
+    parts = two_parts()
+    for dataset in parts:
+        tally.add(dataset, data.make_splits(dataset, 0.25, rng))
+    assert tally.rows == {"initial_train": 60, "initial_test": 20, "incremental_train": 30, "incremental_test": 10}
+    total = lambda name: int(tally.counts[name].sum())  # noqa: E731
+    assert {name: total(name) for name in tally.rows} == tally.rows
+    assert tally.cleaning == {"initial": {"rows": 80, "dropped": 4}, "incremental": {"rows": 40, "dropped": 2}}
+    tally.check(("a.csv", "b.csv"))
+    params = DataParams(source="files", files=FilesParams("a.csv", "b.csv", "y"))
+    summary = tally.summary("y", parts[0].features, params)
+    assert summary == {
+        "source": "files", "scenario": None, "label": "y", "features": [{"name": "x", "kind": "numeric"}],
+        "rows": tally.rows,
+        "classes": {"initial_train": ["a", "b", "d"], "initial_test": ["a", "b", "d"],
+                    "incremental_train": ["b", "c"], "incremental_test": ["b", "c"]},
+        "new_classes": ["c"], "cleaning": tally.cleaning, "label_type": "text",
+    }
+    builtin = tally.summary("y", parts[0].features, DataParams(source="synthetic", scenario="covariate_shift"))
+    assert builtin["source"] == "synthetic" and builtin["scenario"] == "covariate_shift"
+    assert tally.summary("y", parts[0].features, DataParams(source="arrays"))["scenario"] is None
+
+
+def test_the_tally_refuses_a_class_of_one_row_one_class_or_an_empty_split():
+    def tally_of(initial, incremental):
+        splits = {name: pd.DataFrame({"y": labels}) for name, labels in zip(layout.SPLITS, (*initial, *incremental))}
+        tally = data.Tally()
+        tally.add(data.Dataset(splits["initial_train"], splits["incremental_train"], "y", ()), splits)
+        return tally
+
+    # Each class has two rows in all, one in each split: fine, though no split alone has two.
+    tally_of((["a", "b"], ["a", "b"]), (["c"], ["c"])).check(("old", "new"))
+    with pytest.raises(DataError, match=r"^old: class 'b' has a single row"):
+        tally_of((["a", "b"], ["a"]), (["c"], ["c"])).check(("old", "new"))
+    with pytest.raises(DataError, match=r"^old: only one class \('a'\)"):
+        tally_of((["a"], ["a"]), (["c"], ["c"])).check(("old", "new"))
+    tally_of((["a", "b"], ["a", "b"]), (["c"], ["c"])).check(("old", "new"))  # one new class is enough
+    with pytest.raises(DataError, match=r"^new: class 'd' has a single row"):
+        tally_of((["a", "b"], ["a", "b"]), (["c", "d"], ["c"])).check(("old", "new"))
+    with pytest.raises(DataError, match=r"^split 'incremental_test' is empty: give more rows or change "
+                                        r"data\.test_fraction$"):
+        tally_of((["a", "b"], ["a", "b"]), (["c", "c"], [])).check(("old", "new"))
+
+
+def test_the_split_writer_appends_parts_in_row_groups_and_replaces_the_files_only_on_commit(tmp_path):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / layout.split_path("initial_train")
+    first = pd.DataFrame({"x": np.arange(data.ROW_GROUP_ROWS + 1, dtype=float), "y": "a"})
+    with data.SplitWriter(tmp_path) as writer:
+        writer.append({"initial_train": first})
+        writer.append({"initial_train": first.iloc[:3]})
+        assert not path.exists()
+        writer.commit()
+    source = pq.ParquetFile(path)
+    assert source.schema_arrow.names == ["x", "y"]  # no index column
+    assert [source.metadata.row_group(i).num_rows for i in range(source.metadata.num_row_groups)] == [
+        data.ROW_GROUP_ROWS, 1, 3]
+    assert list(tmp_path.rglob(".*partial")) == []
+
+    with pytest.raises(ValueError), data.SplitWriter(tmp_path) as writer:  # a failed prepare
+        writer.append({"initial_train": first.iloc[:2]})
+        raise ValueError("a check failed")
+    assert pq.ParquetFile(path).metadata.num_rows == data.ROW_GROUP_ROWS + 4  # as it was
+    assert list(tmp_path.rglob(".*partial")) == []

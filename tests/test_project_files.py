@@ -135,6 +135,9 @@ def test_dependency_pins_agree_across_pyproject_python_env_and_the_lock():
     for required in ("tensorflow-cpu", "keras", "mlflow", "dvc", "pandas", "numpy", "pyarrow",
                      "scikit-learn", "nvidia-ml-py", "psutil"):
         assert required in project
+    # `make mutation` installs its tool on top of the lock, and pins nothing the lock pins.
+    mutation = pins((PROJECT / "requirements-mutation.lock").read_text().splitlines())
+    assert "mutmut" in mutation and not set(mutation) & set(lock)
 
 
 def test_the_prepare_and_compare_steps_do_not_load_tensorflow(tmp_path):

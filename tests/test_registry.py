@@ -13,9 +13,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from retrainlab import layout, registry
-from retrainlab.config import CompareParams, FilesParams, load_params
+from retrainlab.config import FilesParams, load_params
 from retrainlab.errors import RetrainlabError
-from retrainlab.registry import Gate, Measured, PromotionRefused, gates
+from retrainlab.registry import PromotionRefused
 from retrainlab.steps import compare_step, prepare_step
 from retrainlab.strategies import BASELINE
 from retrainlab.train import run_strategy
@@ -29,33 +29,6 @@ def churn_with_pauses(n, seed):
     frame = churn(n, seed, plans=("basic", "pro", "trial"))
     frame.loc[frame["plan"] == "trial", "churned"] = "paused"
     return frame
-
-POLICY = CompareParams(new_traffic_share=0.5, tolerance=0.01, max_forgetting=0.025)  # ceiling 0.05
-
-
-# A version that trained normally and beats always predicting the majority class.
-SOUND = {"majority_target": 0.5, "losses": {"loss_old": 0.2, "loss_new": 0.3}}
-
-
-def test_gates_pass_a_candidate_as_good_as_the_champion():
-    result = gates(Measured("2", 0.95, 0.90, 0.925), Measured("1", 0.96, 0.89, 0.925), 0.0, POLICY, **SOUND)
-    assert all(g.passed for g in result)
-
-
-def test_a_worse_candidate_fails_and_says_by_how_much():
-    result = gates(Measured("2", 0.95, 0.70, 0.825), Measured("1", 0.96, 0.90, 0.930), 0.0, POLICY, **SOUND)
-    failed = {g.name: g for g in result if not g.passed}
-    assert set(failed) == {"not worse than the champion"}
-    assert "worse by 0.1050" in failed["not worse than the champion"].detail
-
-
-def test_forgetting_is_measured_against_the_champion_when_there_is_one():
-    candidate = Measured("2", 0.80, 0.99, 0.895)
-    with_champion = gates(candidate, Measured("1", 0.95, 0.80, 0.875), 0.0, POLICY, **SOUND)
-    assert not with_champion[-1].passed and "over by 0.1000" in with_champion[-1].detail
-    without = gates(candidate, None, 0.02, POLICY, **SOUND)
-    assert all(g.passed for g in without)
-    assert isinstance(without[0], Gate)
 
 
 @pytest.fixture(scope="module")

@@ -110,6 +110,9 @@ class Context:
         return Plan(bundle, tuple(rows), source.epochs, source.learning_rate, self.params.model.batch_size,
                     self.section if own else "model", **hooks)
 
+    # Mutation testing (make mutation, docs/TESTING.md) stops here: what follows reaches the
+    # model surgery in retrainlab.models (TensorFlow), which the strategy tests train for real.
+    # pragma: no mutate block
     def grown(self, *splits: str):
         """A copy of the baseline whose output has a unit for every class `splits` add
         (the incremental data by default), the old classes' units untouched."""

@@ -1,0 +1,133 @@
+"""The promotion gates: pure arithmetic on what was measured, at their edges.
+
+The numbers at the edges are sums of powers of two, so that a difference exactly at the
+tolerance or the ceiling is exact in floating point and `<=` can be told from `<`."""
+
+import math
+
+import pytest
+
+from retrainlab.config import CompareParams
+from retrainlab.registry import Gate, Measured, gates
+
+POLICY = CompareParams(new_traffic_share=0.5, tolerance=0.01, max_forgetting=0.025)  # ceiling 0.05
+FINITE = {"loss_old": 0.3, "loss_new": 0.4}
+# A version that trained normally and beats always predicting the majority class.
+SOUND = {"majority_target": 0.5, "losses": {"loss_old": 0.2, "loss_new": 0.3}}
+# Tolerance 1/16; ceiling 1/16 / (1 - 1/2) = 1/8.
+EXACT = CompareParams(new_traffic_share=0.5, tolerance=0.0625, max_forgetting=0.0625)
+EPSILON = 1e-9
+
+
+def failed(results) -> dict:
+    return {g.name: g.detail for g in results if not g.passed}
+
+
+def test_gates_pass_a_candidate_as_good_as_the_champion():
+    result = gates(Measured("2", 0.95, 0.90, 0.925), Measured("1", 0.96, 0.89, 0.925), 0.0, POLICY, **SOUND)
+    assert all(g.passed for g in result)
+    assert [g.name for g in result] == ["loads and predicts", "finite loss", "better than the majority class",
+                                        "not worse than the champion", "forgetting under the ceiling"]
+    assert all(isinstance(g, Gate) for g in result)
+
+
+def test_a_worse_candidate_fails_and_says_by_how_much():
+    result = gates(Measured("2", 0.95, 0.70, 0.825), Measured("1", 0.96, 0.90, 0.930), 0.0, POLICY, **SOUND)
+    assert failed(result) == {"not worse than the champion": "target 0.8250 against champion v1's 0.9300: worse "
+                                                             "by 0.1050, more than the tolerance 0.0100"}
+
+
+@pytest.mark.parametrize("below, passes", [(0.0625 - EPSILON, True), (0.0625, True), (0.0625 + EPSILON, False)])
+def test_a_candidate_may_be_below_the_champion_by_the_tolerance_and_no_more(below, passes):
+    champion = Measured("1", 0.875, 0.875, 0.875)
+    candidate = Measured("2", 0.875, 0.875, 0.875 - below)
+    result = {g.name: g for g in gates(candidate, champion, 0.0, EXACT, **SOUND)}
+    gate = result["not worse than the champion"]
+    assert gate.passed is passes and failed(result.values()).keys() <= {"not worse than the champion"}
+    if passes:
+        assert gate.detail.endswith(f"difference {-below:+.4f} within the tolerance 0.0625")
+    else:
+        assert gate.detail.endswith(f"worse by {below:.4f}, more than the tolerance 0.0625")
+
+
+def test_a_better_candidate_passes_with_its_gain():
+    result = gates(Measured("2", 0.875, 0.875, 0.9375), Measured("1", 0.875, 0.875, 0.875), 0.0, EXACT, **SOUND)
+    assert failed(result) == {}
+    assert result[3].detail == ("target 0.9375 against champion v1's 0.8750: difference +0.0625 within the "
+                                "tolerance 0.0625")
+
+
+@pytest.mark.parametrize("lost, passes", [(0.125 - EPSILON, True), (0.125, True), (0.125 + EPSILON, False)])
+def test_forgetting_against_the_champion_may_reach_the_ceiling_and_no_more(lost, passes):
+    champion = Measured("1", 0.875, 0.5, 0.6875)
+    candidate = Measured("2", 0.875 - lost, 0.75, 0.8125 - lost / 2)
+    # The recorded forgetting is not the one that counts when there is a champion.
+    result = gates(candidate, champion, 0.5, EXACT, **SOUND)
+    assert result[-1].name == "forgetting under the ceiling" and result[-1].passed is passes
+    assert failed(result).keys() <= {"forgetting under the ceiling"}
+    shown = f"forgetting {lost:.4f} against the ceiling 0.1250"
+    assert result[-1].detail == (shown if passes else f"{shown}: over by {lost - 0.125:.4f}")
+
+
+@pytest.mark.parametrize("recorded, passes", [(0.125, True), (0.125 + EPSILON, False), (-0.25, True)])
+def test_without_a_champion_the_recorded_forgetting_meets_the_ceiling(recorded, passes):
+    result = gates(Measured("2", 0.5, 0.875, 0.6875), None, recorded, EXACT, **SOUND)
+    assert result[3] == Gate("not worse than the champion", True, "there is no champion yet")
+    assert result[-1].passed is passes and failed(result).keys() <= {"forgetting under the ceiling"}
+    assert result[-1].detail.startswith(f"forgetting {recorded:.4f} against the ceiling 0.1250")
+
+
+def test_the_forgetting_ceiling_follows_the_traffic_share():
+    # Three quarters new traffic: the old quarter may lose 1/16, so 1/4 of old accuracy may go.
+    three_quarters = CompareParams(new_traffic_share=0.75, tolerance=0.0625, max_forgetting=0.0625)
+    at = gates(Measured("2", 0.5, 0.875, 0.78125), None, 0.25, three_quarters, **SOUND)
+    assert at[-1].passed and at[-1].detail == "forgetting 0.2500 against the ceiling 0.2500"
+    over = gates(Measured("2", 0.5, 0.875, 0.78125), None, 0.25 + EPSILON, three_quarters, **SOUND)
+    assert not over[-1].passed
+    # All traffic new: no ceiling at all.
+    all_new = CompareParams(new_traffic_share=1.0, tolerance=0.0625, max_forgetting=0.0625)
+    anything = gates(Measured("2", 0.0, 0.875, 0.875), None, 1.0, all_new, **SOUND)
+    assert anything[-1].passed and anything[-1].detail == "forgetting 1.0000 against the ceiling none (all traffic is new)"
+
+
+def test_forgetting_is_measured_against_the_champion_when_there_is_one():
+    candidate = Measured("2", 0.80, 0.99, 0.895)
+    with_champion = gates(candidate, Measured("1", 0.95, 0.80, 0.875), 0.0, POLICY, **SOUND)
+    assert not with_champion[-1].passed and "over by 0.1000" in with_champion[-1].detail
+    without = gates(candidate, None, 0.02, POLICY, **SOUND)
+    assert all(g.passed for g in without)
+
+
+def test_a_model_no_better_than_always_predicting_the_majority_class_fails():
+    candidate = Measured("2", 0.70, 0.60, 0.65)
+    passed = gates(candidate, None, 0.0, POLICY, majority_target=0.64, losses=FINITE)
+    assert failed(passed) == {}
+    assert passed[2].detail == ("target 0.6500 against 0.6400 for always predicting the most frequent class of the "
+                                "training data")
+    refused = failed(gates(candidate, None, 0.0, POLICY, majority_target=0.65, losses=FINITE))
+    assert refused == {"better than the majority class": "target 0.6500 against 0.6500 for always predicting the "
+                       "most frequent class of the training data: no better than that"}
+
+
+@pytest.mark.parametrize("losses", [
+    {"loss_old": math.nan, "loss_new": 0.4},
+    {"loss_old": 0.3, "loss_new": math.inf},
+    {"loss_old": 0.3, "loss_new": None},  # not logged, or the run is gone
+    {"loss_old": None, "loss_new": 0.4},
+    {},
+])
+def test_a_loss_that_is_not_finite_or_missing_fails(losses):
+    refused = failed(gates(Measured("2", 0.9, 0.9, 0.9), None, 0.0, POLICY, majority_target=0.5, losses=losses))
+    assert set(refused) == {"finite loss"}
+    assert refused["finite loss"].endswith(" recorded: training diverged or was not logged")
+
+
+def test_the_finite_loss_gate_shows_each_loss():
+    result = gates(Measured("2", 0.9, 0.9, 0.9), None, 0.0, POLICY, majority_target=0.5, losses=FINITE)
+    assert result[0] == Gate("loads and predicts", True, "version 2 predicted every test row")
+    assert result[1] == Gate("finite loss", True, "loss_old 0.3000, loss_new 0.4000 recorded")
+    missing = gates(Measured("2", 0.9, 0.9, 0.9), None, 0.0, POLICY, majority_target=0.5,
+                    losses={"loss_old": None, "loss_new": 0.4})
+    assert missing[1].detail == "loss_old missing, loss_new 0.4000 recorded: training diverged or was not logged"
+    none = gates(Measured("2", 0.9, 0.9, 0.9), None, 0.0, POLICY, majority_target=0.5, losses={})
+    assert none[1].detail == "no loss recorded: training diverged or was not logged"

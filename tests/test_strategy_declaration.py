@@ -1,0 +1,89 @@
+"""What a strategy declaration says and the plan its context makes, without training anything
+(no TensorFlow: the model surgery is tested in test_strategies.py and test_models.py)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from retrainlab.config import MAX_EPOCHS, ConfigError, Params
+from retrainlab.strategies import (
+    CATALOGUE,
+    FROM_BASELINE,
+    FROM_SCRATCH,
+    Context,
+    Plan,
+    Rows,
+    Settings,
+    Strategy,
+    Training,
+    grown_labels,
+)
+
+
+class Data:
+    """What a context asks of the prepared data here: rows per split."""
+
+    def rows(self, split):
+        return {"initial_train": 120, "incremental_train": 30}[split]
+
+
+def plan_nothing(ctx):
+    raise AssertionError("not called here")
+
+
+def context(settings, section="strategies.x"):
+    params = Params()
+    params = dataclasses.replace(params, model=dataclasses.replace(params.model, epochs=7, learning_rate=0.003,
+                                                                       batch_size=16))
+    return Context(Data(), params, settings, section, base="the baseline", seed=3)
+
+
+def test_a_plan_takes_the_strategys_own_epochs_and_learning_rate_and_the_models_batch_size():
+    ctx = context(Training(epochs=4, learning_rate=0.02))
+    plan = ctx.plan("bundle", [Rows("incremental_train"), Rows("initial_train", 50)], callbacks=("stop",))
+    assert plan == Plan("bundle", (Rows("incremental_train"), Rows("initial_train", 50)), 4, 0.02, 16,
+                        "strategies.x", callbacks=("stop",))
+    assert plan.splits == ("incremental_train", "initial_train")
+    assert plan.loss_terms == () and plan.transform is None and plan.compiled_with == ""
+    assert ctx.rows("incremental_train") == 30
+
+
+def test_a_strategy_without_settings_of_its_own_trains_as_the_model_section_says():
+    plan = context(Settings(), section="strategies.keep").plan("bundle", [Rows("initial_train")], transform=print)
+    assert (plan.epochs, plan.learning_rate, plan.batch_size, plan.section) == (7, 0.003, 16, "model")
+    assert plan.transform is print and plan.splits == ("initial_train",) and plan.rows[0].limit is None
+
+
+def test_training_settings_are_checked_naming_the_key():
+    assert (Training().epochs, Training().learning_rate) == (15, 0.0005)
+    Training(epochs=1, learning_rate=1e-9).check("strategies.x")
+    Training(epochs=MAX_EPOCHS).check("strategies.x")
+    Settings().check("strategies.x")
+    cases = [(Training(learning_rate=0.0), "parameter 'strategies.x.learning_rate' must be positive"),
+             (Training(epochs=0), f"parameter 'strategies.x.epochs' must be between 1 and {MAX_EPOCHS}"),
+             (Training(epochs=MAX_EPOCHS + 1), f"parameter 'strategies.x.epochs' must be between 1 and {MAX_EPOCHS}")]
+    for settings, message in cases:
+        with pytest.raises(ConfigError) as refused:
+            settings.check("strategies.x")
+        assert str(refused.value) == message
+
+
+def test_a_declaration_says_where_it_starts_and_where_its_settings_are():
+    plain = Strategy("plain", "one line", plan_nothing)
+    assert (plain.starts_from, plain.reads_old_data, plain.action, plain.settings) == (FROM_BASELINE, False, "", Settings)
+    assert plain.section == "model"
+    own = Strategy("own", "one line", plan_nothing, settings=Training, starts_from=FROM_SCRATCH, reads_old_data=True)
+    assert own.section == "strategies.own"
+    with pytest.raises(ValueError) as refused:
+        Strategy("odd", "one line", plan_nothing, starts_from="yesterday")
+    assert str(refused.value) == "odd: starts_from must be one of ('scratch', 'baseline')"
+    assert CATALOGUE["fine-tune"].section == "strategies.fine-tune" and CATALOGUE["baseline"].section == "model"
+
+
+def test_grown_labels_keep_the_known_order_and_append_only_new_labels_sorted():
+    assert grown_labels([3, 1], np.array([5, 1, 4, 4, 3])) == [3, 1, 4, 5]
+    grown = grown_labels(["b", "a"], np.array(["c", "a"], dtype=object))
+    assert grown == ["b", "a", "c"] and all(type(label) is str for label in grown)
+    assert all(type(label) is int for label in grown_labels([0], np.array([2, 1])))  # numpy scalars made plain
+    assert grown_labels(["a"], []) == ["a"]
