@@ -20,10 +20,6 @@ from mutmut.stats import status_by_exit_code  # mutmut's own reading of a mutant
 DETECTED = ("killed", "timeout")
 
 
-def status(exit_code: int | None) -> str:
-    return status_by_exit_code[exit_code]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--survivors", action="store_true", help="list the mutants not killed")
@@ -39,14 +35,15 @@ def main() -> None:
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         if not codes:
             continue
-        counts = Counter(status(code) for code in codes.values())
+        counts = Counter(status_by_exit_code[code] for code in codes.values())
         if counts["not checked"] == len(codes):
             continue
         killed = sum(counts[name] for name in DETECTED)
         module = meta.relative_to(args.mutants / "src").with_suffix("").with_suffix("").as_posix()
         print(f"| {module.replace('/', '.')} | {killed} | {len(codes)} | {100 * killed / len(codes):.1f}% | "
               f"{counts['survived']} | {counts['no tests']} | {counts['not checked']} |")
-        left += [(name, status(code)) for name, code in codes.items() if status(code) not in DETECTED]
+        states = {name: status_by_exit_code[code] for name, code in codes.items()}
+        left += [(name, state) for name, state in states.items() if state not in DETECTED]
     if args.survivors:
         print()
         for name, state in left:

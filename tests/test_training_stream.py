@@ -8,7 +8,6 @@ import keras
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from retrainlab import layout
@@ -19,15 +18,12 @@ from retrainlab.strategies import Plan, Rows
 from retrainlab.stream import FeatureStats, pieces, windows
 from retrainlab.training import fit, seed_everything, training_dataset
 
+from .test_stream import write
+
 # Two files of 1,000 and 700 rows, each row named by its id, in row groups of 128 rows.
 SIZES = (1000, 700)
 ROWS = sum(SIZES)
 FEATURES = (Feature("id", NUMERIC), Feature("x", NUMERIC))
-
-
-def write(path, frame, row_group_rows):
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group_rows)
-    return path
 
 
 def id_frame(ids):
