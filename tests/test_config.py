@@ -149,6 +149,13 @@ def test_the_top_level_and_the_syntax_fail_like_any_key(tmp_path, text, message)
         ("model:\n  batch_size: 100000000000\n", "model.batch_size"),
         ("seeds: [" + ", ".join(map(str, range(101))) + "]\n", "seeds"),
         ("seeds_parallel: 100000\n", "seeds_parallel"),
+        # Past what their consumer takes: NumPy's seeding stops at 2**32 - 1 (before: the step
+        # failed with a traceback after loading the data), a synthetic chunk must fit memory.
+        ("seeds: [4294967296]\n", "seeds"),
+        ("seeds: [2147483648]\n", "seeds"),
+        ("data:\n  synthetic:\n    features: 1000000000\n", "data.synthetic.features"),
+        ("data:\n  synthetic:\n    classes: 100000\n", "data.synthetic.classes"),
+        ("data:\n  synthetic:\n    rows: 1000000000000\n", "data.synthetic.rows"),
     ],
 )
 def test_huge_values_are_refused_before_they_exhaust_the_machine(tmp_path, text, key):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from retrainlab import data, layout
-from retrainlab.config import DataParams, FilesParams
+from retrainlab.config import ArraysParams, DataParams, FilesParams
 from retrainlab.errors import DataError
 
 
@@ -238,3 +238,23 @@ def test_the_split_writer_appends_parts_in_row_groups_and_replaces_the_files_onl
         raise ValueError("a check failed")
     assert pq.ParquetFile(path).metadata.num_rows == data.ROW_GROUP_ROWS + 4  # as it was
     assert list(tmp_path.rglob(".*partial")) == []
+
+
+def test_prepare_takes_wide_arrays_column_blocks_at_a_time_without_a_warning(tmp_path):
+    """Images of a few thousand pixels: before, each column was inserted on its own, which
+    took 25 s and 12,000 lines of pandas' PerformanceWarning at 3,072 values per row (and did
+    not finish in ten minutes at 20,000). benchmarks/wide.py measures the time per value."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    for name, n in (("old", 60), ("new", 30)):
+        x = rng.random((n, 3, 32, 32)).astype("float32")
+        x[0, 0, 0, 0] = np.nan  # one value to drop the row for
+        np.savez(tmp_path / f"{name}.npz", x=x, y=rng.integers(0, 2, n))
+    params = DataParams(source="arrays", arrays=ArraysParams("old.npz", "new.npz"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = data.prepare(params, tmp_path)
+    assert summary["input_shape"] == [3, 32, 32] and len(summary["features"]) == 3 * 32 * 32
+    assert summary["cleaning"]["initial"]["dropped_incomplete"] == 1
+    assert sum(summary["rows"].values()) == 60 + 30 - 2

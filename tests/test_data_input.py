@@ -100,6 +100,30 @@ def test_number_labels_stay_numbers_of_one_type(tmp_path):
         assert classes == [1, 2] and all(type(c) is int for c in classes)
 
 
+def test_integer_labels_stay_exact_past_two_to_the_53(tmp_path):
+    """Before: encoded through float64, 2**53 and 2**53 + 1 were one class to training."""
+    big = 2**53
+    summary = prepare(tmp_path, labelled([big, big + 1] * 15), labelled([big + 1, big] * 10, seed=1))
+    assert summary["label_type"] == "number"
+    assert summary["classes"]["initial_train"] == [big, big + 1]
+    labels = data.load_prepared(tmp_path).y("initial_test")
+    assert sorted(set(labels.tolist())) == [big, big + 1]
+    assert data.encode_labels(labels, [big, big + 1]).tolist() == [int(v) - big for v in labels]
+
+
+def test_integer_labels_past_int64_are_compared_as_text_each_digit_kept(tmp_path):
+    """uint64 labels past int64's range: before, read as floats, 2**64 - 2 and 2**64 - 1 were one
+    class, refused as 'only one class (1.8446744073709552e+19)'."""
+    top = 2**64 - 1
+    old = pa.table({"x": [0.1 * i for i in range(30)], "y": pa.array([top - 1, top] * 15, type=pa.uint64())})
+    new = pa.table({"x": [0.2 * i for i in range(20)], "y": pa.array([top, top - 1] * 10, type=pa.uint64())})
+    summary = prepare(tmp_path, old, new)
+    assert summary["label_type"] == "text"
+    assert summary["label_conversion"] == ("integers compared as text because initial.parquet and incremental.parquet "
+                                           "have integer labels beyond int64's range")
+    assert summary["classes"]["initial_train"] == [str(top - 1), str(top)]
+
+
 # --- other delimiters, duplicate and nested columns, folders --------------------------
 
 

@@ -136,9 +136,12 @@ def test_predictions_keep_up_to_the_limit_per_test_set_and_give_each_class_its_r
         "predicted": ["1", "2", "2", "2", "3", "1"],
     }
     assert list(frame.index) == list(range(6))
-    recall = evaluation.per_class_recall(frame)
-    assert list(recall.columns) == ["new", "old"] and list(recall.index) == ["1", "2", "3"]
-    assert recall.loc["1", "old"] == 0.5 and recall.loc["2", "old"] == 1.0
+    # The counts behind the per-class recall cover every row, past the limit of the frame.
+    assert kept.confusion() == {"new": [["3", "1", 1], ["3", "3", 1]],
+                                "old": [["1", "1", 2], ["1", "2", 1], ["2", "2", 2], ["9", "9", 2]]}
+    recall = evaluation.per_class_recall(kept.confusion())
+    assert list(recall.columns) == ["new", "old"] and list(recall.index) == ["1", "2", "3", "9"]
+    assert recall.loc["1", "old"] == pytest.approx(2 / 3) and recall.loc["2", "old"] == 1.0
     assert recall.loc["3", "new"] == 0.5 and np.isnan(recall.loc["3", "old"]) and np.isnan(recall.loc["1", "new"])
 
 

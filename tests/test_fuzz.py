@@ -154,7 +154,31 @@ def named_inputs(head=None, outputs=2, names=("x0", "x1", "city")):
     x = keras.layers.Concatenate()(parts)
     if head == "activation":
         return keras.Model(inputs, keras.layers.Activation("softmax")(keras.layers.Dense(outputs)(x)))
+    if head == "linear":
+        return keras.Model(inputs, keras.layers.Dense(outputs)(x))
     return keras.Model(inputs, keras.layers.Dense(outputs, activation="softmax")(x))
+
+
+def _poisoned(model, every: bool = False):
+    """The model with one weight of its first kernel NaN, or every weight."""
+    kernel = next(v for v in model.weights if v.path.endswith("kernel"))
+    values = np.asarray(kernel.numpy())
+    values[0, 0] = np.nan
+    kernel.assign(values)
+    if every:
+        for variable in model.weights:
+            variable.assign(np.full(variable.shape, np.nan, dtype=variable.dtype))
+    return model
+
+
+def _compiled(model, loss):
+    model.compile(optimizer="adam", loss=loss)
+    return model
+
+
+def _arrays(path: Path) -> None:
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.random((60, 2, 2)), y=rng.integers(0, 2, 60))
 
 
 SEED0_MODEL = f"{layout.model_dir('baseline')}/seed-0/model.keras"
@@ -264,6 +288,50 @@ KINDS: dict[str, tuple[Callable[[Path], None], list[str], str]] = {
                                                 brought(lambda: named_inputs(head="activation"),
                                                         then=["prepare", "baseline"])),
                                            ["incremental"], r"last layer .* cannot be rebuilt to add classes"),
+    "a brought model with a weight not finite": (brought(lambda: _poisoned(named_inputs())), ["baseline"],
+                                                  r"^retrainlab: error: model\.keras: 1 of its \d+ weights are not finite "
+                                                  r"\(NaN or inf; the first in dense.*/kernel\).*restore a good copy"),
+    "a brought model whose weights are all NaN": (brought(lambda: _poisoned(named_inputs(), every=True)),
+                                                  ["baseline"], r"model\.keras: (\d+) of its \1 weights are not finite"),
+    "a brought model's logits, saved uncompiled": (brought(lambda: named_inputs(head="linear")), ["baseline"],
+                                                    r"activation linear\) gives no class probabilities; end the model "
+                                                    r"with a softmax \(or sigmoid\) activation, or, if it outputs logits, "
+                                                    r"save it compiled with a from_logits=True loss"),
+    "a brought linear unit under a regression loss": (brought(lambda: _compiled(named_inputs(head="linear", outputs=1),
+                                                                                 "mean_squared_error")), ["baseline"],
+                                                       r"one linear unit predicts a number: regression"),
+    # the same data twice
+    "the same file as old and new data": (params(**{"data.files.incremental": "old.csv"}), ["prepare"],
+                                          r"old\.csv: is the same file as old\.csv \(data\.files\.initial\); set "
+                                          r"data\.files\.incremental to the new data"),
+    "the same file by another path": (params(**{"data.files.incremental": "./old.csv"}), ["prepare"],
+                                      r"\./old\.csv: is the same file as old\.csv"),
+    "the same .npz as old and new data": (both(new_file(_arrays, "old.npz"),
+                                               params(**{"data.source": "arrays", "data.arrays.initial": "old.npz",
+                                                         "data.arrays.incremental": "old.npz"})),
+                                          ["prepare"], r"old\.npz: is the same file as old\.npz \(data\.arrays\.initial\)"),
+    # integers past what their consumer takes
+    "a seed past 2**31 - 1": (params(seeds=[2**32]), ["baseline"], r"'seeds' must be whole numbers from 0 to 2147483647"),
+    "synthetic columns past what memory holds": (params(**{"data.source": "synthetic", "data.synthetic.features": 10**9}),
+                                                 ["prepare"], r"'data\.synthetic\.features' must be between 1 and 1024"),
+    "--seed past 2**31 - 1": (lambda root: None, ["baseline", "--seed", "4294967296"],
+                              r"--seed 4294967296: give all or a whole number from 0 to 2147483647"),
+    "--seed not a number": (lambda root: None, ["baseline", "--seed", "-1"], r"--seed -1: give all or a whole number"),
+    # an empty flag value is a slip, never "not given"
+    "--seed empty": (lambda root: None, ["baseline", "--seed", ""], r"--seed is empty: give a value, or leave the option"),
+    "--params empty": (lambda root: None, ["prepare", "--params", ""], r"--params is empty"),
+    "promote --version empty": (lambda root: None, ["promote", "--version", ""], r"--version is empty"),
+    "promote --reason empty": (lambda root: None, ["promote", "--version", "1", "--force", "--reason", " "],
+                               r"--reason is empty"),
+    "rollback --reason empty": (lambda root: None, ["rollback", "--reason", ""], r"--reason is empty"),
+    "next-round --incremental empty": (lambda root: None, ["next-round", "--incremental", ""], r"--incremental is empty"),
+    "init --model empty": (lambda root: None, ["init", "--initial", "old.csv", "--incremental", "new.csv", "--label",
+                                               "y", "--model", ""], r"--model is empty"),
+    "map --seeds empty": (lambda root: None, ["map", "--seeds", ""], r"--seeds is empty"),
+    "map --seeds past 2**31 - 1": (lambda root: None, ["map", "--seeds", "4294967296"],
+                                   r"--seeds: 4294967296 must be a whole number from 0 to 2147483647"),
+    "an entry parameter with an empty value": (lambda root: None, ["run", "baseline", "-P", "seed="],
+                                               r"-P seed=: give entry parameters as KEY=VALUE, with a value"),
     # promotion and commands
     "promote a version that does not exist": (lambda root: None, ["promote", "--version", "999"], r"has no version 999"),
     "force without a reason": (lambda root: None, ["promote", "--force"], r"--force needs --reason"),
@@ -364,8 +432,8 @@ def test_bad_input_is_refused_in_one_line_and_loses_nothing(good_project, tmp_pa
     assert digests(root) == before
 
 
-def test_the_campaign_covers_forty_kinds_and_every_area():
-    assert len(KINDS) >= 40
+def test_the_campaign_covers_ninety_kinds_and_every_area():
+    assert len(KINDS) >= 90
     steps = {argv[0] for _, argv, _ in KINDS.values()}
     assert {"prepare", "baseline", "incremental", "compare", "promote", "server"} <= steps
 

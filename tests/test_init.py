@@ -62,13 +62,11 @@ def test_dvc_yaml_for_a_repository_depends_on_its_data_not_on_retrainlabs_source
     written = yaml.safe_load(init.render_dvc(init.template("dvc.yaml"), SETUP))
     for name, body in stage_bodies(written).items():
         expected = [d for d in stage_bodies(template)[name].get("deps", []) if d != init.SOURCE_DEPENDENCY]
-        if init.RAW_DEPENDENCY in expected:
-            at = expected.index(init.RAW_DEPENDENCY)
-            expected[at : at + 1] = init.DATA_DEPENDENCIES
         assert body.get("deps", []) == expected, name
         assert {k: v for k, v in body.items() if k != "deps"} == {
             k: v for k, v in stage_bodies(template)[name].items() if k != "deps"}, name
-    assert written["stages"][layout.PREPARE]["deps"] == list(init.DATA_DEPENDENCIES)
+    # prepare follows what resolve-data finds the params name, whichever source they choose.
+    assert written["stages"][layout.PREPARE]["deps"] == [layout.DATA_INPUTS.as_posix()]
 
 
 def test_mlproject_for_a_repository_runs_with_the_installed_retrainlab():
@@ -176,8 +174,8 @@ def test_init_leaves_an_existing_file_unless_forced(repo, capsys):
 
     assert cli.main(["init", *GOOD, "--force"]) == 0
     assert (repo / ".dvc").is_dir()
-    assert yaml.safe_load((repo / "dvc.yaml").read_text())["stages"][layout.PREPARE]["deps"] == list(
-        init.DATA_DEPENDENCIES)
+    assert yaml.safe_load((repo / "dvc.yaml").read_text())["stages"][layout.PREPARE]["deps"] == [
+        layout.DATA_INPUTS.as_posix()]
     ignored = (repo / ".gitignore").read_text().splitlines()
     assert set(init.ignore_lines()[".gitignore"]) <= set(ignored)
     assert cli.main(["init", *GOOD, "--force"]) == 0  # again: the ignore files gain nothing twice
@@ -213,7 +211,8 @@ def test_status_lists_the_aliases_and_the_versions_newest_first():
 def test_a_bad_ui_port_is_a_one_line_error(port, capsys):
     assert cli.main(["ui", "--port", port, "--print-url", "--params", str(PROJECT / "params.yaml")]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "give a port number from 1 to 65535" in error
+    said = "--port is empty" if not port else "give a port number from 1 to 65535"
+    assert error.count("\n") == 1 and said in error
 
 
 def test_the_ui_link_opens_the_experiments_runs_table():
@@ -226,8 +225,9 @@ def test_the_ui_link_opens_the_experiments_runs_table():
 # --- the whole way, as a user would go ----------------------------------------------------
 
 
-@pytest.mark.integration
-def test_init_then_dvc_repro_in_a_new_repository_recommends_and_status_says_so(tmp_path, monkeypatch, capsys):
+def new_repository(tmp_path):
+    """A git repository with the two CSV files, and a function running a command in it (its
+    stdout, once it succeeded); git looks no further up than `tmp_path`."""
     root = tmp_path / "mine"
     root.mkdir()
     git(root, "init", "-q")
@@ -238,6 +238,13 @@ def test_init_then_dvc_repro_in_a_new_repository_recommends_and_status_says_so(t
         done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"{command}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         return done.stdout
+
+    return root, run
+
+
+@pytest.mark.integration
+def test_init_then_dvc_repro_in_a_new_repository_recommends_and_status_says_so(tmp_path, monkeypatch, capsys):
+    root, run = new_repository(tmp_path)
 
     said = run("retrainlab", "init", *GOOD)
     assert "ran dvc init" in said and (root / ".dvc").is_dir()
@@ -270,3 +277,33 @@ def test_init_then_dvc_repro_in_a_new_repository_recommends_and_status_says_so(t
     assert link.startswith("http://127.0.0.1:5000/#/experiments/")
     assert link.endswith("/runs?workflowType=machine_learning")
     assert "mlflow.db" in (root / ".gitignore").read_text()
+
+
+@pytest.mark.integration
+def test_prepare_follows_the_source_params_name_so_a_changed_npz_is_noticed(tmp_path):
+    """Before: dvc.yaml in a repository set up by init depended on data.files' paths, so with
+    data.source: arrays a changed .npz was never noticed, and dvc repro kept stale results."""
+    root, command = new_repository(tmp_path)
+
+    def run(*args):
+        return [line.split("'")[1] for line in command(*args).splitlines() if line.startswith("Running stage")]
+
+    def arrays(seed):
+        rng = np.random.default_rng(seed)
+        for name, n in (("old", 80), ("new", 40)):
+            np.savez(root / "data" / f"{name}.npz", x=rng.random((n, 4, 2)), y=rng.integers(0, 2, n))
+
+    run("retrainlab", "init", *GOOD)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["data"] |= {"source": "arrays", "arrays": {"initial": "data/old.npz", "incremental": "data/new.npz"}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    arrays(0)
+    assert run("dvc", "repro", "prepare") == [layout.RESOLVE_DATA, layout.PREPARE]
+    assert run("dvc", "repro", "prepare") == [layout.RESOLVE_DATA]  # nothing changed: prepare is skipped
+    first = (root / layout.split_path("initial_train")).read_bytes()
+    arrays(1)  # new contents, same paths
+    assert run("dvc", "repro", "prepare") == [layout.RESOLVE_DATA, layout.PREPARE]
+    assert (root / layout.split_path("initial_train")).read_bytes() != first
+    made_from = json.loads((root / layout.SUMMARY).read_text())["inputs"]
+    assert made_from == json.loads((root / layout.DATA_INPUTS).read_text())
+    assert set(made_from["files"]) == {"data.arrays.initial", "data.arrays.incremental"}

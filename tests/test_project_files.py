@@ -24,7 +24,8 @@ def test_mlproject_dvc_stages_and_cli_name_the_declared_strategies():
     steps = [layout.PREPARE, *CATALOGUE, layout.COMPARE]
     assert list(load("MLproject")["entry_points"]) == steps
     stages = load("dvc.yaml")["stages"]
-    assert list(stages) == [layout.PREPARE, layout.RESOLVE, BASELINE, layout.UPDATE_STAGE, layout.COMPARE]
+    assert list(stages) == [layout.RESOLVE_DATA, layout.PREPARE, layout.RESOLVE, BASELINE, layout.UPDATE_STAGE,
+                            layout.COMPARE]
     assert stages[layout.UPDATE_STAGE]["foreach"] == "${strategies}"
     commands = _parser()._subparsers._group_actions[0].choices
     assert set(CATALOGUE) <= set(commands)
@@ -42,10 +43,12 @@ def expanded_stages():
 
 def test_every_stage_runs_its_own_entry_points_command():
     """MLproject is the one definition: each stage's command is its entry point's, with the
-    entry's default parameters. resolve-baseline only writes down where the baseline comes
-    from (no MLflow run), so it is no entry point, and runs at every repro."""
+    entry's default parameters. resolve-data and resolve-baseline only write down what the
+    data is made from and where the baseline comes from (no MLflow run), so they are no
+    entry points, and run at every repro."""
     stages = expanded_stages()
-    assert stages.pop(layout.RESOLVE)["always_changed"] is True
+    for resolve in (layout.RESOLVE_DATA, layout.RESOLVE):
+        assert stages.pop(resolve)["always_changed"] is True
     for stage_name, stage in stages.items():
         name = stage_name.rpartition("@")[2]
         entry = load("MLproject")["entry_points"][name]
@@ -72,6 +75,10 @@ def test_dvc_outputs_are_where_the_code_writes():
     assert outputs(compare, "metrics") == [layout.METRICS_DIR.as_posix()]  # the only metrics
     assert {"records", "plots"} <= set(compare["deps"])
     assert outputs(stages[layout.RESOLVE], "outs") == [layout.BASELINE_ORIGIN.as_posix()]
+    # prepare follows what the params name, whichever source: through resolve-data's output.
+    assert outputs(stages[layout.RESOLVE_DATA], "outs") == [layout.DATA_INPUTS.as_posix()]
+    assert layout.DATA_INPUTS.as_posix() in stages[layout.PREPARE]["deps"]
+    assert stages[layout.RESOLVE_DATA]["params"] == stages[layout.PREPARE]["params"] == ["data"]
     assert layout.BASELINE_ORIGIN.as_posix() in stages["baseline"]["deps"]
     for name in CATALOGUE:
         stage = stages[name if name == BASELINE else f"{layout.UPDATE_STAGE}@{name}"]

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import shutil
+import subprocess
 import tempfile
 import urllib.parse
 from pathlib import Path
@@ -25,7 +26,7 @@ from retrainlab.steps import compare_step, prepare_step
 from retrainlab.strategies import BASELINE
 from retrainlab.train import run_strategy
 
-from .conftest import PROJECT, tiny
+from .conftest import PROJECT, tiny, tool_env
 from .test_registry import churn_with_pauses
 from .test_tracking import churn
 
@@ -105,6 +106,48 @@ def test_a_version_whose_run_recorded_a_nan_loss_is_refused_without_force(projec
     assert "gate 'finite loss' failed (loss_old 0." in one_line(refused)
     assert ", loss_new nan recorded: training diverged or was not logged)" in one_line(refused)
     assert registry.alias_version(NAME, registry.CHAMPION) is None
+
+
+def test_a_version_with_a_weight_not_finite_never_becomes_champion_even_forced(project, tmp_path):
+    """A model with one NaN in a kernel, registered (as an earlier retrainlab registered a brought
+    one): its files are as registered, its recorded losses finite, and Keras' fused predict
+    can hide the NaN. Loading it for the gates refuses it, --force or not."""
+    import keras
+    import numpy as np
+
+    from retrainlab.models import ModelBundle
+
+    root, params, records, _ = project
+    bundle = ModelBundle.load(root / layout.model_dir(BASELINE) / "seed-0")
+    kernel = next(v for v in bundle.model.weights if v.path.endswith("kernel"))
+    values = keras.ops.convert_to_numpy(kernel)
+    values[0, 0] = np.nan
+    kernel.assign(values)
+    bundle.save(tmp_path / "poisoned")
+    data = registry.load_prepared(root)
+    with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name(NAME).experiment_id) as run:
+        for name in registry.RECORDED_LOSSES:
+            mlflow.log_metric(name, 0.5)
+        version = str(tracking.log_and_register_model(
+            tmp_path / "poisoned", tracking.signature(data.features, data.label, bundle.labels),
+            data.sample("incremental_test", 5)[data.feature_names], NAME, {"run_id": run.info.run_id}))
+    with pytest.raises(PromotionRefused) as refused:
+        registry.promote(params, version=version, force=True, reason="forced on purpose", root=root)
+    said = one_line(refused)
+    assert said.startswith(f"promotion of {NAME} v{version} refused, nothing changed: gate 'loads and predicts' "
+                           f"failed: version {version} of '{NAME}': ")
+    assert f"1 of its {sum(int(np.prod(v.shape)) for v in bundle.model.weights if 'float' in str(v.dtype))} " \
+           f"weights are not finite (NaN or inf; the first in {kernel.path})" in said
+    assert registry.alias_version(NAME, registry.CHAMPION) is None
+
+    # As a user runs it: one line on stderr, TensorFlow's notices on loading it left out.
+    (tmp_path / "params.yaml").write_text(f"tracking: {{experiment: {NAME}, registered_model: {NAME}}}\n")
+    env = tool_env(MLFLOW_TRACKING_URI=mlflow.get_tracking_uri())
+    env.pop("TF_CPP_MIN_LOG_LEVEL")
+    done = subprocess.run(["retrainlab", "promote", "--params", str(tmp_path / "params.yaml"), "--version", version,
+                           "--force", "--reason", "forced on purpose"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.splitlines() == [f"retrainlab: error: {said}"], done.stderr[-3000:]
 
 
 def test_the_majority_class_target_is_what_always_predicting_the_commonest_training_label_scores(project):

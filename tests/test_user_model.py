@@ -14,7 +14,7 @@ import pytest
 
 from retrainlab import data, user_model
 from retrainlab.config import BaselineParams, FilesParams
-from retrainlab.errors import ModelShapeError
+from retrainlab.errors import ModelShapeError, UnusableModel
 from retrainlab.models import ModelBundle, attach_head, grow_output
 from retrainlab.strategies import UPDATES, plan_for
 from retrainlab.training import fit, seed_everything
@@ -240,3 +240,90 @@ def test_a_keras_model_someone_logged_with_mlflow_is_a_baseline(tmp_path, tiny_p
     x = prepared.frame("initial_test")
     assert np.allclose(bundle.predict_proba(x), model.predict(x[["f0", "f1", "f2", "f3"]].to_numpy("float32"), verbose=0))
     assert bundle.labels == ["a", "b", "c"]
+
+
+# --- what a brought model outputs: probabilities, logits, or something retrainlab cannot read ---
+
+
+def separable(n, seed, classes=("a", "b", "c")):
+    """Four features whose largest of the first three names the class: learnable in a few epochs."""
+    frame = numeric(n, seed)
+    frame["y"] = np.asarray(classes)[frame[["f0", "f1", "f2"]].to_numpy().argmax(axis=1) % len(classes)]
+    return frame
+
+
+def logits_model(classes: int, loss) -> keras.Model:
+    """A model ending in a linear layer, trained by its owner with a from_logits loss."""
+    model = tensor_model(4, classes, activation="linear")
+    model.compile(keras.optimizers.Adam(0.01), loss=loss, metrics=["accuracy"])
+    return model
+
+
+def test_a_logits_model_is_read_and_trained_as_its_loss_says(tmp_path, tiny_params):
+    """Before: the logits were taken for probabilities, and full-retrain trained them as such
+    (0.19 accuracy on 3 classes), while the run said "as the model was compiled"."""
+    initial = separable(300, 0)
+    model = logits_model(3, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    labels = pd.Series(initial["y"]).map({"a": 0, "b": 1, "c": 2}).to_numpy()
+    model.fit(initial[["f0", "f1", "f2", "f3"]].to_numpy("float32"), labels, epochs=30, verbose=0)
+    model.save(tmp_path / "model.keras")
+    params, prepared = project(tmp_path, tiny_params, initial, separable(120, 1))
+    bundle = user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
+    x = prepared.frame("initial_test")
+    logits = model.predict(x[["f0", "f1", "f2", "f3"]].to_numpy("float32"), verbose=0)
+    assert np.allclose(bundle.predict_proba(x), keras.ops.convert_to_numpy(keras.ops.softmax(logits)), atol=1e-5)
+    assert bundle.compiled["loss"]["config"]["from_logits"] is False and bundle.compiled["from_logits"] is True
+    for strategy, at_least in (("full-retrain", 0.8), ("incremental", 0.8)):
+        seed_everything(0)
+        plan = plan_for(strategy, prepared, dataclasses.replace(params, model=dataclasses.replace(
+            params.model, epochs=30)), bundle, 0)
+        fit(plan, prepared)
+        accuracy = np.mean(plan.bundle.predict_labels(x) == x["y"].to_numpy())
+        assert accuracy >= at_least, (strategy, accuracy)
+    assert "sparse_categorical_crossentropy (from_logits=True: its output layer now turns the logits" in (
+        plan.compiled_with)
+
+
+def test_a_binary_logits_unit_becomes_its_sigmoid(tmp_path, tiny_params):
+    initial, incremental = separable(200, 0, ("a", "b")), separable(80, 1, ("a", "b"))
+    model = logits_model(1, keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1))
+    model.save(tmp_path / "model.keras")
+    params, prepared = project(tmp_path, tiny_params, initial, incremental)
+    bundle = user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
+    x = prepared.frame("initial_test")
+    z = model.predict(x[["f0", "f1", "f2", "f3"]].to_numpy("float32"), verbose=0)[:, 0]
+    assert np.allclose(bundle.predict_proba(x)[:, 1], 1 / (1 + np.exp(-z)), atol=1e-5)
+    plan = plan_for("incremental", prepared, params, bundle, 0)
+    fit(plan, prepared)
+    assert "binary_crossentropy (label_smoothing=0.1, from_logits=True" in plan.compiled_with
+
+
+@pytest.mark.parametrize("model, classes, says", [
+    (lambda: logits_model(1, "mean_squared_error"), ("a", "b"), r"one linear unit predicts a number: regression"),
+    (lambda: tensor_model(4, 3, activation="linear"), ("a", "b", "c"), r"activation linear\) gives no class"),
+    (lambda: tensor_model(4, 3, activation="relu"), ("a", "b", "c"), r"activation relu\) gives no class"),
+])
+def test_an_output_retrainlab_cannot_read_is_refused_in_one_line(tmp_path, tiny_params, model, classes, says):
+    """A linear unit under a regression loss, uncompiled logits (nothing says they are logits),
+    a ReLU: none is a probability. Before: three chance-level versions were registered."""
+    model().save(tmp_path / "model.keras")
+    params, prepared = project(tmp_path, tiny_params, separable(120, 0, classes), separable(60, 1, classes))
+    with pytest.raises(ModelShapeError, match=rf"^model\.keras: its output layer 'head' \(Dense, .*{says}"):
+        user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
+
+
+@pytest.mark.parametrize("poison", ["one", "all"])
+def test_a_brought_model_with_a_weight_not_finite_is_refused_naming_the_file(tmp_path, tiny_params, poison):
+    """One NaN in a kernel: Keras' fused predict can hide it, a direct call gives NaN for every
+    row. Every weight NaN: the file is said to be unusable, not the learning rate to blame."""
+    model = tensor_model(4, 3)
+    kernel = model.get_layer("body").kernel
+    values = keras.ops.convert_to_numpy(kernel)
+    values[0, 0] = np.nan
+    kernel.assign(values if poison == "one" else np.full_like(values, np.nan))
+    model.save(tmp_path / "model.keras")
+    params, prepared = project(tmp_path, tiny_params, numeric(120, 0), numeric(60, 1))
+    with pytest.raises(UnusableModel, match=r"^model\.keras: \d+ of its \d+ weights are not finite .*body/kernel.*"
+                                            r"restore a good copy or retrain it") as info:
+        user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
+    assert "learning_rate" not in str(info.value)

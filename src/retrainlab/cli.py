@@ -16,7 +16,8 @@ import signal
 import sys
 import textwrap
 
-from retrainlab import console, layout, version
+from retrainlab import console, escape, layout, version
+from retrainlab.config import MAX_SEED
 from retrainlab.errors import RetrainlabError, Terminated
 from retrainlab.strategies import CATALOGUE, describe
 
@@ -42,9 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, terminate)
     try:
+        empty = _empty_option(parser, args)
+        if empty is not None:
+            raise RetrainlabError(f"{empty} is empty: give a value, or leave the option out for its default")
         args.handler(args)
     except RetrainlabError as exc:
-        print(f"retrainlab: error: {exc}", file=sys.stderr)
+        print(f"retrainlab: error: {escape.one_line(exc)}", file=sys.stderr)
         return 2
     except Terminated as stop:
         name = signal.Signals(stop.signum).name
@@ -54,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         reason = _store_failure(exc)
         if reason is None:
             raise
-        print(f"retrainlab: error: {reason}", file=sys.stderr)
+        print(f"retrainlab: error: {escape.one_line(reason)}", file=sys.stderr)
         return 2
     return 0
 
@@ -92,12 +96,20 @@ def _parser() -> argparse.ArgumentParser:
         strategy = steps.add_parser(name, help=declared.summary, description=f"{name}: {declared.summary}. "
                                     "Trains it once per seed, evaluates, logs and registers it.")
         _add_params(strategy)
-        strategy.add_argument("--seed", type=_optional_int, default=None, help="override params.yaml's seed")
+        strategy.add_argument("--seed", default=ALL_SEEDS, metavar="SEED",
+                              help=f"train this seed only (default: {ALL_SEEDS}, params.yaml's seeds)")
         strategy.set_defaults(handler=_strategy, strategy=name)
 
     compare = steps.add_parser(layout.COMPARE, help="compare the strategies, recommend one, mark it challenger")
     _add_params(compare)
     compare.set_defaults(handler=_compare)
+
+    resolve_data = steps.add_parser(
+        layout.RESOLVE_DATA, help="record what the data is made from for DVC: the data params and each input "
+        "file's md5, whichever source params.yaml chooses",
+    )
+    _add_params(resolve_data)
+    resolve_data.set_defaults(handler=_resolve_data)
 
     resolve = steps.add_parser(
         layout.RESOLVE, help="record where the baseline comes from (baseline.from) for DVC: a file's md5, "
@@ -250,6 +262,7 @@ def _add_own_repository(steps) -> None:
 EXAMPLES = {
     layout.PREPARE: "retrainlab prepare\nretrainlab prepare --params other-params.yaml",
     layout.COMPARE: "retrainlab compare",
+    layout.RESOLVE_DATA: "retrainlab resolve-data",
     layout.RESOLVE: "retrainlab resolve-baseline",
     "next-round": "retrainlab next-round --incremental ~/downloads/march.csv\ndvc repro",
     "promote": "retrainlab promote\nretrainlab promote --version 7\n"
@@ -300,9 +313,28 @@ def _add_params(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
 
 
-def _optional_int(text: str) -> int | None:
-    """MLproject passes an empty string when its `seed` parameter is left at its default."""
-    return int(text) if text.strip() else None
+ALL_SEEDS = "all"  # --seed's default, and MLproject's: every seed params.yaml lists
+
+
+def _seed(text: str) -> int | None:
+    """--seed: `all` (None: params.yaml's seeds), or one seed in the range seeds take."""
+    if text == ALL_SEEDS:
+        return None
+    if not re.fullmatch(r"\d+", text.strip()) or int(text) > MAX_SEED:
+        raise RetrainlabError(f"--seed {text}: give {ALL_SEEDS} or a whole number from 0 to {MAX_SEED}")
+    return int(text)
+
+
+def _empty_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The first option given an empty value. Empty is a slip (an unset shell variable, a
+    script's missing argument), never "not given": taken as not given, `promote --version ""`
+    would promote the recommended version, and `init --model ""` would ignore the model."""
+    command = parser._subparsers._group_actions[0].choices[args.command]
+    for action in command._actions:
+        value = getattr(args, action.dest, None)
+        if any(isinstance(v, str) and not v.strip() for v in (value if isinstance(value, list) else [value])):
+            return max(action.option_strings, key=len, default=action.metavar or action.dest)
+    return None
 
 
 def _prepare(args: argparse.Namespace) -> None:
@@ -315,7 +347,7 @@ def _prepare(args: argparse.Namespace) -> None:
 def _strategy(args: argparse.Namespace) -> None:
     from retrainlab.config import load_params
 
-    params = load_params(args.params).with_seed(args.seed)  # a bad param fails before TensorFlow loads
+    params = load_params(args.params).with_seed(_seed(args.seed))  # a bad param fails before TensorFlow loads
     log.info(f"== {describe(args.strategy, params)} ==")
     console.load_tensorflow()
     from retrainlab.train import run_strategy
@@ -337,6 +369,17 @@ def _compare(args: argparse.Namespace) -> None:
     from retrainlab.steps import compare_step
 
     compare_step(load_params(args.params))
+
+
+def _resolve_data(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from retrainlab.config import load_params
+    from retrainlab.data import inputs
+
+    found = inputs.write(load_params(args.params).data, Path("."))
+    files = ", ".join(f"{f['path']} md5 {f['md5']}" for f in found["files"].values())
+    log.info(f"{layout.RESOLVE_DATA}: {files or 'source ' + found['source'] + ', made from the params'}")
 
 
 def _resolve(args: argparse.Namespace) -> None:
@@ -370,6 +413,7 @@ def _promote(args: argparse.Namespace) -> None:
     from retrainlab.config import load_params
 
     params = load_params(args.params)
+    console.load_tensorflow()  # loading a version to measure it imports TensorFlow: without its notices
     tracking.configure(params.tracking.experiment)
     event = registry.promote(params, args.version, args.force, args.reason)
     forced = " (forced: gates overridden)" if event["forced"] else ""
@@ -427,11 +471,11 @@ def _run(args: argparse.Namespace) -> None:
     from retrainlab.config import load_params
     from retrainlab.tracking import launch
 
-    pairs = [item.partition("=") for item in args.entry_params]
-    bad = [key for key, sep, _ in pairs if not sep]
+    pairs = {item: item.partition("=") for item in args.entry_params}
+    bad = [item for item, (key, sep, value) in pairs.items() if not (sep and key.strip() and value.strip())]
     if bad:
-        raise RetrainlabError(f"-P {bad[0]}: give entry parameters as KEY=VALUE")
-    launch(args.entry, {key: value for key, _, value in pairs}, load_params(args.params))
+        raise RetrainlabError(f"-P {bad[0]}: give entry parameters as KEY=VALUE, with a value")
+    launch(args.entry, {key: value for key, _, value in pairs.values()}, load_params(args.params))
 
 
 def _init(args: argparse.Namespace) -> None:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from retrainlab import escape
+from retrainlab.escape import Markdown, lines, md
 from retrainlab.config import CompareParams
 from retrainlab.evaluation import FORGETTING, bounds_of, mean_interval
 from retrainlab.record import StrategyRecord
@@ -397,101 +397,104 @@ def markdown(
     diagnostics: Mapping[str, Any],
     policy: CompareParams,
     head: str = "",
-    changes: list[str] | None = None,
+    changes: list[Markdown] | None = None,
     recall: Any = None,
     seeds_note: str = "",
-) -> str:
+) -> Markdown:
     """The report a person reads: the headline, the recommendation and its reasons, what
-    changed, the table, per-class recall, what the new data is like, the policy."""
+    changed, the table, per-class recall, what the new data is like, the policy. Every value
+    goes in through `md`, which escapes it (escape.py)."""
     def cell(row, figure, digits=3):
         if figure not in row:
-            return ""
-        return Interval(row[figure], row[f"{figure}_low"], row[f"{figure}_high"]).text(digits)
+            return Markdown()
+        return Markdown(Interval(row[figure], row[f"{figure}_low"], row[f"{figure}_high"]).text(digits))
 
     def gain(row):
         if "gain_points" not in row:
-            return ""
+            return Markdown()
         per = row["cost_per_point"]
-        return f"{row['gain_points']:+.1f}" + (f" ({per:.3g}/point)" if per is not None else "")
+        return md("{:+.1f}", row["gain_points"]) + (md(" ({:.3g}/point)", per) if per is not None else "")
 
-    lines = ["# Should you retrain? The comparison", ""]
-    if head:  # made of the catalogue's words and numbers only: no user text to escape
-        lines += [f"**{head}**", ""]
-    lines += [f"**Recommendation: {verdict.recommended}.**", "", *[f"- {reason}" for reason in verdict.reasons]]
+    out = [md("# Should you retrain? The comparison"), md("")]
+    if head:
+        out += [md("**{}**", head), md("")]
+    out += [md("**Recommendation: {}.**", verdict.recommended), md(""),
+            *[md("- {}", reason) for reason in verdict.reasons]]
     if seeds_note:
-        lines += [f"- {seeds_note}"]
+        out += [md("- {}", seeds_note)]
     if changes:
-        lines += ["", "## What changed", "", *[f"- {line}" for line in changes]]
-    lines += [
-        "",
-        "## The strategies side by side",
-        "",
-        "Mean over the seeds, with the 95% interval in brackets. Target = "
-        f"{1 - policy.new_traffic_share:.2f} x acc_old + {policy.new_traffic_share:.2f} x acc_new. \"vs best\" is the "
-        "paired difference of targets, seed by seed; \"gain\" is points of target over keeping the model, with "
-        "the cost of each point.",
-        "",
-        "| strategy | verdict | target | vs best | gain | acc_old | acc_new | f1_all | forgetting | "
-        "CPU s | GPU s | cost to adopt | seeds | model version |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        out += [md(""), md("## What changed"), md(""), *[md("- {}", line) for line in changes]]
+    out += [
+        md(""),
+        md("## The strategies side by side"),
+        md(""),
+        md("Mean over the seeds, with the 95% interval in brackets. Target = {:.2f} x acc_old + {:.2f} x acc_new. "
+           "\"vs best\" is the paired difference of targets, seed by seed; \"gain\" is points of target over keeping "
+           "the model, with the cost of each point.", 1 - policy.new_traffic_share, policy.new_traffic_share),
+        md(""),
+        md("| strategy | verdict | target | vs best | gain | acc_old | acc_new | f1_all | forgetting | "
+           "CPU s | GPU s | cost to adopt | seeds | model version |"),
+        md("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"),
     ]
     for row in rows:
-        lines.append(
-            f"| {row['strategy']} | {row['verdict']} | {cell(row, 'target')} | {cell(row, 'gap')} | {gain(row)} | "
-            f"{cell(row, 'acc_old')} | {cell(row, 'acc_new')} | {cell(row, 'f1_all')} | {cell(row, 'forgetting')} | "
-            f"{cell(row, 'cpu_seconds', 2)} | {cell(row, 'gpu_seconds', 2)} | "
-            f"{row['adoption_cost']:.4g} {verdict.cost_metric} | {row['seeds']} | {row['model_version']} |"
-        )
+        out.append(md(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.4g} {} | {} | {} |",
+            row["strategy"], row["verdict"], cell(row, "target"), cell(row, "gap"), gain(row),
+            cell(row, "acc_old"), cell(row, "acc_new"), cell(row, "f1_all"), cell(row, "forgetting"),
+            cell(row, "cpu_seconds", 2), cell(row, "gpu_seconds", 2), row["adoption_cost"], verdict.cost_metric,
+            row["seeds"], row["model_version"],
+        ))
     if recall:
-        lines += ["", "## Per class", "",
-                  "Recall of each class (the share of its test rows predicted as it) by the registered seed's "
-                  "model. Confusion matrices: `confusion.png`, and `dvc plots show` "
-                  "(`plots/NAME-predictions.csv`).", ""]
+        out += [md(""), md("## Per class"), md(""),
+                md("Recall of each class (the share of its test rows predicted as it) by the registered seed's "
+                   "model. Confusion matrices: `confusion.png`, and `dvc plots show` "
+                   "(`plots/NAME-predictions.csv`)."), md("")]
         for test_set, table_ in recall.items():
             classes = list(table_.columns)
-            lines += [f"On the {test_set} test set:", "",
-                      "| strategy | " + " | ".join(escape.markdown(str(c)) for c in classes) + " |",
-                      "| --- |" + " --- |" * len(classes)]
+            out += [md("On the {} test set:", test_set), md(""),
+                    md("| strategy | ") + md(" | ").join(md("{}", c) for c in classes) + md(" |"),
+                    md("| --- |") + md(" --- |") * len(classes)]
             for strategy, values in table_.iterrows():
-                lines.append(f"| {strategy} | " + " | ".join("" if v != v else f"{v:.2f}" for v in values) + " |")
-            lines.append("")
+                shown = (md("") if v != v else md("{:.2f}", v) for v in values)
+                out.append(md("| {} | ", strategy) + md(" | ").join(shown) + md(" |"))
+            out.append(md(""))
     d = diagnostics
     ceiling = "none" if math.isinf(verdict.ceiling) else f"{verdict.ceiling:.3f}"
-    lines += [
-        "",
-        "## What kind of new data is this?",
-        "",
-        f"- Size: {d['rows_new']} new rows against {d['rows_old']} old ({d['size_ratio']:.2f}x).",
-        f"- Classes only the new data has: {', '.join(map(escape.markdown, d['new_classes'])) or 'none'}.",
-        f"- Label distribution moved by {d['label_shift_tv']:.3f} (total variation; 0 = same, 1 = disjoint).",
-        f"- Inputs: a classifier tells new rows from old with AUC {d['domain_auc']:.3f} (0.5 = indistinguishable); "
-        f"largest per-feature PSI {d['psi_max']:.3f} (above 0.25 is a large shift), mean {d['psi_mean']:.3f}.",
-        "",
-        "| most shifted features | kind | PSI | KS |",
-        "| --- | --- | --- | --- |",
-        *[
-            f"| {escape.markdown(f['feature'])} | {f['kind']} | {f['psi']:.3f} | "
-            + (f"{f['ks']:.3f} |" if "ks" in f else "|")
-            for f in d["top_shifted_features"]
-        ],
-        "",
-        "![what changed](diagnostics.png)",
-        "",
-        "## The policy",
-        "",
-        f"new_traffic_share {policy.new_traffic_share}, tolerance {policy.tolerance}, max_forgetting "
-        f"{policy.max_forgetting} (ceiling on forgetting at this share: {ceiling}), cost figure "
-        f"{verdict.cost_metric} (leaving the model alone costs 0 to adopt), max_seeds {policy.max_seeds}, "
-        f"budget_seconds {policy.budget_seconds:g}. The best is the most accurate option under the forgetting "
-        "ceiling; an option is as good when, seed by seed, even the low end of its difference from the best is "
-        "within the tolerance; the cheapest of the best and the options as good is recommended. An option the "
-        "seeds cannot separate from the best is not chosen over it.",
-        "",
-        "![accuracy against cost](accuracy_vs_cost.png)",
-        "",
-        "![learning curves](learning_curves.png)",
-        "",
-        "![per-class confusion](confusion.png)",
-        "",
+    out += [
+        md(""),
+        md("## What kind of new data is this?"),
+        md(""),
+        md("- Size: {} new rows against {} old ({:.2f}x).", d["rows_new"], d["rows_old"], d["size_ratio"]),
+        md("- Classes only the new data has: {}.",
+           md(", ").join(md("{}", c) for c in d["new_classes"]) or Markdown("none")),
+        md("- Label distribution moved by {:.3f} (total variation; 0 = same, 1 = disjoint).", d["label_shift_tv"]),
+        md("- Inputs: a classifier tells new rows from old with AUC {:.3f} (0.5 = indistinguishable); largest "
+           "per-feature PSI {:.3f} (above 0.25 is a large shift), mean {:.3f}.",
+           d["domain_auc"], d["psi_max"], d["psi_mean"]),
+        md(""),
+        md("| most shifted features | kind | PSI | KS |"),
+        md("| --- | --- | --- | --- |"),
+        *[md("| {} | {} | {:.3f} | ", f["feature"], f["kind"], f["psi"])
+          + (md("{:.3f} |", f["ks"]) if "ks" in f else md("|"))
+          for f in d["top_shifted_features"]],
+        md(""),
+        md("![what changed](diagnostics.png)"),
+        md(""),
+        md("## The policy"),
+        md(""),
+        md("new_traffic_share {}, tolerance {}, max_forgetting {} (ceiling on forgetting at this share: {}), cost "
+           "figure {} (leaving the model alone costs 0 to adopt), max_seeds {}, budget_seconds {:g}. The best is the "
+           "most accurate option under the forgetting ceiling; an option is as good when, seed by seed, even the low "
+           "end of its difference from the best is within the tolerance; the cheapest of the best and the options as "
+           "good is recommended. An option the seeds cannot separate from the best is not chosen over it.",
+           policy.new_traffic_share, policy.tolerance, policy.max_forgetting, ceiling, verdict.cost_metric,
+           policy.max_seeds, policy.budget_seconds),
+        md(""),
+        md("![accuracy against cost](accuracy_vs_cost.png)"),
+        md(""),
+        md("![learning curves](learning_curves.png)"),
+        md(""),
+        md("![per-class confusion](confusion.png)"),
+        md(""),
     ]
-    return "\n".join(lines)
+    return lines(out)

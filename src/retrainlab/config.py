@@ -24,6 +24,13 @@ MAX_EPOCHS = 100_000
 MAX_UNITS = 65_536
 MAX_BATCH = 1 << 20
 MAX_SEEDS = 100
+# A training seed seeds NumPy's legacy generator (which takes 0 to 2**32 - 1) and, plus a
+# small offset, Keras' initializers: int32's range leaves room for the offsets.
+MAX_SEED = 2**31 - 1
+# The synthetic source's size: rows generated, and columns and classes a chunk of
+# CHUNK_ROWS rows holds in memory (features x 2 MiB at most).
+MAX_SYNTHETIC_ROWS = 10**9
+MAX_SYNTHETIC_COLUMNS = 1024
 SCENARIOS = ("same_distribution", "covariate_shift", "concept_drift", "new_classes")
 
 
@@ -34,9 +41,12 @@ class SyntheticParams:
     classes: int = 4
 
     def check(self) -> None:
-        require(self.rows >= 20, "data.synthetic.rows", "must be at least 20")
-        require(self.features >= 1, "data.synthetic.features", "must be at least 1")
-        require(self.classes >= 2, "data.synthetic.classes", "must be at least 2")
+        require(20 <= self.rows <= MAX_SYNTHETIC_ROWS, "data.synthetic.rows",
+                f"must be between 20 and {MAX_SYNTHETIC_ROWS}")
+        require(1 <= self.features <= MAX_SYNTHETIC_COLUMNS, "data.synthetic.features",
+                f"must be between 1 and {MAX_SYNTHETIC_COLUMNS}")
+        require(2 <= self.classes <= MAX_SYNTHETIC_COLUMNS, "data.synthetic.classes",
+                f"must be between 2 and {MAX_SYNTHETIC_COLUMNS}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,7 +202,7 @@ class Params:
 
     def check(self) -> None:
         require(1 <= len(self.seeds) <= MAX_SEEDS, "seeds", f"needs between 1 and {MAX_SEEDS} seeds")
-        require(all(s >= 0 for s in self.seeds), "seeds", "must be 0 or more")
+        require(all(0 <= s <= MAX_SEED for s in self.seeds), "seeds", f"must be whole numbers from 0 to {MAX_SEED}")
         require(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed")
         require(self.checkpoint_seconds >= 0, "checkpoint_seconds", "must be 0 or more")
         require(1 <= self.seeds_parallel <= MAX_SEEDS, "seeds_parallel", f"must be between 1 and {MAX_SEEDS}")

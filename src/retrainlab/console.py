@@ -25,6 +25,8 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 
+from retrainlab import escape
+
 VERBOSE = "RETRAINLAB_VERBOSE"
 TF_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 # An absl/glog line: severity, date, time, thread, file:line].
@@ -51,7 +53,7 @@ class ConsoleHandler(logging.Handler):
             self.handleError(record)
 
     def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
+        text = escape.one_line(record.getMessage())  # a label or a file name cannot break the line
         if record.exc_info:
             text += "\n" + logging.Formatter().formatException(record.exc_info)
         ours = record.name == "retrainlab" or record.name.startswith("retrainlab.")

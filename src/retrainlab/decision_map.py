@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from retrainlab.config import MAX_SEEDS, SCENARIOS, TRAIN, DataParams, Params
+from retrainlab.config import MAX_SEED, MAX_SEEDS, SCENARIOS, TRAIN, DataParams, Params
 from retrainlab.errors import ConfigError, DataError, RetrainlabError
 from retrainlab.files import write_atomically
 from retrainlab.record import Runs, StrategyRecord, summarize
@@ -140,7 +140,7 @@ def grid_from_flags(
         grid = dataclasses.replace(grid, strengths=_numbers("--strengths", strengths, float, 0.0, math.inf,
                                                             "positive"))
     if seeds is not None:
-        chosen = _numbers("--seeds", seeds, int, -1, math.inf, "0 or more")
+        chosen = _numbers("--seeds", seeds, int, -1, MAX_SEED, f"a whole number from 0 to {MAX_SEED}")
         if len(chosen) > MAX_SEEDS:
             raise ConfigError(f"--seeds: at most {MAX_SEEDS} seeds")
         grid = dataclasses.replace(grid, seeds=chosen)

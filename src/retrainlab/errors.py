@@ -22,6 +22,25 @@ class ModelShapeError(RetrainlabError):
     width or its head. The message names the input, column or layer and what to do."""
 
 
+class ModelFileError(PipelineError):
+    """A saved model that cannot be read: named with the reason and the way back."""
+
+    def __init__(self, path, exc: Exception, remedy: str | None = None) -> None:
+        reason = (str(exc).splitlines() or [""])[0][:200] or type(exc).__name__
+        remedy = remedy or "restore it with `dvc checkout` or rebuild it with `dvc repro --force` of its stage"
+        super().__init__(f"{path}: cannot be loaded ({type(exc).__name__}: {reason}); {remedy}")
+
+
+class UnusableModel(RetrainlabError):
+    """A model whose weights are not all finite: it predicts NaN (or hides it), so it must not
+    be evaluated as a model, trained further, registered, promoted or served. `where` names
+    it, `detail` says what is wrong, `remedy` what to do."""
+
+    def __init__(self, where: str, detail: str, remedy: str) -> None:
+        super().__init__(f"{where}: {detail}; {remedy}")
+        self.where, self.detail, self.remedy = where, detail, remedy
+
+
 class TrainingError(RetrainlabError):
     """Training produced a model that must not be used: its loss or predictions are not finite."""
 

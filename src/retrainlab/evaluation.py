@@ -7,7 +7,7 @@ Metric names are defined here once: `acc_old`, `loss_new`, `f1_all`, `forgetting
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -117,31 +117,47 @@ def accuracy(y_true: Sequence, y_pred: Sequence) -> float:
 
 
 class Predictions:
-    """The true and the predicted label of each test row (up to `limit` rows per test set),
-    as the per-class recall and the confusion matrices need them."""
+    """The true and the predicted label of each test row: every row counted by (actual,
+    predicted) pair, for the per-class recall (`confusion`), and up to `limit` rows per test
+    set kept as they are, for DVC's confusion plot (`frame`)."""
 
     def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
         self.rows: dict[str, list[pd.DataFrame]] = {}
+        self.pairs: Counter[tuple[str, str, str]] = Counter()
 
     def __call__(self, test_set: str, true: np.ndarray, predicted: np.ndarray) -> None:
+        actual = _as_text(np.asarray(true, dtype=object))
+        guessed = _as_text(np.asarray(predicted, dtype=object))
+        if len(actual):
+            pairs, counts = np.unique(np.stack([actual, guessed]).astype(str), axis=1, return_counts=True)
+            self.pairs.update({(test_set, a, p): int(n) for (a, p), n in zip(pairs.T, counts)})
         kept = sum(len(f) for f in self.rows.get(test_set, []))
         room = self.limit - kept
         if room > 0:
-            frame = pd.DataFrame({"test_set": test_set, "actual": _as_text(np.asarray(true, dtype=object))[:room],
-                                  "predicted": _as_text(np.asarray(predicted, dtype=object))[:room]})
+            frame = pd.DataFrame({"test_set": test_set, "actual": actual[:room], "predicted": guessed[:room]})
             self.rows.setdefault(test_set, []).append(frame)
 
     def frame(self) -> pd.DataFrame:
         frames = [f for parts in self.rows.values() for f in parts]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["test_set", "actual", "predicted"])
 
+    def confusion(self) -> dict[str, list[list]]:
+        """Each test set's rows per [actual, predicted, rows], over every row seen."""
+        found: dict[str, list[list]] = {}
+        for (test_set, actual, predicted), rows in sorted(self.pairs.items()):
+            found.setdefault(test_set, []).append([actual, predicted, rows])
+        return found
 
-def per_class_recall(predictions: pd.DataFrame) -> pd.DataFrame:
+
+def per_class_recall(confusion: Mapping[str, Sequence[Sequence]]) -> pd.DataFrame:
     """Recall of each class (rows) on each test set (columns): the share of its rows
-    predicted as it."""
-    hit = predictions.assign(hit=predictions["actual"] == predictions["predicted"])
-    return hit.groupby(["actual", "test_set"])["hit"].mean().unstack("test_set")
+    predicted as it, from `Predictions.confusion`'s counts."""
+    counts = pd.DataFrame([(test_set, actual, predicted, rows) for test_set, pairs in confusion.items()
+                           for actual, predicted, rows in pairs], columns=["test_set", "actual", "predicted", "rows"])
+    hits = counts["rows"].where(counts["actual"] == counts["predicted"], 0)
+    by = [counts["actual"], counts["test_set"]]
+    return (hits.groupby(by).sum() / counts["rows"].groupby(by).sum()).unstack("test_set")
 
 
 def forgetting(baseline_acc_old: float, acc_old: float) -> float:

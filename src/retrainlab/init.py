@@ -2,9 +2,10 @@
 
 The package carries this project's MLproject, dvc.yaml and params.yaml (links to the
 top-level files, so each is written once); init writes them into the repository with what
-differs there: the user's data files, in params and as prepare's dependencies; no
-dependency on retrainlab's source, which is installed, not in the repository; no
-python_env file. Everything is checked before anything is written.
+differs there: the user's data files, in params (the resolve-data stage then follows them,
+whichever source and round params.yaml names); no dependency on retrainlab's source,
+which is installed, not in the repository; no python_env file. Everything is checked
+before anything is written.
 """
 
 from __future__ import annotations
@@ -29,11 +30,6 @@ WRITTEN = ("MLproject", "dvc.yaml", "params.yaml",
            ".dvc/plots/by_strategy.json", ".dvc/plots/labelled_scatter.json")
 # This repository's stages depend on retrainlab's source; a user's repository has none.
 SOURCE_DEPENDENCY = "src/retrainlab"
-# prepare's dependency here (the raw data, round after round); there: the files params names,
-# which DVC reads from params.yaml, so that `retrainlab next-round` moves them along.
-RAW_DEPENDENCY = "data/raw"
-DATA_DEPENDENCIES = ("${data.files.initial}", "${data.files.incremental}")
-DATA_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,9 +131,9 @@ def shown(given: str) -> str:
 
 def check_table(path: Path, given: str, flag: str, label: str) -> None:
     """A CSV or Parquet file prepare can read, with the label column."""
-    from retrainlab.data.sources import read_table
+    from retrainlab.data.sources import SUFFIXES, read_table
 
-    if path.suffix.lower() not in DATA_SUFFIXES:
+    if path.suffix.lower() not in SUFFIXES["files"]:
         raise RetrainlabError(f"{flag} {shown(given)}: unsupported file type {path.suffix!r}; give .csv or .parquet")
     frame, _ = read_table(path, f"{flag} {shown(given)}", flag)
     if label not in frame.columns:
@@ -227,16 +223,13 @@ def render_mlproject(text: str, setup: Setup) -> str:
 
 
 def render_dvc(text: str, setup: Setup) -> str:
-    """No dependency on retrainlab's source; prepare depends on the files params.yaml names."""
+    """No dependency on retrainlab's source (installed, not in the repository)."""
     yaml = _yaml()
     tree = yaml.load(text)
     for stage in tree["stages"].values():
         deps = stage.get("do", stage).get("deps")
-        for i in reversed(range(len(deps or ()))):
-            if deps[i] == SOURCE_DEPENDENCY:
-                del deps[i]
-            elif deps[i] == RAW_DEPENDENCY:
-                deps[i : i + 1] = list(DATA_DEPENDENCIES)
+        if deps and SOURCE_DEPENDENCY in deps:
+            deps.remove(SOURCE_DEPENDENCY)
     return _header("dvc.yaml") + _dump(yaml, tree)
 
 

@@ -11,6 +11,10 @@ PREPARE = "prepare"
 COMPARE = "compare"
 UPDATE_STAGE = "update"  # dvc.yaml's stage for the options params.yaml chooses: update@NAME
 
+# What the prepared data is made from (retrainlab.data.inputs), written at every repro.
+RESOLVE_DATA = "resolve-data"
+DATA_INPUTS = Path("data/inputs.json")
+
 PREPARED_DIR = Path("data/prepared")
 SPLITS = ("initial_train", "initial_test", "incremental_train", "incremental_test")
 SUMMARY = PREPARED_DIR / "summary.json"

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from retrainlab.data import NUMERIC, Feature, encode_labels
-from retrainlab.errors import ModelShapeError, PipelineError
+from retrainlab.errors import ModelFileError, ModelShapeError, UnusableModel
 from retrainlab.stream import FeatureStats
 
 OUTPUT = "output"
@@ -173,23 +173,115 @@ class ModelBundle:
         return cls(model, features, labels, label_column, contract, meta.get("compiled"))
 
 
-class ModelFileError(PipelineError):
-    """A saved model that cannot be read: named with the reason and the way back."""
-
-    def __init__(self, path: Path, exc: Exception, remedy: str | None = None) -> None:
-        reason = (str(exc).splitlines() or [""])[0][:200] or type(exc).__name__
-        remedy = remedy or "restore it with `dvc checkout` or rebuild it with `dvc repro --force` of its stage"
-        super().__init__(f"{path}: cannot be loaded ({type(exc).__name__}: {reason}); {remedy}")
-
-
-def load_keras(path: Path, remedy: str | None = None) -> keras.Model:
-    """A Keras 3 file loaded with safe mode on: a file that would run code (a Lambda layer) is refused."""
+def load_keras(path: Path, remedy: str | None = None, shown: str | None = None) -> keras.Model:
+    """A Keras 3 file loaded with safe mode on (a file that would run code, a Lambda layer, is
+    refused) and uncompiled (`compile_config` reads how it was compiled), its weights finite.
+    Errors name it as `shown` (default: its path) and end with `remedy`."""
+    shown = shown or str(path)
     if path.is_file() and not zipfile.is_zipfile(path):  # Keras would call it "File not found"
-        raise ModelFileError(path, ValueError("not a .keras zip archive: damaged or truncated"), remedy)
+        raise ModelFileError(shown, ValueError("not a .keras zip archive: damaged or truncated"), remedy)
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises zip, HDF5, JSON and value errors alike
-        raise ModelFileError(path, exc, remedy) from None
+        raise ModelFileError(shown, exc, remedy) from None
+    require_finite_weights(model, shown, remedy or "restore it with `dvc checkout` or rebuild it with "
+                           "`dvc repro --force` of its stage")
+    return model
+
+
+def require_finite_weights(model: keras.Model, where: str, remedy: str) -> None:
+    """The one check that a model's weights are all finite, for every model that enters: a
+    brought one, one loaded from the outputs or the registry (promoted, served), one just
+    trained. One NaN in a kernel makes a direct call return NaN for every row, while Keras'
+    fused predict path can hide it, so the weights are looked at, not the predictions."""
+    bad, total, first = 0, 0, None
+    for variable in model.weights:
+        values = np.asarray(variable.numpy())
+        if values.dtype.kind != "f":
+            continue  # counts and lookup tables
+        finite = np.isfinite(values)
+        total += values.size
+        if not finite.all():
+            bad += int(values.size - finite.sum())
+            first = first or variable.path
+    if bad:
+        raise UnusableModel(where, f"{bad:,} of its {total:,} weights are not finite (NaN or inf; the first in "
+                                   f"{first}): it would predict nothing usable", remedy)
+
+
+def compile_config(path: Path) -> dict[str, Any] | None:
+    """The optimizer and loss a .keras file was saved compiled with, read from its config.json
+    (without compiling: loading compiled rebuilt an optimizer Keras then warned it could not
+    fill), or None where it was saved uncompiled or with objects Keras cannot rebuild safely."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            compiled = json.loads(archive.read("config.json")).get("compile_config") or {}
+        keras.optimizers.deserialize(compiled["optimizer"])
+        if compiled.get("loss") is not None:
+            keras.losses.deserialize(compiled["loss"])
+    except Exception:  # not compiled, or a custom optimizer or loss: trained with the params'
+        return None
+    return {"optimizer": compiled["optimizer"], "loss": compiled.get("loss")}
+
+
+def probability_output(model: keras.Model, compiled: dict[str, Any] | None, where: str):
+    """A brought model whose output retrainlab reads as class probabilities, and the loss
+    settings to train it with: returns (model, compiled).
+
+    A last layer with a softmax or sigmoid gives probabilities. A linear one saved compiled
+    with a `from_logits=True` loss gives logits: its softmax (one unit: its sigmoid) is put
+    into that layer, the same weights giving the probabilities its loss computed, and the
+    loss keeps its settings, now on probabilities. Anything else is refused in one line: the
+    project cannot read it (a linear unit under a regression loss predicts a number)."""
+    last = model.layers[-1]
+    activation = _activation(last)
+    logits = _loss_config(compiled).get("from_logits") is True
+    if activation not in HEAD_ACTIVATIONS and not (activation == "linear" and logits):
+        width = model.outputs[0].shape[-1]
+        number = (" (one linear unit predicts a number: regression, which retrainlab does not compare yet)"
+                  if width == 1 and activation == "linear" else "")
+        raise ModelShapeError(
+            f"{where}: its output layer '{last.name}' ({type(last).__name__}, activation {activation}) gives no "
+            f"class probabilities{number}; end the model with a softmax (or sigmoid) activation, or, if it outputs "
+            "logits, save it compiled with a from_logits=True loss"
+        )
+    if "from_logits" in _loss_config(compiled):
+        loss = compiled["loss"] | {"config": _loss_config(compiled) | {"from_logits": False}}
+        compiled = compiled | {"loss": loss, "from_logits": logits}
+    if activation in HEAD_ACTIVATIONS:
+        return model, compiled
+    return _with_probabilities(model), compiled
+
+
+def _activation(layer: keras.layers.Layer) -> str | None:
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    activation = getattr(layer, "activation", None)
+    return None if activation is None else keras.activations.serialize(activation)
+
+
+def _loss_config(compiled: dict[str, Any] | None) -> dict[str, Any]:
+    loss = (compiled or {}).get("loss")
+    return (loss.get("config") or {}) if isinstance(loss, dict) else {}
+
+
+def _loss_name(compiled: dict[str, Any] | None) -> str | None:
+    loss = (compiled or {}).get("loss")
+    return loss if isinstance(loss, str) else _loss_config(compiled).get("name")
+
+
+def _with_probabilities(model: keras.Model) -> keras.Model:
+    """A copy of a logits model whose output applies its softmax (one unit: its sigmoid)."""
+    copy = copy_model(model)
+    last = copy.layers[-1]
+    activation = "sigmoid" if copy.outputs[0].shape[-1] == 1 else "softmax"
+    if isinstance(last, keras.layers.Dense):
+        head = keras.layers.Dense.from_config(last.get_config() | {"activation": activation})
+        output = head(last.input)
+        head.set_weights(last.get_weights())
+    else:
+        output = keras.layers.Activation(activation, name=f"{last.name}_{activation}")(copy.outputs[0])
+    return keras.Model(_model_input(copy), output, name=copy.name)
 
 
 def input_names(features: Sequence[Feature]) -> list[str]:
@@ -452,38 +544,39 @@ def compile_model(
 ) -> str:
     """Compile for training on integer class targets; return what was used, for the run.
 
-    A brought model's own optimizer (fresh state, same settings) and loss are used where it
-    has them and the loss takes class indices; the params otherwise. `objective` (loss,
-    metrics, text: retrainlab.training.Objective) replaces the loss by name when a plan adds
-    loss terms.
+    A brought model's own optimizer (fresh state, same settings) and loss, with its settings
+    (`probability_output` says what became of from_logits), are used where it has them and
+    the loss takes class indices; the params otherwise. `objective` (loss, metrics, text:
+    retrainlab.training.Objective) replaces the loss when a plan adds loss terms.
     """
     binary = model.outputs[0].shape[-1] == 1
-    loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
-    used = f"Adam(learning_rate={learning_rate:g}), {loss} (params)"
+    name = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
+    loss, optimizer = name, keras.optimizers.Adam(learning_rate=learning_rate)
+    used = f"Adam(learning_rate={learning_rate:g}), {name} (params)"
     if compiled and compiled.get("optimizer"):
         optimizer = keras.optimizers.deserialize(compiled["optimizer"])
         used = f"{type(optimizer).__name__} as the model was compiled"
-        if compiled.get("loss") == loss:
-            used += f", {loss}"
+        own = _loss_name(compiled)
+        if own == name:
+            used += f", {name}{_loss_settings(compiled)}"
+            loss = keras.losses.deserialize(compiled["loss"]) if isinstance(compiled["loss"], dict) else name
         else:
-            used += f", {loss} (its own loss, {compiled.get('loss')}, does not take class indices)"
+            used += f", {name} (its own loss, {own}, does not take class indices)"
     if objective is not None:
-        used = used.replace(loss, objective["text"]) if loss in used else f"{used}, {objective['text']}"
+        used = used.replace(name, objective["text"], 1) if name in used else f"{used}, {objective['text']}"
         model.compile(optimizer=optimizer, loss=objective["loss"], metrics=objective["metrics"])
         return used
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     return used
 
 
-def compiled_settings(model: keras.Model) -> dict[str, Any] | None:
-    """A loaded model's optimizer settings and loss name, or None if it was saved uncompiled."""
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is None:
-        return None
-    loss = getattr(model, "loss", None)
-    name = loss if isinstance(loss, str) else getattr(loss, "name", None) or type(loss).__name__
-    return {"optimizer": keras.optimizers.serialize(optimizer), "loss": name}
+def _loss_settings(compiled: dict[str, Any]) -> str:
+    """The settings of a brought model's loss that are not the defaults, as the run says them."""
+    config = {k: v for k, v in _loss_config(compiled).items() if k not in ("name", "reduction", "from_logits")}
+    shown = [f"{key}={value}" for key, value in config.items() if value not in (None, False, 0, 0.0, -1)]
+    if compiled.get("from_logits"):
+        shown.append("from_logits=True: its output layer now turns the logits into probabilities")
+    return f" ({', '.join(shown)})" if shown else ""
 
 
 def _rebuild_head(model: keras.Model, n_classes: int, new_layers: int, seed: int) -> keras.Model:

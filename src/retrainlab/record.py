@@ -49,6 +49,8 @@ class StrategyRecord:
     per_seed: dict[str, dict[str, float]]  # seed (as text) -> figure -> value
     mlflow: Runs
     origin: dict[str, Any] | None = None  # where the baseline came from (user_model.Origin)
+    # The registered seed's test rows per [actual, predicted, rows], per test set (per-class recall)
+    confusion: dict[str, list[list]] | None = None
 
     def mean(self, figure: str, default: float | None = None) -> float | None:
         return self.means.get(figure, default)
@@ -72,16 +74,18 @@ class StrategyRecord:
                "distribute": self.distribute, **self.means,
                "ci95": {k: dataclasses.asdict(v) for k, v in self.ci95.items()},
                "per_seed": self.per_seed, "mlflow": dataclasses.asdict(self.mlflow)}
-        return raw | ({"origin": self.origin} if self.origin is not None else {})
+        optional = {"origin": self.origin, "confusion": self.confusion}
+        return raw | {key: value for key, value in optional.items() if value is not None}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> StrategyRecord:
-        fixed = {"strategy", "round", "seeds", "device", "distribute", "ci95", "per_seed", "mlflow", "origin"}
+        fixed = {"strategy", "round", "seeds", "device", "distribute", "ci95", "per_seed", "mlflow", "origin",
+                 "confusion"}
         return cls(
             strategy=raw["strategy"], round=raw["round"], seeds=list(raw["seeds"]), device=raw["device"],
             distribute=raw["distribute"], means={k: v for k, v in raw.items() if k not in fixed},
             ci95={k: Interval(**v) for k, v in raw["ci95"].items()}, per_seed=raw["per_seed"],
-            mlflow=Runs(**raw["mlflow"]), origin=raw.get("origin"),
+            mlflow=Runs(**raw["mlflow"]), origin=raw.get("origin"), confusion=raw.get("confusion"),
         )
 
     def write(self, root: Path) -> None:

@@ -31,7 +31,7 @@ from mlflow.tracking import MlflowClient
 from retrainlab import comparison, evaluation, layout
 from retrainlab.config import CompareParams, Params
 from retrainlab.data import Prepared, load_prepared
-from retrainlab.errors import RetrainlabError
+from retrainlab.errors import ModelFileError, RetrainlabError, UnusableModel
 from retrainlab.pyfunc_model import MODEL_DIGEST_TAG, download_model
 from retrainlab.record import StrategyRecord
 from retrainlab.record import load as load_record
@@ -189,7 +189,11 @@ def measure(name: str, version: str, policy: CompareParams, data: Prepared) -> M
     """Load a registered version as MLflow serves it, from a verified copy of its files, and
     score it on the current test sets."""
     with tempfile.TemporaryDirectory() as scratch:
-        model = mlflow.pyfunc.load_model(str(verified_copy(name, version, Path(scratch))))
+        try:
+            model = mlflow.pyfunc.load_model(str(verified_copy(name, version, Path(scratch))))
+        except UnusableModel as exc:  # named by its version, not by the copy's folder
+            raise UnusableModel(f"version {version} of '{name}'", exc.detail,
+                                "it must not be served: register a good model (dvc repro) and promote that") from None
         accs = {}
         for test_set, split in evaluation.TEST_SETS.items():
             predicted = model.predict(data.x(split))[data.label]
@@ -390,7 +394,7 @@ def _measure_or_refuse(name: str, version: str, policy: CompareParams, data: Pre
     and the first line of why (files missing or changed: the reason as it is)."""
     try:
         return measure(name, version, policy, data)
-    except ModelUnavailable as exc:
+    except (ModelUnavailable, ModelFileError, UnusableModel) as exc:  # its files, as registered, are no model
         raise PromotionRefused(f"{refusal}: {exc}") from None
     except RetrainlabError:
         raise

@@ -4,6 +4,7 @@ few numbers `dvc metrics show` lists to metrics/."""
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ import pandas as pd
 
 from retrainlab import change, comparison, escape, layout
 from retrainlab.config import CompareParams
-from retrainlab.files import write_atomically, write_text_atomically
+from retrainlab.escape import Markdown, lines, md
+from retrainlab.files import write_atomically, write_csv, write_text_atomically
 from retrainlab.record import HEADLINE, StrategyRecord
 
 
@@ -24,7 +26,6 @@ def write_report(
     policy: CompareParams,
     curves: Mapping[str, pd.DataFrame],
     changes: list[change.Change] = (),
-    predictions: Mapping[str, pd.DataFrame] | None = None,
     seeds: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write every report file; return the JSON summary (what reports/comparison.json holds)."""
@@ -33,12 +34,12 @@ def write_report(
     figures = {s: r.means for s, r in records.items() if s != comparison.LEAVE_ALONE} or {
         s: r.means for s, r in records.items()}
     checked = change.check(list(changes), verdict.recommended, figures) if changes else []
-    described = [f"**{c.kind}**: {c.evidence}. Usually calls for {c.calls_for}. Measured: {check}."
+    described = [md("**{}**: {}. Usually calls for {}. Measured: {}.", c.kind, c.evidence, c.calls_for, check)
                  for c, check in zip(changes, checked)]
     seeds = seeds or {"added": {}, "stopped": "not asked", "figures": {}}
     note = seeds_text(seeds, records)
-    predictions = predictions or {}
-    recall = _recall_table(predictions)
+    confusions = {s: r.confusion for s, r in records.items() if r.confusion}
+    recall = _recall_table(confusions)
     summary = {
         "headline": head,
         "recommended": verdict.recommended,
@@ -63,18 +64,16 @@ def write_report(
     )
     write_atomically(root / layout.REPORT_PNG_COST, lambda p: _plot_cost(p, rows, points, verdict, policy.tolerance))
     write_atomically(root / layout.REPORT_PNG_CURVES, lambda p: _plot_curves(p, curves))
-    write_atomically(root / layout.REPORT_PNG_CONFUSION, lambda p: _plot_confusion(p, predictions))
+    write_atomically(root / layout.REPORT_PNG_CONFUSION, lambda p: _plot_confusion(p, confusions))
     write_atomically(root / layout.REPORT_PNG_DIAGNOSTICS, lambda p: _plot_diagnostics(p, diagnostics, changes))
     write_text_atomically(root / layout.REPORT_SEEDS, json.dumps(seeds, indent=2, default=str) + "\n")
-    write_text_atomically(root / layout.REPORT_CSV, escape.csv_frame(pd.DataFrame(rows)).to_csv(index=False))
-    write_text_atomically(root / layout.REPORT_SCATTER, escape.csv_frame(scatter).to_csv(index=False))
+    write_csv(root / layout.REPORT_CSV, pd.DataFrame(rows))
+    write_csv(root / layout.REPORT_SCATTER, scatter)
     long_curves = pd.concat([frame.assign(strategy=s) for s, frame in curves.items()], ignore_index=True)
     long_curves = long_curves[["strategy", *long_curves.columns.drop("strategy")]]
-    write_text_atomically(root / layout.REPORT_CURVES, escape.csv_frame(long_curves).to_csv(index=False))
-    write_text_atomically(
-        root / layout.REPORT_MD,
-        comparison.markdown(rows, verdict, diagnostics, policy, head, described, recall, note),
-    )
+    write_csv(root / layout.REPORT_CURVES, long_curves)
+    write_text_atomically(root / layout.REPORT_MD, escape.require_markdown(
+        comparison.markdown(rows, verdict, diagnostics, policy, head, described, recall, note)))
     write_text_atomically(root / layout.REPORT_JSON, json.dumps(summary, indent=2, default=str) + "\n")
     write_metrics(root, comparison.metric_rows(records, verdict))
     return summary
@@ -110,9 +109,7 @@ def _plot_cost(path: str, rows, points, verdict: comparison.Verdict, tolerance: 
     ax.set_title(f"Accuracy against cost: recommended {verdict.recommended}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _plot_curves(path: str, curves: Mapping[str, pd.DataFrame]) -> None:
@@ -126,9 +123,7 @@ def _plot_curves(path: str, curves: Mapping[str, pd.DataFrame]) -> None:
         ax.set_title(f"{title} (mean over seeds)")
         ax.grid(alpha=0.3)
     acc.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def seeds_text(seeds: Mapping[str, Any], records: Mapping[str, StrategyRecord]) -> str:
@@ -147,16 +142,15 @@ def seeds_text(seeds: Mapping[str, Any], records: Mapping[str, StrategyRecord]) 
             f"{why.get(seeds.get('stopped'), seeds.get('stopped'))}.")
 
 
-def _recall_table(predictions: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def _recall_table(confusions: Mapping[str, Mapping[str, list]]) -> dict[str, pd.DataFrame]:
     """Recall per class, for each test set: a row per strategy, a column per class."""
     from retrainlab.evaluation import TEST_SETS, per_class_recall
 
     rows: dict[str, dict[str, pd.Series]] = {}
-    for strategy, frame in predictions.items():
-        if len(frame):
-            recall = per_class_recall(frame.astype({"actual": str, "predicted": str}))
-            for test_set in recall.columns:
-                rows.setdefault(test_set, {})[strategy] = recall[test_set]
+    for strategy, confusion in confusions.items():
+        recall = per_class_recall(confusion)
+        for test_set in recall.columns:
+            rows.setdefault(test_set, {})[strategy] = recall[test_set]
     tables = {}
     for test_set in [t for t in TEST_SETS if t in rows]:
         table = pd.DataFrame(rows[test_set]).T
@@ -164,34 +158,33 @@ def _recall_table(predictions: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataF
     return tables
 
 
-def _plot_confusion(path: str, predictions: Mapping[str, pd.DataFrame]) -> None:
+def _plot_confusion(path: str, confusions: Mapping[str, Mapping[str, list]]) -> None:
     """Row-normalised confusion matrices: a column per strategy, a row per test set."""
     plt = _pyplot()
-    shown = {s: f.astype({"actual": str, "predicted": str}) for s, f in predictions.items() if len(f)}
     sets = ["old", "new"]
-    fig, axes = plt.subplots(len(sets), max(1, len(shown)), figsize=(2.4 * max(1, len(shown)) + 1, 5.2), dpi=100,
-                             squeeze=False)
-    labels = sorted({v for f in shown.values() for v in pd.concat([f["actual"], f["predicted"]])}, key=_label_key)
-    for column, (strategy, frame) in enumerate(shown.items()):
+    fig, axes = plt.subplots(len(sets), max(1, len(confusions)), figsize=(2.4 * max(1, len(confusions)) + 1, 5.2),
+                             dpi=100, squeeze=False)
+    labels = sorted({label for confusion in confusions.values() for pairs in confusion.values()
+                     for actual, predicted, _ in pairs for label in (actual, predicted)}, key=_label_key)
+    for column, (strategy, confusion) in enumerate(confusions.items()):
         for row, test_set in enumerate(sets):
             ax = axes[row][column]
-            part = frame[frame["test_set"] == test_set]
-            matrix = pd.crosstab(part["actual"], part["predicted"]).reindex(index=labels, columns=labels, fill_value=0)
+            counts = pd.DataFrame(confusion.get(test_set, []), columns=["actual", "predicted", "rows"])
+            matrix = counts.pivot_table(index="actual", columns="predicted", values="rows", aggfunc="sum")
+            matrix = matrix.reindex(index=labels, columns=labels).fillna(0)
             totals = matrix.sum(axis=1).replace(0, 1)
             ax.imshow((matrix.T / totals).T.to_numpy(), vmin=0, vmax=1, cmap="Blues")
             ax.set_title(f"{strategy}\n{test_set} test set", fontsize=8)
-            ax.set_xticks(range(len(labels)), labels, fontsize=6, rotation=90)
-            ax.set_yticks(range(len(labels)), labels, fontsize=6)
+            ax.set_xticks(range(len(labels)), [_short(label) for label in labels], fontsize=6, rotation=90)
+            ax.set_yticks(range(len(labels)), [_short(label) for label in labels], fontsize=6)
             if column == 0:
                 ax.set_ylabel("actual", fontsize=7)
             if row == len(sets) - 1:
                 ax.set_xlabel("predicted", fontsize=7)
-    if not shown:
+    if not confusions:
         axes[0][0].text(0.5, 0.5, "no predictions recorded", ha="center")
     fig.suptitle("Confusion matrices, each row normalised (recall on the diagonal)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _label_key(label: str):
@@ -206,7 +199,7 @@ def _plot_diagnostics(path: str, diagnostics: Mapping[str, Any], changes) -> Non
     plt = _pyplot()
     features = list(diagnostics.get("top_shifted_features", []))[:10]
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    names = [str(f["feature"])[:30] for f in features][::-1]
+    names = [_short(str(f["feature"]), 30) for f in features][::-1]
     values = [f["psi"] for f in features][::-1]
     ax.barh(names or ["(no feature)"], values or [0.0], color="tab:blue")
     ax.axvline(0.25, color="tab:red", linestyle="--", linewidth=1, label="PSI 0.25: a large shift")
@@ -216,9 +209,24 @@ def _plot_diagnostics(path: str, diagnostics: Mapping[str, Any], changes) -> Non
                  f"shift {diagnostics.get('label_shift_tv', float('nan')):.2f})", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    _save(fig, path)
+
+
+def _short(label: str, chars: int = 16) -> str:
+    """A label as a tick shows it: its start, where it is long (the report has it whole)."""
+    return label if len(label) <= chars else label[: chars - 1] + "…"
+
+
+def _save(fig, path: str) -> None:
+    """Lay out, write as PNG and close. A label in a script the font lacks is drawn as a box,
+    and a layout that cannot fit every tick stays as drawn: matplotlib's warnings about
+    either are left out (the labels are in the report, whole)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"Tight layout not applied", category=UserWarning)
+        fig.tight_layout()
+        fig.savefig(path, format="png")
+    _pyplot().close(fig)
 
 
 def _pyplot():
@@ -231,47 +239,45 @@ def _pyplot():
 
 
 def version_description(strategy: str, summary: str, seed: int, seeds: int, own: dict[str, float],
-                        means: dict[str, float], verdict: str | None = None) -> str:
+                        means: dict[str, float], verdict: str | None = None) -> Markdown:
     """A registered version's description in the MLflow UI: what it is, its verdict once
     compare has judged it, its own figures and the means over the seeds."""
-    lines = [f"**{escape.markdown(strategy)}**: {escape.markdown(summary)}. The model of seed {seed}, "
-             f"one of {seeds} trained."]
+    out = [md("**{}**: {}. The model of seed {}, one of {} trained.", strategy, summary, seed, seeds)]
     if verdict is not None:
-        lines.append(f"Verdict of the comparison: **{escape.markdown(verdict)}**.")
-    lines += ["", "| figure | this model (seed %d) | mean over %d seeds |" % (seed, seeds), "|---|---|---|"]
-    lines += [f"| {name} | {own[name]:.4f} | {means[name]:.4f} |" for name in HEADLINE if name in own]
-    return "\n".join(lines)
+        out.append(md("Verdict of the comparison: **{}**.", verdict))
+    out += [md(""), md("| figure | this model (seed {}) | mean over {} seeds |", seed, seeds), md("|---|---|---|")]
+    out += [md("| {} | {:.4f} | {:.4f} |", name, own[name], means[name]) for name in HEADLINE if name in own]
+    return lines(out)
 
 
 def decision_description(records: Mapping[str, StrategyRecord], verdict: comparison.Verdict, headline: str,
-                         reasons: list[str]) -> str:
+                         reasons: list[str]) -> Markdown:
     """The pipeline run's description in the MLflow UI: the headline, a row per strategy, why."""
     rows = comparison.metric_rows(records, verdict)
     cost = verdict.cost_metric
-    lines = [escape.markdown(headline), "",
-             f"| strategy | verdict | target | acc_old | acc_new | forgetting | {cost} | seeds | version |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    out = [md("{}", headline), md(""),
+           md("| strategy | verdict | target | acc_old | acc_new | forgetting | {} | seeds | version |", cost),
+           md("|---|---|---|---|---|---|---|---|---|")]
     for strategy, row in rows.items():
-        name = escape.markdown(strategy)
-        lines.append(f"| {f'**{name}**' if strategy == verdict.recommended else name} | {row['verdict']} "
-                     f"| {row['target']:.4f} | {row['acc_old']:.4f} | {row['acc_new']:.4f} "
-                     f"| {row['forgetting']:.4f} | {row[cost]:g} | {row['seeds']} | {records[strategy].version} |")
-    lines += ["", *[f"- {escape.markdown(reason)}" for reason in reasons]]
-    return "\n".join(lines)
+        name = md("**{}**", strategy) if strategy == verdict.recommended else md("{}", strategy)
+        out.append(md("| {} | {} | {:.4f} | {:.4f} | {:.4f} | {:.4f} | {:g} | {} | {} |", name, row["verdict"],
+                      row["target"], row["acc_old"], row["acc_new"], row["forgetting"], row[cost], row["seeds"],
+                      records[strategy].version))
+    out += [md(""), *[md("- {}", reason) for reason in reasons]]
+    return lines(out)
 
 
-def strategy_description(record: StrategyRecord, summary: str, verdict: comparison.Verdict) -> str:
+def strategy_description(record: StrategyRecord, summary: str, verdict: comparison.Verdict) -> Markdown:
     """A strategy run's description in the MLflow UI: what it did, its verdict, its figures."""
     a = verdict.assessments[record.strategy]
-    seeds = len(record.per_seed)
-    return "\n".join([
-        f"**{escape.markdown(record.strategy)}**: {escape.markdown(summary)}.",
-        "",
-        f"Verdict: **{escape.markdown(verdict.status(record.strategy))}**.",
-        "",
-        f"Means over {seeds} seeds with 95% intervals: target {a.target.text(4)}, "
-        f"acc_old {record.means['acc_old']:.4f}, acc_new {record.means['acc_new']:.4f}, "
-        f"forgetting {a.forgetting.text(4)}, {verdict.cost_metric} {a.adoption_cost:g}.",
-        "",
-        f"Registered as version {record.version} (the model of seed {record.mlflow.model_seed}).",
+    return lines([
+        md("**{}**: {}.", record.strategy, summary),
+        md(""),
+        md("Verdict: **{}**.", verdict.status(record.strategy)),
+        md(""),
+        md("Means over {} seeds with 95% intervals: target {}, acc_old {:.4f}, acc_new {:.4f}, forgetting {}, {} {:g}.",
+           len(record.per_seed), Markdown(a.target.text(4)), record.means["acc_old"], record.means["acc_new"],
+           Markdown(a.forgetting.text(4)), verdict.cost_metric, a.adoption_cost),
+        md(""),
+        md("Registered as version {} (the model of seed {}).", record.version, record.mlflow.model_seed),
     ])

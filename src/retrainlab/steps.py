@@ -97,8 +97,6 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
                     ignore_index=True)
     diagnosis = diagnostics.diagnose(old, new, data.label, data.features)
     curves = {s: pd.read_csv(root / layout.curves_path(s)) for s in records}
-    predictions = {s: pd.read_csv(root / layout.predictions_path(s), dtype=str, keep_default_na=False)
-                   for s in records if (root / layout.predictions_path(s)).is_file()}
 
     def train(names: list[str], seed: str) -> dict[str, dict[str, float]]:
         """More seeds need TensorFlow: loaded only when the evidence asks for them."""
@@ -117,8 +115,7 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         verdict = comparison.recommend(records, params.compare)
         base = records[BASELINE].means
         changes = change.classify(diagnosis, base.get("acc_old"), base.get("acc_new"))
-        summary = report.write_report(root, records, verdict, diagnosis, params.compare, curves, changes,
-                                      predictions, seeds)
+        summary = report.write_report(root, records, verdict, diagnosis, params.compare, curves, changes, seeds)
         parent_metrics = {
             f"diagnostics.{key}": float(diagnosis[key])
             for key in ("size_ratio", "label_shift_tv", "psi_max", "psi_mean", "domain_auc")

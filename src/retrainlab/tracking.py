@@ -9,7 +9,6 @@ to the same store as the workspace.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.metadata
 import logging
 import os
@@ -28,6 +27,8 @@ from mlflow.types import ColSpec, Schema
 
 from retrainlab import console
 from retrainlab.errors import PipelineError, RetrainlabError, Terminated
+from retrainlab.escape import Markdown, require_markdown
+from retrainlab.files import file_md5
 
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
@@ -42,6 +43,8 @@ TAG_VERDICT = TAG_PREFIX + "verdict"
 NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
 # What the model needs at load time besides its bundled code (retrainlab itself).
 MODEL_REQUIREMENTS = ("mlflow", "keras", "tensorflow-cpu|tensorflow", "pandas", "numpy", "pyyaml")
+# The longest dataset schema MLflow stores (its JSON, in characters): some 10,000 columns.
+DATASET_SCHEMA_CHARS = 1_048_575
 # What MLflow's registry prints (not logs) on registering: the step's own line gives the version.
 REGISTRY_NOTES = re.compile(r"^(Successfully registered model|Registered model .* already exists|Created version )")
 
@@ -179,13 +182,9 @@ def start_parent_run(experiment_id: str, tags: dict[str, str], round_: int = 1,
     return run.info.run_id
 
 
-def describe_run(run_id: str, text: str) -> None:
-    """Set a run's description, as the UI's description box does."""
-    MlflowClient().set_tag(run_id, NOTE_TAG, text)
-
-
-def describe_version(name: str, version: str, text: str) -> None:
-    MlflowClient().update_model_version(name, version, description=text)
+def describe_version(name: str, version: str, text: Markdown) -> None:
+    """Set a registered version's description: Markdown, which the UI renders."""
+    MlflowClient().update_model_version(name, version, description=require_markdown(text))
 
 
 @contextlib.contextmanager
@@ -324,7 +323,7 @@ def log_to_run(
     client.log_batch(
         run_id,
         metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
-        tags=[RunTag(k, v) for k, v in tags.items()],
+        tags=[RunTag(k, require_markdown(v) if k == NOTE_TAG else v) for k, v in tags.items()],
     )
     for path in files:
         client.log_artifact(run_id, str(path), artifact_path=artifact_dir)
@@ -357,15 +356,6 @@ def _param_text(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def file_md5(path: Path) -> str:
-    """The md5 DVC records for a file (DVC 3 hashes the raw bytes)."""
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def log_dataset(data, split: str, context: str, md5: str | None = None) -> str:
     """Log a prepared split as a run input: its file, schema and DVC md5, not its rows
     (a split may be far larger than memory); return the md5. Give `md5` where it is known
@@ -377,13 +367,16 @@ def log_dataset(data, split: str, context: str, md5: str | None = None) -> str:
 
     path = data.path(split)
     md5 = md5 or file_md5(path)
-    columns = [ColSpec("double" if f.kind == NUMERIC else "string", f.name) for f in data.features]
+    schema = Schema([ColSpec("double" if f.kind == NUMERIC else "string", f.name) for f in data.features])
+    if len(schema.to_json()) > DATASET_SCHEMA_CHARS:
+        schema = None  # too wide for MLflow's store: the columns are in summary.json
     with warnings.catch_warnings():
         # MLflow hints about ambiguous local sources; a prepared split is a local file.
         warnings.simplefilter("ignore", UserWarning)
         source = resolve_dataset_source(path.as_posix())
-    dataset = MetaDataset(source, name=split, digest=md5, schema=Schema(columns))
-    mlflow.log_input(dataset, context=context, tags={"rows": str(data.rows(split)), "label": data.label})
+    dataset = MetaDataset(source, name=split, digest=md5, schema=schema)
+    tags = {"rows": str(data.rows(split)), "columns": str(len(data.features)), "label": data.label}
+    mlflow.log_input(dataset, context=context, tags=tags)
     return md5
 
 
@@ -415,7 +408,7 @@ def pinned_requirements() -> list[str]:
 
 def log_and_register_model(
     bundle_dir: Path, model_signature: ModelSignature, example, registered_model: str, tags: dict[str, str],
-    description: str | None = None,
+    description: Markdown | None = None,
 ) -> int:
     """Log the bundle as a pyfunc model that predicts original labels; register it with the
     digest of its files as stored (the registry vouches for them); return the version."""
@@ -436,7 +429,7 @@ def log_and_register_model(
     with console.dropping(REGISTRY_NOTES):
         version = mlflow.register_model(info.model_uri, registered_model, tags=tags | {MODEL_DIGEST_TAG: digest})
     if description:
-        MlflowClient().update_model_version(registered_model, version.version, description=description)
+        describe_version(registered_model, version.version, description)
     return int(version.version)
 
 

@@ -25,13 +25,13 @@ from mlflow.entities import Metric
 import numpy as np
 import pandas as pd
 
-from retrainlab import distribute, escape, evaluation, layout, report, seed_workers, tracking, user_model
+from retrainlab import distribute, evaluation, layout, report, seed_workers, tracking, user_model
 from retrainlab.checkpoint import EpochCheckpoint, resume
 from retrainlab.config import Params, applicable, as_flat_dict
 from retrainlab.cost import Cost, CostMeter, price
 from retrainlab.data import Prepared, load_prepared
 from retrainlab.errors import PipelineError
-from retrainlab.files import write_text_atomically
+from retrainlab.files import write_csv
 from retrainlab.models import ModelBundle
 from retrainlab.record import HEADLINE, INTERVAL_FIGURES, Interval, Runs, StrategyRecord, rounded, summarize
 from retrainlab.record import load as load_record
@@ -84,7 +84,7 @@ class SeedResult:
     figures: dict[str, float]  # metrics and cost
     history: dict[str, list[float]]
     run_id: str
-    predictions: pd.DataFrame  # test set, actual and predicted label of each test row
+    predictions: evaluation.Predictions  # the actual and predicted label of each test row
 
 
 @dataclasses.dataclass
@@ -130,7 +130,8 @@ def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyR
                 result.bundle.save(staged / seed_dir(result.seed))
             version = _register(step, run.info.run_id, summary, results[0], staged)
             record = _record(step, run.info.run_id, summary, results, version)
-            _publish(root, name, staged, record, mean_curves([r.history for r in results]), results[0].predictions)
+            _publish(root, name, staged, record, mean_curves([r.history for r in results]),
+                     results[0].predictions.frame())
     return record
 
 
@@ -208,7 +209,7 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
                 mlflow.log_metrics(rounded({f"worker{i}.{name}": value for name, value in worker.items()}))
         mlflow.set_tag(tracking.TAG_PREFIX + "device", cost.device)
     shutil.rmtree(checkpoint, ignore_errors=True)
-    return SeedResult(seed, bundle, figures, history, run.info.run_id, predictions.frame())
+    return SeedResult(seed, bundle, figures, history, run.info.run_id, predictions)
 
 
 def _train_seeds(step: Step, run_id: str) -> list[SeedResult]:
@@ -362,6 +363,7 @@ def _record(step: Step, run_id: str, summary: SeedSummary, results: list[SeedRes
         means=summary.means, ci95=summary.intervals,
         per_seed={str(r.seed): r.figures for r in results}, mlflow=runs,
         origin=step.origin.to_json() if step.origin is not None else None,
+        confusion=results[0].predictions.confusion(),
     )
 
 
@@ -497,5 +499,5 @@ def _publish(root: Path, strategy: str, staged: Path, record: StrategyRecord, hi
     epochs = len(next(iter(history.values()), []))
     curves = pd.DataFrame({"epoch": range(1, epochs + 1), **(history or {"loss": [], "accuracy": []})})
     record.write(root)
-    write_text_atomically(root / layout.curves_path(strategy), curves.to_csv(index=False))
-    write_text_atomically(root / layout.predictions_path(strategy), escape.csv_frame(predictions).to_csv(index=False))
+    write_csv(root / layout.curves_path(strategy), curves)
+    write_csv(root / layout.predictions_path(strategy), predictions)

@@ -38,7 +38,7 @@ import numpy as np
 from retrainlab import layout
 from retrainlab.distribute import MULTI_WORKER, Distribution
 from retrainlab.errors import ConfigError, TrainingError
-from retrainlab.models import ModelBundle, compile_model
+from retrainlab.models import ModelBundle, compile_model, require_finite_weights
 from retrainlab.stream import WINDOW_ROWS, file_rows, pieces, windows
 from retrainlab.strategies import Plan, Rows
 
@@ -182,6 +182,9 @@ def evaluate(bundle: ModelBundle, data, plan: Plan, reference: float | None, pre
     what that spares, e.g. ", so it is not registered")."""
     from retrainlab import evaluation, stream
 
+    remedy = (f"lower {plan.section}.learning_rate (now {plan.learning_rate:g}) or look for extreme values in the "
+              "data")
+    require_finite_weights(bundle.model, f"the {'trained ' if plan.epochs else ''}model", remedy)
     tests = {
         name: stream.labelled_chunks(data.path(split), data.features, data.label)
         for name, split in evaluation.TEST_SETS.items()
@@ -189,10 +192,8 @@ def evaluate(bundle: ModelBundle, data, plan: Plan, reference: float | None, pre
     metrics = evaluation.evaluate(bundle.predict_proba, bundle.labels, tests, predictions)
     bad = [name for name, value in metrics.items() if not math.isfinite(value)]
     if bad:
-        raise TrainingError(
-            f"the trained model's {bad[0]} is {metrics[bad[0]]}: its predictions are not finite{refused}; "
-            f"lower {plan.section}.learning_rate or look for extreme values in the data"
-        )
+        raise TrainingError(f"the trained model's {bad[0]} is {metrics[bad[0]]}: its predictions are not "
+                            f"finite{refused}; {remedy}")
     own = metrics["acc_old"] if reference is None else reference
     metrics[evaluation.FORGETTING] = evaluation.forgetting(own, metrics["acc_old"])
     return metrics

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from retrainlab import layout
 from retrainlab.config import REGISTRY_URI, TRAIN, Params
 from retrainlab.data import Prepared
 from retrainlab.errors import ModelShapeError, RetrainlabError
-from retrainlab.files import write_text_atomically
+from retrainlab.files import file_md5, write_text_atomically
 
 KERAS_FLAVOR_FILE = Path("data") / "model.keras"  # where MLflow's Keras flavour saves the model
 
@@ -82,8 +83,6 @@ def resolve(params: Params, root: Path) -> Origin:
 
 
 def _file_md5(path: Path, spec: str) -> str:
-    from retrainlab.tracking import file_md5
-
     if not path.is_file():
         where = "is a directory" if path.is_dir() else "not found"
         raise ModelSourceError(f"{spec}: {where}; set baseline.from to a Keras 3 .keras file, a registry URI or train")
@@ -107,11 +106,10 @@ def recorded_origin(params: Params, root: Path) -> Origin:
 
 def load(origin: Origin, data: Prepared, params: Params, root: Path):
     """The model `origin` names, adopted for `data`: a ModelBundle."""
-    from retrainlab.models import ModelBundle, load_keras
+    from retrainlab.models import ModelBundle
 
-    remedy = "give baseline.from a Keras 3 file saved with model.save('....keras')"
     if origin.kind == "file":
-        return adopt(load_keras(root / origin.spec, remedy), data, params, origin.spec)
+        return adopt(root / origin.spec, data, params, origin.spec)
     with tempfile.TemporaryDirectory() as scratch:
         local = _download(origin, Path(scratch))
         bundle_dir = _bundle_dir(local)
@@ -120,7 +118,7 @@ def load(origin: Origin, data: Prepared, params: Params, root: Path):
             _check_columns(bundle, data, origin.spec)
             return dataclasses.replace(bundle, compiled=None)
         if (local / KERAS_FLAVOR_FILE).is_file():  # logged by someone else with MLflow's Keras flavour
-            return adopt(load_keras(local / KERAS_FLAVOR_FILE, remedy), data, params, origin.spec)
+            return adopt(local / KERAS_FLAVOR_FILE, data, params, origin.spec)
     raise ModelSourceError(
         f"{origin.spec} (version {origin.version}) is neither a retrainlab model nor a Keras model logged with "
         "mlflow.keras.log_model (no data/model.keras); log it with the Keras flavour"
@@ -160,11 +158,17 @@ def _download(origin: Origin, directory: Path) -> Path:
                                f"({type(exc).__name__}); restore them or set baseline.from") from None
 
 
-def adopt(model, data: Prepared, params: Params, where: str):
-    """A brought Keras model as a ModelBundle: how it reads the columns, and which label each
-    output unit is (data.labels in order, else the initial data's labels sorted)."""
-    from retrainlab.models import ModelBundle, check_output_width, compiled_settings, detect_contract
+def adopt(path: Path, data: Prepared, params: Params, where: str):
+    """A brought Keras file as a ModelBundle: its weights finite, how it reads the columns,
+    which label each output unit is (data.labels in order, else the initial data's labels
+    sorted), its output read as class probabilities, and the optimizer and loss it was
+    compiled with (`where` names it in errors)."""
+    from retrainlab.models import (
+        ModelBundle, check_output_width, compile_config, detect_contract, load_keras, probability_output,
+    )
 
+    model = load_keras(path, "restore a good copy or retrain it, or set baseline.from to another Keras 3 file "
+                             "(saved with model.save('....keras'))", shown=where)
     contract = detect_contract(model, data.features, where)
     known = data.classes("initial_train", "initial_test")
     labels = typed_labels(params.data.labels, known) if params.data.labels else known
@@ -173,19 +177,27 @@ def adopt(model, data: Prepared, params: Params, where: str):
     if unknown:
         raise ModelShapeError(f"{where}: the initial data has label {unknown[0]!r}, which data.labels does not list; "
                               "list every label the model outputs, in output order")
-    return ModelBundle(model, data.features, labels, data.label, contract, compiled_settings(model))
+    model, compiled = probability_output(model, compile_config(path), where)
+    return ModelBundle(model, data.features, labels, data.label, contract, compiled)
 
 
 def typed_labels(listed: list, known: list) -> list:
     """data.labels typed as prepare typed the data's labels: numbers (whole ones as int) or text."""
     if not (known and all(isinstance(k, (int, float)) for k in known)):
         return [str(v) for v in listed]
+    whole = all(isinstance(k, int) for k in known)
+
+    def number(value):
+        text = str(value).strip()
+        if whole and re.fullmatch(r"[+-]?\d+", text):
+            return int(text)  # exactly: through float, integers beyond 2**53 would merge
+        as_float = float(text)
+        return int(as_float) if whole and as_float.is_integer() else as_float
+
     try:
-        numbers = [float(v) for v in listed]
+        return [number(v) for v in listed]
     except ValueError:
         raise ModelSourceError(f"parameter 'data.labels' lists {listed}, but the data's labels are numbers") from None
-    whole = all(isinstance(k, int) for k in known)
-    return [int(v) if whole and v.is_integer() else v for v in numbers]
 
 
 def label_order(params: Params) -> str:

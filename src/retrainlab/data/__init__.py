@@ -8,6 +8,8 @@ importing only those before it:
 - `scenarios`: how a labelled pool becomes initial and incremental data.
 - `sources`: where rows come from: digits, synthetic rows, CSV/Parquet tables, .npz arrays.
 - `splitting`: the test splits, their tally for the summary, and the split files' writer.
+- `inputs`: what the data is made from (the data params, each input file's md5), which the
+  resolve-data stage writes for DVC and the summary states.
 - `prepared`: `prepare` itself, and `load_prepared` for the steps after it.
 
 Every name the rest of retrainlab and its tests use is importable from here.

@@ -18,6 +18,7 @@ import pandas as pd
 
 from retrainlab import layout
 from retrainlab.config import DataParams
+from retrainlab.data.inputs import identify
 from retrainlab.data.schema import Feature
 from retrainlab.data.sources import arrays_dataset, builtin_parts, files_dataset
 from retrainlab.data.splitting import SplitWriter, Tally, make_splits
@@ -34,8 +35,10 @@ def prepare(data: DataParams, root: Path = Path(".")) -> dict[str, Any]:
 
     The data goes through part by part (the synthetic source in chunks, users' files
     whole), each part appended to the split files, so no more than one part is in memory.
-    Nothing is written unless every part and the checks on the whole pass.
+    Nothing is written unless every part and the checks on the whole pass. The summary
+    says what the data was made from (`inputs.identify`).
     """
+    made_from = identify(data, root)
     if data.source == "files":
         parts, names = iter([files_dataset(data, root)]), (data.files.initial, data.files.incremental)
     elif data.source == "arrays":
@@ -52,7 +55,7 @@ def prepare(data: DataParams, root: Path = Path(".")) -> dict[str, Any]:
             writer.append(splits)
             del dataset, splits
         tally.check(names)
-        summary = tally.summary(label, features, data)
+        summary = tally.summary(label, features, data) | {"inputs": made_from}
         writer.commit()
     _log_conversions(summary)
     write_text_atomically(root / layout.SUMMARY, json.dumps(summary, indent=2) + "\n")

@@ -92,7 +92,7 @@ def tidy(
 
 
 def _kind(column: str, old: pd.Series, new: pd.Series, names: tuple[str, str]) -> Feature:
-    kinds = [NUMERIC if _is_numeric(s.dropna()) else CATEGORICAL for s in (old, new)]
+    kinds = [NUMERIC if _is_numeric(s) else CATEGORICAL for s in (old, new)]
     if kinds[0] != kinds[1] and not (old.isna().all() or new.isna().all()):
         text = {NUMERIC: "numeric", CATEGORICAL: "text"}
         raise DataError(
@@ -106,72 +106,78 @@ def _clean(
     frame: pd.DataFrame, features: tuple[Feature, ...], label: str, missing: str, reference: pd.DataFrame, name: str
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Drop unlabelled rows, treat inf and values too large for float32 as missing, drop or
-    impute missing features, coerce types."""
+    impute missing features, coerce types. Column blocks at a time, not column by column:
+    an image of a few thousand pixels is a few thousand columns."""
     numeric = [f.name for f in features if f.kind == NUMERIC]
     categorical = [f.name for f in features if f.kind == CATEGORICAL]
-    out = pd.DataFrame(index=frame.index)
-    overflow = pd.Series(0, index=frame.index)
-    for column in numeric:
-        out[column], too_large = _trainable_numbers(frame[column])
-        overflow += too_large
-    for column in categorical:
-        out[column] = frame[column].astype(object).where(frame[column].notna())
-    out[label] = frame[label]
-    unlabelled = out[label].isna()
+    values, too_large = _trainable_numbers(frame[numeric])
+    parts = [pd.DataFrame(values, columns=numeric, index=frame.index),
+             frame[categorical].astype(object).where(frame[categorical].notna()), frame[[label]]]
+    out = pd.concat(parts, axis=1)
+    unlabelled = out[label].isna().to_numpy()
     out = out[~unlabelled]
-    incomplete = out[[f.name for f in features]].isna().any(axis=1)
+    feature_names = [f.name for f in features]
+    incomplete = out[feature_names].isna().any(axis=1)
     report = {"rows_read": len(frame), "dropped_unlabelled": int(unlabelled.sum()), "dropped_incomplete": 0,
-              "imputed_values": 0, "overflow_values": int(overflow[~unlabelled].sum())}
+              "imputed_values": 0, "overflow_values": int(too_large[~unlabelled].sum())}
     if missing == "drop":
         report["dropped_incomplete"] = int(incomplete.sum())
         out = out[~incomplete]
     else:
-        report["imputed_values"] = int(out[[f.name for f in features]].isna().sum().sum())
-        for column in numeric:
-            usable = _trainable_numbers(reference[column])[0]
-            out[column] = out[column].fillna(usable.median() if usable.notna().any() else 0.0)
-        for column in categorical:
-            mode = reference[column].dropna().astype(str).mode()
-            out[column] = out[column].fillna(mode.iloc[0] if len(mode) else "missing")
+        report["imputed_values"] = int(out[feature_names].isna().sum().sum())
+        usable = pd.DataFrame(_trainable_numbers(reference[numeric])[0], columns=numeric)
+        out[numeric] = out[numeric].fillna(usable.median().fillna(0.0))
+        modes = {c: reference[c].dropna().astype(str).mode() for c in categorical}
+        out[categorical] = out[categorical].fillna({c: m.iloc[0] if len(m) else "missing" for c, m in modes.items()})
     if out.empty:
         raise DataError(
             f"{name}: no rows left after dropping {report['dropped_unlabelled']} without a label and "
             f"{report['dropped_incomplete']} with missing, infinite or too large values (data.missing: {missing})"
         )
-    for column in categorical:
-        out[column] = out[column].astype(str)
+    out[categorical] = out[categorical].astype(str)
     return out.reset_index(drop=True), report
 
 
-def _trainable_numbers(column: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """The column as float64, missing where not a number float32 can hold; and where a value
-    was finite but too large for float32 (to count them apart from inf and NaN)."""
-    values = pd.to_numeric(column, errors="coerce").astype("float64")
+def _trainable_numbers(columns: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The columns as one float64 array, NaN where a value is not a number float32 can hold;
+    and where a value was finite but too large for float32 (to count them apart from inf and NaN)."""
+    if all(_is_numeric(columns[c]) for c in columns.columns):
+        values = columns.to_numpy(dtype=np.float64, copy=True, na_value=np.nan)
+    else:  # some column holds numbers as text, or is all missing
+        values = columns.apply(lambda c: pd.to_numeric(c, errors="coerce")).to_numpy(dtype=np.float64,
+                                                                                      na_value=np.nan)
     finite = np.isfinite(values)
-    too_large = finite & (values.abs() > FLOAT32_MAX)
-    return values.where(finite & ~too_large), too_large
+    too_large = finite & (np.abs(values) > FLOAT32_MAX)
+    values[~finite | too_large] = np.nan
+    return values, too_large
 
 
 def _one_label_type(frames: dict[str, pd.DataFrame], label: str) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """Both frames' labels as one type, so that a class is the same class in both and classes sort.
 
-    Labels are compared as text when either frame has a text label (booleans count as text);
-    numbers are then written in their plain form (1.0 becomes "1"). Otherwise they stay
-    numbers: integers where every label is a whole number, floats where one is not.
-    Returns the frames and what summary.json says of the rule.
+    Labels are compared as text when either frame has a text label (booleans count as text),
+    or an integer int64 cannot hold; numbers are then written in their plain form (1.0
+    becomes "1", and an integer as every one of its digits). Otherwise they stay numbers:
+    int64 where every label is a whole number it holds exactly, floats where one is not.
+    No two labels become one. Returns the frames and what summary.json says of the rule.
     """
     kinds = {name: _label_kinds(frame[label]) for name, frame in frames.items()}
     text_in = [name for name, (_, has_text) in kinds.items() if has_text]
-    if text_in:
+    numbers = {} if text_in else {name: pd.to_numeric(frame[label]) for name, frame in frames.items()}
+    too_large = [name for name, values in numbers.items() if not _fits_int64(values)]
+    if text_in or too_large:
         labels = {name: frame[label].map(_label_text) for name, frame in frames.items()}
         notes = {"label_type": "text"}
-        if any(has_numbers for has_numbers, _ in kinds.values()):
+        if too_large:
+            have = "has" if len(too_large) == 1 else "have"
+            notes["label_conversion"] = (f"integers compared as text because {' and '.join(too_large)} {have} "
+                                         "integer labels beyond int64's range")
+        elif any(has_numbers for has_numbers, _ in kinds.values()):
             have = "has" if len(text_in) == 1 else "have"
             notes["label_conversion"] = f"numbers compared as text because {' and '.join(text_in)} {have} text labels"
     else:
-        labels = {name: pd.to_numeric(frame[label]) for name, frame in frames.items()}
-        dtype = "int64" if all(_whole(values) for values in labels.values()) else "float64"
-        labels = {name: values.astype(dtype) for name, values in labels.items()}
+        dtype = "int64" if all(_whole(values) for values in numbers.values()) else "float64"
+        labels = {name: values.astype(dtype) for name, values in numbers.items()}
         notes = {"label_type": "number"}
     return {name: frame.assign(**{label: labels[name]}) for name, frame in frames.items()}, notes
 
@@ -188,15 +194,31 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
+INT64 = np.iinfo(np.int64)
+
+
+def _fits_int64(values: pd.Series) -> bool:
+    """Whether integer labels fit int64 (uint64's top half, or Python integers read into an
+    object column, do not): floats are floats, whatever their size."""
+    if pd.api.types.is_integer_dtype(values):
+        return values.empty or (INT64.min <= int(values.min()) and int(values.max()) <= INT64.max)
+    if values.dtype == object:
+        return all(INT64.min <= v <= INT64.max for v in values if isinstance(v, numbers.Integral))
+    return True
+
+
 def _whole(values: pd.Series) -> bool:
     """Whether every value is an integer int64 holds exactly (floats only up to 2**53)."""
-    if pd.api.types.is_signed_integer_dtype(values):
+    if pd.api.types.is_integer_dtype(values):
         return True
     return bool(((values % 1 == 0) & (values.abs() <= 2**53)).all())
 
 
 def _label_text(value: Any) -> str:
-    # A whole number in its plain form, so 1.0 from one file matches "1" from the other.
+    # A whole number in its plain form, so 1.0 from one file matches "1" from the other; an
+    # integer with every digit (through float it would lose those beyond 2**53).
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return str(int(value))
     return str(int(value)) if _is_number(value) and float(value).is_integer() else str(value)
 
 
@@ -219,6 +241,11 @@ def _is_numeric(column: pd.Series) -> bool:
 def encode_labels(values, labels: list) -> np.ndarray:
     """Index of each value in `labels` (a model's output units); -1 for one not there."""
     values = np.asarray(values)
+    integers = values.dtype.kind in "iu" and all(isinstance(v, int) and not isinstance(v, bool) for v in labels)
+    if integers and (values.dtype.kind == "i" or not len(values) or values.max() <= INT64.max):
+        # Integer labels: one vectorised lookup, exact (through float64 two labels beyond
+        # 2**53 apart by one would be one label).
+        return pd.Index(labels, dtype="int64").get_indexer(values.astype("int64")).astype(np.int64)
     if values.dtype.kind in "iuf" and all(isinstance(v, (int, float)) for v in labels):
         # Numeric labels: one vectorised lookup, for the millions of rows a stream encodes.
         return pd.Index(labels, dtype="float64").get_indexer(values.astype("float64")).astype(np.int64)

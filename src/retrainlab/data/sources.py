@@ -122,19 +122,32 @@ def _labelled(initial, y_initial, incremental, y_incremental, label: str, names:
 # --- the user's files -----------------------------------------------------------------
 
 
+# The files each source of the user's reads, and what errors ask for.
+SUFFIXES = {"files": (".csv", ".parquet", ".pq"), "arrays": (".npz",)}
+_WANTED = {"files": "a .csv or .parquet file", "arrays": "an .npz file"}
+_GIVE = {"files": "a .csv or .parquet file", "arrays": "an .npz file with x and y"}
+
+
+def check_file(path: Path, shown: str, setting: str, source: str) -> None:
+    """A file of the source's type that exists; `shown` is how errors name it (the path as
+    the user gave it), `setting` the parameter that names it."""
+    if path.is_dir():  # before the suffix check, whose "unsupported type ''" would mislead
+        raise DataError(f"{shown}: is a directory; set {setting} to {_WANTED[source]}")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES[source]:
+        raise DataError(f"{shown}: unsupported file type '{suffix}'; give {_GIVE[source]}")
+    if not path.is_file():
+        raise DataError(f"{shown}: file not found; set {setting}")
+
+
 def read_table(path: Path, shown: str, setting: str) -> tuple[pd.DataFrame, dict[str, str]]:
     """Read a CSV or Parquet file, and say how it was read (its format, a CSV's delimiter).
 
     `shown` is how errors name the file (the path as the user gave it), `setting` the
     parameter that names it.
     """
-    if path.is_dir():  # before the suffix check, whose "unsupported type ''" would mislead
-        raise DataError(f"{shown}: is a directory; set {setting} to a .csv or .parquet file")
+    check_file(path, shown, setting, "files")
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".pq"):
-        raise DataError(f"{shown}: unsupported file type '{suffix}'; give a .csv or .parquet file")
-    if not path.is_file():
-        raise DataError(f"{shown}: file not found; set {setting}")
     if path.stat().st_size == 0:
         raise DataError(f"{shown}: the file is empty")
     try:
@@ -226,12 +239,7 @@ def array_columns(shape: Sequence[int]) -> list[str]:
 
 def read_arrays(path: Path, shown: str, setting: str) -> tuple[np.ndarray, np.ndarray]:
     """`x` (rows first, any shape after) and `y` of an .npz file, checked."""
-    if path.is_dir():
-        raise DataError(f"{shown}: is a directory; set {setting} to an .npz file")
-    if path.suffix.lower() != ".npz":
-        raise DataError(f"{shown}: unsupported file type '{path.suffix.lower()}'; give an .npz file with x and y")
-    if not path.is_file():
-        raise DataError(f"{shown}: file not found; set {setting}")
+    check_file(path, shown, setting, "arrays")
     try:
         with np.load(path, allow_pickle=False) as archive:  # no pickles: an .npz cannot run code
             missing = [key for key in ("x", "y") if key not in archive.files]
