@@ -86,10 +86,10 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised():
 
 def test_csv_cells_cannot_end_the_script_block_dvc_embeds_them_in():
     """`dvc plots show` puts the plot files' values, as JSON, inside <script>: a value with
-    </script> would end it. <, > and & are written as their full-width forms."""
-    assert escape.csv_cell("</script><script>alert(1)</script>") == "＜/script＞＜script＞alert(1)＜/script＞"
-    assert escape.csv_cell("a & <=50K") == "a ＆ ＜=50K"
-    assert escape.csv_frame(pd.DataFrame({"<b>": ["<i>"]})).to_dict("list") == {"＜b＞": ["＜i＞"]}
+    </script> would end it. < and > are written as the angle quotation marks that look like them."""
+    assert escape.csv_cell("</script><script>alert(1)</script>") == "‹/script›‹script›alert(1)‹/script›"
+    assert escape.csv_cell("a & <=50K <!--") == "a & ‹=50K ‹!--"
+    assert escape.csv_frame(pd.DataFrame({"<b>": ["<i>"]})).to_dict("list") == {"‹b›": ["‹i›"]}
 
 
 def test_console_text_is_one_printable_line():

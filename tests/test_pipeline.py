@@ -340,7 +340,7 @@ def check_every_surface_shows_user_text_as_text(root: Path) -> None:
     page = (root / "dvc_plots" / "index.html").read_text()
     assert page.count("</script>") == page.count("<script"), "a value ended a script block"
     assert not re.search(r"</script><script>alert|<img src=x|<svg onload", page)
-    assert json.dumps("＜/script＞＜script＞alert")[1:-1] in page  # the new class, as the plot shows it
+    assert json.dumps("‹/script›‹script›alert")[1:-1] in page  # the new class, as the plot shows it
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(yaml.safe_load((root / "params.yaml").read_text())["tracking"]["experiment"])
     notes = [r.data.tags["mlflow.note.content"] for r in client.search_runs([experiment.experiment_id])

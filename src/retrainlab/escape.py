@@ -9,8 +9,9 @@ by construction, so that a new section cannot forget to:
   the UI. A value shows as written, on one line: it opens no link, breaks no table and
   runs no script.
 - CSV (`csv_frame`): a cell that a spreadsheet would run as a formula is prefixed with ',
-  and `<`, `>`, `&` become their full-width forms (＜ ＞ ＆): `dvc plots show` embeds the
-  plot files in a `<script>` block of its HTML, where `</script>` would end it.
+  and `<` and `>` become the angle quotation marks ‹ and ›: `dvc plots show` embeds the plot
+  files in a `<script>` block of its HTML, where `</script>` (or `<!--`) would end it. They
+  look alike and are in every common font (the full-width forms are not).
 - the console (`one_line`): one printable line, so an error stays one line and a label
   cannot move the terminal's cursor.
 """
@@ -37,7 +38,7 @@ _INLINE = re.compile(r"([\\`*~|]|\](?=[(\[])|(?<![^\W_])_|_(?![^\W_]))")
 _LINE_START = re.compile(r"^(?:([#]{1,6}|[-+=])(?=\s|$)|([-+=])(?=\2)|(\[)(?=[^\]]*\]:)|(\d{1,9})([.)])(?=\s|$))")
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_MARKUP_LOOKALIKES = str.maketrans({"<": "\uff1c", ">": "\uff1e", "&": "\uff06"})
+_MARKUP_LOOKALIKES = str.maketrans({"<": "\u2039", ">": "\u203a"})
 
 
 class Markdown(str):
