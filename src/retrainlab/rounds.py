@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrainlab import layout
+from retrainlab import layout, registry, tracking
 from retrainlab.config import Params, load_params
 from retrainlab.data import Prepared, inputs, load_prepared, read_arrays, read_table, tidy
 from retrainlab.errors import DataError, PipelineError
@@ -100,8 +100,6 @@ def check_incoming(path: Path, shown: str, old: pd.DataFrame, data: Prepared, pa
 
 def check_champion(params: Params, root: Path) -> None:
     """The next round starts from the champion: there must be one."""
-    from retrainlab import registry, tracking
-
     tracking.configure(params.tracking.experiment, tracking.project_root(root))
     name = params.tracking.registered_model
     if registry.alias_version(name, registry.CHAMPION) is None:
