@@ -245,9 +245,10 @@ def probability_output(model: keras.Model, compiled: dict[str, Any] | None, wher
             f"class probabilities{number}; end the model with a softmax (or sigmoid) activation, or, if it outputs "
             "logits, save it compiled with a from_logits=True loss"
         )
-    if "from_logits" in _loss_config(compiled):
+    if logits:  # the loss now gets probabilities; the run says what became of from_logits
         loss = compiled["loss"] | {"config": _loss_config(compiled) | {"from_logits": False}}
-        compiled = compiled | {"loss": loss, "from_logits": logits}
+        compiled = compiled | {"loss": loss, "from_logits": "probabilities" if activation in HEAD_ACTIVATIONS
+                               else "logits"}
     if activation in HEAD_ACTIVATIONS:
         return model, compiled
     return _with_probabilities(model), compiled
@@ -574,8 +575,10 @@ def _loss_settings(compiled: dict[str, Any]) -> str:
     """The settings of a brought model's loss that are not the defaults, as the run says them."""
     config = {k: v for k, v in _loss_config(compiled).items() if k not in ("name", "reduction", "from_logits")}
     shown = [f"{key}={value}" for key, value in config.items() if value not in (None, False, 0, 0.0, -1)]
-    if compiled.get("from_logits"):
+    if compiled.get("from_logits") == "logits":
         shown.append("from_logits=True: its output layer now turns the logits into probabilities")
+    elif compiled.get("from_logits") == "probabilities":
+        shown.append("from_logits=True set aside: its output layer gives probabilities already")
     return f" ({', '.join(shown)})" if shown else ""
 
 
