@@ -10,7 +10,7 @@ reference measured in the same run. Each child builds the project's own model
 synthetic rows (`retrainlab.data.synthetic_pool`, without its one categorical column,
 since string inputs need TensorFlow), compiles it with `retrainlab.models.compile_model`
 and trains it with the arguments of the project's training loop (`strategies.fit`:
-shuffled, the bundle's inputs and encoded targets) inside `retrainlab.cost.CostMeter`,
+shuffled, the bundle's inputs and encoded targets) inside `retrainlab.training.cost.CostMeter`,
 told how many GPUs Keras sees, as the pipeline's steps do. NVML is sampled for real where
 there is a driver.
 
@@ -110,10 +110,10 @@ def child(args: argparse.Namespace) -> dict:
     import keras
     import numpy as np
 
-    from retrainlab.cost import CostMeter, Nvml
+    from retrainlab.training.cost import CostMeter, Nvml
     from retrainlab.data import NUMERIC, Feature, synthetic_pool
     from retrainlab.models import ModelBundle, build_model, compile_model
-    from retrainlab.stream import FeatureStats
+    from retrainlab.data.stream import FeatureStats
 
     assert keras.backend.backend() == "jax", keras.backend.backend()
     start = time.perf_counter()
@@ -179,7 +179,7 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def gpus_in_use() -> int:
-    """How many GPUs Keras trains on: the pipeline's own rule (retrainlab.training.gpus_in_use),
+    """How many GPUs Keras trains on: the pipeline's own rule (retrainlab.training.loop.gpus_in_use),
     repeated here to keep this script's imports to the model code it measures."""
     import keras
 

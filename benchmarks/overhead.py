@@ -107,20 +107,21 @@ def training_overhead(root: Path, repeats: int) -> dict:
     import numpy as np
     import pandas as pd
 
-    from retrainlab import layout, tracking
-    from retrainlab.checkpoint import EpochCheckpoint
+    from retrainlab.base import layout
+    from retrainlab.tracking import store
+    from retrainlab.training.checkpoint import EpochCheckpoint
     from retrainlab.config import load_params
-    from retrainlab.cost import CostMeter
+    from retrainlab.training.cost import CostMeter
     from retrainlab.data import load_prepared
     from retrainlab.models import ModelBundle, compile_model
-    from retrainlab.train import EpochLogger
+    from retrainlab.pipeline.train import EpochLogger
     from retrainlab.strategies import BASELINE, plan_for
-    from retrainlab.training import fit, seed_everything, training_dataset
+    from retrainlab.training.loop import fit, seed_everything, training_dataset
 
     os.chdir(root)
     params = load_params(root / "params.yaml")
     data = load_prepared(root)
-    experiment_id = tracking.configure("bench-training", root)
+    experiment_id = store.configure("bench-training", root)
     logging_seconds = []
 
     class TimedLogger(EpochLogger):

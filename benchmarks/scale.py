@@ -40,7 +40,7 @@ from retrainlab.config import load_params
 from retrainlab.data import load_prepared
 from retrainlab.models import compile_model
 from retrainlab.strategies import plan_for
-from retrainlab.training import fit, seed_everything
+from retrainlab.training.loop import fit, seed_everything
 import dataclasses
 mode, epochs, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 params = load_params('params.yaml')

@@ -33,9 +33,9 @@ DATASETS = {
 
 def measure(name: str, data_changes: dict, seeds: list[int], workdir: Path) -> dict:
     from retrainlab.config import load_params
-    from retrainlab.steps import compare_step, prepare_step
+    from retrainlab.pipeline.steps import compare_step, prepare_step
     from retrainlab.strategies import BASELINE
-    from retrainlab.train import run_strategy
+    from retrainlab.pipeline.train import run_strategy
 
     params = load_params(PROJECT / "params.yaml")
     params = dataclasses.replace(

@@ -3,7 +3,7 @@ of the measured answer against what each kind usually calls for."""
 
 import pytest
 
-from retrainlab import change
+from retrainlab.decision import change
 
 
 def diagnosis(**changes):

@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from retrainlab import comparison
+from retrainlab.decision import comparison
 from retrainlab.config import CompareParams
-from retrainlab.record import Runs, StrategyRecord, summarize
+from retrainlab.decision.record import Runs, StrategyRecord, summarize
 
 
 def record(acc_old, acc_new, forgetting=0.0, cpu=10.0, version=1, **figures):
@@ -457,7 +457,7 @@ def test_the_metric_rows_are_the_decision_in_a_few_rounded_numbers():
 
 
 def test_figures_are_rounded_for_the_ui_by_what_they_measure():
-    from retrainlab.record import rounded
+    from retrainlab.decision.record import rounded
 
     assert rounded({"acc_new": 0.976612, "acc_new_ci_low": 0.912345, "loss_old": 1.234567, "forgetting": -0.001234,
                     "cpu_seconds": 12.3456, "peak_memory_mb": 812.6, "cost_usd": 0.000123456, "samples": 3000,
@@ -468,7 +468,7 @@ def test_figures_are_rounded_for_the_ui_by_what_they_measure():
 
 
 def test_descriptions_escape_user_text_and_say_which_figure_is_which():
-    from retrainlab import report
+    from retrainlab.reporting import report
 
     records = {"baseline": record([0.9] * 2, [0.4] * 2), "fine-tune": record([0.9, 0.88], [0.8, 0.82], cpu=4)}
     verdict = comparison.recommend(records, POLICY)

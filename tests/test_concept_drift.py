@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from retrainlab.config import load_params
-from retrainlab.steps import compare_step, prepare_step
+from retrainlab.pipeline.steps import compare_step, prepare_step
 from retrainlab.strategies import BASELINE, CATALOGUE
-from retrainlab.train import run_strategy
+from retrainlab.pipeline.train import run_strategy
 
 from .conftest import PROJECT, tiny
 

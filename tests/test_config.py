@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from retrainlab.config import SCENARIOS, SOURCES, Params, applicable, as_flat_dict, load_params
-from retrainlab.errors import ConfigError
+from retrainlab.base.errors import ConfigError
 
 
 def write(tmp_path, text):

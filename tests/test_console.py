@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from retrainlab import cli, console
+from retrainlab import cli
+from retrainlab.base import console
 
 NOTICE = console.NATIVE_NOTICE + "\n"
 ONEDNN = "I0000 00:00:1795760472.435860   26041 port.cc:153] oneDNN custom operations are on.\n"

@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from retrainlab import cost
+from retrainlab.training import cost
 
 # How far psutil's CPU times may lag a precise count: user and system time each come in
 # clock ticks (10 ms), and each of two readings may be short by one.

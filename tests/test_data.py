@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrainlab import data, layout
+from retrainlab import data
+from retrainlab.base import layout
 from retrainlab.config import ArraysParams, DataParams, FilesParams
-from retrainlab.errors import DataError
+from retrainlab.base.errors import DataError
 
 
 def test_split_pool_sizes_follow_the_fraction():

@@ -10,9 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from retrainlab import data, layout
+from retrainlab import data
+from retrainlab.base import layout
 from retrainlab.config import DataParams, FilesParams
-from retrainlab.errors import DataError
+from retrainlab.base.errors import DataError
 
 from .test_validation import good
 

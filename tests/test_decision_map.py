@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from retrainlab import cli, decision_map
+from retrainlab import cli
+from retrainlab.decision import decision_map
 
 OPTIONS = ("full-retrain", "incremental", "fine-tune")
 # The project's params shrunk as tests/conftest.py's `tiny` shrinks them, as a params file.

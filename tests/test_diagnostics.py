@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrainlab import diagnostics
+from retrainlab.decision import diagnostics
 from retrainlab.data import CATEGORICAL, NUMERIC, Feature
 
 FEATURES = (Feature("x", NUMERIC), Feature("colour", CATEGORICAL))

@@ -10,10 +10,11 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from retrainlab import distribute, layout
+from retrainlab.training import distribute
+from retrainlab.base import layout
 from retrainlab.config import load_params
-from retrainlab.cost import Cost
-from retrainlab.errors import ConfigError
+from retrainlab.training.cost import Cost
+from retrainlab.base.errors import ConfigError
 
 from .conftest import tool_env
 from .test_pipeline import make_project

@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 from markdown_it import MarkdownIt
 
-from retrainlab import comparison, escape
+from retrainlab.decision import comparison
+from retrainlab.base import escape
 from retrainlab.config import CompareParams
-from retrainlab.escape import Markdown, md
+from retrainlab.base.escape import Markdown, md
 
 from .test_comparison import record
 

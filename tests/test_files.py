@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from retrainlab import files
+from retrainlab.base import files
 
 
 @pytest.fixture

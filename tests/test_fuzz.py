@@ -23,7 +23,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from retrainlab import cli, layout
+from retrainlab import cli
+from retrainlab.base import layout
 
 from .conftest import PROJECT
 

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from retrainlab.config import CompareParams
-from retrainlab.registry import Gate, Measured, gates
+from retrainlab.registry.promotion import Gate, Measured, gates
 
 POLICY = CompareParams(new_traffic_share=0.5, tolerance=0.01, max_forgetting=0.025)  # ceiling 0.05
 FINITE = {"loss_old": 0.3, "loss_new": 0.4}

@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from retrainlab import cli, init, layout, server, status
+from retrainlab import cli
+from retrainlab.pipeline import repository, status
+from retrainlab.base import layout
+from retrainlab.tracking import server
 from retrainlab.config import params_from_text
 
 from .conftest import PROJECT, tool_env
@@ -39,18 +42,18 @@ def test_every_subcommands_help_has_a_description_and_examples():
 def test_the_package_carries_the_projects_own_files():
     """One copy of each: the package's files are links to the top-level ones, and a built
     wheel holds them (package data)."""
-    for name in init.WRITTEN:
-        carried = PROJECT / "src" / "retrainlab" / init.TEMPLATES / name
+    for name in repository.WRITTEN:
+        carried = PROJECT / "src" / "retrainlab" / repository.TEMPLATES / name
         assert carried.is_symlink() and carried.resolve() == (PROJECT / name).resolve(), name
-        assert init.template(name) == (PROJECT / name).read_text()
+        assert repository.template(name) == (PROJECT / name).read_text()
     package_data = tomllib.loads((PROJECT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    for name in init.WRITTEN:  # as setuptools globs package data: a `*` within one folder
-        carried = PurePosixPath(init.TEMPLATES, name)
+    for name in repository.WRITTEN:  # as setuptools globs package data: a `*` within one folder
+        carried = PurePosixPath(repository.TEMPLATES, name)
         assert any(carried.match(pattern) and len(carried.parts) == len(PurePosixPath(pattern).parts)
                    for pattern in package_data["retrainlab"]), name
 
 
-SETUP = init.Setup("data/old.csv", "data/new.csv", 'a"b;rm', "models/current.keras", "retrainlab-mine")
+SETUP = repository.Setup("data/old.csv", "data/new.csv", 'a"b;rm', "models/current.keras", "retrainlab-mine")
 
 
 def stage_bodies(tree):
@@ -58,10 +61,10 @@ def stage_bodies(tree):
 
 
 def test_dvc_yaml_for_a_repository_depends_on_its_data_not_on_retrainlabs_source():
-    template = yaml.safe_load(init.template("dvc.yaml"))
-    written = yaml.safe_load(init.render_dvc(init.template("dvc.yaml"), SETUP))
+    template = yaml.safe_load(repository.template("dvc.yaml"))
+    written = yaml.safe_load(repository.render_dvc(repository.template("dvc.yaml"), SETUP))
     for name, body in stage_bodies(written).items():
-        expected = [d for d in stage_bodies(template)[name].get("deps", []) if d != init.SOURCE_DEPENDENCY]
+        expected = [d for d in stage_bodies(template)[name].get("deps", []) if d != repository.SOURCE_DEPENDENCY]
         assert body.get("deps", []) == expected, name
         assert {k: v for k, v in body.items() if k != "deps"} == {
             k: v for k, v in stage_bodies(template)[name].items() if k != "deps"}, name
@@ -70,14 +73,14 @@ def test_dvc_yaml_for_a_repository_depends_on_its_data_not_on_retrainlabs_source
 
 
 def test_mlproject_for_a_repository_runs_with_the_installed_retrainlab():
-    template = yaml.safe_load(init.template("MLproject"))
-    written = yaml.safe_load(init.render_mlproject(init.template("MLproject"), SETUP))
+    template = yaml.safe_load(repository.template("MLproject"))
+    written = yaml.safe_load(repository.render_mlproject(repository.template("MLproject"), SETUP))
     assert "python_env" in template and "python_env" not in written
     assert written["entry_points"] == template["entry_points"]
 
 
 def test_params_for_a_repository_name_its_files_and_keep_the_comments():
-    text = init.render_params(init.template("params.yaml"), SETUP)
+    text = repository.render_params(repository.template("params.yaml"), SETUP)
     params = params_from_text(text, "params.yaml")
     assert params.data.source == "files"
     assert (params.data.files.initial, params.data.files.incremental) == ("data/old.csv", "data/new.csv")
@@ -85,7 +88,7 @@ def test_params_for_a_repository_name_its_files_and_keep_the_comments():
     assert params.baseline.from_ == "models/current.keras"
     assert params.tracking.experiment == params.tracking.registered_model == "retrainlab-mine"
     assert "# digits | synthetic | files | arrays" in text and "old_rows: null" in text
-    template = yaml.safe_load(init.template("params.yaml"))
+    template = yaml.safe_load(repository.template("params.yaml"))
     written = yaml.safe_load(text)
     for section in ("seeds", "model", "strategies", "compare", "cost"):
         assert written[section] == template[section], section
@@ -177,7 +180,7 @@ def test_init_leaves_an_existing_file_unless_forced(repo, capsys):
     assert yaml.safe_load((repo / "dvc.yaml").read_text())["stages"][layout.PREPARE]["deps"] == [
         layout.DATA_INPUTS.as_posix()]
     ignored = (repo / ".gitignore").read_text().splitlines()
-    assert set(init.ignore_lines()[".gitignore"]) <= set(ignored)
+    assert set(repository.ignore_lines()[".gitignore"]) <= set(ignored)
     assert cli.main(["init", *GOOD, "--force"]) == 0  # again: the ignore files gain nothing twice
     assert (repo / ".gitignore").read_text().splitlines() == ignored
 

@@ -5,7 +5,7 @@ import pytest
 
 from retrainlab.data import CATEGORICAL, NUMERIC, Feature
 from retrainlab.models import ModelBundle, ModelFileError, attach_head, build_model, compile_model, grow_output
-from retrainlab.stream import FeatureStats
+from retrainlab.data.stream import FeatureStats
 
 FEATURES = (Feature("age (years)", NUMERIC), Feature("income", NUMERIC), Feature("city", CATEGORICAL))
 

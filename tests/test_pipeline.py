@@ -19,7 +19,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from retrainlab import escape, layout
+from retrainlab.base import escape, layout
 from retrainlab.strategies import BASELINE
 
 from .conftest import PROJECT, tool_env

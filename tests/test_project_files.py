@@ -5,7 +5,7 @@ import tomllib
 
 import yaml
 
-from retrainlab import layout
+from retrainlab.base import layout
 from retrainlab.config import load_params
 from retrainlab.strategies import BASELINE, CATALOGUE, UPDATES
 
@@ -148,7 +148,7 @@ def test_dependency_pins_agree_across_pyproject_python_env_and_the_lock():
 
 
 def test_the_prepare_and_compare_steps_do_not_load_tensorflow(tmp_path):
-    """Loading TensorFlow takes seconds: only the strategy step (retrainlab.train) needs it."""
+    """Loading TensorFlow takes seconds: only the strategy step (retrainlab.pipeline.train) needs it."""
     import subprocess
     import sys
 
@@ -158,7 +158,11 @@ def test_the_prepare_and_compare_steps_do_not_load_tensorflow(tmp_path):
     (tmp_path / "params.yaml").write_text("tracking:\n  system_metrics: false\n")
     script = (
         "import sys\n"
-        "from retrainlab import cli, comparison, diagnostics, registry, report, steps\n"
+        "from retrainlab import cli\n"
+        "from retrainlab.decision import comparison, diagnostics\n"
+        "from retrainlab.pipeline import steps\n"
+        "from retrainlab.registry import promotion\n"
+        "from retrainlab.reporting import report\n"
         "assert cli.main(['prepare']) == 0\n"
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
     )

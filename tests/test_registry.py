@@ -12,13 +12,14 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from retrainlab import layout, registry
+from retrainlab.base import layout
+from retrainlab.registry import promotion
 from retrainlab.config import FilesParams, load_params
-from retrainlab.errors import RetrainlabError
-from retrainlab.registry import PromotionRefused
-from retrainlab.steps import compare_step, prepare_step
+from retrainlab.base.errors import RetrainlabError
+from retrainlab.registry.promotion import PromotionRefused
+from retrainlab.pipeline.steps import compare_step, prepare_step
 from retrainlab.strategies import BASELINE
-from retrainlab.train import run_strategy
+from retrainlab.pipeline.train import run_strategy
 
 from .conftest import PROJECT, tiny, tool_env
 from .test_tracking import churn
@@ -64,7 +65,7 @@ def test_compare_writes_the_report_and_points_challenger_at_the_recommendation(p
     recommended = summary["recommended"]
     assert recommended in (BASELINE, *params.strategies)
     assert f"**Recommendation: {recommended}.**" in (root / layout.REPORT_MD).read_text()
-    assert registry.alias_version("churn", registry.CHALLENGER) == str(records[recommended].mlflow.model_version)
+    assert promotion.alias_version("churn", promotion.CHALLENGER) == str(records[recommended].mlflow.model_version)
     client = MlflowClient()
     for strategy, record in records.items():
         tags = client.get_model_version("churn", str(record.mlflow.model_version)).tags
@@ -80,34 +81,34 @@ def test_compare_writes_the_report_and_points_challenger_at_the_recommendation(p
 
 def test_promote_refuse_force_and_rollback(pipeline):
     root, params, records, _ = pipeline
-    challenger = registry.alias_version("churn", registry.CHALLENGER)
-    first = registry.promote(params, root=root)
+    challenger = promotion.alias_version("churn", promotion.CHALLENGER)
+    first = promotion.promote(params, root=root)
     assert first["version"] == challenger and first["from_version"] is None
-    assert registry.alias_version("churn", registry.CHAMPION) == challenger
+    assert promotion.alias_version("churn", promotion.CHAMPION) == challenger
 
     # The baseline cannot predict the label the new data brought: worse than the champion.
     worse = str(records["baseline"].mlflow.model_version)
     assert worse != challenger
     with pytest.raises(PromotionRefused, match=r"gate 'not worse than the champion' failed \(target .* worse by"):
-        registry.promote(params, version=worse, root=root)
-    assert registry.alias_version("churn", registry.CHAMPION) == challenger
-    assert registry.alias_version("churn", registry.PREVIOUS) is None
+        promotion.promote(params, version=worse, root=root)
+    assert promotion.alias_version("churn", promotion.CHAMPION) == challenger
+    assert promotion.alias_version("churn", promotion.PREVIOUS) is None
 
     with pytest.raises(RetrainlabError, match="--force needs --reason"):
-        registry.promote(params, version=worse, force=True, root=root)
-    forced = registry.promote(params, version=worse, force=True, reason="audit asked for it", root=root)
+        promotion.promote(params, version=worse, force=True, root=root)
+    forced = promotion.promote(params, version=worse, force=True, reason="audit asked for it", root=root)
     assert forced["forced"]
-    assert registry.alias_version("churn", registry.CHAMPION) == worse
-    assert registry.alias_version("churn", registry.PREVIOUS) == challenger
+    assert promotion.alias_version("churn", promotion.CHAMPION) == worse
+    assert promotion.alias_version("churn", promotion.PREVIOUS) == challenger
     tags = MlflowClient().get_model_version("churn", worse).tags
     assert tags["last_promote.reason"] == "audit asked for it"
     history = [json.loads(v) for k, v in tags.items() if k.startswith("history.")]
     assert any(event["forced"] and event["from_version"] == challenger for event in history)
 
-    rolled = registry.rollback(params, reason="forced one was worse")
+    rolled = promotion.rollback(params, reason="forced one was worse")
     assert rolled["version"] == challenger
-    assert registry.alias_version("churn", registry.CHAMPION) == challenger
-    assert registry.alias_version("churn", registry.PREVIOUS) == worse
+    assert promotion.alias_version("churn", promotion.CHAMPION) == challenger
+    assert promotion.alias_version("churn", promotion.PREVIOUS) == worse
 
 
 def free_port() -> int:
@@ -118,10 +119,10 @@ def free_port() -> int:
 
 def test_serving_the_champion_answers_with_the_accuracy_logged_for_it(pipeline):
     root, params, records, _ = pipeline
-    champion = registry.alias_version("churn", registry.CHAMPION)
+    champion = promotion.alias_version("churn", promotion.CHAMPION)
     if champion is None:
-        registry.promote(params, root=root)
-        champion = registry.alias_version("churn", registry.CHAMPION)
+        promotion.promote(params, root=root)
+        champion = promotion.alias_version("churn", promotion.CHAMPION)
     record = next(r for r in records.values() if str(r.mlflow.model_version) == champion)
     logged = record.per_seed[str(record.mlflow.model_seed)]["acc_new"]
 

@@ -17,14 +17,16 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from retrainlab import layout, registry, tracking
+from retrainlab.base import layout
+from retrainlab.registry import promotion
+from retrainlab.tracking import store
 from retrainlab.config import CompareParams, FilesParams, load_params
-from retrainlab.errors import RetrainlabError
-from retrainlab.pyfunc_model import MODEL_DIGEST_TAG, files_sha256
-from retrainlab.registry import PromotionRefused
-from retrainlab.steps import compare_step, prepare_step
+from retrainlab.base.errors import RetrainlabError
+from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG, files_sha256
+from retrainlab.registry.promotion import PromotionRefused
+from retrainlab.pipeline.steps import compare_step, prepare_step
 from retrainlab.strategies import BASELINE
-from retrainlab.train import run_strategy
+from retrainlab.pipeline.train import run_strategy
 
 from .conftest import PROJECT, tiny, tool_env
 from .test_registry import churn_with_pauses
@@ -35,7 +37,7 @@ NAME = "churn-trust"
 
 def experiment_in(root: Path, params):
     """The experiment with its artifacts in `root`/mlartifacts, as the embedded store keeps them."""
-    mlflow.create_experiment(params.tracking.experiment, (root / tracking.ARTIFACTS_DIR / "e").as_uri())
+    mlflow.create_experiment(params.tracking.experiment, (root / store.ARTIFACTS_DIR / "e").as_uri())
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +72,10 @@ def fresh_aliases(request):
         return
     _, _, records, recommended = request.getfixturevalue("project")
     client = MlflowClient()
-    for alias in (registry.CHAMPION, registry.PREVIOUS):
+    for alias in (promotion.CHAMPION, promotion.PREVIOUS):
         with contextlib.suppress(mlflow.exceptions.MlflowException):
             client.delete_registered_model_alias(NAME, alias)
-    client.set_registered_model_alias(NAME, registry.CHALLENGER, version_of(records[recommended]))
+    client.set_registered_model_alias(NAME, promotion.CHALLENGER, version_of(records[recommended]))
 
 
 def version_of(record) -> str:
@@ -100,12 +102,12 @@ def test_a_version_whose_run_recorded_a_nan_loss_is_refused_without_force(projec
     client.log_metric(run_id, "loss_new", math.nan, step=1)
     try:
         with pytest.raises(PromotionRefused) as refused:
-            registry.promote(params, version=version, root=root)
+            promotion.promote(params, version=version, root=root)
     finally:
         client.log_metric(run_id, "loss_new", loss_new, step=2)
     assert "gate 'finite loss' failed (loss_old 0." in one_line(refused)
     assert ", loss_new nan recorded: training diverged or was not logged)" in one_line(refused)
-    assert registry.alias_version(NAME, registry.CHAMPION) is None
+    assert promotion.alias_version(NAME, promotion.CHAMPION) is None
 
 
 def test_a_version_with_a_weight_not_finite_never_becomes_champion_even_forced(project, tmp_path):
@@ -124,21 +126,21 @@ def test_a_version_with_a_weight_not_finite_never_becomes_champion_even_forced(p
     values[0, 0] = np.nan
     kernel.assign(values)
     bundle.save(tmp_path / "poisoned")
-    data = registry.load_prepared(root)
+    data = promotion.load_prepared(root)
     with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name(NAME).experiment_id) as run:
-        for name in registry.RECORDED_LOSSES:
+        for name in promotion.RECORDED_LOSSES:
             mlflow.log_metric(name, 0.5)
-        version = str(tracking.log_and_register_model(
-            tmp_path / "poisoned", tracking.signature(data.features, data.label, bundle.labels),
+        version = str(store.log_and_register_model(
+            tmp_path / "poisoned", store.signature(data.features, data.label, bundle.labels),
             data.sample("incremental_test", 5)[data.feature_names], NAME, {"run_id": run.info.run_id}))
     with pytest.raises(PromotionRefused) as refused:
-        registry.promote(params, version=version, force=True, reason="forced on purpose", root=root)
+        promotion.promote(params, version=version, force=True, reason="forced on purpose", root=root)
     said = one_line(refused)
     assert said.startswith(f"promotion of {NAME} v{version} refused, nothing changed: gate 'loads and predicts' "
                            f"failed: version {version} of '{NAME}': ")
     assert f"1 of its {sum(int(np.prod(v.shape)) for v in bundle.model.weights if 'float' in str(v.dtype))} " \
            f"weights are not finite (NaN or inf; the first in {kernel.path})" in said
-    assert registry.alias_version(NAME, registry.CHAMPION) is None
+    assert promotion.alias_version(NAME, promotion.CHAMPION) is None
 
     # As a user runs it: one line on stderr, TensorFlow's notices on loading it left out.
     (tmp_path / "params.yaml").write_text(f"tracking: {{experiment: {NAME}, registered_model: {NAME}}}\n")
@@ -159,7 +161,7 @@ def test_the_majority_class_target_is_what_always_predicting_the_commonest_train
     old, new = ((split(name) == commonest).mean() for name in ("initial_test", "incremental_test"))
     assert old != new  # so that the weights of the two test sets tell
     share_of_new = CompareParams(new_traffic_share=0.2)
-    target = registry.majority_class_target(registry.load_prepared(root), share_of_new)
+    target = promotion.majority_class_target(promotion.load_prepared(root), share_of_new)
     assert target == pytest.approx(0.8 * old + 0.2 * new)
 
 
@@ -179,7 +181,7 @@ def test_a_version_whose_files_changed_is_refused_before_its_code_runs(project, 
     code.write_bytes(original + f"\nimport pathlib; pathlib.Path({str(marker)!r}).write_text('ran')\n".encode())
     try:
         with pytest.raises(PromotionRefused) as refused:
-            registry.promote(params, version=version, root=root)
+            promotion.promote(params, version=version, root=root)
     finally:
         code.write_bytes(original)
     assert one_line(refused).endswith(
@@ -187,7 +189,7 @@ def test_a_version_whose_files_changed_is_refused_before_its_code_runs(project, 
         "its files were changed in the artifact store; refusing to load it"
     )
     assert not marker.exists()
-    assert registry.alias_version(NAME, registry.CHAMPION) is None
+    assert promotion.alias_version(NAME, promotion.CHAMPION) is None
 
 
 def test_what_loading_in_place_writes_into_the_store_is_ignored_and_never_loaded(project, tmp_path):
@@ -211,12 +213,12 @@ def test_what_loading_in_place_writes_into_the_store_is_ignored_and_never_loaded
     planted = caches[0] / "planted.cpython-311.pyc"
     planted.write_bytes(b"not bytecode")
     try:
-        measured = registry.measure(NAME, version, params.compare, registry.load_prepared(root))
+        measured = promotion.measure(NAME, version, params.compare, promotion.load_prepared(root))
     finally:
         planted.unlink()
     assert 0 <= measured.acc_old <= 1
     with tempfile.TemporaryDirectory() as scratch:
-        local = registry.verified_copy(NAME, version, Path(scratch))
+        local = promotion.verified_copy(NAME, version, Path(scratch))
         assert not [p for p in local.rglob("__pycache__")]
 
 
@@ -228,7 +230,7 @@ def test_a_version_without_its_digest_is_refused(project):
     client.delete_model_version_tag(NAME, version, MODEL_DIGEST_TAG)
     try:
         with pytest.raises(PromotionRefused) as refused:
-            registry.promote(params, version=version, root=root)
+            promotion.promote(params, version=version, root=root)
     finally:
         client.set_model_version_tag(NAME, version, MODEL_DIGEST_TAG, digest)
     assert f"has no '{MODEL_DIGEST_TAG}' tag" in one_line(refused)
@@ -244,7 +246,7 @@ def test_measure_loads_the_copy_it_verified(project, monkeypatch):
         return load(uri, *args, **kwargs)
 
     monkeypatch.setattr(mlflow.pyfunc, "load_model", spy)
-    measured = registry.measure(NAME, version, CompareParams(new_traffic_share=0.2), registry.load_prepared(root))
+    measured = promotion.measure(NAME, version, CompareParams(new_traffic_share=0.2), promotion.load_prepared(root))
     assert loaded == [(loaded[0][0], MlflowClient().get_model_version(NAME, version).tags[MODEL_DIGEST_TAG])]
     assert Path(loaded[0][0]).is_absolute() and not Path(loaded[0][0]).is_relative_to(files_of(version).parent)
     # The baseline cannot predict the new label, "paused": its two accuracies differ, and the
@@ -258,16 +260,16 @@ def test_measure_loads_the_copy_it_verified(project, monkeypatch):
 
 def test_a_deleted_artifact_store_is_one_clear_line(project):
     root, params, records, recommended = project
-    store = root / tracking.ARTIFACTS_DIR
-    store.rename(root / "mlartifacts.moved")
+    artifacts = root / store.ARTIFACTS_DIR
+    artifacts.rename(root / "mlartifacts.moved")
     try:
         with pytest.raises(PromotionRefused) as refused:
-            registry.promote(params, root=root)
+            promotion.promote(params, root=root)
     finally:
-        (root / "mlartifacts.moved").rename(store)
+        (root / "mlartifacts.moved").rename(artifacts)
     message = one_line(refused)
     assert f"the files of version {version_of(records[recommended])} of '{NAME}' are missing from the artifact " \
-           f"store ({store.as_uri()}/" in message
+           f"store ({artifacts.as_uri()}/" in message
     assert "restore them (e.g. from a backup) or re-run the pipeline" in message
     assert "No such artifact" not in message
 
@@ -275,19 +277,19 @@ def test_a_deleted_artifact_store_is_one_clear_line(project):
 def test_a_champion_that_cannot_be_loaded_refuses_in_one_line(project):
     root, params, records, _ = project
     champion, candidate = version_of(records["baseline"]), version_of(records["full-retrain"])
-    MlflowClient().set_registered_model_alias(NAME, registry.CHAMPION, champion)
+    MlflowClient().set_registered_model_alias(NAME, promotion.CHAMPION, champion)
     files = files_of(champion)
     files.rename(files.with_name("moved"))
     try:
         with pytest.raises(PromotionRefused) as refused:
-            registry.promote(params, version=candidate, root=root)
+            promotion.promote(params, version=candidate, root=root)
     finally:
         files.with_name("moved").rename(files)
     assert one_line(refused).startswith(
         f"promotion of {NAME} v{candidate} refused, nothing changed: the champion v{champion} cannot be measured: "
         f"the files of version {champion} of '{NAME}' are missing from the artifact store"
     )
-    assert registry.alias_version(NAME, registry.CHAMPION) == champion
+    assert promotion.alias_version(NAME, promotion.CHAMPION) == champion
 
 
 def test_promote_takes_the_workspace_recommendation_not_a_challenger_moved_since(project, caplog):
@@ -296,11 +298,11 @@ def test_promote_takes_the_workspace_recommendation_not_a_challenger_moved_since
     root, params, records, recommended = project
     wanted = version_of(records[recommended])
     moved = next(version_of(r) for s, r in records.items() if version_of(r) != wanted)
-    MlflowClient().set_registered_model_alias(NAME, registry.CHALLENGER, moved)
-    with caplog.at_level(logging.WARNING, logger=registry.__name__):
-        event = registry.promote(params, root=root)
-    assert event["version"] == wanted and registry.alias_version(NAME, registry.CHAMPION) == wanted
-    assert f"'{registry.CHALLENGER}' points at v{moved}" in caplog.text
+    MlflowClient().set_registered_model_alias(NAME, promotion.CHALLENGER, moved)
+    with caplog.at_level(logging.WARNING, logger=promotion.__name__):
+        event = promotion.promote(params, root=root)
+    assert event["version"] == wanted and promotion.alias_version(NAME, promotion.CHAMPION) == wanted
+    assert f"'{promotion.CHALLENGER}' points at v{moved}" in caplog.text
     passed = {g["name"] for g in event["gates"] if g["passed"]}
     assert {"finite loss", "better than the majority class"} <= passed
 
@@ -321,7 +323,7 @@ def test_a_recommendation_from_another_store_or_execution_is_refused(project, tm
     version = version_of(records[recommended])
     workspace = workspace_copy(root, tmp_path / "other-run", recommended, run_id="abc123")
     with pytest.raises(RetrainlabError) as refused:
-        registry.promote(params, root=workspace)
+        promotion.promote(params, root=workspace)
     assert one_line(refused) == (
         f"{layout.REPORT_JSON} recommends {recommended} = v{version} from run abc123, but version {version} of "
         f"'{NAME}' comes from run {records[recommended].mlflow.run_id} (another store or execution); "
@@ -329,15 +331,15 @@ def test_a_recommendation_from_another_store_or_execution_is_refused(project, tm
     )
     workspace = workspace_copy(root, tmp_path / "no-version", recommended, model_version=99)
     with pytest.raises(RetrainlabError, match=f"but version 99 of '{NAME}' does not exist"):
-        registry.promote(params, root=workspace)
-    assert registry.alias_version(NAME, registry.CHAMPION) is None
+        promotion.promote(params, root=workspace)
+    assert promotion.alias_version(NAME, promotion.CHAMPION) is None
 
 
 def test_promote_without_a_report_or_version_says_what_to_run(project, tmp_path):
     root, params, _, _ = project
     shutil.copytree(root / layout.PREPARED_DIR, tmp_path / layout.PREPARED_DIR)
     with pytest.raises(RetrainlabError) as refused:
-        registry.promote(params, root=tmp_path)
+        promotion.promote(params, root=tmp_path)
     assert one_line(refused) == (
         f"{layout.REPORT_JSON}: not found, so nothing is recommended; run the compare step (dvc repro) "
         "or give --version"

@@ -11,7 +11,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from retrainlab import data, layout
+from retrainlab import data
+from retrainlab.base import layout
 from retrainlab.config import load_params
 
 from .conftest import tool_env

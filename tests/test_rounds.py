@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from retrainlab import layout
+from retrainlab.base import layout
 from retrainlab.data import load_prepared
 
 from .test_fuzz import GOOD_PARAMS, rows, run_cli, store_client

@@ -4,12 +4,13 @@ import keras
 import numpy as np
 import pytest
 
-from retrainlab import data, evaluation
+from retrainlab import data
+from retrainlab.decision import evaluation
 from retrainlab.config import load_params
-from retrainlab.errors import DataError
+from retrainlab.base.errors import DataError
 from retrainlab.models import ModelBundle, grow_output
 from retrainlab.strategies import UPDATES, grown_labels, plan_for
-from retrainlab.training import fit, rows_trained, seed_everything
+from retrainlab.training.loop import fit, rows_trained, seed_everything
 
 from .conftest import PROJECT, tiny
 

@@ -15,7 +15,7 @@ from retrainlab.strategies import CATALOGUE, UPDATES, plan_for
 from retrainlab.strategies.distill import Distillation, softened
 from retrainlab.strategies.replay import ReplaySettings, old_sample_size
 from retrainlab.strategies.shrink_perturb import shrink_and_perturb
-from retrainlab.training import Objective, fit, rows_trained, sampled_rows, seed_everything, training_dataset
+from retrainlab.training.loop import Objective, fit, rows_trained, sampled_rows, seed_everything, training_dataset
 
 from .conftest import tiny
 
@@ -77,7 +77,7 @@ def test_replay_sample_size_is_bounded_by_the_old_rows():
 
 
 def test_a_sample_is_drawn_piece_by_piece_the_same_for_the_same_seed(tmp_path):
-    from retrainlab.training import write_sample
+    from retrainlab.training.loop import write_sample
 
     frame = pd.DataFrame({"x": np.arange(50_000, dtype=float), "label": np.arange(50_000) % 3})
     frame.to_parquet(tmp_path / "rows.parquet", row_group_size=4096)  # many pieces

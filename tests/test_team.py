@@ -26,8 +26,9 @@ import sqlalchemy
 import yaml
 from mlflow.tracking import MlflowClient
 
-from retrainlab import layout, server
-from retrainlab.errors import RetrainlabError
+from retrainlab.base import layout
+from retrainlab.tracking import server
+from retrainlab.base.errors import RetrainlabError
 
 from .conftest import tool_env
 from retrainlab.strategies import BASELINE

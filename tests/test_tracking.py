@@ -7,35 +7,36 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from retrainlab import layout, tracking
+from retrainlab.base import layout
+from retrainlab.tracking import store
 from retrainlab.config import FilesParams
-from retrainlab.steps import prepare_step
-from retrainlab.train import CURVE_PREFIX, run_strategy
+from retrainlab.pipeline.steps import prepare_step
+from retrainlab.pipeline.train import CURVE_PREFIX, run_strategy
 
 
 def test_project_root_of_a_dvc_temp_workspace_is_the_project(tmp_path):
     workspace = tmp_path / "proj" / ".dvc" / "tmp" / "exps" / "tmpab12"
     (workspace / ".dvc").mkdir(parents=True)
     (workspace / "src").mkdir()
-    assert tracking.workspace_root(workspace / "src") == workspace
-    assert tracking.project_root(workspace / "src") == tmp_path / "proj"
+    assert store.workspace_root(workspace / "src") == workspace
+    assert store.project_root(workspace / "src") == tmp_path / "proj"
 
 
 def test_the_embedded_store_is_an_absolute_path_in_the_project(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (tmp_path / ".dvc").mkdir()
     monkeypatch.chdir(tmp_path)
-    assert tracking.tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db?timeout=60"
+    assert store.tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db?timeout=60"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
-    assert tracking.tracking_uri() == "http://127.0.0.1:5000"
+    assert store.tracking_uri() == "http://127.0.0.1:5000"
 
 
 def test_configure_keeps_artifacts_in_the_project(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    experiment_id = tracking.configure("exp one", tmp_path)
+    experiment_id = store.configure("exp one", tmp_path)
     location = mlflow.get_experiment(experiment_id).artifact_location
     assert location == (tmp_path / "mlartifacts" / "exp_one").as_uri()
-    assert tracking.configure("exp one", tmp_path) == experiment_id
+    assert store.configure("exp one", tmp_path) == experiment_id
 
 
 def churn(n, seed, plans=("basic", "pro")):
@@ -95,7 +96,7 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
     seed_run = seed_runs[0]
     inputs = {i.dataset.name: i.dataset for i in seed_run.inputs.dataset_inputs}
     path = root / layout.split_path("incremental_train")
-    assert inputs["incremental_train"].digest == tracking.file_md5(path)
+    assert inputs["incremental_train"].digest == store.file_md5(path)
 
     record = json.loads((root / layout.record_path("fine-tune")).read_text())
     assert record == json.loads(json.dumps(fine.to_json()))
@@ -128,7 +129,7 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
 
 
 def test_a_strategy_before_its_baseline_says_what_to_run(files_project):
-    from retrainlab.errors import PipelineError
+    from retrainlab.base.errors import PipelineError
 
     _, params = files_project
     prepare_step(params, Path("."))
@@ -137,10 +138,10 @@ def test_a_strategy_before_its_baseline_says_what_to_run(files_project):
 
 
 def test_curves_are_written_in_batches_and_all_by_the_end_of_training(tmp_path, monkeypatch):
-    from retrainlab.train import CURVE_PREFIX, EpochLogger
+    from retrainlab.pipeline.train import CURVE_PREFIX, EpochLogger
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    experiment_id = tracking.configure("curves", tmp_path)
+    experiment_id = store.configure("curves", tmp_path)
     client = MlflowClient()
     logger = EpochLogger()
     with mlflow.start_run(experiment_id=experiment_id) as run:
@@ -161,21 +162,21 @@ def test_a_copied_project_keeps_its_artifacts_in_its_own_tree(tmp_path, monkeypa
     without mlartifacts/ is a one-line error."""
     import shutil
 
-    from retrainlab.errors import PipelineError
+    from retrainlab.base.errors import PipelineError
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     original, copy, bare = tmp_path / "original", tmp_path / "copy", tmp_path / "bare"
     original.mkdir()
-    experiment = tracking.configure("moving", original)
+    experiment = store.configure("moving", original)
     (tmp_path / "note.txt").write_text("kept")
     with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.log_artifact(str(tmp_path / "note.txt"))
     shutil.copytree(original, copy)
-    shutil.copytree(original, bare, ignore=shutil.ignore_patterns(tracking.ARTIFACTS_DIR))
+    shutil.copytree(original, bare, ignore=shutil.ignore_patterns(store.ARTIFACTS_DIR))
     before = sorted(p.relative_to(original) for p in original.rglob("*") if p.is_file())
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI")  # set_tracking_uri exports it; a new step starts without
-    experiment = tracking.configure("moving", copy)
+    experiment = store.configure("moving", copy)
     assert mlflow.get_experiment(experiment).artifact_location.startswith(copy.as_uri())
     assert mlflow.get_run(run.info.run_id).info.artifact_uri.startswith(copy.as_uri())
     with mlflow.start_run(experiment_id=experiment) as later:
@@ -187,5 +188,5 @@ def test_a_copied_project_keeps_its_artifacts_in_its_own_tree(tmp_path, monkeypa
     with pytest.raises(PipelineError, match=r"mlflow\.db: its artifacts are in .*original/mlartifacts, another "
                        r"directory tree .*copy mlartifacts/ along"):
         monkeypatch.delenv("MLFLOW_TRACKING_URI")
-        tracking.configure("moving", bare)
+        store.configure("moving", bare)
 

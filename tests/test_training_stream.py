@@ -10,13 +10,13 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from retrainlab import layout
-from retrainlab.checkpoint import STATE, EpochCheckpoint, resume
+from retrainlab.base import layout
+from retrainlab.training.checkpoint import STATE, EpochCheckpoint, resume
 from retrainlab.data import NUMERIC, ROW_GROUP_ROWS, Feature, Prepared
 from retrainlab.models import ModelBundle, build_model
 from retrainlab.strategies import Plan, Rows
-from retrainlab.stream import FeatureStats, pieces, windows
-from retrainlab.training import fit, seed_everything, training_dataset
+from retrainlab.data.stream import FeatureStats, pieces, windows
+from retrainlab.training.loop import fit, seed_everything, training_dataset
 
 from .test_stream import write
 

@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrainlab import data, user_model
+from retrainlab import data
+from retrainlab.pipeline import user_model
 from retrainlab.config import BaselineParams, FilesParams
-from retrainlab.errors import ModelShapeError, UnusableModel
+from retrainlab.base.errors import ModelShapeError, UnusableModel
 from retrainlab.models import ModelBundle, attach_head, grow_output
 from retrainlab.strategies import UPDATES, plan_for
-from retrainlab.training import fit, seed_everything
+from retrainlab.training.loop import fit, seed_everything
 
 
 def rows(n, seed, cities=("oslo", "lima")):

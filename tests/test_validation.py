@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retrainlab import data, layout
+from retrainlab import data
+from retrainlab.base import layout
 from retrainlab.config import DataParams, FilesParams
-from retrainlab.errors import DataError
+from retrainlab.base.errors import DataError
 
 
 def good(n=40, seed=0):

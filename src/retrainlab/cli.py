@@ -16,9 +16,10 @@ import signal
 import sys
 import textwrap
 
-from retrainlab import console, escape, layout, version
+from retrainlab.base import console, escape, layout
+from retrainlab import version
 from retrainlab.config import MAX_SEED
-from retrainlab.errors import RetrainlabError, Terminated
+from retrainlab.base.errors import RetrainlabError, Terminated
 from retrainlab.strategies import CATALOGUE, describe
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def _store_failure(exc: Exception) -> str | None:
     from_database = type(exc).__module__.startswith(("sqlalchemy", "sqlite3"))
     if not (from_database or (type(exc).__module__.startswith("mlflow") and "OperationalError" in text)):
         return None
-    from retrainlab.tracking import shown_tracking_uri
+    from retrainlab.tracking.store import shown_tracking_uri
 
     # SQLAlchemy's text wraps the database's own line, "(sqlite3.OperationalError) why", in
     # lines of context and the SQL; MLflow quotes that text.
@@ -162,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_server(steps) -> None:
-    from retrainlab import server as team
+    from retrainlab.tracking import server as team
 
     server = steps.add_parser(
         "server", help="team mode: an MLflow tracking server on PostgreSQL that serves the artifacts",
@@ -189,7 +190,7 @@ def _add_server(steps) -> None:
 
 
 def _add_map(steps) -> None:
-    from retrainlab import decision_map as dm
+    from retrainlab.decision import decision_map as dm
 
     def shown(values) -> str:
         return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
@@ -219,8 +220,8 @@ def _add_map(steps) -> None:
 
 def _add_own_repository(steps) -> None:
     """init, status and ui: the pipeline in the user's own repository, and where it stands."""
-    from retrainlab import server as team
-    from retrainlab.init import WRITTEN
+    from retrainlab.tracking import server as team
+    from retrainlab.pipeline.repository import WRITTEN
 
     init = steps.add_parser(
         "init", help="set up the pipeline in your own git repository, on your CSV or Parquet files",
@@ -339,7 +340,7 @@ def _empty_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
 def _prepare(args: argparse.Namespace) -> None:
     from retrainlab.config import load_params
-    from retrainlab.steps import prepare_step
+    from retrainlab.pipeline.steps import prepare_step
 
     prepare_step(load_params(args.params))
 
@@ -350,7 +351,7 @@ def _strategy(args: argparse.Namespace) -> None:
     params = load_params(args.params).with_seed(_seed(args.seed))  # a bad param fails before TensorFlow loads
     log.info(f"== {describe(args.strategy, params)} ==")
     console.load_tensorflow()
-    from retrainlab.train import run_strategy
+    from retrainlab.pipeline.train import run_strategy
 
     record = run_strategy(args.strategy, params)
     if isinstance(record, dict):  # a multi-worker cluster's other worker
@@ -366,7 +367,7 @@ def _strategy(args: argparse.Namespace) -> None:
 
 def _compare(args: argparse.Namespace) -> None:
     from retrainlab.config import load_params
-    from retrainlab.steps import compare_step
+    from retrainlab.pipeline.steps import compare_step
 
     compare_step(load_params(args.params))
 
@@ -385,7 +386,7 @@ def _resolve_data(args: argparse.Namespace) -> None:
 def _resolve(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from retrainlab import user_model
+    from retrainlab.pipeline import user_model
     from retrainlab.config import load_params
 
     origin = user_model.resolve(load_params(args.params), Path("."))
@@ -397,7 +398,7 @@ def _resolve(args: argparse.Namespace) -> None:
 def _next_round(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from retrainlab.rounds import next_round
+    from retrainlab.pipeline.rounds import next_round
 
     done = next_round(Path(args.params), Path(args.incremental))
     print(
@@ -409,16 +410,17 @@ def _next_round(args: argparse.Namespace) -> None:
 
 
 def _promote(args: argparse.Namespace) -> None:
-    from retrainlab import registry, tracking
+    from retrainlab.registry import promotion
+    from retrainlab.tracking import store
     from retrainlab.config import load_params
 
     params = load_params(args.params)
     console.load_tensorflow()  # loading a version to measure it imports TensorFlow: without its notices
-    tracking.configure(params.tracking.experiment)
-    event = registry.promote(params, args.version, args.force, args.reason)
+    store.configure(params.tracking.experiment)
+    event = promotion.promote(params, args.version, args.force, args.reason)
     forced = " (forced: gates overridden)" if event["forced"] else ""
     print(
-        f"{params.tracking.registered_model} v{event['version']} is now '{registry.CHAMPION}'{forced}; "
+        f"{params.tracking.registered_model} v{event['version']} is now '{promotion.CHAMPION}'{forced}; "
         f"previous champion: {event['from_version'] or 'none'}"
     )
     for gate in event["gates"]:
@@ -434,22 +436,23 @@ def _promote(args: argparse.Namespace) -> None:
 
 
 def _rollback(args: argparse.Namespace) -> None:
-    from retrainlab import registry, tracking
+    from retrainlab.registry import promotion
+    from retrainlab.tracking import store
     from retrainlab.config import load_params
 
     params = load_params(args.params)
-    tracking.configure(params.tracking.experiment)
-    event = registry.rollback(params, args.reason)
+    store.configure(params.tracking.experiment)
+    event = promotion.rollback(params, args.reason)
     print(
-        f"{params.tracking.registered_model} v{event['version']} is '{registry.CHAMPION}' again; "
-        f"v{event['from_version']} is now '{registry.PREVIOUS}'"
+        f"{params.tracking.registered_model} v{event['version']} is '{promotion.CHAMPION}' again; "
+        f"v{event['from_version']} is now '{promotion.PREVIOUS}'"
     )
 
 
 def _map(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from retrainlab import decision_map
+    from retrainlab.decision import decision_map
     from retrainlab.config import load_params
 
     # Bad flags, a bad params file or an unwritable --out fail before anything trains.
@@ -469,7 +472,7 @@ def _map(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     from retrainlab.config import load_params
-    from retrainlab.tracking import launch
+    from retrainlab.tracking.store import launch
 
     pairs = {item: item.partition("=") for item in args.entry_params}
     bad = [item for item, (key, sep, value) in pairs.items() if not (sep and key.strip() and value.strip())]
@@ -481,7 +484,7 @@ def _run(args: argparse.Namespace) -> None:
 def _init(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from retrainlab.init import init
+    from retrainlab.pipeline.repository import init
 
     done = init(Path.cwd(), args.initial, args.incremental, args.label, args.model, args.force)
     setup = done["setup"]
@@ -495,7 +498,7 @@ def _init(args: argparse.Namespace) -> None:
 
 
 def _status(args: argparse.Namespace) -> None:
-    from retrainlab import status
+    from retrainlab.pipeline import status
     from retrainlab.config import load_params
 
     for line in status.lines(load_params(args.params)):
@@ -503,18 +506,18 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _ui(args: argparse.Namespace) -> None:
-    from retrainlab import server, tracking
+    from retrainlab.tracking import server, store
     from retrainlab.config import load_params
 
-    server.ui(load_params(args.params).tracking.experiment, args.port, args.print_url, tracking.project_root())
+    server.ui(load_params(args.params).tracking.experiment, args.port, args.print_url, store.project_root())
 
 
 def _server(args: argparse.Namespace) -> None:
-    from retrainlab import server, tracking
+    from retrainlab.tracking import server, store
 
     extra = args.mlflow_args[1:] if args.mlflow_args[:1] == ["--"] else args.mlflow_args
     server.serve(args.backend_store_uri, args.artifacts_destination, args.host, args.port, extra,
-                 tracking.project_root(), args.allow_remote)
+                 store.project_root(), args.allow_remote)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from retrainlab import layout
+from retrainlab.base import layout
 from retrainlab.config import DataParams
 from retrainlab.data.sources import check_file
-from retrainlab.errors import DataError
-from retrainlab.files import file_md5, write_text_atomically
+from retrainlab.base.errors import DataError
+from retrainlab.base.files import file_md5, write_text_atomically
 
 
 def files_of(data: DataParams) -> dict[str, str]:

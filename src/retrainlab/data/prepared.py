@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrainlab import layout
+from retrainlab.base import layout
 from retrainlab.config import DataParams
 from retrainlab.data.inputs import identify
 from retrainlab.data.schema import Feature
 from retrainlab.data.sources import arrays_dataset, builtin_parts, files_dataset
 from retrainlab.data.splitting import SplitWriter, Tally, make_splits
-from retrainlab.errors import PipelineError
-from retrainlab.files import write_text_atomically
+from retrainlab.base.errors import PipelineError
+from retrainlab.base.files import write_text_atomically
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _log_conversions(summary: dict[str, Any]) -> None:
 class Prepared:
     """The prepare step's outputs: where each split is and what the summary says of it.
 
-    Splits are read on demand: training and evaluation stream them (retrainlab.stream);
+    Splits are read on demand: training and evaluation stream them (retrainlab.data.stream);
     `x`, `y` and `frame` read a whole split, for the small uses that need one.
     """
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from retrainlab.config import DataParams
-from retrainlab.errors import DataError
+from retrainlab.base.errors import DataError
 
 
 def split_pool(

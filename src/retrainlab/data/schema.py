@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrainlab.errors import DataError
+from retrainlab.base.errors import DataError
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"

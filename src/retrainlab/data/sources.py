@@ -22,7 +22,7 @@ import pandas as pd
 from retrainlab.config import DataParams
 from retrainlab.data.scenarios import apply_scenario, shift_digits
 from retrainlab.data.schema import Dataset, tidy
-from retrainlab.errors import DataError
+from retrainlab.base.errors import DataError
 
 # --- the built-in sources -------------------------------------------------------------
 

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrainlab import layout
+from retrainlab.base import layout
 from retrainlab.config import DataParams
 from retrainlab.data.schema import Dataset, Feature, check_class_counts, plain
-from retrainlab.errors import DataError
+from retrainlab.base.errors import DataError
 
 # --- test splits ----------------------------------------------------------------------
 
@@ -43,7 +43,7 @@ def stratified_split(
 
 def make_splits(dataset: Dataset, test_fraction: float, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
     """The four splits. Training rows come in random order, so that a stream reading them in
-    windows (retrainlab.stream) gets well mixed batches even from files sorted by class."""
+    windows (retrainlab.data.stream) gets well mixed batches even from files sorted by class."""
     splits = {}
     for part in ("initial", "incremental"):
         frame = getattr(dataset, part)

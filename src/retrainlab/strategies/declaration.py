@@ -6,7 +6,7 @@ point, the DVC stage `update@NAME`, the MLflow run), its settings (the section
 or the baseline), whether it reads old training rows, and a function `Context -> Plan`.
 
 The plan says which model to train, on which rows, for how long, and carries the hooks
-that the one training path (`retrainlab.training.fit`) honours on a single device, under
+that the one training path (`retrainlab.training.loop.fit`) honours on a single device, under
 the mirrored strategy and on a multi-worker cluster alike:
 - `rows`: the splits to train on, each whole or as a uniform sample of a bounded size;
 - `loss_terms`: extra per-row loss terms, fed by targets computed from each row's inputs

@@ -3,7 +3,7 @@
 Prabhu et al. (CVPR 2023) found that, under a compute budget, plain uniform replay beat
 every continual-learning method they tried; TiC-CLIP (ICLR 2024) matched retraining with a
 warm start plus replay at about 2.5x less compute. The sample is drawn by the training
-path in bounded memory (`retrainlab.training`): it holds only the sample's row numbers.
+path in bounded memory (`retrainlab.training.loop`): it holds only the sample's row numbers.
 """
 
 import dataclasses

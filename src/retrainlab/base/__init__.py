@@ -1,0 +1,1 @@
+"""Leaves every other module may use: errors, paths, atomic files, escaping, the console."""

@@ -1,0 +1,138 @@
+"""Training and evaluation input read from the prepared Parquet files in bounded memory.
+
+Training never loads a split whole: record batches ("pieces") are drawn from the files in
+proportion to the rows each has left, gathered into a window of WINDOW_ROWS rows, and the
+window is shuffled (retrainlab.training.loop turns windows into the model's batches). Data smaller than the window is
+therefore shuffled completely every epoch, as `model.fit(shuffle=True)` would; larger data
+is mixed within windows, and prepare writes training rows in random order so that every
+window is a fair sample. Memory is bounded by the window, whatever the number of rows.
+
+The statistics the model's preprocessing needs (means, variances, vocabularies) are
+computed in one pass over the same pieces.
+
+This module knows files and frames only, not models: `models` uses it (FeatureStats), and
+`training` builds the model's input pipeline on top of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from retrainlab.data import NUMERIC, Feature
+
+PIECE_ROWS = 1 << 13
+WINDOW_ROWS = 1 << 17
+EVAL_ROWS = 1 << 16
+
+
+def pieces(path: Path, columns: Sequence[str], rows: int = PIECE_ROWS) -> Iterator[pd.DataFrame]:
+    """The file's rows in order, `rows` at a time, decoding one row group at a time.
+
+    (pyarrow's `ParquetFile.iter_batches` kept every row group it had decoded allocated:
+    345 MiB after ten batches of a 1.1M-row file, against 30 MiB reading row group by row
+    group. prepare writes row groups of ROW_GROUP_ROWS rows.)
+    """
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(path)
+    for group in range(source.metadata.num_row_groups):
+        table = source.read_row_group(group, columns=list(columns))
+        for batch in table.to_batches(max_chunksize=rows):
+            yield batch.to_pandas()
+        del table
+
+
+def file_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def windows(
+    paths: Sequence[Path],
+    columns: Sequence[str],
+    rng: np.random.Generator,
+    window_rows: int = WINDOW_ROWS,
+    piece_rows: int = PIECE_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """All rows of `paths`, once, in shuffled windows of about `window_rows` rows.
+
+    Each piece comes from a file drawn with probability proportional to its unread rows, so
+    every window mixes the files in the proportion they have.
+    """
+    readers = [pieces(path, columns, piece_rows) for path in paths]
+    left = np.array([file_rows(path) for path in paths], dtype=float)
+    held: list[pd.DataFrame] = []
+    count = 0
+    while left.sum() > 0:
+        i = rng.choice(len(paths), p=left / left.sum())
+        piece = next(readers[i])
+        left[i] = max(0.0, left[i] - len(piece))
+        held.append(piece)
+        count += len(piece)
+        if count >= window_rows:
+            yield _shuffled(held, rng)
+            held, count = [], 0
+    if held:
+        yield _shuffled(held, rng)
+
+
+def _shuffled(held: list[pd.DataFrame], rng: np.random.Generator) -> pd.DataFrame:
+    frame = pd.concat(held, ignore_index=True) if len(held) > 1 else held[0]
+    return frame.take(rng.permutation(len(frame))).reset_index(drop=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureStats:
+    """What the model's preprocessing layers are fitted with: per numeric column the mean and
+    (population) variance, per categorical column the sorted vocabulary."""
+
+    mean: np.ndarray
+    variance: np.ndarray
+    vocabularies: dict[str, list[str]]
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame, features: Sequence[Feature]) -> FeatureStats:
+        return cls.of_pieces([frame], features)
+
+    @classmethod
+    def of_files(cls, paths: Sequence[Path], features: Sequence[Feature]) -> FeatureStats:
+        names = [f.name for f in features]
+        return cls.of_pieces(itertools.chain.from_iterable(pieces(p, names, 1 << 16) for p in paths), features)
+
+    @classmethod
+    def of_pieces(cls, frames, features: Sequence[Feature]) -> FeatureStats:
+        """One pass; means and variances combined piece by piece (Chan et al.), stable for any size."""
+        numeric = [f.name for f in features if f.kind == NUMERIC]
+        categorical = [f.name for f in features if f.kind != NUMERIC]
+        n, mean, m2 = 0, np.zeros(len(numeric)), np.zeros(len(numeric))
+        vocab: dict[str, set] = {c: set() for c in categorical}
+        for frame in frames:
+            if numeric:
+                values = frame[numeric].to_numpy(dtype=np.float64)
+                k = len(values)
+                if k:
+                    piece_mean = values.mean(axis=0)
+                    piece_m2 = ((values - piece_mean) ** 2).sum(axis=0)
+                    delta = piece_mean - mean
+                    total = n + k
+                    mean = mean + delta * k / total
+                    m2 = m2 + piece_m2 + delta**2 * n * k / total
+                    n = total
+            for column in categorical:
+                vocab[column].update(frame[column].astype(str).unique())
+        variance = m2 / n if n else m2
+        return cls(mean, variance, {c: sorted(v) for c, v in vocab.items()})
+
+
+def labelled_chunks(path: Path, features: Sequence[Feature], label: str, rows: int = EVAL_ROWS):
+    """A test split as (features, true labels) chunks, for evaluation in bounded memory."""
+    names = [f.name for f in features]
+    for piece in pieces(path, [*names, label], rows):
+        yield piece[names], piece[label].to_numpy()

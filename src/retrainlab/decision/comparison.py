@@ -1,0 +1,500 @@
+"""Side by side, and a recommendation with its reasons: pure functions of the strategies' records.
+
+The policy (knobs in params.yaml's `compare` section):
+- the target is accuracy on the traffic the model will see next,
+  `(1 - new_traffic_share) * acc_old + new_traffic_share * acc_new`, per seed;
+- forgetting matters as far as old traffic does: an option may forget at most
+  `max_forgetting / (1 - new_traffic_share)` (mean over seeds), the accuracy lost on old
+  traffic then being at most `max_forgetting`; with no old traffic left (share 1.0) there
+  is no ceiling;
+- the best is the option with the highest mean target among those under that ceiling;
+- every other option is compared with the best seed by seed (the seeds share the data
+  splits): the paired differences of their targets, with a 95% interval. It is "as good"
+  when even the low end of that interval is within `tolerance` of the best, "less
+  accurate" when the whole interval is below zero and not within the tolerance, and
+  "not separated" otherwise: the evidence can tell neither way;
+- of the best and the options as good as it, the cheapest is recommended. Leaving the
+  model alone costs nothing to adopt, so it wins whenever it is as good. An option not
+  separated from the best is never recommended over it: the best is chosen by the rule
+  "the higher mean of two options the evidence cannot separate", and the report says so.
+
+`adapt_seeds` trains more seeds, for the options still in contention only, while some are
+not separated, up to `compare.max_seeds` seeds or `compare.budget_seconds` of training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from retrainlab.base.escape import Markdown, lines, md
+from retrainlab.config import CompareParams
+from retrainlab.decision.evaluation import FORGETTING, bounds_of, mean_interval
+from retrainlab.decision.record import StrategyRecord
+from retrainlab.strategies import BASELINE, CATALOGUE
+
+LEAVE_ALONE = BASELINE
+COST_PREFERENCE = ("cost_usd", "gpu_seconds", "cpu_seconds")
+TABLE_FIGURES = (
+    "acc_old", "acc_new", "acc_all", "f1_old", "f1_new", "f1_all", "forgetting",
+    "wall_seconds", "cpu_seconds", "gpu_seconds", "gpu_util_seconds", "cost_usd", "samples",
+)
+# How an option stands against the best one.
+BEST, AS_GOOD, NOT_SEPARATED, WORSE = "best", "as good", "not separated", "less accurate"
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    mean: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values, figure: str | None = None) -> Interval:
+        return cls(*mean_interval(list(values), bounds=bounds_of(figure) if figure else None))
+
+    def overlaps(self, other: Interval) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+    def text(self, digits: int = 3) -> str:
+        if self.low == self.high:
+            return f"{self.mean:.{digits}f}"
+        return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+
+    def signed(self, digits: int = 3) -> str:
+        if self.low == self.high:
+            return f"{self.mean:+.{digits}f}"
+        return f"{self.mean:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]"
+
+
+@dataclasses.dataclass(frozen=True)
+class Assessment:
+    strategy: str
+    target: Interval
+    forgetting: Interval
+    adoption_cost: float  # what choosing it costs: its training cost, 0 for leaving the model alone
+    seeds: int
+    forgetting_ok: bool
+    standing: str  # BEST, AS_GOOD, NOT_SEPARATED or WORSE
+    gap: Interval | None = None  # paired: its target minus the best's, over the seeds both have
+
+    @property
+    def acceptable(self) -> bool:
+        return self.forgetting_ok and self.standing in (BEST, AS_GOOD)
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    recommended: str
+    best: str
+    cost_metric: str
+    assessments: dict[str, Assessment]
+    ceiling: float  # the forgetting ceiling at this traffic share (inf: none)
+    fallback: bool  # no option is under the forgetting ceiling
+    rule: str  # why the recommended option, in a few words
+    reasons: list[str]
+
+    @property
+    def separated(self) -> bool:
+        """Whether the evidence decides between the best and every other option."""
+        return not self.contenders()[1:]
+
+    def contenders(self) -> list[str]:
+        """The best, then the options under the ceiling the evidence cannot tell from it."""
+        return [self.best] + [s for s, a in self.assessments.items()
+                              if a.standing == NOT_SEPARATED and a.forgetting_ok]
+
+    def status(self, strategy: str) -> str:
+        """Its verdict in a few words, with the number behind a rejection."""
+        a = self.assessments[strategy]
+        if strategy == self.recommended:
+            return "recommended"
+        problems = []
+        if a.standing == WORSE:
+            problems.append(f"less accurate: {-a.gap.mean:.3f} below the best")
+        if not a.forgetting_ok:
+            problems.append(f"forgets too much: {a.forgetting.mean:.3f} against a ceiling of {self.ceiling:.3f}")
+        if problems:
+            return "rejected: " + "; ".join(problems)
+        if a.standing == NOT_SEPARATED:
+            return f"not separated from {self.best}: more seeds would tell"
+        return "as good, costs more"
+
+    def word(self, strategy: str) -> str:
+        """Its verdict as a table cell: recommended, costs more (as good as the best, or the
+        best), not separated, less accurate, or forgets too much."""
+        a = self.assessments[strategy]
+        if strategy == self.recommended:
+            return "recommended"
+        if not a.forgetting_ok:
+            return "forgets too much"
+        return "costs more" if a.standing in (BEST, AS_GOOD) else a.standing
+
+
+def forgetting_ceiling(policy: CompareParams) -> float:
+    """The most an option may forget at this traffic share: max_forgetting on all-old traffic,
+    scaled by the old traffic's share, so none when all traffic is new."""
+    old_share = 1 - policy.new_traffic_share
+    return math.inf if old_share <= 0 else policy.max_forgetting / old_share
+
+
+def target_values(per_seed: Mapping[str, Mapping[str, float]], share: float) -> dict[str, float]:
+    """Each seed's target accuracy."""
+    return {seed: (1 - share) * f["acc_old"] + share * f["acc_new"] for seed, f in per_seed.items()}
+
+
+def paired(values: Mapping[str, float], reference: Mapping[str, float]) -> Interval:
+    """Mean and 95% interval of the per-seed differences over the seeds both have."""
+    common = [seed for seed in values if seed in reference]
+    return Interval.of([values[seed] - reference[seed] for seed in common])
+
+
+def choose_cost_metric(records: Mapping[str, StrategyRecord], wanted: str) -> str:
+    """The cost figure to minimise: as asked, or for `auto` the first every strategy has and uses."""
+    if wanted != "auto":
+        return wanted
+    for name in COST_PREFERENCE:
+        values = [r.mean(name) for r in records.values()]
+        if all(v is not None for v in values) and (name == "cpu_seconds" or any(values)):
+            return name
+    return "cpu_seconds"
+
+
+def standing(gap: Interval, tolerance: float) -> str:
+    if gap.low >= -tolerance:
+        return AS_GOOD
+    if gap.high < 0:
+        return WORSE
+    return NOT_SEPARATED
+
+
+def recommend(records: Mapping[str, StrategyRecord], policy: CompareParams) -> Verdict:
+    """Apply the policy to the strategies' records (the records/<strategy>.json contents)."""
+    cost_metric = choose_cost_metric(records, policy.cost_metric)
+    ceiling = forgetting_ceiling(policy)
+    per_seed = {s: target_values(r.per_seed, policy.new_traffic_share) for s, r in records.items()}
+    targets = {s: Interval.of(v.values(), "target") for s, v in per_seed.items()}
+    forgetting = {s: Interval.of(r.values(FORGETTING), FORGETTING) for s, r in records.items()}
+    under = [s for s in records if forgetting[s].mean <= ceiling]
+    fallback = not under
+    best = max(under or list(records), key=lambda s: targets[s].mean)
+    assessments = {}
+    for strategy, record in records.items():
+        gap = None if strategy == best else paired(per_seed[strategy], per_seed[best])
+        assessments[strategy] = Assessment(
+            strategy=strategy,
+            target=targets[strategy],
+            forgetting=forgetting[strategy],
+            adoption_cost=0.0 if strategy == LEAVE_ALONE else float(record.mean(cost_metric) or 0.0),
+            seeds=len(record.per_seed),
+            forgetting_ok=strategy in under,
+            standing=BEST if gap is None else standing(gap, policy.tolerance),
+            gap=gap,
+        )
+    pool = [a for a in assessments.values() if a.strategy == best or (a.acceptable and not fallback)]
+    chosen = min(pool, key=lambda a: (a.adoption_cost, -a.target.mean))
+    if chosen.strategy == best:
+        cheaper_open = [a for a in assessments.values() if a.standing == NOT_SEPARATED and a.forgetting_ok
+                        and a.adoption_cost < chosen.adoption_cost]
+        rule = ("the higher mean of options the evidence cannot separate" if cheaper_open
+                else "the best target" if len(pool) == 1 else "the best target, and no option as good costs less")
+    else:
+        rule = "the cheapest of the options as good as the best"
+    verdict = Verdict(chosen.strategy, best, cost_metric, assessments, ceiling, fallback, rule, [])
+    verdict.reasons.extend(explain(verdict, policy))
+    return verdict
+
+
+def adapt_seeds(
+    records: dict[str, StrategyRecord],
+    policy: CompareParams,
+    train: Callable[[list[str], str], dict[str, dict[str, float]]],
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[dict[str, StrategyRecord], dict[str, Any]]:
+    """Train more seeds while the evidence does not decide, for the options in contention
+    (and the baseline, the reference of forgetting and the start of the updates) only.
+
+    `train(strategies, seed)` trains those strategies on one new seed and returns their
+    figures. It stops when every option is separated from the best, at `policy.max_seeds`
+    seeds, or when the next seed would not fit in what is left of `policy.budget_seconds`
+    (judged by the last seed's time). Returns the records with the new seeds added and a
+    note of what was done and why it stopped."""
+    start = clock()
+    added: dict[str, list[str]] = {}
+    last = 0.0
+    while True:
+        verdict = recommend(records, policy)
+        contenders = verdict.contenders()
+        if len(contenders) < 2:
+            stop = "separated"
+            break
+        seeds = max(len(records[s].per_seed) for s in contenders)
+        if seeds >= policy.max_seeds:
+            stop = "max_seeds"
+            break
+        spent = clock() - start
+        if spent + last >= policy.budget_seconds:
+            stop = "budget_seconds"
+            break
+        used = {seed for r in records.values() for seed in r.per_seed}
+        seed = str(next(n for n in range(10**6) if str(n) not in used))
+        wanted = sorted({BASELINE, *contenders}, key=list(records).index)
+        began = clock()
+        figures = train(wanted, seed)
+        last = clock() - began
+        for strategy in wanted:
+            records[strategy] = records[strategy].with_seed(seed, figures[strategy])
+            added.setdefault(strategy, []).append(seed)
+    note = {"added": added, "stopped": stop, "seconds": clock() - start,
+            "max_seeds": policy.max_seeds, "budget_seconds": policy.budget_seconds}
+    return records, note
+
+
+def headline(verdict: Verdict, records: Mapping[str, StrategyRecord]) -> str:
+    """The decision in one sentence: what to do, its gain over keeping the model and its
+    cost, and the option that comes closest to it."""
+    a = verdict.assessments
+    chosen = a[verdict.recommended]
+    action = CATALOGUE[verdict.recommended].action
+    if verdict.recommended == LEAVE_ALONE:
+        text = f"{action}: no option is shown better by more than the tolerance, and keeping it costs nothing"
+    else:
+        gain = 100 * (chosen.target.mean - a[LEAVE_ALONE].target.mean) if LEAVE_ALONE in a else None
+        text = action + (f": {gain:+.1f} points of target over keeping the model" if gain is not None else "")
+        text += f", for {_cost(chosen.adoption_cost, verdict.cost_metric)}"
+    others = [s for s in a if s != verdict.recommended and s != LEAVE_ALONE and a[s].forgetting_ok
+              and a[s].standing in (BEST, AS_GOOD, NOT_SEPARATED)]
+    if others:
+        other = min(others, key=lambda s: a[s].adoption_cost)
+        ratio = a[other].adoption_cost / chosen.adoption_cost if chosen.adoption_cost else None
+        at = f" at {ratio:.2g}x the cost" if ratio is not None else ""
+        if a[other].standing == NOT_SEPARATED:
+            text += f"; {other} cannot be told from it within the noise{at}"
+        else:
+            text += f"; {other} is as good{at}"
+    return text + "."
+
+
+def _cost(value: float, metric: str) -> str:
+    unit = {"cost_usd": "USD", "gpu_seconds": "GPU-seconds", "cpu_seconds": "CPU-seconds",
+            "wall_seconds": "seconds"}.get(metric, metric)
+    return f"{value:.3g} {unit}"
+
+
+def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
+    """The recommendation in plain words, with the numbers behind it."""
+    a = verdict.assessments
+    chosen, best = a[verdict.recommended], a[verdict.best]
+    share = f"{policy.new_traffic_share:.0%} new traffic"
+    lines = []
+    if verdict.fallback:
+        lines.append(
+            f"Every option forgets more than the ceiling of {verdict.ceiling:.3f}; {verdict.recommended} is named "
+            "as the most accurate, but none is safe for the old traffic."
+        )
+    if verdict.recommended == verdict.best:
+        lines.append(
+            f"{verdict.recommended} has the best target accuracy ({share}): {chosen.target.text()}; chosen by "
+            f"{verdict.rule}."
+        )
+    else:
+        lines.append(
+            f"{verdict.recommended} reaches a target accuracy ({share}) of {chosen.target.text()}: seed by seed it is "
+            f"{chosen.gap.signed()} from the best ({verdict.best}, {best.target.text()}), within the tolerance of "
+            f"{policy.tolerance:.3f} even at the low end, and it costs less to adopt; chosen by {verdict.rule}."
+        )
+    if verdict.recommended == LEAVE_ALONE and not verdict.fallback:
+        lines.append("Leaving the model alone costs nothing and is as good: no retraining is needed.")
+    for strategy, s in a.items():
+        if strategy == verdict.recommended:
+            continue
+        detail = f"target {s.target.text()}"
+        if s.gap is not None:
+            detail += f", {s.gap.signed()} against the best seed by seed (the tolerance is {policy.tolerance:.3f})"
+        detail += f", forgetting {s.forgetting.text()}"
+        if strategy != LEAVE_ALONE:
+            detail += f", {verdict.cost_metric} {s.adoption_cost:.4g}"
+        lines.append(f"{strategy}: {verdict.status(strategy)} ({detail}).")
+    ceiling = "none (all traffic is new)" if math.isinf(verdict.ceiling) else f"{verdict.ceiling:.3f}"
+    lines.append(
+        f"Forgetting ceiling: {ceiling} = max_forgetting {policy.max_forgetting} / old traffic share "
+        f"{1 - policy.new_traffic_share:.2f}: old data matters as far as old traffic does."
+    )
+    seeds = min(s.seeds for s in a.values())
+    if seeds < 2:
+        lines.append("Only one seed was trained, so there is no measure of noise: set `seeds` to 3 or more.")
+    open_ = [s for s in verdict.contenders() if s != verdict.best]
+    if open_:
+        lines.append(
+            f"Not separated after {a[verdict.best].seeds} seeds: {', '.join(open_)} against {verdict.best}; "
+            f"{verdict.recommended} is chosen by {verdict.rule}. More seeds (compare.max_seeds) or more test data "
+            "would decide."
+        )
+    return lines
+
+
+def pareto_front(points: Mapping[str, tuple[float, float]]) -> list[str]:
+    """Strategies no other beats on both cost (lower) and accuracy (higher), cheapest first."""
+    front = []
+    for name, (cost, accuracy) in points.items():
+        dominated = any(
+            c <= cost and acc >= accuracy and (c < cost or acc > accuracy)
+            for other, (c, acc) in points.items()
+            if other != name
+        )
+        if not dominated:
+            front.append(name)
+    return sorted(front, key=lambda n: points[n][0])
+
+
+def table(records: Mapping[str, StrategyRecord], verdict: Verdict) -> list[dict[str, Any]]:
+    """One row per strategy: mean and 95% interval of every figure, its target, its gain over
+    keeping the model, the cost of each point of that gain, and its verdict."""
+    rows = []
+    keep = verdict.assessments.get(LEAVE_ALONE)
+    for strategy, record in records.items():
+        row: dict[str, Any] = {"strategy": strategy, "verdict": verdict.status(strategy)}
+        assessment = verdict.assessments[strategy]
+        row |= {"target": assessment.target.mean, "target_low": assessment.target.low,
+                "target_high": assessment.target.high, "adoption_cost": assessment.adoption_cost,
+                "seeds": assessment.seeds}
+        if assessment.gap is not None:
+            row |= {"gap": assessment.gap.mean, "gap_low": assessment.gap.low, "gap_high": assessment.gap.high}
+        if keep is not None and strategy != LEAVE_ALONE:
+            points = 100 * (assessment.target.mean - keep.target.mean)
+            row["gain_points"] = points
+            row["cost_per_point"] = assessment.adoption_cost / points if points > 0 else None
+        for figure in TABLE_FIGURES:
+            if figure in record.means:
+                interval = record.ci95[figure]
+                row |= {figure: record.means[figure], f"{figure}_low": interval.low, f"{figure}_high": interval.high}
+        row["model_version"] = record.mlflow.model_version
+        rows.append(row)
+    return rows
+
+
+def metric_rows(records: Mapping[str, StrategyRecord], verdict: Verdict) -> dict[str, dict[str, Any]]:
+    """What `dvc metrics show` lists, a row per strategy: its verdict, target, accuracies,
+    forgetting and cost (means over its seeds), rounded to what the seeds can tell apart."""
+    rows = {}
+    for strategy, record in records.items():
+        a = verdict.assessments[strategy]
+        rows[strategy] = {
+            "verdict": verdict.word(strategy), "target": round(a.target.mean, 4),
+            "acc_old": round(record.means["acc_old"], 4), "acc_new": round(record.means["acc_new"], 4),
+            "forgetting": round(a.forgetting.mean, 4), verdict.cost_metric: float(f"{a.adoption_cost:.4g}"),
+            "seeds": a.seeds,
+        }
+    return rows
+
+
+def markdown(
+    rows: list[dict[str, Any]],
+    verdict: Verdict,
+    diagnostics: Mapping[str, Any],
+    policy: CompareParams,
+    head: str = "",
+    changes: list[Markdown] | None = None,
+    recall: Any = None,
+    seeds_note: str = "",
+) -> Markdown:
+    """The report a person reads: the headline, the recommendation and its reasons, what
+    changed, the table, per-class recall, what the new data is like, the policy. Every value
+    goes in through `md`, which escapes it (escape.py)."""
+    def cell(row, figure, digits=3):
+        if figure not in row:
+            return Markdown()
+        return Markdown(Interval(row[figure], row[f"{figure}_low"], row[f"{figure}_high"]).text(digits))
+
+    def gain(row):
+        if "gain_points" not in row:
+            return Markdown()
+        per = row["cost_per_point"]
+        return md("{:+.1f}", row["gain_points"]) + (md(" ({:.3g}/point)", per) if per is not None else "")
+
+    out = [md("# Should you retrain? The comparison"), md("")]
+    if head:
+        out += [md("**{}**", head), md("")]
+    out += [md("**Recommendation: {}.**", verdict.recommended), md(""),
+            *[md("- {}", reason) for reason in verdict.reasons]]
+    if seeds_note:
+        out += [md("- {}", seeds_note)]
+    if changes:
+        out += [md(""), md("## What changed"), md(""), *[md("- {}", line) for line in changes]]
+    out += [
+        md(""),
+        md("## The strategies side by side"),
+        md(""),
+        md("Mean over the seeds, with the 95% interval in brackets. Target = {:.2f} x acc_old + {:.2f} x acc_new. "
+           "\"vs best\" is the paired difference of targets, seed by seed; \"gain\" is points of target over keeping "
+           "the model, with the cost of each point.", 1 - policy.new_traffic_share, policy.new_traffic_share),
+        md(""),
+        md("| strategy | verdict | target | vs best | gain | acc_old | acc_new | f1_all | forgetting | "
+           "CPU s | GPU s | cost to adopt | seeds | model version |"),
+        md("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"),
+    ]
+    for row in rows:
+        out.append(md(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.4g} {} | {} | {} |",
+            row["strategy"], row["verdict"], cell(row, "target"), cell(row, "gap"), gain(row),
+            cell(row, "acc_old"), cell(row, "acc_new"), cell(row, "f1_all"), cell(row, "forgetting"),
+            cell(row, "cpu_seconds", 2), cell(row, "gpu_seconds", 2), row["adoption_cost"], verdict.cost_metric,
+            row["seeds"], row["model_version"],
+        ))
+    if recall:
+        out += [md(""), md("## Per class"), md(""),
+                md("Recall of each class (the share of its test rows predicted as it) by the registered seed's "
+                   "model. Confusion matrices: `confusion.png`, and `dvc plots show` "
+                   "(`plots/NAME-predictions.csv`)."), md("")]
+        for test_set, table_ in recall.items():
+            classes = list(table_.columns)
+            out += [md("On the {} test set:", test_set), md(""),
+                    md("| strategy | ") + md(" | ").join(md("{}", c) for c in classes) + md(" |"),
+                    md("| --- |") + md(" --- |") * len(classes)]
+            for strategy, values in table_.iterrows():
+                shown = (md("") if v != v else md("{:.2f}", v) for v in values)
+                out.append(md("| {} | ", strategy) + md(" | ").join(shown) + md(" |"))
+            out.append(md(""))
+    d = diagnostics
+    ceiling = "none" if math.isinf(verdict.ceiling) else f"{verdict.ceiling:.3f}"
+    out += [
+        md(""),
+        md("## What kind of new data is this?"),
+        md(""),
+        md("- Size: {} new rows against {} old ({:.2f}x).", d["rows_new"], d["rows_old"], d["size_ratio"]),
+        md("- Classes only the new data has: {}.",
+           md(", ").join(md("{}", c) for c in d["new_classes"]) or Markdown("none")),
+        md("- Label distribution moved by {:.3f} (total variation; 0 = same, 1 = disjoint).", d["label_shift_tv"]),
+        md("- Inputs: a classifier tells new rows from old with AUC {:.3f} (0.5 = indistinguishable); largest "
+           "per-feature PSI {:.3f} (above 0.25 is a large shift), mean {:.3f}.",
+           d["domain_auc"], d["psi_max"], d["psi_mean"]),
+        md(""),
+        md("| most shifted features | kind | PSI | KS |"),
+        md("| --- | --- | --- | --- |"),
+        *[md("| {} | {} | {:.3f} | ", f["feature"], f["kind"], f["psi"])
+          + (md("{:.3f} |", f["ks"]) if "ks" in f else md("|"))
+          for f in d["top_shifted_features"]],
+        md(""),
+        md("![what changed](diagnostics.png)"),
+        md(""),
+        md("## The policy"),
+        md(""),
+        md("new_traffic_share {}, tolerance {}, max_forgetting {} (ceiling on forgetting at this share: {}), cost "
+           "figure {} (leaving the model alone costs 0 to adopt), max_seeds {}, budget_seconds {:g}. The best is the "
+           "most accurate option under the forgetting ceiling; an option is as good when, seed by seed, even the low "
+           "end of its difference from the best is within the tolerance; the cheapest of the best and the options as "
+           "good is recommended. An option the seeds cannot separate from the best is not chosen over it.",
+           policy.new_traffic_share, policy.tolerance, policy.max_forgetting, ceiling, verdict.cost_metric,
+           policy.max_seeds, policy.budget_seconds),
+        md(""),
+        md("![accuracy against cost](accuracy_vs_cost.png)"),
+        md(""),
+        md("![learning curves](learning_curves.png)"),
+        md(""),
+        md("![per-class confusion](confusion.png)"),
+        md(""),
+    ]
+    return lines(out)

@@ -1,0 +1,148 @@
+"""`records/<strategy>.json` as one typed record, read and written here only.
+
+The strategy step writes it; the compare step, the comparison, the registry and the CLI
+read it. On disk the means over the seeds sit at the top level, next to their 95% intervals, each seed's figures, and where MLflow
+keeps the runs and the registered model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from retrainlab.base import layout
+from retrainlab.base.errors import PipelineError
+from retrainlab.base.files import write_text_atomically
+
+
+@dataclasses.dataclass(frozen=True)
+class Runs:
+    """Where MLflow keeps a strategy's runs and its registered model."""
+
+    experiment_id: str
+    run_id: str  # the strategy's run
+    parent_run_id: str  # the pipeline execution it belongs to
+    seed_run_ids: dict[str, str]
+    registered_model: str
+    model_version: int
+    model_seed: int  # the seed whose model was registered
+    parent_version: str | None = None  # the registered version it started from
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+
+
+@dataclasses.dataclass(frozen=True)
+class StrategyRecord:
+    strategy: str
+    round: int
+    seeds: list[int]
+    device: str
+    distribute: dict[str, Any]
+    means: dict[str, float]  # every figure's mean over the seeds
+    ci95: dict[str, Interval]  # and its 95% interval
+    per_seed: dict[str, dict[str, float]]  # seed (as text) -> figure -> value
+    mlflow: Runs
+    origin: dict[str, Any] | None = None  # where the baseline came from (user_model.Origin)
+    # The registered seed's test rows per [actual, predicted, rows], per test set (per-class recall)
+    confusion: dict[str, list[list]] | None = None
+
+    def mean(self, figure: str, default: float | None = None) -> float | None:
+        return self.means.get(figure, default)
+
+    def values(self, figure: str) -> list[float]:
+        """The figure's value for each seed, in seed order."""
+        return [figures[figure] for figures in self.per_seed.values()]
+
+    @property
+    def version(self) -> str:
+        return str(self.mlflow.model_version)
+
+    def with_seed(self, seed: str, figures: dict[str, float]) -> StrategyRecord:
+        """The record with one more seed's figures, its means and intervals computed again."""
+        per_seed = {**self.per_seed, seed: figures}
+        means, ci95 = summarize(list(per_seed.values()))
+        return dataclasses.replace(self, per_seed=per_seed, means=means, ci95=ci95)
+
+    def to_json(self) -> dict[str, Any]:
+        raw = {"strategy": self.strategy, "round": self.round, "seeds": list(self.seeds), "device": self.device,
+               "distribute": self.distribute, **self.means,
+               "ci95": {k: dataclasses.asdict(v) for k, v in self.ci95.items()},
+               "per_seed": self.per_seed, "mlflow": dataclasses.asdict(self.mlflow)}
+        optional = {"origin": self.origin, "confusion": self.confusion}
+        return raw | {key: value for key, value in optional.items() if value is not None}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> StrategyRecord:
+        fixed = {"strategy", "round", "seeds", "device", "distribute", "ci95", "per_seed", "mlflow", "origin",
+                 "confusion"}
+        return cls(
+            strategy=raw["strategy"], round=raw["round"], seeds=list(raw["seeds"]), device=raw["device"],
+            distribute=raw["distribute"], means={k: v for k, v in raw.items() if k not in fixed},
+            ci95={k: Interval(**v) for k, v in raw["ci95"].items()}, per_seed=raw["per_seed"],
+            mlflow=Runs(**raw["mlflow"]), origin=raw.get("origin"), confusion=raw.get("confusion"),
+        )
+
+    def write(self, root: Path) -> None:
+        write_text_atomically(root / layout.record_path(self.strategy), json.dumps(self.to_json(), indent=2) + "\n")
+
+
+# The figures a registered version carries as tags, its own and their means over the seeds.
+HEADLINE = ("acc_old", "acc_new", "acc_all", "forgetting")
+# Figures whose 95% interval a strategy run logs for the UI: those the decision weighs. Not the
+# GPU count or the rows trained, which the seeds share, nor every other figure's, which
+# records/<strategy>.json and the report hold: a run's charts stay few.
+INTERVAL_FIGURES = ("acc_old", "acc_new", "forgetting", "cpu_seconds", "gpu_seconds", "cost_usd")
+
+
+def rounded(figures: dict[str, float]) -> dict[str, float]:
+    """Figures as MLflow shows them: accuracies, losses and F1 to 4 decimals (a seed's
+    test set tells no finer), seconds to 2, memory in whole MB, money to 4 significant
+    digits; counts as they are."""
+    shown = {}
+    for name, value in figures.items():
+        stem = name.removesuffix("_ci_low").removesuffix("_ci_high")
+        if stem.endswith("_seconds"):
+            shown[name] = round(value, 2)
+        elif stem.endswith("_mb"):
+            shown[name] = round(value)
+        elif stem.endswith("_usd"):
+            shown[name] = float(f"{value:.4g}")
+        elif stem.startswith(("acc_", "loss_", "f1_", "target")) or stem == "forgetting":
+            shown[name] = round(value, 4)
+        else:
+            shown[name] = value
+    return shown
+
+
+def summarize(per_seed: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, Interval]]:
+    """Mean and 95% interval of every figure over the seeds (the figures of the first seed)."""
+    from retrainlab.decision.evaluation import bounds_of, mean_interval
+
+    means, intervals = {}, {}
+    for name in per_seed[0]:
+        mean, low, high = mean_interval([figures[name] for figures in per_seed], bounds=bounds_of(name))
+        means[name], intervals[name] = mean, Interval(low, high)
+    return means, intervals
+
+
+def load(root: Path, strategy: str) -> StrategyRecord:
+    """A strategy's record; a missing or damaged file is a one-line error saying what to run."""
+    path = layout.record_path(strategy)
+    try:
+        raw = json.loads((root / path).read_text())
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: not found; run the {strategy} step first (dvc repro)") from None
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"{path}: cannot be read ({type(exc).__name__}); run the {strategy} step again") from None
+    try:
+        return StrategyRecord.from_json(raw)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise PipelineError(
+            f"{path}: not a strategy record ({type(exc).__name__}: {exc}); run the {strategy} step again"
+        ) from None

@@ -1,0 +1,142 @@
+"""The pipeline's data steps at the edge, where they meet MLflow and the files DVC tracks:
+`prepare_step` builds the datasets, `compare_step` compares the strategies and recommends.
+
+Neither imports TensorFlow (`retrainlab.pipeline.train` holds the strategy step, which does), so
+their stages start in a second or two rather than the several that loading it takes.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from retrainlab.base import console, layout
+from retrainlab.tracking import store
+from retrainlab.config import Params, applicable, as_flat_dict
+from retrainlab.data import load_prepared, prepare
+from retrainlab.base.errors import PipelineError
+from retrainlab.decision.record import load as load_record
+from retrainlab.decision.record import rounded
+from retrainlab.strategies import BASELINE, CATALOGUE
+
+DIAGNOSTIC_ROWS = 50_000  # per split
+log = logging.getLogger(__name__)
+
+
+def prepare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
+    """Build the datasets, then log their summary and digests to the step's MLflow run."""
+    log.info(f"== {layout.PREPARE}: {_source(params)}: the old and the new data, each split into training and test ==")
+    summary = prepare(params.data, root)
+    data = load_prepared(root)
+    experiment_id = store.configure(params.tracking.experiment, store.project_root(root))
+    with store.step_run(experiment_id, layout.PREPARE, None, {}, system_metrics=False):
+        store.log_params({k: v for k, v in applicable(params).items() if k.startswith("data.")})
+        for split in layout.SPLITS:
+            context = "training" if split.endswith("_train") else "evaluation"
+            store.log_dataset(data, split, context)
+        mlflow.log_artifact(str(root / layout.SUMMARY))
+    rows = summary["rows"]
+    log.info(f"{layout.PREPARE}: old data {rows['initial_train']:,} training and {rows['initial_test']:,} test rows, "
+             f"new data {rows['incremental_train']:,} and {rows['incremental_test']:,}; "
+             f"{len(data.features)} features, label '{data.label}'")
+    return summary
+
+
+def _show_verdicts(records, verdict, registered_model: str) -> None:
+    """Each strategy's target and verdict on its run, so the runs table sorts by the decision,
+    and a description on its run and on the version it registered."""
+    from retrainlab.reporting import report
+
+    for strategy, record in records.items():
+        a = verdict.assessments[strategy]
+        summary = CATALOGUE[strategy].summary
+        figures = {"target": a.target.mean, "target_ci_low": a.target.low, "target_ci_high": a.target.high}
+        tags = {store.TAG_VERDICT: verdict.word(strategy),
+                store.NOTE_TAG: report.strategy_description(record, summary, verdict)}
+        store.log_to_run(record.mlflow.run_id, rounded(figures), tags, [], "")
+        if strategy == BASELINE and record.origin and record.origin.get("kind") == "registry":
+            continue  # the champion of an earlier round: its version belongs to that round
+        own = record.per_seed[str(record.mlflow.model_seed)]
+        store.describe_version(registered_model, record.version, report.version_description(
+            strategy, summary, record.mlflow.model_seed, len(record.per_seed), own, record.means,
+            verdict.status(strategy)))
+
+
+def _source(params: Params) -> str:
+    """Where the data comes from, as the prepare step's header says it."""
+    data = params.data
+    if data.source in ("files", "arrays"):
+        files = getattr(data, data.source)
+        return f"{files.initial} and {files.incremental}"
+    return f"{data.source}, scenario {data.scenario}"
+
+
+def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
+    """Gather this execution's strategies, diagnose the new data, train more seeds while the
+    evidence does not decide, recommend, report, mark the challenger."""
+    from retrainlab.decision import change, comparison, diagnostics
+    from retrainlab.registry import promotion
+    from retrainlab.reporting import report
+
+    # The baseline and the options params.yaml chooses now: a record left by an option since
+    # dropped from `strategies` is not compared.
+    records = {name: load_record(root, name) for name in (BASELINE, *params.strategies)}
+    parents = {s: r.mlflow.parent_run_id for s, r in records.items()}
+    parent = parents[BASELINE]
+    stale = [s for s, p in parents.items() if p != parent]
+    if stale:
+        raise PipelineError(
+            f"{layout.record_path(stale[0])}: from another pipeline execution than the baseline's; run dvc repro"
+        )
+    log.info(f"== {layout.COMPARE}: {', '.join(records)}: recommend one, report, mark the challenger ==")
+    data = load_prepared(root)
+    # Diagnostics look at a sample: their figures are stable long before millions of rows.
+    old = pd.concat([data.sample(s, DIAGNOSTIC_ROWS) for s in ("initial_train", "initial_test")], ignore_index=True)
+    new = pd.concat([data.sample(s, DIAGNOSTIC_ROWS) for s in ("incremental_train", "incremental_test")],
+                    ignore_index=True)
+    diagnosis = diagnostics.diagnose(old, new, data.label, data.features)
+    curves = {s: pd.read_csv(root / layout.curves_path(s)) for s in records}
+
+    def train(names: list[str], seed: str) -> dict[str, dict[str, float]]:
+        """More seeds need TensorFlow: loaded only when the evidence asks for them."""
+        log.info(f"compare: training seed {seed} of {', '.join(names)}: not yet separated")
+        console.load_tensorflow()
+        from retrainlab.pipeline.train import train_extra_seed
+
+        return train_extra_seed(names, seed, params, root)
+
+    experiment_id = store.configure(params.tracking.experiment, store.project_root(root))
+    with store.step_run(experiment_id, layout.COMPARE, parent, {}, system_metrics=False):
+        store.log_params({k: v for k, v in as_flat_dict(params).items() if k.startswith("compare.")})
+        before = {s: set(r.per_seed) for s, r in records.items()}
+        records, seeds = comparison.adapt_seeds(dict(records), params.compare, train)
+        seeds["figures"] = {s: {k: v for k, v in r.per_seed.items() if k not in before[s]} for s, r in records.items()}
+        verdict = comparison.recommend(records, params.compare)
+        base = records[BASELINE].means
+        changes = change.classify(diagnosis, base.get("acc_old"), base.get("acc_new"))
+        summary = report.write_report(root, records, verdict, diagnosis, params.compare, curves, changes, seeds)
+        parent_metrics = {
+            f"diagnostics.{key}": float(diagnosis[key])
+            for key in ("size_ratio", "label_shift_tv", "psi_max", "psi_mean", "domain_auc")
+        }
+        parent_metrics["diagnostics.n_new_classes"] = float(len(diagnosis["new_classes"]))
+        parent_metrics |= {f"target.{s}": a.target.mean for s, a in verdict.assessments.items()}
+        shown = comparison.metric_rows(records, verdict)[verdict.recommended]
+        parent_metrics |= {f"recommended.{k}": float(v) for k, v in shown.items() if k != "verdict"}
+        tags = {store.TAG_PREFIX + "recommendation": verdict.recommended,
+                store.TAG_PREFIX + "change": ", ".join(c.kind for c in changes),
+                store.NOTE_TAG: report.decision_description(records, verdict, summary["headline"],
+                                                               summary["reasons"])}
+        store.log_to_run(parent, rounded(parent_metrics), tags, [root / p for p in layout.REPORT_FILES],
+                            artifact_dir="comparison")
+        _show_verdicts(records, verdict, params.tracking.registered_model)
+        challenger = promotion.mark_challenger(params.tracking.registered_model, records, verdict, parent)
+    log.info(f"compare: {summary['headline']}")
+    log.info(f"compare: recommended {verdict.recommended} (version {challenger} is now '{promotion.CHALLENGER}')")
+    for reason in summary["reasons"]:
+        log.info(f"  - {reason}")
+    return summary

@@ -1,0 +1,516 @@
+"""The strategy step: one strategy trained, measured, evaluated, logged and registered per seed.
+
+`run_strategy` trains one strategy once per seed under the cost meter, evaluates, logs and
+registers it. The DVC outputs (model directory, metrics JSON, curves CSV) are written last,
+after the model is registered, and each by rename, so a failed run leaves the previous ones
+in place. The only step that needs TensorFlow; `retrainlab.pipeline.steps` holds the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import mlflow
+from mlflow.entities import Metric
+import numpy as np
+import pandas as pd
+
+from retrainlab.training import distribute, seed_workers
+from retrainlab.decision import evaluation
+from retrainlab.base import layout
+from retrainlab.reporting import report
+from retrainlab.tracking import store
+from retrainlab.pipeline import user_model
+from retrainlab.training.checkpoint import EpochCheckpoint, resume
+from retrainlab.config import Params, applicable, as_flat_dict
+from retrainlab.training.cost import Cost, CostMeter, price
+from retrainlab.data import Prepared, load_prepared
+from retrainlab.base.errors import PipelineError
+from retrainlab.base.files import write_csv
+from retrainlab.models import ModelBundle
+from retrainlab.decision.record import (
+    HEADLINE,
+    INTERVAL_FIGURES,
+    Interval,
+    Runs,
+    StrategyRecord,
+    rounded,
+    summarize,
+)
+from retrainlab.decision.record import load as load_record
+from retrainlab.strategies import BASELINE, CATALOGUE, Plan, Strategy, plan_for
+from retrainlab.training.loop import HeldOutCurves, evaluate, fit, gpus_in_use, rows_trained, seed_everything
+
+# The per-epoch curves, in one section of the MLflow UI's charts ("curves/loss", ...).
+CURVE_PREFIX = "curves/"
+log = logging.getLogger(__name__)
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Per-epoch curves to MLflow, written in batches: one synchronous `log_batch` at most
+    every FLUSH_SECONDS, and one at the end of training.
+
+    A write costs a few milliseconds against the SQLite store, so one per epoch was over 2%
+    of a short epoch's time; MLflow's asynchronous logging measured slower still (5 epochs
+    on 100k rows took 3.9 s with it against 2.8 s bare). benchmarks/overhead.py measures
+    the share (docs/BENCHMARKS.md). The UI's curves lag by at most FLUSH_SECONDS.
+    """
+
+    FLUSH_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: list = []
+        self._flushed = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        now = int(time.time() * 1000)
+        self._pending += [Metric(CURVE_PREFIX + k, float(v), now, epoch + 1) for k, v in (logs or {}).items()]
+        if time.monotonic() - self._flushed >= self.FLUSH_SECONDS:
+            self.flush()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            run = mlflow.active_run()
+            mlflow.MlflowClient().log_batch(run.info.run_id, metrics=self._pending, synchronous=True)
+            self._pending = []
+        self._flushed = time.monotonic()
+
+
+@dataclasses.dataclass
+class SeedResult:
+    seed: int
+    bundle: ModelBundle | None  # None on its way back from a worker process, which saved it
+    figures: dict[str, float]  # metrics and cost
+    history: dict[str, list[float]]
+    run_id: str
+    predictions: evaluation.Predictions  # the actual and predicted label of each test row
+
+
+@dataclasses.dataclass
+class Step:
+    """Everything a strategy step knows before it trains its first seed."""
+
+    strategy: Strategy
+    params: Params
+    root: Path
+    dist: distribute.Distribution
+    data: Prepared
+    bases: dict[int, ModelBundle]  # what each seed starts from (none: fresh weights)
+    base_record: StrategyRecord | None  # the baseline's record, for the updates
+    origin: user_model.Origin | None  # where the baseline came from
+    digests: dict[str, str] = dataclasses.field(default_factory=dict)  # each prepared split's md5
+    experiment_id: str = ""
+    parent: str = ""  # the pipeline execution's run
+    strategy_run: str = ""  # set in a seed's worker process: the strategy's run its seed run goes under
+    lineage: dict[str, str] = dataclasses.field(default_factory=dict)  # round and parent version tags
+
+    @property
+    def name(self) -> str:
+        return self.strategy.name
+
+
+def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyRecord | dict[str, Any]:
+    """Train, measure, evaluate and log one strategy once per seed; register the first seed's
+    model; write its outputs. Returns its record (a multi-worker cluster's other workers: a
+    note of what they did)."""
+    step = open_step(CATALOGUE[name], params, root)
+    if not step.dist.is_chief:
+        return _train_as_worker(step)
+    with store.step_run(step.experiment_id, name, step.parent, _run_tags(step), params.tracking.system_metrics) as run:
+        # Its own settings, not the other options': they made nothing in this run.
+        store.log_params({k: v for k, v in applicable(params).items()
+                             if not k.startswith("strategies.") or k.startswith(f"strategies.{name}.")})
+        results = _train_seeds(step, run.info.run_id)
+        summary = _log_summary(results)
+        (root / layout.STAGING_DIR).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=root / layout.STAGING_DIR) as staging:
+            staged = Path(staging) / "bundle"
+            for result in results:
+                result.bundle.save(staged / seed_dir(result.seed))
+            version = _register(step, run.info.run_id, summary, results[0], staged)
+            record = _record(step, run.info.run_id, summary, results, version)
+            _publish(root, name, staged, record, mean_curves([r.history for r in results]),
+                     results[0].predictions.frame())
+    return record
+
+
+def open_step(strategy: Strategy, params: Params, root: Path) -> Step:
+    """Join the distribution, load the data and the starting points, find the MLflow
+    experiment and the pipeline execution the runs go under."""
+    dist = distribute.start(params.distribute)  # first: the multi-worker strategy joins the cluster
+    data = load_prepared(root)
+    with dist.scope():
+        bases, base_record, origin = _starting_points(strategy, params, root, data)
+    step = Step(strategy, params, root, dist, data, bases, base_record, origin)
+    if dist.is_chief:
+        step.experiment_id = store.configure(params.tracking.experiment, store.project_root(root))
+        step.digests = {split: store.file_md5(root / layout.split_path(split)) for split in layout.SPLITS}
+        step.parent = _parent_run(base_record, step.experiment_id, step.digests, params)
+        step.lineage = _lineage(params, origin, base_record)
+    return step
+
+
+def _run_tags(step: Step) -> dict[str, str]:
+    tags = {store.TAG_STRATEGY: step.name, store.TAG_PREFIX + "seeds": str(step.params.seeds), **step.lineage}
+    tags |= {f"{store.TAG_PREFIX}data.{split}.md5": md5 for split, md5 in step.digests.items()}
+    origin = step.origin
+    if origin is not None:
+        brought = user_model.label_order(step.params) if origin.brought else "sorted"
+        tags |= {store.TAG_PREFIX + "baseline.from": origin.spec, store.TAG_PREFIX + "label_order": brought}
+        if step.name == BASELINE and origin.version:
+            tags[store.TAG_PREFIX + "source_version"] = origin.version
+    return tags
+
+
+def _plan(step: Step, seed: int) -> Plan:
+    """The strategy's plan for one seed, its model built where the distribution wants it."""
+    seed_everything(seed)
+    with step.dist.scope():
+        return plan_for(step.name, step.data, step.params, step.bases.get(seed), seed)
+
+
+def _train_seed(step: Step, seed: int) -> SeedResult:
+    """One seed of one strategy, in a run nested under the strategy's run.
+
+    Training checkpoints every epoch under `checkpoint`; a run killed halfway resumes there
+    from its last finished epoch (weights restored; the optimizer's moments start afresh).
+    Multi-worker training neither checkpoints nor resumes: the workers would have to agree
+    on the epoch and the weights (docs/RELIABILITY.md).
+    """
+    params, dist = step.params, step.dist
+    plan = _plan(step, seed)
+    identity = {"data": step.digests, "baseline_run": step.base_record.mlflow.run_id if step.base_record else None}
+    checkpoint = checkpoint_dir(step.root, step.name, seed, params, identity)
+    multi_worker = dist.kind == distribute.MULTI_WORKER
+    done, logs = (0, []) if multi_worker else resume(plan.bundle.model, checkpoint)
+    log.info(f"seed {params.seeds.index(seed) + 1}/{len(params.seeds)} (seed {seed}): {workload(step.data, plan)}")
+    if done:
+        log.info(f"{step.name} seed {seed}: resuming after epoch {done} of {plan.epochs} from a checkpoint")
+    under = (step.experiment_id, step.strategy_run) if step.strategy_run else None
+    with store.seed_run(step.name, seed, step.lineage, under) as run:
+        if done:
+            mlflow.set_tag(store.TAG_PREFIX + "resumed_after_epoch", str(done))
+        _log_inputs(step.data, plan, step.digests)
+        recorder = EpochCheckpoint(checkpoint, logs, math.inf if multi_worker else params.checkpoint_seconds)
+        # Held-out curves call the model outside the cluster's collective steps: one process only.
+        held_out = [] if multi_worker else [HeldOutCurves(plan.bundle, step.data, dist.strategy is not None)]
+        cost, workers = _measured_fit(plan, step, [*held_out, EpochLogger(), recorder], min(done, plan.epochs), seed)
+        if plan.compiled_with:
+            mlflow.set_tag(store.TAG_PREFIX + "compiled_with", plan.compiled_with)
+        history = {k: [epoch[k] for epoch in recorder.history] for k in (recorder.history or [{}])[0]}
+        bundle = plan.bundle.detached() if dist.strategy is not None else plan.bundle
+        predictions = evaluation.Predictions()
+        reference = step.base_record.per_seed[str(seed)]["acc_old"] if step.base_record else None
+        figures = _evaluate(bundle, step.data, plan, reference, predictions) | cost.metrics()
+        mlflow.log_metrics(rounded(figures))
+        if len(workers) > 1:
+            for i, worker in enumerate(workers):
+                mlflow.log_metrics(rounded({f"worker{i}.{name}": value for name, value in worker.items()}))
+        mlflow.set_tag(store.TAG_PREFIX + "device", cost.device)
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    return SeedResult(seed, bundle, figures, history, run.info.run_id, predictions)
+
+
+def _train_seeds(step: Step, run_id: str) -> list[SeedResult]:
+    """Every seed, one after another, or `seeds_parallel` at a time, each in a worker process
+    of its own (started afresh: TensorFlow is not fork-safe). A worker loads the data and
+    its seed's starting point, trains, evaluates and logs its seed run under the strategy's
+    run, and hands back its figures and its model through a staging folder. One process
+    when training is distributed: the distribution has the machine already."""
+    params = step.params
+    parallel = min(params.seeds_parallel, len(params.seeds))
+    if parallel <= 1 or step.dist.kind != distribute.NONE:
+        return [_train_seed(step, seed) for seed in params.seeds]
+    import concurrent.futures
+    import multiprocessing
+
+    log.info(f"{step.name}: {len(params.seeds)} seeds, {parallel} at a time in worker processes")
+    (step.root / layout.STAGING_DIR).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=step.root / layout.STAGING_DIR) as staging:
+        job = seed_workers.SeedJob(step.name, params, step.root.resolve(), step.experiment_id, step.parent,
+                                   run_id, step.digests, step.lineage, Path(staging))
+        spawn = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(parallel, mp_context=spawn) as pool:
+            done = [pool.submit(seed_workers.train, job, seed) for seed in params.seeds]
+            results = [future.result() for future in done]
+        return [dataclasses.replace(r, bundle=ModelBundle.load(job.staging / seed_dir(r.seed))) for r in results]
+
+
+def seed_in_worker(job: seed_workers.SeedJob, seed: int) -> SeedResult:
+    """One seed in a worker process (retrainlab.training.seed_workers): its result, its model saved to
+    the staging folder, not sent back."""
+    data = load_prepared(job.root)
+    only = dataclasses.replace(job.params, seeds=[seed])  # this seed's starting point, not every seed's
+    bases, base_record, origin = _starting_points(CATALOGUE[job.strategy], only, job.root, data)
+    step = Step(CATALOGUE[job.strategy], job.params, job.root, distribute.Distribution(distribute.NONE), data, bases,
+                base_record, origin, digests=job.digests, experiment_id=job.experiment_id, parent=job.parent,
+                strategy_run=job.strategy_run, lineage=job.lineage)
+    result = _train_seed(step, seed)
+    result.bundle.save(job.staging / seed_dir(seed))
+    return dataclasses.replace(result, bundle=None)
+
+
+def train_extra_seed(names: list[str], seed: int, params: Params, root: Path = Path(".")) -> dict[str, dict]:
+    """One more seed of the baseline and of `names` (the options still in contention), for
+    the compare step's adaptive seeds: trained, measured and evaluated like the stages'
+    seeds, each in a run nested under the active (compare) run, nothing registered. Returns
+    each strategy's figures."""
+    data = load_prepared(root)
+    brought, _, origin = _starting_points(CATALOGUE[BASELINE], params, root, data)
+    # One process, whatever `distribute` says: the compare step runs on one machine.
+    single = distribute.Distribution(distribute.NONE)
+    bases = {int(seed): next(iter(brought.values()))} if brought else {}
+    step = Step(CATALOGUE[BASELINE], params, root, single, data, bases, None, origin)
+    figures = {}
+    with store.seed_run(BASELINE, int(seed), {store.TAG_PREFIX + "extra_seed": "true"}):
+        baseline = _plan(step, int(seed))
+        log.info(f"{BASELINE} seed {seed}: {workload(data, baseline)}")
+        cost, _ = _measured_fit(baseline, step, [], 0, int(seed))
+        figures[BASELINE] = _evaluate(baseline.bundle, step.data, baseline, None) | cost.metrics()
+        mlflow.log_metrics(figures[BASELINE])
+    for name in names:
+        if name == BASELINE:
+            continue
+        step.strategy = CATALOGUE[name]
+        step.bases = {int(seed): baseline.bundle}
+        with store.seed_run(name, int(seed), {store.TAG_PREFIX + "extra_seed": "true"}):
+            plan = _plan(step, int(seed))
+            log.info(f"{name} seed {seed}: {workload(data, plan)}")
+            cost, _ = _measured_fit(plan, step, [], 0, int(seed))
+            figures[name] = _evaluate(plan.bundle, step.data, plan, figures[BASELINE]["acc_old"]) | cost.metrics()
+            mlflow.log_metrics(figures[name])
+    return figures
+
+
+def _measured_fit(plan: Plan, step: Step, callbacks: list, initial_epoch: int, seed: int):
+    """Train under the cost meter; return the cluster's cost and each worker's figures.
+
+    Every worker calls this for every seed, in the same order: gathering the figures is a
+    collective step of the cluster."""
+    prices = step.params.cost.cpu_core_hour_usd, step.params.cost.gpu_hour_usd
+    if not plan.epochs:  # a brought baseline, taken as it is: adopting it costs nothing
+        return Cost("cpu", 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, price(0.0, 0.0, *prices)), []
+    with CostMeter(gpus_in_use(), *prices) as meter:
+        fit(plan, step.data, callbacks=callbacks, initial_epoch=initial_epoch, seed=seed, dist=step.dist, progress=True)
+        meter.samples = rows_trained(step.data, plan) * (plan.epochs - initial_epoch)
+    workers = distribute.gather_costs(step.dist, meter.cost)
+    return distribute.combine_costs(meter.cost, workers, *prices), workers
+
+
+def workload(data: Prepared, plan: Plan) -> str:
+    """What one seed's training does, for its line on the console."""
+    if not plan.epochs:
+        return "the brought model as it is: no training"
+    return f"{plan.epochs} epochs on {rows_trained(data, plan):,} rows"
+
+
+def _evaluate(bundle: ModelBundle, data: Prepared, plan: Plan, reference: float | None,
+              predictions=None) -> dict[str, float]:
+    """The shared evaluation (retrainlab.training.loop.evaluate): a model whose loss or
+    predictions are not finite is never registered or published."""
+    return evaluate(bundle, data, plan, reference, predictions, refused=", so it is not registered")
+
+
+def _log_summary(results: list[SeedResult]) -> SeedSummary:
+    """The means and intervals over the seeds, and the mean curves, on the strategy's run."""
+    summary = summarize_seeds([r.figures for r in results])
+    mlflow.log_metrics(rounded(summary.means | summary.interval_metrics()))
+    store.log_curves(mean_curves([r.history for r in results]), CURVE_PREFIX)
+    mlflow.set_tag(store.TAG_PREFIX + "device", _device(summary))
+    return summary
+
+
+def _device(summary: SeedSummary) -> str:
+    return "gpu" if summary.means["gpus"] else "cpu"
+
+
+def _register(step: Step, run_id: str, summary: SeedSummary, primary: SeedResult, staged: Path) -> int:
+    """Register the first seed's model as a new version (a brought registered baseline is in
+    the registry already: no duplicate version)."""
+    if step.name == BASELINE and step.origin.kind == "registry":
+        return int(step.origin.version)
+    seeds = len(step.params.seeds)
+    tags = {"strategy": step.name, "run_id": run_id, "seed": str(primary.seed), **step.lineage}
+    # The version is the registered seed's model: its own figures; the means over the seeds
+    # are named as such.
+    tags |= {name: f"{primary.figures[name]:.4f}" for name in HEADLINE}
+    tags |= {f"mean_{name}": f"{summary.means[name]:.4f}" for name in HEADLINE}
+    tags["mean_over_seeds"] = str(seeds)
+    data = step.data
+    return store.log_and_register_model(
+        staged / seed_dir(primary.seed),
+        store.signature(data.features, data.label, primary.bundle.labels),
+        data.sample("incremental_test", 5)[data.feature_names],
+        step.params.tracking.registered_model,
+        tags,
+        description=report.version_description(step.name, step.strategy.summary, primary.seed, seeds,
+                                        primary.figures, summary.means),
+    )
+
+
+
+def _record(step: Step, run_id: str, summary: SeedSummary, results: list[SeedResult], version: int) -> StrategyRecord:
+    dist = step.dist
+    runs = Runs(
+        experiment_id=step.experiment_id, run_id=run_id, parent_run_id=step.parent,
+        seed_run_ids={str(r.seed): r.run_id for r in results}, registered_model=step.params.tracking.registered_model,
+        model_version=version, model_seed=results[0].seed, parent_version=step.lineage.get(store.TAG_PARENT_VERSION),
+    )
+    return StrategyRecord(
+        strategy=step.name, round=step.params.round, seeds=list(step.params.seeds), device=_device(summary),
+        distribute={"strategy": dist.kind, "workers": dist.cluster.workers, "replicas": dist.replicas},
+        means=summary.means, ci95=summary.intervals,
+        per_seed={str(r.seed): r.figures for r in results}, mlflow=runs,
+        origin=step.origin.to_json() if step.origin is not None else None,
+        confusion=results[0].predictions.confusion(),
+    )
+
+
+def _train_as_worker(step: Step) -> dict[str, Any]:
+    """A multi-worker cluster's other workers: train every seed in step with the chief, which
+    alone evaluates, logs, registers and writes outputs."""
+    dist = step.dist
+    log.info(f"{step.name}: worker {dist.cluster.index + 1} of {dist.cluster.workers}: training with the chief; "
+             "the chief logs and writes the outputs")
+    workers = []
+    for seed in step.params.seeds:
+        workers = _measured_fit(_plan(step, seed), step, [], 0, seed)[1]
+    return {"strategy": step.name, "worker": dist.cluster.index, "workers": workers}
+
+
+def checkpoint_dir(root: Path, strategy: str, seed: int, params: Params, identity: dict[str, Any]) -> Path:
+    """Where a seed's training checkpoints: one place per strategy, seed, training params and inputs,
+    so a checkpoint is only ever resumed by the same training."""
+    training = {k: v for k, v in as_flat_dict(params).items() if not k.startswith(("tracking.", "compare.", "seeds"))}
+    key = json.dumps({"strategy": strategy, "seed": seed, "params": training, **identity}, sort_keys=True, default=str)
+    return root / layout.CHECKPOINTS_DIR / strategy / f"seed-{seed}-{hashlib.md5(key.encode()).hexdigest()[:12]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedSummary:
+    means: dict[str, float]
+    intervals: dict[str, Interval]
+
+    def interval_metrics(self) -> dict[str, float]:
+        """The 95% intervals of the figures that have one worth showing."""
+        flat = {}
+        for name, bounds in self.intervals.items():
+            if name in INTERVAL_FIGURES:
+                flat[f"{name}_ci_low"], flat[f"{name}_ci_high"] = bounds.low, bounds.high
+        return flat
+
+
+def summarize_seeds(per_seed: list[dict[str, float]]) -> SeedSummary:
+    """Mean and 95% interval of every figure over the seeds."""
+    return SeedSummary(*summarize(per_seed))
+
+
+def mean_curves(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Per-epoch curves averaged over the seeds."""
+    return {k: list(np.mean([h[k] for h in histories], axis=0)) for k in histories[0]}
+
+
+def seed_dir(seed: int) -> str:
+    return f"seed-{seed}"
+
+
+def _load_baseline(root: Path, seeds: list[int]) -> tuple[dict[int, ModelBundle], StrategyRecord]:
+    """The baseline model of each seed, and the baseline's record."""
+    record_path, model_path = root / layout.record_path(BASELINE), root / layout.model_dir(BASELINE)
+    if not record_path.is_file() or not model_path.is_dir():
+        raise PipelineError(
+            f"{layout.model_dir(BASELINE)}: no baseline model yet; run the baseline step first (dvc repro baseline)"
+        )
+    record = load_record(root, BASELINE)
+    missing = [seed for seed in seeds if not (model_path / seed_dir(seed)).is_dir()]
+    if missing:
+        raise PipelineError(
+            f"{layout.model_dir(BASELINE)}: no baseline for seed {missing[0]}; run the baseline with the same seeds"
+        )
+    return {seed: ModelBundle.load(model_path / seed_dir(seed)) for seed in seeds}, record
+
+
+def _parent_run(base_record: StrategyRecord | None, experiment_id: str, digests: dict[str, str],
+                params: Params) -> str:
+    """The baseline opens a new pipeline execution, which logs the params; the updates nest
+    under the baseline's. The compare step's policy is logged by the compare run, as it may
+    change within one execution (params cannot)."""
+    if base_record:
+        parent = base_record.mlflow.parent_run_id
+        if _run_exists(parent, experiment_id):
+            return parent
+    tags = {f"{store.TAG_PREFIX}data.{split}.md5": md5 for split, md5 in digests.items()}
+    logged = {k: v for k, v in applicable(params).items() if not k.startswith("compare.")}
+    return store.start_parent_run(experiment_id, tags | {store.TAG_ROUND: str(params.round)}, params.round,
+                                     logged)
+
+
+def _starting_points(strategy: Strategy, params: Params, root: Path, data: Prepared):
+    """What each seed starts from, the baseline's record and where the baseline came from.
+
+    The baseline step starts from the user's model when `baseline.from` names one (the same
+    for every seed), else from nothing; the updates start from the baseline's outputs,
+    and one that starts from fresh weights reads a brought baseline's architecture there."""
+    if strategy.name != BASELINE:
+        bases, record = _load_baseline(root, params.seeds)
+        origin = user_model.Origin.from_json(record.origin) if record.origin is not None else None
+        return bases, record, origin
+    origin = user_model.recorded_origin(params, root)
+    if not origin.brought:
+        return {}, None, origin
+    brought = user_model.load(origin, data, params, root)
+    return dict.fromkeys(params.seeds, brought), None, origin
+
+
+def _lineage(params: Params, origin, base_record: StrategyRecord | None) -> dict[str, str]:
+    """The round, and the registered version this run started from (none for a model trained
+    from nothing or a file not yet registered): tags of the runs and of the versions."""
+    if base_record is not None:
+        parent = base_record.mlflow.model_version
+    else:
+        parent = origin.version if origin is not None and origin.kind == "registry" else None
+    tags = {store.TAG_ROUND: str(params.round)}
+    return tags | ({store.TAG_PARENT_VERSION: str(parent)} if parent is not None else {})
+
+
+def _run_exists(run_id: str, experiment_id: str) -> bool:
+    try:
+        return mlflow.get_run(run_id).info.experiment_id == experiment_id
+    except mlflow.exceptions.MlflowException:
+        return False  # the baseline was logged to another store: start a new execution here
+
+
+def _log_inputs(data: Prepared, plan: Plan, digests: dict[str, str]) -> None:
+    used = {split: "training" for split in plan.splits}
+    used |= {split: "evaluation" for split in evaluation.TEST_SETS.values()}
+    for split, context in used.items():
+        store.log_dataset(data, split, context, digests[split])
+
+
+def _publish(root: Path, strategy: str, staged: Path, record: StrategyRecord, history: dict,
+             predictions: pd.DataFrame) -> None:
+    """Move the models into place and write the metrics, curves and predictions, each by rename."""
+    target = root / layout.model_dir(strategy)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.rmtree(target)
+    staged.rename(target)
+    epochs = len(next(iter(history.values()), []))
+    curves = pd.DataFrame({"epoch": range(1, epochs + 1), **(history or {"loss": [], "accuracy": []})})
+    record.write(root)
+    write_csv(root / layout.curves_path(strategy), curves)
+    write_csv(root / layout.predictions_path(strategy), predictions)

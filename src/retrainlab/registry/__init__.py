@@ -1,0 +1,1 @@
+"""The MLflow model registry: the challenger, gated promotion to champion, rollback."""

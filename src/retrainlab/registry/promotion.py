@@ -1,0 +1,420 @@
+"""The MLflow model registry: the challenger, gated promotion to champion, and rollback.
+
+Aliases: `challenger` (set by compare on the recommended version), `champion` (what you
+serve), `previous-champion` (what `rollback` restores). Every promotion and rollback is
+recorded on the versions as tags: when, from which version, why, with which figures.
+
+The registry is trusted, the artifact store is not: a version is loaded only from a copy of
+its files whose digest matches the one recorded on it when it was registered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from retrainlab.decision import comparison, evaluation
+from retrainlab.base import layout
+from retrainlab.config import CompareParams, Params
+from retrainlab.data import Prepared, load_prepared
+from retrainlab.base.errors import ModelFileError, RetrainlabError, UnusableModel
+from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG, download_model
+from retrainlab.decision.record import StrategyRecord
+from retrainlab.decision.record import load as load_record
+from retrainlab.tracking.store import project_root
+
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+PREVIOUS = "previous-champion"
+# The losses a version's strategy run recorded: NaN or inf means training diverged.
+RECORDED_LOSSES = tuple(evaluation.metric_name("loss", test_set) for test_set in evaluation.TEST_SETS)
+
+log = logging.getLogger(__name__)
+
+
+class PromotionRefused(RetrainlabError):
+    """A gate failed; nothing was changed."""
+
+
+class ModelUnavailable(RetrainlabError):
+    """A version's files are missing from the artifact store, or are not those registered."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Gate:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Measured:
+    """A registered version evaluated now, on the current test sets."""
+
+    version: str
+    acc_old: float
+    acc_new: float
+    target: float
+
+
+def gates(
+    candidate: Measured,
+    champion: Measured | None,
+    recorded_forgetting: float,
+    policy: CompareParams,
+    *,
+    majority_target: float,
+    losses: Mapping[str, float | None],
+) -> list[Gate]:
+    """The promotion gates, as pure arithmetic on what was measured.
+
+    `majority_target` is the target of always predicting the training data's most frequent
+    class; `losses` are the losses recorded for the version (None where missing).
+    Forgetting is measured against the champion on the old test data when there is one,
+    else it is the forgetting recorded for the version when it was trained.
+    """
+    result = [Gate("loads and predicts", True, f"version {candidate.version} predicted every test row")]
+    result.append(_finite_loss_gate(losses))
+    better = candidate.target > majority_target
+    result.append(
+        Gate(
+            "better than the majority class",
+            better,
+            f"target {candidate.target:.4f} against {majority_target:.4f} for always predicting the most "
+            "frequent class of the training data" + ("" if better else ": no better than that"),
+        )
+    )
+    if champion is None:
+        result.append(Gate("not worse than the champion", True, "there is no champion yet"))
+        forgetting = recorded_forgetting
+    else:
+        gap = champion.target - candidate.target
+        result.append(
+            Gate(
+                "not worse than the champion",
+                gap <= policy.tolerance,
+                f"target {candidate.target:.4f} against champion v{champion.version}'s {champion.target:.4f}: "
+                + (f"worse by {gap:.4f}, more than the tolerance {policy.tolerance:.4f}" if gap > policy.tolerance
+                   else f"difference {-gap:+.4f} within the tolerance {policy.tolerance:.4f}"),
+            )
+        )
+        forgetting = champion.acc_old - candidate.acc_old
+    ceiling = comparison.forgetting_ceiling(policy)  # the recommendation's ceiling at this traffic share
+    shown = "none (all traffic is new)" if math.isinf(ceiling) else f"{ceiling:.4f}"
+    result.append(
+        Gate(
+            "forgetting under the ceiling",
+            forgetting <= ceiling,
+            f"forgetting {forgetting:.4f} against the ceiling {shown}"
+            + ("" if forgetting <= ceiling else f": over by {forgetting - ceiling:.4f}"),
+        )
+    )
+    return result
+
+
+def _finite_loss_gate(losses: Mapping[str, float | None]) -> Gate:
+    finite = bool(losses) and all(v is not None and math.isfinite(v) for v in losses.values())
+    shown = ", ".join(f"{k} {'missing' if v is None else f'{v:.4f}'}" for k, v in losses.items()) or "no loss"
+    why = "" if finite else ": training diverged or was not logged"
+    return Gate("finite loss", finite, f"{shown} recorded{why}")
+
+
+# Mutation testing (make mutation, docs/TESTING.md) covers the gates above, pure arithmetic;
+# what follows reads and moves the registry, and tests/test_registry*.py run it for real.
+# pragma: no mutate block
+def mark_challenger(
+    name: str, records: Mapping[str, StrategyRecord], verdict: comparison.Verdict, parent_run_id: str
+) -> str:
+    """Tag every version of this execution with its figures and verdict; alias the recommended one."""
+    client = MlflowClient()
+    for strategy, record in records.items():
+        version = record.version
+        a = verdict.assessments[strategy]
+        tags = {
+            "comparison.verdict": verdict.status(strategy),
+            "comparison.target": f"{a.target.mean:.4f}",
+            "comparison.target_ci95": f"[{a.target.low:.4f}, {a.target.high:.4f}]",
+            "comparison.forgetting": f"{a.forgetting.mean:.4f}",
+            "comparison.cost": f"{a.adoption_cost:.6g} {verdict.cost_metric}",
+            "comparison.recommended": verdict.recommended,
+            "comparison.parent_run_id": parent_run_id,
+        }
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+    recommended = records[verdict.recommended].version
+    client.set_registered_model_alias(name, CHALLENGER, recommended)
+    return recommended
+
+
+def recorded_figures(tags: Mapping[str, str], policy: CompareParams) -> dict[str, Any]:
+    """What the pipeline recorded for a version: its own seed's target and accuracies, and
+    the means over the seeds that the report quotes (absent for versions without them)."""
+    def figure(key: str) -> float | None:
+        try:
+            return float(tags[key])
+        except (KeyError, ValueError):
+            return None
+
+    share = policy.new_traffic_share
+    own = {k: figure(k) for k in ("acc_old", "acc_new")}
+    means = {k: figure(f"mean_{k}") for k in ("acc_old", "acc_new")}
+    for figures in (own, means):
+        if None not in figures.values():
+            figures["target"] = (1 - share) * figures["acc_old"] + share * figures["acc_new"]
+    return {"seed": tags.get("seed"), "seeds": tags.get("mean_over_seeds"), "own": own, "means": means}
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def measure(name: str, version: str, policy: CompareParams, data: Prepared) -> Measured:
+    """Load a registered version as MLflow serves it, from a verified copy of its files, and
+    score it on the current test sets."""
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            model = mlflow.pyfunc.load_model(str(verified_copy(name, version, Path(scratch))))
+        except UnusableModel as exc:  # named by its version, not by the copy's folder
+            raise UnusableModel(f"version {version} of '{name}'", exc.detail,
+                                "it must not be served: register a good model (dvc repro) and promote that") from None
+        accs = {}
+        for test_set, split in evaluation.TEST_SETS.items():
+            predicted = model.predict(data.x(split))[data.label]
+            accs[test_set] = evaluation.accuracy(data.y(split), predicted.to_numpy())
+    return Measured(version, accs["old"], accs["new"], _target(accs, policy))
+
+
+def verified_copy(name: str, version: str, directory: Path) -> Path:
+    """Download a version's files into `directory` and return where they are, refusing
+    (ModelUnavailable) if they are missing or their digest is not the one registered:
+    loading a model runs its code, so only files the registry vouches for are loaded."""
+    client = MlflowClient()
+    recorded = client.get_model_version(name, version).tags.get(MODEL_DIGEST_TAG)
+    if recorded is None:
+        raise ModelUnavailable(
+            f"version {version} of '{name}' has no '{MODEL_DIGEST_TAG}' tag (it was registered before files were "
+            "digested, or the tag was removed): its files cannot be checked; refusing to load it (re-run the pipeline)"
+        )
+    location = client.get_model_version_download_uri(name, version)
+    try:
+        local, digest = download_model(location, directory)
+    except (MlflowException, OSError):
+        raise ModelUnavailable(
+            f"the files of version {version} of '{name}' are missing from the artifact store ({location}): "
+            "restore them (e.g. from a backup) or re-run the pipeline (dvc repro)"
+        ) from None
+    if digest != recorded:
+        raise ModelUnavailable(
+            f"version {version} of '{name}' does not match the digest recorded when it was registered: "
+            "its files were changed in the artifact store; refusing to load it"
+        )
+    return local
+
+
+def majority_class_target(data: Prepared, policy: CompareParams) -> float:
+    """The target of always predicting the most frequent class of the training data."""
+    train = pd.concat([pd.Series(data.y(split)) for split in ("initial_train", "incremental_train")])
+    majority = train.value_counts().index[0]
+    accs = {}
+    for test_set, split in evaluation.TEST_SETS.items():
+        y = data.y(split)
+        accs[test_set] = evaluation.accuracy(y, np.full(len(y), majority, dtype=object))
+    return _target(accs, policy)
+
+
+def recorded_losses(run_id: str | None) -> dict[str, float | None]:
+    """The losses the version's strategy run recorded; None for one missing, or a run not found."""
+    try:
+        metrics = MlflowClient().get_run(run_id).data.metrics if run_id else {}
+    except MlflowException:
+        metrics = {}
+    return {name: metrics.get(name) for name in RECORDED_LOSSES}
+
+
+def _target(accs: Mapping[str, float], policy: CompareParams) -> float:
+    return (1 - policy.new_traffic_share) * accs["old"] + policy.new_traffic_share * accs["new"]
+
+
+@contextlib.contextmanager
+def registry_lock(root: Path) -> Iterator[None]:
+    """Serialise promotions and rollbacks of this project, so two at once cannot interleave
+    their read of the champion and their move of the aliases."""
+    path = project_root(root) / layout.REGISTRY_LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def promote(
+    params: Params, version: str | None = None, force: bool = False, reason: str | None = None, root: Path = Path(".")
+) -> dict[str, Any]:
+    """Move `champion` to the challenger (or `version`) if every gate passes, or if forced with a reason."""
+    if force and not (reason and reason.strip()):
+        raise RetrainlabError("--force needs --reason TEXT: say why the gates are overridden")
+    with registry_lock(root):
+        return _promote(params, version, force, reason, root)
+
+
+def _promote(params: Params, version: str | None, force: bool, reason: str | None, root: Path) -> dict[str, Any]:
+    name, policy = params.tracking.registered_model, params.compare
+    client = MlflowClient()
+    version = version or recommended_version(name, root)
+    try:
+        details = client.get_model_version(name, version)
+    except MlflowException:
+        raise RetrainlabError(f"model '{name}' has no version {version}") from None
+    current = alias_version(name, CHAMPION)
+    if current == version:
+        raise RetrainlabError(f"version {version} of '{name}' is already the champion")
+    data = load_prepared(root)
+    refused = f"promotion of {name} v{version} refused, nothing changed: "
+    candidate = _measure_or_refuse(name, version, policy, data, refused + "gate 'loads and predicts' failed")
+    champion = (
+        _measure_or_refuse(name, current, policy, data, refused + f"the champion v{current} cannot be measured")
+        if current else None
+    )
+    recorded = float(details.tags.get("forgetting", 0.0))
+    results = gates(
+        candidate, champion, recorded, policy,
+        majority_target=majority_class_target(data, policy), losses=recorded_losses(details.run_id),
+    )
+    failed = [g for g in results if not g.passed]
+    if failed and not force:
+        raise PromotionRefused(
+            refused + "; ".join(f"gate '{g.name}' failed ({g.detail})" for g in failed)
+        )
+    if current:
+        client.set_registered_model_alias(name, PREVIOUS, current)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    event = {
+        "action": "promote",
+        "at": _now(),
+        "version": version,
+        "from_version": current,
+        "forced": bool(failed),
+        "reason": reason or "all gates passed",
+        "gates": [dataclasses.asdict(g) for g in results],
+        "target": candidate.target,
+        "acc_old": candidate.acc_old,
+        "acc_new": candidate.acc_new,
+        "recorded": recorded_figures(details.tags, policy),
+    }
+    _record(name, version, event)
+    return event
+
+
+def recommended_version(name: str, root: Path) -> str:
+    """The version the workspace's report recommends, once the registry confirms it is the one
+    that run registered (not a version of the same number in another store or execution)."""
+    strategy, version, run_id = _workspace_recommendation(root)
+    claim = f"{layout.REPORT_JSON} recommends {strategy} = v{version} from run {run_id}"
+    challenger = alias_version(name, CHALLENGER)
+    elsewhere = f"; '{CHALLENGER}' points at v{challenger}" if challenger not in (None, version) else ""
+    try:
+        registered = MlflowClient().get_model_version(name, version).run_id
+    except MlflowException:
+        registered = None
+    if registered != run_id:
+        found = f"comes from run {registered}" if registered else "does not exist"
+        raise RetrainlabError(
+            f"{claim}, but version {version} of '{name}' {found} (another store or execution){elsewhere}; "
+            "run dvc repro, or give --version"
+        )
+    if elsewhere:
+        log.warning("%s%s, which a later execution marked: promoting v%s as the workspace says", claim, elsewhere,
+                    version)
+    return version
+
+
+def _workspace_recommendation(root: Path) -> tuple[str, str, str]:
+    """The recommended strategy, its model version and run, as reports/ and records/ hold them."""
+    report = root / layout.REPORT_JSON
+    if not report.is_file():
+        raise RetrainlabError(
+            f"{layout.REPORT_JSON}: not found, so nothing is recommended; run the compare step (dvc repro) "
+            "or give --version"
+        )
+    try:
+        strategy = json.loads(report.read_text())["recommended"]
+        record = load_record(root, strategy)
+        return strategy, record.version, record.mlflow.run_id
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RetrainlabError(
+            f"{layout.REPORT_JSON}: its recommendation cannot be read ({_first_line(exc)}); "
+            "run dvc repro, or give --version"
+        ) from None
+
+
+def rollback(params: Params, reason: str | None = None, root: Path = Path(".")) -> dict[str, Any]:
+    """Give `champion` back to `previous-champion`; the version rolled back from becomes the previous one."""
+    with registry_lock(root):
+        return _rollback(params, reason)
+
+
+def _rollback(params: Params, reason: str | None) -> dict[str, Any]:
+    name = params.tracking.registered_model
+    previous, current = alias_version(name, PREVIOUS), alias_version(name, CHAMPION)
+    if previous is None:
+        raise RetrainlabError(f"model '{name}' has no '{PREVIOUS}' alias: there is nothing to roll back to")
+    client = MlflowClient()
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    if current:
+        client.set_registered_model_alias(name, PREVIOUS, current)
+    event = {"action": "rollback", "at": _now(), "version": previous, "from_version": current,
+             "reason": reason or "rollback requested"}
+    _record(name, previous, event)
+    if current:
+        _record(name, current, event)
+    return event
+
+
+def _measure_or_refuse(name: str, version: str, policy: CompareParams, data: Prepared, refusal: str) -> Measured:
+    """Measure a version; any failure to load or predict refuses the promotion with `refusal`
+    and the first line of why (files missing or changed: the reason as it is)."""
+    try:
+        return measure(name, version, policy, data)
+    except (ModelUnavailable, ModelFileError, UnusableModel) as exc:  # its files, as registered, are no model
+        raise PromotionRefused(f"{refusal}: {exc}") from None
+    except RetrainlabError:
+        raise
+    except Exception as exc:
+        raise PromotionRefused(f"{refusal} ({_first_line(exc)})") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+
+
+def _record(name: str, version: str, event: dict[str, Any]) -> None:
+    """The event as version tags: a summary of the latest, and a history entry of its own."""
+    client = MlflowClient()
+    stamp = event["at"].replace(":", "").replace("-", "")
+    client.set_model_version_tag(name, version, f"history.{stamp}.{event['action']}", json.dumps(event)[:5000])
+    for key in ("action", "at", "from_version", "reason"):
+        client.set_model_version_tag(name, version, f"last_{event['action']}.{key}", str(event.get(key)))
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"

@@ -1,0 +1,1 @@
+"""What a person reads: the report files and the MLflow descriptions."""

@@ -1,0 +1,417 @@
+"""The one training path: every strategy's plan is trained here, with its hooks honoured, on
+a single device, under the mirrored strategy and on a multi-worker cluster alike.
+
+- Rows: each `Rows` of the plan is a prepared split, whole or sampled (`sampled_rows`: a
+  uniform sample without replacement, drawn holding only the sample's row numbers), and
+  the rows stream from the files in bounded memory (`training_dataset`).
+- Loss terms: with any, each row's target carries the class index and then every term's
+  targets (computed from the row's inputs by the term), and the loss is the cross-entropy
+  plus the terms (`Objective`), the same function on both routes below.
+- Transform: applied to the starting weights before the first epoch, not on a resume (the
+  checkpoint holds weights already transformed and trained).
+- Callbacks: the `DivergenceGuard` first, then the plan's, then the caller's.
+
+One process trains with Keras' `model.fit` (plain Keras 3: the same code runs on the JAX and
+PyTorch backends, and costs nothing over a bare Keras script, docs/BENCHMARKS.md). A
+multi-worker cluster trains with a step of its own (`_fit_multi_worker`), because Keras 3's
+`model.fit` fails under `MultiWorkerMirroredStrategy` (keras-team/keras#20585): a
+`tf.GradientTape` step under `strategy.run`, with the same dataset, loss and optimizer. Every
+worker reads the same seeded stream of global batches and trains on its slice of each, so
+the all-reduced gradient is the gradient of the batch one worker would see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from retrainlab.base import layout
+from retrainlab.training.distribute import MULTI_WORKER, Distribution
+from retrainlab.base.errors import ConfigError, TrainingError
+from retrainlab.models import ModelBundle, compile_model, require_finite_weights
+from retrainlab.data.stream import WINDOW_ROWS, file_rows, pieces, windows
+from retrainlab.strategies import Plan, Rows
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed, params and data give the same metrics on CPU."""
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch whose loss is not finite.
+
+    A diverged model predicts NaN, so it must never be checkpointed, evaluated as if it were
+    a model, or registered: it goes first among the callbacks and raises, which fails the
+    step's MLflow runs with this message. It looks at epoch ends only: a batch-level hook
+    would make Keras fetch every batch's loss from the device.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"training diverged: the loss became {loss} in epoch {epoch + 1}; lower "
+                f"{self.plan.section}.learning_rate (now {self.plan.learning_rate:g}) or look for extreme values "
+                "in the data"
+            )
+
+
+class HeldOutCurves(keras.callbacks.Callback):
+    """Accuracy on samples of the old and the new test sets after every epoch, added to the
+    epoch's logs as `held_out_acc_old` and `held_out_acc_new` (the callbacks after it, the
+    MLflow logger and the checkpoint's history, see them): forgetting as it happens.
+
+    The samples are encoded once and scored with `predict_on_batch`, Keras' compiled predict
+    step: about a millisecond a call, where an eager call of a model with preprocessing
+    layers took 25 to 60 and `model.predict` sets up tens.
+    """
+
+    ROWS = 2_000
+
+    def __init__(self, bundle: ModelBundle, data, distributed: bool = False) -> None:
+        from retrainlab.decision import evaluation
+
+        super().__init__()
+        # Under a tf.distribute strategy, predict_on_batch returns each replica's copy of the
+        # batch (484 rows for 242 over two devices): the model is called directly there.
+        self.bundle, self.distributed = bundle, distributed
+        self.sets = {}
+        for name, split in evaluation.TEST_SETS.items():
+            frame = data.sample(split, self.ROWS)
+            inputs = bundle.inputs(frame)
+            if distributed:  # a direct call takes tensors only, not a mix of tensors (text) and arrays
+                inputs = keras.tree.map_structure(
+                    lambda v: keras.ops.convert_to_tensor(v) if isinstance(v, np.ndarray) else v, inputs)
+            self.sets[name] = (inputs, bundle.encode(frame[data.label].to_numpy()))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is None:
+            return
+        for name, (inputs, truth) in self.sets.items():
+            if not len(truth):
+                continue
+            model = self.bundle.model
+            probs = (keras.ops.convert_to_numpy(model(inputs, training=False)) if self.distributed
+                     else np.asarray(model.predict_on_batch(inputs)))
+            predicted = (probs[:, 0] > 0.5).astype(int) if probs.shape[1] == 1 else probs.argmax(axis=1)
+            logs[f"held_out_acc_{name}"] = float(np.mean(predicted == truth))
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """A line for the first epoch, every few and the last (about LINES a training), in place
+    of Keras' progress bar where stdout is no terminal: a log, or DVC's output."""
+
+    LINES = 10
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs, self.every = epochs, max(1, epochs // self.LINES)
+        self._first, self._started = True, time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        done = epoch + 1
+        if self._first or done % self.every == 0 or done == self.epochs:
+            figures = "  ".join(f"{name} {float(value):.4f}" for name, value in (logs or {}).items())
+            log.info(f"  Epoch {done}/{self.epochs}  {figures}  ({time.perf_counter() - self._started:.1f} s)")
+        self._first = False
+
+
+def fit(
+    plan: Plan,
+    data,
+    callbacks: Sequence = (),
+    initial_epoch: int = 0,
+    seed: int = 0,
+    dist: Distribution | None = None,
+    progress: bool = False,
+) -> None:
+    """Compile and train the plan's model. `initial_epoch` > 0 continues a run from a
+    checkpoint already loaded into the model. Under `dist` the model must have been built
+    in `dist.scope()`. With `progress`, the epochs are shown: Keras' progress bar on a
+    terminal, else `EpochProgress`'s lines."""
+    model = plan.bundle.model
+    if plan.transform is not None and initial_epoch == 0:
+        plan.transform(model, seed)
+    callbacks = [DivergenceGuard(plan), *plan.callbacks, *callbacks]
+    objective = Objective(plan.bundle.binary, plan.loss_terms)
+    with sampled_rows(data, plan.rows, seed) as paths:
+        if dist is not None and dist.kind == MULTI_WORKER:
+            _fit_multi_worker(dist, plan, objective, paths, callbacks, seed)
+            return
+        with dist.scope() if dist is not None else contextlib.nullcontext():
+            plan.compiled_with = compile_model(model, plan.learning_rate, plan.bundle.compiled, objective.compiled())
+            batches = training_dataset(plan.bundle, paths, plan.batch_size, seed, initial_epoch, plan.loss_terms)
+            bar = progress and sys.stdout.isatty()
+            if progress and not bar:
+                callbacks.append(EpochProgress(plan.epochs))
+            model.fit(batches, epochs=plan.epochs, initial_epoch=initial_epoch, shuffle=False, verbose=int(bar),
+                      callbacks=callbacks)
+            if objective.terms:  # saved with a loss any Keras can load: the terms are training-only
+                model.compile(optimizer=model.optimizer, loss=objective.base_loss, metrics=["accuracy"])
+
+
+def evaluate(bundle: ModelBundle, data, plan: Plan, reference: float | None, predictions=None,
+             refused: str = "") -> dict[str, float]:
+    """Accuracy, loss and F1 on the old and the new test sets, read in chunks, and the
+    forgetting against `reference`, the same seed's baseline acc_old (None: the model is the
+    baseline). A model whose loss or predictions are not finite is refused (`refused` says
+    what that spares, e.g. ", so it is not registered")."""
+    from retrainlab.decision import evaluation
+    from retrainlab.data import stream
+
+    remedy = (f"lower {plan.section}.learning_rate (now {plan.learning_rate:g}) or look for extreme values in the "
+              "data")
+    require_finite_weights(bundle.model, f"the {'trained ' if plan.epochs else ''}model", remedy)
+    tests = {
+        name: stream.labelled_chunks(data.path(split), data.features, data.label)
+        for name, split in evaluation.TEST_SETS.items()
+    }
+    metrics = evaluation.evaluate(bundle.predict_proba, bundle.labels, tests, predictions)
+    bad = [name for name, value in metrics.items() if not math.isfinite(value)]
+    if bad:
+        raise TrainingError(f"the trained model's {bad[0]} is {metrics[bad[0]]}: its predictions are not "
+                            f"finite{refused}; {remedy}")
+    own = metrics["acc_old"] if reference is None else reference
+    metrics[evaluation.FORGETTING] = evaluation.forgetting(own, metrics["acc_old"])
+    return metrics
+
+
+def gpus_in_use() -> int:
+    """GPUs the backend sees (0 where it has no GPU support built in)."""
+    try:
+        return len(keras.distribution.list_devices("gpu"))
+    except Exception:  # the backend has no GPU support built in
+        return 0
+
+
+def rows_trained(data, plan: Plan) -> int:
+    """Rows in one epoch of the plan."""
+    return sum(r.limit if r.limit is not None else data.rows(r.split) for r in plan.rows)
+
+
+@contextlib.contextmanager
+def sampled_rows(data, rows: Sequence[Rows], seed: int) -> Iterator[list[Path]]:
+    """The files to train on: a whole split's own file, or a file holding a uniform sample
+    of `limit` of its rows (the same for the same seed), removed afterwards."""
+    work = data.root / layout.WORK_DIR
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work, prefix="sample-") as scratch:
+        paths = []
+        for i, r in enumerate(rows):
+            path = data.path(r.split)
+            if r.limit is not None and r.limit < file_rows(path):
+                sample = Path(scratch) / f"{i}-{r.split}.parquet"
+                write_sample(path, sample, r.limit, np.random.default_rng([seed, i, 0x5A3]))
+                path = sample
+            paths.append(path)
+        yield paths
+
+
+def write_sample(source: Path, target: Path, rows: int, rng: np.random.Generator) -> None:
+    """Write a uniform sample without replacement of `rows` of `source`'s rows, in file
+    order. Memory: the sample's row numbers and one piece of the file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    chosen = np.sort(rng.choice(file_rows(source), size=rows, replace=False))
+    schema = pq.read_schema(source)
+    with pq.ParquetWriter(target, schema) as writer:
+        start = 0
+        for piece in pieces(source, schema.names):
+            lo, hi = np.searchsorted(chosen, [start, start + len(piece)])
+            if hi > lo:
+                table = pa.Table.from_pandas(piece.iloc[chosen[lo:hi] - start], schema=schema, preserve_index=False)
+                writer.write_table(table)
+            start += len(piece)
+
+
+class Objective:
+    """The training loss: the cross-entropy on the class index, plus the plan's loss terms.
+
+    Without terms the targets are the class indices and the model is compiled with Keras'
+    own loss by name (a brought model's own, where it takes class indices). With terms each
+    target row is [class index, term 1's targets, term 2's, ...].
+    """
+
+    def __init__(self, binary: bool, terms: Sequence = ()) -> None:
+        self.binary, self.terms = binary, tuple(terms)
+
+    def per_row(self, targets, probabilities):
+        from keras import ops
+
+        labels = targets[:, 0] if self.terms else targets
+        if self.binary:
+            loss = keras.losses.binary_crossentropy(ops.reshape(labels, (-1, 1)), probabilities)
+        else:
+            loss = keras.losses.sparse_categorical_crossentropy(ops.cast(labels, "int32"), probabilities)
+        start = 1
+        for term in self.terms:
+            loss = loss + term(targets[:, start:start + term.width], probabilities)
+            start += term.width
+        return loss
+
+    def accuracy(self, targets, probabilities):
+        from keras import ops
+
+        labels = targets[:, 0] if self.terms else targets
+        if self.binary:
+            predicted = ops.cast(probabilities[:, 0] > 0.5, "float32")
+        else:
+            predicted = ops.cast(ops.argmax(probabilities, axis=-1), "float32")
+        return ops.cast(ops.equal(predicted, ops.cast(labels, "float32")), "float32")
+
+    def compiled(self) -> dict | None:
+        """What `compile_model` compiles with instead of the named loss, with terms only."""
+        if not self.terms:
+            return None
+        loss = _PerRowLoss(self.per_row)
+        accuracy = keras.metrics.MeanMetricWrapper(self.accuracy, name="accuracy")
+        return {"loss": loss, "metrics": [accuracy], "text": self.compiled_text()}
+
+    @property
+    def base_loss(self) -> str:
+        return "binary_crossentropy" if self.binary else "sparse_categorical_crossentropy"
+
+    def compiled_text(self) -> str:
+        return " + ".join([self.base_loss, *(type(t).__name__.lower() for t in self.terms)])
+
+
+class _PerRowLoss(keras.losses.Loss):
+    """An objective's per-row loss as a Keras loss, averaged over the batch."""
+
+    def __init__(self, per_row, name: str = "cross_entropy_plus_terms") -> None:
+        super().__init__(name=name)
+        self.per_row = per_row
+
+    def call(self, y_true, y_pred):
+        return self.per_row(y_true, y_pred)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+def training_dataset(
+    bundle: ModelBundle,
+    paths: Sequence[Path],
+    batch_size: int,
+    seed: int,
+    first_epoch: int = 0,
+    terms: Sequence = (),
+    window_rows: int = WINDOW_ROWS,
+):
+    """A tf.data pipeline of (inputs, targets) batches streamed from `paths`, reshuffled every epoch.
+
+    The shuffle of epoch e depends only on (seed, e), so a run resumed at epoch e sees the
+    same batches an uninterrupted run would. With loss terms, each target row is the class
+    index followed by every term's targets for that row.
+    """
+    import tensorflow as tf
+
+    columns = [f.name for f in bundle.features] + [bundle.label_column]
+    packed = bool(terms)
+    dtype = np.float32 if bundle.binary or packed else np.int64
+    epochs = itertools.count(first_epoch)
+
+    def generate():
+        rng = np.random.default_rng([seed, next(epochs)])
+        for window in windows(paths, columns, rng, window_rows):
+            inputs = bundle.arrays(window)
+            targets = bundle.encode(window[bundle.label_column].to_numpy()).astype(dtype)
+            if packed:
+                targets = np.column_stack([targets, *(term.targets(bundle.inputs(window)) for term in terms)])
+            yield inputs, targets.astype(dtype)
+
+    width = 1 + sum(term.width for term in terms)
+    target_spec = tf.TensorSpec((None, width) if packed else (None,), tf.as_dtype(dtype))
+    rows = sum(file_rows(p) for p in paths)
+    dataset = tf.data.Dataset.from_generator(
+        generate, output_signature=(bundle.contract.tensor_specs(), target_spec)
+    ).rebatch(batch_size)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _fit_multi_worker(dist: Distribution, plan: Plan, objective: Objective, paths: Sequence[Path], callbacks: list,
+                      seed: int) -> None:
+    """One step per global batch, every worker on its slice, gradients all-reduced by the
+    strategy; `callbacks` get the model and the per-epoch logs, as with `model.fit`."""
+    import tensorflow as tf
+
+    strategy, model = dist.strategy, plan.bundle.model
+    global_batch = plan.batch_size
+    if global_batch % dist.replicas:
+        raise ConfigError(
+            f"parameter model.batch_size is {global_batch}, not a multiple of the {dist.replicas} replicas; "
+            "make it one so every replica gets the same share"
+        )
+    rows = sum(file_rows(p) for p in paths)
+    steps = rows // global_batch
+    if steps < 1:
+        raise ConfigError(f"parameter model.batch_size ({global_batch}) is larger than the {rows} training rows")
+    with dist.scope():
+        optimizer = keras.optimizers.Adam(learning_rate=plan.learning_rate)
+        optimizer.build(model.trainable_variables)
+    plan.compiled_with = f"Adam(learning_rate={plan.learning_rate:g}) (params), {objective.compiled_text()}"
+
+    def dataset_fn(context):
+        share = global_batch // context.num_input_pipelines
+        start = context.input_pipeline_id * share
+        per_replica = context.get_per_replica_batch_size(global_batch)
+        batches = training_dataset(plan.bundle, paths, global_batch, seed, 0, plan.loss_terms)
+        sliced = batches.map(lambda x, y: (tf.nest.map_structure(lambda t: t[start : start + share], x),
+                                           y[start : start + share]))
+        return sliced.rebatch(per_replica)
+
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            probs = model(x, training=True)
+            loss = tf.nn.compute_average_loss(objective.per_row(y, probs), global_batch_size=global_batch)
+        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        return loss, tf.reduce_sum(objective.accuracy(y, probs))
+
+    @tf.function
+    def train_step(iterator):
+        loss, correct = strategy.run(step, args=next(iterator))
+        sum_ = tf.distribute.ReduceOp.SUM
+        return strategy.reduce(sum_, loss, axis=None), strategy.reduce(sum_, correct, axis=None)
+
+    batches = strategy.distribute_datasets_from_function(dataset_fn)
+    for callback in callbacks:
+        callback.set_model(model)
+        callback.on_train_begin()
+    for epoch in range(plan.epochs):
+        iterator, loss_sum, correct = iter(batches), 0.0, 0.0
+        for _ in range(steps):
+            loss, hits = train_step(iterator)
+            loss_sum, correct = loss_sum + float(loss), correct + float(hits)
+        logs = {"accuracy": correct / (steps * global_batch), "loss": loss_sum / steps}
+        log.info(f"Epoch {epoch + 1}/{plan.epochs} (worker {dist.cluster.index + 1} of {dist.cluster.workers}) "
+                 f"- accuracy: {logs['accuracy']:.4f} - loss: {logs['loss']:.4f}")
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
+    for callback in callbacks:
+        callback.on_train_end()
