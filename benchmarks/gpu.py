@@ -110,10 +110,12 @@ def child(args: argparse.Namespace) -> dict:
     import keras
     import numpy as np
 
-    from retrainlab.training.cost import CostMeter, Nvml
     from retrainlab.data import NUMERIC, Feature, synthetic_pool
-    from retrainlab.models import ModelBundle, build_model, compile_model
     from retrainlab.data.stream import FeatureStats
+    from retrainlab.models.build import build_model
+    from retrainlab.models.bundle import ModelBundle
+    from retrainlab.models.outputs import compile_model
+    from retrainlab.training.cost import CostMeter, Nvml
 
     assert keras.backend.backend() == "jax", keras.backend.backend()
     start = time.perf_counter()

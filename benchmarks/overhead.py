@@ -108,14 +108,15 @@ def training_overhead(root: Path, repeats: int) -> dict:
     import pandas as pd
 
     from retrainlab.base import layout
+    from retrainlab.data import load_prepared
+    from retrainlab.models.bundle import ModelBundle
+    from retrainlab.models.outputs import compile_model
+    from retrainlab.pipeline.params import load_params
+    from retrainlab.pipeline.strategy_step import EpochLogger
+    from retrainlab.strategies import BASELINE, plan_for
     from retrainlab.tracking import store
     from retrainlab.training.checkpoint import EpochCheckpoint
-    from retrainlab.config import load_params
     from retrainlab.training.cost import CostMeter
-    from retrainlab.data import load_prepared
-    from retrainlab.models import ModelBundle, compile_model
-    from retrainlab.pipeline.train import EpochLogger
-    from retrainlab.strategies import BASELINE, plan_for
     from retrainlab.training.loop import fit, seed_everything, training_dataset
 
     os.chdir(root)

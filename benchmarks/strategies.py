@@ -32,10 +32,11 @@ DATASETS = {
 
 
 def measure(name: str, data_changes: dict, seeds: list[int], workdir: Path) -> dict:
-    from retrainlab.config import load_params
-    from retrainlab.pipeline.steps import compare_step, prepare_step
+    from retrainlab.pipeline.compare import compare_step
+    from retrainlab.pipeline.params import load_params
+    from retrainlab.pipeline.prepare import prepare_step
+    from retrainlab.pipeline.strategy_step import run_strategy
     from retrainlab.strategies import BASELINE
-    from retrainlab.pipeline.train import run_strategy
 
     params = load_params(PROJECT / "params.yaml")
     params = dataclasses.replace(

@@ -9,7 +9,9 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from retrainlab.config import Params, load_params  # noqa: E402
+from retrainlab.config import Params
+from retrainlab.pipeline.params import load_params
+from retrainlab.strategies import settings_of
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +36,7 @@ def tiny_settings(params: Params, names=TINY_STRATEGIES) -> dict:
     def shrunk(settings):
         return dataclasses.replace(settings, epochs=2, learning_rate=0.01) if isinstance(settings, Training) else settings
 
-    return {name: shrunk(params.settings(name)) for name in names}
+    return {name: shrunk(settings_of(params, name)) for name in names}
 
 
 def tiny(params: Params, strategies=TINY_STRATEGIES, **data_changes) -> Params:

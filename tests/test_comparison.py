@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from retrainlab.decision import comparison
 from retrainlab.config import CompareParams
+from retrainlab.decision import comparison
 from retrainlab.decision.record import Runs, StrategyRecord, summarize
 
 
@@ -468,15 +468,15 @@ def test_figures_are_rounded_for_the_ui_by_what_they_measure():
 
 
 def test_descriptions_escape_user_text_and_say_which_figure_is_which():
-    from retrainlab.reporting import report
+    from retrainlab.reporting import descriptions
 
     records = {"baseline": record([0.9] * 2, [0.4] * 2), "fine-tune": record([0.9, 0.88], [0.8, 0.82], cpu=4)}
     verdict = comparison.recommend(records, POLICY)
-    text = report.decision_description(records, verdict, "new class <script>alert(1)</script> | *x*", ["a|b"])
+    text = descriptions.decision_description(records, verdict, "new class <script>alert(1)</script> | *x*", ["a|b"])
     assert "<script>" not in text and "&lt;script&gt;" in text
     assert text.splitlines()[2].startswith("| strategy | verdict | target |")
     assert len([line for line in text.splitlines() if line.startswith("| ")]) == 3  # header and two rows
-    version = report.version_description("fine-tune", "freeze the model", 0, 2, records["fine-tune"].per_seed["0"],
+    version = descriptions.version_description("fine-tune", "freeze the model", 0, 2, records["fine-tune"].per_seed["0"],
                                          records["fine-tune"].means, verdict.status("fine-tune"))
     assert "| acc_new | 0.8000 | 0.8100 |" in version and "this model (seed 0)" in version
     assert "mean over 2 seeds" in version

@@ -6,10 +6,11 @@ import dataclasses
 
 import pytest
 
-from retrainlab.config import load_params
-from retrainlab.pipeline.steps import compare_step, prepare_step
+from retrainlab.pipeline.compare import compare_step
+from retrainlab.pipeline.params import load_params
+from retrainlab.pipeline.prepare import prepare_step
+from retrainlab.pipeline.strategy_step import run_strategy
 from retrainlab.strategies import BASELINE, CATALOGUE
-from retrainlab.pipeline.train import run_strategy
 
 from .conftest import PROJECT, tiny
 

@@ -2,8 +2,10 @@ import dataclasses
 
 import pytest
 
-from retrainlab.config import SCENARIOS, SOURCES, Params, applicable, as_flat_dict, load_params
 from retrainlab.base.errors import ConfigError
+from retrainlab.config import SCENARIOS, SOURCES, Params, applicable, as_flat_dict
+from retrainlab.pipeline.params import defaults, load_params
+from retrainlab.strategies import settings_of
 
 
 def write(tmp_path, text):
@@ -13,7 +15,7 @@ def write(tmp_path, text):
 
 
 def test_the_projects_params_file_loads_and_matches_the_defaults(project_params):
-    assert project_params == Params()
+    assert project_params == defaults()
 
 
 def test_a_misspelt_key_fails_naming_it(tmp_path):
@@ -191,6 +193,6 @@ def test_strategies_chooses_the_options_and_fills_in_their_defaults(tmp_path):
     assert list(params.strategies) == ["replay", "distill", "full-retrain"]
     assert params.strategies["replay"].old_rows == 50 and params.strategies["replay"].epochs == 15
     assert params.strategies["distill"].temperature == 2.0
-    assert params.settings("fine-tune").new_layers == 1  # not chosen: its defaults, for messages
+    assert settings_of(params, "fine-tune").new_layers == 1  # not chosen: its defaults, for messages
     flat = as_flat_dict(params)
     assert flat["strategies.replay.old_rows"] == 50 and "strategies.fine-tune.epochs" not in flat

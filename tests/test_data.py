@@ -7,8 +7,8 @@ import pytest
 
 from retrainlab import data
 from retrainlab.base import layout
-from retrainlab.config import ArraysParams, DataParams, FilesParams
 from retrainlab.base.errors import DataError
+from retrainlab.config import ArraysParams, DataParams, FilesParams
 
 
 def test_split_pool_sizes_follow_the_fraction():

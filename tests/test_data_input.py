@@ -12,8 +12,8 @@ import pytest
 
 from retrainlab import data
 from retrainlab.base import layout
-from retrainlab.config import DataParams, FilesParams
 from retrainlab.base.errors import DataError
+from retrainlab.config import DataParams, FilesParams
 
 from .test_validation import good
 

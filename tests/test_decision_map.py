@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from retrainlab import cli
-from retrainlab.decision import decision_map
+from retrainlab.decision import decision_map, map_grid
+from retrainlab.reporting import map_files
 
 OPTIONS = ("full-retrain", "incremental", "fine-tune")
 # The project's params shrunk as tests/conftest.py's `tiny` shrinks them, as a params file.
@@ -43,7 +44,7 @@ def test_a_tiny_map_has_a_row_per_cell_gains_against_keeping_the_model_and_its_h
     assert "map [1/2] synthetic / covariate_shift strength 2 / size 0.5: " in progress
     assert "map [2/2] synthetic / new_classes / size 0.5: " in progress and "left)" in progress
 
-    table = pd.read_csv(out / decision_map.CSV_NAME)
+    table = pd.read_csv(out / map_grid.CSV_NAME)
     assert list(zip(table["source"], table["scenario"], table["size"])) == [
         ("synthetic", "covariate_shift", 0.5), ("synthetic", "new_classes", 0.5)
     ]
@@ -57,16 +58,16 @@ def test_a_tiny_map_has_a_row_per_cell_gains_against_keeping_the_model_and_its_h
         assert (table[f"{option}_cpu_seconds"] > 0).all()
         per_second = table[f"{option}_gain"] / table[f"{option}_cpu_seconds"]
         assert table[f"{option}_gain_per_cpu_second"].tolist() == pytest.approx(per_second.tolist())
-    assert list(table.columns) == decision_map.columns(OPTIONS)
+    assert list(table.columns) == map_files.columns(OPTIONS)
 
-    summary = json.loads((out / decision_map.JSON_NAME).read_text())
+    summary = json.loads((out / map_grid.JSON_NAME).read_text())
     assert summary["options"] == list(OPTIONS) and len(summary["cells"]) == 2
     cell = summary["cells"][0]
     assert cell["recommended"] == table["recommended"].iloc[0]
     assert cell["detail"]["strategies"][cell["recommended"]]["status"] == "recommended"
-    for name in (decision_map.PNG_RECOMMENDED, decision_map.PNG_GAIN, decision_map.PNG_GAIN_PER_COST):
+    for name in (map_grid.PNG_RECOMMENDED, map_grid.PNG_GAIN, map_grid.PNG_GAIN_PER_COST):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
-    assert sorted(p.name for p in out.iterdir()) == sorted(decision_map.OUTPUTS)  # no temporary file left
+    assert sorted(p.name for p in out.iterdir()) == sorted(map_grid.OUTPUTS)  # no temporary file left
 
 
 @pytest.mark.parametrize(
@@ -117,14 +118,14 @@ def test_a_failed_sweep_leaves_the_previous_map_as_it_was(tmp_path, tiny_params_
     diverging.write_text(TINY.replace("  learning_rate: 0.01\n", "  learning_rate: 1.0e+30\n", 1))
     out = tmp_path / "map"
     out.mkdir()
-    (out / decision_map.CSV_NAME).write_text("the previous map\n")
+    (out / map_grid.CSV_NAME).write_text("the previous map\n")
     argv = ["map", "--params", str(diverging), "--sources", "synthetic", "--scenarios", "same_distribution",
             "--sizes", "0.5", "--seeds", "0", "--out", str(out)]
     assert cli.main(argv) == 2
     error = capsys.readouterr().err.splitlines()[-1]
     assert error.startswith("retrainlab: error: synthetic / same_distribution / size 0.5: training diverged"), error
-    assert (out / decision_map.CSV_NAME).read_text() == "the previous map\n"
-    assert [p.name for p in out.iterdir()] == [decision_map.CSV_NAME]
+    assert (out / map_grid.CSV_NAME).read_text() == "the previous map\n"
+    assert [p.name for p in out.iterdir()] == [map_grid.CSV_NAME]
 
 
 def test_cells_whose_data_cannot_be_built_are_skipped_and_shown_as_such(tmp_path, tiny_params_file, capsys):
@@ -138,9 +139,9 @@ def test_cells_whose_data_cannot_be_built_are_skipped_and_shown_as_such(tmp_path
 
 
 def test_the_default_grid_and_its_cells():
-    grid = decision_map.grid_from_flags()
+    grid = map_grid.grid_from_flags()
     cells = grid.cells()
     per_source = len(grid.scenarios) - 1 + len(grid.strengths)
     assert len(cells) == len(grid.sources) * per_source * len(grid.sizes)
     assert {c.strength for c in cells if c.scenario != "covariate_shift"} == {None}
-    assert decision_map.grid_from_flags(sizes=["0.1, 0.2", "1"]).sizes == (0.1, 0.2, 1.0)
+    assert map_grid.grid_from_flags(sizes=["0.1, 0.2", "1"]).sizes == (0.1, 0.2, 1.0)

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrainlab.decision import diagnostics
 from retrainlab.data import CATEGORICAL, NUMERIC, Feature
+from retrainlab.decision import diagnostics
 
 FEATURES = (Feature("x", NUMERIC), Feature("colour", CATEGORICAL))
 

@@ -10,11 +10,11 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from retrainlab.training import distribute
 from retrainlab.base import layout
-from retrainlab.config import load_params
-from retrainlab.training.cost import Cost
 from retrainlab.base.errors import ConfigError
+from retrainlab.pipeline.params import load_params
+from retrainlab.training import distribute
+from retrainlab.training.cost import Cost
 
 from .conftest import tool_env
 from .test_pipeline import make_project

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from markdown_it import MarkdownIt
 
-from retrainlab.decision import comparison
 from retrainlab.base import escape
-from retrainlab.config import CompareParams
 from retrainlab.base.escape import Markdown, md
+from retrainlab.config import CompareParams
+from retrainlab.decision import comparison
 
 from .test_comparison import record
 

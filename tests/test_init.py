@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from retrainlab import cli
-from retrainlab.pipeline import repository, status
 from retrainlab.base import layout
+from retrainlab.pipeline import repository, status
+from retrainlab.pipeline.params import params_from_text
 from retrainlab.tracking import server
-from retrainlab.config import params_from_text
 
 from .conftest import PROJECT, tool_env
 

@@ -3,9 +3,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retrainlab.base.errors import ModelFileError
 from retrainlab.data import CATEGORICAL, NUMERIC, Feature
-from retrainlab.models import ModelBundle, ModelFileError, attach_head, build_model, compile_model, grow_output
 from retrainlab.data.stream import FeatureStats
+from retrainlab.models.build import build_model
+from retrainlab.models.bundle import ModelBundle
+from retrainlab.models.outputs import compile_model
+from retrainlab.models.surgery import attach_head, grow_output
 
 FEATURES = (Feature("age (years)", NUMERIC), Feature("income", NUMERIC), Feature("city", CATEGORICAL))
 

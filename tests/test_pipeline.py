@@ -210,7 +210,7 @@ def check_the_next_round_starts_from_the_champion(root: Path, tmp_path: Path) ->
     makes round 1's data the old data and the champion the baseline; round 2 runs."""
     from sklearn.datasets import load_digits
 
-    from retrainlab.models import ModelBundle
+    from retrainlab.models.bundle import ModelBundle
 
     promoted = run(root, "retrainlab", "promote").stdout
     # The same figures as the report, each said for what it is.

@@ -6,7 +6,7 @@ import tomllib
 import yaml
 
 from retrainlab.base import layout
-from retrainlab.config import load_params
+from retrainlab.pipeline.params import load_params
 from retrainlab.strategies import BASELINE, CATALOGUE, UPDATES
 
 from .conftest import PROJECT
@@ -148,7 +148,7 @@ def test_dependency_pins_agree_across_pyproject_python_env_and_the_lock():
 
 
 def test_the_prepare_and_compare_steps_do_not_load_tensorflow(tmp_path):
-    """Loading TensorFlow takes seconds: only the strategy step (retrainlab.pipeline.train) needs it."""
+    """Loading TensorFlow takes seconds: only the strategy step (retrainlab.pipeline.strategy_step) needs it."""
     import subprocess
     import sys
 
@@ -160,7 +160,7 @@ def test_the_prepare_and_compare_steps_do_not_load_tensorflow(tmp_path):
         "import sys\n"
         "from retrainlab import cli\n"
         "from retrainlab.decision import comparison, diagnostics\n"
-        "from retrainlab.pipeline import steps\n"
+        "from retrainlab.pipeline import compare, prepare\n"
         "from retrainlab.registry import promotion\n"
         "from retrainlab.reporting import report\n"
         "assert cli.main(['prepare']) == 0\n"

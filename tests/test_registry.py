@@ -13,13 +13,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from retrainlab.base import layout
-from retrainlab.registry import promotion
-from retrainlab.config import FilesParams, load_params
 from retrainlab.base.errors import RetrainlabError
+from retrainlab.config import FilesParams
+from retrainlab.pipeline.compare import compare_step
+from retrainlab.pipeline.params import load_params
+from retrainlab.pipeline.prepare import prepare_step
+from retrainlab.pipeline.strategy_step import run_strategy
+from retrainlab.registry import promotion
 from retrainlab.registry.promotion import PromotionRefused
-from retrainlab.pipeline.steps import compare_step, prepare_step
 from retrainlab.strategies import BASELINE
-from retrainlab.pipeline.train import run_strategy
 
 from .conftest import PROJECT, tiny, tool_env
 from .test_tracking import churn

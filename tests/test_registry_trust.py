@@ -18,15 +18,17 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from retrainlab.base import layout
-from retrainlab.registry import promotion
-from retrainlab.tracking import store
-from retrainlab.config import CompareParams, FilesParams, load_params
 from retrainlab.base.errors import RetrainlabError
-from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG, files_sha256
+from retrainlab.config import CompareParams, FilesParams
+from retrainlab.pipeline.compare import compare_step
+from retrainlab.pipeline.params import load_params
+from retrainlab.pipeline.prepare import prepare_step
+from retrainlab.pipeline.strategy_step import run_strategy
+from retrainlab.registry import promotion
 from retrainlab.registry.promotion import PromotionRefused
-from retrainlab.pipeline.steps import compare_step, prepare_step
 from retrainlab.strategies import BASELINE
-from retrainlab.pipeline.train import run_strategy
+from retrainlab.tracking import store
+from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG, files_sha256
 
 from .conftest import PROJECT, tiny, tool_env
 from .test_registry import churn_with_pauses
@@ -117,7 +119,7 @@ def test_a_version_with_a_weight_not_finite_never_becomes_champion_even_forced(p
     import keras
     import numpy as np
 
-    from retrainlab.models import ModelBundle
+    from retrainlab.models.bundle import ModelBundle
 
     root, params, records, _ = project
     bundle = ModelBundle.load(root / layout.model_dir(BASELINE) / "seed-0")

@@ -13,11 +13,10 @@ from mlflow.tracking import MlflowClient
 
 from retrainlab import data
 from retrainlab.base import layout
-from retrainlab.config import load_params
-
-from .conftest import tool_env
+from retrainlab.pipeline.params import load_params
 from retrainlab.strategies import BASELINE
 
+from .conftest import tool_env
 from .test_pipeline import OPTIONS, make_project
 
 pytestmark = pytest.mark.integration

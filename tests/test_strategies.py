@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 
 from retrainlab import data
-from retrainlab.decision import evaluation
-from retrainlab.config import load_params
 from retrainlab.base.errors import DataError
-from retrainlab.models import ModelBundle, grow_output
-from retrainlab.strategies import UPDATES, grown_labels, plan_for
+from retrainlab.data import grown_labels
+from retrainlab.decision import evaluation
+from retrainlab.models.bundle import ModelBundle
+from retrainlab.models.surgery import grow_output
+from retrainlab.pipeline.params import load_params
+from retrainlab.strategies import UPDATES, plan_for, settings_of
 from retrainlab.training.loop import fit, rows_trained, seed_everything
 
 from .conftest import PROJECT, tiny
@@ -44,10 +46,10 @@ def digits(tmp_path_factory):
     Fine-tune's settings differ from incremental's (epochs, learning rate, two new layers),
     so that a strategy reading another's section shows."""
     params = tiny(load_params(PROJECT / "params.yaml"))
-    fine = dataclasses.replace(params.settings("fine-tune"), epochs=3, learning_rate=0.02, new_layers=2)
+    fine = dataclasses.replace(settings_of(params, "fine-tune"), epochs=3, learning_rate=0.02, new_layers=2)
     params = dataclasses.replace(params, strategies=params.strategies | {"fine-tune": fine})
-    assert (fine.epochs, fine.learning_rate) != (params.settings("incremental").epochs,
-                                                 params.settings("incremental").learning_rate)
+    assert (fine.epochs, fine.learning_rate) != (settings_of(params, "incremental").epochs,
+                                                 settings_of(params, "incremental").learning_rate)
     root = tmp_path_factory.mktemp("digits")
     data.prepare(params.data, root)
     prepared = data.load_prepared(root)
@@ -103,7 +105,7 @@ def test_fine_tune_leaves_every_baseline_weight_bit_identical_and_trains_its_new
     params, prepared, base, _ = digits
     before, runs = updated
     plan, history, _ = runs["fine-tune"]
-    model, settings = plan.bundle.model, params.settings("fine-tune")
+    model, settings = plan.bundle.model, settings_of(params, "fine-tune")
     for name, weights in before.items():  # every hidden layer
         if name != "output":
             assert all(np.array_equal(a, b) for a, b in zip(weights_of(model, name), weights, strict=True)), name

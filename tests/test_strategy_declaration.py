@@ -6,7 +6,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from retrainlab.config import MAX_EPOCHS, ConfigError, Params
+from retrainlab.base.errors import ConfigError
+from retrainlab.config import MAX_EPOCHS, Params
+from retrainlab.data import grown_labels
 from retrainlab.strategies import (
     CATALOGUE,
     FROM_BASELINE,
@@ -17,7 +19,6 @@ from retrainlab.strategies import (
     Settings,
     Strategy,
     Training,
-    grown_labels,
 )
 
 

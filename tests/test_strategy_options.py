@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from retrainlab import data
-from retrainlab.strategies import CATALOGUE, UPDATES, plan_for
+from retrainlab.strategies import CATALOGUE, UPDATES, plan_for, settings_of
 from retrainlab.strategies.distill import Distillation, softened
 from retrainlab.strategies.replay import ReplaySettings, old_sample_size
 from retrainlab.strategies.shrink_perturb import shrink_and_perturb
@@ -23,7 +23,7 @@ from .conftest import tiny
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, request):
     """The digits demo (new classes in the new data), prepared, with a baseline trained on it."""
-    from retrainlab.config import load_params
+    from retrainlab.pipeline.params import load_params
 
     from .conftest import PROJECT
 
@@ -38,7 +38,7 @@ def demo(tmp_path_factory, request):
 
 
 def with_settings(params, name, **changes):
-    settings = dataclasses.replace(params.settings(name), **changes)
+    settings = dataclasses.replace(settings_of(params, name), **changes)
     return dataclasses.replace(params, strategies=params.strategies | {name: settings})
 
 
@@ -117,7 +117,7 @@ def test_distillation_is_zero_where_the_model_matches_its_teacher_and_pulls_back
     plain = gradient(Objective(False), labels)
     with_term = gradient(Objective(False, plan.loss_terms), packed)
     assert any(not np.allclose(a, b) for a, b in zip(plain, with_term))
-    heavier = dataclasses.replace(params.settings("distill"), weight=3.0)
+    heavier = dataclasses.replace(settings_of(params, "distill"), weight=3.0)
     term3 = Distillation(base.model, heavier.temperature, heavier.weight)
     probs = strayed(x, training=False)
     assert np.allclose(keras.ops.convert_to_numpy(term3(targets, probs)),
@@ -138,7 +138,7 @@ def test_distill_trains_and_its_model_loads_with_a_plain_loss(demo, tmp_path):
     fit(plan, prepared, callbacks=[history])
     assert "distillation" in plan.compiled_with and len(history.history["accuracy"]) == plan.epochs
     plan.bundle.save(tmp_path / "m")
-    from retrainlab.models import ModelBundle
+    from retrainlab.models.bundle import ModelBundle
 
     loaded = ModelBundle.load(tmp_path / "m")
     x = prepared.frame("incremental_test")
@@ -185,5 +185,5 @@ def test_every_option_is_declared_once_with_its_own_settings_and_starting_point(
         assert reads_old == declared.reads_old_data, name
         assert sorted(plan.bundle.labels) == list(range(10)), name  # every option grows for the new classes
         if declared.section != "model":
-            assert (plan.epochs, plan.learning_rate) == (params.settings(name).epochs,
-                                                         params.settings(name).learning_rate), name
+            assert (plan.epochs, plan.learning_rate) == (settings_of(params, name).epochs,
+                                                         settings_of(params, name).learning_rate), name

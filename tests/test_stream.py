@@ -8,8 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from retrainlab.data import stream
-from retrainlab.data import CATEGORICAL, NUMERIC, Feature
+from retrainlab.data import CATEGORICAL, NUMERIC, Feature, stream
 
 FEATURES = (Feature("x", NUMERIC), Feature("y", NUMERIC), Feature("colour", CATEGORICAL))
 

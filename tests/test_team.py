@@ -27,12 +27,11 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from retrainlab.base import layout
-from retrainlab.tracking import server
 from retrainlab.base.errors import RetrainlabError
+from retrainlab.strategies import BASELINE
+from retrainlab.tracking import server
 
 from .conftest import tool_env
-from retrainlab.strategies import BASELINE
-
 from .test_pipeline import OPTIONS, git, make_project, ran, run, stages
 
 # The role and database README's "Team mode" asks a team to create.

@@ -8,10 +8,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from retrainlab.base import layout
-from retrainlab.tracking import store
 from retrainlab.config import FilesParams
-from retrainlab.pipeline.steps import prepare_step
-from retrainlab.pipeline.train import CURVE_PREFIX, run_strategy
+from retrainlab.pipeline.prepare import prepare_step
+from retrainlab.pipeline.strategy_step import CURVE_PREFIX, run_strategy
+from retrainlab.strategies import settings_of
+from retrainlab.tracking import store
 
 
 def test_project_root_of_a_dvc_temp_workspace_is_the_project(tmp_path):
@@ -79,7 +80,7 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
     # The curves, training and held-out, in one "curves/" section of the UI's charts.
     for curve in ("loss", "accuracy", "held_out_acc_old", "held_out_acc_new"):
         history = client.get_metric_history(run.info.run_id, CURVE_PREFIX + curve)
-        assert len(history) == params.settings("fine-tune").epochs, curve
+        assert len(history) == settings_of(params, "fine-tune").epochs, curve
         assert all(0 <= point.value <= 1 for point in history) or curve == "loss"
 
     # One nested run per seed; the strategy run holds their mean and 95% interval.
@@ -138,7 +139,7 @@ def test_a_strategy_before_its_baseline_says_what_to_run(files_project):
 
 
 def test_curves_are_written_in_batches_and_all_by_the_end_of_training(tmp_path, monkeypatch):
-    from retrainlab.pipeline.train import CURVE_PREFIX, EpochLogger
+    from retrainlab.pipeline.strategy_step import CURVE_PREFIX, EpochLogger
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     experiment_id = store.configure("curves", tmp_path)

@@ -11,11 +11,12 @@ import pyarrow as pa
 import pytest
 
 from retrainlab.base import layout
-from retrainlab.training.checkpoint import STATE, EpochCheckpoint, resume
 from retrainlab.data import NUMERIC, ROW_GROUP_ROWS, Feature, Prepared
-from retrainlab.models import ModelBundle, build_model
-from retrainlab.strategies import Plan, Rows
 from retrainlab.data.stream import FeatureStats, pieces, windows
+from retrainlab.models.build import build_model
+from retrainlab.models.bundle import ModelBundle
+from retrainlab.strategies import Plan, Rows
+from retrainlab.training.checkpoint import STATE, EpochCheckpoint, resume
 from retrainlab.training.loop import fit, seed_everything, training_dataset
 
 from .test_stream import write

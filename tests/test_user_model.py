@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 
 from retrainlab import data
-from retrainlab.pipeline import user_model
+from retrainlab.base.errors import ModelShapeError, ModelSourceError, UnusableModel
 from retrainlab.config import BaselineParams, FilesParams
-from retrainlab.base.errors import ModelShapeError, UnusableModel
-from retrainlab.models import ModelBundle, attach_head, grow_output
+from retrainlab.models.bundle import ModelBundle
+from retrainlab.models.surgery import attach_head, grow_output
+from retrainlab.pipeline import user_model
+from retrainlab.pipeline.origin import resolve
 from retrainlab.strategies import UPDATES, plan_for
 from retrainlab.training.loop import fit, seed_everything
 
@@ -63,7 +65,7 @@ def test_a_keras_io_model_reads_its_columns_by_name_and_predicts_as_it_would_alo
     model = keras_io_model(initial)
     model.save(tmp_path / "model.keras")
     params, prepared = project(tmp_path, tiny_params, initial, rows(80, 1))
-    origin = user_model.resolve(params, tmp_path)
+    origin = resolve(params, tmp_path)
     bundle = user_model.load(origin, prepared, params, tmp_path)
     assert {i.name: i.column for i in bundle.contract.inputs} == {"age": "age", "income": "income", "city": "city"}
     assert bundle.labels == ["old", "young"]  # no data.labels: sorted, as the run says
@@ -79,7 +81,7 @@ def test_full_retrain_of_a_brought_model_adapts_its_preprocessing_to_old_and_new
     incremental["age"] += 30  # the new rows are older: the normalisation must move
     keras_io_model(initial).save(tmp_path / "model.keras")
     params, prepared = project(tmp_path, tiny_params, initial, incremental)
-    base = user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
+    base = user_model.load(resolve(params, tmp_path), prepared, params, tmp_path)
     plan = plan_for("full-retrain", prepared, params, base, 0)
     both = pd.concat([prepared.frame("initial_train"), prepared.frame("incremental_train")])
     normalize = next(l for l in plan.bundle.model.layers if isinstance(l, keras.layers.Normalization))
@@ -107,7 +109,7 @@ def numeric(n, seed, classes=("a", "b", "c")):
 def test_a_tensor_model_reads_the_feature_columns_in_order(tmp_path, tiny_params):
     tensor_model(4, 3).save(tmp_path / "model.keras")
     params, prepared = project(tmp_path, tiny_params, numeric(120, 0), numeric(60, 1))
-    bundle = user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
+    bundle = user_model.load(resolve(params, tmp_path), prepared, params, tmp_path)
     assert bundle.contract.inputs == () and bundle.contract.shape == (4,)
     x = prepared.frame("initial_test")
     assert np.array_equal(bundle.arrays(x), x[["f0", "f1", "f2", "f3"]].to_numpy("float32"))
@@ -117,7 +119,7 @@ def test_data_labels_name_the_output_units_in_order(tmp_path, tiny_params):
     tensor_model(4, 3).save(tmp_path / "model.keras")
     params, prepared = project(tmp_path, tiny_params, numeric(120, 0), numeric(60, 1))
     ordered = dataclasses.replace(params, data=dataclasses.replace(params.data, labels=["c", "a", "b"]))
-    bundle = user_model.load(user_model.resolve(ordered, tmp_path), prepared, ordered, tmp_path)
+    bundle = user_model.load(resolve(ordered, tmp_path), prepared, ordered, tmp_path)
     assert bundle.labels == ["c", "a", "b"]
 
 
@@ -136,7 +138,7 @@ def test_a_model_that_does_not_fit_the_data_is_one_line(tmp_path, tiny_params, m
     params, prepared = project(tmp_path, tiny_params, numeric(120, 0), numeric(60, 1))
     params = dataclasses.replace(params, data=dataclasses.replace(params.data, labels=labels))
     with pytest.raises(ModelShapeError, match=message) as info:
-        user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
+        user_model.load(resolve(params, tmp_path), prepared, params, tmp_path)
     assert "\n" not in str(info.value)
 
 
@@ -178,7 +180,7 @@ def test_incremental_trains_a_brought_model_with_its_own_optimizer(tmp_path, tin
     initial = rows(200, 0)
     keras_io_model(initial).save(tmp_path / "model.keras")
     params, prepared = project(tmp_path, tiny_params, initial, rows(80, 1))
-    base = user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
+    base = user_model.load(resolve(params, tmp_path), prepared, params, tmp_path)
     seed_everything(0)
     plan = plan_for("incremental", prepared, params, base, 0)
     fit(plan, prepared)
@@ -202,7 +204,7 @@ def test_the_arrays_source_keeps_the_shape_and_a_cnn_reads_images(tmp_path, tiny
     summary = data.prepare(params.data, tmp_path)
     assert summary["input_shape"] == [8, 8, 1] and summary["new_classes"] == [3]
     prepared = data.load_prepared(tmp_path)
-    base = user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
+    base = user_model.load(resolve(params, tmp_path), prepared, params, tmp_path)
     assert base.contract.shape == (8, 8, 1)
     x = prepared.frame("initial_test")
     assert base.arrays(x).shape == (len(x), 8, 8, 1)
@@ -217,10 +219,10 @@ def test_bad_baseline_sources_are_one_line(tmp_path, tiny_params):
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
     params, prepared = project(tmp_path, tiny_params, numeric(120, 0), numeric(60, 1), brought_from="broken.keras")
     with pytest.raises(Exception, match=r"broken\.keras: cannot be loaded \(ValueError: not a \.keras zip archive"):
-        user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
+        user_model.load(resolve(params, tmp_path), prepared, params, tmp_path)
     missing = dataclasses.replace(params, baseline=BaselineParams("nowhere.keras"))
-    with pytest.raises(user_model.ModelSourceError, match=r"nowhere\.keras: not found; set baseline\.from"):
-        user_model.resolve(missing, tmp_path)
+    with pytest.raises(ModelSourceError, match=r"nowhere\.keras: not found; set baseline\.from"):
+        resolve(missing, tmp_path)
 
 
 def test_a_keras_model_someone_logged_with_mlflow_is_a_baseline(tmp_path, tiny_params, store, monkeypatch):
@@ -235,7 +237,7 @@ def test_a_keras_model_someone_logged_with_mlflow_is_a_baseline(tmp_path, tiny_p
         info = mlflow.keras.log_model(model, name="model", registered_model_name="theirs")
     MlflowClient().set_registered_model_alias("theirs", "prod", info.registered_model_version)
     params, prepared = project(tmp_path, tiny_params, numeric(120, 0), numeric(60, 1), brought_from="models:/theirs@prod")
-    origin = user_model.resolve(params, tmp_path)
+    origin = resolve(params, tmp_path)
     assert (origin.kind, origin.name, origin.version) == ("registry", "theirs", str(info.registered_model_version))
     bundle = user_model.load(origin, prepared, params, tmp_path)
     x = prepared.frame("initial_test")
@@ -269,7 +271,7 @@ def test_a_logits_model_is_read_and_trained_as_its_loss_says(tmp_path, tiny_para
     model.fit(initial[["f0", "f1", "f2", "f3"]].to_numpy("float32"), labels, epochs=30, verbose=0)
     model.save(tmp_path / "model.keras")
     params, prepared = project(tmp_path, tiny_params, initial, separable(120, 1))
-    bundle = user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
+    bundle = user_model.load(resolve(params, tmp_path), prepared, params, tmp_path)
     x = prepared.frame("initial_test")
     logits = model.predict(x[["f0", "f1", "f2", "f3"]].to_numpy("float32"), verbose=0)
     assert np.allclose(bundle.predict_proba(x), keras.ops.convert_to_numpy(keras.ops.softmax(logits)), atol=1e-5)
@@ -290,7 +292,7 @@ def test_a_binary_logits_unit_becomes_its_sigmoid(tmp_path, tiny_params):
     model = logits_model(1, keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1))
     model.save(tmp_path / "model.keras")
     params, prepared = project(tmp_path, tiny_params, initial, incremental)
-    bundle = user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
+    bundle = user_model.load(resolve(params, tmp_path), prepared, params, tmp_path)
     x = prepared.frame("initial_test")
     z = model.predict(x[["f0", "f1", "f2", "f3"]].to_numpy("float32"), verbose=0)[:, 0]
     assert np.allclose(bundle.predict_proba(x)[:, 1], 1 / (1 + np.exp(-z)), atol=1e-5)
@@ -310,7 +312,7 @@ def test_an_output_retrainlab_cannot_read_is_refused_in_one_line(tmp_path, tiny_
     model().save(tmp_path / "model.keras")
     params, prepared = project(tmp_path, tiny_params, separable(120, 0, classes), separable(60, 1, classes))
     with pytest.raises(ModelShapeError, match=rf"^model\.keras: its output layer 'head' \(Dense, .*{says}"):
-        user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
+        user_model.load(resolve(params, tmp_path), prepared, params, tmp_path)
 
 
 @pytest.mark.parametrize("poison", ["one", "all"])
@@ -326,5 +328,5 @@ def test_a_brought_model_with_a_weight_not_finite_is_refused_naming_the_file(tmp
     params, prepared = project(tmp_path, tiny_params, numeric(120, 0), numeric(60, 1))
     with pytest.raises(UnusableModel, match=r"^model\.keras: \d+ of its \d+ weights are not finite .*body/kernel.*"
                                             r"restore a good copy or retrain it") as info:
-        user_model.load(user_model.resolve(params, tmp_path), prepared, params, tmp_path)
+        user_model.load(resolve(params, tmp_path), prepared, params, tmp_path)
     assert "learning_rate" not in str(info.value)

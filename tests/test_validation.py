@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from retrainlab import data
 from retrainlab.base import layout
-from retrainlab.config import DataParams, FilesParams
 from retrainlab.base.errors import DataError
+from retrainlab.config import DataParams, FilesParams
 
 
 def good(n=40, seed=0):

@@ -16,10 +16,10 @@ import signal
 import sys
 import textwrap
 
-from retrainlab.base import console, escape, layout
 from retrainlab import version
-from retrainlab.config import MAX_SEED
+from retrainlab.base import console, escape, layout
 from retrainlab.base.errors import RetrainlabError, Terminated
+from retrainlab.config import MAX_SEED
 from retrainlab.strategies import CATALOGUE, describe
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ def _add_server(steps) -> None:
 
 
 def _add_map(steps) -> None:
-    from retrainlab.decision import decision_map as dm
+    from retrainlab.decision import map_grid as dm
 
     def shown(values) -> str:
         return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
@@ -220,8 +220,8 @@ def _add_map(steps) -> None:
 
 def _add_own_repository(steps) -> None:
     """init, status and ui: the pipeline in the user's own repository, and where it stands."""
-    from retrainlab.tracking import server as team
     from retrainlab.pipeline.repository import WRITTEN
+    from retrainlab.tracking import server as team
 
     init = steps.add_parser(
         "init", help="set up the pipeline in your own git repository, on your CSV or Parquet files",
@@ -339,19 +339,19 @@ def _empty_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
 
 def _prepare(args: argparse.Namespace) -> None:
-    from retrainlab.config import load_params
-    from retrainlab.pipeline.steps import prepare_step
+    from retrainlab.pipeline.params import load_params
+    from retrainlab.pipeline.prepare import prepare_step
 
     prepare_step(load_params(args.params))
 
 
 def _strategy(args: argparse.Namespace) -> None:
-    from retrainlab.config import load_params
+    from retrainlab.pipeline.params import load_params
 
     params = load_params(args.params).with_seed(_seed(args.seed))  # a bad param fails before TensorFlow loads
     log.info(f"== {describe(args.strategy, params)} ==")
     console.load_tensorflow()
-    from retrainlab.pipeline.train import run_strategy
+    from retrainlab.pipeline.strategy_step import run_strategy
 
     record = run_strategy(args.strategy, params)
     if isinstance(record, dict):  # a multi-worker cluster's other worker
@@ -366,8 +366,8 @@ def _strategy(args: argparse.Namespace) -> None:
 
 
 def _compare(args: argparse.Namespace) -> None:
-    from retrainlab.config import load_params
-    from retrainlab.pipeline.steps import compare_step
+    from retrainlab.pipeline.compare import compare_step
+    from retrainlab.pipeline.params import load_params
 
     compare_step(load_params(args.params))
 
@@ -375,8 +375,8 @@ def _compare(args: argparse.Namespace) -> None:
 def _resolve_data(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from retrainlab.config import load_params
     from retrainlab.data import inputs
+    from retrainlab.pipeline.params import load_params
 
     found = inputs.write(load_params(args.params).data, Path("."))
     files = ", ".join(f"{f['path']} md5 {f['md5']}" for f in found["files"].values())
@@ -386,11 +386,11 @@ def _resolve_data(args: argparse.Namespace) -> None:
 def _resolve(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from retrainlab.pipeline import user_model
-    from retrainlab.config import load_params
+    from retrainlab.pipeline.origin import resolve, write_origin
+    from retrainlab.pipeline.params import load_params
 
-    origin = user_model.resolve(load_params(args.params), Path("."))
-    user_model.write_origin(origin, Path("."))
+    origin = resolve(load_params(args.params), Path("."))
+    write_origin(origin, Path("."))
     found = {"train": "trained here", "file": f"file md5 {origin.md5}", "registry": f"version {origin.version}"}
     log.info(f"{layout.RESOLVE}: {origin.spec} = {found[origin.kind]}")
 
@@ -410,9 +410,9 @@ def _next_round(args: argparse.Namespace) -> None:
 
 
 def _promote(args: argparse.Namespace) -> None:
+    from retrainlab.pipeline.params import load_params
     from retrainlab.registry import promotion
     from retrainlab.tracking import store
-    from retrainlab.config import load_params
 
     params = load_params(args.params)
     console.load_tensorflow()  # loading a version to measure it imports TensorFlow: without its notices
@@ -436,9 +436,9 @@ def _promote(args: argparse.Namespace) -> None:
 
 
 def _rollback(args: argparse.Namespace) -> None:
+    from retrainlab.pipeline.params import load_params
     from retrainlab.registry import promotion
     from retrainlab.tracking import store
-    from retrainlab.config import load_params
 
     params = load_params(args.params)
     store.configure(params.tracking.experiment)
@@ -452,11 +452,11 @@ def _rollback(args: argparse.Namespace) -> None:
 def _map(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from retrainlab.decision import decision_map
-    from retrainlab.config import load_params
+    from retrainlab.decision import decision_map, map_grid
+    from retrainlab.pipeline.params import load_params
 
     # Bad flags, a bad params file or an unwritable --out fail before anything trains.
-    grid = decision_map.grid_from_flags(args.sources, args.scenarios, args.sizes, args.strengths, args.seeds)
+    grid = map_grid.grid_from_flags(args.sources, args.scenarios, args.sizes, args.strengths, args.seeds)
     params = load_params(args.params)
     out = Path(args.out)
     rows = decision_map.run_map(params, grid, out)
@@ -467,11 +467,11 @@ def _map(args: argparse.Namespace) -> None:
     tally = ", ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda item: -item[1]))
     skipped = sum(row["recommended"] is None for row in rows)
     print(f"map: {len(rows) - skipped} cells measured ({tally})" + (f", {skipped} skipped" if skipped else "")
-          + f"; written to {out}/ ({', '.join(decision_map.OUTPUTS)})")
+          + f"; written to {out}/ ({', '.join(map_grid.OUTPUTS)})")
 
 
 def _run(args: argparse.Namespace) -> None:
-    from retrainlab.config import load_params
+    from retrainlab.pipeline.params import load_params
     from retrainlab.tracking.store import launch
 
     pairs = {item: item.partition("=") for item in args.entry_params}
@@ -499,15 +499,15 @@ def _init(args: argparse.Namespace) -> None:
 
 def _status(args: argparse.Namespace) -> None:
     from retrainlab.pipeline import status
-    from retrainlab.config import load_params
+    from retrainlab.pipeline.params import load_params
 
     for line in status.lines(load_params(args.params)):
         print(line)
 
 
 def _ui(args: argparse.Namespace) -> None:
+    from retrainlab.pipeline.params import load_params
     from retrainlab.tracking import server, store
-    from retrainlab.config import load_params
 
     server.ui(load_params(args.params).tracking.experiment, args.port, args.print_url, store.project_root())
 

@@ -22,6 +22,10 @@ class ModelShapeError(RetrainlabError):
     width or its head. The message names the input, column or layer and what to do."""
 
 
+class ModelSourceError(RetrainlabError):
+    """`baseline.from` names a file or a registry URI that cannot be used."""
+
+
 class ModelFileError(PipelineError):
     """A saved model that cannot be read: named with the reason and the way back."""
 

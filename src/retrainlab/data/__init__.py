@@ -16,6 +16,7 @@ Every name the rest of retrainlab and its tests use is importable from here.
 No module here imports TensorFlow: `retrainlab prepare` runs without it.
 """
 
+from retrainlab.base.labels import grown_labels
 from retrainlab.data.prepared import Prepared, load_prepared, prepare
 from retrainlab.data.scenarios import apply_scenario, rotate_labels, shift_digits, split_pool
 from retrainlab.data.schema import (
@@ -73,6 +74,7 @@ __all__ = [
     "digits_pool",
     "encode_labels",
     "files_dataset",
+    "grown_labels",
     "load_prepared",
     "make_splits",
     "plain",

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from retrainlab.base import layout
-from retrainlab.config import DataParams
-from retrainlab.data.sources import check_file
 from retrainlab.base.errors import DataError
 from retrainlab.base.files import file_md5, write_text_atomically
+from retrainlab.config import DataParams
+from retrainlab.data.sources import check_file
 
 
 def files_of(data: DataParams) -> dict[str, str]:

@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 
 from retrainlab.base import layout
+from retrainlab.base.errors import PipelineError
+from retrainlab.base.files import write_text_atomically
 from retrainlab.config import DataParams
 from retrainlab.data.inputs import identify
 from retrainlab.data.schema import Feature
 from retrainlab.data.sources import arrays_dataset, builtin_parts, files_dataset
 from retrainlab.data.splitting import SplitWriter, Tally, make_splits
-from retrainlab.base.errors import PipelineError
-from retrainlab.base.files import write_text_atomically
 
 log = logging.getLogger(__name__)
 

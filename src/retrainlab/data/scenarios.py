@@ -13,8 +13,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from retrainlab.config import DataParams
 from retrainlab.base.errors import DataError
+from retrainlab.config import DataParams
 
 
 def split_pool(

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from retrainlab.base.errors import DataError
+from retrainlab.base.labels import plain
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -251,8 +252,3 @@ def encode_labels(values, labels: list) -> np.ndarray:
         return pd.Index(labels, dtype="float64").get_indexer(values.astype("float64")).astype(np.int64)
     index = {label: i for i, label in enumerate(labels)}
     return np.array([index.get(plain(v), -1) for v in values], dtype=np.int64)
-
-
-def plain(value: Any) -> Any:
-    """numpy scalars to Python ones, so labels compare equal to those read back from JSON."""
-    return value.item() if hasattr(value, "item") else value

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from retrainlab.base.errors import DataError
 from retrainlab.config import DataParams
 from retrainlab.data.scenarios import apply_scenario, shift_digits
 from retrainlab.data.schema import Dataset, tidy
-from retrainlab.base.errors import DataError
 
 # --- the built-in sources -------------------------------------------------------------
 

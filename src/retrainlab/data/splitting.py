@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from retrainlab.base import layout
+from retrainlab.base.errors import DataError
 from retrainlab.config import DataParams
 from retrainlab.data.schema import Dataset, Feature, check_class_counts, plain
-from retrainlab.base.errors import DataError
 
 # --- test splits ----------------------------------------------------------------------
 

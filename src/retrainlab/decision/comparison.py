@@ -32,7 +32,7 @@ from typing import Any
 
 from retrainlab.base.escape import Markdown, lines, md
 from retrainlab.config import CompareParams
-from retrainlab.decision.evaluation import FORGETTING, bounds_of, mean_interval
+from retrainlab.decision.evaluation import FORGETTING, bounds_of, mean_interval, target
 from retrainlab.decision.record import StrategyRecord
 from retrainlab.strategies import BASELINE, CATALOGUE
 
@@ -143,7 +143,7 @@ def forgetting_ceiling(policy: CompareParams) -> float:
 
 def target_values(per_seed: Mapping[str, Mapping[str, float]], share: float) -> dict[str, float]:
     """Each seed's target accuracy."""
-    return {seed: (1 - share) * f["acc_old"] + share * f["acc_new"] for seed, f in per_seed.items()}
+    return {seed: target(figures, share) for seed, figures in per_seed.items()}
 
 
 def paired(values: Mapping[str, float], reference: Mapping[str, float]) -> Interval:
@@ -371,7 +371,7 @@ def table(records: Mapping[str, StrategyRecord], verdict: Verdict) -> list[dict[
             if figure in record.means:
                 interval = record.ci95[figure]
                 row |= {figure: record.means[figure], f"{figure}_low": interval.low, f"{figure}_high": interval.high}
-        row["model_version"] = record.mlflow.model_version
+        row["model_version"] = record.mlflow.model_version if record.mlflow else None
         rows.append(row)
     return rows
 

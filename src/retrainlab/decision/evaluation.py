@@ -160,6 +160,13 @@ def per_class_recall(confusion: Mapping[str, Sequence[Sequence]]) -> pd.DataFram
     return (hits.groupby(by).sum() / counts["rows"].groupby(by).sum()).unstack("test_set")
 
 
+def target(figures: Mapping[str, float], new_traffic_share: float) -> float:
+    """The figure the decision weighs: accuracy on the traffic the model will see next,
+    `(1 - new_traffic_share) * acc_old + new_traffic_share * acc_new`. Defined here only:
+    the comparison, the promotion gates and the decision map read it from here."""
+    return (1 - new_traffic_share) * figures["acc_old"] + new_traffic_share * figures["acc_new"]
+
+
 def forgetting(baseline_acc_old: float, acc_old: float) -> float:
     """How much accuracy on the old data an update lost (negative: it gained)."""
     return baseline_acc_old - acc_old

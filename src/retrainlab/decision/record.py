@@ -15,6 +15,7 @@ from typing import Any
 from retrainlab.base import layout
 from retrainlab.base.errors import PipelineError
 from retrainlab.base.files import write_text_atomically
+from retrainlab.decision.evaluation import bounds_of, mean_interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,10 +48,29 @@ class StrategyRecord:
     means: dict[str, float]  # every figure's mean over the seeds
     ci95: dict[str, Interval]  # and its 95% interval
     per_seed: dict[str, dict[str, float]]  # seed (as text) -> figure -> value
-    mlflow: Runs
-    origin: dict[str, Any] | None = None  # where the baseline came from (user_model.Origin)
+    mlflow: Runs | None  # None: nothing was logged (the decision map's records)
+    origin: dict[str, Any] | None = None  # where the baseline came from (retrainlab.pipeline.origin.Origin)
     # The registered seed's test rows per [actual, predicted, rows], per test set (per-class recall)
     confusion: dict[str, list[list]] | None = None
+
+    @classmethod
+    def of_seeds(cls, strategy: str, round_: int, per_seed: dict[str, dict[str, float]], distribute: dict[str, Any],
+                 mlflow: Runs | None = None, origin: dict[str, Any] | None = None,
+                 confusion: dict[str, list[list]] | None = None) -> StrategyRecord:
+        """The record of each seed's figures: their means and 95% intervals over the seeds,
+        and the device they trained on, computed here for every producer of a record."""
+        means, ci95 = summarize(list(per_seed.values()))
+        return cls(strategy=strategy, round=round_, seeds=[int(seed) for seed in per_seed],
+                   device="gpu" if means.get("gpus") else "cpu", distribute=distribute, means=means, ci95=ci95,
+                   per_seed=dict(per_seed), mlflow=mlflow, origin=origin, confusion=confusion)
+
+    def interval_metrics(self) -> dict[str, float]:
+        """The 95% intervals of the figures that have one worth showing (INTERVAL_FIGURES)."""
+        flat = {}
+        for name, bounds in self.ci95.items():
+            if name in INTERVAL_FIGURES:
+                flat[f"{name}_ci_low"], flat[f"{name}_ci_high"] = bounds.low, bounds.high
+        return flat
 
     def mean(self, figure: str, default: float | None = None) -> float | None:
         return self.means.get(figure, default)
@@ -61,7 +81,8 @@ class StrategyRecord:
 
     @property
     def version(self) -> str:
-        return str(self.mlflow.model_version)
+        """The registered version of its model ("" for a record nothing was registered for)."""
+        return str(self.mlflow.model_version) if self.mlflow else ""
 
     def with_seed(self, seed: str, figures: dict[str, float]) -> StrategyRecord:
         """The record with one more seed's figures, its means and intervals computed again."""
@@ -73,7 +94,7 @@ class StrategyRecord:
         raw = {"strategy": self.strategy, "round": self.round, "seeds": list(self.seeds), "device": self.device,
                "distribute": self.distribute, **self.means,
                "ci95": {k: dataclasses.asdict(v) for k, v in self.ci95.items()},
-               "per_seed": self.per_seed, "mlflow": dataclasses.asdict(self.mlflow)}
+               "per_seed": self.per_seed, "mlflow": dataclasses.asdict(self.mlflow) if self.mlflow else None}
         optional = {"origin": self.origin, "confusion": self.confusion}
         return raw | {key: value for key, value in optional.items() if value is not None}
 
@@ -85,7 +106,8 @@ class StrategyRecord:
             strategy=raw["strategy"], round=raw["round"], seeds=list(raw["seeds"]), device=raw["device"],
             distribute=raw["distribute"], means={k: v for k, v in raw.items() if k not in fixed},
             ci95={k: Interval(**v) for k, v in raw["ci95"].items()}, per_seed=raw["per_seed"],
-            mlflow=Runs(**raw["mlflow"]), origin=raw.get("origin"), confusion=raw.get("confusion"),
+            mlflow=Runs(**raw["mlflow"]) if raw["mlflow"] else None, origin=raw.get("origin"),
+            confusion=raw.get("confusion"),
         )
 
     def write(self, root: Path) -> None:
@@ -122,8 +144,6 @@ def rounded(figures: dict[str, float]) -> dict[str, float]:
 
 def summarize(per_seed: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, Interval]]:
     """Mean and 95% interval of every figure over the seeds (the figures of the first seed)."""
-    from retrainlab.decision.evaluation import bounds_of, mean_interval
-
     means, intervals = {}, {}
     for name in per_seed[0]:
         mean, low, high = mean_interval([figures[name] for figures in per_seed], bounds=bounds_of(name))

@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from retrainlab.base import layout
 from retrainlab import version
+from retrainlab.base import layout
 from retrainlab.base.errors import RetrainlabError
 
 TEMPLATES = "project"  # the package's folder of project files
@@ -63,7 +63,7 @@ def ignore_lines() -> dict[str, tuple[str, ...]]:
 def init(cwd: Path, initial: str, incremental: str, label: str, model: str | None, force: bool) -> dict[str, Any]:
     """Check, then write the project files, initialise DVC and extend the ignore files;
     return what was done, for the message."""
-    from retrainlab.config import params_from_text
+    from retrainlab.pipeline.params import params_from_text
 
     root = repository_root(cwd)
     if not label.strip():

@@ -23,12 +23,13 @@ import numpy as np
 import pandas as pd
 
 from retrainlab.base import layout
-from retrainlab.registry import promotion
-from retrainlab.tracking import store
-from retrainlab.config import Params, load_params
-from retrainlab.data import Prepared, inputs, load_prepared, read_arrays, read_table, tidy
 from retrainlab.base.errors import DataError, PipelineError
 from retrainlab.base.files import write_atomically
+from retrainlab.config import Params
+from retrainlab.data import Prepared, inputs, load_prepared, read_arrays, read_table, tidy
+from retrainlab.pipeline.params import load_params
+from retrainlab.registry import promotion
+from retrainlab.tracking import store
 
 CHAMPION_URI = "models:/{name}@champion"
 RAW_DIR = Path("data") / "raw"

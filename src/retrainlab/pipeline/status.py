@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from retrainlab.base import layout
-from retrainlab.config import Params
 from retrainlab.base.errors import RetrainlabError
+from retrainlab.config import Params
 
 # The newest versions listed; those an alias points at are listed whatever their age.
 SHOWN_VERSIONS = 20

@@ -28,14 +28,14 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from retrainlab.decision import comparison, evaluation
 from retrainlab.base import layout
+from retrainlab.base.errors import ModelFileError, RetrainlabError, UnusableModel
 from retrainlab.config import CompareParams, Params
 from retrainlab.data import Prepared, load_prepared
-from retrainlab.base.errors import ModelFileError, RetrainlabError, UnusableModel
-from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG, download_model
+from retrainlab.decision import comparison, evaluation
 from retrainlab.decision.record import StrategyRecord
 from retrainlab.decision.record import load as load_record
+from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG, download_model
 from retrainlab.tracking.store import project_root
 
 CHALLENGER = "challenger"
@@ -175,7 +175,7 @@ def recorded_figures(tags: Mapping[str, str], policy: CompareParams) -> dict[str
     means = {k: figure(f"mean_{k}") for k in ("acc_old", "acc_new")}
     for figures in (own, means):
         if None not in figures.values():
-            figures["target"] = (1 - share) * figures["acc_old"] + share * figures["acc_new"]
+            figures["target"] = evaluation.target(figures, share)
     return {"seed": tags.get("seed"), "seeds": tags.get("mean_over_seeds"), "own": own, "means": means}
 
 
@@ -250,7 +250,8 @@ def recorded_losses(run_id: str | None) -> dict[str, float | None]:
 
 
 def _target(accs: Mapping[str, float], policy: CompareParams) -> float:
-    return (1 - policy.new_traffic_share) * accs["old"] + policy.new_traffic_share * accs["new"]
+    """The target of accuracies on the old and the new test sets (evaluation.target)."""
+    return evaluation.target({"acc_old": accs["old"], "acc_new": accs["new"]}, policy.new_traffic_share)
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol
 
+from retrainlab.base.labels import grown_labels
 from retrainlab.config import MAX_EPOCHS, Params, require
 
 FROM_SCRATCH = "scratch"  # fresh weights
@@ -116,24 +117,24 @@ class Context:
     def grown(self, *splits: str):
         """A copy of the baseline whose output has a unit for every class `splits` add
         (the incremental data by default), the old classes' units untouched."""
-        from retrainlab import models
+        from retrainlab.models.surgery import grow_output  # start-up: no TensorFlow until a plan is made
 
         labels = grown_labels(self.base.labels, self.data.classes(*(splits or (NEW,))))
-        model = models.grow_output(self.base.model, len(labels), self.seed)
+        model = grow_output(self.base.model, len(labels), self.seed)
         return dataclasses.replace(self.base, model=model, labels=labels)
 
     def fresh(self, *splits: str):
         """A model with fresh weights for the classes of `splits`: the project's MLP, or,
         for a brought baseline, its architecture with its preprocessing adapted anew."""
-        from retrainlab import models
+        from retrainlab.models.build import fresh_bundle  # start-up: no TensorFlow until a plan is made
 
-        return models.fresh_bundle(self.data, self.params, splits, self.seed, self.base)
+        return fresh_bundle(self.data, self.params, splits, self.seed, self.base)
 
     def copy_of_base(self):
         """The baseline as it is, in a copy no other strategy's training can change."""
-        from retrainlab import models
+        from retrainlab.models.files import copy_model  # start-up: no TensorFlow until a plan is made
 
-        return dataclasses.replace(self.base, model=models.copy_model(self.base.model))
+        return dataclasses.replace(self.base, model=copy_model(self.base.model))
 
     def rows(self, split: str) -> int:
         return self.data.rows(split)
@@ -161,14 +162,3 @@ class Strategy:
     def section(self) -> str:
         """Where its settings are in params.yaml: its own section, or the model's."""
         return f"strategies.{self.name}" if issubclass(self.settings, Training) else "model"
-
-
-def grown_labels(known: list, new_labels) -> list:
-    """The known labels in their order, then labels only the new data has, sorted.
-
-    Keeping the old order keeps each old class on its old output unit.
-    """
-    from retrainlab.data import plain
-
-    seen = set(known)
-    return list(known) + sorted({plain(v) for v in new_labels} - seen)

@@ -63,7 +63,7 @@ class Distillation:
         under a multi-worker strategy would be a collective step the other workers are not
         taking."""
         if self._teacher is None:
-            from retrainlab.models import copy_model
+            from retrainlab.models.files import copy_model
 
             self._teacher = copy_model(self.source)
         return self._teacher

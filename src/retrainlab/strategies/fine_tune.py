@@ -2,8 +2,9 @@
 
 import dataclasses
 
+from retrainlab.base.labels import grown_labels
 from retrainlab.config import require
-from retrainlab.strategies.declaration import NEW, Context, Plan, Rows, Strategy, Training, grown_labels
+from retrainlab.strategies.declaration import NEW, Context, Plan, Rows, Strategy, Training
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,7 +23,7 @@ class FineTuneSettings(Training):
 def fine_tune(ctx: Context) -> Plan:
     """The baseline frozen but its last `trainable_layers` layers; `new_layers` layers and
     the output on top, trained on the new data at the fine-tune learning rate."""
-    from retrainlab.models import attach_head
+    from retrainlab.models.surgery import attach_head
 
     s = ctx.settings
     labels = grown_labels(ctx.base.labels, ctx.data.classes(NEW))

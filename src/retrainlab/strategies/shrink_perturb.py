@@ -29,7 +29,7 @@ def shrink_and_perturb(shrink: float, noise: float):
     """The weight transform: w <- shrink * w + noise * w_fresh, for every trainable weight."""
 
     def transform(model, seed: int) -> None:
-        from retrainlab.models import fresh_weights
+        from retrainlab.models.surgery import fresh_weights
 
         for variable, fresh in zip(model.trainable_variables, fresh_weights(model, seed), strict=True):
             variable.assign(shrink * variable.numpy() + noise * fresh)

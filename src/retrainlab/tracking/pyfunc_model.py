@@ -29,7 +29,7 @@ LOAD_NOTE = "registered_model_meta"
 
 class RetrainlabModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
-        from retrainlab.models import ModelBundle
+        from retrainlab.models.bundle import ModelBundle
 
         self.bundle = ModelBundle.load(Path(context.artifacts[BUNDLE_ARTIFACT]))
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from retrainlab.base.errors import ConfigError
 from retrainlab.config import DistributeParams
 from retrainlab.training.cost import Cost
-from retrainlab.base.errors import ConfigError
 
 NONE, MIRRORED, MULTI_WORKER = "none", "mirrored", "multi_worker"
 

@@ -36,11 +36,13 @@ import keras
 import numpy as np
 
 from retrainlab.base import layout
-from retrainlab.training.distribute import MULTI_WORKER, Distribution
 from retrainlab.base.errors import ConfigError, TrainingError
-from retrainlab.models import ModelBundle, compile_model, require_finite_weights
 from retrainlab.data.stream import WINDOW_ROWS, file_rows, pieces, windows
+from retrainlab.models.bundle import ModelBundle
+from retrainlab.models.files import require_finite_weights
+from retrainlab.models.outputs import compile_model
 from retrainlab.strategies import Plan, Rows
+from retrainlab.training.distribute import MULTI_WORKER, Distribution
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +182,8 @@ def evaluate(bundle: ModelBundle, data, plan: Plan, reference: float | None, pre
     forgetting against `reference`, the same seed's baseline acc_old (None: the model is the
     baseline). A model whose loss or predictions are not finite is refused (`refused` says
     what that spares, e.g. ", so it is not registered")."""
-    from retrainlab.decision import evaluation
     from retrainlab.data import stream
+    from retrainlab.decision import evaluation
 
     remedy = (f"lower {plan.section}.learning_rate (now {plan.learning_rate:g}) or look for extreme values in the "
               "data")

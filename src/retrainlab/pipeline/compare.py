@@ -1,9 +1,7 @@
-"""The pipeline's data steps at the edge, where they meet MLflow and the files DVC tracks:
-`prepare_step` builds the datasets, `compare_step` compares the strategies and recommends.
-
-Neither imports TensorFlow (`retrainlab.pipeline.train` holds the strategy step, which does), so
-their stages start in a second or two rather than the several that loading it takes.
-"""
+"""The compare step at the edge: gather this execution's strategies, diagnose the new data,
+train more seeds while the evidence does not decide, recommend, write the report, describe
+the runs and versions in MLflow, and mark the challenger. It loads TensorFlow only when it
+trains more seeds, so the stage otherwise starts in a second or two."""
 
 from __future__ import annotations
 
@@ -11,77 +9,27 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import pandas as pd
 
 from retrainlab.base import console, layout
-from retrainlab.tracking import store
-from retrainlab.config import Params, applicable, as_flat_dict
-from retrainlab.data import load_prepared, prepare
 from retrainlab.base.errors import PipelineError
+from retrainlab.config import Params, as_flat_dict
+from retrainlab.data import load_prepared
+from retrainlab.decision import change, comparison, diagnostics
 from retrainlab.decision.record import load as load_record
 from retrainlab.decision.record import rounded
+from retrainlab.registry import promotion
+from retrainlab.reporting import descriptions, report
 from retrainlab.strategies import BASELINE, CATALOGUE
+from retrainlab.tracking import store
 
 DIAGNOSTIC_ROWS = 50_000  # per split
 log = logging.getLogger(__name__)
 
 
-def prepare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
-    """Build the datasets, then log their summary and digests to the step's MLflow run."""
-    log.info(f"== {layout.PREPARE}: {_source(params)}: the old and the new data, each split into training and test ==")
-    summary = prepare(params.data, root)
-    data = load_prepared(root)
-    experiment_id = store.configure(params.tracking.experiment, store.project_root(root))
-    with store.step_run(experiment_id, layout.PREPARE, None, {}, system_metrics=False):
-        store.log_params({k: v for k, v in applicable(params).items() if k.startswith("data.")})
-        for split in layout.SPLITS:
-            context = "training" if split.endswith("_train") else "evaluation"
-            store.log_dataset(data, split, context)
-        mlflow.log_artifact(str(root / layout.SUMMARY))
-    rows = summary["rows"]
-    log.info(f"{layout.PREPARE}: old data {rows['initial_train']:,} training and {rows['initial_test']:,} test rows, "
-             f"new data {rows['incremental_train']:,} and {rows['incremental_test']:,}; "
-             f"{len(data.features)} features, label '{data.label}'")
-    return summary
-
-
-def _show_verdicts(records, verdict, registered_model: str) -> None:
-    """Each strategy's target and verdict on its run, so the runs table sorts by the decision,
-    and a description on its run and on the version it registered."""
-    from retrainlab.reporting import report
-
-    for strategy, record in records.items():
-        a = verdict.assessments[strategy]
-        summary = CATALOGUE[strategy].summary
-        figures = {"target": a.target.mean, "target_ci_low": a.target.low, "target_ci_high": a.target.high}
-        tags = {store.TAG_VERDICT: verdict.word(strategy),
-                store.NOTE_TAG: report.strategy_description(record, summary, verdict)}
-        store.log_to_run(record.mlflow.run_id, rounded(figures), tags, [], "")
-        if strategy == BASELINE and record.origin and record.origin.get("kind") == "registry":
-            continue  # the champion of an earlier round: its version belongs to that round
-        own = record.per_seed[str(record.mlflow.model_seed)]
-        store.describe_version(registered_model, record.version, report.version_description(
-            strategy, summary, record.mlflow.model_seed, len(record.per_seed), own, record.means,
-            verdict.status(strategy)))
-
-
-def _source(params: Params) -> str:
-    """Where the data comes from, as the prepare step's header says it."""
-    data = params.data
-    if data.source in ("files", "arrays"):
-        files = getattr(data, data.source)
-        return f"{files.initial} and {files.incremental}"
-    return f"{data.source}, scenario {data.scenario}"
-
-
 def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     """Gather this execution's strategies, diagnose the new data, train more seeds while the
     evidence does not decide, recommend, report, mark the challenger."""
-    from retrainlab.decision import change, comparison, diagnostics
-    from retrainlab.registry import promotion
-    from retrainlab.reporting import report
-
     # The baseline and the options params.yaml chooses now: a record left by an option since
     # dropped from `strategies` is not compared.
     records = {name: load_record(root, name) for name in (BASELINE, *params.strategies)}
@@ -105,7 +53,8 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         """More seeds need TensorFlow: loaded only when the evidence asks for them."""
         log.info(f"compare: training seed {seed} of {', '.join(names)}: not yet separated")
         console.load_tensorflow()
-        from retrainlab.pipeline.train import train_extra_seed
+        # start-up: the compare step loads no TensorFlow unless the evidence asks for more seeds
+        from retrainlab.pipeline.strategy_step import train_extra_seed
 
         return train_extra_seed(names, seed, params, root)
 
@@ -129,7 +78,7 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         parent_metrics |= {f"recommended.{k}": float(v) for k, v in shown.items() if k != "verdict"}
         tags = {store.TAG_PREFIX + "recommendation": verdict.recommended,
                 store.TAG_PREFIX + "change": ", ".join(c.kind for c in changes),
-                store.NOTE_TAG: report.decision_description(records, verdict, summary["headline"],
+                store.NOTE_TAG: descriptions.decision_description(records, verdict, summary["headline"],
                                                                summary["reasons"])}
         store.log_to_run(parent, rounded(parent_metrics), tags, [root / p for p in layout.REPORT_FILES],
                             artifact_dir="comparison")
@@ -140,3 +89,21 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     for reason in summary["reasons"]:
         log.info(f"  - {reason}")
     return summary
+
+
+def _show_verdicts(records, verdict, registered_model: str) -> None:
+    """Each strategy's target and verdict on its run, so the runs table sorts by the decision,
+    and a description on its run and on the version it registered."""
+    for strategy, record in records.items():
+        a = verdict.assessments[strategy]
+        summary = CATALOGUE[strategy].summary
+        figures = {"target": a.target.mean, "target_ci_low": a.target.low, "target_ci_high": a.target.high}
+        tags = {store.TAG_VERDICT: verdict.word(strategy),
+                store.NOTE_TAG: descriptions.strategy_description(record, summary, verdict)}
+        store.log_to_run(record.mlflow.run_id, rounded(figures), tags, [], "")
+        if strategy == BASELINE and record.origin and record.origin.get("kind") == "registry":
+            continue  # the champion of an earlier round: its version belongs to that round
+        own = record.per_seed[str(record.mlflow.model_seed)]
+        store.describe_version(registered_model, record.version, descriptions.version_description(
+            strategy, summary, record.mlflow.model_seed, len(record.per_seed), own, record.means,
+            verdict.status(strategy)))

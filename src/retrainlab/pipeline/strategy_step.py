@@ -3,7 +3,7 @@
 `run_strategy` trains one strategy once per seed under the cost meter, evaluates, logs and
 registers it. The DVC outputs (model directory, metrics JSON, curves CSV) are written last,
 after the model is registered, and each by rename, so a failed run leaves the previous ones
-in place. The only step that needs TensorFlow; `retrainlab.pipeline.steps` holds the others.
+in place. The only step that needs TensorFlow; prepare.py and compare.py hold the others.
 """
 
 from __future__ import annotations
@@ -21,35 +21,33 @@ from typing import Any
 
 import keras
 import mlflow
-from mlflow.entities import Metric
 import numpy as np
 import pandas as pd
+from mlflow.entities import Metric
 
-from retrainlab.training import distribute, seed_workers
-from retrainlab.decision import evaluation
 from retrainlab.base import layout
-from retrainlab.reporting import report
-from retrainlab.tracking import store
-from retrainlab.pipeline import user_model
-from retrainlab.training.checkpoint import EpochCheckpoint, resume
-from retrainlab.config import Params, applicable, as_flat_dict
-from retrainlab.training.cost import Cost, CostMeter, price
-from retrainlab.data import Prepared, load_prepared
 from retrainlab.base.errors import PipelineError
 from retrainlab.base.files import write_csv
-from retrainlab.models import ModelBundle
+from retrainlab.config import Params, applicable, as_flat_dict
+from retrainlab.data import Prepared, load_prepared
+from retrainlab.decision import evaluation
 from retrainlab.decision.record import (
     HEADLINE,
-    INTERVAL_FIGURES,
-    Interval,
     Runs,
     StrategyRecord,
     rounded,
-    summarize,
 )
 from retrainlab.decision.record import load as load_record
-from retrainlab.strategies import BASELINE, CATALOGUE, Plan, Strategy, plan_for
-from retrainlab.training.loop import HeldOutCurves, evaluate, fit, gpus_in_use, rows_trained, seed_everything
+from retrainlab.models.brought import label_order
+from retrainlab.models.bundle import ModelBundle
+from retrainlab.pipeline import user_model
+from retrainlab.pipeline.origin import Origin, recorded_origin
+from retrainlab.reporting import descriptions
+from retrainlab.strategies import BASELINE, CATALOGUE, Plan, Strategy
+from retrainlab.tracking import store
+from retrainlab.training import distribute, workers
+from retrainlab.training.checkpoint import EpochCheckpoint, resume
+from retrainlab.training.seed import make_plan, measured_fit, train_seed, workload
 
 # The per-epoch curves, in one section of the MLflow UI's charts ("curves/loss", ...).
 CURVE_PREFIX = "curves/"
@@ -111,7 +109,7 @@ class Step:
     data: Prepared
     bases: dict[int, ModelBundle]  # what each seed starts from (none: fresh weights)
     base_record: StrategyRecord | None  # the baseline's record, for the updates
-    origin: user_model.Origin | None  # where the baseline came from
+    origin: Origin | None  # where the baseline came from
     digests: dict[str, str] = dataclasses.field(default_factory=dict)  # each prepared split's md5
     experiment_id: str = ""
     parent: str = ""  # the pipeline execution's run
@@ -135,14 +133,21 @@ def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyR
         store.log_params({k: v for k, v in applicable(params).items()
                              if not k.startswith("strategies.") or k.startswith(f"strategies.{name}.")})
         results = _train_seeds(step, run.info.run_id)
-        summary = _log_summary(results)
+        dist = step.dist
+        record = StrategyRecord.of_seeds(
+            name, params.round, {str(r.seed): r.figures for r in results},
+            {"strategy": dist.kind, "workers": dist.cluster.workers, "replicas": dist.replicas},
+            origin=step.origin.to_json() if step.origin is not None else None,
+            confusion=results[0].predictions.confusion(),
+        )
+        _log_summary(record, results)
         (root / layout.STAGING_DIR).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=root / layout.STAGING_DIR) as staging:
             staged = Path(staging) / "bundle"
             for result in results:
                 result.bundle.save(staged / seed_dir(result.seed))
-            version = _register(step, run.info.run_id, summary, results[0], staged)
-            record = _record(step, run.info.run_id, summary, results, version)
+            version = _register(step, run.info.run_id, record, results[0], staged)
+            record = dataclasses.replace(record, mlflow=_runs(step, run.info.run_id, results, version))
             _publish(root, name, staged, record, mean_curves([r.history for r in results]),
                      results[0].predictions.frame())
     return record
@@ -169,7 +174,7 @@ def _run_tags(step: Step) -> dict[str, str]:
     tags |= {f"{store.TAG_PREFIX}data.{split}.md5": md5 for split, md5 in step.digests.items()}
     origin = step.origin
     if origin is not None:
-        brought = user_model.label_order(step.params) if origin.brought else "sorted"
+        brought = label_order(step.params) if origin.brought else "sorted"
         tags |= {store.TAG_PREFIX + "baseline.from": origin.spec, store.TAG_PREFIX + "label_order": brought}
         if step.name == BASELINE and origin.version:
             tags[store.TAG_PREFIX + "source_version"] = origin.version
@@ -178,13 +183,13 @@ def _run_tags(step: Step) -> dict[str, str]:
 
 def _plan(step: Step, seed: int) -> Plan:
     """The strategy's plan for one seed, its model built where the distribution wants it."""
-    seed_everything(seed)
-    with step.dist.scope():
-        return plan_for(step.name, step.data, step.params, step.bases.get(seed), seed)
+    return make_plan(step.name, step.data, step.params, step.bases.get(seed), seed, step.dist)
 
 
 def _train_seed(step: Step, seed: int) -> SeedResult:
-    """One seed of one strategy, in a run nested under the strategy's run.
+    """One seed of one strategy, in a run nested under the strategy's run: the per-seed core
+    (retrainlab.training.seed), observed by MLflow (its inputs, per-epoch curves, figures)
+    and by a checkpoint.
 
     Training checkpoints every epoch under `checkpoint`; a run killed halfway resumes there
     from its last finished epoch (weights restored; the optimizer's moments start afresh).
@@ -206,53 +211,61 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
             mlflow.set_tag(store.TAG_PREFIX + "resumed_after_epoch", str(done))
         _log_inputs(step.data, plan, step.digests)
         recorder = EpochCheckpoint(checkpoint, logs, math.inf if multi_worker else params.checkpoint_seconds)
-        # Held-out curves call the model outside the cluster's collective steps: one process only.
-        held_out = [] if multi_worker else [HeldOutCurves(plan.bundle, step.data, dist.strategy is not None)]
-        cost, workers = _measured_fit(plan, step, [*held_out, EpochLogger(), recorder], min(done, plan.epochs), seed)
+        reference = step.base_record.per_seed[str(seed)]["acc_old"] if step.base_record else None
+        outcome = train_seed(plan, step.data, params, seed, reference, dist=dist, callbacks=[EpochLogger(), recorder],
+                             initial_epoch=min(done, plan.epochs), held_out=True, progress=True,
+                             refused=", so it is not registered")
         if plan.compiled_with:
             mlflow.set_tag(store.TAG_PREFIX + "compiled_with", plan.compiled_with)
         history = {k: [epoch[k] for epoch in recorder.history] for k in (recorder.history or [{}])[0]}
-        bundle = plan.bundle.detached() if dist.strategy is not None else plan.bundle
-        predictions = evaluation.Predictions()
-        reference = step.base_record.per_seed[str(seed)]["acc_old"] if step.base_record else None
-        figures = _evaluate(bundle, step.data, plan, reference, predictions) | cost.metrics()
-        mlflow.log_metrics(rounded(figures))
-        if len(workers) > 1:
-            for i, worker in enumerate(workers):
+        mlflow.log_metrics(rounded(outcome.figures))
+        if len(outcome.workers) > 1:
+            for i, worker in enumerate(outcome.workers):
                 mlflow.log_metrics(rounded({f"worker{i}.{name}": value for name, value in worker.items()}))
-        mlflow.set_tag(store.TAG_PREFIX + "device", cost.device)
+        mlflow.set_tag(store.TAG_PREFIX + "device", outcome.device)
     shutil.rmtree(checkpoint, ignore_errors=True)
-    return SeedResult(seed, bundle, figures, history, run.info.run_id, predictions)
+    return SeedResult(seed, outcome.bundle, outcome.figures, history, run.info.run_id, outcome.predictions)
 
 
 def _train_seeds(step: Step, run_id: str) -> list[SeedResult]:
-    """Every seed, one after another, or `seeds_parallel` at a time, each in a worker process
-    of its own (started afresh: TensorFlow is not fork-safe). A worker loads the data and
-    its seed's starting point, trains, evaluates and logs its seed run under the strategy's
-    run, and hands back its figures and its model through a staging folder. One process
-    when training is distributed: the distribution has the machine already."""
+    """Every seed, one after another, or `seeds_parallel` at a time in worker processes
+    (retrainlab.training.workers). A worker loads the data and its seed's starting point,
+    trains, evaluates and logs its seed run under the strategy's run, and hands back its
+    figures and its model through a staging folder. One process when training is
+    distributed: the distribution has the machine already."""
     params = step.params
     parallel = min(params.seeds_parallel, len(params.seeds))
     if parallel <= 1 or step.dist.kind != distribute.NONE:
         return [_train_seed(step, seed) for seed in params.seeds]
-    import concurrent.futures
-    import multiprocessing
-
     log.info(f"{step.name}: {len(params.seeds)} seeds, {parallel} at a time in worker processes")
     (step.root / layout.STAGING_DIR).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=step.root / layout.STAGING_DIR) as staging:
-        job = seed_workers.SeedJob(step.name, params, step.root.resolve(), step.experiment_id, step.parent,
-                                   run_id, step.digests, step.lineage, Path(staging))
-        spawn = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(parallel, mp_context=spawn) as pool:
-            done = [pool.submit(seed_workers.train, job, seed) for seed in params.seeds]
+        job = SeedJob(step.name, params, step.root.resolve(), step.experiment_id, step.parent, run_id, step.digests,
+                      step.lineage, Path(staging))
+        with workers.pool(parallel) as pool:
+            done = [pool.submit(seed_in_worker, job, seed) for seed in params.seeds]
             results = [future.result() for future in done]
         return [dataclasses.replace(r, bundle=ModelBundle.load(job.staging / seed_dir(r.seed))) for r in results]
 
 
-def seed_in_worker(job: seed_workers.SeedJob, seed: int) -> SeedResult:
-    """One seed in a worker process (retrainlab.training.seed_workers): its result, its model saved to
-    the staging folder, not sent back."""
+@dataclasses.dataclass(frozen=True)
+class SeedJob:
+    """What a seed's worker process needs to train as the step's own process would."""
+
+    strategy: str
+    params: Params
+    root: Path
+    experiment_id: str
+    parent: str  # the pipeline execution's run
+    strategy_run: str  # the strategy's run, which its seed runs go under
+    digests: dict[str, str]  # each prepared split's md5
+    lineage: dict[str, str]  # round and parent version tags
+    staging: Path  # where the worker saves its model
+
+
+def seed_in_worker(job: SeedJob, seed: int) -> SeedResult:
+    """One seed in a worker process: its result, its model saved to the staging folder, not
+    sent back."""
     data = load_prepared(job.root)
     only = dataclasses.replace(job.params, seeds=[seed])  # this seed's starting point, not every seed's
     bases, base_record, origin = _starting_points(CATALOGUE[job.strategy], only, job.root, data)
@@ -266,79 +279,34 @@ def seed_in_worker(job: seed_workers.SeedJob, seed: int) -> SeedResult:
 
 def train_extra_seed(names: list[str], seed: int, params: Params, root: Path = Path(".")) -> dict[str, dict]:
     """One more seed of the baseline and of `names` (the options still in contention), for
-    the compare step's adaptive seeds: trained, measured and evaluated like the stages'
-    seeds, each in a run nested under the active (compare) run, nothing registered. Returns
-    each strategy's figures."""
+    the compare step's adaptive seeds: the per-seed core, each in a run nested under the
+    active (compare) run, nothing registered. Returns each strategy's figures."""
     data = load_prepared(root)
     brought, _, origin = _starting_points(CATALOGUE[BASELINE], params, root, data)
-    # One process, whatever `distribute` says: the compare step runs on one machine.
-    single = distribute.Distribution(distribute.NONE)
-    bases = {int(seed): next(iter(brought.values()))} if brought else {}
-    step = Step(CATALOGUE[BASELINE], params, root, single, data, bases, None, origin)
-    figures = {}
-    with store.seed_run(BASELINE, int(seed), {store.TAG_PREFIX + "extra_seed": "true"}):
-        baseline = _plan(step, int(seed))
-        log.info(f"{BASELINE} seed {seed}: {workload(data, baseline)}")
-        cost, _ = _measured_fit(baseline, step, [], 0, int(seed))
-        figures[BASELINE] = _evaluate(baseline.bundle, step.data, baseline, None) | cost.metrics()
-        mlflow.log_metrics(figures[BASELINE])
-    for name in names:
-        if name == BASELINE:
-            continue
-        step.strategy = CATALOGUE[name]
-        step.bases = {int(seed): baseline.bundle}
+    base = next(iter(brought.values())) if brought else None
+    figures: dict[str, dict[str, float]] = {}
+    for name in [BASELINE, *(n for n in names if n != BASELINE)]:
         with store.seed_run(name, int(seed), {store.TAG_PREFIX + "extra_seed": "true"}):
-            plan = _plan(step, int(seed))
+            plan = make_plan(name, data, params, base, int(seed))  # one process: compare runs on one machine
             log.info(f"{name} seed {seed}: {workload(data, plan)}")
-            cost, _ = _measured_fit(plan, step, [], 0, int(seed))
-            figures[name] = _evaluate(plan.bundle, step.data, plan, figures[BASELINE]["acc_old"]) | cost.metrics()
+            reference = figures[BASELINE]["acc_old"] if name != BASELINE else None
+            outcome = train_seed(plan, data, params, int(seed), reference, progress=True,
+                                 refused=", so it is not registered")
+            figures[name] = outcome.figures
             mlflow.log_metrics(figures[name])
+        if name == BASELINE:
+            base = outcome.bundle
     return figures
 
 
-def _measured_fit(plan: Plan, step: Step, callbacks: list, initial_epoch: int, seed: int):
-    """Train under the cost meter; return the cluster's cost and each worker's figures.
-
-    Every worker calls this for every seed, in the same order: gathering the figures is a
-    collective step of the cluster."""
-    prices = step.params.cost.cpu_core_hour_usd, step.params.cost.gpu_hour_usd
-    if not plan.epochs:  # a brought baseline, taken as it is: adopting it costs nothing
-        return Cost("cpu", 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, price(0.0, 0.0, *prices)), []
-    with CostMeter(gpus_in_use(), *prices) as meter:
-        fit(plan, step.data, callbacks=callbacks, initial_epoch=initial_epoch, seed=seed, dist=step.dist, progress=True)
-        meter.samples = rows_trained(step.data, plan) * (plan.epochs - initial_epoch)
-    workers = distribute.gather_costs(step.dist, meter.cost)
-    return distribute.combine_costs(meter.cost, workers, *prices), workers
-
-
-def workload(data: Prepared, plan: Plan) -> str:
-    """What one seed's training does, for its line on the console."""
-    if not plan.epochs:
-        return "the brought model as it is: no training"
-    return f"{plan.epochs} epochs on {rows_trained(data, plan):,} rows"
-
-
-def _evaluate(bundle: ModelBundle, data: Prepared, plan: Plan, reference: float | None,
-              predictions=None) -> dict[str, float]:
-    """The shared evaluation (retrainlab.training.loop.evaluate): a model whose loss or
-    predictions are not finite is never registered or published."""
-    return evaluate(bundle, data, plan, reference, predictions, refused=", so it is not registered")
-
-
-def _log_summary(results: list[SeedResult]) -> SeedSummary:
+def _log_summary(record: StrategyRecord, results: list[SeedResult]) -> None:
     """The means and intervals over the seeds, and the mean curves, on the strategy's run."""
-    summary = summarize_seeds([r.figures for r in results])
-    mlflow.log_metrics(rounded(summary.means | summary.interval_metrics()))
+    mlflow.log_metrics(rounded(record.means | record.interval_metrics()))
     store.log_curves(mean_curves([r.history for r in results]), CURVE_PREFIX)
-    mlflow.set_tag(store.TAG_PREFIX + "device", _device(summary))
-    return summary
+    mlflow.set_tag(store.TAG_PREFIX + "device", record.device)
 
 
-def _device(summary: SeedSummary) -> str:
-    return "gpu" if summary.means["gpus"] else "cpu"
-
-
-def _register(step: Step, run_id: str, summary: SeedSummary, primary: SeedResult, staged: Path) -> int:
+def _register(step: Step, run_id: str, record: StrategyRecord, primary: SeedResult, staged: Path) -> int:
     """Register the first seed's model as a new version (a brought registered baseline is in
     the registry already: no duplicate version)."""
     if step.name == BASELINE and step.origin.kind == "registry":
@@ -348,7 +316,7 @@ def _register(step: Step, run_id: str, summary: SeedSummary, primary: SeedResult
     # The version is the registered seed's model: its own figures; the means over the seeds
     # are named as such.
     tags |= {name: f"{primary.figures[name]:.4f}" for name in HEADLINE}
-    tags |= {f"mean_{name}": f"{summary.means[name]:.4f}" for name in HEADLINE}
+    tags |= {f"mean_{name}": f"{record.means[name]:.4f}" for name in HEADLINE}
     tags["mean_over_seeds"] = str(seeds)
     data = step.data
     return store.log_and_register_model(
@@ -357,26 +325,18 @@ def _register(step: Step, run_id: str, summary: SeedSummary, primary: SeedResult
         data.sample("incremental_test", 5)[data.feature_names],
         step.params.tracking.registered_model,
         tags,
-        description=report.version_description(step.name, step.strategy.summary, primary.seed, seeds,
-                                        primary.figures, summary.means),
+        description=descriptions.version_description(step.name, step.strategy.summary, primary.seed, seeds,
+                                                     primary.figures, record.means),
     )
 
 
 
-def _record(step: Step, run_id: str, summary: SeedSummary, results: list[SeedResult], version: int) -> StrategyRecord:
-    dist = step.dist
-    runs = Runs(
+def _runs(step: Step, run_id: str, results: list[SeedResult], version: int) -> Runs:
+    """Where MLflow keeps the strategy's runs and its registered model."""
+    return Runs(
         experiment_id=step.experiment_id, run_id=run_id, parent_run_id=step.parent,
         seed_run_ids={str(r.seed): r.run_id for r in results}, registered_model=step.params.tracking.registered_model,
         model_version=version, model_seed=results[0].seed, parent_version=step.lineage.get(store.TAG_PARENT_VERSION),
-    )
-    return StrategyRecord(
-        strategy=step.name, round=step.params.round, seeds=list(step.params.seeds), device=_device(summary),
-        distribute={"strategy": dist.kind, "workers": dist.cluster.workers, "replicas": dist.replicas},
-        means=summary.means, ci95=summary.intervals,
-        per_seed={str(r.seed): r.figures for r in results}, mlflow=runs,
-        origin=step.origin.to_json() if step.origin is not None else None,
-        confusion=results[0].predictions.confusion(),
     )
 
 
@@ -386,10 +346,10 @@ def _train_as_worker(step: Step) -> dict[str, Any]:
     dist = step.dist
     log.info(f"{step.name}: worker {dist.cluster.index + 1} of {dist.cluster.workers}: training with the chief; "
              "the chief logs and writes the outputs")
-    workers = []
+    costs = []
     for seed in step.params.seeds:
-        workers = _measured_fit(_plan(step, seed), step, [], 0, seed)[1]
-    return {"strategy": step.name, "worker": dist.cluster.index, "workers": workers}
+        costs = measured_fit(_plan(step, seed), step.data, step.params, seed, step.dist, progress=True)[1]
+    return {"strategy": step.name, "worker": dist.cluster.index, "workers": costs}
 
 
 def checkpoint_dir(root: Path, strategy: str, seed: int, params: Params, identity: dict[str, Any]) -> Path:
@@ -398,25 +358,6 @@ def checkpoint_dir(root: Path, strategy: str, seed: int, params: Params, identit
     training = {k: v for k, v in as_flat_dict(params).items() if not k.startswith(("tracking.", "compare.", "seeds"))}
     key = json.dumps({"strategy": strategy, "seed": seed, "params": training, **identity}, sort_keys=True, default=str)
     return root / layout.CHECKPOINTS_DIR / strategy / f"seed-{seed}-{hashlib.md5(key.encode()).hexdigest()[:12]}"
-
-
-@dataclasses.dataclass(frozen=True)
-class SeedSummary:
-    means: dict[str, float]
-    intervals: dict[str, Interval]
-
-    def interval_metrics(self) -> dict[str, float]:
-        """The 95% intervals of the figures that have one worth showing."""
-        flat = {}
-        for name, bounds in self.intervals.items():
-            if name in INTERVAL_FIGURES:
-                flat[f"{name}_ci_low"], flat[f"{name}_ci_high"] = bounds.low, bounds.high
-        return flat
-
-
-def summarize_seeds(per_seed: list[dict[str, float]]) -> SeedSummary:
-    """Mean and 95% interval of every figure over the seeds."""
-    return SeedSummary(*summarize(per_seed))
 
 
 def mean_curves(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
@@ -467,9 +408,9 @@ def _starting_points(strategy: Strategy, params: Params, root: Path, data: Prepa
     and one that starts from fresh weights reads a brought baseline's architecture there."""
     if strategy.name != BASELINE:
         bases, record = _load_baseline(root, params.seeds)
-        origin = user_model.Origin.from_json(record.origin) if record.origin is not None else None
+        origin = Origin.from_json(record.origin) if record.origin is not None else None
         return bases, record, origin
-    origin = user_model.recorded_origin(params, root)
+    origin = recorded_origin(params, root)
     if not origin.brought:
         return {}, None, origin
     brought = user_model.load(origin, data, params, root)

@@ -1,0 +1,272 @@
+"""params.yaml's sections: one frozen dataclass each, with the checks of its values.
+
+Each `check` rejects an out-of-range value with a one-line ConfigError naming the key; the
+converter (convert.py) rejects unknown keys and wrong types the same way. The options'
+own sections (`strategies.NAME`) are declared with the strategies, which read these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, Literal
+
+from retrainlab.base.errors import ConfigError
+from retrainlab.config.convert import key_of
+
+SOURCES = ("digits", "synthetic", "files", "arrays")
+# Upper bounds that no real run comes near, so that a slip of the keyboard (an extra few
+# zeros) is refused at once instead of exhausting the machine's memory or time.
+MAX_EPOCHS = 100_000
+MAX_UNITS = 65_536
+MAX_BATCH = 1 << 20
+MAX_SEEDS = 100
+# A training seed seeds NumPy's legacy generator (which takes 0 to 2**32 - 1) and, plus a
+# small offset, Keras' initializers: int32's range leaves room for the offsets.
+MAX_SEED = 2**31 - 1
+# The synthetic source's size: rows generated, and columns and classes a chunk of
+# CHUNK_ROWS rows holds in memory (features x 2 MiB at most).
+MAX_SYNTHETIC_ROWS = 10**9
+MAX_SYNTHETIC_COLUMNS = 1024
+SCENARIOS = ("same_distribution", "covariate_shift", "concept_drift", "new_classes")
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticParams:
+    rows: int = 3000
+    features: int = 8
+    classes: int = 4
+
+    def check(self) -> None:
+        require(20 <= self.rows <= MAX_SYNTHETIC_ROWS, "data.synthetic.rows",
+                f"must be between 20 and {MAX_SYNTHETIC_ROWS}")
+        require(1 <= self.features <= MAX_SYNTHETIC_COLUMNS, "data.synthetic.features",
+                f"must be between 1 and {MAX_SYNTHETIC_COLUMNS}")
+        require(2 <= self.classes <= MAX_SYNTHETIC_COLUMNS, "data.synthetic.classes",
+                f"must be between 2 and {MAX_SYNTHETIC_COLUMNS}")
+
+
+@dataclasses.dataclass(frozen=True)
+class FilesParams:
+    initial: str = "data/raw/initial.csv"
+    incremental: str = "data/raw/incremental.csv"
+    label: str = "label"
+    features: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class ArraysParams:
+    """The `arrays` source: one .npz file per dataset, with `x` (any shape) and `y`."""
+
+    initial: str = "data/raw/initial.npz"
+    incremental: str = "data/raw/incremental.npz"
+
+
+@dataclasses.dataclass(frozen=True)
+class DataParams:
+    source: Literal["digits", "synthetic", "files", "arrays"] = "digits"
+    scenario: Literal["same_distribution", "covariate_shift", "concept_drift", "new_classes"] = (
+        "new_classes"
+    )
+    incremental_fraction: float = 0.3
+    test_fraction: float = 0.25
+    affected_classes: int = 3
+    shift_strength: float = 1.0
+    seed: int = 0
+    missing: Literal["drop", "impute"] = "drop"
+    synthetic: SyntheticParams = dataclasses.field(default_factory=SyntheticParams)
+    files: FilesParams = dataclasses.field(default_factory=FilesParams)
+    arrays: ArraysParams = dataclasses.field(default_factory=ArraysParams)
+    # The model's output units in order (output i is labels[i]); empty: the labels sorted.
+    labels: list[str | int] = dataclasses.field(default_factory=list)
+
+    def check(self) -> None:
+        require(0 < self.incremental_fraction <= 10, "data.incremental_fraction", "must be in (0, 10]")
+        require(0 < self.test_fraction < 1, "data.test_fraction", "must be in (0, 1)")
+        require(self.affected_classes >= 1, "data.affected_classes", "must be at least 1")
+        if self.scenario == "concept_drift":
+            require(
+                self.affected_classes >= 2,
+                "data.affected_classes",
+                "must be at least 2 for concept_drift (labels rotate among these classes)",
+            )
+        require(self.shift_strength > 0, "data.shift_strength", "must be positive")
+        require(self.seed >= 0, "data.seed", "must be 0 or more")
+        require(len(set(map(str, self.labels))) == len(self.labels), "data.labels", "must not repeat a label")
+        self.synthetic.check()
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelParams:
+    hidden_units: list[int] = dataclasses.field(default_factory=lambda: [64, 32])
+    dropout: float = 0.1
+    learning_rate: float = 0.001
+    epochs: int = 30
+    batch_size: int = 32
+
+    def check(self) -> None:
+        require(len(self.hidden_units) >= 1, "model.hidden_units", "needs at least one layer")
+        require(all(1 <= u <= MAX_UNITS for u in self.hidden_units), "model.hidden_units",
+                 f"must be between 1 and {MAX_UNITS}")
+        require(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
+        _check_training("model", self.learning_rate, self.epochs)
+        require(1 <= self.batch_size <= MAX_BATCH, "model.batch_size", f"must be between 1 and {MAX_BATCH}")
+
+
+TRAIN = "train"
+REGISTRY_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))")
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineParams:
+    """Where the baseline comes from: trained here, a registered version, or a Keras file."""
+
+    from_: str = TRAIN  # `from` in params.yaml
+
+    def check(self) -> None:
+        ok = self.from_ == TRAIN or REGISTRY_URI.fullmatch(self.from_) or self.from_.endswith(".keras")
+        require(bool(ok), "baseline.from",
+                 f"is {self.from_!r}; give train, models:/NAME@ALIAS, models:/NAME/VERSION or a path to a .keras file")
+
+
+@dataclasses.dataclass(frozen=True)
+class CostParams:
+    gpu_hour_usd: float | None = None
+    cpu_core_hour_usd: float | None = None
+
+    def check(self) -> None:
+        for name in ("gpu_hour_usd", "cpu_core_hour_usd"):
+            value = getattr(self, name)
+            require(value is None or value >= 0, f"cost.{name}", "must be 0 or more, or null")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackingParams:
+    experiment: str = "retrainlab-digits"
+    registered_model: str = "retrainlab-digits"
+    system_metrics: bool = True
+
+    def check(self) -> None:
+        require(bool(self.experiment.strip()), "tracking.experiment", "must not be empty")
+        require(bool(self.registered_model.strip()), "tracking.registered_model", "must not be empty")
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareParams:
+    new_traffic_share: float = 0.5
+    tolerance: float = 0.01
+    # Accuracy on the old data an option may lose if all traffic were old; the ceiling on
+    # forgetting is this over the old traffic's share (none at share 1.0).
+    max_forgetting: float = 0.025
+    cost_metric: Literal["auto", "cost_usd", "gpu_seconds", "cpu_seconds", "wall_seconds"] = "auto"
+    max_seeds: int = 6  # seeds the options in contention may get while the evidence does not decide
+    budget_seconds: float = 300.0  # training time those extra seeds may take (0: none)
+
+    def check(self) -> None:
+        require(0 <= self.new_traffic_share <= 1, "compare.new_traffic_share", "must be in [0, 1]")
+        require(0 <= self.tolerance < 1, "compare.tolerance", "must be in [0, 1)")
+        require(0 <= self.max_forgetting <= 1, "compare.max_forgetting", "must be in [0, 1]")
+        require(1 <= self.max_seeds <= MAX_SEEDS, "compare.max_seeds", f"must be between 1 and {MAX_SEEDS}")
+        require(0 <= self.budget_seconds <= 7 * 24 * 3600, "compare.budget_seconds", "must be between 0 and a week")
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributeParams:
+    strategy: Literal["none", "mirrored", "multi_worker"] = "none"
+
+    def check(self) -> None:
+        pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    seeds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
+    # Seeds trained at once, each in a worker process of its own (1: one after another in the
+    # step's process). Speed only: the figures are the same (docs/BENCHMARKS.md measures it).
+    seeds_parallel: int = 1
+    checkpoint_seconds: float = 10.0
+    round: int = 1  # which round of "new data arrived" this is (retrainlab next-round counts them)
+    data: DataParams = dataclasses.field(default_factory=DataParams)
+    baseline: BaselineParams = dataclasses.field(default_factory=BaselineParams)
+    model: ModelParams = dataclasses.field(default_factory=ModelParams)
+    # The options run after the baseline, each with its settings: {name: Settings}, in
+    # params.yaml a mapping (`replay: {old_fraction: 0.5}`; `replay: {}` takes the defaults).
+    # Typed by the strategy catalogue where the params are assembled (retrainlab.pipeline.params).
+    strategies: dict[str, Any] = dataclasses.field(default_factory=dict)
+    cost: CostParams = dataclasses.field(default_factory=CostParams)
+    tracking: TrackingParams = dataclasses.field(default_factory=TrackingParams)
+    compare: CompareParams = dataclasses.field(default_factory=CompareParams)
+    distribute: DistributeParams = dataclasses.field(default_factory=DistributeParams)
+
+    def check(self) -> None:
+        require(1 <= len(self.seeds) <= MAX_SEEDS, "seeds", f"needs between 1 and {MAX_SEEDS} seeds")
+        require(all(0 <= s <= MAX_SEED for s in self.seeds), "seeds", f"must be whole numbers from 0 to {MAX_SEED}")
+        require(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed")
+        require(self.checkpoint_seconds >= 0, "checkpoint_seconds", "must be 0 or more")
+        require(1 <= self.seeds_parallel <= MAX_SEEDS, "seeds_parallel", f"must be between 1 and {MAX_SEEDS}")
+        require(self.round >= 1, "round", "must be 1 or more")
+        require(len(self.strategies) >= 1, "strategies", "needs at least one option to compare with the baseline")
+        for name, settings in self.strategies.items():
+            settings.check(f"strategies.{name}")
+        for field in dataclasses.fields(self):
+            section = getattr(self, field.name)
+            if dataclasses.is_dataclass(section):
+                section.check()
+
+    def with_seed(self, seed: int | None) -> Params:
+        """These params trained on one seed only (the CLI's and MLproject's `seed`)."""
+        return self if seed is None else dataclasses.replace(self, seeds=[seed])
+
+
+def as_flat_dict(params: Params) -> dict[str, Any]:
+    """`{"model.dropout": 0.1, ...}`: the form MLflow logs params in."""
+    flat: dict[str, Any] = {}
+
+    def walk(value: Any, prefix: str) -> None:
+        if dataclasses.is_dataclass(value):
+            for field in dataclasses.fields(value):
+                walk(getattr(value, field.name), f"{prefix}{key_of(field)}.")
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, f"{prefix}{key}.")
+        else:
+            flat[prefix[:-1]] = value
+
+    walk(params, "")
+    return flat
+
+
+BUILTIN_SOURCES = ("digits", "synthetic")  # built here, split by the scenario; the others are the user's
+
+
+def applicable(params: Params) -> dict[str, Any]:
+    """`as_flat_dict` less the data parameters that the chosen source and scenario do not
+    read, so that a run's params say what made its data: a `files` run logs no scenario."""
+    data = params.data
+    builtin = data.source in BUILTIN_SOURCES
+    reads = {
+        "scenario": builtin,
+        "incremental_fraction": builtin,
+        "affected_classes": builtin and data.scenario in ("new_classes", "concept_drift"),
+        "shift_strength": builtin and data.scenario == "covariate_shift",
+        "missing": not builtin,  # the built-in sources have no missing values
+        "synthetic": data.source == "synthetic",
+        "files": data.source == "files",
+        "arrays": data.source == "arrays",
+    }
+    return {
+        key: value for key, value in as_flat_dict(params).items()
+        if not key.startswith("data.") or reads.get(key.split(".")[1], True)
+    }
+
+
+def require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"parameter '{key}' {message}")
+
+
+def _check_training(section: str, learning_rate: float, epochs: int) -> None:
+    require(learning_rate > 0, f"{section}.learning_rate", "must be positive")
+    require(1 <= epochs <= MAX_EPOCHS, f"{section}.epochs", f"must be between 1 and {MAX_EPOCHS}")
+
+

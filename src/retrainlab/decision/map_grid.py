@@ -1,0 +1,172 @@
+"""The decision map's grid: the sources, scenarios, sizes of the new data and shift strengths
+it sweeps (`Grid`, `Cell`), read from `retrainlab map`'s flags and checked before anything
+runs, and the names of the files it writes. The CLI imports it to build its parser, so it
+imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from retrainlab.base.errors import ConfigError
+from retrainlab.config import MAX_SEED, MAX_SEEDS, SCENARIOS, DataParams, Params
+
+SOURCES = ("synthetic", "digits")  # the built-in sources: the scenarios are applied to them here
+DIGITS_CLASSES = 10
+AFFECTED = ("new_classes", "concept_drift")  # the scenarios that read data.affected_classes
+SHIFTED = "covariate_shift"  # the one scenario that reads data.shift_strength
+# The default grid: 2 sources x (3 scenarios + covariate_shift at 2 strengths) x 3 sizes =
+# 30 cells (2 of them, new_classes at 5%, cannot be built and are skipped), 2 seeds each:
+# about 30 minutes on 2 CPU cores (measured per cell: docs/DECISION_MAP.md).
+DEFAULT_SOURCES = SOURCES
+DEFAULT_SCENARIOS = SCENARIOS
+DEFAULT_SIZES = (0.05, 0.2, 1.0)
+DEFAULT_STRENGTHS = (1.0, 2.0)
+DEFAULT_SEEDS = (0, 1)
+DEFAULT_OUT = Path("reports") / "map"
+MAX_SIZE = 10.0  # as data.incremental_fraction allows
+
+CSV_NAME, JSON_NAME = "map.csv", "map.json"
+PNG_RECOMMENDED, PNG_GAIN, PNG_GAIN_PER_COST = "recommended.png", "gain.png", "gain_per_cpu_second.png"
+OUTPUTS = (CSV_NAME, JSON_NAME, PNG_RECOMMENDED, PNG_GAIN, PNG_GAIN_PER_COST)
+# Per option, in map.csv: `<option>_<figure>`.
+FIGURES = ("target", "gain", "cpu_seconds", "gain_per_cpu_second", "forgetting")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    source: str
+    scenario: str
+    size: float  # data.incremental_fraction
+    strength: float | None  # data.shift_strength; None where the scenario does not read it
+
+    @property
+    def label(self) -> str:
+        shift = f" strength {self.strength:g}" if self.strength is not None else ""
+        return f"{self.source} / {self.scenario}{shift} / size {self.size:g}"
+
+    @property
+    def scenario_label(self) -> str:
+        """The heatmaps' row label."""
+        text = self.scenario.replace("_", " ")
+        return f"{text} x{self.strength:g}" if self.strength is not None else text
+
+    def data_params(self, data: DataParams) -> DataParams:
+        """The params file's data section with the cell's source, scenario, size and strength.
+
+        new_classes holds `affected_classes` classes back for the new data; where the source
+        has too few classes for that (the synthetic source's 4 against params.yaml's 3), it
+        holds back as many as leave the old data two classes."""
+        changes: dict[str, Any] = {"source": self.source, "scenario": self.scenario, "incremental_fraction": self.size}
+        if self.strength is not None:
+            changes["shift_strength"] = self.strength
+        if self.scenario == "new_classes":
+            classes = DIGITS_CLASSES if self.source == "digits" else data.synthetic.classes
+            changes["affected_classes"] = max(1, min(data.affected_classes, classes - 2))
+        return dataclasses.replace(data, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    sources: tuple[str, ...] = DEFAULT_SOURCES
+    scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
+    sizes: tuple[float, ...] = DEFAULT_SIZES
+    strengths: tuple[float, ...] = DEFAULT_STRENGTHS
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+
+    def cells(self) -> list[Cell]:
+        """Source by source, scenario by scenario (covariate_shift once per strength), size by size."""
+        cells = []
+        for source in self.sources:
+            for scenario in self.scenarios:
+                for strength in self.strengths if scenario == SHIFTED else (None,):
+                    cells += [Cell(source, scenario, size, strength) for size in self.sizes]
+        return cells
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: list(v) for k, v in dataclasses.asdict(self).items()}
+
+
+def grid_from_flags(
+    sources: Sequence[str] | None = None,
+    scenarios: Sequence[str] | None = None,
+    sizes: Sequence[str] | None = None,
+    strengths: Sequence[str] | None = None,
+    seeds: Sequence[str] | None = None,
+) -> Grid:
+    """The grid the flags ask for (None: the default), each value checked; a bad one is a
+    one-line ConfigError naming its flag. Values may be given apart or joined by commas."""
+    grid = Grid()
+    if sources is not None:
+        grid = dataclasses.replace(grid, sources=_choices("--sources", sources, SOURCES))
+    if scenarios is not None:
+        grid = dataclasses.replace(grid, scenarios=_choices("--scenarios", scenarios, SCENARIOS))
+    if sizes is not None:
+        grid = dataclasses.replace(grid, sizes=_numbers("--sizes", sizes, float, 0.0, MAX_SIZE, "in (0, 10]"))
+    if strengths is not None:
+        grid = dataclasses.replace(grid, strengths=_numbers("--strengths", strengths, float, 0.0, math.inf,
+                                                            "positive"))
+    if seeds is not None:
+        chosen = _numbers("--seeds", seeds, int, -1, MAX_SEED, f"a whole number from 0 to {MAX_SEED}")
+        if len(chosen) > MAX_SEEDS:
+            raise ConfigError(f"--seeds: at most {MAX_SEEDS} seeds")
+        grid = dataclasses.replace(grid, seeds=chosen)
+    return grid
+
+
+def _items(flag: str, values: Sequence[str]) -> list[str]:
+    items = [item.strip() for value in values for item in str(value).split(",")]
+    items = [item for item in items if item]
+    if not items:
+        raise ConfigError(f"{flag}: give at least one value")
+    repeated = [item for i, item in enumerate(items) if item in items[:i]]
+    if repeated:
+        raise ConfigError(f"{flag}: {repeated[0]} is given twice")
+    return items
+
+
+def _choices(flag: str, values: Sequence[str], allowed: Sequence[str]) -> tuple[str, ...]:
+    items = _items(flag, values)
+    unknown = [item for item in items if item not in allowed]
+    if unknown:
+        raise ConfigError(f"{flag}: unknown value {unknown[0]!r} (choose from {', '.join(allowed)})")
+    return tuple(items)
+
+
+def _numbers(flag: str, values: Sequence[str], kind: type, above: float, at_most: float, rule: str) -> tuple:
+    """Numbers in (above, at_most], finite, each given once."""
+    chosen = []
+    for item in _items(flag, values):
+        try:
+            number = kind(item)
+        except ValueError:
+            raise ConfigError(f"{flag}: {item!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(number) or not above < number <= at_most:
+            raise ConfigError(f"{flag}: {item} must be {rule}")
+        if number in chosen:
+            raise ConfigError(f"{flag}: {item} is given twice")
+        chosen.append(number)
+    return tuple(chosen)
+
+
+def check(grid: Grid, params: Params, out: Path) -> None:
+    """Everything that can be checked before the first cell trains: each cell's data
+    params, and that the output directory can be written."""
+    for cell in grid.cells():
+        try:
+            cell.data_params(params.data).check()
+        except ConfigError as exc:
+            raise ConfigError(f"{cell.label}: {exc}") from None
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: {out} is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".map-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--out: {out} cannot be written ({exc.strerror or type(exc).__name__})") from None

@@ -1,0 +1,133 @@
+"""What a model outputs, and the loss it is trained with against it: the output layer
+(softmax or sigmoid class probabilities), a brought model's logits read as its loss says,
+and the compiled optimizer and loss of each training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from retrainlab.base.errors import ModelShapeError
+from retrainlab.models.bundle import model_input
+from retrainlab.models.files import copy_model
+
+OUTPUT = "output"
+
+HEAD_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+def probability_output(model: keras.Model, compiled: dict[str, Any] | None, where: str):
+    """A brought model whose output retrainlab reads as class probabilities, and the loss
+    settings to train it with: returns (model, compiled).
+
+    A last layer with a softmax or sigmoid gives probabilities. A linear one saved compiled
+    with a `from_logits=True` loss gives logits: its softmax (one unit: its sigmoid) is put
+    into that layer, the same weights giving the probabilities its loss computed, and the
+    loss keeps its settings, now on probabilities. Anything else is refused in one line: the
+    project cannot read it (a linear unit under a regression loss predicts a number)."""
+    last = model.layers[-1]
+    activation = _activation(last)
+    logits = _loss_config(compiled).get("from_logits") is True
+    if activation not in HEAD_ACTIVATIONS and not (activation == "linear" and logits):
+        width = model.outputs[0].shape[-1]
+        number = (" (one linear unit predicts a number: regression, which retrainlab does not compare yet)"
+                  if width == 1 and activation == "linear" else "")
+        raise ModelShapeError(
+            f"{where}: its output layer '{last.name}' ({type(last).__name__}, activation {activation}) gives no "
+            f"class probabilities{number}; end the model with a softmax (or sigmoid) activation, or, if it outputs "
+            "logits, save it compiled with a from_logits=True loss"
+        )
+    if logits:  # the loss now gets probabilities; the run says what became of from_logits
+        loss = compiled["loss"] | {"config": _loss_config(compiled) | {"from_logits": False}}
+        compiled = compiled | {"loss": loss, "from_logits": "probabilities" if activation in HEAD_ACTIVATIONS
+                               else "logits"}
+    if activation in HEAD_ACTIVATIONS:
+        return model, compiled
+    return _with_probabilities(model), compiled
+
+def _activation(layer: keras.layers.Layer) -> str | None:
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    activation = getattr(layer, "activation", None)
+    return None if activation is None else keras.activations.serialize(activation)
+
+def _loss_config(compiled: dict[str, Any] | None) -> dict[str, Any]:
+    loss = (compiled or {}).get("loss")
+    return (loss.get("config") or {}) if isinstance(loss, dict) else {}
+
+def loss_name(compiled: dict[str, Any] | None) -> str | None:
+    loss = (compiled or {}).get("loss")
+    return loss if isinstance(loss, str) else _loss_config(compiled).get("name")
+
+def _with_probabilities(model: keras.Model) -> keras.Model:
+    """A copy of a logits model whose output applies its softmax (one unit: its sigmoid)."""
+    copy = copy_model(model)
+    last = copy.layers[-1]
+    activation = "sigmoid" if copy.outputs[0].shape[-1] == 1 else "softmax"
+    if isinstance(last, keras.layers.Dense):
+        head = keras.layers.Dense.from_config(last.get_config() | {"activation": activation})
+        output = head(last.input)
+        head.set_weights(last.get_weights())
+    else:
+        output = keras.layers.Activation(activation, name=f"{last.name}_{activation}")(copy.outputs[0])
+    return keras.Model(model_input(copy), output, name=copy.name)
+
+def head_layer(model: keras.Model, why: str) -> keras.layers.Dense:
+    """The model's output layer, which surgery rebuilds: its last layer must be a Dense layer
+    with a softmax or sigmoid activation. `why` says what the surgery is for."""
+    last = model.layers[-1]
+    activation = keras.activations.serialize(last.activation) if isinstance(last, keras.layers.Dense) else None
+    if activation not in HEAD_ACTIVATIONS:
+        raise ModelShapeError(
+            f"the model's last layer '{last.name}' ({type(last).__name__}, activation {activation}) cannot be rebuilt "
+            f"to {why}: end the model with a Dense layer with a softmax (or sigmoid) activation"
+        )
+    return last
+
+def output_layer(n_classes: int, kernel_initializer, name: str = OUTPUT, softmax: bool = False) -> keras.layers.Dense:
+    """Two classes get one sigmoid unit, unless `softmax` (a brought two-unit softmax stays one)."""
+    if n_classes == 2 and not softmax:
+        return keras.layers.Dense(1, activation="sigmoid", kernel_initializer=kernel_initializer, name=name)
+    return keras.layers.Dense(n_classes, activation="softmax", kernel_initializer=kernel_initializer, name=name)
+
+def compile_model(
+    model: keras.Model, learning_rate: float, compiled: dict[str, Any] | None = None,
+    objective: dict[str, Any] | None = None,
+) -> str:
+    """Compile for training on integer class targets; return what was used, for the run.
+
+    A brought model's own optimizer (fresh state, same settings) and loss, with its settings
+    (`probability_output` says what became of from_logits), are used where it has them and
+    the loss takes class indices; the params otherwise. `objective` (loss, metrics, text:
+    retrainlab.training.loop.Objective) replaces the loss when a plan adds loss terms.
+    """
+    binary = model.outputs[0].shape[-1] == 1
+    name = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
+    loss, optimizer = name, keras.optimizers.Adam(learning_rate=learning_rate)
+    used = f"Adam(learning_rate={learning_rate:g}), {name} (params)"
+    if compiled and compiled.get("optimizer"):
+        optimizer = keras.optimizers.deserialize(compiled["optimizer"])
+        used = f"{type(optimizer).__name__} as the model was compiled"
+        own = loss_name(compiled)
+        if own == name:
+            used += f", {name}{_loss_settings(compiled)}"
+            loss = keras.losses.deserialize(compiled["loss"]) if isinstance(compiled["loss"], dict) else name
+        else:
+            used += f", {name} (its own loss, {own}, does not take class indices)"
+    if objective is not None:
+        used = used.replace(name, objective["text"], 1) if name in used else f"{used}, {objective['text']}"
+        model.compile(optimizer=optimizer, loss=objective["loss"], metrics=objective["metrics"])
+        return used
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    return used
+
+def _loss_settings(compiled: dict[str, Any]) -> str:
+    """The settings of a brought model's loss that are not the defaults, as the run says them."""
+    config = {k: v for k, v in _loss_config(compiled).items() if k not in ("name", "reduction", "from_logits")}
+    shown = [f"{key}={value}" for key, value in config.items() if value not in (None, False, 0, 0.0, -1)]
+    if compiled.get("from_logits") == "logits":
+        shown.append("from_logits=True: its output layer now turns the logits into probabilities")
+    elif compiled.get("from_logits") == "probabilities":
+        shown.append("from_logits=True set aside: its output layer gives probabilities already")
+    return f" ({', '.join(shown)})" if shown else ""

@@ -1,0 +1,46 @@
+"""The prepare step at the edge, where it meets MLflow and the files DVC tracks: build the
+datasets (retrainlab.data.prepare), then log their summary and digests to the step's run.
+No TensorFlow: the stage starts in a second or two."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import mlflow
+
+from retrainlab.base import layout
+from retrainlab.config import Params, applicable
+from retrainlab.data import load_prepared, prepare
+from retrainlab.tracking import store
+
+log = logging.getLogger(__name__)
+
+
+def prepare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
+    """Build the datasets, then log their summary and digests to the step's MLflow run."""
+    log.info(f"== {layout.PREPARE}: {_source(params)}: the old and the new data, each split into training and test ==")
+    summary = prepare(params.data, root)
+    data = load_prepared(root)
+    experiment_id = store.configure(params.tracking.experiment, store.project_root(root))
+    with store.step_run(experiment_id, layout.PREPARE, None, {}, system_metrics=False):
+        store.log_params({k: v for k, v in applicable(params).items() if k.startswith("data.")})
+        for split in layout.SPLITS:
+            context = "training" if split.endswith("_train") else "evaluation"
+            store.log_dataset(data, split, context)
+        mlflow.log_artifact(str(root / layout.SUMMARY))
+    rows = summary["rows"]
+    log.info(f"{layout.PREPARE}: old data {rows['initial_train']:,} training and {rows['initial_test']:,} test rows, "
+             f"new data {rows['incremental_train']:,} and {rows['incremental_test']:,}; "
+             f"{len(data.features)} features, label '{data.label}'")
+    return summary
+
+
+def _source(params: Params) -> str:
+    """Where the data comes from, as the prepare step's header says it."""
+    data = params.data
+    if data.source in ("files", "arrays"):
+        files = getattr(data, data.source)
+        return f"{files.initial} and {files.incremental}"
+    return f"{data.source}, scenario {data.scenario}"
