@@ -7,7 +7,7 @@ import pytest
 
 from retrainlab.config import CompareParams
 from retrainlab.decision import comparison
-from retrainlab.decision.record import Runs, StrategyRecord, summarize
+from retrainlab.measure.record import Runs, StrategyRecord, summarize
 
 
 def record(acc_old, acc_new, forgetting=0.0, cpu=10.0, version=1, **figures):
@@ -457,7 +457,7 @@ def test_the_metric_rows_are_the_decision_in_a_few_rounded_numbers():
 
 
 def test_figures_are_rounded_for_the_ui_by_what_they_measure():
-    from retrainlab.decision.record import rounded
+    from retrainlab.measure.record import rounded
 
     assert rounded({"acc_new": 0.976612, "acc_new_ci_low": 0.912345, "loss_old": 1.234567, "forgetting": -0.001234,
                     "cpu_seconds": 12.3456, "peak_memory_mb": 812.6, "cost_usd": 0.000123456, "samples": 3000,

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from retrainlab import cli
-from retrainlab.decision import decision_map, map_grid
+from retrainlab.decision import map_grid
+from retrainlab.pipeline import decision_map
 from retrainlab.reporting import map_files
 
 OPTIONS = ("full-retrain", "incremental", "fine-tune")

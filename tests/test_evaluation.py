@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, f1_score
 
-from retrainlab.decision import evaluation
+from retrainlab.measure import evaluation
 
 
 def test_score_counts_labels_and_loss():

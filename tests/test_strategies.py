@@ -7,7 +7,7 @@ import pytest
 from retrainlab import data
 from retrainlab.base.errors import DataError
 from retrainlab.data import grown_labels
-from retrainlab.decision import evaluation
+from retrainlab.measure import evaluation
 from retrainlab.models.bundle import ModelBundle
 from retrainlab.models.surgery import grow_output
 from retrainlab.pipeline.params import load_params

@@ -15,12 +15,16 @@ import re
 import signal
 import sys
 import textwrap
+from pathlib import Path
 
 from retrainlab import version
 from retrainlab.base import console, escape, layout
 from retrainlab.base.errors import RetrainlabError, Terminated
 from retrainlab.config import MAX_SEED
-from retrainlab.strategies import CATALOGUE, describe
+from retrainlab.decision import map_grid
+from retrainlab.pipeline.params import load_params
+from retrainlab.strategies import BASELINE, CATALOGUE, describe
+from retrainlab.tracking import server as team
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,7 @@ def _store_failure(exc: Exception) -> str | None:
     from_database = type(exc).__module__.startswith(("sqlalchemy", "sqlite3"))
     if not (from_database or (type(exc).__module__.startswith("mlflow") and "OperationalError" in text)):
         return None
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
     from retrainlab.tracking.store import shown_tracking_uri
 
     # SQLAlchemy's text wraps the database's own line, "(sqlite3.OperationalError) why", in
@@ -163,8 +168,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_server(steps) -> None:
-    from retrainlab.tracking import server as team
-
     server = steps.add_parser(
         "server", help="team mode: an MLflow tracking server on PostgreSQL that serves the artifacts",
         description="Run `mlflow server` on a PostgreSQL store with served artifacts. "
@@ -190,8 +193,6 @@ def _add_server(steps) -> None:
 
 
 def _add_map(steps) -> None:
-    from retrainlab.decision import map_grid as dm
-
     def shown(values) -> str:
         return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
@@ -205,27 +206,26 @@ def _add_map(steps) -> None:
     )
     _add_params(sweep)
     sweep.add_argument("--sources", nargs="*", metavar="SOURCE",
-                       help=f"built-in sources (default: {shown(dm.DEFAULT_SOURCES)})")
+                       help=f"built-in sources (default: {shown(map_grid.DEFAULT_SOURCES)})")
     sweep.add_argument("--scenarios", nargs="*", metavar="SCENARIO",
-                       help=f"scenarios (default: {shown(dm.DEFAULT_SCENARIOS)})")
+                       help=f"scenarios (default: {shown(map_grid.DEFAULT_SCENARIOS)})")
     sweep.add_argument("--sizes", nargs="*", metavar="FRACTION",
-                       help=f"data.incremental_fraction values, in (0, 10] (default: {shown(dm.DEFAULT_SIZES)})")
+                       help=f"data.incremental_fraction values, in (0, 10] (default: {shown(map_grid.DEFAULT_SIZES)})")
     sweep.add_argument("--strengths", nargs="*", metavar="STRENGTH",
-                       help=f"data.shift_strength values for covariate_shift (default: {shown(dm.DEFAULT_STRENGTHS)})")
+                       help="data.shift_strength values for covariate_shift "
+                            f"(default: {shown(map_grid.DEFAULT_STRENGTHS)})")
     sweep.add_argument("--seeds", nargs="*", metavar="SEED",
-                       help=f"training seeds of every cell (default: {shown(dm.DEFAULT_SEEDS)})")
-    sweep.add_argument("--out", default=str(dm.DEFAULT_OUT), help=f"output directory (default: {dm.DEFAULT_OUT})")
+                       help=f"training seeds of every cell (default: {shown(map_grid.DEFAULT_SEEDS)})")
+    sweep.add_argument("--out", default=str(map_grid.DEFAULT_OUT),
+                       help=f"output directory (default: {map_grid.DEFAULT_OUT})")
     sweep.set_defaults(handler=_map)
 
 
 def _add_own_repository(steps) -> None:
     """init, status and ui: the pipeline in the user's own repository, and where it stands."""
-    from retrainlab.pipeline.repository import WRITTEN
-    from retrainlab.tracking import server as team
-
     init = steps.add_parser(
         "init", help="set up the pipeline in your own git repository, on your CSV or Parquet files",
-        description=f"Write {', '.join(WRITTEN)} (retrainlab's own, for your data) at the root of the git "
+        description=f"Write {', '.join(layout.PROJECT_FILES)} (retrainlab's own, for your data) at the root of the git "
         "repository you are in, run dvc init if it has no .dvc/, and add the MLflow store, its artifacts and "
         f"{layout.WORK_DIR}/ to .gitignore. Paths are relative to where you run it, and must be in the "
         "repository. Everything is checked first: on any error nothing is written.",
@@ -235,7 +235,7 @@ def _add_own_repository(steps) -> None:
     init.add_argument("--label", required=True, metavar="COLUMN", help="the column to predict, in both files")
     init.add_argument("--model", metavar="PATH.keras",
                       help="your trained Keras 3 model, the baseline (default: one trained on --initial)")
-    init.add_argument("--force", action="store_true", help=f"overwrite {', '.join(WRITTEN)}")
+    init.add_argument("--force", action="store_true", help=f"overwrite {', '.join(layout.PROJECT_FILES)}")
     init.set_defaults(handler=_init)
 
     status = steps.add_parser(
@@ -284,8 +284,6 @@ EXAMPLES = {
 
 def _strategy_examples(name: str) -> str:
     """A strategy's step by hand, for one seed, and as DVC runs it (its stage)."""
-    from retrainlab.strategies import BASELINE
-
     stage = name if name == BASELINE else f"{layout.UPDATE_STAGE}@{name}"
     return f"retrainlab {name}\nretrainlab {name} --seed 3\ndvc repro {stage}"
 
@@ -339,18 +337,17 @@ def _empty_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
 
 def _prepare(args: argparse.Namespace) -> None:
-    from retrainlab.pipeline.params import load_params
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
     from retrainlab.pipeline.prepare import prepare_step
 
     prepare_step(load_params(args.params))
 
 
 def _strategy(args: argparse.Namespace) -> None:
-    from retrainlab.pipeline.params import load_params
-
     params = load_params(args.params).with_seed(_seed(args.seed))  # a bad param fails before TensorFlow loads
     log.info(f"== {describe(args.strategy, params)} ==")
     console.load_tensorflow()
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
     from retrainlab.pipeline.strategy_step import run_strategy
 
     record = run_strategy(args.strategy, params)
@@ -366,29 +363,22 @@ def _strategy(args: argparse.Namespace) -> None:
 
 
 def _compare(args: argparse.Namespace) -> None:
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
     from retrainlab.pipeline.compare import compare_step
-    from retrainlab.pipeline.params import load_params
-
     compare_step(load_params(args.params))
 
 
 def _resolve_data(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
     from retrainlab.data import inputs
-    from retrainlab.pipeline.params import load_params
-
     found = inputs.write(load_params(args.params).data, Path("."))
     files = ", ".join(f"{f['path']} md5 {f['md5']}" for f in found["files"].values())
     log.info(f"{layout.RESOLVE_DATA}: {files or 'source ' + found['source'] + ', made from the params'}")
 
 
 def _resolve(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
     from retrainlab.pipeline.origin import resolve, write_origin
-    from retrainlab.pipeline.params import load_params
-
     origin = resolve(load_params(args.params), Path("."))
     write_origin(origin, Path("."))
     found = {"train": "trained here", "file": f"file md5 {origin.md5}", "registry": f"version {origin.version}"}
@@ -396,8 +386,7 @@ def _resolve(args: argparse.Namespace) -> None:
 
 
 def _next_round(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
     from retrainlab.pipeline.rounds import next_round
 
     done = next_round(Path(args.params), Path(args.incremental))
@@ -410,7 +399,7 @@ def _next_round(args: argparse.Namespace) -> None:
 
 
 def _promote(args: argparse.Namespace) -> None:
-    from retrainlab.pipeline.params import load_params
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
     from retrainlab.registry import promotion
     from retrainlab.tracking import store
 
@@ -436,7 +425,7 @@ def _promote(args: argparse.Namespace) -> None:
 
 
 def _rollback(args: argparse.Namespace) -> None:
-    from retrainlab.pipeline.params import load_params
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
     from retrainlab.registry import promotion
     from retrainlab.tracking import store
 
@@ -450,11 +439,8 @@ def _rollback(args: argparse.Namespace) -> None:
 
 
 def _map(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
-    from retrainlab.decision import decision_map, map_grid
-    from retrainlab.pipeline.params import load_params
-
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
+    from retrainlab.pipeline import decision_map
     # Bad flags, a bad params file or an unwritable --out fail before anything trains.
     grid = map_grid.grid_from_flags(args.sources, args.scenarios, args.sizes, args.strengths, args.seeds)
     params = load_params(args.params)
@@ -471,7 +457,7 @@ def _map(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from retrainlab.pipeline.params import load_params
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
     from retrainlab.tracking.store import launch
 
     pairs = {item: item.partition("=") for item in args.entry_params}
@@ -482,8 +468,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _init(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
     from retrainlab.pipeline.repository import init
 
     done = init(Path.cwd(), args.initial, args.incremental, args.label, args.model, args.force)
@@ -498,25 +483,25 @@ def _init(args: argparse.Namespace) -> None:
 
 
 def _status(args: argparse.Namespace) -> None:
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
     from retrainlab.pipeline import status
-    from retrainlab.pipeline.params import load_params
-
     for line in status.lines(load_params(args.params)):
         print(line)
 
 
 def _ui(args: argparse.Namespace) -> None:
-    from retrainlab.pipeline.params import load_params
-    from retrainlab.tracking import server, store
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
+    from retrainlab.tracking import store
 
-    server.ui(load_params(args.params).tracking.experiment, args.port, args.print_url, store.project_root())
+    team.ui(load_params(args.params).tracking.experiment, args.port, args.print_url, store.project_root())
 
 
 def _server(args: argparse.Namespace) -> None:
-    from retrainlab.tracking import server, store
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
+    from retrainlab.tracking import store
 
     extra = args.mlflow_args[1:] if args.mlflow_args[:1] == ["--"] else args.mlflow_args
-    server.serve(args.backend_store_uri, args.artifacts_destination, args.host, args.port, extra,
+    team.serve(args.backend_store_uri, args.artifacts_destination, args.host, args.port, extra,
                  store.project_root(), args.allow_remote)
 
 

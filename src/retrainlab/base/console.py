@@ -95,13 +95,13 @@ def load_tensorflow() -> None:
     """Import Keras and TensorFlow, leaving out what their native libraries write while
     loading below TF_CPP_MIN_LOG_LEVEL (TensorFlow applies the level only after)."""
     if verbose() or "tensorflow" in sys.modules:
-        import keras  # noqa: F401
+        import keras  # noqa: F401  (start-up: what loads TensorFlow, on purpose, here only)
         return
     try:
         level = int(os.environ.get(TF_LEVEL, "0"))
     except ValueError:
         level = 0
-    with filtered_fd2(native_noise(level)):
+    with filtered_fd2(native_noise(level)):  # start-up: TensorFlow loads here, its native lines filtered
         import keras  # noqa: F401
         import tensorflow  # noqa: F401
 

@@ -20,6 +20,11 @@ SPLITS = ("initial_train", "initial_test", "incremental_train", "incremental_tes
 SUMMARY = PREPARED_DIR / "summary.json"
 
 
+# The project files `retrainlab init` writes at the root of a user's repository.
+PROJECT_FILES = ("MLproject", "dvc.yaml", "params.yaml",
+                 # dvc.yaml's plots colour the strategies through these templates of DVC's plots.
+                 ".dvc/plots/by_strategy.json", ".dvc/plots/labelled_scatter.json")
+
 # Work in progress, never versioned: training checkpoints (a finished run removes its own),
 # models staged before they are published, and the registry lock.
 WORK_DIR = Path(".retrainlab")
@@ -42,7 +47,7 @@ def model_dir(strategy: str) -> Path:
 
 
 def record_path(strategy: str) -> Path:
-    """Everything a strategy step measured (retrainlab.decision.record.StrategyRecord): read by compare,
+    """Everything a strategy step measured (retrainlab.measure.record.StrategyRecord): read by compare,
     the registry and the CLI; not a DVC metric, as it holds some sixty figures and run ids."""
     return Path("records") / f"{strategy}.json"
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from retrainlab.base import layout
 from retrainlab.base.errors import PipelineError
@@ -118,8 +119,6 @@ class Prepared:
     def sample(self, split: str, rows: int, seed: int = 0) -> pd.DataFrame:
         """At most `rows` rows of a split, drawn at random, decoding only the row groups
         that hold them."""
-        import pyarrow.parquet as pq
-
         total = self.rows(split)
         if total <= rows:
             return self.frame(split)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
+from pyarrow import types
 
 from retrainlab.base.errors import DataError
 from retrainlab.config import DataParams
@@ -29,6 +31,7 @@ from retrainlab.data.schema import Dataset, tidy
 
 def digits_pool() -> tuple[pd.DataFrame, np.ndarray]:
     """scikit-learn's bundled 8x8 handwritten digits: 1797 real images, 64 pixel columns."""
+    # start-up: scikit-learn only for the digits source
     from sklearn.datasets import load_digits
 
     frame = load_digits(as_frame=True).frame
@@ -181,9 +184,6 @@ def _read_csv(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, str]]:
 
 
 def _read_parquet(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, str]]:
-    import pyarrow.parquet as pq
-    from pyarrow import types
-
     schema = pq.read_schema(path)
     _check_unique(schema.names, shown)
     nested = [field for field in schema if types.is_nested(field.type)]
@@ -198,8 +198,6 @@ def _read_parquet(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, str]]
 def _arrow_type(kind: Any) -> str:
     """An Arrow type as a user would write it: list<int64>, map<string, int64>, struct<a: int64>
     (Arrow's own names add the list's element name and the map's column name)."""
-    from pyarrow import types
-
     if types.is_map(kind):
         return f"map<{_arrow_type(kind.key_type)}, {_arrow_type(kind.item_type)}>"
     if types.is_struct(kind):

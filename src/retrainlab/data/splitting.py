@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from retrainlab.base import layout
 from retrainlab.base.errors import DataError
@@ -115,9 +117,6 @@ class SplitWriter:
         return self
 
     def append(self, splits: dict[str, pd.DataFrame]) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         for name, frame in splits.items():
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if name not in self.writers:

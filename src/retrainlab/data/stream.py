@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from retrainlab.data import NUMERIC, Feature
 
@@ -38,8 +39,6 @@ def pieces(path: Path, columns: Sequence[str], rows: int = PIECE_ROWS) -> Iterat
     345 MiB after ten batches of a 1.1M-row file, against 30 MiB reading row group by row
     group. prepare writes row groups of ROW_GROUP_ROWS rows.)
     """
-    import pyarrow.parquet as pq
-
     source = pq.ParquetFile(path)
     for group in range(source.metadata.num_row_groups):
         table = source.read_row_group(group, columns=list(columns))
@@ -49,8 +48,6 @@ def pieces(path: Path, columns: Sequence[str], rows: int = PIECE_ROWS) -> Iterat
 
 
 def file_rows(path: Path) -> int:
-    import pyarrow.parquet as pq
-
     return pq.ParquetFile(path).metadata.num_rows
 
 

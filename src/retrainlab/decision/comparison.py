@@ -32,8 +32,8 @@ from typing import Any
 
 from retrainlab.base.escape import Markdown, lines, md
 from retrainlab.config import CompareParams
-from retrainlab.decision.evaluation import FORGETTING, bounds_of, mean_interval, target
-from retrainlab.decision.record import StrategyRecord
+from retrainlab.measure.evaluation import FORGETTING, bounds_of, mean_interval, target
+from retrainlab.measure.record import StrategyRecord
 from retrainlab.strategies import BASELINE, CATALOGUE
 
 LEAVE_ALONE = BASELINE

@@ -16,6 +16,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from retrainlab.data import NUMERIC, Feature, plain
 
@@ -45,19 +51,11 @@ def psi(old: pd.Series, new: pd.Series, numeric: bool) -> float:
 
 
 def ks(old: pd.Series, new: pd.Series) -> float:
-    from scipy import stats
-
     return float(stats.ks_2samp(old.to_numpy(float), new.to_numpy(float)).statistic)
 
 
 def domain_auc(old: pd.DataFrame, new: pd.DataFrame, features: Sequence[Feature], seed: int = 0) -> float:
     """Cross-validated ROC AUC of a classifier telling new rows from old ones."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
     numeric = [f.name for f in features if f.kind == NUMERIC]
     categorical = [f.name for f in features if f.kind != NUMERIC]
     x = pd.concat([old, new], ignore_index=True)

@@ -66,6 +66,7 @@ class InputContract:
 
     def tensor_specs(self):
         """The tf.data signature of `arrays`."""
+        # TensorFlow only for string inputs: the rest of a model runs on any Keras backend
         import tensorflow as tf
 
         if not self.inputs:

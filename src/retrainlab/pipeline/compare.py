@@ -16,8 +16,8 @@ from retrainlab.base.errors import PipelineError
 from retrainlab.config import Params, as_flat_dict
 from retrainlab.data import load_prepared
 from retrainlab.decision import change, comparison, diagnostics
-from retrainlab.decision.record import load as load_record
-from retrainlab.decision.record import rounded
+from retrainlab.measure.record import load as load_record
+from retrainlab.measure.record import rounded
 from retrainlab.registry import promotion
 from retrainlab.reporting import descriptions, report
 from retrainlab.strategies import BASELINE, CATALOGUE

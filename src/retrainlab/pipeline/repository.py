@@ -19,16 +19,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
+
 from retrainlab import version
 from retrainlab.base import layout
 from retrainlab.base.errors import RetrainlabError
+from retrainlab.base.files import write_text_atomically
+from retrainlab.data.sources import SUFFIXES, read_table
+from retrainlab.pipeline.params import params_from_text
+from retrainlab.tracking import server, store
 
 TEMPLATES = "project"  # the package's folder of project files
-# The files init writes, relative to the repository root, each from the package's file of
-# the same path (retrainlab/project/...), rendered for the repository where RENDERERS says how.
-WRITTEN = ("MLproject", "dvc.yaml", "params.yaml",
-           # dvc.yaml's plots colour the strategies through these templates of DVC's plots.
-           ".dvc/plots/by_strategy.json", ".dvc/plots/labelled_scatter.json")
+# The files init writes (layout.PROJECT_FILES), each from the package's file of the same
+# path (retrainlab/project/...), rendered for the repository where RENDERERS says how.
+WRITTEN = layout.PROJECT_FILES
 # This repository's stages depend on retrainlab's source; a user's repository has none.
 SOURCE_DEPENDENCY = "src/retrainlab"
 
@@ -51,8 +55,6 @@ def template(name: str) -> str:
 def ignore_lines() -> dict[str, tuple[str, ...]]:
     """What git should not keep, and DVC not look at, as this repository's .gitignore and
     .dvcignore say: the embedded MLflow store, its artifacts, the work in progress."""
-    from retrainlab.tracking import server, store
-
     work = f"{layout.WORK_DIR.as_posix()}/"
     return {
         ".gitignore": (f"/{store.STORE_FILE}", f"/{store.ARTIFACTS_DIR}/", f"/{server.ARTIFACTS_DIR}/", work),
@@ -63,8 +65,6 @@ def ignore_lines() -> dict[str, tuple[str, ...]]:
 def init(cwd: Path, initial: str, incremental: str, label: str, model: str | None, force: bool) -> dict[str, Any]:
     """Check, then write the project files, initialise DVC and extend the ignore files;
     return what was done, for the message."""
-    from retrainlab.pipeline.params import params_from_text
-
     root = repository_root(cwd)
     if not label.strip():
         raise RetrainlabError("--label is empty: give the label column's name")
@@ -132,8 +132,6 @@ def shown(given: str) -> str:
 
 def check_table(path: Path, given: str, flag: str, label: str) -> None:
     """A CSV or Parquet file prepare can read, with the label column."""
-    from retrainlab.data.sources import SUFFIXES, read_table
-
     if path.suffix.lower() not in SUFFIXES["files"]:
         raise RetrainlabError(f"{flag} {shown(given)}: unsupported file type {path.suffix!r}; give .csv or .parquet")
     frame, _ = read_table(path, f"{flag} {shown(given)}", flag)
@@ -177,8 +175,6 @@ def run_dvc_init(root: Path) -> None:
 
 
 def write(path: Path, text: str) -> None:
-    from retrainlab.base.files import write_text_atomically
-
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomically(path, text)
@@ -191,8 +187,6 @@ def write(path: Path, text: str) -> None:
 
 def _yaml():
     """ruamel's round trip, keeping the templates' comments, quotes, indentation and nulls."""
-    from ruamel.yaml import YAML
-
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 4096

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from ruamel.yaml import YAML
 
 from retrainlab.base import layout
 from retrainlab.base.errors import DataError, PipelineError
@@ -120,8 +121,6 @@ def _save_npz(path: str, x: np.ndarray, y: np.ndarray) -> None:
 def _update_params(path: Path, round_: int, arrays: bool, initial: Path, incremental: Path, label: str,
                    baseline: str) -> None:
     """Edit params.yaml in place, keeping its comments and order (ruamel's round trip)."""
-    from ruamel.yaml import YAML
-
     yaml = YAML()  # round-trip mode
     tree = yaml.load(path.read_text())
     tree["round"] = round_

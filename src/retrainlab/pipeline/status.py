@@ -11,9 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
 from retrainlab.base import layout
 from retrainlab.base.errors import RetrainlabError
 from retrainlab.config import Params
+from retrainlab.registry.promotion import CHALLENGER, CHAMPION
+from retrainlab.tracking import store
 
 # The newest versions listed; those an alias points at are listed whatever their age.
 SHOWN_VERSIONS = 20
@@ -21,8 +26,6 @@ SHOWN_VERSIONS = 20
 
 def lines(params: Params, root: Path | None = None) -> list[str]:
     """What `retrainlab status` prints: the recommendation, then the registered model."""
-    from retrainlab.tracking import store
-
     root = root or store.project_root()
     name = params.tracking.registered_model
     return [*report_lines(read_report(root)), *registry_lines(name, read_registry(params, root))]
@@ -51,13 +54,8 @@ def report_lines(report: dict[str, Any] | None) -> list[str]:
 def read_registry(params: Params, root: Path) -> dict[str, Any] | None:
     """The registered model's aliases and versions as {version, strategy, run_id, aliases}; None
     where it is not registered, or there is no store yet."""
-    from retrainlab.tracking import store
-
     if store.uses_embedded_store() and not (root / store.STORE_FILE).is_file():
         return None
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
     uri = store.tracking_uri(root)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     name = params.tracking.registered_model
@@ -82,8 +80,6 @@ def read_registry(params: Params, root: Path) -> dict[str, Any] | None:
 def registry_lines(name: str, registry: dict[str, Any] | None) -> list[str]:
     if registry is None:
         return [f"model '{name}': not registered yet (run dvc repro)"]
-    from retrainlab.registry.promotion import CHALLENGER, CHAMPION
-
     aliases = registry["aliases"]
     named = ", ".join(f"{alias} v{aliases[alias]}" if alias in aliases else f"no {alias}"
                       for alias in (CHAMPION, CHALLENGER))

@@ -30,14 +30,9 @@ from retrainlab.base.errors import PipelineError
 from retrainlab.base.files import write_csv
 from retrainlab.config import Params, applicable, as_flat_dict
 from retrainlab.data import Prepared, load_prepared
-from retrainlab.decision import evaluation
-from retrainlab.decision.record import (
-    HEADLINE,
-    Runs,
-    StrategyRecord,
-    rounded,
-)
-from retrainlab.decision.record import load as load_record
+from retrainlab.measure import evaluation
+from retrainlab.measure.record import HEADLINE, Runs, StrategyRecord, rounded
+from retrainlab.measure.record import load as load_record
 from retrainlab.models.brought import label_order
 from retrainlab.models.bundle import ModelBundle
 from retrainlab.pipeline import user_model

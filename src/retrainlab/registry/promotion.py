@@ -32,9 +32,10 @@ from retrainlab.base import layout
 from retrainlab.base.errors import ModelFileError, RetrainlabError, UnusableModel
 from retrainlab.config import CompareParams, Params
 from retrainlab.data import Prepared, load_prepared
-from retrainlab.decision import comparison, evaluation
-from retrainlab.decision.record import StrategyRecord
-from retrainlab.decision.record import load as load_record
+from retrainlab.decision import comparison
+from retrainlab.measure import evaluation
+from retrainlab.measure.record import StrategyRecord
+from retrainlab.measure.record import load as load_record
 from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG, download_model
 from retrainlab.tracking.store import project_root
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from retrainlab.base.escape import Markdown, lines, md
 from retrainlab.decision import comparison
-from retrainlab.decision.record import HEADLINE, StrategyRecord
+from retrainlab.measure.record import HEADLINE, StrategyRecord
 
 
 def version_description(strategy: str, summary: str, seed: int, seeds: int, own: dict[str, float],

@@ -15,8 +15,8 @@ from retrainlab.base.escape import md
 from retrainlab.base.files import write_atomically, write_csv, write_text_atomically
 from retrainlab.config import CompareParams
 from retrainlab.decision import change, comparison
-from retrainlab.decision.evaluation import TEST_SETS, per_class_recall
-from retrainlab.decision.record import StrategyRecord
+from retrainlab.measure.evaluation import TEST_SETS, per_class_recall
+from retrainlab.measure.record import StrategyRecord
 from retrainlab.reporting.plots import label_key, plot_confusion, plot_cost, plot_curves, plot_diagnostics
 
 

@@ -63,6 +63,7 @@ class Distillation:
         under a multi-worker strategy would be a collective step the other workers are not
         taking."""
         if self._teacher is None:
+            # start-up: no TensorFlow until a plan is made (the CLI, prepare and compare import the catalogue)
             from retrainlab.models.files import copy_model
 
             self._teacher = copy_model(self.source)
@@ -80,6 +81,7 @@ class Distillation:
         return softened(teacher, self.temperature).astype(np.float32)
 
     def __call__(self, targets, probabilities):
+        # start-up: no TensorFlow until a plan is made (the CLI, prepare and compare import the catalogue)
         from keras import ops
 
         student = as_class_probabilities(probabilities, ops)[:, : self.width]

@@ -23,6 +23,7 @@ class FineTuneSettings(Training):
 def fine_tune(ctx: Context) -> Plan:
     """The baseline frozen but its last `trainable_layers` layers; `new_layers` layers and
     the output on top, trained on the new data at the fine-tune learning rate."""
+    # start-up: no TensorFlow until a plan is made (the CLI, prepare and compare import the catalogue)
     from retrainlab.models.surgery import attach_head
 
     s = ctx.settings

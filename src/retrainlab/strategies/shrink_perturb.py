@@ -29,6 +29,7 @@ def shrink_and_perturb(shrink: float, noise: float):
     """The weight transform: w <- shrink * w + noise * w_fresh, for every trainable weight."""
 
     def transform(model, seed: int) -> None:
+        # start-up: no TensorFlow until a plan is made (the CLI, prepare and compare import the catalogue)
         from retrainlab.models.surgery import fresh_weights
 
         for variable, fresh in zip(model.trainable_variables, fresh_weights(model, seed), strict=True):

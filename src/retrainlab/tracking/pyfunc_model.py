@@ -29,6 +29,7 @@ LOAD_NOTE = "registered_model_meta"
 
 class RetrainlabModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
+        # start-up: Keras only when a model is loaded, not when the registry reads this module's names
         from retrainlab.models.bundle import ModelBundle
 
         self.bundle = ModelBundle.load(Path(context.artifacts[BUNDLE_ARTIFACT]))

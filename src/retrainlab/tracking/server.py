@@ -148,6 +148,7 @@ def check_port_free(host: str, port: int) -> None:
 
 def check_database(uri: str) -> str:
     """Connect once to the PostgreSQL database at `uri`; return the URI with its password hidden."""
+    # start-up: the CLI reads this module's defaults to build its parser
     import sqlalchemy
 
     try:
@@ -295,6 +296,7 @@ def ui(experiment: str, port_text: str, print_only: bool, root: Path) -> None:
     """Print the link to the experiment's runs and, unless `print_only`, serve the UI there on
     127.0.0.1 until stopped. A tracking server (MLFLOW_TRACKING_URI=http...) serves its own UI:
     its link is printed, and nothing started."""
+    # start-up: the CLI reads this module's defaults to build its parser
     from retrainlab.tracking import store
 
     port = parse_port(port_text)
@@ -325,6 +327,7 @@ def ui(experiment: str, port_text: str, print_only: bool, root: Path) -> None:
 
 
 def _experiment_id(uri: str, experiment: str) -> str:
+    # start-up: the CLI reads this module's defaults to build its parser
     from mlflow.tracking import MlflowClient
 
     from retrainlab.tracking import store

@@ -14,21 +14,33 @@ import logging
 import os
 import re
 import socket
+import sqlite3
+import subprocess
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import mlflow
+import mlflow.projects
+import psutil
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import ExecutionException
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 
+import retrainlab
 from retrainlab.base import console
 from retrainlab.base.errors import PipelineError, RetrainlabError, Terminated
 from retrainlab.base.escape import Markdown, require_markdown
 from retrainlab.base.files import file_md5
+from retrainlab.data import NUMERIC
+from retrainlab.tracking.pyfunc_model import BUNDLE_ARTIFACT, MODEL_DIGEST_TAG, logged_model_sha256
 
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
@@ -134,9 +146,6 @@ def follow_moved_store(root: Path, location: str) -> None:
     """A project copied or moved with its store still points at the old tree's mlartifacts/:
     its runs would read and write another project's artifacts. Where mlartifacts/ came along,
     rebase every stored location onto this tree; where it did not, say so and stop."""
-    import sqlite3
-    from urllib.parse import unquote, urlparse
-
     here = (root / ARTIFACTS_DIR).resolve()
     path = Path(unquote(urlparse(location).path)) if location.startswith("file:") else Path(location)
     if ARTIFACTS_DIR not in path.parts:
@@ -169,8 +178,6 @@ def start_parent_run(experiment_id: str, tags: dict[str, str], round_: int = 1,
 
     It is named after the DVC experiment when `dvc exp run` runs the pipeline (DVC sets
     DVC_EXP_NAME for its stages), else after its round and start time."""
-    from mlflow.entities import Param
-
     client = MlflowClient()
     experiment = os.environ.get("DVC_EXP_NAME")
     name = experiment or f"round-{round_}-pipeline-" + time.strftime("%Y%m%d-%H%M%S")
@@ -220,8 +227,6 @@ def step_run(
 def project_tags(entry_point: str) -> dict[str, str]:
     """The tags `mlflow run` gives a run of an MLproject entry point, for a step DVC ran
     directly: the UI then shows it as a project run, with its source and git commit."""
-    import subprocess
-
     root = workspace_root()
     tags = {"mlflow.source.type": "PROJECT", "mlflow.source.name": str(root),
             "mlflow.project.entryPoint": entry_point, "mlflow.project.env": "local",
@@ -278,8 +283,6 @@ def _owner_tags() -> dict[str, str]:
 
 def close_stale_runs(experiment_id: str) -> list[str]:
     """Mark KILLED the RUNNING runs of this host whose process is gone; return their ids."""
-    import psutil
-
     client = MlflowClient()
     running = client.search_runs(
         [experiment_id],
@@ -301,8 +304,6 @@ def close_stale_runs(experiment_id: str) -> list[str]:
 
 def log_curves(curves: dict[str, list[float]], prefix: str) -> None:
     """Per-epoch curves, step = epoch (from 1), in one batch."""
-    from mlflow.entities import Metric
-
     now = int(time.time() * 1000)
     metrics = [
         Metric(prefix + name, float(value), now, epoch)
@@ -316,8 +317,6 @@ def log_to_run(
     run_id: str, metrics: dict[str, float], tags: dict[str, str], files: list[Path], artifact_dir: str
 ) -> None:
     """Log to a run other than the active one (the pipeline's parent run)."""
-    from mlflow.entities import Metric, RunTag
-
     client = MlflowClient()
     now = int(time.time() * 1000)
     client.log_batch(
@@ -360,11 +359,6 @@ def log_dataset(data, split: str, context: str, md5: str | None = None) -> str:
     """Log a prepared split as a run input: its file, schema and DVC md5, not its rows
     (a split may be far larger than memory); return the md5. Give `md5` where it is known
     already, so that a large file is not hashed again."""
-    from mlflow.data.dataset_source_registry import resolve_dataset_source
-    from mlflow.data.meta_dataset import MetaDataset
-
-    from retrainlab.data import NUMERIC
-
     path = data.path(split)
     md5 = md5 or file_md5(path)
     schema = Schema([ColSpec("double" if f.kind == NUMERIC else "string", f.name) for f in data.features])
@@ -382,8 +376,6 @@ def log_dataset(data, split: str, context: str, md5: str | None = None) -> str:
 
 def signature(features, label_column: str, labels: list) -> ModelSignature:
     """Raw feature columns in (numbers as double, categories as string), one label column out."""
-    from retrainlab.data import NUMERIC
-
     inputs = Schema([ColSpec("double" if f.kind == NUMERIC else "string", f.name) for f in features])
     label_type = (
         "long" if all(isinstance(v, int) for v in labels)
@@ -412,9 +404,6 @@ def log_and_register_model(
 ) -> int:
     """Log the bundle as a pyfunc model that predicts original labels; register it with the
     digest of its files as stored (the registry vouches for them); return the version."""
-    import retrainlab
-    from retrainlab.tracking.pyfunc_model import BUNDLE_ARTIFACT, MODEL_DIGEST_TAG, logged_model_sha256
-
     package = Path(retrainlab.__file__).parent
     info = mlflow.pyfunc.log_model(
         name="model",
@@ -440,9 +429,6 @@ def launch(entry: str, entry_params: dict[str, str], params) -> str:
     goes (the project's store and the experiment named in params), which plain `mlflow run`
     would take from the working directory. Returns the run id.
     """
-    import mlflow.projects
-    from mlflow.exceptions import ExecutionException
-
     root = project_root()
     experiment_id = configure(params.tracking.experiment, root)
     os.environ["MLFLOW_TRACKING_URI"] = mlflow.get_tracking_uri()

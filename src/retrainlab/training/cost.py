@@ -61,6 +61,7 @@ class Nvml:
     def __init__(self) -> None:
         self.handles: list = []
         try:
+            # start-up: NVIDIA's library only where a GPU is asked about
             import pynvml
 
             pynvml.nvmlInit()

@@ -28,7 +28,7 @@ import numpy as np
 
 from retrainlab.base.errors import ConfigError
 from retrainlab.config import DistributeParams
-from retrainlab.training.cost import Cost
+from retrainlab.training.cost import Cost, price
 
 NONE, MIRRORED, MULTI_WORKER = "none", "mirrored", "multi_worker"
 
@@ -87,6 +87,7 @@ def start(params: DistributeParams, env: Mapping[str, str] = os.environ) -> Dist
     multi-worker strategy configures TensorFlow's runtime and joins the other workers."""
     if params.strategy == NONE:
         return Distribution(NONE)
+    # TensorFlow only when a tf.distribute strategy is asked for: training is backend-agnostic Keras otherwise
     import tensorflow as tf
 
     if params.strategy == MIRRORED:
@@ -104,6 +105,7 @@ def gather_costs(dist: Distribution, cost: Cost) -> list[dict[str, float]]:
     matrix of zeros, and the strategy sums the matrices across the cluster."""
     if dist.kind != MULTI_WORKER:
         return [{name: float(getattr(cost, name)) for name in COST_FIELDS}]
+    # TensorFlow only when a tf.distribute strategy is asked for: training is backend-agnostic Keras otherwise
     import tensorflow as tf
 
     mine = np.zeros((dist.cluster.workers, len(COST_FIELDS)), dtype=np.float64)
@@ -117,8 +119,6 @@ def gather_costs(dist: Distribution, cost: Cost) -> list[dict[str, float]]:
 def combine_costs(cost: Cost, workers: list[dict[str, float]], cpu_price: float | None, gpu_price: float | None) -> Cost:
     """The cluster's cost: CPU-, GPU- and utilisation-seconds summed over the workers, wall
     time the slowest worker's, peak memory the largest worker's; samples counted once."""
-    from retrainlab.training.cost import price
-
     if len(workers) == 1:
         return cost
     cpu = sum(w["cpu_seconds"] for w in workers)

@@ -34,10 +34,15 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from keras import ops
 
 from retrainlab.base import layout
 from retrainlab.base.errors import ConfigError, TrainingError
+from retrainlab.data import stream
 from retrainlab.data.stream import WINDOW_ROWS, file_rows, pieces, windows
+from retrainlab.measure import evaluation
 from retrainlab.models.bundle import ModelBundle
 from retrainlab.models.files import require_finite_weights
 from retrainlab.models.outputs import compile_model
@@ -51,6 +56,7 @@ def seed_everything(seed: int) -> None:
     """Same seed, params and data give the same metrics on CPU."""
     keras.utils.set_random_seed(seed)
     if keras.backend.backend() == "tensorflow":
+        # TensorFlow where only it serves (op determinism, tf.data, tf.distribute): the rest is backend-agnostic Keras
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
@@ -92,8 +98,6 @@ class HeldOutCurves(keras.callbacks.Callback):
     ROWS = 2_000
 
     def __init__(self, bundle: ModelBundle, data, distributed: bool = False) -> None:
-        from retrainlab.decision import evaluation
-
         super().__init__()
         # Under a tf.distribute strategy, predict_on_batch returns each replica's copy of the
         # batch (484 rows for 242 over two devices): the model is called directly there.
@@ -182,9 +186,6 @@ def evaluate(bundle: ModelBundle, data, plan: Plan, reference: float | None, pre
     forgetting against `reference`, the same seed's baseline acc_old (None: the model is the
     baseline). A model whose loss or predictions are not finite is refused (`refused` says
     what that spares, e.g. ", so it is not registered")."""
-    from retrainlab.data import stream
-    from retrainlab.decision import evaluation
-
     remedy = (f"lower {plan.section}.learning_rate (now {plan.learning_rate:g}) or look for extreme values in the "
               "data")
     require_finite_weights(bundle.model, f"the {'trained ' if plan.epochs else ''}model", remedy)
@@ -236,9 +237,6 @@ def sampled_rows(data, rows: Sequence[Rows], seed: int) -> Iterator[list[Path]]:
 def write_sample(source: Path, target: Path, rows: int, rng: np.random.Generator) -> None:
     """Write a uniform sample without replacement of `rows` of `source`'s rows, in file
     order. Memory: the sample's row numbers and one piece of the file."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     chosen = np.sort(rng.choice(file_rows(source), size=rows, replace=False))
     schema = pq.read_schema(source)
     with pq.ParquetWriter(target, schema) as writer:
@@ -263,8 +261,6 @@ class Objective:
         self.binary, self.terms = binary, tuple(terms)
 
     def per_row(self, targets, probabilities):
-        from keras import ops
-
         labels = targets[:, 0] if self.terms else targets
         if self.binary:
             loss = keras.losses.binary_crossentropy(ops.reshape(labels, (-1, 1)), probabilities)
@@ -277,8 +273,6 @@ class Objective:
         return loss
 
     def accuracy(self, targets, probabilities):
-        from keras import ops
-
         labels = targets[:, 0] if self.terms else targets
         if self.binary:
             predicted = ops.cast(probabilities[:, 0] > 0.5, "float32")
@@ -331,6 +325,7 @@ def training_dataset(
     same batches an uninterrupted run would. With loss terms, each target row is the class
     index followed by every term's targets for that row.
     """
+    # TensorFlow where only it serves (op determinism, tf.data, tf.distribute): the rest is backend-agnostic Keras
     import tensorflow as tf
 
     columns = [f.name for f in bundle.features] + [bundle.label_column]
@@ -361,6 +356,7 @@ def _fit_multi_worker(dist: Distribution, plan: Plan, objective: Objective, path
                       seed: int) -> None:
     """One step per global batch, every worker on its slice, gradients all-reduced by the
     strategy; `callbacks` get the model and the per-epoch logs, as with `model.fit`."""
+    # TensorFlow where only it serves (op determinism, tf.data, tf.distribute): the rest is backend-agnostic Keras
     import tensorflow as tf
 
     strategy, model = dist.strategy, plan.bundle.model

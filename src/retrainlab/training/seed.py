@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from retrainlab.config import Params
 from retrainlab.data import Prepared
-from retrainlab.decision.evaluation import Predictions
+from retrainlab.measure.evaluation import Predictions
 from retrainlab.models.bundle import ModelBundle
 from retrainlab.strategies import Plan, plan_for
 from retrainlab.training.cost import Cost, CostMeter, price

@@ -1,8 +1,8 @@
 """`records/<strategy>.json` as one typed record, read and written here only.
 
 The strategy step writes it; the compare step, the comparison, the registry and the CLI
-read it. On disk the means over the seeds sit at the top level, next to their 95% intervals, each seed's figures, and where MLflow
-keeps the runs and the registered model.
+read it. On disk the means over the seeds sit at the top level, next to their 95% intervals,
+each seed's figures, and where MLflow keeps the runs and the registered model.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from retrainlab.base import layout
 from retrainlab.base.errors import PipelineError
 from retrainlab.base.files import write_text_atomically
-from retrainlab.decision.evaluation import bounds_of, mean_interval
+from retrainlab.measure.evaluation import bounds_of, mean_interval
 
 
 @dataclasses.dataclass(frozen=True)

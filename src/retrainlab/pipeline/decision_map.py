@@ -39,7 +39,7 @@ from retrainlab.config import TRAIN, Params
 from retrainlab.data import load_prepared, prepare
 from retrainlab.decision import comparison
 from retrainlab.decision.map_grid import AFFECTED, DEFAULT_OUT, Cell, Grid, check
-from retrainlab.decision.record import StrategyRecord
+from retrainlab.measure.record import StrategyRecord
 from retrainlab.reporting.map_files import write_map
 from retrainlab.strategies import BASELINE
 from retrainlab.training import workers

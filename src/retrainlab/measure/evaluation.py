@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from retrainlab.data import encode_labels, plain
 
@@ -185,8 +186,6 @@ def mean_interval(
     One value gives a zero-width interval: a single seed says nothing about noise, and the
     report says so rather than invent a spread.
     """
-    from scipy import stats
-
     array = np.asarray(values, dtype=float)
     mean = float(array.mean())
     if len(array) < 2:
