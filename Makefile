@@ -2,6 +2,7 @@
 # `make test`:  set up and run the test suite.
 # `make server`: team mode's MLflow tracking server (README: Team mode).
 # `make mutation`: mutation testing of the pure core (docs/TESTING.md); not part of `make test`.
+# `make derived`: rewrite what the strategies' declarations decide in MLproject, dvc.yaml and the docs.
 # Each creates .venv from the pinned lock on first use.
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN := PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: setup repro test mutation examples ui server lock clean
+.PHONY: setup repro test mutation derived examples ui server lock clean
 
 setup: $(STAMP)
 
@@ -43,6 +44,11 @@ mutation: $(MUTATION_STAMP)
 	$(RUN) python -m mutmut run $(if $(MUTATION_JOBS),--max-children $(MUTATION_JOBS)) \
 		$(foreach module,$(MODULES),"retrainlab.$(module).*")
 	$(RUN) python scripts/mutation_score.py
+
+# After adding or changing a strategy (src/retrainlab/strategies/): MLproject's entry points,
+# dvc.yaml's artifacts and the strategy tables of README.md and docs/STRATEGIES.md.
+derived: $(STAMP)
+	$(RUN) python scripts/derive.py
 
 # The "Bring your own model" examples' data and models (README), in examples/.
 examples: $(STAMP)

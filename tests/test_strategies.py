@@ -45,7 +45,7 @@ def digits(tmp_path_factory):
     """The digits demo (three classes only in the new data) with a baseline trained on it.
     Fine-tune's settings differ from incremental's (epochs, learning rate, two new layers),
     so that a strategy reading another's section shows."""
-    params = tiny(load_params(PROJECT / "params.yaml"))
+    params = tiny(load_params(PROJECT / "params.yaml"), strategies=UPDATES)
     fine = dataclasses.replace(settings_of(params, "fine-tune"), epochs=3, learning_rate=0.02, new_layers=2)
     params = dataclasses.replace(params, strategies=params.strategies | {"fine-tune": fine})
     assert (fine.epochs, fine.learning_rate) != (settings_of(params, "incremental").epochs,
@@ -63,28 +63,32 @@ def updated(digits):
     trains its seeds; the baseline's weights, layer by layer, as they were before any of them."""
     params, prepared, base, _ = digits
     before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in base.model.layers if layer.weights}
-    # incremental before fine-tune: an incremental that trained the baseline in place would
-    # hand fine-tune trained weights to start from.
-    runs = {name: train(name, prepared, params, base) for name in ("full-retrain", "incremental", "fine-tune")}
+    # Every option in the catalogue, in its order: incremental before the others that start
+    # from the baseline, so that one that trained the baseline in place would hand them
+    # trained weights to start from.
+    assert UPDATES.index("incremental") < UPDATES.index("fine-tune")
+    runs = {name: train(name, prepared, params, base) for name in UPDATES}
     return before, runs
 
 
 # How much better than the baseline each update must do on the new test set (accuracy, 20
 # points), where the baseline gets the old classes' rows right and cannot name a new class
-# (it scores 0.37; the updates 0.69 to 0.74 on CPU).
+# (it scores 0.37; the updates 0.63 (distill) to 0.74 on CPU).
 MARGIN = 0.20
 
 
-def test_every_update_knows_every_class_and_beats_the_baseline_on_the_new_data(digits, updated):
+def test_every_update_knows_every_class_has_finite_weights_and_beats_the_baseline_on_the_new_data(digits, updated):
     params, prepared, base, base_metrics = digits
     _, runs = updated
     x, y = prepared.x("incremental_test"), prepared.y("incremental_test")
     new_classes = ~np.isin(y, base.labels)
     assert new_classes.sum() >= 40 and (base.predict_labels(x[new_classes]) != y[new_classes]).all()
+    assert list(runs) == list(UPDATES)
     for name, (plan, _, metrics) in runs.items():
         assert sorted(plan.bundle.labels) == list(range(10)), name
+        assert all(np.isfinite(w).all() for w in plan.bundle.model.get_weights()), name
         assert metrics["acc_new"] >= base_metrics["acc_new"] + MARGIN, (name, metrics["acc_new"], base_metrics)
-        # and the gain comes from naming new classes, which the baseline cannot do at all (0.57 to 0.63)
+        # and the gain comes from naming new classes, which the baseline cannot do at all (0.48 to 0.63)
         assert np.mean(plan.bundle.predict_labels(x[new_classes]) == y[new_classes]) >= 0.4, name
     assert runs["incremental"][0].splits == ("incremental_train",)
     assert runs["full-retrain"][0].splits == ("initial_train", "incremental_train")
@@ -148,7 +152,7 @@ def test_updates_never_share_a_layer_or_a_weight_with_the_baseline_or_each_other
     neither the baseline nor any other's starting point."""
     params, prepared, base, _ = digits
     before, runs = updated
-    # Three updates trained from it, and the baseline is still bit for bit what it was.
+    # Every update trained from it, and the baseline is still bit for bit what it was.
     for name, weights in before.items():
         assert all(np.array_equal(a, b) for a, b in zip(weights_of(base.model, name), weights, strict=True)), name
     models = {"baseline": base.model} | {name: run[0].bundle.model for name, run in runs.items()}

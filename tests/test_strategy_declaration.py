@@ -13,6 +13,7 @@ from retrainlab.strategies import (
     CATALOGUE,
     FROM_BASELINE,
     FROM_SCRATCH,
+    Card,
     Context,
     Plan,
     Rows,
@@ -31,6 +32,11 @@ class Data:
 
 def plan_nothing(ctx):
     raise AssertionError("not called here")
+
+
+# What every declaration says besides its name, rank, summary and plan.
+DECLARED = {"action": "", "suits": frozenset(), "card": Card(starts="s", trains_on="t", needs_old="n",
+                                                             extra_cost="c", on_your_model="o")}
 
 
 def context(settings, section="strategies.x"):
@@ -71,15 +77,37 @@ def test_training_settings_are_checked_naming_the_key():
 
 
 def test_a_declaration_says_where_it_starts_and_where_its_settings_are():
-    plain = Strategy("plain", "one line", plan_nothing)
-    assert (plain.starts_from, plain.reads_old_data, plain.action, plain.settings) == (FROM_BASELINE, False, "", Settings)
+    plain = Strategy(name="plain", rank=1, summary="one line", plan=plan_nothing, **DECLARED)
+    assert (plain.starts_from, plain.reads_old_data, plain.settings) == (FROM_BASELINE, False, Settings)
     assert plain.section == "model"
-    own = Strategy("own", "one line", plan_nothing, settings=Training, starts_from=FROM_SCRATCH, reads_old_data=True)
+    own = Strategy(name="own", rank=2, summary="one line", plan=plan_nothing, settings=Training,
+                   starts_from=FROM_SCRATCH, reads_old_data=True, **DECLARED)
     assert own.section == "strategies.own"
     with pytest.raises(ValueError) as refused:
-        Strategy("odd", "one line", plan_nothing, starts_from="yesterday")
+        Strategy(name="odd", rank=3, summary="one line", plan=plan_nothing, starts_from="yesterday", **DECLARED)
     assert str(refused.value) == "odd: starts_from must be one of ('scratch', 'baseline')"
     assert CATALOGUE["fine-tune"].section == "strategies.fine-tune" and CATALOGUE["baseline"].section == "model"
+
+
+def test_a_declaration_with_an_unknown_kind_or_undocumented_settings_is_refused():
+    with pytest.raises(ValueError, match=r"x: suits \['weather'\]"):
+        Strategy(name="x", rank=99, summary="s", plan=plan_nothing, **DECLARED | {"suits": frozenset({"weather"})})
+
+    class Undocumented(Training):
+        DOCS = {"epochs": "e"}
+
+    with pytest.raises(TypeError, match=r"Undocumented\.DOCS names \['epochs'\], but its fields are "
+                                        r"\['epochs', 'learning_rate'\]"):
+        Strategy(name="x", rank=99, summary="s", plan=plan_nothing, settings=Undocumented, **DECLARED)
+
+    class Twice(Training):
+        DOCS = {"epochs, learning_rate": "e", "epochs": "again"}
+
+    with pytest.raises(TypeError, match="Twice.DOCS"):
+        Twice.documented()
+    assert Settings.documented() == []
+    assert [names for names, _ in CATALOGUE["replay"].settings.documented()] == [
+        ("epochs", "learning_rate"), ("old_fraction", "old_rows")]
 
 
 def test_grown_labels_keep_the_known_order_and_append_only_new_labels_sorted():

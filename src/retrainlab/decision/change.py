@@ -20,8 +20,15 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-NEW_CLASSES, CONCEPT_DRIFT, COVARIATE_SHIFT = "new classes", "concept drift", "covariate shift"
-LABEL_SHIFT, MORE_OF_THE_SAME, NOTHING = "label shift", "more of the same", "nothing material"
+from retrainlab.base.kinds import (
+    CONCEPT_DRIFT,
+    COVARIATE_SHIFT,
+    LABEL_SHIFT,
+    MORE_OF_THE_SAME,
+    NEW_CLASSES,
+    NOTHING,
+)
+from retrainlab.strategies import CATALOGUE
 
 # Thresholds: a domain classifier's AUC above this tells new inputs from old; PSI above this
 # is the customary "large shift"; total variation of the labels above this is a moved mix;
@@ -29,22 +36,22 @@ LABEL_SHIFT, MORE_OF_THE_SAME, NOTHING = "label shift", "more of the same", "not
 # new data smaller than this share of the old is not material when nothing else moved.
 AUC_MOVED, PSI_LARGE, TV_MOVED, ACCURACY_FALL, SMALL = 0.65, 0.25, 0.10, 0.05, 0.10
 
+# What each kind calls for, in words; the options that usually answer it are those whose
+# declarations say they suit it (`Strategy.suits`), named after these words.
 CALLS_FOR = {
-    NEW_CLASSES: "an option that grows the output and keeps the old classes: retrain, replay or shrink-and-perturb",
+    NEW_CLASSES: "an option that grows the output and keeps the old classes",
     CONCEPT_DRIFT: "the options that learn the new rule fastest, as far as traffic follows the new rule",
-    COVARIATE_SHIFT: "training on the new inputs with the old: retrain, shrink-and-perturb or replay",
-    LABEL_SHIFT: "a cheap update that sees the new class mix: keep training, or replay",
+    COVARIATE_SHIFT: "training on the new inputs with the old",
+    LABEL_SHIFT: "a cheap update that sees the new class mix",
     MORE_OF_THE_SAME: "keeping the model, or a cheap update if the new data is large",
     NOTHING: "leaving the model alone",
 }
-# The options each kind usually favours, for the check against what was measured.
-FAVOURS = {
-    NEW_CLASSES: {"full-retrain", "replay", "shrink-perturb", "incremental"},
-    COVARIATE_SHIFT: {"full-retrain", "shrink-perturb", "replay"},
-    LABEL_SHIFT: {"incremental", "replay", "distill", "baseline"},
-    MORE_OF_THE_SAME: {"baseline", "incremental", "replay", "distill", "fine-tune"},
-    NOTHING: {"baseline"},
-}
+
+
+def favours(kind: str) -> list[str]:
+    """The options a kind of change usually favours, in the catalogue's order (none for
+    concept drift, whose answer is measured)."""
+    return [name for name, strategy in CATALOGUE.items() if kind in strategy.suits]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +61,11 @@ class Change:
 
     @property
     def calls_for(self) -> str:
-        return CALLS_FOR[self.kind]
+        names = favours(self.kind)
+        if not names:
+            return CALLS_FOR[self.kind]
+        return f"{CALLS_FOR[self.kind]}: " + (names[0] if len(names) == 1 else
+                                              f"{', '.join(names[:-1])} or {names[-1]}")
 
 
 def classify(diagnosis: Mapping[str, Any], acc_old: float | None, acc_new: float | None) -> list[Change]:
@@ -104,6 +115,6 @@ def check(changes: list[Change], recommended: str, figures: Mapping[str, Mapping
                 + ("agrees" if agrees else "does not agree, as old traffic still weighs (compare.new_traffic_share)")
             )
             continue
-        agrees = recommended in FAVOURS[change.kind]
+        agrees = recommended in favours(change.kind)
         lines.append(f"{recommended} is recommended: " + ("agrees" if agrees else "does not agree"))
     return lines

@@ -1,28 +1,25 @@
 """The strategies: every answer to "I have a model and new data", each declared once.
 
-`CATALOGUE` lists them in the order they are shown. The CLI's subcommands, MLproject's entry
-points, the config schema of params.yaml's `strategies:` section, the DVC stages (`update@NAME`,
-one per strategy params.yaml chooses), the report and the test matrix come from here or are
-checked against it (tests/test_project_files.py). To add an option: a module with its
-function, its settings and its `STRATEGY` declaration, its name in `_MODULES`, its defaults
-in params.yaml, its tests.
+Every module of this package but `declaration` declares one strategy, its `STRATEGY`, and
+`CATALOGUE` holds them all, in the order of their `rank`. The CLI's subcommands, the config
+schema of params.yaml's `strategies:` section, the DVC stages (`update@NAME`, one per
+strategy params.yaml chooses), the report, the change check and the test matrix read the
+catalogue; MLproject's entry points, dvc.yaml's artifacts and the tables of README.md and
+docs/STRATEGIES.md are generated from it (`make derived`; tests/test_derived.py fails when
+one drifts). To add an option: a module here with its function, its settings and its
+`STRATEGY` declaration, and its section in params.yaml; then `make derived`.
 
 No TensorFlow is loaded by importing this package.
 """
 
+import importlib
+import pkgutil
+
 from retrainlab.config import TRAIN, Params
-from retrainlab.strategies import (
-    baseline,
-    distill,
-    fine_tune,
-    full_retrain,
-    incremental,
-    replay,
-    shrink_perturb,
-)
 from retrainlab.strategies.declaration import (
     FROM_BASELINE,
     FROM_SCRATCH,
+    Card,
     Context,
     LossTerm,
     Plan,
@@ -32,9 +29,30 @@ from retrainlab.strategies.declaration import (
     Training,
 )
 
-_MODULES = (baseline, full_retrain, incremental, fine_tune, replay, distill, shrink_perturb)
-CATALOGUE: dict[str, Strategy] = {m.STRATEGY.name: m.STRATEGY for m in _MODULES}
-BASELINE = baseline.STRATEGY.name  # always runs first; the others update it
+DECLARATION = "declaration"  # the one module of the package that declares no strategy
+
+
+def _declared() -> list[Strategy]:
+    """Each module's `STRATEGY`, by rank; a module without one, or two with one name or one
+    rank, is an error in the package."""
+    found = []
+    for module in pkgutil.iter_modules(__path__):
+        if module.name != DECLARATION:
+            declared = getattr(importlib.import_module(f"{__name__}.{module.name}"), "STRATEGY", None)
+            if not isinstance(declared, Strategy):
+                raise TypeError(f"retrainlab.strategies.{module.name} declares no STRATEGY")
+            found.append(declared)
+    for field in ("name", "rank"):
+        values = [getattr(s, field) for s in found]
+        if len(set(values)) != len(values):
+            raise TypeError(f"two strategies share a {field}: {sorted(values)}")
+    return sorted(found, key=lambda s: s.rank)
+
+
+CATALOGUE: dict[str, Strategy] = {s.name: s for s in _declared()}
+BASELINE = "baseline"  # always runs first (the lowest rank); the others update it
+if next(iter(CATALOGUE), None) != BASELINE:
+    raise TypeError(f"the strategy {BASELINE!r} must be declared, with the lowest rank")
 UPDATES = tuple(name for name in CATALOGUE if name != BASELINE)
 
 
@@ -61,6 +79,6 @@ def plan_for(name: str, data, params: Params, base, seed: int) -> Plan:
 
 
 __all__ = [
-    "BASELINE", "CATALOGUE", "FROM_BASELINE", "FROM_SCRATCH", "UPDATES", "Context", "LossTerm", "Plan", "Rows",
+    "BASELINE", "CATALOGUE", "FROM_BASELINE", "FROM_SCRATCH", "UPDATES", "Card", "Context", "LossTerm", "Plan", "Rows",
     "Settings", "Strategy", "Training", "describe", "plan_for", "settings_of",
 ]

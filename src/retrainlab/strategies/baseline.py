@@ -1,6 +1,7 @@
 """The model as it is: trained here on the old data only, or the model the user brought."""
 
-from retrainlab.strategies.declaration import FROM_SCRATCH, OLD, Context, Plan, Rows, Strategy
+from retrainlab.base.kinds import LABEL_SHIFT, MORE_OF_THE_SAME, NOTHING
+from retrainlab.strategies.declaration import FROM_SCRATCH, OLD, Card, Context, Plan, Rows, Strategy
 
 
 def baseline(ctx: Context) -> Plan:
@@ -12,6 +13,15 @@ def baseline(ctx: Context) -> Plan:
 
 
 STRATEGY = Strategy(
-    "baseline", "leave the model alone: the model as first trained on the old data, or your own model",
-    baseline, starts_from=FROM_SCRATCH, reads_old_data=True, action="Keep the model as it is",
+    name="baseline", rank=0, plan=baseline, starts_from=FROM_SCRATCH, reads_old_data=True,
+    summary="leave the model alone: the model as first trained on the old data, or your own model",
+    action="Keep the model as it is",
+    suits=frozenset({LABEL_SHIFT, MORE_OF_THE_SAME, NOTHING}),
+    card=Card(
+        starts="fresh weights, or your model as it is",
+        trains_on="the old data (or nothing: your model)",
+        needs_old="to train it here",
+        extra_cost="none (0 to adopt)",
+        on_your_model="measures it as it is on the old and the new test sets, at a training cost of 0",
+    ),
 )

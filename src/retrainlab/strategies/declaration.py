@@ -1,9 +1,13 @@
 """What a strategy is: one declaration, and the plan it makes for one seed.
 
 A strategy is a `Strategy` declaration: its name (the CLI subcommand, the MLproject entry
-point, the DVC stage `update@NAME`, the MLflow run), its settings (the section
-`strategies.NAME` of params.yaml, a `Settings` dataclass), where it starts (fresh weights
-or the baseline), whether it reads old training rows, and a function `Context -> Plan`.
+point, the DVC stage `update@NAME` and artifact, the MLflow run and logged model), its
+settings (the section `strategies.NAME` of params.yaml, a `Settings` dataclass whose
+defaults are params.yaml's and whose `DOCS` describe them), where it starts (fresh weights
+or the baseline), whether it reads old training rows, the kinds of change it usually suits
+(the change check), how the docs' tables describe it (`Card`), and a function
+`Context -> Plan`. Everything else that names a strategy derives from these declarations
+(`retrainlab.pipeline.derived`, checked by tests/test_derived.py).
 
 The plan says which model to train, on which rows, for how long, and carries the hooks
 that the one training path (`retrainlab.training.loop.fit`) honours on a single device, under
@@ -25,6 +29,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol
 
+from retrainlab.base import kinds
 from retrainlab.base.labels import grown_labels
 from retrainlab.config import MAX_EPOCHS, Params, require
 
@@ -36,15 +41,32 @@ OLD, NEW = "initial_train", "incremental_train"
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """A strategy's section of params.yaml. Subclasses add fields with defaults and extend
-    `check`; `key` is where the section sits (`strategies.NAME`), for messages."""
+    `check`; `key` is where the section sits (`strategies.NAME`), for messages. `DOCS`
+    says what the fields do, for README's table of settings: each key names one field or
+    several (`"epochs, learning_rate"`), and every field is in exactly one key."""
+
+    DOCS: ClassVar[dict[str, str]] = {}
 
     def check(self, key: str) -> None:
         pass
+
+    @classmethod
+    def documented(cls) -> list[tuple[tuple[str, ...], str]]:
+        """The fields by `DOCS`'s groups, each with its text; a field left out, named
+        twice or unknown is an error in the declaration."""
+        groups = [(tuple(k.strip() for k in key.split(",")), text) for key, text in cls.DOCS.items()]
+        named = [name for names, _ in groups for name in names]
+        fields = [f.name for f in dataclasses.fields(cls)]
+        if sorted(named) != sorted(fields):
+            raise TypeError(f"{cls.__name__}.DOCS names {sorted(named)}, but its fields are {sorted(fields)}")
+        return groups
 
 
 @dataclasses.dataclass(frozen=True)
 class Training(Settings):
     """Settings of a strategy that trains for its own epochs at its own learning rate."""
+
+    DOCS = {"epochs, learning_rate": "its own training's epochs and learning rate"}
 
     epochs: int = 15
     learning_rate: float = 0.0005
@@ -141,13 +163,29 @@ class Context:
 
 
 @dataclasses.dataclass(frozen=True)
+class Card:
+    """How the docs' tables describe a strategy: README.md's and docs/STRATEGIES.md's, which
+    are generated from it (`retrainlab.pipeline.derived`)."""
+
+    starts: str  # what it starts from, in words
+    trains_on: str
+    needs_old: str  # the old data it needs
+    extra_cost: str  # its cost over keeping on training
+    on_your_model: str  # what it does to a model the user brought
+    source: str = ""  # where the idea comes from
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Strategy:
     """One option for "I have a model and new data", declared once."""
 
     name: str
-    summary: str  # one line: the CLI's help, the report, docs/STRATEGIES.md
+    rank: int  # its place wherever the options are listed (the catalogue's order)
+    summary: str  # one line: the CLI's help, the report, MLflow, dvc.yaml's artifact
     plan: Callable[[Context], Plan]
-    action: str = ""  # the advice, as the report's headline says it ("Retrain from scratch")
+    action: str  # the advice, as the report's headline says it ("Retrain from scratch")
+    suits: frozenset[str]  # the kinds of change (retrainlab.base.kinds) it usually answers
+    card: Card
     settings: type[Settings] = Settings  # its section `strategies.NAME` (none of its own: the model section)
     starts_from: str = FROM_BASELINE  # FROM_SCRATCH or FROM_BASELINE
     reads_old_data: bool = False  # whether it trains on old (initial) rows
@@ -157,6 +195,10 @@ class Strategy:
     def __post_init__(self) -> None:
         if self.starts_from not in self.KINDS:
             raise ValueError(f"{self.name}: starts_from must be one of {self.KINDS}")
+        if not set(self.suits) <= set(kinds.DECLARED):
+            raise ValueError(f"{self.name}: suits {sorted(set(self.suits) - set(kinds.DECLARED))}, "
+                             f"not among {kinds.DECLARED}")
+        self.settings.documented()
 
     @property
     def section(self) -> str:

@@ -11,8 +11,9 @@ import dataclasses
 
 import numpy as np
 
+from retrainlab.base.kinds import LABEL_SHIFT, MORE_OF_THE_SAME
 from retrainlab.config import require
-from retrainlab.strategies.declaration import NEW, Context, Plan, Rows, Strategy, Training
+from retrainlab.strategies.declaration import NEW, Card, Context, Plan, Rows, Strategy, Training
 
 PREDICT_ROWS = 4096
 EPSILON = 1e-7
@@ -20,6 +21,12 @@ EPSILON = 1e-7
 
 @dataclasses.dataclass(frozen=True)
 class DistillSettings(Training):
+    DOCS = {
+        "epochs, learning_rate": "as incremental",
+        "temperature, weight": ("softening of both models' outputs; weight of the distillation term against the "
+                                "cross-entropy"),
+    }
+
     epochs: int = 15
     learning_rate: float = 0.0005
     temperature: float = 2.0  # softens both models' outputs before they are compared
@@ -100,6 +107,16 @@ def distill(ctx: Context) -> Plan:
 
 
 STRATEGY = Strategy(
-    "distill", "keep training on the new data while matching the old model's outputs (no old rows needed)",
-    distill, settings=DistillSettings, action="Keep training it on the new data, distilling from the current model",
+    name="distill", rank=50, plan=distill, settings=DistillSettings,
+    summary="keep training on the new data while matching the old model's outputs (no old rows needed)",
+    action="Keep training it on the new data, distilling from the current model",
+    suits=frozenset({LABEL_SHIFT, MORE_OF_THE_SAME}),
+    card=Card(
+        starts="the baseline",
+        trains_on="new rows, plus a distillation term toward the baseline",
+        needs_old="no",
+        extra_cost="a forward pass of the baseline per row and epoch",
+        on_your_model="as `incremental`, with the distillation term toward your model's own predictions",
+        source="Li & Hoiem, *Learning without Forgetting*, 2016",
+    ),
 )

@@ -2,13 +2,22 @@
 
 import dataclasses
 
+from retrainlab.base.kinds import MORE_OF_THE_SAME
 from retrainlab.base.labels import grown_labels
 from retrainlab.config import require
-from retrainlab.strategies.declaration import NEW, Context, Plan, Rows, Strategy, Training
+from retrainlab.strategies.declaration import NEW, Card, Context, Plan, Rows, Strategy, Training
 
 
 @dataclasses.dataclass(frozen=True)
 class FineTuneSettings(Training):
+    DOCS = {
+        "epochs, learning_rate": "training the new head",
+        "trainable_layers": ("layers with weights below the output left trainable when fine-tuning (0: only the "
+                             "output and the new layers train)"),
+        "new_layers": ("new layers on the frozen features; they start as the identity, so fine-tuning starts from "
+                       "the baseline's predictions"),
+    }
+
     epochs: int = 15
     learning_rate: float = 0.001
     new_layers: int = 1
@@ -34,6 +43,17 @@ def fine_tune(ctx: Context) -> Plan:
 
 
 STRATEGY = Strategy(
-    "fine-tune", "freeze the model's features; train new layers and the output on the new data", fine_tune,
-    settings=FineTuneSettings, action="Fine-tune it on the new data",
+    name="fine-tune", rank=30, plan=fine_tune, settings=FineTuneSettings,
+    summary="freeze the model's features; train new layers and the output on the new data",
+    action="Fine-tune it on the new data",
+    suits=frozenset({MORE_OF_THE_SAME}),
+    card=Card(
+        starts="the baseline, features frozen",
+        trains_on="new rows; new layers and the output",
+        needs_old="no",
+        extra_cost="less: the frozen layers get no gradient",
+        on_your_model=("freezes every layer but the last `strategies.fine-tune.trainable_layers` layers with "
+                       "weights (default 0: only the output trains), adds `new_layers` on top, trains at its "
+                       "`learning_rate`; Sequential and functional models, CNNs included"),
+    ),
 )

@@ -1,6 +1,7 @@
 """Retrain from scratch on everything: the reference every other option is measured against."""
 
-from retrainlab.strategies.declaration import FROM_SCRATCH, NEW, OLD, Context, Plan, Rows, Strategy
+from retrainlab.base.kinds import COVARIATE_SHIFT, NEW_CLASSES
+from retrainlab.strategies.declaration import FROM_SCRATCH, NEW, OLD, Card, Context, Plan, Rows, Strategy
 
 
 def full_retrain(ctx: Context) -> Plan:
@@ -11,6 +12,18 @@ def full_retrain(ctx: Context) -> Plan:
 
 
 STRATEGY = Strategy(
-    "full-retrain", "retrain from scratch on the old and the new data", full_retrain,
-    starts_from=FROM_SCRATCH, reads_old_data=True, action="Retrain from scratch",
+    name="full-retrain", rank=10, plan=full_retrain, starts_from=FROM_SCRATCH, reads_old_data=True,
+    summary="retrain from scratch on the old and the new data",
+    action="Retrain from scratch",
+    suits=frozenset({NEW_CLASSES, COVARIATE_SHIFT}),
+    card=Card(
+        starts="fresh weights",
+        trains_on="old + new, `model` settings",
+        needs_old="yes, all of it",
+        extra_cost="trains on everything, from scratch",
+        on_your_model=("the same architecture with fresh weights (a clone), trained from scratch on old + new data "
+                       "at the `model` params, with its preprocessing layers (`Normalization`, `StringLookup`, "
+                       "`IntegerLookup`) adapted again on those rows"),
+        source="the reference",
+    ),
 )

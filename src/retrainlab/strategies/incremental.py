@@ -2,11 +2,14 @@
 
 import dataclasses
 
-from retrainlab.strategies.declaration import NEW, Context, Plan, Rows, Strategy, Training
+from retrainlab.base.kinds import LABEL_SHIFT, MORE_OF_THE_SAME, NEW_CLASSES
+from retrainlab.strategies.declaration import NEW, Card, Context, Plan, Rows, Strategy, Training
 
 
 @dataclasses.dataclass(frozen=True)
 class IncrementalSettings(Training):
+    DOCS = {"epochs, learning_rate": "training the baseline further"}
+
     epochs: int = 15
     learning_rate: float = 0.0005
 
@@ -18,6 +21,17 @@ def incremental(ctx: Context) -> Plan:
 
 
 STRATEGY = Strategy(
-    "incremental", "keep training the model, every layer, on the new data only", incremental,
-    settings=IncrementalSettings, action="Keep training it on the new data",
+    name="incremental", rank=20, plan=incremental, settings=IncrementalSettings,
+    summary="keep training the model, every layer, on the new data only",
+    action="Keep training it on the new data",
+    suits=frozenset({NEW_CLASSES, LABEL_SHIFT, MORE_OF_THE_SAME}),
+    card=Card(
+        starts="the baseline",
+        trains_on="new rows only",
+        needs_old="no",
+        extra_cost="none",
+        on_your_model=("trains it further on the new data, with its own compiled optimizer (fresh state, same "
+                       "settings) and loss where it was saved compiled, else the `incremental` params"),
+        source="the naive warm start",
+    ),
 )

@@ -8,12 +8,19 @@ path in bounded memory (`retrainlab.training.loop`): it holds only the sample's 
 
 import dataclasses
 
+from retrainlab.base.kinds import COVARIATE_SHIFT, LABEL_SHIFT, MORE_OF_THE_SAME, NEW_CLASSES
 from retrainlab.config import require
-from retrainlab.strategies.declaration import NEW, OLD, Context, Plan, Rows, Strategy, Training
+from retrainlab.strategies.declaration import NEW, OLD, Card, Context, Plan, Rows, Strategy, Training
 
 
 @dataclasses.dataclass(frozen=True)
 class ReplaySettings(Training):
+    DOCS = {
+        "epochs, learning_rate": "as incremental",
+        "old_fraction, old_rows": ("old rows replayed: a multiple of the new rows' count, or a number of rows "
+                                   "(wins when set)"),
+    }
+
     epochs: int = 15
     learning_rate: float = 0.0005
     old_fraction: float = 1.0  # old rows replayed, as a multiple of the new rows' count
@@ -39,6 +46,16 @@ def replay(ctx: Context) -> Plan:
 
 
 STRATEGY = Strategy(
-    "replay", "keep training the model on the new data plus a uniform sample of old rows", replay,
-    settings=ReplaySettings, reads_old_data=True, action="Keep training it on the new data with replayed old rows",
+    name="replay", rank=40, plan=replay, settings=ReplaySettings, reads_old_data=True,
+    summary="keep training the model on the new data plus a uniform sample of old rows",
+    action="Keep training it on the new data with replayed old rows",
+    suits=frozenset({NEW_CLASSES, COVARIATE_SHIFT, LABEL_SHIFT, MORE_OF_THE_SAME}),
+    card=Card(
+        starts="the baseline",
+        trains_on="new rows + a uniform sample of old rows",
+        needs_old="a sample (`old_fraction` x the new rows, or `old_rows`)",
+        extra_cost="the sampled rows' share of each epoch",
+        on_your_model="as `incremental`, with a uniform sample of old rows added",
+        source="Prabhu et al., CVPR 2023; TiC-CLIP, ICLR 2024",
+    ),
 )

@@ -8,12 +8,18 @@ statistics, vocabularies) is not a trainable weight and is kept.
 
 import dataclasses
 
+from retrainlab.base.kinds import COVARIATE_SHIFT, NEW_CLASSES
 from retrainlab.config import require
-from retrainlab.strategies.declaration import NEW, OLD, Context, Plan, Rows, Strategy, Training
+from retrainlab.strategies.declaration import NEW, OLD, Card, Context, Plan, Rows, Strategy, Training
 
 
 @dataclasses.dataclass(frozen=True)
 class ShrinkPerturbSettings(Training):
+    DOCS = {
+        "epochs, learning_rate": "training after the shrink, on old + new data",
+        "shrink, noise": "`w <- shrink x w + noise x w_fresh` for every trainable weight",
+    }
+
     epochs: int = 15
     learning_rate: float = 0.001
     shrink: float = 0.4  # lambda: the old weights' share
@@ -44,7 +50,17 @@ def shrink_perturb(ctx: Context) -> Plan:
 
 
 STRATEGY = Strategy(
-    "shrink-perturb", "shrink the model's weights, add fresh noise, then train on the old and the new data",
-    shrink_perturb, settings=ShrinkPerturbSettings, reads_old_data=True,
+    name="shrink-perturb", rank=60, plan=shrink_perturb, settings=ShrinkPerturbSettings, reads_old_data=True,
+    summary="shrink the model's weights, add fresh noise, then train on the old and the new data",
     action="Shrink and perturb its weights, then train on all the data",
+    suits=frozenset({NEW_CLASSES, COVARIATE_SHIFT}),
+    card=Card(
+        starts="the baseline, shrunk and perturbed",
+        trains_on="old + new",
+        needs_old="yes, all of it",
+        extra_cost="trains on everything (fewer epochs than a full retrain)",
+        on_your_model=("shrinks its trainable weights and adds fresh noise from each layer's own initializer, "
+                       "then trains on old + new data"),
+        source="Ash & Adams, NeurIPS 2020",
+    ),
 )

@@ -1,0 +1,13 @@
+"""The kinds of change between the old and the new data, by name.
+
+`retrainlab.decision.change` reads which kinds the evidence shows; each strategy's
+declaration says which kinds it usually suits (`Strategy.suits`), and the change check
+derives from those declarations which options a kind favours.
+"""
+
+NEW_CLASSES, CONCEPT_DRIFT, COVARIATE_SHIFT = "new classes", "concept drift", "covariate shift"
+LABEL_SHIFT, MORE_OF_THE_SAME, NOTHING = "label shift", "more of the same", "nothing material"
+
+# The kinds whose usual answer is a set of options. Concept drift has none: the option that
+# learns the new rule best is measured (its accuracy on the new data), not declared.
+DECLARED = (NEW_CLASSES, COVARIATE_SHIFT, LABEL_SHIFT, MORE_OF_THE_SAME, NOTHING)
