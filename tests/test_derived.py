@@ -80,7 +80,8 @@ def with_trivial_strategy(tmp_path):
     its params.yaml section: what a person writes by hand to add an option."""
     package = tmp_path / "package" / "retrainlab"
     shutil.copytree(PROJECT / "src" / "retrainlab", package, ignore=shutil.ignore_patterns("__pycache__", "project"))
-    (package / "strategies" / "warm_copy.py").write_text(TRIVIAL)
+    last = max(strategy.rank for strategy in CATALOGUE.values())
+    (package / "strategies" / "warm_copy.py").write_text(TRIVIAL.replace("rank=70", f"rank={last + 10}"))
     project = tmp_path / "project"
     for name in (*derived.FILES, "params.yaml"):
         (project / name).parent.mkdir(parents=True, exist_ok=True)
@@ -143,8 +144,8 @@ def test_a_strategy_module_without_a_declaration_or_with_a_taken_rank_is_refused
         with_trivial_strategy, module, message):
     project, run = with_trivial_strategy
     package = project.parent / "package" / "retrainlab" / "strategies"
-    (package / module).write_text('"""Notes."""\n' if module == "note.py" else
-                                  TRIVIAL.replace('"warm-copy"', '"again"'))
+    taken = (package / "warm_copy.py").read_text()
+    (package / module).write_text('"""Notes."""\n' if module == "note.py" else taken.replace('"warm-copy"', '"again"'))
     result = run("-c", "import retrainlab.strategies")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith(f"TypeError: {message}")
