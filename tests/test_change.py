@@ -4,11 +4,13 @@ of the measured answer against what each kind usually calls for."""
 import pytest
 
 from retrainlab.decision import change
+from retrainlab.decision.diagnosis import Diagnosis
 
 
 def diagnosis(**changes):
     base = {"new_classes": [], "domain_auc": 0.5, "psi_max": 0.05, "label_shift_tv": 0.02, "size_ratio": 0.3}
-    return base | changes
+    return Diagnosis(rows_old=100, rows_new=30, vanished_classes=[], psi_mean=0.05, top_shifted_features=(),
+                     **base | changes)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import pytest
 
 from retrainlab.config import CompareParams
 from retrainlab.decision import comparison
+from retrainlab.decision.diagnosis import Diagnosis, ShiftedFeature
 from retrainlab.measure.record import Runs, StrategyRecord, summarize
 
 
@@ -506,7 +507,8 @@ def test_the_report_leaves_out_what_it_was_not_given():
     records, _, (diagnostics, *_) = report_case()
     all_new = dataclasses.replace(POLICY, new_traffic_share=1.0)
     verdict = comparison.recommend(records, all_new)
-    text = comparison.markdown(comparison.table(records, verdict), verdict, diagnostics | {"new_classes": []}, all_new)
+    text = comparison.markdown(comparison.table(records, verdict), verdict, dataclasses.replace(diagnostics, new_classes=[]),
+                               all_new)
     head, rest = text.split("\n\n## The strategies side by side\n\n")
     assert head.splitlines() == ["# Should you retrain? The comparison", "", f"**Recommendation: {verdict.recommended}.**",
                                  "", *[f"- {reason}" for reason in verdict.reasons]]
@@ -552,12 +554,12 @@ def report_case():
     }
     policy = dataclasses.replace(POLICY, max_seeds=3, budget_seconds=120)
     verdict = comparison.recommend(records, policy)
-    diagnostics = {
-        "rows_new": 540, "rows_old": 1257, "size_ratio": 540 / 1257, "new_classes": ["7", "8|9"],
-        "label_shift_tv": 0.3, "domain_auc": 0.512, "psi_max": 0.31, "psi_mean": 0.07,
-        "top_shifted_features": [{"feature": "pixel_*3", "kind": "numeric", "psi": 0.31, "ks": 0.2},
-                                 {"feature": "plan", "kind": "categorical", "psi": 0.05}],
-    }
+    diagnostics = Diagnosis(
+        rows_new=540, rows_old=1257, size_ratio=540 / 1257, new_classes=["7", "8|9"], vanished_classes=[],
+        label_shift_tv=0.3, domain_auc=0.512, psi_max=0.31, psi_mean=0.07,
+        top_shifted_features=(ShiftedFeature("pixel_*3", "numeric", 0.31, 0.2),
+                              ShiftedFeature("plan", "categorical", 0.05)),
+    )
     recall = {"new": pd.DataFrame({"7": [0.0, 0.9], "a|b": [0.5, math.nan]}, index=["baseline", "incremental"])}
     head = comparison.headline(verdict, records)
     changes = ["the new data brings classes 7 and 8|9"]

@@ -34,7 +34,7 @@ def test_concept_drift_at_share_one_recommends_an_option_as_good_as_the_best(tmp
     prepare_step(params, tmp_path)
     for name in (BASELINE, *params.strategies):
         run_strategy(name, params, tmp_path)
-    summary = compare_step(params, tmp_path)
+    summary = compare_step(params, tmp_path).to_json()
 
     rows = summary["strategies"]
     best = max(rows, key=lambda s: rows[s]["target"] if not rows[s]["verdict"].startswith("rejected: forgets") else -1)

@@ -100,7 +100,7 @@ def frame(n, seed):
 
 def test_prepare_writes_the_splits_and_summary_for_users_files(tmp_path):
     params = write_csvs(tmp_path, frame(80, 0), frame(40, 1))
-    summary = data.prepare(params, tmp_path)
+    summary = data.prepare(params, tmp_path).to_json()
     for split in layout.SPLITS:
         assert (tmp_path / layout.split_path(split)).is_file()
     assert summary["features"] == [
@@ -128,7 +128,7 @@ def test_a_feature_missing_from_the_new_file_is_named(tmp_path):
 def test_listed_features_limit_the_columns(tmp_path):
     params = write_csvs(tmp_path, frame(40, 0), frame(40, 1))
     params = dataclasses.replace(params, files=dataclasses.replace(params.files, features=["plan"]))
-    assert [f["name"] for f in data.prepare(params, tmp_path)["features"]] == ["plan"]
+    assert [f.name for f in data.prepare(params, tmp_path).features] == ["plan"]
 
 
 def test_an_unsupported_file_type_is_refused(tmp_path):
@@ -185,16 +185,17 @@ def test_the_tally_adds_the_parts_up_and_checks_the_whole():
     tally.check(("a.csv", "b.csv"))
     params = DataParams(source="files", files=FilesParams("a.csv", "b.csv", "y"))
     summary = tally.summary("y", parts[0].features, params)
-    assert summary == {
+    assert summary.to_json() == {
         "source": "files", "scenario": None, "label": "y", "features": [{"name": "x", "kind": "numeric"}],
         "rows": tally.rows,
         "classes": {"initial_train": ["a", "b", "d"], "initial_test": ["a", "b", "d"],
                     "incremental_train": ["b", "c"], "incremental_test": ["b", "c"]},
-        "new_classes": ["c"], "cleaning": tally.cleaning, "label_type": "text",
+        "new_classes": ["c"], "cleaning": tally.cleaning, "label_type": "text", "inputs": None,
     }
+    assert data.PreparedSummary.from_json(summary.to_json()) == summary
     builtin = tally.summary("y", parts[0].features, DataParams(source="synthetic", scenario="covariate_shift"))
-    assert builtin["source"] == "synthetic" and builtin["scenario"] == "covariate_shift"
-    assert tally.summary("y", parts[0].features, DataParams(source="arrays"))["scenario"] is None
+    assert builtin.source == "synthetic" and builtin.scenario == "covariate_shift"
+    assert tally.summary("y", parts[0].features, DataParams(source="arrays")).scenario is None
 
 
 def test_the_tally_refuses_a_class_of_one_row_one_class_or_an_empty_split():
@@ -255,7 +256,7 @@ def test_prepare_takes_wide_arrays_column_blocks_at_a_time_without_a_warning(tmp
     params = DataParams(source="arrays", arrays=ArraysParams("old.npz", "new.npz"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        summary = data.prepare(params, tmp_path)
+        summary = data.prepare(params, tmp_path).to_json()
     assert summary["input_shape"] == [3, 32, 32] and len(summary["features"]) == 3 * 32 * 32
     assert summary["cleaning"]["initial"]["dropped_incomplete"] == 1
     assert sum(summary["rows"].values()) == 60 + 30 - 2

@@ -30,7 +30,8 @@ def prepare(tmp_path, initial, incremental, missing="drop", sep=","):
         else:
             names.append(f"{key}.csv")
             table.to_csv(tmp_path / names[-1], index=False, sep=sep if key == "initial" else ",")
-    return data.prepare(DataParams(source="files", missing=missing, files=FilesParams(*names, "y")), tmp_path)
+    params = DataParams(source="files", missing=missing, files=FilesParams(*names, "y"))
+    return data.prepare(params, tmp_path).to_json()
 
 
 def refused(tmp_path, message, *inputs, params=None):

@@ -16,6 +16,7 @@ from retrainlab.base import escape
 from retrainlab.base.escape import Markdown, md
 from retrainlab.config import CompareParams
 from retrainlab.decision import comparison
+from retrainlab.decision.diagnosis import Diagnosis, ShiftedFeature
 
 from .test_comparison import record
 
@@ -104,13 +105,11 @@ def test_the_report_shows_hostile_labels_and_column_names_as_text():
         records[name] = dataclasses.replace(r, means={k: v for k, v in r.means.items() if k != "gpu_seconds"})
     policy = CompareParams()
     verdict = comparison.recommend(records, policy)
-    diagnostics = {
-        "rows_old": 100, "rows_new": 30, "size_ratio": 0.3, "new_classes": list(HOSTILE),
-        "label_shift_tv": 0.2, "psi_max": 0.5, "psi_mean": 0.2, "domain_auc": 0.6,
-        "top_shifted_features": [
-            {"feature": name, "kind": "numeric", "psi": 0.5, "ks": 0.3} for name in HOSTILE
-        ],
-    }
+    diagnostics = Diagnosis(
+        rows_old=100, rows_new=30, size_ratio=0.3, new_classes=list(HOSTILE), vanished_classes=[],
+        label_shift_tv=0.2, psi_max=0.5, psi_mean=0.2, domain_auc=0.6,
+        top_shifted_features=tuple(ShiftedFeature(name, "numeric", 0.5, 0.3) for name in HOSTILE),
+    )
     recall = {"new": pd.DataFrame({label: [0.5] for label in HOSTILE}, index=["baseline"])}
     changes = [md("**new classes**: {}", ", ".join(HOSTILE))]
     text = comparison.markdown(comparison.table(records, verdict), verdict, diagnostics, policy, changes=changes,

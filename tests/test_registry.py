@@ -20,6 +20,7 @@ from retrainlab.pipeline.params import load_params
 from retrainlab.pipeline.prepare import prepare_step
 from retrainlab.pipeline.strategy_step import run_strategy
 from retrainlab.registry import promotion
+from retrainlab.registry.events import Event
 from retrainlab.registry.promotion import PromotionRefused
 from retrainlab.strategies import BASELINE
 
@@ -64,7 +65,7 @@ def test_compare_writes_the_report_and_points_challenger_at_the_recommendation(p
     root, params, records, summary = pipeline
     for path in layout.REPORT_FILES:
         assert (root / path).is_file() and (root / path).stat().st_size > 0
-    recommended = summary["recommended"]
+    recommended = summary.recommended
     assert recommended in (BASELINE, *params.strategies)
     assert f"**Recommendation: {recommended}.**" in (root / layout.REPORT_MD).read_text()
     assert promotion.alias_version("churn", promotion.CHALLENGER) == str(records[recommended].mlflow.model_version)
@@ -72,20 +73,20 @@ def test_compare_writes_the_report_and_points_challenger_at_the_recommendation(p
     for strategy, record in records.items():
         tags = client.get_model_version("churn", str(record.mlflow.model_version)).tags
         assert tags["comparison.recommended"] == recommended
-        assert tags["comparison.verdict"] == summary["strategies"][strategy]["verdict"]
+        assert tags["comparison.verdict"] == summary.strategies[strategy]["verdict"]
     parent = client.get_run(records["baseline"].mlflow.parent_run_id)
     assert parent.data.tags["retrainlab.recommendation"] == recommended
     assert "diagnostics.domain_auc" in parent.data.metrics and "recommended.target" in parent.data.metrics
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
     assert "comparison/accuracy_vs_cost.png" in artifacts and "comparison/comparison.md" in artifacts
-    assert summary["diagnostics"]["new_classes"] == ["paused"]
+    assert summary.diagnostics.new_classes == ["paused"]
 
 
 def test_promote_refuse_force_and_rollback(pipeline):
     root, params, records, _ = pipeline
     challenger = promotion.alias_version("churn", promotion.CHALLENGER)
     first = promotion.promote(params, root=root)
-    assert first["version"] == challenger and first["from_version"] is None
+    assert first.version == challenger and first.from_version is None
     assert promotion.alias_version("churn", promotion.CHAMPION) == challenger
 
     # The baseline cannot predict the label the new data brought: worse than the champion.
@@ -99,16 +100,17 @@ def test_promote_refuse_force_and_rollback(pipeline):
     with pytest.raises(RetrainlabError, match="--force needs --reason"):
         promotion.promote(params, version=worse, force=True, root=root)
     forced = promotion.promote(params, version=worse, force=True, reason="audit asked for it", root=root)
-    assert forced["forced"]
+    assert forced.forced
     assert promotion.alias_version("churn", promotion.CHAMPION) == worse
     assert promotion.alias_version("churn", promotion.PREVIOUS) == challenger
     tags = MlflowClient().get_model_version("churn", worse).tags
     assert tags["last_promote.reason"] == "audit asked for it"
     history = [json.loads(v) for k, v in tags.items() if k.startswith("history.")]
     assert any(event["forced"] and event["from_version"] == challenger for event in history)
+    assert Event.from_json(history[-1]).to_json() == history[-1]  # the tag keeps the event's shape, whole
 
     rolled = promotion.rollback(params, reason="forced one was worse")
-    assert rolled["version"] == challenger
+    assert rolled.version == challenger and rolled.to_json() == Event.from_json(rolled.to_json()).to_json()
     assert promotion.alias_version("churn", promotion.CHAMPION) == challenger
     assert promotion.alias_version("churn", promotion.PREVIOUS) == worse
 
@@ -168,5 +170,5 @@ def test_an_option_taken_out_of_strategies_is_left_out_of_the_comparison(pipelin
         mp.chdir(root)
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         summary = compare_step(fewer)
-    assert set(summary["strategies"]) == {BASELINE, *fewer.strategies} and (root / layout.record_path("distill")).is_file()
+    assert set(summary.strategies) == {BASELINE, *fewer.strategies} and (root / layout.record_path("distill")).is_file()
     assert "distill" not in (root / layout.REPORT_MD).read_text()

@@ -63,7 +63,7 @@ def project(tmp_path_factory):
         prepare_step(params, root)
         records = {name: run_strategy(name, params, root) for name in (BASELINE, *params.strategies)}
         summary = compare_step(params, root)
-        yield root, params, records, summary["recommended"]
+        yield root, params, records, summary.recommended
 
 
 @pytest.fixture(autouse=True)
@@ -303,9 +303,9 @@ def test_promote_takes_the_workspace_recommendation_not_a_challenger_moved_since
     MlflowClient().set_registered_model_alias(NAME, promotion.CHALLENGER, moved)
     with caplog.at_level(logging.WARNING, logger=promotion.__name__):
         event = promotion.promote(params, root=root)
-    assert event["version"] == wanted and promotion.alias_version(NAME, promotion.CHAMPION) == wanted
+    assert event.version == wanted and promotion.alias_version(NAME, promotion.CHAMPION) == wanted
     assert f"'{promotion.CHALLENGER}' points at v{moved}" in caplog.text
-    passed = {g["name"] for g in event["gates"] if g["passed"]}
+    passed = {g.name for g in event.gates if g.passed}
     assert {"finite loss", "better than the majority class"} <= passed
 
 

@@ -81,7 +81,7 @@ def test_a_second_round_before_the_first_is_prepared_is_refused_and_no_rows_are_
 
     # Once round 2 is prepared, round 3 starts from all of it: round 1's rows and feb.csv's.
     assert run_cli(project, ["prepare"]) == 0
-    round_two = sum(load_prepared(project).summary["rows"].values())
+    round_two = sum(load_prepared(project).summary.rows.values())
     assert round_two == 120 + 60 + 50
     assert run_cli(project, ["next-round", "--incremental", "../mar.csv"]) == 0
     old = pd.read_parquet(project / "data/raw/round-3/initial.parquet")

@@ -205,7 +205,7 @@ def test_same_seed_same_metrics_and_other_seed_other_metrics(prepared, tiny_para
 def test_a_single_class_cannot_train_a_classifier(tmp_path, tiny_params):
     data.prepare(tiny_params.data, tmp_path)
     prepared = data.load_prepared(tmp_path)
-    only_zeros = {split: [0] for split in prepared.summary["classes"]}
-    single = dataclasses.replace(prepared, summary=prepared.summary | {"classes": only_zeros})
+    only_zeros = {split: [0] for split in prepared.summary.classes}
+    single = dataclasses.replace(prepared, summary=dataclasses.replace(prepared.summary, classes=only_zeros))
     with pytest.raises(DataError, match="only one class"):
         plan_for("baseline", single, tiny_params, None, 0)

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from retrainlab.base import layout
-from retrainlab.data import NUMERIC, ROW_GROUP_ROWS, Feature, Prepared
+from retrainlab.data import NUMERIC, ROW_GROUP_ROWS, Feature, Prepared, PreparedSummary
 from retrainlab.data.stream import FeatureStats, pieces, windows
 from retrainlab.models.build import build_model
 from retrainlab.models.bundle import ModelBundle
@@ -152,8 +152,10 @@ def id_data(tmp_path):
     path = tmp_path / layout.split_path("initial_train")
     path.parent.mkdir(parents=True)
     write(path, id_frame(np.arange(ROWS)), 128)
-    summary = {"rows": {"initial_train": ROWS}, "classes": {"initial_train": [0, 1, 2]}}
-    return Prepared(tmp_path, "y", FEATURES, summary)
+    summary = PreparedSummary(source="files", scenario=None, label="y", features=FEATURES,
+                              rows={"initial_train": ROWS}, classes={"initial_train": [0, 1, 2]}, new_classes=[],
+                              cleaning={})
+    return Prepared(tmp_path, summary)
 
 
 BATCH = 128

@@ -201,7 +201,7 @@ def test_the_arrays_source_keeps_the_shape_and_a_cnn_reads_images(tmp_path, tiny
     arrays = dataclasses.replace(tiny_params.data.arrays, initial="old.npz", incremental="new.npz")
     params = dataclasses.replace(tiny_params, seeds=[0], baseline=BaselineParams("cnn.keras"),
                                  data=dataclasses.replace(tiny_params.data, source="arrays", arrays=arrays))
-    summary = data.prepare(params.data, tmp_path)
+    summary = data.prepare(params.data, tmp_path).to_json()
     assert summary["input_shape"] == [8, 8, 1] and summary["new_classes"] == [3]
     prepared = data.load_prepared(tmp_path)
     base = user_model.load(resolve(params, tmp_path), prepared, params, tmp_path)

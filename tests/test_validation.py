@@ -35,7 +35,7 @@ def prepare(tmp_path, initial, incremental, missing="drop", features=(), write=N
     params = DataParams(
         source="files", missing=missing, files=FilesParams(names["initial"], names["incremental"], "y", list(features))
     )
-    return data.prepare(params, tmp_path)
+    return data.prepare(params, tmp_path).to_json()
 
 
 CASES = {

@@ -348,11 +348,11 @@ def _strategy(args: argparse.Namespace) -> None:
     log.info(f"== {describe(args.strategy, params)} ==")
     console.load_tensorflow()
     # start-up: only when this subcommand runs (retrainlab --help answers at once)
-    from retrainlab.pipeline.strategy_step import run_strategy
+    from retrainlab.pipeline.strategy_step import WorkerNote, run_strategy
 
     record = run_strategy(args.strategy, params)
-    if isinstance(record, dict):  # a multi-worker cluster's other worker
-        log.info(f"{args.strategy}: worker {record['worker']} done; the chief logged the run")
+    if isinstance(record, WorkerNote):  # a multi-worker cluster's other worker
+        log.info(f"{args.strategy}: worker {record.worker} done; the chief logged the run")
         return
     m, seeds = record.means, len(record.seeds)
     log.info(
@@ -407,21 +407,21 @@ def _promote(args: argparse.Namespace) -> None:
     console.load_tensorflow()  # loading a version to measure it imports TensorFlow: without its notices
     store.configure(params.tracking.experiment)
     event = promotion.promote(params, args.version, args.force, args.reason)
-    forced = " (forced: gates overridden)" if event["forced"] else ""
+    forced = " (forced: gates overridden)" if event.forced else ""
     print(
-        f"{params.tracking.registered_model} v{event['version']} is now '{promotion.CHAMPION}'{forced}; "
-        f"previous champion: {event['from_version'] or 'none'}"
+        f"{params.tracking.registered_model} v{event.version} is now '{promotion.CHAMPION}'{forced}; "
+        f"previous champion: {event.from_version or 'none'}"
     )
-    for gate in event["gates"]:
-        print(f"  {'pass' if gate['passed'] else 'FAIL'}  {gate['name']}: {gate['detail']}")
-    print(f"  measured now on the test sets: target {event['target']:.4f}, acc_old {event['acc_old']:.4f}, "
-          f"acc_new {event['acc_new']:.4f}")
-    recorded = event["recorded"]
-    for label, figures in ((f"recorded for this model (seed {recorded['seed']})", recorded["own"]),
-                           (f"the report's mean over {recorded['seeds']} seeds", recorded["means"])):
-        if figures.get("target") is not None:
-            print(f"  {label}: target {figures['target']:.4f}, acc_old {figures['acc_old']:.4f}, "
-                  f"acc_new {figures['acc_new']:.4f}")
+    for gate in event.gates:
+        print(f"  {'pass' if gate.passed else 'FAIL'}  {gate.name}: {gate.detail}")
+    print(f"  measured now on the test sets: target {event.measured.target:.4f}, acc_old {event.measured.acc_old:.4f}, "
+          f"acc_new {event.measured.acc_new:.4f}")
+    recorded = event.recorded
+    for label, figures in ((f"recorded for this model (seed {recorded.seed})", recorded.own),
+                           (f"the report's mean over {recorded.seeds} seeds", recorded.means)):
+        if figures.target is not None:
+            print(f"  {label}: target {figures.target:.4f}, acc_old {figures.acc_old:.4f}, "
+                  f"acc_new {figures.acc_new:.4f}")
 
 
 def _rollback(args: argparse.Namespace) -> None:
@@ -433,8 +433,8 @@ def _rollback(args: argparse.Namespace) -> None:
     store.configure(params.tracking.experiment)
     event = promotion.rollback(params, args.reason)
     print(
-        f"{params.tracking.registered_model} v{event['version']} is '{promotion.CHAMPION}' again; "
-        f"v{event['from_version']} is now '{promotion.PREVIOUS}'"
+        f"{params.tracking.registered_model} v{event.version} is '{promotion.CHAMPION}' again; "
+        f"v{event.from_version} is now '{promotion.PREVIOUS}'"
     )
 
 

@@ -37,7 +37,7 @@ def split_path(split: str) -> Path:
     return PREPARED_DIR / f"{split}.parquet"
 
 
-# Where the baseline comes from, as the resolve-baseline stage found it (retrainlab.pipeline.origin.Origin).
+# Where the baseline comes from, as the resolve-baseline stage found it (retrainlab.measure.record.Origin).
 RESOLVE = "resolve-baseline"
 BASELINE_ORIGIN = Path("models") / "baseline-origin.json"
 

@@ -10,6 +10,7 @@ importing only those before it:
 - `splitting`: the test splits, their tally for the summary, and the split files' writer.
 - `inputs`: what the data is made from (the data params, each input file's md5), which the
   resolve-data stage writes for DVC and the summary states.
+- `summary`: summary.json as a typed record, its one reader and writer.
 - `prepared`: `prepare` itself, and `load_prepared` for the steps after it.
 
 Every name the rest of retrainlab and its tests use is importable from here.
@@ -49,8 +50,11 @@ from retrainlab.data.sources import (
     synthetic_rows,
 )
 from retrainlab.data.splitting import ROW_GROUP_ROWS, SplitWriter, Tally, make_splits, stratified_split
+from retrainlab.data.summary import PreparedSummary, read_summary
 
 __all__ = [
+    "PreparedSummary",
+    "read_summary",
     "ARRAY_LABEL",
     "CATEGORICAL",
     "CHUNK_ROWS",

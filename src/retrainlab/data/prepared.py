@@ -8,10 +8,8 @@ versions, with summary.json and a line for each conversion a user would not expe
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,19 +17,19 @@ import pyarrow.parquet as pq
 
 from retrainlab.base import layout
 from retrainlab.base.errors import PipelineError
-from retrainlab.base.files import write_text_atomically
 from retrainlab.config import DataParams
 from retrainlab.data.inputs import identify
 from retrainlab.data.schema import Feature
 from retrainlab.data.sources import arrays_dataset, builtin_parts, files_dataset
 from retrainlab.data.splitting import SplitWriter, Tally, make_splits
+from retrainlab.data.summary import PreparedSummary, read_summary, write_summary
 
 log = logging.getLogger(__name__)
 
 # --- the edge: read inputs, write outputs ---------------------------------------------
 
 
-def prepare(data: DataParams, root: Path = Path(".")) -> dict[str, Any]:
+def prepare(data: DataParams, root: Path = Path(".")) -> PreparedSummary:
     """Build the four splits and the summary and write them under data/prepared/.
 
     The data goes through part by part (the synthetic source in chunks, users' files
@@ -56,21 +54,21 @@ def prepare(data: DataParams, root: Path = Path(".")) -> dict[str, Any]:
             writer.append(splits)
             del dataset, splits
         tally.check(names)
-        summary = tally.summary(label, features, data) | {"inputs": made_from}
+        summary = dataclasses.replace(tally.summary(label, features, data), inputs=made_from)
         writer.commit()
     _log_conversions(summary)
-    write_text_atomically(root / layout.SUMMARY, json.dumps(summary, indent=2) + "\n")
+    write_summary(root, summary)
     return summary
 
 
-def _log_conversions(summary: dict[str, Any]) -> None:
+def _log_conversions(summary: PreparedSummary) -> None:
     """Say what was done to the input that a user would not expect: the summary has the details."""
-    for name, how in summary.get("files", {}).items():
+    for name, how in (summary.files or {}).items():
         if how.get("delimiter", ",") != ",":
             log.info(f"prepare: {name}: columns separated by {how['delimiter']!r}")
-    if "label_conversion" in summary:
-        log.info(f"prepare: labels: {summary['label_conversion']}")
-    for part, counts in summary["cleaning"].items():
+    if summary.label_conversion is not None:
+        log.info(f"prepare: labels: {summary.label_conversion}")
+    for part, counts in summary.cleaning.items():
         if counts["dropped_unlabelled"] or counts["dropped_incomplete"] or counts["imputed_values"]:
             log.info(
                 f"prepare: {part} data: {counts['rows_read']} rows read, {counts['dropped_unlabelled']} dropped "
@@ -89,19 +87,25 @@ class Prepared:
     """
 
     root: Path
-    label: str
-    features: tuple[Feature, ...]
-    summary: dict[str, Any]
+    summary: PreparedSummary
+
+    @property
+    def label(self) -> str:
+        return self.summary.label
+
+    @property
+    def features(self) -> tuple[Feature, ...]:
+        return self.summary.features
 
     def path(self, split: str) -> Path:
         return self.root / layout.split_path(split)
 
     def rows(self, split: str) -> int:
-        return self.summary["rows"][split]
+        return self.summary.rows[split]
 
     def classes(self, *splits: str) -> list:
         """The labels the splits hold, sorted, as the summary lists them."""
-        return sorted({label for split in splits for label in self.summary["classes"][split]})
+        return sorted({label for split in splits for label in self.summary.classes[split]})
 
     @property
     def feature_names(self) -> list[str]:
@@ -134,12 +138,8 @@ class Prepared:
 
 
 def load_prepared(root: Path = Path(".")) -> Prepared:
-    summary_path = root / layout.SUMMARY
-    if not summary_path.is_file():
-        raise PipelineError(f"{layout.SUMMARY}: not found; run the prepare step first (dvc repro prepare)")
-    summary = json.loads(summary_path.read_text())
+    summary = read_summary(root)
     missing = [s for s in layout.SPLITS if not (root / layout.split_path(s)).is_file()]
     if missing:
         raise PipelineError(f"{layout.split_path(missing[0])}: not found; run the prepare step (dvc repro prepare)")
-    features = tuple(Feature(**f) for f in summary["features"])
-    return Prepared(root, summary["label"], features, summary)
+    return Prepared(root, summary)

@@ -22,6 +22,7 @@ from retrainlab.base import layout
 from retrainlab.base.errors import DataError
 from retrainlab.config import DataParams
 from retrainlab.data.schema import Dataset, Feature, check_class_counts, plain
+from retrainlab.data.summary import PreparedSummary
 
 # --- test splits ----------------------------------------------------------------------
 
@@ -84,20 +85,21 @@ class Tally:
             if not rows:
                 raise DataError(f"split '{name}' is empty: give more rows or change data.test_fraction")
 
-    def summary(self, label: str, features: tuple[Feature, ...], params: DataParams) -> dict[str, Any]:
+    def summary(self, label: str, features: tuple[Feature, ...], params: DataParams) -> PreparedSummary:
         classes = {name: sorted(plain(v) for v in self.counts[name].index) for name in layout.SPLITS}
         old = set(classes["initial_train"])
-        return {
-            "source": params.source,
-            "scenario": None if params.source in ("files", "arrays") else params.scenario,
-            "label": label,
-            "features": [dataclasses.asdict(f) for f in features],
-            "rows": dict(self.rows),
-            "classes": classes,
-            "new_classes": [c for c in classes["incremental_train"] if c not in old],
-            "cleaning": self.cleaning,
-            **self.notes,
-        }
+        notes = {k: tuple(v) if k == "input_shape" else v for k, v in self.notes.items()}
+        return PreparedSummary(
+            source=params.source,
+            scenario=None if params.source in ("files", "arrays") else params.scenario,
+            label=label,
+            features=tuple(features),
+            rows=dict(self.rows),
+            classes=classes,
+            new_classes=[c for c in classes["incremental_train"] if c not in old],
+            cleaning=self.cleaning,
+            **notes,
+        )
 
 
 # Rows per Parquet row group of the prepared splits: what a reader decodes at a time.

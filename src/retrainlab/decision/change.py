@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
 
 from retrainlab.base.kinds import (
     CONCEPT_DRIFT,
@@ -28,6 +27,7 @@ from retrainlab.base.kinds import (
     NEW_CLASSES,
     NOTHING,
 )
+from retrainlab.decision.diagnosis import Diagnosis
 from retrainlab.strategies import CATALOGUE
 
 # Thresholds: a domain classifier's AUC above this tells new inputs from old; PSI above this
@@ -68,31 +68,31 @@ class Change:
                                               f"{', '.join(names[:-1])} or {names[-1]}")
 
 
-def classify(diagnosis: Mapping[str, Any], acc_old: float | None, acc_new: float | None) -> list[Change]:
+def classify(diagnosis: Diagnosis, acc_old: float | None, acc_new: float | None) -> list[Change]:
     """The kinds of change the evidence shows, most consequential first. `acc_old` and
     `acc_new` are the current model's (the baseline's) mean accuracies."""
     changes = []
-    new_classes = list(diagnosis["new_classes"])
-    moved = diagnosis["domain_auc"] >= AUC_MOVED or diagnosis["psi_max"] >= PSI_LARGE
+    new_classes = list(diagnosis.new_classes)
+    moved = diagnosis.domain_auc >= AUC_MOVED or diagnosis.psi_max >= PSI_LARGE
     fell = acc_old is not None and acc_new is not None and acc_old - acc_new > ACCURACY_FALL
     if new_classes:
         shown = ", ".join(map(str, new_classes[:10])) + (" ..." if len(new_classes) > 10 else "")
         changes.append(Change(NEW_CLASSES, f"classes only the new data has: {shown}"))
     if fell and not moved and not new_classes:
         changes.append(Change(CONCEPT_DRIFT, (
-            f"the inputs did not move (domain AUC {diagnosis['domain_auc']:.2f}), yet the current model is wrong on "
+            f"the inputs did not move (domain AUC {diagnosis.domain_auc:.2f}), yet the current model is wrong on "
             f"{1 - acc_new:.0%} of new rows against {1 - acc_old:.0%} of old ones: the old rule no longer holds"
         )))
     if moved:
-        evidence = (f"a classifier tells new inputs from old with AUC {diagnosis['domain_auc']:.2f}; largest "
-                    f"feature PSI {diagnosis['psi_max']:.2f}")
+        evidence = (f"a classifier tells new inputs from old with AUC {diagnosis.domain_auc:.2f}; largest "
+                    f"feature PSI {diagnosis.psi_max:.2f}")
         if fell:
             evidence += f"; the current model loses {acc_old - acc_new:.2f} of accuracy on the new data"
         changes.append(Change(COVARIATE_SHIFT, evidence))
-    if diagnosis["label_shift_tv"] >= TV_MOVED and not new_classes:
-        changes.append(Change(LABEL_SHIFT, f"the class mix moved by {diagnosis['label_shift_tv']:.2f} (total variation)"))
+    if diagnosis.label_shift_tv >= TV_MOVED and not new_classes:
+        changes.append(Change(LABEL_SHIFT, f"the class mix moved by {diagnosis.label_shift_tv:.2f} (total variation)"))
     if not changes:
-        ratio = diagnosis["size_ratio"]
+        ratio = diagnosis.size_ratio
         kind = NOTHING if ratio < SMALL else MORE_OF_THE_SAME
         steady = "" if acc_old is None else f"; the current model scores {acc_new:.3f} on it against {acc_old:.3f}"
         changes.append(Change(kind, f"the new data is {ratio:.2f}x the old, with the same inputs and labels{steady}"))

@@ -32,6 +32,7 @@ from typing import Any
 
 from retrainlab.base.escape import Markdown, lines, md
 from retrainlab.config import CompareParams
+from retrainlab.decision.diagnosis import Diagnosis
 from retrainlab.measure.evaluation import FORGETTING, bounds_of, mean_interval, target
 from retrainlab.measure.record import StrategyRecord
 from retrainlab.strategies import BASELINE, CATALOGUE
@@ -394,7 +395,7 @@ def metric_rows(records: Mapping[str, StrategyRecord], verdict: Verdict) -> dict
 def markdown(
     rows: list[dict[str, Any]],
     verdict: Verdict,
-    diagnostics: Mapping[str, Any],
+    diagnostics: Diagnosis,
     policy: CompareParams,
     head: str = "",
     changes: list[Markdown] | None = None,
@@ -464,19 +465,18 @@ def markdown(
         md(""),
         md("## What kind of new data is this?"),
         md(""),
-        md("- Size: {} new rows against {} old ({:.2f}x).", d["rows_new"], d["rows_old"], d["size_ratio"]),
+        md("- Size: {} new rows against {} old ({:.2f}x).", d.rows_new, d.rows_old, d.size_ratio),
         md("- Classes only the new data has: {}.",
-           md(", ").join(md("{}", c) for c in d["new_classes"]) or Markdown("none")),
-        md("- Label distribution moved by {:.3f} (total variation; 0 = same, 1 = disjoint).", d["label_shift_tv"]),
+           md(", ").join(md("{}", c) for c in d.new_classes) or Markdown("none")),
+        md("- Label distribution moved by {:.3f} (total variation; 0 = same, 1 = disjoint).", d.label_shift_tv),
         md("- Inputs: a classifier tells new rows from old with AUC {:.3f} (0.5 = indistinguishable); largest "
            "per-feature PSI {:.3f} (above 0.25 is a large shift), mean {:.3f}.",
-           d["domain_auc"], d["psi_max"], d["psi_mean"]),
+           d.domain_auc, d.psi_max, d.psi_mean),
         md(""),
         md("| most shifted features | kind | PSI | KS |"),
         md("| --- | --- | --- | --- |"),
-        *[md("| {} | {} | {:.3f} | ", f["feature"], f["kind"], f["psi"])
-          + (md("{:.3f} |", f["ks"]) if "ks" in f else md("|"))
-          for f in d["top_shifted_features"]],
+        *[md("| {} | {} | {:.3f} | ", f.feature, f.kind, f.psi) + (md("|") if f.ks is None else md("{:.3f} |", f.ks))
+          for f in d.top_shifted_features],
         md(""),
         md("![what changed](diagnostics.png)"),
         md(""),

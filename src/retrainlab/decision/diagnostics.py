@@ -12,7 +12,6 @@ Pure functions of the initial and incremental frames:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from retrainlab.data import NUMERIC, Feature, plain
+from retrainlab.decision.diagnosis import Diagnosis, ShiftedFeature
 
 PSI_BINS = 10
 PSI_FLOOR = 1e-4  # an empty bin would make the index infinite
@@ -71,29 +71,25 @@ def domain_auc(old: pd.DataFrame, new: pd.DataFrame, features: Sequence[Feature]
     return float(cross_val_score(model, x, y, cv=cv, scoring="roc_auc").mean())
 
 
-def diagnose(
-    old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequence[Feature], top: int = 5
-) -> dict[str, Any]:
+def diagnose(old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequence[Feature], top: int = 5) -> Diagnosis:
     """Every diagnostic of the new data against the old, for the report and the parent run."""
     old_labels, new_labels = set(map(plain, old[label].unique())), set(map(plain, new[label].unique()))
     per_feature = []
     for f in features:
         numeric = f.kind == NUMERIC
-        row = {"feature": f.name, "kind": f.kind, "psi": psi(old[f.name], new[f.name], numeric)}
-        if numeric:
-            row["ks"] = ks(old[f.name], new[f.name])
-        per_feature.append(row)
-    per_feature.sort(key=lambda row: row["psi"], reverse=True)
+        per_feature.append(ShiftedFeature(f.name, f.kind, psi(old[f.name], new[f.name], numeric),
+                                          ks(old[f.name], new[f.name]) if numeric else None))
+    per_feature.sort(key=lambda row: row.psi, reverse=True)
     names = [f.name for f in features]
-    return {
-        "rows_old": len(old),
-        "rows_new": len(new),
-        "size_ratio": len(new) / len(old),
-        "new_classes": sorted(new_labels - old_labels),
-        "vanished_classes": sorted(old_labels - new_labels),
-        "label_shift_tv": label_shift(old[label], new[label]),
-        "psi_max": per_feature[0]["psi"],
-        "psi_mean": float(np.mean([row["psi"] for row in per_feature])),
-        "domain_auc": domain_auc(old[names], new[names], features),
-        "top_shifted_features": per_feature[:top],
-    }
+    return Diagnosis(
+        rows_old=len(old),
+        rows_new=len(new),
+        size_ratio=len(new) / len(old),
+        new_classes=sorted(new_labels - old_labels),
+        vanished_classes=sorted(old_labels - new_labels),
+        label_shift_tv=label_shift(old[label], new[label]),
+        psi_max=per_feature[0].psi,
+        psi_mean=float(np.mean([row.psi for row in per_feature])),
+        domain_auc=domain_auc(old[names], new[names], features),
+        top_shifted_features=tuple(per_feature[:top]),
+    )

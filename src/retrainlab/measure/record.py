@@ -15,6 +15,7 @@ from typing import Any
 from retrainlab.base import layout
 from retrainlab.base.errors import PipelineError
 from retrainlab.base.files import write_text_atomically
+from retrainlab.config import TRAIN
 from retrainlab.measure.evaluation import bounds_of, mean_interval
 
 
@@ -39,6 +40,29 @@ class Interval:
 
 
 @dataclasses.dataclass(frozen=True)
+class Origin:
+    """Where the baseline came from, resolved (retrainlab.pipeline.origin resolves it)."""
+
+    spec: str  # baseline.from as written
+    kind: str  # "train", "file" or "registry"
+    md5: str | None = None  # file: its content
+    name: str | None = None  # registry: the registered model,
+    version: str | None = None  # the version the URI resolves to now,
+    run_id: str | None = None  # and the run that logged it
+
+    @property
+    def brought(self) -> bool:
+        return self.kind != TRAIN
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Origin:
+        return cls(**raw)
+
+
+@dataclasses.dataclass(frozen=True)
 class StrategyRecord:
     strategy: str
     round: int
@@ -49,13 +73,13 @@ class StrategyRecord:
     ci95: dict[str, Interval]  # and its 95% interval
     per_seed: dict[str, dict[str, float]]  # seed (as text) -> figure -> value
     mlflow: Runs | None  # None: nothing was logged (the decision map's records)
-    origin: dict[str, Any] | None = None  # where the baseline came from (retrainlab.pipeline.origin.Origin)
+    origin: Origin | None = None  # where the baseline came from
     # The registered seed's test rows per [actual, predicted, rows], per test set (per-class recall)
     confusion: dict[str, list[list]] | None = None
 
     @classmethod
     def of_seeds(cls, strategy: str, round_: int, per_seed: dict[str, dict[str, float]], distribute: dict[str, Any],
-                 mlflow: Runs | None = None, origin: dict[str, Any] | None = None,
+                 mlflow: Runs | None = None, origin: Origin | None = None,
                  confusion: dict[str, list[list]] | None = None) -> StrategyRecord:
         """The record of each seed's figures: their means and 95% intervals over the seeds,
         and the device they trained on, computed here for every producer of a record."""
@@ -95,7 +119,7 @@ class StrategyRecord:
                "distribute": self.distribute, **self.means,
                "ci95": {k: dataclasses.asdict(v) for k, v in self.ci95.items()},
                "per_seed": self.per_seed, "mlflow": dataclasses.asdict(self.mlflow) if self.mlflow else None}
-        optional = {"origin": self.origin, "confusion": self.confusion}
+        optional = {"origin": self.origin.to_json() if self.origin else None, "confusion": self.confusion}
         return raw | {key: value for key, value in optional.items() if value is not None}
 
     @classmethod
@@ -106,7 +130,7 @@ class StrategyRecord:
             strategy=raw["strategy"], round=raw["round"], seeds=list(raw["seeds"]), device=raw["device"],
             distribute=raw["distribute"], means={k: v for k, v in raw.items() if k not in fixed},
             ci95={k: Interval(**v) for k, v in raw["ci95"].items()}, per_seed=raw["per_seed"],
-            mlflow=Runs(**raw["mlflow"]) if raw["mlflow"] else None, origin=raw.get("origin"),
+            mlflow=Runs(**raw["mlflow"]) if raw["mlflow"] else None, origin=Origin.from_json(raw["origin"]) if raw.get("origin") else None,
             confusion=raw.get("confusion"),
         )
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -16,6 +15,7 @@ from retrainlab.base.errors import PipelineError
 from retrainlab.config import Params, as_flat_dict
 from retrainlab.data import load_prepared
 from retrainlab.decision import change, comparison, diagnostics
+from retrainlab.decision.recommendation import Recommendation
 from retrainlab.measure.record import load as load_record
 from retrainlab.measure.record import rounded
 from retrainlab.registry import promotion
@@ -27,7 +27,7 @@ DIAGNOSTIC_ROWS = 50_000  # per split
 log = logging.getLogger(__name__)
 
 
-def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
+def compare_step(params: Params, root: Path = Path(".")) -> Recommendation:
     """Gather this execution's strategies, diagnose the new data, train more seeds while the
     evidence does not decide, recommend, report, mark the challenger."""
     # The baseline and the options params.yaml chooses now: a record left by an option since
@@ -68,25 +68,21 @@ def compare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         base = records[BASELINE].means
         changes = change.classify(diagnosis, base.get("acc_old"), base.get("acc_new"))
         summary = report.write_report(root, records, verdict, diagnosis, params.compare, curves, changes, seeds)
-        parent_metrics = {
-            f"diagnostics.{key}": float(diagnosis[key])
-            for key in ("size_ratio", "label_shift_tv", "psi_max", "psi_mean", "domain_auc")
-        }
-        parent_metrics["diagnostics.n_new_classes"] = float(len(diagnosis["new_classes"]))
+        parent_metrics = diagnosis.metrics()
         parent_metrics |= {f"target.{s}": a.target.mean for s, a in verdict.assessments.items()}
         shown = comparison.metric_rows(records, verdict)[verdict.recommended]
         parent_metrics |= {f"recommended.{k}": float(v) for k, v in shown.items() if k != "verdict"}
         tags = {store.TAG_PREFIX + "recommendation": verdict.recommended,
                 store.TAG_PREFIX + "change": ", ".join(c.kind for c in changes),
-                store.NOTE_TAG: descriptions.decision_description(records, verdict, summary["headline"],
-                                                               summary["reasons"])}
+                store.NOTE_TAG: descriptions.decision_description(records, verdict, summary.headline,
+                                                               summary.reasons)}
         store.log_to_run(parent, rounded(parent_metrics), tags, [root / p for p in layout.REPORT_FILES],
                             artifact_dir="comparison")
         _show_verdicts(records, verdict, params.tracking.registered_model)
         challenger = promotion.mark_challenger(params.tracking.registered_model, records, verdict, parent)
-    log.info(f"compare: {summary['headline']}")
+    log.info(f"compare: {summary.headline}")
     log.info(f"compare: recommended {verdict.recommended} (version {challenger} is now '{promotion.CHALLENGER}')")
-    for reason in summary["reasons"]:
+    for reason in summary.reasons:
         log.info(f"  - {reason}")
     return summary
 
@@ -101,7 +97,7 @@ def _show_verdicts(records, verdict, registered_model: str) -> None:
         tags = {store.TAG_VERDICT: verdict.word(strategy),
                 store.NOTE_TAG: descriptions.strategy_description(record, summary, verdict)}
         store.log_to_run(record.mlflow.run_id, rounded(figures), tags, [], "")
-        if strategy == BASELINE and record.origin and record.origin.get("kind") == "registry":
+        if strategy == BASELINE and record.origin and record.origin.kind == "registry":
             continue  # the champion of an earlier round: its version belongs to that round
         own = record.per_seed[str(record.mlflow.model_seed)]
         store.describe_version(registered_model, record.version, descriptions.version_description(

@@ -7,38 +7,14 @@ second, so MLflow is imported only to resolve a registry URI.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 from retrainlab.base import layout
 from retrainlab.base.errors import ModelSourceError
 from retrainlab.base.files import file_md5, write_text_atomically
 from retrainlab.config import REGISTRY_URI, TRAIN, Params
-
-
-@dataclasses.dataclass(frozen=True)
-class Origin:
-    """Where the baseline comes from, resolved."""
-
-    spec: str  # baseline.from as written
-    kind: str  # "train", "file" or "registry"
-    md5: str | None = None  # file: its content
-    name: str | None = None  # registry: the registered model,
-    version: str | None = None  # the version the URI resolves to now,
-    run_id: str | None = None  # and the run that logged it
-
-    @property
-    def brought(self) -> bool:
-        return self.kind != TRAIN
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> Origin:
-        return cls(**raw)
+from retrainlab.measure.record import Origin
 
 
 def resolve(params: Params, root: Path) -> Origin:

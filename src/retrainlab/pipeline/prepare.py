@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import mlflow
 
 from retrainlab.base import layout
 from retrainlab.config import Params, applicable
-from retrainlab.data import load_prepared, prepare
+from retrainlab.data import PreparedSummary, load_prepared, prepare
 from retrainlab.tracking import store
 
 log = logging.getLogger(__name__)
 
 
-def prepare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
+def prepare_step(params: Params, root: Path = Path(".")) -> PreparedSummary:
     """Build the datasets, then log their summary and digests to the step's MLflow run."""
     log.info(f"== {layout.PREPARE}: {_source(params)}: the old and the new data, each split into training and test ==")
     summary = prepare(params.data, root)
@@ -30,7 +29,7 @@ def prepare_step(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             context = "training" if split.endswith("_train") else "evaluation"
             store.log_dataset(data, split, context)
         mlflow.log_artifact(str(root / layout.SUMMARY))
-    rows = summary["rows"]
+    rows = summary.rows
     log.info(f"{layout.PREPARE}: old data {rows['initial_train']:,} training and {rows['initial_test']:,} test rows, "
              f"new data {rows['incremental_train']:,} and {rows['incremental_test']:,}; "
              f"{len(data.features)} features, label '{data.label}'")

@@ -41,7 +41,7 @@ def next_round(params_path: Path, incoming: Path, root: Path = Path(".")) -> dic
     params = load_params(root / params_path)
     data = load_prepared(root)
     check_prepared(params, data, root)
-    arrays = "input_shape" in data.summary
+    arrays = data.summary.input_shape is not None
     old = pd.concat([data.frame(split) for split in layout.SPLITS], ignore_index=True)
     shown = str(incoming)
     incoming = (root / incoming).resolve()
@@ -57,7 +57,7 @@ def next_round(params_path: Path, incoming: Path, root: Path = Path(".")) -> dic
     (root / folder).mkdir(parents=True)
     try:
         if arrays:
-            x = old[data.feature_names].to_numpy().reshape(len(old), *data.summary["input_shape"])
+            x = old[data.feature_names].to_numpy().reshape(len(old), *data.summary.input_shape)
             write_atomically(root / initial, lambda tmp: _save_npz(tmp, x, old[data.label].to_numpy()))
         else:
             write_atomically(root / initial, lambda tmp: old.to_parquet(tmp, index=False))
@@ -74,7 +74,7 @@ def next_round(params_path: Path, incoming: Path, root: Path = Path(".")) -> dic
 def check_prepared(params: Params, data: Prepared, root: Path) -> None:
     """data/prepared/ must be what prepare makes of the data params.yaml names now: round N's
     old and new data. After one next-round and no `dvc repro`, it still holds round N-1's."""
-    made_from = data.summary.get("inputs")
+    made_from = data.summary.inputs
     now = inputs.identify(params.data, root)
     if made_from == now:
         return
@@ -91,9 +91,9 @@ def check_incoming(path: Path, shown: str, old: pd.DataFrame, data: Prepared, pa
     """The arriving data as prepare will read it next to the old data: the same columns of
     the same kinds (or, for arrays, rows of the same shape), and labels it can learn."""
     setting = "--incremental"
-    if "input_shape" in data.summary:
+    if data.summary.input_shape is not None:
         x, _ = read_arrays(path, shown, setting)
-        shape = tuple(data.summary["input_shape"])
+        shape = data.summary.input_shape
         if x.shape[1:] != shape:
             raise DataError(f"{shown}: rows have shape {x.shape[1:]} but {shape} in the old data; make them agree")
         return

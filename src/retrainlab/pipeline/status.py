@@ -7,7 +7,6 @@ project without a store yet is told so, and no empty store is made.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from retrainlab.base import layout
 from retrainlab.base.errors import RetrainlabError
 from retrainlab.config import Params
+from retrainlab.decision.recommendation import Recommendation, RecommendationError, read_recommendation
 from retrainlab.registry.promotion import CHALLENGER, CHAMPION
 from retrainlab.tracking import store
 
@@ -31,24 +31,17 @@ def lines(params: Params, root: Path | None = None) -> list[str]:
     return [*report_lines(read_report(root)), *registry_lines(name, read_registry(params, root))]
 
 
-def read_report(root: Path) -> dict[str, Any] | None:
-    path = root / layout.REPORT_JSON
-    if not path.is_file():
-        return None
+def read_report(root: Path) -> Recommendation | None:
     try:
-        report = json.loads(path.read_text())
-        return {"recommended": str(report["recommended"]), "headline": str(report["headline"])}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        said = (str(exc).splitlines() or [""])[0]
-        raise RetrainlabError(
-            f"{layout.REPORT_JSON}: cannot be read ({type(exc).__name__}: {said}); run dvc repro"
-        ) from None
+        return read_recommendation(root)
+    except RecommendationError as exc:
+        raise RetrainlabError(f"{exc}; run dvc repro") from None
 
 
-def report_lines(report: dict[str, Any] | None) -> list[str]:
+def report_lines(report: Recommendation | None) -> list[str]:
     if report is None:
         return [f"recommendation: none yet ({layout.REPORT_JSON} not found; run dvc repro)"]
-    return [f"recommendation ({layout.REPORT_JSON}): {report['recommended']}", f"  {report['headline']}"]
+    return [f"recommendation ({layout.REPORT_JSON}): {report.recommended}", f"  {report.headline}"]
 
 
 def read_registry(params: Params, root: Path) -> dict[str, Any] | None:

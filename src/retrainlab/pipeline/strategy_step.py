@@ -116,7 +116,17 @@ class Step:
         return self.strategy.name
 
 
-def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyRecord | dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class WorkerNote:
+    """What a multi-worker cluster's other worker did: it trained with the chief, which alone
+    evaluates, logs, registers and writes the outputs."""
+
+    strategy: str
+    worker: int  # its index in the cluster
+    costs: list  # what its training cost, per seed's last fit
+
+
+def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyRecord | WorkerNote:
     """Train, measure, evaluate and log one strategy once per seed; register the first seed's
     model; write its outputs. Returns its record (a multi-worker cluster's other workers: a
     note of what they did)."""
@@ -132,7 +142,7 @@ def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyR
         record = StrategyRecord.of_seeds(
             name, params.round, {str(r.seed): r.figures for r in results},
             {"strategy": dist.kind, "workers": dist.cluster.workers, "replicas": dist.replicas},
-            origin=step.origin.to_json() if step.origin is not None else None,
+            origin=step.origin,
             confusion=results[0].predictions.confusion(),
         )
         _log_summary(record, results)
@@ -335,7 +345,7 @@ def _runs(step: Step, run_id: str, results: list[SeedResult], version: int) -> R
     )
 
 
-def _train_as_worker(step: Step) -> dict[str, Any]:
+def _train_as_worker(step: Step) -> WorkerNote:
     """A multi-worker cluster's other workers: train every seed in step with the chief, which
     alone evaluates, logs, registers and writes outputs."""
     dist = step.dist
@@ -344,7 +354,7 @@ def _train_as_worker(step: Step) -> dict[str, Any]:
     costs = []
     for seed in step.params.seeds:
         costs = measured_fit(_plan(step, seed), step.data, step.params, seed, step.dist, progress=True)[1]
-    return {"strategy": step.name, "worker": dist.cluster.index, "workers": costs}
+    return WorkerNote(step.name, dist.cluster.index, costs)
 
 
 def checkpoint_dir(root: Path, strategy: str, seed: int, params: Params, identity: dict[str, Any]) -> Path:
@@ -403,7 +413,7 @@ def _starting_points(strategy: Strategy, params: Params, root: Path, data: Prepa
     and one that starts from fresh weights reads a brought baseline's architecture there."""
     if strategy.name != BASELINE:
         bases, record = _load_baseline(root, params.seeds)
-        origin = Origin.from_json(record.origin) if record.origin is not None else None
+        origin = record.origin
         return bases, record, origin
     origin = recorded_origin(params, root)
     if not origin.brought:

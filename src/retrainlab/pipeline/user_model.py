@@ -15,9 +15,9 @@ from mlflow.tracking import MlflowClient
 from retrainlab.base.errors import ModelSourceError
 from retrainlab.config import Params
 from retrainlab.data import Prepared
+from retrainlab.measure.record import Origin
 from retrainlab.models.brought import adopt, check_columns
 from retrainlab.models.bundle import ModelBundle
-from retrainlab.pipeline.origin import Origin
 from retrainlab.registry import promotion
 from retrainlab.tracking.pyfunc_model import BUNDLE_ARTIFACT, MODEL_DIGEST_TAG
 

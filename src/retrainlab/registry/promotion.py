@@ -13,14 +13,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import json
 import logging
 import math
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import numpy as np
@@ -33,9 +31,11 @@ from retrainlab.base.errors import ModelFileError, RetrainlabError, UnusableMode
 from retrainlab.config import CompareParams, Params
 from retrainlab.data import Prepared, load_prepared
 from retrainlab.decision import comparison
+from retrainlab.decision.recommendation import RecommendationError, read_recommendation
 from retrainlab.measure import evaluation
 from retrainlab.measure.record import StrategyRecord
 from retrainlab.measure.record import load as load_record
+from retrainlab.registry.events import PROMOTE, ROLLBACK, Event, Figures, Gate, Recorded
 from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG, download_model
 from retrainlab.tracking.store import project_root
 
@@ -54,13 +54,6 @@ class PromotionRefused(RetrainlabError):
 
 class ModelUnavailable(RetrainlabError):
     """A version's files are missing from the artifact store, or are not those registered."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Gate:
-    name: str
-    passed: bool
-    detail: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,7 +155,7 @@ def mark_challenger(
     return recommended
 
 
-def recorded_figures(tags: Mapping[str, str], policy: CompareParams) -> dict[str, Any]:
+def recorded_figures(tags: Mapping[str, str], policy: CompareParams) -> Recorded:
     """What the pipeline recorded for a version: its own seed's target and accuracies, and
     the means over the seeds that the report quotes (absent for versions without them)."""
     def figure(key: str) -> float | None:
@@ -171,13 +164,12 @@ def recorded_figures(tags: Mapping[str, str], policy: CompareParams) -> dict[str
         except (KeyError, ValueError):
             return None
 
-    share = policy.new_traffic_share
-    own = {k: figure(k) for k in ("acc_old", "acc_new")}
-    means = {k: figure(f"mean_{k}") for k in ("acc_old", "acc_new")}
-    for figures in (own, means):
-        if None not in figures.values():
-            figures["target"] = evaluation.target(figures, share)
-    return {"seed": tags.get("seed"), "seeds": tags.get("mean_over_seeds"), "own": own, "means": means}
+    def figures(prefix: str) -> Figures:
+        accs = {k: figure(prefix + k) for k in ("acc_old", "acc_new")}
+        target = None if None in accs.values() else evaluation.target(accs, policy.new_traffic_share)
+        return Figures(target, **accs)
+
+    return Recorded(tags.get("seed"), tags.get("mean_over_seeds"), figures(""), figures("mean_"))
 
 
 def alias_version(name: str, alias: str) -> str | None:
@@ -271,7 +263,7 @@ def registry_lock(root: Path) -> Iterator[None]:
 
 def promote(
     params: Params, version: str | None = None, force: bool = False, reason: str | None = None, root: Path = Path(".")
-) -> dict[str, Any]:
+) -> Event:
     """Move `champion` to the challenger (or `version`) if every gate passes, or if forced with a reason."""
     if force and not (reason and reason.strip()):
         raise RetrainlabError("--force needs --reason TEXT: say why the gates are overridden")
@@ -279,7 +271,7 @@ def promote(
         return _promote(params, version, force, reason, root)
 
 
-def _promote(params: Params, version: str | None, force: bool, reason: str | None, root: Path) -> dict[str, Any]:
+def _promote(params: Params, version: str | None, force: bool, reason: str | None, root: Path) -> Event:
     name, policy = params.tracking.registered_model, params.compare
     client = MlflowClient()
     version = version or recommended_version(name, root)
@@ -310,19 +302,11 @@ def _promote(params: Params, version: str | None, force: bool, reason: str | Non
     if current:
         client.set_registered_model_alias(name, PREVIOUS, current)
     client.set_registered_model_alias(name, CHAMPION, version)
-    event = {
-        "action": "promote",
-        "at": _now(),
-        "version": version,
-        "from_version": current,
-        "forced": bool(failed),
-        "reason": reason or "all gates passed",
-        "gates": [dataclasses.asdict(g) for g in results],
-        "target": candidate.target,
-        "acc_old": candidate.acc_old,
-        "acc_new": candidate.acc_new,
-        "recorded": recorded_figures(details.tags, policy),
-    }
+    event = Event(
+        PROMOTE, _now(), version, current, reason or "all gates passed", forced=bool(failed), gates=tuple(results),
+        measured=Figures(candidate.target, candidate.acc_old, candidate.acc_new),
+        recorded=recorded_figures(details.tags, policy),
+    )
     _record(name, version, event)
     return event
 
@@ -352,30 +336,32 @@ def recommended_version(name: str, root: Path) -> str:
 
 def _workspace_recommendation(root: Path) -> tuple[str, str, str]:
     """The recommended strategy, its model version and run, as reports/ and records/ hold them."""
-    report = root / layout.REPORT_JSON
-    if not report.is_file():
+    try:
+        report = read_recommendation(root)
+    except RecommendationError as exc:
+        raise RetrainlabError(f"{exc}; run dvc repro, or give --version") from None
+    if report is None:
         raise RetrainlabError(
             f"{layout.REPORT_JSON}: not found, so nothing is recommended; run the compare step (dvc repro) "
             "or give --version"
         )
     try:
-        strategy = json.loads(report.read_text())["recommended"]
-        record = load_record(root, strategy)
-        return strategy, record.version, record.mlflow.run_id
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        record = load_record(root, report.recommended)
+        return report.recommended, record.version, record.mlflow.run_id
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise RetrainlabError(
             f"{layout.REPORT_JSON}: its recommendation cannot be read ({_first_line(exc)}); "
             "run dvc repro, or give --version"
         ) from None
 
 
-def rollback(params: Params, reason: str | None = None, root: Path = Path(".")) -> dict[str, Any]:
+def rollback(params: Params, reason: str | None = None, root: Path = Path(".")) -> Event:
     """Give `champion` back to `previous-champion`; the version rolled back from becomes the previous one."""
     with registry_lock(root):
         return _rollback(params, reason)
 
 
-def _rollback(params: Params, reason: str | None) -> dict[str, Any]:
+def _rollback(params: Params, reason: str | None) -> Event:
     name = params.tracking.registered_model
     previous, current = alias_version(name, PREVIOUS), alias_version(name, CHAMPION)
     if previous is None:
@@ -384,8 +370,7 @@ def _rollback(params: Params, reason: str | None) -> dict[str, Any]:
     client.set_registered_model_alias(name, CHAMPION, previous)
     if current:
         client.set_registered_model_alias(name, PREVIOUS, current)
-    event = {"action": "rollback", "at": _now(), "version": previous, "from_version": current,
-             "reason": reason or "rollback requested"}
+    event = Event(ROLLBACK, _now(), previous, current, reason or "rollback requested")
     _record(name, previous, event)
     if current:
         _record(name, current, event)
@@ -409,13 +394,12 @@ def _first_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
 
 
-def _record(name: str, version: str, event: dict[str, Any]) -> None:
+def _record(name: str, version: str, event: Event) -> None:
     """The event as version tags: a summary of the latest, and a history entry of its own."""
     client = MlflowClient()
-    stamp = event["at"].replace(":", "").replace("-", "")
-    client.set_model_version_tag(name, version, f"history.{stamp}.{event['action']}", json.dumps(event)[:5000])
-    for key in ("action", "at", "from_version", "reason"):
-        client.set_model_version_tag(name, version, f"last_{event['action']}.{key}", str(event.get(key)))
+    client.set_model_version_tag(name, version, *event.tag)
+    for key, value in event.summary_tags().items():
+        client.set_model_version_tag(name, version, key, value)
 
 
 def _now() -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
 
 import matplotlib
 
@@ -14,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from retrainlab.decision import comparison  # noqa: E402
+from retrainlab.decision.diagnosis import Diagnosis
 
 
 def plot_cost(path: str, rows, points, verdict: comparison.Verdict, tolerance: float) -> None:
@@ -86,18 +86,18 @@ def label_key(label: str):
         return (1, 0.0, label)
 
 
-def plot_diagnostics(path: str, diagnostics: Mapping[str, Any], changes) -> None:
+def plot_diagnostics(path: str, diagnostics: Diagnosis, changes) -> None:
     """The most shifted features' PSI, with the change classification written above."""
-    features = list(diagnostics.get("top_shifted_features", []))[:10]
+    features = list(diagnostics.top_shifted_features)[:10]
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    names = [short(str(f["feature"]), 30) for f in features][::-1]
-    values = [f["psi"] for f in features][::-1]
+    names = [short(str(f.feature), 30) for f in features][::-1]
+    values = [f.psi for f in features][::-1]
     ax.barh(names or ["(no feature)"], values or [0.0], color="tab:blue")
     ax.axvline(0.25, color="tab:red", linestyle="--", linewidth=1, label="PSI 0.25: a large shift")
     ax.set_xlabel("population stability index (PSI), new against old")
     kinds = "; ".join(c.kind for c in changes) or "not classified"
-    ax.set_title(f"What changed: {kinds}\n(domain AUC {diagnostics.get('domain_auc', float('nan')):.2f}, label "
-                 f"shift {diagnostics.get('label_shift_tv', float('nan')):.2f})", fontsize=9)
+    ax.set_title(f"What changed: {kinds}\n(domain AUC {diagnostics.domain_auc:.2f}, label "
+                 f"shift {diagnostics.label_shift_tv:.2f})", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3, axis="x")
     save(fig, path)

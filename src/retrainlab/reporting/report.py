@@ -15,6 +15,8 @@ from retrainlab.base.escape import md
 from retrainlab.base.files import write_atomically, write_csv, write_text_atomically
 from retrainlab.config import CompareParams
 from retrainlab.decision import change, comparison
+from retrainlab.decision.diagnosis import Diagnosis
+from retrainlab.decision.recommendation import Recommendation, write_recommendation
 from retrainlab.measure.evaluation import TEST_SETS, per_class_recall
 from retrainlab.measure.record import StrategyRecord
 from retrainlab.reporting.plots import label_key, plot_confusion, plot_cost, plot_curves, plot_diagnostics
@@ -24,13 +26,13 @@ def write_report(
     root: Path,
     records: Mapping[str, StrategyRecord],
     verdict: comparison.Verdict,
-    diagnostics: Mapping[str, Any],
+    diagnostics: Diagnosis,
     policy: CompareParams,
     curves: Mapping[str, pd.DataFrame],
     changes: list[change.Change] = (),
     seeds: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Write every report file; return the JSON summary (what reports/comparison.json holds)."""
+) -> Recommendation:
+    """Write every report file; return the recommendation (what reports/comparison.json holds)."""
     rows = comparison.table(records, verdict)
     head = comparison.headline(verdict, records)
     figures = {s: r.means for s, r in records.items() if s != comparison.LEAVE_ALONE} or {
@@ -42,23 +44,23 @@ def write_report(
     note = seeds_text(seeds, records)
     confusions = {s: r.confusion for s, r in records.items() if r.confusion}
     recall = _recall_table(confusions)
-    summary = {
-        "headline": head,
-        "recommended": verdict.recommended,
-        "best": verdict.best,
-        "rule": verdict.rule,
-        "separated": verdict.separated,
-        "fallback": verdict.fallback,
-        "forgetting_ceiling": None if verdict.ceiling == float("inf") else verdict.ceiling,
-        "cost_metric": verdict.cost_metric,
-        "reasons": verdict.reasons + ([note] if note else []),
-        "changes": [{"kind": c.kind, "evidence": c.evidence, "calls_for": c.calls_for} for c in changes],
-        "checks": checked,
-        "seeds": {k: v for k, v in seeds.items() if k != "figures"},
-        "policy": dict(vars(policy)),
-        "diagnostics": diagnostics,
-        "strategies": {row["strategy"]: row for row in rows},
-    }
+    summary = Recommendation(
+        headline=head,
+        recommended=verdict.recommended,
+        best=verdict.best,
+        rule=verdict.rule,
+        separated=verdict.separated,
+        fallback=verdict.fallback,
+        forgetting_ceiling=None if verdict.ceiling == float("inf") else verdict.ceiling,
+        cost_metric=verdict.cost_metric,
+        reasons=verdict.reasons + ([note] if note else []),
+        changes=tuple(changes),
+        checks=checked,
+        seeds={k: v for k, v in seeds.items() if k != "figures"},
+        policy=dict(vars(policy)),
+        diagnostics=diagnostics,
+        strategies={row["strategy"]: row for row in rows},
+    )
     points = {row["strategy"]: (row["adoption_cost"], row["target"]) for row in rows}
     scatter = pd.DataFrame(
         [{"strategy": s, "cost": c, "target": t, "pareto": s in comparison.pareto_front(points)}
@@ -76,7 +78,7 @@ def write_report(
     write_csv(root / layout.REPORT_CURVES, long_curves)
     write_text_atomically(root / layout.REPORT_MD, escape.require_markdown(
         comparison.markdown(rows, verdict, diagnostics, policy, head, described, recall, note)))
-    write_text_atomically(root / layout.REPORT_JSON, json.dumps(summary, indent=2, default=str) + "\n")
+    write_recommendation(root, summary)
     write_metrics(root, comparison.metric_rows(records, verdict))
     return summary
 

@@ -1,0 +1,63 @@
+"""What the diagnostics found (retrainlab.decision.diagnostics) as one typed record: read by
+the change check, the report and the compare step's run, and written into
+reports/comparison.json's `diagnostics` in the shape it always had."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+# The figures the compare step's MLflow run logs, as `diagnostics.NAME`.
+LOGGED = ("size_ratio", "label_shift_tv", "psi_max", "psi_mean", "domain_auc")
+
+
+@dataclasses.dataclass(frozen=True)
+class ShiftedFeature:
+    feature: str
+    kind: str  # retrainlab.data.NUMERIC or CATEGORICAL
+    psi: float
+    ks: float | None = None  # numeric features only
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"feature": self.feature, "kind": self.kind, "psi": self.psi}
+        return out if self.ks is None else out | {"ks": self.ks}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ShiftedFeature:
+        return cls(str(raw["feature"]), str(raw["kind"]), float(raw["psi"]),
+                   None if raw.get("ks") is None else float(raw["ks"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnosis:
+    rows_old: int
+    rows_new: int
+    size_ratio: float  # new rows over old
+    new_classes: list  # labels only the new data has, sorted
+    vanished_classes: list  # labels only the old data has, sorted
+    label_shift_tv: float  # total variation between the label distributions
+    psi_max: float  # the largest feature PSI
+    psi_mean: float
+    domain_auc: float  # how well a classifier tells new rows from old
+    top_shifted_features: tuple[ShiftedFeature, ...]  # by PSI, largest first
+
+    def to_json(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return out | {"new_classes": list(self.new_classes), "vanished_classes": list(self.vanished_classes),
+                      "top_shifted_features": [f.to_json() for f in self.top_shifted_features]}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Diagnosis:
+        return cls(
+            rows_old=int(raw["rows_old"]), rows_new=int(raw["rows_new"]), size_ratio=float(raw["size_ratio"]),
+            new_classes=list(raw["new_classes"]), vanished_classes=list(raw["vanished_classes"]),
+            label_shift_tv=float(raw["label_shift_tv"]), psi_max=float(raw["psi_max"]),
+            psi_mean=float(raw["psi_mean"]), domain_auc=float(raw["domain_auc"]),
+            top_shifted_features=tuple(ShiftedFeature.from_json(f) for f in raw["top_shifted_features"]),
+        )
+
+    def metrics(self) -> dict[str, float]:
+        """What the compare step's run logs: the figures, and how many classes are new."""
+        logged = {f"diagnostics.{name}": float(getattr(self, name)) for name in LOGGED}
+        return logged | {"diagnostics.n_new_classes": float(len(self.new_classes))}
