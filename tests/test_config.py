@@ -1,10 +1,11 @@
 import dataclasses
+import logging
 
 import pytest
 
 from retrainlab.base.errors import ConfigError
 from retrainlab.config import SCENARIOS, SOURCES, Params, applicable, as_flat_dict
-from retrainlab.pipeline.params import defaults, load_params
+from retrainlab.pipeline.params import defaults, load_params, params_from_text
 from retrainlab.strategies import settings_of
 
 
@@ -196,3 +197,16 @@ def test_strategies_chooses_the_options_and_fills_in_their_defaults(tmp_path):
     assert settings_of(params, "fine-tune").new_layers == 1  # not chosen: its defaults, for messages
     flat = as_flat_dict(params)
     assert flat["strategies.replay.old_rows"] == 50 and "strategies.fine-tune.epochs" not in flat
+
+
+def test_distribute_strategy_is_read_as_distribute_mode_with_a_one_line_notice(caplog):
+    """`distribute.strategy` was renamed `distribute.mode` ("strategy" names an option for new
+    data only): an old params file still runs, and is told to rename it."""
+    with caplog.at_level(logging.WARNING):
+        params = params_from_text("distribute:\n  strategy: mirrored\n", "old.yaml")
+    assert params.distribute.mode == "mirrored"
+    assert caplog.messages == ["params: 'distribute.strategy' is now called 'distribute.mode'; read as "
+                               "distribute.mode: 'mirrored' (rename it in the params file)"]
+    with pytest.raises(ConfigError, match=r"^both\.yaml: parameter 'distribute\.strategy' is the old name of "
+                                          r"'distribute\.mode': keep only 'distribute\.mode'$"):
+        params_from_text("distribute:\n  strategy: none\n  mode: none\n", "both.yaml")

@@ -90,7 +90,7 @@ def trained_in_one_process(tmp_path_factory):
     finished(retrainlab(root, "baseline"))
     finished(retrainlab(root, "full-retrain"))
     single = json.loads((root / layout.record_path("full-retrain")).read_text())
-    assert single["distribute"] == {"strategy": "none", "workers": 1, "replicas": 1}
+    assert single["distribute"] == {"mode": "none", "workers": 1, "replicas": 1}
     finished(retrainlab(root, "distill"))
     single["distill"] = json.loads((root / layout.record_path("distill")).read_text())
     return root, params, single
@@ -99,7 +99,7 @@ def trained_in_one_process(tmp_path_factory):
 @pytest.mark.integration
 def test_two_cpu_workers_train_like_one_and_add_up_their_costs(trained_in_one_process):
     root, params, single = trained_in_one_process
-    params = params | {"distribute": {"strategy": "multi_worker"}}
+    params = params | {"distribute": {"mode": "multi_worker"}}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     addresses = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
     # The same command on every worker; TF_CONFIG says which one each is. Worker 0 is the chief.
@@ -110,7 +110,7 @@ def test_two_cpu_workers_train_like_one_and_add_up_their_costs(trained_in_one_pr
     assert "full-retrain: acc_old=" in chief_output
 
     multi = json.loads((root / layout.record_path("full-retrain")).read_text())
-    assert multi["distribute"] == {"strategy": "multi_worker", "workers": 2, "replicas": 2}
+    assert multi["distribute"] == {"mode": "multi_worker", "workers": 2, "replicas": 2}
     for name in ("acc_old", "acc_new", "acc_all"):
         assert abs(multi[name] - single[name]) <= ACCURACY_TOLERANCE, (name, multi[name], single[name])
     assert multi["acc_all"] > 0.8
@@ -123,7 +123,7 @@ def test_two_cpu_workers_train_like_one_and_add_up_their_costs(trained_in_one_pr
     assert figures["gpu_seconds"] == pytest.approx(per_worker[0]["gpu_seconds"] + per_worker[1]["gpu_seconds"])
     assert figures["wall_seconds"] == pytest.approx(max(w["wall_seconds"] for w in per_worker))
     # The other worker wrote nothing: one registered version per step, outputs from the chief.
-    assert load_params(root / "params.yaml").distribute.strategy == "multi_worker"
+    assert load_params(root / "params.yaml").distribute.mode == "multi_worker"
 
     # An option with a loss term trains on the cluster through the same path: distillation's
     # targets come from a copy of the teacher in each worker's input pipeline.
@@ -152,13 +152,13 @@ sys.exit(main(["full-retrain"]))
 @pytest.mark.integration
 def test_mirrored_over_two_devices_trains_like_one(trained_in_one_process):
     root, params, single = trained_in_one_process
-    params = params | {"distribute": {"strategy": "mirrored"}}
+    params = params | {"distribute": {"mode": "mirrored"}}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     process = subprocess.Popen([sys.executable, "-c", MIRRORED_ON_TWO_CPUS], cwd=root, env=tool_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert "full-retrain: acc_old=" in finished(process)
 
     mirrored = json.loads((root / layout.record_path("full-retrain")).read_text())
-    assert mirrored["distribute"] == {"strategy": "mirrored", "workers": 1, "replicas": 2}
+    assert mirrored["distribute"] == {"mode": "mirrored", "workers": 1, "replicas": 2}
     for name in ("acc_old", "acc_new", "acc_all"):
         assert abs(mirrored[name] - single[name]) <= ACCURACY_TOLERANCE, (name, mirrored[name], single[name])

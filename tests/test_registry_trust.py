@@ -133,7 +133,7 @@ def test_a_version_with_a_weight_not_finite_never_becomes_champion_even_forced(p
         for name in promotion.RECORDED_LOSSES:
             mlflow.log_metric(name, 0.5)
         version = str(store.log_and_register_model(
-            tmp_path / "poisoned", store.signature(data.features, data.label, bundle.labels),
+            "poisoned", tmp_path / "poisoned", store.signature(data.features, data.label, bundle.labels),
             data.sample("incremental_test", 5)[data.feature_names], NAME, {"run_id": run.info.run_id}))
     with pytest.raises(PromotionRefused) as refused:
         promotion.promote(params, version=version, force=True, reason="forced on purpose", root=root)

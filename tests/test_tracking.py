@@ -105,6 +105,10 @@ def test_strategy_runs_nest_log_and_register_models_that_predict_original_labels
 
     version = client.get_model_version(params.tracking.registered_model, str(fine.mlflow.model_version))
     assert version.tags["strategy"] == "fine-tune" and version.run_id == run.info.run_id
+    # The experiment's Models tab names each logged model after its option.
+    logged = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
+    assert sorted(m.name for m in logged) == ["baseline", "fine-tune"]
+    assert {m.name: m.source_run_id for m in logged}["fine-tune"] == run.info.run_id
     uri = f"models:/{params.tracking.registered_model}/{version.version}"
     assert not list(Path(mlflow.artifacts.download_artifacts(uri)).rglob("*.pkl"))  # models from code: no pickle
     model = mlflow.pyfunc.load_model(uri)

@@ -172,7 +172,7 @@ class CompareParams:
 
 @dataclasses.dataclass(frozen=True)
 class DistributeParams:
-    strategy: Literal["none", "mirrored", "multi_worker"] = "none"
+    mode: Literal["none", "mirrored", "multi_worker"] = "none"
 
     def check(self) -> None:
         pass

@@ -45,7 +45,7 @@ from retrainlab.strategies import BASELINE
 from retrainlab.training import workers
 from retrainlab.training.seed import make_plan, train_seed
 
-SINGLE_PROCESS = {"strategy": "none", "workers": 1, "replicas": 1}  # how the map trains: one process
+SINGLE_PROCESS = {"mode": "none", "workers": 1, "replicas": 1}  # how the map trains: one process
 
 def measure_cell(cell: Cell, params: Params, seeds: Sequence[int]) -> dict[str, Any]:
     """Prepare the cell's data, train the baseline and every option once per seed, evaluate

@@ -9,6 +9,7 @@ types and out-of-range values are refused with a one-line ConfigError naming the
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,10 @@ from retrainlab.strategies import BASELINE, CATALOGUE, UPDATES
 
 # Sections that moved, and where to: an old params file gets told, not just refused.
 MOVED = {"incremental": "strategies.incremental", "fine_tune": "strategies.fine-tune"}
+# Keys renamed within their section: the old name is still read, with a one-line notice.
+RENAMED = {("distribute", "strategy"): "mode"}  # "strategy" means an option for new data only
+
+log = logging.getLogger(__name__)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -57,10 +62,25 @@ def params_from_mapping(raw: Any) -> Params:
             f"parameter '{moved[0]}' has moved to '{MOVED[moved[0]]}' (under 'strategies:', which also "
             "chooses the options to run; see README.md)"
         )
-    params = build(Params, raw, special={"strategies": options})
+    params = build(Params, _renamed(raw), special={"strategies": strategies_section})
     if isinstance(raw, dict) and "strategies" not in raw:
         params = dataclasses.replace(params, strategies={name: CATALOGUE[name].settings() for name in UPDATES})
     return params
+
+
+def _renamed(raw: Any) -> Any:
+    """The mapping with each renamed key under its new name, and a notice for each."""
+    for (section, old), new in RENAMED.items():
+        part = raw.get(section) if isinstance(raw, dict) else None
+        if not (isinstance(part, dict) and old in part):
+            continue
+        if new in part:
+            raise ConfigError(f"parameter '{section}.{old}' is the old name of '{section}.{new}': keep only "
+                              f"'{section}.{new}'")
+        log.warning(f"params: '{section}.{old}' is now called '{section}.{new}'; read as {section}.{new}: "
+                    f"{part[old]!r} (rename it in the params file)")
+        raw = {**raw, section: {(new if key == old else key): value for key, value in part.items()}}
+    return raw
 
 
 def defaults() -> Params:
@@ -68,7 +88,7 @@ def defaults() -> Params:
     return params_from_mapping({})
 
 
-def options(raw: Any) -> dict[str, Any]:
+def strategies_section(raw: Any) -> dict[str, Any]:
     """params.yaml's `strategies:` mapping, each option's settings typed by its declaration."""
     if not isinstance(raw, dict):
         raise ConfigError(

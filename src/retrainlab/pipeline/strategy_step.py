@@ -141,7 +141,7 @@ def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyR
         dist = step.dist
         record = StrategyRecord.of_seeds(
             name, params.round, {str(r.seed): r.figures for r in results},
-            {"strategy": dist.kind, "workers": dist.cluster.workers, "replicas": dist.replicas},
+            {"mode": dist.mode, "workers": dist.cluster.workers, "replicas": dist.replicas},
             origin=step.origin,
             confusion=results[0].predictions.confusion(),
         )
@@ -205,7 +205,7 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
     plan = _plan(step, seed)
     identity = {"data": step.digests, "baseline_run": step.base_record.mlflow.run_id if step.base_record else None}
     checkpoint = checkpoint_dir(step.root, step.name, seed, params, identity)
-    multi_worker = dist.kind == distribute.MULTI_WORKER
+    multi_worker = dist.mode == distribute.MULTI_WORKER
     done, logs = (0, []) if multi_worker else resume(plan.bundle.model, checkpoint)
     log.info(f"seed {params.seeds.index(seed) + 1}/{len(params.seeds)} (seed {seed}): {workload(step.data, plan)}")
     if done:
@@ -240,7 +240,7 @@ def _train_seeds(step: Step, run_id: str) -> list[SeedResult]:
     distributed: the distribution has the machine already."""
     params = step.params
     parallel = min(params.seeds_parallel, len(params.seeds))
-    if parallel <= 1 or step.dist.kind != distribute.NONE:
+    if parallel <= 1 or step.dist.mode != distribute.NONE:
         return [_train_seed(step, seed) for seed in params.seeds]
     log.info(f"{step.name}: {len(params.seeds)} seeds, {parallel} at a time in worker processes")
     (step.root / layout.STAGING_DIR).mkdir(parents=True, exist_ok=True)
@@ -325,6 +325,7 @@ def _register(step: Step, run_id: str, record: StrategyRecord, primary: SeedResu
     tags["mean_over_seeds"] = str(seeds)
     data = step.data
     return store.log_and_register_model(
+        step.name,
         staged / seed_dir(primary.seed),
         store.signature(data.features, data.label, primary.bundle.labels),
         data.sample("incremental_test", 5)[data.feature_names],

@@ -65,10 +65,10 @@ def write_map(out: Path, rows: list[dict], grid: Grid, params: Params) -> None:
         CSV_NAME: csv.encode(),
         JSON_NAME: (json.dumps(summary, indent=2) + "\n").encode(),
         PNG_RECOMMENDED: _plot_recommended(rows, grid, options),
-        PNG_GAIN: _plot_option_figure(rows, grid, options, "gain",
-                                      "Gain in target accuracy over keeping the model", "{:+.3f}"),
-        PNG_GAIN_PER_COST: _plot_option_figure(rows, grid, options, "gain_per_cpu_second",
-                                               "Gain in target accuracy per CPU-second of training", "{:+.4f}"),
+        PNG_GAIN: _plot_strategy_figure(rows, grid, options, "gain",
+                                        "Gain in target accuracy over keeping the model", "{:+.3f}"),
+        PNG_GAIN_PER_COST: _plot_strategy_figure(rows, grid, options, "gain_per_cpu_second",
+                                                 "Gain in target accuracy per CPU-second of training", "{:+.4f}"),
     }
     for name, content in rendered.items():
         write_atomically(out / name, lambda tmp, content=content: Path(tmp).write_bytes(content))
@@ -148,8 +148,8 @@ def _plot_recommended(rows: list[dict], grid: Grid, options: list[str]) -> bytes
     return _png(fig)
 
 
-def _plot_option_figure(rows: list[dict], grid: Grid, options: list[str], figure: str, title: str,
-                        fmt: str) -> bytes:
+def _plot_strategy_figure(rows: list[dict], grid: Grid, options: list[str], figure: str, title: str,
+                          fmt: str) -> bytes:
     """A panel per option (rows) and source (columns) of one figure, on one diverging scale
     centred on 0: blue better than keeping the model, red worse."""
     _, labels, sizes = _axes(grid)

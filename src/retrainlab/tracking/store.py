@@ -399,14 +399,15 @@ def pinned_requirements() -> list[str]:
 
 
 def log_and_register_model(
-    bundle_dir: Path, model_signature: ModelSignature, example, registered_model: str, tags: dict[str, str],
-    description: Markdown | None = None,
+    strategy: str, bundle_dir: Path, model_signature: ModelSignature, example, registered_model: str,
+    tags: dict[str, str], description: Markdown | None = None,
 ) -> int:
-    """Log the bundle as a pyfunc model that predicts original labels; register it with the
+    """Log the bundle as a pyfunc model that predicts original labels, named after its strategy
+    (so the experiment's Models tab lines the options up by name); register it with the
     digest of its files as stored (the registry vouches for them); return the version."""
     package = Path(retrainlab.__file__).parent
     info = mlflow.pyfunc.log_model(
-        name="model",
+        name=strategy,
         python_model=str(Path(__file__).with_name("model_code.py")),
         artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
         code_paths=[str(package)],

@@ -1,6 +1,6 @@
 """Training on several devices or machines, through TensorFlow's own engine (tf.distribute).
 
-`distribute.strategy` in params chooses:
+`distribute.mode` in params chooses:
 - `none`: Keras' `model.fit` on this process's default device.
 - `mirrored`: `tf.distribute.MirroredStrategy` over every GPU of this machine (its CPU
   when it has none); the model is built and `model.fit` runs inside the strategy's scope.
@@ -11,8 +11,10 @@
   routes train the same model, up to float summation order and the last partial batch
   (dropped on a cluster).
 
-This module sets the strategy up and adds up the cluster's costs; training is
-`retrainlab.training.loop.fit`, the one path for every strategy and every kind of distribution.
+This module sets the tf.distribute strategy up and adds up the cluster's costs; training is
+`retrainlab.training.loop.fit`, the one path for every option and every mode of distribution.
+("Strategy" is TensorFlow's word here, and only here: everywhere else in retrainlab a
+strategy is an option for new data.)
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def parse_tf_config(env: Mapping[str, str]) -> Cluster:
     text = env.get("TF_CONFIG")
     if not text:
         raise ConfigError(
-            "TF_CONFIG: not set; distribute.strategy 'multi_worker' needs it on every worker "
+            "TF_CONFIG: not set; distribute.mode 'multi_worker' needs it on every worker "
             '(e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}})'
         )
     try:
@@ -63,10 +65,10 @@ def parse_tf_config(env: Mapping[str, str]) -> Cluster:
 
 @dataclasses.dataclass
 class Distribution:
-    """The strategy training runs under, and this process's place in it."""
+    """The tf.distribute strategy training runs under, and this process's place in it."""
 
-    kind: str
-    strategy: Any = None  # a tf.distribute.Strategy, or None for plain Keras
+    mode: str  # distribute.mode: NONE, MIRRORED or MULTI_WORKER
+    tf_strategy: Any = None  # a tf.distribute.Strategy, or None for plain Keras
     cluster: Cluster = Cluster(1, 0)
 
     @property
@@ -75,22 +77,22 @@ class Distribution:
 
     def scope(self):
         """Where models and optimizers must be built so their variables are distributed."""
-        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+        return self.tf_strategy.scope() if self.tf_strategy is not None else contextlib.nullcontext()
 
     @property
     def replicas(self) -> int:
-        return self.strategy.num_replicas_in_sync if self.strategy is not None else 1
+        return self.tf_strategy.num_replicas_in_sync if self.tf_strategy is not None else 1
 
 
 def start(params: DistributeParams, env: Mapping[str, str] = os.environ) -> Distribution:
-    """The strategy params ask for. Call it before anything else runs TensorFlow ops: the
+    """The tf.distribute strategy `distribute.mode` asks for. Call it before anything else runs TensorFlow ops: the
     multi-worker strategy configures TensorFlow's runtime and joins the other workers."""
-    if params.strategy == NONE:
+    if params.mode == NONE:
         return Distribution(NONE)
     # TensorFlow only when a tf.distribute strategy is asked for: training is backend-agnostic Keras otherwise
     import tensorflow as tf
 
-    if params.strategy == MIRRORED:
+    if params.mode == MIRRORED:
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return Distribution(MIRRORED, tf.distribute.MirroredStrategy([d.name for d in devices]))
     cluster = parse_tf_config(env)
@@ -103,7 +105,7 @@ COST_FIELDS = ("wall_seconds", "cpu_seconds", "gpu_seconds", "gpu_util_seconds",
 def gather_costs(dist: Distribution, cost: Cost) -> list[dict[str, float]]:
     """Every worker's cost figures, on every worker: each puts its own in its row of a
     matrix of zeros, and the strategy sums the matrices across the cluster."""
-    if dist.kind != MULTI_WORKER:
+    if dist.mode != MULTI_WORKER:
         return [{name: float(getattr(cost, name)) for name in COST_FIELDS}]
     # TensorFlow only when a tf.distribute strategy is asked for: training is backend-agnostic Keras otherwise
     import tensorflow as tf
@@ -111,8 +113,8 @@ def gather_costs(dist: Distribution, cost: Cost) -> list[dict[str, float]]:
     mine = np.zeros((dist.cluster.workers, len(COST_FIELDS)), dtype=np.float64)
     mine[dist.cluster.index] = [getattr(cost, name) for name in COST_FIELDS]
     local_replicas = dist.replicas // dist.cluster.workers  # each adds its copy: count the worker once
-    per_replica = dist.strategy.run(lambda: tf.constant(mine / local_replicas))
-    total = dist.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None).numpy()
+    per_replica = dist.tf_strategy.run(lambda: tf.constant(mine / local_replicas))
+    total = dist.tf_strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None).numpy()
     return [dict(zip(COST_FIELDS, map(float, row))) for row in total]
 
 

@@ -1,5 +1,5 @@
 """The one training path: every strategy's plan is trained here, with its hooks honoured, on
-a single device, under the mirrored strategy and on a multi-worker cluster alike.
+a single device, mirrored over this machine's devices and on a multi-worker cluster alike.
 
 - Rows: each `Rows` of the plan is a prepared split, whole or sampled (`sampled_rows`: a
   uniform sample without replacement, drawn holding only the sample's row numbers), and
@@ -165,7 +165,7 @@ def fit(
     callbacks = [DivergenceGuard(plan), *plan.callbacks, *callbacks]
     objective = Objective(plan.bundle.binary, plan.loss_terms)
     with sampled_rows(data, plan.rows, seed) as paths:
-        if dist is not None and dist.kind == MULTI_WORKER:
+        if dist is not None and dist.mode == MULTI_WORKER:
             _fit_multi_worker(dist, plan, objective, paths, callbacks, seed)
             return
         with dist.scope() if dist is not None else contextlib.nullcontext():
@@ -359,7 +359,7 @@ def _fit_multi_worker(dist: Distribution, plan: Plan, objective: Objective, path
     # TensorFlow where only it serves (op determinism, tf.data, tf.distribute): the rest is backend-agnostic Keras
     import tensorflow as tf
 
-    strategy, model = dist.strategy, plan.bundle.model
+    tf_strategy, model = dist.tf_strategy, plan.bundle.model
     global_batch = plan.batch_size
     if global_batch % dist.replicas:
         raise ConfigError(
@@ -393,11 +393,11 @@ def _fit_multi_worker(dist: Distribution, plan: Plan, objective: Objective, path
 
     @tf.function
     def train_step(iterator):
-        loss, correct = strategy.run(step, args=next(iterator))
+        loss, correct = tf_strategy.run(step, args=next(iterator))
         sum_ = tf.distribute.ReduceOp.SUM
-        return strategy.reduce(sum_, loss, axis=None), strategy.reduce(sum_, correct, axis=None)
+        return tf_strategy.reduce(sum_, loss, axis=None), tf_strategy.reduce(sum_, correct, axis=None)
 
-    batches = strategy.distribute_datasets_from_function(dataset_fn)
+    batches = tf_strategy.distribute_datasets_from_function(dataset_fn)
     for callback in callbacks:
         callback.set_model(model)
         callback.on_train_begin()

@@ -64,10 +64,10 @@ def train_seed(
     cluster: scoring would be a collective step). `refused` says what refusing a model that
     is not finite spares (retrainlab.training.loop.evaluate)."""
     dist = dist or Distribution(NONE)
-    curves = ([HeldOutCurves(plan.bundle, data, dist.strategy is not None)]
-              if held_out and dist.kind != MULTI_WORKER else [])
+    curves = ([HeldOutCurves(plan.bundle, data, dist.tf_strategy is not None)]
+              if held_out and dist.mode != MULTI_WORKER else [])
     cost, workers = measured_fit(plan, data, params, seed, dist, [*curves, *callbacks], initial_epoch, progress)
-    bundle = plan.bundle.detached() if dist.strategy is not None else plan.bundle
+    bundle = plan.bundle.detached() if dist.tf_strategy is not None else plan.bundle
     predictions = Predictions()
     figures = evaluate(bundle, data, plan, reference, predictions, refused) | cost.metrics()
     return SeedOutcome(bundle, figures, cost.device, workers, predictions)
