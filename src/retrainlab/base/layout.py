@@ -1,6 +1,6 @@
 """Where each step reads and writes, relative to the project root.
 
-`dvc.yaml` spells the same paths for DVC; tests/test_project_files.py keeps the two in step.
+`dvc.yaml` spells the same paths for DVC; tests/pipeline/test_project_files.py keeps the two in step.
 """
 
 from pathlib import Path

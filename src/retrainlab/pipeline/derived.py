@@ -5,7 +5,7 @@ docs/STRATEGIES.md are written from the declarations in `retrainlab.strategies`:
 strategy is its module and its params.yaml section, and `make derived` writes the rest.
 In the Markdown files, each generated table sits between a `<!-- derived: NAME ... -->`
 line and `<!-- derived end -->`; in dvc.yaml, the artifacts are everything from
-`ARTIFACTS_HEAD` on. tests/test_derived.py fails when a file differs from what this
+`ARTIFACTS_HEAD` on. tests/strategies/test_derived.py fails when a file differs from what this
 module would write.
 
 Pure functions of the catalogue and the files' current text; `scripts/derive.py` writes.
@@ -48,7 +48,7 @@ def mlproject() -> str:
 MLPROJECT_HEAD = """\
 # The entry points: each runs one `retrainlab` subcommand, one per step and one per strategy
 # declared in retrainlab.strategies. Generated from those declarations by `make derived`
-# (tests/test_derived.py fails when this file drifts from them): edit them, not this.
+# (tests/strategies/test_derived.py fails when this file drifts from them): edit them, not this.
 # DVC's stages run the same commands; `mlflow run . -e ENTRY` and `retrainlab run ENTRY`
 # run them through MLflow's project runner.
 name: retrainlab

@@ -129,7 +129,7 @@ def _finite_loss_gate(losses: Mapping[str, float | None]) -> Gate:
 
 
 # Mutation testing (make mutation, docs/TESTING.md) covers the gates above, pure arithmetic;
-# what follows reads and moves the registry, and tests/test_registry*.py run it for real.
+# what follows reads and moves the registry, and tests/registry/test_registry*.py run it for real.
 # pragma: no mutate block
 def mark_challenger(
     name: str, records: Mapping[str, StrategyRecord], verdict: comparison.Verdict, parent_run_id: str

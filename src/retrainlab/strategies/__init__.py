@@ -5,7 +5,7 @@ Every module of this package but `declaration` declares one strategy, its `STRAT
 schema of params.yaml's `strategies:` section, the DVC stages (`update@NAME`, one per
 strategy params.yaml chooses), the report, the change check and the test matrix read the
 catalogue; MLproject's entry points, dvc.yaml's artifacts and the tables of README.md and
-docs/STRATEGIES.md are generated from it (`make derived`; tests/test_derived.py fails when
+docs/STRATEGIES.md are generated from it (`make derived`; tests/strategies/test_derived.py fails when
 one drifts). To add an option: a module here with its function, its settings and its
 `STRATEGY` declaration, and its section in params.yaml; then `make derived`.
 

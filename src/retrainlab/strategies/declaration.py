@@ -7,7 +7,7 @@ defaults are params.yaml's and whose `DOCS` describe them), where it starts (fre
 or the baseline), whether it reads old training rows, the kinds of change it usually suits
 (the change check), how the docs' tables describe it (`Card`), and a function
 `Context -> Plan`. Everything else that names a strategy derives from these declarations
-(`retrainlab.pipeline.derived`, checked by tests/test_derived.py).
+(`retrainlab.pipeline.derived`, checked by tests/strategies/test_derived.py).
 
 The plan says which model to train, on which rows, for how long, and carries the hooks
 that the one training path (`retrainlab.training.loop.fit`) honours on a single device, under

@@ -18,7 +18,7 @@ from retrainlab.config import CompareParams
 from retrainlab.decision import comparison
 from retrainlab.decision.diagnosis import Diagnosis, ShiftedFeature
 
-from .test_comparison import record
+from ..decision.test_comparison import record
 
 # Labels, column names and category values a careless or hostile user could bring.
 HOSTILE = (

@@ -1,5 +1,5 @@
 """The console: the project's lines by level on stdout and stderr, the libraries' chatter left
-out unless asked for. tests/test_pipeline.py counts a real `dvc repro`'s stderr lines."""
+out unless asked for. tests/e2e/test_pipeline.py counts a real `dvc repro`'s stderr lines."""
 
 import logging
 import os

@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 from retrainlab import cli
 from retrainlab.base import layout
 
-from .conftest import PROJECT
+from ..conftest import PROJECT
 
 GOOD_PARAMS = {
     "seeds": [0],

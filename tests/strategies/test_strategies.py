@@ -14,7 +14,7 @@ from retrainlab.pipeline.params import load_params
 from retrainlab.strategies import UPDATES, plan_for, settings_of
 from retrainlab.training.loop import fit, rows_trained, seed_everything
 
-from .conftest import PROJECT, tiny
+from ..conftest import PROJECT, tiny
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The training stream over data larger than its window, its memory at a million rows, and
 resuming a run from a checkpoint: real Parquet files read in small windows, and real Keras
-training (tests/test_stream.py tests the windows and statistics themselves, without Keras)."""
+training (tests/data/test_stream.py tests the windows and statistics themselves, without Keras)."""
 
 import tracemalloc
 
@@ -19,7 +19,7 @@ from retrainlab.strategies import Plan, Rows
 from retrainlab.training.checkpoint import STATE, EpochCheckpoint, resume
 from retrainlab.training.loop import fit, seed_everything, training_dataset
 
-from .test_stream import write
+from ..data.test_stream import write
 
 # Two files of 1,000 and 700 rows, each row named by its id, in row groups of 128 rows.
 SIZES = (1000, 700)

@@ -12,7 +12,7 @@ from retrainlab.pipeline.prepare import prepare_step
 from retrainlab.pipeline.strategy_step import run_strategy
 from retrainlab.strategies import BASELINE, CATALOGUE
 
-from .conftest import PROJECT, tiny
+from ..conftest import PROJECT, tiny
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from retrainlab.base import layout
 from retrainlab.pipeline.params import load_params
 from retrainlab.strategies import BASELINE
 
-from .conftest import tool_env
+from ..conftest import tool_env
 from .test_pipeline import OPTIONS, make_project
 
 pytestmark = pytest.mark.integration

@@ -30,9 +30,9 @@ from retrainlab.strategies import BASELINE
 from retrainlab.tracking import store
 from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG, files_sha256
 
-from .conftest import PROJECT, tiny, tool_env
+from ..conftest import PROJECT, tiny, tool_env
 from .test_registry import churn_with_pauses
-from .test_tracking import churn
+from ..tracking.test_tracking import churn
 
 NAME = "churn-trust"
 

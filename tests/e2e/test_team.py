@@ -31,7 +31,7 @@ from retrainlab.base.errors import RetrainlabError
 from retrainlab.strategies import BASELINE
 from retrainlab.tracking import server
 
-from .conftest import tool_env
+from ..conftest import tool_env
 from .test_pipeline import OPTIONS, git, make_project, ran, run, stages
 
 # The role and database README's "Team mode" asks a team to create.

@@ -19,7 +19,7 @@ import yaml
 from retrainlab.base import layout
 from retrainlab.data import load_prepared
 
-from .test_fuzz import GOOD_PARAMS, rows, run_cli, store_client
+from ..cli.test_fuzz import GOOD_PARAMS, rows, run_cli, store_client
 
 
 def listing(root: Path) -> dict[str, bytes]:

@@ -24,8 +24,8 @@ from retrainlab.registry.events import Event
 from retrainlab.registry.promotion import PromotionRefused
 from retrainlab.strategies import BASELINE
 
-from .conftest import PROJECT, tiny, tool_env
-from .test_tracking import churn
+from ..conftest import PROJECT, tiny, tool_env
+from ..tracking.test_tracking import churn
 
 
 def churn_with_pauses(n, seed):

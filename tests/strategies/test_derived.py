@@ -13,7 +13,7 @@ from retrainlab.decision import change
 from retrainlab.pipeline import derived
 from retrainlab.strategies import CATALOGUE, UPDATES
 
-from .conftest import PROJECT, tool_env
+from ..conftest import PROJECT, tool_env
 
 
 @pytest.mark.parametrize("name", derived.FILES)

@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from retrainlab.base import escape, layout
 from retrainlab.strategies import BASELINE
 
-from .conftest import PROJECT, tool_env
+from ..conftest import PROJECT, tool_env
 
 pytestmark = pytest.mark.integration
 # The options the pipeline tests run (the demo's default is all of them), two to keep the
@@ -57,7 +57,7 @@ def make_project(tmp_path: Path, options=OPTIONS, **data_changes) -> Path:
         if "epochs" in settings:
             settings.update(epochs=2, learning_rate=0.01)
     params["tracking"]["system_metrics"] = False
-    params["compare"]["max_seeds"] = 2  # no seeds beyond the two (tests/test_comparison.py tests the adaptive ones)
+    params["compare"]["max_seeds"] = 2  # no seeds beyond the two (tests/decision/test_comparison.py tests the adaptive ones)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(root, "init", "-q")
     git(root, "add", "-A")

@@ -16,8 +16,8 @@ from retrainlab.pipeline.params import load_params
 from retrainlab.training import distribute
 from retrainlab.training.cost import Cost
 
-from .conftest import tool_env
-from .test_pipeline import make_project
+from ..conftest import tool_env
+from ..e2e.test_pipeline import make_project
 
 # Two workers train the same global batches as one process, but dropout masks, float
 # summation order and the dropped last partial batch differ: the accuracies agree to this.

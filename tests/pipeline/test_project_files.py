@@ -9,7 +9,7 @@ from retrainlab.base import layout
 from retrainlab.pipeline.params import load_params
 from retrainlab.strategies import BASELINE, CATALOGUE, UPDATES
 
-from .conftest import PROJECT
+from ..conftest import PROJECT
 
 
 def load(name):
@@ -152,7 +152,7 @@ def test_the_prepare_and_compare_steps_do_not_load_tensorflow(tmp_path):
     import subprocess
     import sys
 
-    from .conftest import tool_env
+    from ..conftest import tool_env
 
     (tmp_path / ".dvc").mkdir()
     (tmp_path / "params.yaml").write_text("tracking:\n  system_metrics: false\n")

@@ -17,7 +17,7 @@ from retrainlab.pipeline import repository, status
 from retrainlab.pipeline.params import params_from_text
 from retrainlab.tracking import server
 
-from .conftest import PROJECT, tool_env
+from ..conftest import PROJECT, tool_env
 
 
 def test_version_is_the_installed_packages(capsys):

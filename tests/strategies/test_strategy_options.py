@@ -17,7 +17,7 @@ from retrainlab.strategies.replay import ReplaySettings, old_sample_size
 from retrainlab.strategies.shrink_perturb import shrink_and_perturb
 from retrainlab.training.loop import Objective, fit, rows_trained, sampled_rows, seed_everything, training_dataset
 
-from .conftest import tiny
+from ..conftest import tiny
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def demo(tmp_path_factory, request):
     """The digits demo (new classes in the new data), prepared, with a baseline trained on it."""
     from retrainlab.pipeline.params import load_params
 
-    from .conftest import PROJECT
+    from ..conftest import PROJECT
 
     root = tmp_path_factory.mktemp("options")
     params = tiny(load_params(PROJECT / "params.yaml"), strategies=UPDATES)
