@@ -29,7 +29,7 @@ test: $(STAMP)
 
 # mutmut (pinned in requirements-mutation.lock) on the modules pyproject.toml's [tool.mutmut]
 # lists, against their fast unit tests; then the score per module. A fresh run each time.
-# MODULES="comparison cost" (dotted below retrainlab: data.splitting, strategies.declaration)
+# MODULES="decision.comparison training.cost" (dotted below retrainlab, as pyproject.toml lists them)
 # runs those modules' mutants only; MUTATION_JOBS sets how many run at once (default: CPUs).
 MODULES ?=
 MUTATION_JOBS ?=

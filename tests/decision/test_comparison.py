@@ -526,6 +526,23 @@ def test_the_cost_of_a_point_of_gain_is_given_only_for_a_gain():
     assert rows["half-point"]["gain_points"] == pytest.approx(0.5) and rows["half-point"]["cost_per_point"] == pytest.approx(8)
 
 
+def test_a_record_that_logged_nothing_has_no_model_version_in_the_table():
+    """The decision map's records log no MLflow run: their row says so rather than failing."""
+    unlogged = dataclasses.replace(record([0.9] * 2, [0.8] * 2, cpu=4), mlflow=None)
+    records = {"baseline": record([0.9] * 2, [0.5] * 2), "fine-tune": unlogged}
+    rows = {row["strategy"]: row for row in comparison.table(records, comparison.recommend(records, POLICY))}
+    assert rows["fine-tune"]["model_version"] is None and rows["baseline"]["model_version"] == 1
+
+
+def test_a_large_cost_to_adopt_reads_in_four_significant_figures():
+    records, _, (diagnostics, *_) = report_case()
+    records = {"baseline": records["baseline"], "full-retrain": record([0.9] * 2, [0.9] * 2, cpu=123456)}
+    verdict = comparison.recommend(records, POLICY)
+    text = comparison.markdown(comparison.table(records, verdict), verdict, diagnostics, POLICY)
+    row = next(line for line in text.splitlines() if line.startswith("| full-retrain |"))
+    assert "| 1.235e+05 cpu_seconds |" in row
+
+
 def test_every_option_the_evidence_cannot_separate_is_named():
     records = {
         "baseline": record([0.95] * 3, [0.40] * 3),

@@ -31,8 +31,8 @@ from retrainlab.tracking import store
 from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG, files_sha256
 
 from ..conftest import PROJECT, tiny, tool_env
-from .test_registry import churn_with_pauses
 from ..tracking.test_tracking import churn
+from .test_registry import churn_with_pauses
 
 NAME = "churn-trust"
 

@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from retrainlab.base import kinds
 from retrainlab.base.errors import ConfigError
 from retrainlab.config import MAX_EPOCHS, Params
 from retrainlab.data import grown_labels
@@ -90,6 +91,9 @@ def test_a_declaration_says_where_it_starts_and_where_its_settings_are():
 
 
 def test_a_declaration_with_an_unknown_kind_or_undocumented_settings_is_refused():
+    every = Strategy(name="y", rank=98, summary="s", plan=plan_nothing,
+                     **DECLARED | {"suits": frozenset(kinds.DECLARED)})
+    assert every.suits == set(kinds.DECLARED)  # a strategy may suit every kind
     with pytest.raises(ValueError, match=r"x: suits \['weather'\]"):
         Strategy(name="x", rank=99, summary="s", plan=plan_nothing, **DECLARED | {"suits": frozenset({"weather"})})
 

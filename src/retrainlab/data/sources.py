@@ -278,4 +278,4 @@ def arrays_dataset(params: DataParams, root: Path) -> Dataset:
         frame[ARRAY_LABEL] = y
         frames.append(frame)
     dataset = tidy(*frames, ARRAY_LABEL, None, names, params.missing)
-    return dataclasses.replace(dataset, notes={**dataset.notes, "input_shape": list(shape)})
+    return dataclasses.replace(dataset, notes={**dataset.notes, "input_shape": tuple(shape)})

@@ -88,7 +88,6 @@ class Tally:
     def summary(self, label: str, features: tuple[Feature, ...], params: DataParams) -> PreparedSummary:
         classes = {name: sorted(plain(v) for v in self.counts[name].index) for name in layout.SPLITS}
         old = set(classes["initial_train"])
-        notes = {k: tuple(v) if k == "input_shape" else v for k, v in self.notes.items()}
         return PreparedSummary(
             source=params.source,
             scenario=None if params.source in ("files", "arrays") else params.scenario,
@@ -98,7 +97,7 @@ class Tally:
             classes=classes,
             new_classes=[c for c in classes["incremental_train"] if c not in old],
             cleaning=self.cleaning,
-            **notes,
+            **self.notes,
         )
 
 

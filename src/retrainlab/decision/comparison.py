@@ -39,6 +39,7 @@ from retrainlab.strategies import BASELINE, CATALOGUE
 
 LEAVE_ALONE = BASELINE
 COST_PREFERENCE = ("cost_usd", "gpu_seconds", "cpu_seconds")
+COST_UNITS = {"cost_usd": "USD", "gpu_seconds": "GPU-seconds", "cpu_seconds": "CPU-seconds", "wall_seconds": "seconds"}
 TABLE_FIGURES = (
     "acc_old", "acc_new", "acc_all", "f1_old", "f1_new", "f1_all", "forgetting",
     "wall_seconds", "cpu_seconds", "gpu_seconds", "gpu_util_seconds", "cost_usd", "samples",
@@ -159,9 +160,9 @@ def choose_cost_metric(records: Mapping[str, StrategyRecord], wanted: str) -> st
         return wanted
     for name in COST_PREFERENCE:
         values = [r.mean(name) for r in records.values()]
-        if all(v is not None for v in values) and (name == "cpu_seconds" or any(values)):
+        if all(v is not None for v in values) and any(values):
             return name
-    return "cpu_seconds"
+    return "cpu_seconds"  # every record has it, even when it rounds to zero
 
 
 def standing(gap: Interval, tolerance: float) -> str:
@@ -280,9 +281,7 @@ def headline(verdict: Verdict, records: Mapping[str, StrategyRecord]) -> str:
 
 
 def _cost(value: float, metric: str) -> str:
-    unit = {"cost_usd": "USD", "gpu_seconds": "GPU-seconds", "cpu_seconds": "CPU-seconds",
-            "wall_seconds": "seconds"}.get(metric, metric)
-    return f"{value:.3g} {unit}"
+    return f"{value:.3g} {COST_UNITS[metric]}"
 
 
 def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
