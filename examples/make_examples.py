@@ -10,7 +10,12 @@ writes, under examples/ (generated, not versioned):
 - cancer-mlp/initial.csv, incremental.csv: scikit-learn's bundled breast-cancer data,
   standardised as a user's own preprocessing would (the statistics of the initial rows),
   the new rows being those of coarsest texture (a shift in the inputs); and mlp.keras, an MLP on those 30 columns with a
-  sigmoid output.
+  sigmoid output;
+- tweets-text/initial.csv, incremental.csv: retrainlab's generated messages (the `text`
+  source, covariate_shift): tweets labelled negative, neutral or positive first, then the
+  same sentiments as longer product reviews in mostly other words; and sentiment.keras, a
+  text model of the user's own (a string input, its own TextVectorization adapted on the
+  tweets, an Embedding, pooling, softmax) trained on the tweets only.
 Everything is seeded: the same files every time. README: "Bring your own model".
 """
 
@@ -88,6 +93,36 @@ def cancer_mlp(folder: Path) -> None:
     print(f"{folder}: {len(initial)} + {len(incremental)} rows of {len(features)} standardised columns, mlp.keras")
 
 
+def tweets_text(folder: Path) -> None:
+    from retrainlab.config import DataParams
+    from retrainlab.data import builtin_parts
+
+    data = next(builtin_parts(DataParams(source="text", scenario="covariate_shift"), seed=0))
+    folder.mkdir(parents=True, exist_ok=True)
+    data.initial.to_csv(folder / "initial.csv", index=False)
+    data.incremental.to_csv(folder / "incremental.csv", index=False)
+
+    keras.utils.set_random_seed(0)
+    labels = sorted(data.initial["sentiment"].unique())  # output unit i is label i, sorted
+    tweets = data.initial["text"].to_numpy(dtype=object)[:, None]
+    vectorize = keras.layers.TextVectorization(max_tokens=2000, output_sequence_length=24, name="words")
+    vectorize.adapt(tweets)
+    text = keras.Input((1,), dtype="string", name="text")  # named after the column it reads
+    pooled = keras.layers.GlobalAveragePooling1D()(
+        keras.layers.Embedding(vectorize.vocabulary_size(), 16, mask_zero=True)(vectorize(text)))
+    hidden = keras.layers.Dense(16, activation="relu")(pooled)
+    model = keras.Model(text, keras.layers.Dense(len(labels), activation="softmax")(hidden), name="sentiment")
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    y = data.initial["sentiment"].map(labels.index).to_numpy()
+    import tensorflow as tf  # string inputs are TensorFlow's
+
+    model.fit(tf.constant(tweets), y, epochs=10, batch_size=32, verbose=0)
+    model.save(folder / "sentiment.keras")
+    print(f"{folder}: {len(data.initial)} tweets + {len(data.incremental)} reviews, sentiment.keras "
+          f"({vectorize.vocabulary_size()} tokens)")
+
+
 if __name__ == "__main__":
     digits_cnn(OUT / "digits-cnn")
     cancer_mlp(OUT / "cancer-mlp")
+    tweets_text(OUT / "tweets-text")

@@ -78,9 +78,11 @@ def test_flat_dict_names_every_leaf():
 # Of the data section, what each source reads, and what the built-in sources read per scenario.
 EVERY_SOURCE = {"data.source", "data.test_fraction", "data.seed", "data.labels"}
 BY_SOURCE = {
-    "files": {"data.missing", "data.files.initial", "data.files.incremental", "data.files.label", "data.files.features"},
+    "files": {"data.missing", "data.files.initial", "data.files.incremental", "data.files.label", "data.files.features",
+              "data.files.text"},
     "arrays": {"data.missing", "data.arrays.initial", "data.arrays.incremental"},
     "digits": {"data.scenario", "data.incremental_fraction"},
+    "text": {"data.scenario", "data.incremental_fraction"},
     "synthetic": {"data.scenario", "data.incremental_fraction", "data.synthetic.rows", "data.synthetic.features",
                   "data.synthetic.classes"},
 }
@@ -97,7 +99,7 @@ BY_SCENARIO = {
 def test_only_the_data_params_the_source_and_scenario_read_apply(source, scenario):
     params = Params(data=dataclasses.replace(Params().data, source=source, scenario=scenario))
     flat = applicable(params)
-    builtin = source in ("digits", "synthetic")
+    builtin = source in ("digits", "synthetic", "text")
     expected = EVERY_SOURCE | BY_SOURCE[source] | (BY_SCENARIO[scenario] if builtin else set())
     assert {key for key in flat if key.startswith("data.")} == expected
     # Every other section is kept whole, values untouched.

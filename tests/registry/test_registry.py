@@ -2,10 +2,6 @@
 
 import dataclasses
 import json
-import socket
-import subprocess
-import time
-import urllib.request
 
 import numpy as np
 import pandas as pd
@@ -24,7 +20,7 @@ from retrainlab.registry.events import Event
 from retrainlab.registry.promotion import PromotionRefused
 from retrainlab.strategies import BASELINE
 
-from ..conftest import PROJECT, tiny, tool_env
+from ..conftest import PROJECT, served, tiny
 from ..tracking.test_tracking import churn
 
 
@@ -115,12 +111,6 @@ def test_promote_refuse_force_and_rollback(pipeline):
     assert promotion.alias_version("churn", promotion.PREVIOUS) == worse
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serving_the_champion_answers_with_the_accuracy_logged_for_it(pipeline):
     root, params, records, _ = pipeline
     champion = promotion.alias_version("churn", promotion.CHAMPION)
@@ -130,36 +120,11 @@ def test_serving_the_champion_answers_with_the_accuracy_logged_for_it(pipeline):
     record = next(r for r in records.values() if str(r.mlflow.model_version) == champion)
     logged = record.per_seed[str(record.mlflow.model_seed)]["acc_new"]
 
-    port = free_port()
-    env = tool_env(MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}")
-    server = subprocess.Popen(
-        ["mlflow", "models", "serve", "-m", "models:/churn@champion", "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()[-3000:]
-                assert time.monotonic() < deadline, "the model server did not start in 120 s"
-                time.sleep(1)
-        test = pd.read_parquet(root / layout.split_path("incremental_test"))
-        rows = test[["tenure", "plan"]]
-        body = json.dumps({"dataframe_split": {"columns": list(rows.columns), "data": rows.values.tolist()}})
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", body.encode(), {"Content-Type": "application/json"}
-        )
-        answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
-        served = [p["churned"] for p in answer["predictions"]]
-        assert set(served) <= {"yes", "no", "paused"}
-        assert np.mean(np.array(served) == test["churned"].to_numpy()) == pytest.approx(logged)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    test = pd.read_parquet(root / layout.split_path("incremental_test"))
+    answer = served(root, "models:/churn@champion", test[["tenure", "plan"]], f"sqlite:///{root / 'mlflow.db'}")
+    predicted = [p["churned"] for p in answer]
+    assert set(predicted) <= {"yes", "no", "paused"}
+    assert np.mean(np.array(predicted) == test["churned"].to_numpy()) == pytest.approx(logged)
 
 
 def test_an_option_taken_out_of_strategies_is_left_out_of_the_comparison(pipeline):

@@ -14,11 +14,13 @@ from typing import Any, Literal
 from retrainlab.base.errors import ConfigError
 from retrainlab.config.convert import key_of
 
-SOURCES = ("digits", "synthetic", "files", "arrays")
+SOURCES = ("digits", "synthetic", "text", "files", "arrays")
 # Upper bounds that no real run comes near, so that a slip of the keyboard (an extra few
 # zeros) is refused at once instead of exhausting the machine's memory or time.
 MAX_EPOCHS = 100_000
 MAX_UNITS = 65_536
+TEXT_TOKENS = 10_000  # model.text_tokens' default
+MAX_TEXT_LENGTH = 4096
 MAX_BATCH = 1 << 20
 MAX_SEEDS = 100
 # A training seed seeds NumPy's legacy generator (which takes 0 to 2**32 - 1) and, plus a
@@ -52,6 +54,7 @@ class FilesParams:
     incremental: str = "data/raw/incremental.csv"
     label: str = "label"
     features: list[str] = dataclasses.field(default_factory=list)
+    text: list[str] | None = None  # the text columns; None: found by retrainlab.data.text's rule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +67,7 @@ class ArraysParams:
 
 @dataclasses.dataclass(frozen=True)
 class DataParams:
-    source: Literal["digits", "synthetic", "files", "arrays"] = "digits"
+    source: Literal["digits", "synthetic", "text", "files", "arrays"] = "digits"
     scenario: Literal["same_distribution", "covariate_shift", "concept_drift", "new_classes"] = (
         "new_classes"
     )
@@ -103,9 +106,20 @@ class ModelParams:
     learning_rate: float = 0.001
     epochs: int = 30
     batch_size: int = 32
+    # Text columns (retrainlab.data.text): the vocabulary's size, the tokens read of each text,
+    # the width of a token's embedding; whether options that start from the baseline append
+    # the tokens the new data adds to its vocabulary (retrainlab.models.vocabulary).
+    text_tokens: int = TEXT_TOKENS
+    text_length: int = 64
+    embedding_dim: int = 32
+    grow_vocabulary: bool = True
 
     def check(self) -> None:
         require(len(self.hidden_units) >= 1, "model.hidden_units", "needs at least one layer")
+        require(1 <= self.text_tokens <= 10**7, "model.text_tokens", "must be between 1 and 10000000")
+        require(1 <= self.text_length <= MAX_TEXT_LENGTH, "model.text_length",
+                f"must be between 1 and {MAX_TEXT_LENGTH}")
+        require(1 <= self.embedding_dim <= MAX_UNITS, "model.embedding_dim", f"must be between 1 and {MAX_UNITS}")
         require(all(1 <= u <= MAX_UNITS for u in self.hidden_units), "model.hidden_units",
                  f"must be between 1 and {MAX_UNITS}")
         require(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
@@ -236,7 +250,7 @@ def as_flat_dict(params: Params) -> dict[str, Any]:
     return flat
 
 
-BUILTIN_SOURCES = ("digits", "synthetic")  # built here, split by the scenario; the others are the user's
+BUILTIN_SOURCES = ("digits", "synthetic", "text")  # built here, split by the scenario; the others are the user's
 
 
 def applicable(params: Params) -> dict[str, Any]:

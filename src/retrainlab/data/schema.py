@@ -1,6 +1,6 @@
 """The data's schema and the rules both frames must meet to have it.
 
-What a dataset is (`Feature`, `Dataset`, NUMERIC and CATEGORICAL columns), and `tidy`, which
+What a dataset is (`Feature`, `Dataset`, NUMERIC, CATEGORICAL and TEXT columns), and `tidy`, which
 gives a pair of frames one schema: it checks them against each other, applies the
 missing-value policy (`_clean`), gives the labels one type (`_one_label_type`) and checks
 the rows per class. `encode_labels` and `plain` are the label rules the steps after
@@ -18,9 +18,11 @@ import pandas as pd
 
 from retrainlab.base.errors import DataError
 from retrainlab.base.labels import plain
+from retrainlab.data.text import DETECTION_RULE, looks_like_text
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
+TEXT = "text"  # sentences: tokens, not one category per value (retrainlab.data.text)
 # Training runs in float32: a larger value becomes inf there, and NaN losses after it.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -28,7 +30,7 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 @dataclasses.dataclass(frozen=True)
 class Feature:
     name: str
-    kind: str  # NUMERIC or CATEGORICAL
+    kind: str  # NUMERIC, CATEGORICAL or TEXT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,14 +54,17 @@ def tidy(
     names: tuple[str, str],
     missing: str = "drop",
     check_classes: bool = True,
+    text: list[str] | None = None,
 ) -> Dataset:
     """Check both frames against each other, apply the missing-value policy, give them one schema.
 
-    Numeric columns become float64; anything else is categorical and becomes text. Rows
+    Numeric columns become float64; anything else becomes str, and is text (sentences) or
+    categorical: `text` lists the text columns, or, None, `looks_like_text` decides. Rows
     without a label are dropped (a label cannot be imputed); missing or infinite feature
-    values, and those too large for float32, are dropped or imputed as `missing` says, and
-    every count is reported. The labels of both frames get one type (see `_one_label_type`).
-    `check_classes=False` leaves the class checks to the caller (for one part of a dataset).
+    values, those too large for float32, and empty texts are dropped or imputed as `missing`
+    says, and every count is reported. The labels of both frames get one type (see
+    `_one_label_type`). `check_classes=False` leaves the class checks to the caller (for one
+    part of a dataset).
     """
     frames = dict(zip(names, (initial, incremental)))
     for name, frame in frames.items():
@@ -81,11 +86,18 @@ def tidy(
                 f"{names[1]}: extra column '{extra[0]}' that {names[0]} lacks; "
                 "list the columns to use in data.files.features"
             )
+    for column in text or []:
+        if column not in feature_names:
+            raise DataError(f"parameter 'data.files.text' lists '{column}', which is not a feature column; "
+                            "list text columns among the features")
     kinds = tuple(_kind(c, initial[c], incremental[c], names) for c in feature_names)
+    kinds, why = _text_kinds(kinds, initial, text, names[0])
     cleaned, report = {}, {}
     for name, frame in frames.items():
         cleaned[name], report[name] = _clean(frame, kinds, label, missing, reference=initial, name=name)
     cleaned, notes = _one_label_type(cleaned, label)
+    if why:
+        notes["feature_kinds"] = {"rule": DETECTION_RULE, "columns": why}
     if check_classes:
         for name, frame in cleaned.items():
             check_class_counts(frame[label].value_counts(), name, need_two=name == names[0])
@@ -103,6 +115,28 @@ def _kind(column: str, old: pd.Series, new: pd.Series, names: tuple[str, str]) -
     return Feature(column, kinds[0])
 
 
+def _text_kinds(kinds: tuple[Feature, ...], initial: pd.DataFrame, text: list[str] | None,
+                name: str) -> tuple[tuple[Feature, ...], dict[str, str]]:
+    """The non-numeric columns as text or categorical, as `text` lists them or, None, as
+    `looks_like_text` finds them; and why each got its kind, in words."""
+    out, why = [], {}
+    for feature in kinds:
+        if feature.kind == NUMERIC:
+            if text and feature.name in text:
+                raise DataError(f"{name}: column '{feature.name}' is listed in data.files.text but holds numbers; "
+                                "take it out of data.files.text")
+            out.append(feature)
+            continue
+        if text is not None:
+            is_text = feature.name in text
+            reason = "listed in data.files.text" if is_text else "not listed in data.files.text"
+        else:
+            is_text, reason = looks_like_text(initial[feature.name])
+        out.append(Feature(feature.name, TEXT if is_text else CATEGORICAL))
+        why[feature.name] = f"{out[-1].kind}: {reason}"
+    return tuple(out), why
+
+
 def _clean(
     frame: pd.DataFrame, features: tuple[Feature, ...], label: str, missing: str, reference: pd.DataFrame, name: str
 ) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -111,9 +145,12 @@ def _clean(
     an image of a few thousand pixels is a few thousand columns."""
     numeric = [f.name for f in features if f.kind == NUMERIC]
     categorical = [f.name for f in features if f.kind == CATEGORICAL]
+    text = [f.name for f in features if f.kind == TEXT]
     values, too_large = _trainable_numbers(frame[numeric])
+    texts = frame[text].astype(object).where(frame[text].notna())
+    texts = texts.where(texts.apply(lambda c: c.astype(str).str.strip() != ""))  # an empty text is a missing one
     parts = [pd.DataFrame(values, columns=numeric, index=frame.index),
-             frame[categorical].astype(object).where(frame[categorical].notna()), frame[[label]]]
+             frame[categorical].astype(object).where(frame[categorical].notna()), texts, frame[[label]]]
     out = pd.concat(parts, axis=1)
     unlabelled = out[label].isna().to_numpy()
     out = out[~unlabelled]
@@ -130,12 +167,13 @@ def _clean(
         out[numeric] = out[numeric].fillna(usable.median().fillna(0.0))
         modes = {c: reference[c].dropna().astype(str).mode() for c in categorical}
         out[categorical] = out[categorical].fillna({c: m.iloc[0] if len(m) else "missing" for c, m in modes.items()})
+        out[text] = out[text].fillna("")  # an empty text: no tokens
     if out.empty:
         raise DataError(
             f"{name}: no rows left after dropping {report['dropped_unlabelled']} without a label and "
             f"{report['dropped_incomplete']} with missing, infinite or too large values (data.missing: {missing})"
         )
-    out[categorical] = out[categorical].astype(str)
+    out[categorical + text] = out[categorical + text].astype(str)
     return out.reset_index(drop=True), report
 
 

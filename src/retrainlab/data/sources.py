@@ -23,6 +23,7 @@ from pyarrow import types
 
 from retrainlab.base.errors import DataError
 from retrainlab.config import DataParams
+from retrainlab.data.messages import as_reviews, message_pool, tweets_only
 from retrainlab.data.scenarios import apply_scenario, shift_digits
 from retrainlab.data.schema import Dataset, tidy
 
@@ -95,9 +96,9 @@ CHUNK_ROWS = 1 << 18
 def builtin_parts(params: DataParams, seed: int) -> Iterator[Dataset]:
     """The built-in source's data, in parts that together are the whole dataset.
 
-    Digits is one part. The synthetic source is generated CHUNK_ROWS rows at a time by one
-    seeded generator, and each chunk is split by the scenario on its own, so that a source
-    of any size is built in bounded memory.
+    Digits and the text source (retrainlab.data.messages) are one part each. The synthetic
+    source is generated CHUNK_ROWS rows at a time by one seeded generator, and each chunk is
+    split by the scenario on its own, so that a source of any size is built in bounded memory.
     """
     rng = np.random.default_rng(seed)
     names = ("initial data", "incremental data")
@@ -105,6 +106,11 @@ def builtin_parts(params: DataParams, seed: int) -> Iterator[Dataset]:
         pool, labels = digits_pool()
         initial, y_initial, incremental, y_incremental = apply_scenario(pool, labels, params, rng, shift_digits)
         yield _labelled(initial, y_initial, incremental, y_incremental, "digit", names)
+        return
+    if params.source == "text":
+        pool, labels = message_pool(rng)
+        initial, y_initial, incremental, y_incremental = apply_scenario(pool, labels, params, rng, as_reviews)
+        yield _labelled(tweets_only(initial), y_initial, tweets_only(incremental), y_incremental, "sentiment", names)
         return
     p = params.synthetic
     teacher = SyntheticTeacher.draw(p.features, p.classes, rng)
@@ -220,7 +226,8 @@ def files_dataset(params: DataParams, root: Path) -> Dataset:
     names = (spec.initial, spec.incremental)
     settings = ("data.files.initial", "data.files.incremental")
     read = [read_table((root / p).resolve(), p, setting) for p, setting in zip(names, settings)]
-    dataset = tidy(*(frame for frame, _ in read), spec.label, spec.features or None, names, params.missing)
+    dataset = tidy(*(frame for frame, _ in read), spec.label, spec.features or None, names, params.missing,
+                   text=spec.text)
     files = {name: how for name, (_, how) in zip(names, read)}
     return dataclasses.replace(dataset, notes={**dataset.notes, "files": files})
 

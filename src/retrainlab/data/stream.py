@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -25,7 +26,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from retrainlab.data import NUMERIC, Feature
+from retrainlab.config.sections import TEXT_TOKENS as MAX_TOKENS
+from retrainlab.data import NUMERIC, TEXT, Feature
+from retrainlab.data.text import token_counts, vocabulary
 
 PIECE_ROWS = 1 << 13
 WINDOW_ROWS = 1 << 17
@@ -88,28 +91,33 @@ def _shuffled(held: list[pd.DataFrame], rng: np.random.Generator) -> pd.DataFram
 @dataclasses.dataclass(frozen=True)
 class FeatureStats:
     """What the model's preprocessing layers are fitted with: per numeric column the mean and
-    (population) variance, per categorical column the sorted vocabulary."""
+    (population) variance, per categorical column the sorted vocabulary, per text column its
+    `max_tokens` most frequent tokens (retrainlab.data.text)."""
 
     mean: np.ndarray
     variance: np.ndarray
     vocabularies: dict[str, list[str]]
+    tokens: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def of_frame(cls, frame: pd.DataFrame, features: Sequence[Feature]) -> FeatureStats:
-        return cls.of_pieces([frame], features)
+    def of_frame(cls, frame: pd.DataFrame, features: Sequence[Feature], max_tokens: int = MAX_TOKENS) -> FeatureStats:
+        return cls.of_pieces([frame], features, max_tokens)
 
     @classmethod
-    def of_files(cls, paths: Sequence[Path], features: Sequence[Feature]) -> FeatureStats:
+    def of_files(cls, paths: Sequence[Path], features: Sequence[Feature], max_tokens: int = MAX_TOKENS) -> FeatureStats:
         names = [f.name for f in features]
-        return cls.of_pieces(itertools.chain.from_iterable(pieces(p, names, 1 << 16) for p in paths), features)
+        return cls.of_pieces(itertools.chain.from_iterable(pieces(p, names, 1 << 16) for p in paths), features,
+                             max_tokens)
 
     @classmethod
-    def of_pieces(cls, frames, features: Sequence[Feature]) -> FeatureStats:
+    def of_pieces(cls, frames, features: Sequence[Feature], max_tokens: int = MAX_TOKENS) -> FeatureStats:
         """One pass; means and variances combined piece by piece (Chan et al.), stable for any size."""
         numeric = [f.name for f in features if f.kind == NUMERIC]
-        categorical = [f.name for f in features if f.kind != NUMERIC]
+        categorical = [f.name for f in features if f.kind not in (NUMERIC, TEXT)]
+        text = [f.name for f in features if f.kind == TEXT]
         n, mean, m2 = 0, np.zeros(len(numeric)), np.zeros(len(numeric))
         vocab: dict[str, set] = {c: set() for c in categorical}
+        counts: dict[str, Counter] = {c: Counter() for c in text}
         for frame in frames:
             if numeric:
                 values = frame[numeric].to_numpy(dtype=np.float64)
@@ -124,8 +132,11 @@ class FeatureStats:
                     n = total
             for column in categorical:
                 vocab[column].update(frame[column].astype(str).unique())
+            for column in text:
+                token_counts(frame[column].astype(str), counts[column])
         variance = m2 / n if n else m2
-        return cls(mean, variance, {c: sorted(v) for c, v in vocab.items()})
+        return cls(mean, variance, {c: sorted(v) for c, v in vocab.items()},
+                   {c: vocabulary(counts[c], max_tokens) for c in text})
 
 
 def labelled_chunks(path: Path, features: Sequence[Feature], label: str, rows: int = EVAL_ROWS):

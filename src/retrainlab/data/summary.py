@@ -4,7 +4,8 @@ The prepare step writes it; every later step reads it through `Prepared.summary`
 keeps the shape it always had: the source and scenario, the label, the features, the rows
 and classes of each split, the classes only the new data has, what cleaning did to each
 part, the notes a source adds (the label's type and any conversion, the files' delimiters,
-an array's shape) where there are any, and what the data was made from.
+an array's shape, which kind each non-numeric column got and why) where there are any, and
+what the data was made from.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ class PreparedSummary:
     files: dict[str, dict[str, Any]] | None = None  # per file: how it was read (its delimiter)
     input_shape: tuple[int, ...] | None = None  # an array's shape, per row
     inputs: dict[str, Any] | None = None  # what the data is made from (retrainlab.data.inputs)
+    # The rule that tells text from categorical columns, and which kind each such column got and why.
+    feature_kinds: dict[str, Any] | None = None
 
     # What a source may note (retrainlab.data.schema, .sources): written only when noted.
-    NOTES: ClassVar = ("label_type", "label_conversion", "files", "input_shape")
+    NOTES: ClassVar = ("label_type", "label_conversion", "files", "input_shape", "feature_kinds")
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -77,6 +80,7 @@ class PreparedSummary:
             files=raw.get("files"),
             input_shape=None if shape is None else tuple(int(n) for n in shape),
             inputs=raw.get("inputs"),
+            feature_kinds=raw.get("feature_kinds"),
         )
 
 

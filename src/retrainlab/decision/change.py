@@ -4,6 +4,8 @@ diagnostics (retrainlab.decision.diagnostics), the baseline's record and the ver
 
 The kinds, and the evidence each is read from:
 - new classes: labels only the new data has;
+- new vocabulary: a text column's new texts use many words the old ones did not (the share
+  of their tokens the old vocabulary lacks);
 - concept drift: the inputs did not move (a classifier cannot tell new rows from old) and
   there is no new class, yet the current model is markedly less accurate on the new data
   than on the old: the relationship between inputs and labels changed;
@@ -25,6 +27,7 @@ from retrainlab.base.kinds import (
     LABEL_SHIFT,
     MORE_OF_THE_SAME,
     NEW_CLASSES,
+    NEW_VOCABULARY,
     NOTHING,
 )
 from retrainlab.decision.diagnosis import Diagnosis
@@ -35,11 +38,14 @@ from retrainlab.strategies import CATALOGUE
 # the current model losing more accuracy than this on the new data is a fall, not noise;
 # new data smaller than this share of the old is not material when nothing else moved.
 AUC_MOVED, PSI_LARGE, TV_MOVED, ACCURACY_FALL, SMALL = 0.65, 0.25, 0.10, 0.05, 0.10
+# A text column whose new texts' tokens are unknown to the old vocabulary at this share or more.
+OOV_MUCH = 0.20
 
 # What each kind calls for, in words; the options that usually answer it are those whose
 # declarations say they suit it (`Strategy.suits`), named after these words.
 CALLS_FOR = {
     NEW_CLASSES: "an option that grows the output and keeps the old classes",
+    NEW_VOCABULARY: "reading the new words with the old: a vocabulary made anew, or grown (model.grow_vocabulary)",
     CONCEPT_DRIFT: "the options that learn the new rule fastest, as far as traffic follows the new rule",
     COVARIATE_SHIFT: "training on the new inputs with the old",
     LABEL_SHIFT: "a cheap update that sees the new class mix",
@@ -78,6 +84,13 @@ def classify(diagnosis: Diagnosis, acc_old: float | None, acc_new: float | None)
     if new_classes:
         shown = ", ".join(map(str, new_classes[:10])) + (" ..." if len(new_classes) > 10 else "")
         changes.append(Change(NEW_CLASSES, f"classes only the new data has: {shown}"))
+    for shift in diagnosis.text:
+        if shift.oov_tokens >= OOV_MUCH:
+            changes.append(Change(NEW_VOCABULARY, (
+                f"{shift.oov_tokens:.0%} of the new texts' tokens in column '{shift.feature}' are unknown to the old "
+                f"vocabulary, and {shift.oov_rows:.0%} of the new texts are mostly unknown words (vocabulary overlap "
+                f"{shift.overlap:.2f}; {shift.length_old:.1f} tokens a text before, {shift.length_new:.1f} now)"
+            )))
     if fell and not moved and not new_classes:
         changes.append(Change(CONCEPT_DRIFT, (
             f"the inputs did not move (domain AUC {diagnosis.domain_auc:.2f}), yet the current model is wrong on "

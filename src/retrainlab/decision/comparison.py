@@ -471,6 +471,10 @@ def markdown(
         md("- Inputs: a classifier tells new rows from old with AUC {:.3f} (0.5 = indistinguishable); largest "
            "per-feature PSI {:.3f} (above 0.25 is a large shift), mean {:.3f}.",
            d.domain_auc, d.psi_max, d.psi_mean),
+        *[md("- Text column {}: {:.0%} of the new texts' tokens are unknown to the old vocabulary, and {:.0%} of "
+             "the new texts are mostly unknown words; vocabulary overlap {:.2f}; {:.1f} tokens a text before, {:.1f} "
+             "now; a classifier on token counts tells new texts from old with AUC {:.3f}.", t.feature, t.oov_tokens,
+             t.oov_rows, t.overlap, t.length_old, t.length_new, t.domain_auc) for t in d.text],
         md(""),
         md("| most shifted features | kind | PSI | KS |"),
         md("| --- | --- | --- | --- |"),

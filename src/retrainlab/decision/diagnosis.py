@@ -15,7 +15,7 @@ LOGGED = ("size_ratio", "label_shift_tv", "psi_max", "psi_mean", "domain_auc")
 @dataclasses.dataclass(frozen=True)
 class ShiftedFeature:
     feature: str
-    kind: str  # retrainlab.data.NUMERIC or CATEGORICAL
+    kind: str  # retrainlab.data.NUMERIC, CATEGORICAL or TEXT (its PSI: of the texts' lengths in tokens)
     psi: float
     ks: float | None = None  # numeric features only
 
@@ -30,6 +30,26 @@ class ShiftedFeature:
 
 
 @dataclasses.dataclass(frozen=True)
+class TextShift:
+    """How a text column's words moved: the new texts read with the old data's vocabulary."""
+
+    feature: str
+    oov_tokens: float  # share of the new texts' tokens the old vocabulary lacks
+    oov_rows: float  # share of the new texts with more than half of their tokens unknown
+    overlap: float  # tokens both vocabularies hold, over tokens either holds (Jaccard)
+    length_old: float  # mean tokens per text
+    length_new: float
+    domain_auc: float  # a classifier on token counts telling new texts from old
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> TextShift:
+        return cls(str(raw["feature"]), *(float(raw[f.name]) for f in dataclasses.fields(cls)[1:]))
+
+
+@dataclasses.dataclass(frozen=True)
 class Diagnosis:
     rows_old: int
     rows_new: int
@@ -41,11 +61,13 @@ class Diagnosis:
     psi_mean: float
     domain_auc: float  # how well a classifier tells new rows from old
     top_shifted_features: tuple[ShiftedFeature, ...]  # by PSI, largest first
+    text: tuple[TextShift, ...] = ()  # per text column; written only where there is one
 
     def to_json(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return out | {"new_classes": list(self.new_classes), "vanished_classes": list(self.vanished_classes),
-                      "top_shifted_features": [f.to_json() for f in self.top_shifted_features]}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "text"}
+        out |= {"new_classes": list(self.new_classes), "vanished_classes": list(self.vanished_classes),
+                "top_shifted_features": [f.to_json() for f in self.top_shifted_features]}
+        return out | ({"text": [t.to_json() for t in self.text]} if self.text else {})
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Diagnosis:
@@ -55,9 +77,13 @@ class Diagnosis:
             label_shift_tv=float(raw["label_shift_tv"]), psi_max=float(raw["psi_max"]),
             psi_mean=float(raw["psi_mean"]), domain_auc=float(raw["domain_auc"]),
             top_shifted_features=tuple(ShiftedFeature.from_json(f) for f in raw["top_shifted_features"]),
+            text=tuple(TextShift.from_json(t) for t in raw.get("text", ())),
         )
 
     def metrics(self) -> dict[str, float]:
         """What the compare step's run logs: the figures, and how many classes are new."""
         logged = {f"diagnostics.{name}": float(getattr(self, name)) for name in LOGGED}
+        for i, shift in enumerate(self.text):  # by position: a column name may hold what a metric name cannot
+            logged |= {f"diagnostics.text{i}.{name}": value for name, value in shift.to_json().items()
+                       if name != "feature"}
         return logged | {"diagnostics.n_new_classes": float(len(self.new_classes))}

@@ -6,7 +6,12 @@ Pure functions of the initial and incremental frames:
   numbers, categories for text); above 0.25 is commonly read as a large shift;
 - `ks`: Kolmogorov-Smirnov statistic of a numeric feature;
 - `domain_auc`: how well a logistic regression tells old rows from new ones (0.5: it
-  cannot, so the inputs did not move; 1.0: they are told apart perfectly).
+  cannot, so the inputs did not move; 1.0: they are told apart perfectly); text columns
+  enter it as token counts;
+- `text_shift`: per text column, the new texts read with the old data's vocabulary (the
+  one the project's model learns: its `model.text_tokens` most frequent tokens): the share
+  of tokens and of texts it does not know, the overlap of the two vocabularies, the texts'
+  lengths, and a domain classifier on token counts. A text column's PSI is its lengths'.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from retrainlab.data import NUMERIC, Feature, plain
-from retrainlab.decision.diagnosis import Diagnosis, ShiftedFeature
+from retrainlab.config.sections import TEXT_TOKENS
+from retrainlab.data import CATEGORICAL, NUMERIC, TEXT, Feature, plain
+from retrainlab.data.text import lengths, token_counts, tokens, vocabulary
+from retrainlab.decision.diagnosis import Diagnosis, ShiftedFeature, TextShift
 
 PSI_BINS = 10
 PSI_FLOOR = 1e-4  # an empty bin would make the index infinite
@@ -57,26 +65,57 @@ def ks(old: pd.Series, new: pd.Series) -> float:
 def domain_auc(old: pd.DataFrame, new: pd.DataFrame, features: Sequence[Feature], seed: int = 0) -> float:
     """Cross-validated ROC AUC of a classifier telling new rows from old ones."""
     numeric = [f.name for f in features if f.kind == NUMERIC]
-    categorical = [f.name for f in features if f.kind != NUMERIC]
+    categorical = [f.name for f in features if f.kind == CATEGORICAL]
+    text = [f.name for f in features if f.kind == TEXT]
     x = pd.concat([old, new], ignore_index=True)
     y = np.r_[np.zeros(len(old)), np.ones(len(new))]
     folds = min(5, len(old), len(new))
     if folds < 2:
         return float("nan")
     encode = ColumnTransformer(
-        [("num", StandardScaler(), numeric), ("cat", OneHotEncoder(handle_unknown="ignore"), categorical)]
+        [("num", StandardScaler(), numeric), ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+         *[(f"text{i}", _token_counter(), column) for i, column in enumerate(text)]]
     )
     model = make_pipeline(encode, LogisticRegression(max_iter=1000))
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return float(cross_val_score(model, x, y, cv=cv, scoring="roc_auc").mean())
 
 
-def diagnose(old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequence[Feature], top: int = 5) -> Diagnosis:
+def _token_counter() -> CountVectorizer:
+    # The tokens of retrainlab.data.text, as the project's text model reads them.
+    return CountVectorizer(tokenizer=tokens, lowercase=False, token_pattern=None)
+
+
+def text_shift(old: pd.Series, new: pd.Series, name: str, max_tokens: int = TEXT_TOKENS, seed: int = 0) -> TextShift:
+    """The new texts read with the vocabulary of the old ones (their `max_tokens` most frequent tokens)."""
+    known = set(vocabulary(token_counts(old.astype(str)), max_tokens))
+    new_tokens = [tokens(text) for text in new.astype(str)]
+    unknown = [sum(token not in known for token in words) for words in new_tokens]
+    total = sum(len(words) for words in new_tokens)
+    worded = [(u, len(words)) for u, words in zip(unknown, new_tokens) if words]
+    seen = set(token_counts(new.astype(str)))
+    frames = pd.DataFrame({name: old.astype(str)}), pd.DataFrame({name: new.astype(str)})
+    return TextShift(
+        feature=name,
+        oov_tokens=sum(unknown) / total if total else 0.0,
+        oov_rows=float(np.mean([u > n / 2 for u, n in worded])) if worded else 0.0,
+        overlap=len(known & seen) / len(known | seen) if known | seen else 1.0,
+        length_old=float(lengths(old).mean()) if len(old) else 0.0,
+        length_new=float(lengths(new).mean()) if len(new) else 0.0,
+        domain_auc=domain_auc(*frames, [Feature(name, TEXT)], seed),
+    )
+
+
+def diagnose(old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequence[Feature], top: int = 5,
+             max_tokens: int = TEXT_TOKENS) -> Diagnosis:
     """Every diagnostic of the new data against the old, for the report and the parent run."""
     old_labels, new_labels = set(map(plain, old[label].unique())), set(map(plain, new[label].unique()))
     per_feature = []
     for f in features:
         numeric = f.kind == NUMERIC
+        if f.kind == TEXT:  # a text's PSI: of its length in tokens
+            per_feature.append(ShiftedFeature(f.name, f.kind, psi(lengths(old[f.name]), lengths(new[f.name]), True)))
+            continue
         per_feature.append(ShiftedFeature(f.name, f.kind, psi(old[f.name], new[f.name], numeric),
                                           ks(old[f.name], new[f.name]) if numeric else None))
     per_feature.sort(key=lambda row: row.psi, reverse=True)
@@ -92,4 +131,5 @@ def diagnose(old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequenc
         psi_mean=float(np.mean([row.psi for row in per_feature])),
         domain_auc=domain_auc(old[names], new[names], features),
         top_shifted_features=tuple(per_feature[:top]),
+        text=tuple(text_shift(old[f.name], new[f.name], f.name, max_tokens) for f in features if f.kind == TEXT),
     )

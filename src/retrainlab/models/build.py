@@ -1,5 +1,6 @@
-"""The project's own model: an MLP that takes raw columns, its normalisation and categorical
-encoding as layers fitted on its training rows, so the saved model is one artifact; and a
+"""The project's own model: an MLP that takes raw columns, its normalisation, categorical
+encoding and text vectorisation as layers fitted on its training rows, so the saved model is
+one artifact that takes raw values and raw text; and a
 model with fresh weights for a set of splits, the project's or a brought one's architecture."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 
 from retrainlab.base.errors import DataError
 from retrainlab.config import TRAIN
-from retrainlab.data import NUMERIC, Feature, grown_labels
+from retrainlab.data import NUMERIC, TEXT, Feature, grown_labels
 from retrainlab.data.stream import FeatureStats, windows
 from retrainlab.models.bundle import ModelBundle, input_names
 from retrainlab.models.outputs import output_layer
@@ -26,13 +27,21 @@ def build_model(
     hidden_units: Sequence[int],
     dropout: float,
     seed: int,
+    text_length: int = 64,
+    embedding_dim: int = 32,
 ) -> keras.Model:
-    """A fresh MLP whose preprocessing layers hold `stats` of its training rows."""
+    """A fresh MLP whose preprocessing layers hold `stats` of its training rows. A text column
+    is read as its first `text_length` tokens (`TextVectorization` with the vocabulary of
+    `stats`), each an `embedding_dim`-wide embedding, averaged over the text's tokens."""
     inputs, numeric, encoded = {}, [], []
     for name, feature in zip(input_names(features), features):
         if feature.kind == NUMERIC:
             inputs[name] = keras.Input(shape=(1,), name=name, dtype="float32")
             numeric.append(inputs[name])
+        elif feature.kind == TEXT:
+            inputs[name] = keras.Input(shape=(1,), name=name, dtype="string")
+            encoded.append(_text_branch(inputs[name], name, stats.tokens[feature.name], text_length,
+                                        embedding_dim, seed))
         else:
             inputs[name] = keras.Input(shape=(1,), name=name, dtype="string")
             lookup = keras.layers.StringLookup(
@@ -64,8 +73,9 @@ def fresh_bundle(data, params, splits: Sequence[str], seed: int, base: ModelBund
         if len(labels) < 2:
             raise DataError(f"{' + '.join(splits)}: only one class ({labels[0]!r}); a classifier needs two or more")
         m = params.model
-        stats = FeatureStats.of_files(paths, data.features)
-        model = build_model(data.features, stats, len(labels), m.hidden_units, m.dropout, seed)
+        stats = FeatureStats.of_files(paths, data.features, m.text_tokens)
+        model = build_model(data.features, stats, len(labels), m.hidden_units, m.dropout, seed, m.text_length,
+                            m.embedding_dim)
         return ModelBundle(model, data.features, labels, data.label)
     labels = grown_labels(base.labels, labels)
     columns = [f.name for f in data.features]
@@ -73,6 +83,19 @@ def fresh_bundle(data, params, splits: Sequence[str], seed: int, base: ModelBund
         base.model, lambda: (base.inputs(w) for w in windows(paths, columns, np.random.default_rng(seed)))
     )
     return dataclasses.replace(base, model=grow_output(model, len(labels), seed), labels=labels)
+
+def _text_branch(text, name: str, vocabulary: list[str], length: int, width: int, seed: int):
+    # TextVectorization's defaults are the tokens of retrainlab.data.text; index 0 pads, 1 is
+    # out of vocabulary, so the embedding has two rows more than the vocabulary.
+    if not vocabulary:
+        raise DataError(f"text column of model input '{name}': no words in the training rows; give it text, "
+                        "or list it in data.files.text only if it has some")
+    vectorize = keras.layers.TextVectorization(vocabulary=vocabulary, output_mode="int",
+                                               output_sequence_length=length, name=f"vectorize_{name}")
+    embed = keras.layers.Embedding(len(vocabulary) + 2, width, mask_zero=True, name=f"embed_{name}",
+                                   embeddings_initializer=keras.initializers.RandomUniform(-0.05, 0.05, seed=seed))
+    return keras.layers.GlobalAveragePooling1D(name=f"pool_{name}")(embed(vectorize(text)))
+
 
 def _concat(tensors: list, name: str):
     return tensors[0] if len(tensors) == 1 else keras.layers.Concatenate(name=name)(tensors)

@@ -38,10 +38,13 @@ class ModelInput:
 @dataclasses.dataclass(frozen=True)
 class InputContract:
     """How a model reads the feature columns: one input per column (`inputs`), or, with no
-    inputs, one float32 tensor of every feature column in order, reshaped to `shape`."""
+    inputs, one float32 tensor of every feature column in order, reshaped to `shape`.
+    `bare`: the model has one input, named after its column, and takes it as a tensor, not
+    in a dict (`keras.Model(text, ...)` rather than `keras.Model({"text": text}, ...)`)."""
 
     inputs: tuple[ModelInput, ...] = ()
     shape: tuple[int, ...] = ()
+    bare: bool = False
 
     @classmethod
     def of_columns(cls, features: Sequence[Feature]) -> InputContract:
@@ -62,7 +65,7 @@ class InputContract:
             values = (column.astype(str).to_numpy(dtype=object) if spec.dtype == "string"
                       else column.to_numpy(dtype=spec.dtype))
             arrays[spec.name] = values.reshape(-1, 1) if spec.rank == 2 else values
-        return arrays
+        return arrays[self.inputs[0].name] if self.bare else arrays
 
     def tensor_specs(self):
         """The tf.data signature of `arrays`."""
@@ -71,17 +74,18 @@ class InputContract:
 
         if not self.inputs:
             return tf.TensorSpec((None, *self.shape), tf.float32)
-        return {
+        specs = {
             spec.name: tf.TensorSpec((None, 1) if spec.rank == 2 else (None,), tf.dtypes.as_dtype(spec.dtype))
             for spec in self.inputs
         }
+        return specs[self.inputs[0].name] if self.bare else specs
 
     def to_json(self) -> dict[str, Any]:
-        return {"inputs": [dataclasses.asdict(i) for i in self.inputs], "shape": list(self.shape)}
+        return {"inputs": [dataclasses.asdict(i) for i in self.inputs], "shape": list(self.shape), "bare": self.bare}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> InputContract:
-        return cls(tuple(ModelInput(**i) for i in raw["inputs"]), tuple(raw["shape"]))
+        return cls(tuple(ModelInput(**i) for i in raw["inputs"]), tuple(raw["shape"]), bool(raw.get("bare", False)))
 
 @dataclasses.dataclass
 class ModelBundle:
@@ -105,10 +109,13 @@ class ModelBundle:
     def inputs(self, frame: pd.DataFrame):
         """The model's inputs for predict: `arrays`, with text as string tensors."""
         arrays = self.arrays(frame)
-        if isinstance(arrays, dict) and any(v.dtype == object for v in arrays.values()):
+        texts = arrays.values() if isinstance(arrays, dict) else [arrays]
+        if any(v.dtype == object for v in texts):
             # Keras' array adapters take no object arrays; a string tensor needs TensorFlow.
             import tensorflow as tf
 
+            if not isinstance(arrays, dict):
+                return tf.constant(arrays)
             arrays = {k: tf.constant(v) if v.dtype == object else v for k, v in arrays.items()}
         return arrays
 
@@ -194,7 +201,7 @@ def detect_contract(model: keras.Model, features: Sequence[Feature], where: str)
             raise ModelShapeError(f"{where}: model input '{tensor.name}' has shape {tuple(tensor.shape)}; a column "
                                   "input takes one value per row, shape (None, 1) or (None,)")
         specs.append(ModelInput(tensor.name, feature.name, dtype, rank))
-    return InputContract(tuple(specs))
+    return InputContract(tuple(specs), bare=len(inputs) == 1 and not isinstance(model_input(model), (dict, list)))
 
 def _tensor_contract(tensor, features: Sequence[Feature], where: str) -> InputContract:
     text = [f.name for f in features if f.kind != NUMERIC]

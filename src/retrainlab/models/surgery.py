@@ -11,6 +11,7 @@ from retrainlab.base.errors import ModelShapeError
 from retrainlab.models.bundle import model_input
 from retrainlab.models.files import copy_model
 from retrainlab.models.outputs import head_layer, output_layer
+from retrainlab.models.vocabulary import fed_embedding
 
 
 def fresh_weights(model: keras.Model, seed: int) -> list[np.ndarray]:
@@ -27,9 +28,12 @@ def fresh_weights(model: keras.Model, seed: int) -> list[np.ndarray]:
         return config
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
-        # A layer with nothing to train (inputs, preprocessing) is shared with the twin, so
-        # that the widths it gives the layers after it are known; the twin is thrown away.
-        return type(layer).from_config(reseeded(layer.get_config())) if layer.trainable_weights else layer
+        # A layer with nothing to train (inputs, preprocessing, an operation such as the
+        # padding mask a text embedding makes) is shared with the twin, so that the widths it
+        # gives the layers after it are known; the twin is thrown away.
+        if not getattr(layer, "trainable_weights", None):
+            return layer
+        return type(layer).from_config(reseeded(layer.get_config()))
 
     keras.utils.set_random_seed(seed + 1)  # initializers without a seed draw from the global generator
     twin = keras.models.clone_model(model, clone_function=clone)
@@ -76,9 +80,10 @@ def reinitialised(model: keras.Model, batches) -> keras.Model:
     Each layer is adapted on what reaches it in `model`, so a preprocessing layer fed by
     another sees that one's old state; keras-io's layers sit on the raw inputs. The model
     is then built anew around the adapted layers: a vocabulary that grew widens what
-    follows it, which a built model could not do.
+    follows it, which a built model could not do; an Embedding a `TextVectorization` feeds
+    gets a row per token of the new vocabulary.
     """
-    adapted = {}
+    adapted, widths = {}, {}
     for layer in preprocessing_layers(model):
         fresh = _unfitted(layer)
         upstream = keras.Model(model_input(model), layer.input)
@@ -88,12 +93,24 @@ def reinitialised(model: keras.Model, batches) -> keras.Model:
         else:  # a vocabulary: every value seen, as text
             fresh.adapt(np.concatenate([_as_text(o) for o in outputs]))
         adapted[layer.name] = fresh
-    return keras.models.clone_model(model, clone_function=lambda layer: adapted.get(layer.name) or _unfitted(layer))
+        embedding = fed_embedding(model, layer) if isinstance(fresh, keras.layers.TextVectorization) else None
+        if embedding is not None:
+            widths[embedding.name] = fresh.vocabulary_size()
+
+    def clone(layer):
+        if not isinstance(layer, keras.layers.Layer):  # an operation in the graph (a text embedding's mask)
+            return layer
+        if layer.name in widths:
+            return type(layer).from_config({**layer.get_config(), "input_dim": widths[layer.name]})
+        return adapted.get(layer.name) or _unfitted(layer)
+
+    return keras.models.clone_model(model, clone_function=clone)
 
 # The config keys that carry what a preprocessing layer learnt from data.
 PREPROCESSING_STATE = {"Normalization": ("mean", "variance"),
                        "StringLookup": ("vocabulary", "vocabulary_size", "idf_weights"),
-                       "IntegerLookup": ("vocabulary", "vocabulary_size", "idf_weights")}
+                       "IntegerLookup": ("vocabulary", "vocabulary_size", "idf_weights"),
+                       "TextVectorization": ("vocabulary", "vocabulary_size", "idf_weights")}
 
 def _unfitted(layer: keras.layers.Layer) -> keras.layers.Layer:
     """A new layer of the same config, less any state a preprocessing layer was built with."""

@@ -11,10 +11,12 @@ import mlflow
 
 from retrainlab.base import layout
 from retrainlab.config import Params, applicable
-from retrainlab.data import PreparedSummary, load_prepared, prepare
+from retrainlab.data import TEXT, PreparedSummary, load_prepared, prepare
+from retrainlab.data.text import lengths
 from retrainlab.tracking import store
 
 log = logging.getLogger(__name__)
+LENGTH_SAMPLE = 20_000  # texts whose lengths are counted, per split
 
 
 def prepare_step(params: Params, root: Path = Path(".")) -> PreparedSummary:
@@ -33,7 +35,23 @@ def prepare_step(params: Params, root: Path = Path(".")) -> PreparedSummary:
     log.info(f"{layout.PREPARE}: old data {rows['initial_train']:,} training and {rows['initial_test']:,} test rows, "
              f"new data {rows['incremental_train']:,} and {rows['incremental_test']:,}; "
              f"{len(data.features)} features, label '{data.label}'")
+    for feature in data.features:
+        if feature.kind == TEXT:
+            log.info(f"{layout.PREPARE}: {_text_lengths(data, feature.name, params.model.text_length)}")
     return summary
+
+
+def _text_lengths(data, column: str, length: int) -> str:
+    """How long a text column's texts are, and how many the model cuts at `length` tokens."""
+    counts = {split: lengths(data.sample(split, LENGTH_SAMPLE)[column]) for split in ("initial_train",
+                                                                                        "incremental_train")}
+    said = [f"text column '{column}': {counts['initial_train'].mean():.1f} tokens a text in the old data, "
+            f"{counts['incremental_train'].mean():.1f} in the new"]
+    over = {split: float((n > length).mean()) for split, n in counts.items()}
+    if any(over.values()):
+        said.append(f"{over['initial_train']:.1%} of old and {over['incremental_train']:.1%} of new texts are longer "
+                    f"than model.text_length ({length} tokens): the model reads their first {length} tokens")
+    return "; ".join(said)
 
 
 def _source(params: Params) -> str:

@@ -99,7 +99,8 @@ def check_incoming(path: Path, shown: str, old: pd.DataFrame, data: Prepared, pa
         return
     frame, _ = read_table(path, shown, setting)
     features = params.data.files.features or None
-    tidy(old, frame, data.label, features, (f"round {params.round}'s data", shown), params.data.missing)
+    tidy(old, frame, data.label, features, (f"round {params.round}'s data", shown), params.data.missing,
+         text=params.data.files.text)
 
 
 def check_champion(params: Params, root: Path) -> None:

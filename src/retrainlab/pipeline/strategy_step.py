@@ -208,6 +208,8 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
     multi_worker = dist.mode == distribute.MULTI_WORKER
     done, logs = (0, []) if multi_worker else resume(plan.bundle.model, checkpoint)
     log.info(f"seed {params.seeds.index(seed) + 1}/{len(params.seeds)} (seed {seed}): {workload(step.data, plan)}")
+    for note in plan.notes:
+        log.info(f"  {note}")
     if done:
         log.info(f"{step.name} seed {seed}: resuming after epoch {done} of {plan.epochs} from a checkpoint")
     under = (step.experiment_id, step.strategy_run) if step.strategy_run else None
@@ -222,6 +224,8 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
                              refused=", so it is not registered")
         if plan.compiled_with:
             mlflow.set_tag(store.TAG_PREFIX + "compiled_with", plan.compiled_with)
+        if plan.notes:
+            mlflow.set_tag(store.TAG_PREFIX + "vocabulary", "; ".join(plan.notes))
         history = {k: [epoch[k] for epoch in recorder.history] for k in (recorder.history or [{}])[0]}
         mlflow.log_metrics(rounded(outcome.figures))
         if len(outcome.workers) > 1:

@@ -108,6 +108,7 @@ class Plan:
     transform: Callable[[Any, int], None] | None = None  # (keras model, seed): before the first epoch
     callbacks: tuple = ()
     compiled_with: str = ""  # the optimizer and loss `fit` used, for the run
+    notes: tuple[str, ...] = ()  # what was done to the starting model (a grown vocabulary), for the run
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -124,6 +125,7 @@ class Context:
     section: str  # where that section is in params.yaml
     base: Any  # the baseline's model for this seed (a ModelBundle; the baseline step: a brought model or None)
     seed: int
+    notes: list[str] = dataclasses.field(default_factory=list)  # what `grown` did, for the plan
 
     def plan(self, bundle, rows: Sequence[Rows], **hooks) -> Plan:
         """A plan at the settings' epochs and learning rate (the `model` section's for a
@@ -131,19 +133,28 @@ class Context:
         own = isinstance(self.settings, Training)
         source = self.settings if own else self.params.model
         return Plan(bundle, tuple(rows), source.epochs, source.learning_rate, self.params.model.batch_size,
-                    self.section if own else "model", **hooks)
+                    self.section if own else "model", notes=tuple(self.notes), **hooks)
 
     # Mutation testing (make mutation, docs/TESTING.md) stops here: what follows reaches the
     # model surgery in retrainlab.models (TensorFlow), which the strategy tests train for real.
     # pragma: no mutate block
     def grown(self, *splits: str):
         """A copy of the baseline whose output has a unit for every class `splits` add
-        (the incremental data by default), the old classes' units untouched."""
-        from retrainlab.models.surgery import grow_output  # start-up: no TensorFlow until a plan is made
+        (the incremental data by default), the old classes' units untouched; with
+        `model.grow_vocabulary`, its text layers also know the tokens those rows add, the old
+        tokens' indices and embedding rows untouched (retrainlab.models.vocabulary)."""
+        # start-up: no TensorFlow until a plan is made
+        from retrainlab.models.surgery import grow_output
+        from retrainlab.models.vocabulary import with_new_tokens
 
-        labels = grown_labels(self.base.labels, self.data.classes(*(splits or (NEW,))))
-        model = grow_output(self.base.model, len(labels), self.seed)
-        return dataclasses.replace(self.base, model=model, labels=labels)
+        splits = splits or (NEW,)
+        base = self.base
+        if self.params.model.grow_vocabulary:
+            base, growth = with_new_tokens(base, self.data, splits, self.params.model.text_tokens, self.seed)
+            self.notes.extend(g.describe() for g in growth)
+        labels = grown_labels(base.labels, self.data.classes(*splits))
+        model = grow_output(base.model, len(labels), self.seed)
+        return dataclasses.replace(base, model=model, labels=labels)
 
     def fresh(self, *splits: str):
         """A model with fresh weights for the classes of `splits`: the project's MLP, or,

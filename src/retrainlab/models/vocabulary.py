@@ -1,0 +1,131 @@
+"""Vocabulary growth: the model surgery that lets an update read the words new data adds.
+
+An option that starts from the baseline keeps the baseline's `TextVectorization`
+vocabulary: a word the baseline never saw maps to the out-of-vocabulary index, whatever the
+option trains. `grow_vocabulary` gives a copy of the model whose vocabulary has the new
+texts' tokens appended, most frequent first: every old token keeps its index, and the
+`Embedding` the layer feeds keeps its rows and gets a fresh row per new token. A text layer
+whose output is not an integer sequence into an `Embedding` is left as it is, and said so.
+
+TensorFlow is needed only where Keras' text layers need it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from retrainlab.data.stream import windows
+from retrainlab.models.bundle import ModelBundle, model_input
+from retrainlab.models.files import copy_model
+
+# TextVectorization's integer output: index 0 pads, 1 is out of vocabulary, words from 2.
+RESERVED = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Growth:
+    """What growing one text layer's vocabulary did, or why it was left as it was."""
+
+    layer: str
+    added: int
+    size: int  # the vocabulary's size after, reserved indices included
+    skipped: str = ""  # why the layer was not grown
+
+    def describe(self) -> str:
+        if self.skipped:
+            return f"{self.layer}: vocabulary kept ({self.skipped})"
+        return f"{self.layer}: {self.added} new tokens appended ({self.size} in all)"
+
+
+def text_layers(model: keras.Model) -> list[keras.layers.TextVectorization]:
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.TextVectorization)]
+
+
+def fed_embedding(model: keras.Model, layer: keras.layers.Layer) -> keras.layers.Embedding | None:
+    """The Embedding that reads `layer`'s output directly, if one does."""
+    for other in model.layers:
+        if isinstance(other, keras.layers.Embedding) and _single_input(other) is layer.output:
+            return other
+    return None
+
+
+def _single_input(layer: keras.layers.Layer):
+    try:
+        return layer.input
+    except (AttributeError, ValueError):  # a layer called more than once has no single input
+        return None
+
+
+def texts_reaching(model: keras.Model, layer: keras.layers.Layer, batches) -> np.ndarray:
+    """The texts that reach `layer` in `model` for the inputs in `batches()`, as str."""
+    upstream = keras.Model(model_input(model), layer.input)
+    parts = [np.asarray(upstream.predict_on_batch(x)) for x in batches()]
+    values = np.concatenate(parts) if parts else np.array([], dtype=object)
+    return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values.ravel()],
+                    dtype=object)
+
+
+def tokens_by_frequency(layer: keras.layers.TextVectorization, texts: np.ndarray) -> list[str]:
+    """The tokens of `texts` as `layer` splits them (its own standardisation and split), the
+    most frequent first."""
+    config = {**layer.get_config(), "vocabulary": None, "max_tokens": None, "idf_weights": None}
+    config.pop("vocabulary_size", None)
+    twin = keras.layers.TextVectorization.from_config({**config, "output_mode": "int", "name": "twin"})
+    if not len(texts):
+        return []
+    twin.adapt(texts.reshape(-1, 1))
+    return [str(t) for t in twin.get_vocabulary()[RESERVED:]]
+
+
+def grow_vocabulary(model: keras.Model, batches, max_new: int, seed: int) -> tuple[keras.Model, list[Growth]]:
+    """A copy of `model` whose text layers know up to `max_new` new tokens each: those of the
+    texts `batches()` gives (model inputs) that the layer's vocabulary lacks, the most frequent
+    first. Returns the copy and what was done to each text layer."""
+    copy = copy_model(model)
+    replaced: dict[str, keras.layers.Layer] = {}
+    rows: dict[str, np.ndarray] = {}
+    report = []
+    for layer in text_layers(copy):
+        config = layer.get_config()
+        embedding = fed_embedding(copy, layer)
+        if config.get("output_mode") != "int" or config.get("ngrams") or embedding is None:
+            report.append(Growth(layer.name, 0, layer.vocabulary_size(),
+                                 "its output is not a sequence of token indices read by an Embedding"))
+            continue
+        old = [str(t) for t in layer.get_vocabulary()[RESERVED:]]
+        known = set(old)
+        new = [t for t in tokens_by_frequency(layer, texts_reaching(copy, layer, batches)) if t not in known][:max_new]
+        if not new:
+            report.append(Growth(layer.name, 0, layer.vocabulary_size()))
+            continue
+        config.pop("vocabulary_size", None)
+        replaced[layer.name] = keras.layers.TextVectorization.from_config(
+            {**config, "vocabulary": old + new, "max_tokens": None})
+        size = RESERVED + len(old) + len(new)
+        replaced[embedding.name] = type(embedding).from_config({**embedding.get_config(), "input_dim": size})
+        fresh = keras.initializers.RandomUniform(-0.05, 0.05, seed=seed)((len(new), embedding.output_dim))
+        rows[embedding.name] = np.vstack([keras.ops.convert_to_numpy(embedding.embeddings),
+                                          keras.ops.convert_to_numpy(fresh)])
+        report.append(Growth(layer.name, len(new), size))
+    if not replaced:
+        return copy, report
+    grown = keras.models.clone_model(copy, clone_function=lambda layer: replaced.get(layer.name, layer))
+    for name, weights in rows.items():
+        grown.get_layer(name).set_weights([weights])
+    return grown, report
+
+
+def with_new_tokens(bundle: ModelBundle, data, splits: Sequence[str], max_new: int,
+                    seed: int) -> tuple[ModelBundle, list[Growth]]:
+    """`bundle` with the vocabulary of each text layer grown by the tokens of the rows of
+    `splits` (a `retrainlab.data.Prepared`'s); a model without text layers as it is."""
+    if not text_layers(bundle.model):
+        return bundle, []
+    paths, columns = [data.path(s) for s in splits], [f.name for f in data.features]
+    batches = lambda: (bundle.inputs(w) for w in windows(paths, columns, np.random.default_rng(seed)))  # noqa: E731
+    model, report = grow_vocabulary(bundle.model, batches, max_new, seed)
+    return dataclasses.replace(bundle, model=model), report

@@ -1,0 +1,101 @@
+"""Text columns: the detection rule, the declared list, missing texts, and tokens that are
+TextVectorization's own, character for character."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrainlab.base.errors import DataError
+from retrainlab.data import CATEGORICAL, NUMERIC, TEXT, Feature, tidy
+from retrainlab.data.stream import FeatureStats
+from retrainlab.data.summary import PreparedSummary
+from retrainlab.data.text import DETECTION_RULE, looks_like_text, token_counts, tokens, vocabulary
+
+HOSTILE = ["Hello, World!  It's GREAT", "ÉCOLE Straße İstanbul", "a\u00a0b\u3000c\td\ne",
+           "<script>alert('x')</script> =SUM(A1)", "", "   ", "naïve café", "emoji 😀 ok", "x-y.z/w", "**bold** | pipe"]
+
+
+def frames(n=12):
+    messages = ["good day to you", "bad luck today", "so so day", "love it a lot", "what a day", "not a day"]
+    base = pd.DataFrame({"msg": [messages[i % 6] + f" {i}" for i in range(n)], "city": ["oslo", "lima"] * (n // 2),
+                         "x": np.arange(n, dtype=float), "y": [0, 1] * (n // 2)})
+    return base, base.copy()
+
+
+def test_tokens_are_those_textvectorization_makes_by_default():
+    import keras
+    import tensorflow as tf
+
+    layer = keras.layers.TextVectorization(output_mode="int")
+    layer.adapt(HOSTILE)
+    vocabulary = layer.get_vocabulary()
+    for text in HOSTILE:
+        made = [str(vocabulary[i]) for i in layer(tf.constant([text])).numpy()[0] if i]
+        assert made == tokens(text), text
+
+
+def test_a_column_of_sentences_is_text_and_one_of_codes_is_categorical():
+    old, new = frames()
+    dataset = tidy(old, new, "y", None, ("old.csv", "new.csv"))
+    assert dataset.features == (Feature("msg", TEXT), Feature("city", CATEGORICAL), Feature("x", NUMERIC))
+    assert dataset.notes["feature_kinds"] == {
+        "rule": DETECTION_RULE,
+        "columns": {"msg": "text: 100% of values contain a space, 100% are distinct",
+                    "city": "categorical: 0% of values contain a space, 17% are distinct"}}
+    # Half distinct but few spaces, or spaced but repeated: categorical.
+    assert looks_like_text(pd.Series(["a b", "c", "d", "e"]))[0] is False
+    assert looks_like_text(pd.Series(["new york"] * 4 + ["san jose"]))[0] is False
+    assert looks_like_text(pd.Series([None, None]))[0] is False
+
+
+def test_the_declared_list_decides_and_an_empty_one_turns_detection_off():
+    old, new = frames()
+    declared = tidy(old, new, "y", None, ("old.csv", "new.csv"), text=["city"])
+    assert [f.kind for f in declared.features] == [CATEGORICAL, TEXT, NUMERIC]
+    assert declared.notes["feature_kinds"]["columns"]["msg"] == "categorical: not listed in data.files.text"
+    off = tidy(old, new, "y", None, ("old.csv", "new.csv"), text=[])
+    assert TEXT not in [f.kind for f in off.features]
+
+
+@pytest.mark.parametrize("text, message", [
+    (["x"], "old.csv: column 'x' is listed in data.files.text but holds numbers; take it out of data.files.text"),
+    (["nope"], "parameter 'data.files.text' lists 'nope', which is not a feature column; list text columns "
+               "among the features"),
+])
+def test_a_declared_text_column_that_is_numbers_or_absent_is_one_line(text, message):
+    old, new = frames()
+    with pytest.raises(DataError) as caught:
+        tidy(old, new, "y", None, ("old.csv", "new.csv"), text=text)
+    assert str(caught.value) == message
+
+
+def test_an_empty_or_blank_text_is_a_missing_value():
+    old, new = frames()
+    old.loc[[0, 1], "msg"] = ["", "   "]
+    old.loc[2, "msg"] = None
+    dropped = tidy(old, new, "y", None, ("old.csv", "new.csv"), text=["msg"])
+    assert dropped.cleaning["old.csv"]["dropped_incomplete"] == 3 and len(dropped.initial) == 9
+    imputed = tidy(old, new, "y", None, ("old.csv", "new.csv"), "impute", text=["msg"])
+    assert imputed.cleaning["old.csv"]["imputed_values"] == 3
+    assert imputed.initial["msg"].tolist()[:3] == ["", "", ""]
+
+
+def test_the_vocabulary_is_the_most_frequent_tokens_first_and_the_stats_hold_it():
+    counts = token_counts(["b a a", "c b a"])
+    assert vocabulary(counts, 2) == ["a", "b"] and vocabulary(counts, 10) == ["a", "b", "c"]
+    frame = pd.DataFrame({"msg": ["b a a", "c b a"], "x": [1.0, 2.0]})
+    features = (Feature("msg", TEXT), Feature("x", NUMERIC))
+    stats = FeatureStats.of_pieces([frame.iloc[:1], frame.iloc[1:]], features, max_tokens=2)
+    assert stats.tokens == {"msg": ["a", "b"]} and stats.vocabularies == {}
+
+
+def test_the_summary_states_the_rule_and_each_column_kind():
+    old, new = frames()
+    notes = tidy(old, new, "y", None, ("old.csv", "new.csv")).notes
+    summary = PreparedSummary("files", None, "y", (Feature("msg", TEXT),), {"initial_train": 1}, {}, [], {},
+                              feature_kinds=notes["feature_kinds"])
+    raw = json.loads(json.dumps(summary.to_json()))
+    assert raw["feature_kinds"]["rule"] == DETECTION_RULE and raw["features"] == [{"name": "msg", "kind": "text"}]
+    assert PreparedSummary.from_json(raw) == summary
