@@ -236,7 +236,7 @@ KINDS: dict[str, tuple[Callable[[Path], None], list[str], str]] = {
     # the data files
     "empty file": (new_file(b""), ["prepare"], r"new\.csv: the file is empty"),
     "header only": (new_file("x0,x1,city,y\n"), ["prepare"], r"new\.csv: has a header but no data rows"),
-    "binary garbage": (new_file(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe"), ["prepare"], r"new\.csv: (cannot be read|no label)"),
+    "binary garbage": (new_file(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe"), ["prepare"], r"new\.csv: (cannot be read|no label|line 1 is not UTF-8)"),
     "no label column": (new_file(rows(40, 1).drop(columns="y")), ["prepare"], r"new\.csv: no label column 'y'"),
     "every label missing": (new_file(rows(40, 1).assign(y=None)), ["prepare"], r"new\.csv: no rows left"),
     "extra column": (new_file(rows(40, 1).assign(extra=1)), ["prepare"], r"new\.csv: extra column 'extra'"),

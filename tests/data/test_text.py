@@ -2,6 +2,7 @@
 TextVectorization's own, character for character."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -42,8 +43,8 @@ def test_a_column_of_sentences_is_text_and_one_of_codes_is_categorical():
     assert dataset.features == (Feature("msg", TEXT), Feature("city", CATEGORICAL), Feature("x", NUMERIC))
     assert dataset.notes["feature_kinds"] == {
         "rule": DETECTION_RULE,
-        "columns": {"msg": "text: 100% of values contain a space, 100% are distinct",
-                    "city": "categorical: 0% of values contain a space, 17% are distinct"}}
+        "columns": {"msg": "text: 100% of values contain a space and a letter, 100% are distinct",
+                    "city": "categorical: 0% of values contain a space and a letter, 17% are distinct"}}
     # Half distinct but few spaces, or spaced but repeated: categorical.
     assert looks_like_text(pd.Series(["a b", "c", "d", "e"]))[0] is False
     assert looks_like_text(pd.Series(["new york"] * 4 + ["san jose"]))[0] is False
@@ -99,3 +100,50 @@ def test_the_summary_states_the_rule_and_each_column_kind():
     raw = json.loads(json.dumps(summary.to_json()))
     assert raw["feature_kinds"]["rule"] == DETECTION_RULE and raw["features"] == [{"name": "msg", "kind": "text"}]
     assert PreparedSummary.from_json(raw) == summary
+
+
+def test_a_csv_that_is_not_utf8_is_one_line_naming_the_line(tmp_path):
+    from retrainlab.data import read_table
+
+    path = tmp_path / "reviews.csv"
+    path.write_bytes(b'text,label\n"good day to you",a\n"caf\xe9 was awful",b\n')
+    with pytest.raises(DataError) as caught:
+        read_table(path, "data/raw/reviews.csv", "data.files.initial")
+    assert str(caught.value) == ("data/raw/reviews.csv: line 3 is not UTF-8 (byte 5 of the line is 0xe9); save the "
+                                 "file as UTF-8")
+
+
+def test_a_column_of_numbers_is_not_read_as_sentences(tmp_path):
+    from retrainlab.data import read_table
+
+    spaced = pd.Series([f"{i} {i + 1}" for i in range(20)])  # spaced and distinct, but not a word in it
+    assert looks_like_text(spaced) == (False, "0% of values contain a space and a letter, 100% are distinct")
+    old, new = frames()
+    old["msg"], new["msg"] = range(12), range(12)
+    for name, frame in (("old", old), ("new", new)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    old, new = (read_table(tmp_path / f"{name}.csv", name, "data.files.initial")[0] for name in ("old", "new"))
+    kinds = {f.name: f.kind for f in tidy(old, new, "y", None, ("old.csv", "new.csv")).features}
+    assert kinds["msg"] == NUMERIC  # read as numbers: numeric, before the rule is asked
+
+
+def test_prepare_says_how_many_texts_are_longer_than_the_model_reads(tmp_path, monkeypatch, tiny_params, store, caplog):
+    import dataclasses
+    import logging
+
+    from retrainlab.config import FilesParams
+    from retrainlab.pipeline.prepare import prepare_step
+
+    old, new = frames(40)
+    new["msg"] = [" ".join(["word"] * (70 if i % 4 == 0 else 5)) + f" {i}" for i in range(40)]
+    old.to_csv(tmp_path / "old.csv", index=False)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    (tmp_path / ".dvc").mkdir()
+    monkeypatch.chdir(tmp_path)
+    params = dataclasses.replace(tiny_params, data=dataclasses.replace(
+        tiny_params.data, source="files", files=FilesParams("old.csv", "new.csv", "y")))
+    with caplog.at_level(logging.INFO, logger="retrainlab"):
+        prepare_step(params, tmp_path)
+    said = [r.getMessage() for r in caplog.records if "text column 'msg'" in r.getMessage()]
+    assert len(said) == 1 and re.search(r"0\.0% of old and [0-9.]+% of new texts are longer than model.text_length "
+                                        r"\(64 tokens\): the model reads their first 64 tokens", said[0]), said

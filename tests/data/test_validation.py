@@ -41,7 +41,7 @@ def prepare(tmp_path, initial, incremental, missing="drop", features=(), write=N
 CASES = {
     "empty file": (b"", good(), r"initial\.csv: the file is empty"),
     "header only": ("age,city,y\n", good(), r"initial\.csv: has a header but no data rows"),
-    "not csv at all": (b"\x89PNG\r\n\x1a\n\x00\x00binary\x00", good(), r"initial\.csv: (cannot be read|no label)"),
+    "not csv at all": (b"\x89PNG\r\n\x1a\n\x00\x00binary\x00", good(), r"initial\.csv: (cannot be read|no label|line 1 is not UTF-8)"),
     "missing label column": (good().drop(columns="y"), good(), r"initial\.csv: no label column 'y'"),
     "all labels missing": (good().assign(y=None), good(), r"initial\.csv: no rows left after dropping 40 without a label"),
     "extra column in new file": (good(), good().assign(extra=1), r"incremental\.csv: extra column 'extra'"),

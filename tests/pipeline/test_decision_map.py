@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from retrainlab import cli
+from retrainlab.config import Params
 from retrainlab.decision import map_grid
 from retrainlab.pipeline import decision_map
 from retrainlab.reporting import map_files
@@ -146,3 +147,16 @@ def test_the_default_grid_and_its_cells():
     assert len(cells) == len(grid.sources) * per_source * len(grid.sizes)
     assert {c.strength for c in cells if c.scenario != "covariate_shift"} == {None}
     assert map_grid.grid_from_flags(sizes=["0.1, 0.2", "1"]).sizes == (0.1, 0.2, 1.0)
+
+
+def test_the_text_source_is_swept_on_asking_and_keeps_two_sentiments_for_new_classes():
+    from retrainlab.data.messages import SENTIMENTS
+
+    assert map_grid.TEXT_CLASSES == len(SENTIMENTS)
+    assert "text" not in map_grid.grid_from_flags().sources
+    grid = map_grid.grid_from_flags(sources=["text"], scenarios=["new_classes", "covariate_shift"], strengths=["0.5"])
+    cells = grid.cells()
+    new = cells[0].data_params(Params().data)
+    assert (new.source, new.scenario, new.affected_classes) == ("text", "new_classes", 1)
+    shifted = next(c for c in cells if c.scenario == "covariate_shift").data_params(Params().data)
+    assert shifted.shift_strength == 0.5

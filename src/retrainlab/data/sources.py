@@ -163,6 +163,8 @@ def read_table(path: Path, shown: str, setting: str) -> tuple[pd.DataFrame, dict
         frame, how = _read_csv(path, shown) if suffix == ".csv" else _read_parquet(path, shown)
     except DataError:
         raise
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{shown}: {_not_utf8(path, exc)}; save the file as UTF-8") from None
     except Exception as exc:  # pandas, pyarrow and csv raise many types for unreadable files
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{shown}: cannot be read as {suffix[1:]} ({reason})") from None
@@ -187,6 +189,18 @@ def _read_csv(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, str]]:
     # The header as written: pandas would rename a second 'x0' to 'x0.1' without a word.
     _check_unique(next(csv.reader(head, delimiter=delimiter), []), shown)
     return pd.read_csv(path, sep=delimiter), {"format": "csv", "delimiter": delimiter}
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    """Where a CSV first stops being UTF-8: its line, read line by line (pandas' error counts
+    bytes from the start of its own buffer, not of the file)."""
+    with path.open("rb") as file:
+        for number, line in enumerate(file, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                return f"line {number} is not UTF-8 (byte {bad.start + 1} of the line is 0x{line[bad.start]:02x})"
+    return f"not UTF-8 ({exc.reason})"
 
 
 def _read_parquet(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, str]]:

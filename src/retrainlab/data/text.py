@@ -1,8 +1,9 @@
 """Text columns: which columns are text, and how a text becomes tokens.
 
 A column is text, unless `data.files.text` says otherwise, when it is not numeric and, over
-the initial file's values, at least half contain a space and at least half are distinct
-(`DETECTION_RULE`, which summary.json states): sentences, not codes or names. Every other
+the initial file's values, at least half contain a space and a letter and at least half are
+distinct (`DETECTION_RULE`, which summary.json states): sentences, not codes, names or
+numbers. Every other
 non-numeric column stays categorical.
 
 Tokens follow the rule of Keras' `TextVectorization` defaults, which the project's text
@@ -21,12 +22,13 @@ from collections.abc import Iterable
 import pandas as pd
 
 DETECTION_RULE = ("a non-numeric column is text when at least half of its values in the initial file contain a "
-                  "space and at least half are distinct; data.files.text lists the text columns instead "
-                  "([] for none)")
+                  "space and a letter, and at least half are distinct; data.files.text lists the text columns "
+                  "instead ([] for none)")
 SPACED_SHARE = 0.5
 DISTINCT_SHARE = 0.5
 # TextVectorization's "lower_and_strip_punctuation": the punctuation it strips.
 PUNCTUATION = re.compile(r"[!\"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~']")
+LETTER = re.compile(r"[^\W\d_]")
 WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -36,9 +38,9 @@ def looks_like_text(values: pd.Series) -> tuple[bool, str]:
     present = values.dropna().astype(str)
     if present.empty:
         return False, "no values"
-    spaced = float(present.str.contains(" ", regex=False).mean())
+    spaced = float((present.str.contains(" ", regex=False) & present.str.contains(LETTER)).mean())
     distinct = present.nunique() / len(present)
-    why = f"{spaced:.0%} of values contain a space, {distinct:.0%} are distinct"
+    why = f"{spaced:.0%} of values contain a space and a letter, {distinct:.0%} are distinct"
     return spaced >= SPACED_SHARE and distinct >= DISTINCT_SHARE, why
 
 
