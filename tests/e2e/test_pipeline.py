@@ -380,7 +380,7 @@ def test_the_bring_your_own_model_examples_run_as_written(tmp_path):
     root = make_project(tmp_path, options=options)
     run(root, "python", "examples/make_examples.py")
     commands = readme_commands("Bring your own model", "dvc exp run")
-    assert len(commands) == 2
+    assert len(commands) == 3
     for command in commands:
         result = run(root, *shlex.split(command), "-S", "seeds=[0]", user_env=True)
         assert ran(result) == stages(options), command
