@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # chosen before pyplot loads: no display, no GUI toolkit
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from retrainlab.data import TEXT  # noqa: E402
 from retrainlab.decision import comparison  # noqa: E402
 from retrainlab.decision.diagnosis import Diagnosis
 
@@ -90,7 +91,8 @@ def plot_diagnostics(path: str, diagnostics: Diagnosis, changes) -> None:
     """The most shifted features' PSI, with the change classification written above."""
     features = list(diagnostics.top_shifted_features)[:10]
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    names = [short(str(f.feature), 30) for f in features][::-1]
+    # A text column's PSI is of its texts' lengths in tokens (retrainlab.decision.diagnostics).
+    names = [short(str(f.feature), 30) + (" (length)" if f.kind == TEXT else "") for f in features][::-1]
     values = [f.psi for f in features][::-1]
     ax.barh(names or ["(no feature)"], values or [0.0], color="tab:blue")
     ax.axvline(0.25, color="tab:red", linestyle="--", linewidth=1, label="PSI 0.25: a large shift")
