@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from retrainlab.data import CATEGORICAL, NUMERIC, Feature, stream
+from retrainlab.data import CATEGORICAL, NUMERIC, TEXT, Feature, stream
 
 FEATURES = (Feature("x", NUMERIC), Feature("y", NUMERIC), Feature("colour", CATEGORICAL))
 
@@ -133,3 +133,19 @@ def test_labelled_chunks_split_features_from_labels(two_files):
     assert all(list(x.columns) == ["x", "y", "colour"] for x, _ in chunks)
     pd.testing.assert_frame_equal(pd.concat([x for x, _ in chunks], ignore_index=True), first[["x", "y", "colour"]])
     assert list(np.concatenate([y for _, y in chunks])) == list(first["label"])
+
+
+def test_feature_stats_of_a_text_column_are_its_most_frequent_tokens_by_every_reader(tmp_path):
+    texts = pd.DataFrame({"review": ["Good, good day!", "bad day", "good DAY"], "colour": ["red", "blue", "red"]})
+    features = (Feature("review", TEXT), Feature("colour", CATEGORICAL))
+    path = tmp_path / "texts.parquet"
+    texts.to_parquet(path)
+    readers = {
+        "pieces": lambda **kw: stream.FeatureStats.of_pieces([texts.iloc[:1], texts.iloc[1:]], features, **kw),
+        "frame": lambda **kw: stream.FeatureStats.of_frame(texts, features, **kw),
+        "files": lambda **kw: stream.FeatureStats.of_files([path, path], features, **kw),
+    }
+    for name, read in readers.items():
+        assert read(max_tokens=2).tokens == {"review": ["day", "good"]}, name  # 3 of each; ties in text order
+        stats = read()
+        assert stats.tokens == {"review": ["day", "good", "bad"]} and stats.vocabularies == {"colour": ["blue", "red"]}

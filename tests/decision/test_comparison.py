@@ -543,6 +543,21 @@ def test_a_large_cost_to_adopt_reads_in_four_significant_figures():
     assert "| 1.235e+05 cpu_seconds |" in row
 
 
+def test_the_report_says_how_each_text_column_moved():
+    from retrainlab.decision.diagnosis import TextShift
+
+    records, verdict, (diagnostics, *rest) = report_case()
+    shift = TextShift("review <b>", 0.61, 0.4, 0.25, 6.5, 23.75, 0.987)
+    texts = dataclasses.replace(diagnostics, text=(shift,),
+                                top_shifted_features=(ShiftedFeature("review <b>", "text", 1.5),))
+    text = comparison.markdown(comparison.table(records, verdict), verdict, texts, *rest)
+    assert ("- Text column review &lt;b&gt;: 61% of the new texts' tokens are unknown to the old vocabulary, and 40% "
+            "of the new texts are mostly unknown words; vocabulary overlap 0.25; 6.5 tokens a text before, 23.8 now; "
+            "a classifier on token counts tells new texts from old with AUC 0.987.") in text.splitlines()
+    assert "| review &lt;b&gt; | text | 1.500 | |" in text.splitlines()
+    assert "Text column" not in comparison.markdown(comparison.table(records, verdict), verdict, diagnostics, *rest)
+
+
 def test_every_option_the_evidence_cannot_separate_is_named():
     records = {
         "baseline": record([0.95] * 3, [0.40] * 3),

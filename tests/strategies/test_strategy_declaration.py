@@ -55,6 +55,10 @@ def test_a_plan_takes_the_strategys_own_epochs_and_learning_rate_and_the_models_
     assert plan.splits == ("incremental_train", "initial_train")
     assert plan.loss_terms == () and plan.transform is None and plan.compiled_with == ""
     assert ctx.rows("incremental_train") == 30
+    # What the context did to the starting model (a grown vocabulary) goes with the plan, for the run.
+    ctx.notes.append("vectorize_in0_text: 3 new tokens appended (15 in all)")
+    assert ctx.plan("bundle", []).notes == ("vectorize_in0_text: 3 new tokens appended (15 in all)",)
+    assert plan.notes == ()
 
 
 def test_a_strategy_without_settings_of_its_own_trains_as_the_model_section_says():
