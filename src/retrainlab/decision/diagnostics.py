@@ -93,7 +93,7 @@ def text_shift(old: pd.Series, new: pd.Series, name: str, max_tokens: int = TEXT
     unknown = [sum(token not in known for token in words) for words in new_tokens]
     total = sum(len(words) for words in new_tokens)
     worded = [(u, len(words)) for u, words in zip(unknown, new_tokens) if words]
-    seen = set(token_counts(new.astype(str)))
+    seen = {token for words in new_tokens for token in words}  # the new texts, tokenized once
     frames = pd.DataFrame({name: old.astype(str)}), pd.DataFrame({name: new.astype(str)})
     return TextShift(
         feature=name,
@@ -101,7 +101,7 @@ def text_shift(old: pd.Series, new: pd.Series, name: str, max_tokens: int = TEXT
         oov_rows=float(np.mean([u > n / 2 for u, n in worded])) if worded else 0.0,
         overlap=len(known & seen) / len(known | seen) if known | seen else 1.0,
         length_old=float(lengths(old).mean()) if len(old) else 0.0,
-        length_new=float(lengths(new).mean()) if len(new) else 0.0,
+        length_new=total / len(new_tokens) if new_tokens else 0.0,
         domain_auc=domain_auc(*frames, [Feature(name, TEXT)], seed),
     )
 
