@@ -348,6 +348,7 @@ def _strategy(args: argparse.Namespace) -> None:
     log.info(f"== {describe(args.strategy, params)} ==")
     console.load_tensorflow()
     # start-up: only when this subcommand runs (retrainlab --help answers at once)
+    from retrainlab.measure.task import of_figures
     from retrainlab.pipeline.strategy_step import WorkerNote, run_strategy
 
     record = run_strategy(args.strategy, params)
@@ -355,9 +356,11 @@ def _strategy(args: argparse.Namespace) -> None:
         log.info(f"{args.strategy}: worker {record.worker} done; the chief logged the run")
         return
     m, seeds = record.means, len(record.seeds)
+    measure = of_figures(m)
+    f = measure.spec
     log.info(
-        f"{args.strategy}: acc_old={m['acc_old']:.4f} acc_new={m['acc_new']:.4f} "
-        f"forgetting={m['forgetting']:+.4f} cpu={m['cpu_seconds']:.1f}s wall={m['wall_seconds']:.1f}s "
+        f"{args.strategy}: {measure.old}={m[measure.old]:{f}} {measure.new}={m[measure.new]:{f}} "
+        f"forgetting={m['forgetting']:+{f}} cpu={m['cpu_seconds']:.1f}s wall={m['wall_seconds']:.1f}s "
         f"({f'mean of {seeds} seeds' if seeds > 1 else '1 seed'}) model version {record.version}"
     )
 
@@ -414,14 +417,16 @@ def _promote(args: argparse.Namespace) -> None:
     )
     for gate in event.gates:
         print(f"  {'pass' if gate.passed else 'FAIL'}  {gate.name}: {gate.detail}")
-    print(f"  measured now on the test sets: target {event.measured.target:.4f}, acc_old {event.measured.acc_old:.4f}, "
-          f"acc_new {event.measured.acc_new:.4f}")
+    shown = event.measured
+    f = ".4f" if shown.metric == "acc" else ".4g"
+    print(f"  measured now on the test sets: target {shown.target:{f}}, {shown.metric}_old {shown.old:{f}}, "
+          f"{shown.metric}_new {shown.new:{f}}")
     recorded = event.recorded
     for label, figures in ((f"recorded for this model (seed {recorded.seed})", recorded.own),
                            (f"the report's mean over {recorded.seeds} seeds", recorded.means)):
         if figures.target is not None:
-            print(f"  {label}: target {figures.target:.4f}, acc_old {figures.acc_old:.4f}, "
-                  f"acc_new {figures.acc_new:.4f}")
+            print(f"  {label}: target {figures.target:{f}}, {figures.metric}_old {figures.old:{f}}, "
+                  f"{figures.metric}_new {figures.new:{f}}")
 
 
 def _rollback(args: argparse.Namespace) -> None:

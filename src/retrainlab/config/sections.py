@@ -14,7 +14,8 @@ from typing import Any, Literal
 from retrainlab.base.errors import ConfigError
 from retrainlab.config.convert import key_of
 
-SOURCES = ("digits", "synthetic", "text", "files", "arrays")
+SOURCES = ("digits", "synthetic", "text", "friedman", "files", "arrays")
+TASK_SETTINGS = ("auto", "classification", "regression")
 # Upper bounds that no real run comes near, so that a slip of the keyboard (an extra few
 # zeros) is refused at once instead of exhausting the machine's memory or time.
 MAX_EPOCHS = 100_000
@@ -67,7 +68,9 @@ class ArraysParams:
 
 @dataclasses.dataclass(frozen=True)
 class DataParams:
-    source: Literal["digits", "synthetic", "text", "files", "arrays"] = "digits"
+    source: Literal["digits", "synthetic", "text", "friedman", "files", "arrays"] = "digits"
+    # What the model predicts: a class, or a number (regression); auto: retrainlab.data.task's rule.
+    task: Literal["auto", "classification", "regression"] = "auto"
     scenario: Literal["same_distribution", "covariate_shift", "concept_drift", "new_classes"] = (
         "new_classes"
     )
@@ -95,6 +98,14 @@ class DataParams:
             )
         require(self.shift_strength > 0, "data.shift_strength", "must be positive")
         require(self.seed >= 0, "data.seed", "must be 0 or more")
+        if self.source == "friedman":
+            require(self.scenario != "new_classes", "data.scenario",
+                    "is new_classes, but the friedman source predicts a number and has no classes; choose "
+                    "same_distribution, covariate_shift or concept_drift")
+            require(self.task != "classification", "data.task",
+                    "is classification, but the friedman source predicts a number; set it to auto or regression")
+            require(self.synthetic.features >= 5, "data.synthetic.features",
+                    "must be at least 5 for the friedman source (its rule reads five columns)")
         require(len(set(map(str, self.labels))) == len(self.labels), "data.labels", "must not repeat a label")
         self.synthetic.check()
 
@@ -250,7 +261,8 @@ def as_flat_dict(params: Params) -> dict[str, Any]:
     return flat
 
 
-BUILTIN_SOURCES = ("digits", "synthetic", "text")  # built here, split by the scenario; the others are the user's
+# Built here, split by the scenario; the others are the user's.
+BUILTIN_SOURCES = ("digits", "synthetic", "text", "friedman")
 
 
 def applicable(params: Params) -> dict[str, Any]:
@@ -261,16 +273,18 @@ def applicable(params: Params) -> dict[str, Any]:
     reads = {
         "scenario": builtin,
         "incremental_fraction": builtin,
-        "affected_classes": builtin and data.scenario in ("new_classes", "concept_drift"),
-        "shift_strength": builtin and data.scenario == "covariate_shift",
+        "affected_classes": builtin and data.source != "friedman" and data.scenario in ("new_classes", "concept_drift"),
+        "shift_strength": builtin and (data.scenario == "covariate_shift"
+                                       or (data.source == "friedman" and data.scenario == "concept_drift")),
         "missing": not builtin,  # the built-in sources have no missing values
-        "synthetic": data.source == "synthetic",
+        "synthetic": data.source in ("synthetic", "friedman"),
         "files": data.source == "files",
         "arrays": data.source == "arrays",
     }
     return {
         key: value for key, value in as_flat_dict(params).items()
-        if not key.startswith("data.") or reads.get(key.split(".")[1], True)
+        if (not key.startswith("data.") or reads.get(key.split(".")[1], True))
+        and not (key == "data.synthetic.classes" and data.source == "friedman")
     }
 
 

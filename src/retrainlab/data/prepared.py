@@ -107,6 +107,15 @@ class Prepared:
         """The labels the splits hold, sorted, as the summary lists them."""
         return sorted({label for split in splits for label in self.summary.classes[split]})
 
+    def label_moments(self, *splits: str) -> tuple[float, float]:
+        """A regression label's mean and standard deviation over the splits, from the summary."""
+        stats = [(self.rows(s), self.summary.label_stats[s]) for s in splits]
+        rows = sum(n for n, _ in stats)
+        mean = sum(n * st["mean"] for n, st in stats) / rows
+        spread = sum((n - 1) * st["std"] ** 2 + n * (st["mean"] - mean) ** 2 for n, st in stats)
+        std = (spread / (rows - 1)) ** 0.5 if rows > 1 else 1.0
+        return mean, std if std > 0 else 1.0
+
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]

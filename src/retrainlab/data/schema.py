@@ -18,6 +18,8 @@ import pandas as pd
 
 from retrainlab.base.errors import DataError
 from retrainlab.base.labels import plain
+from retrainlab.base.tasks import REGRESSION
+from retrainlab.data import task as tasks
 from retrainlab.data.text import DETECTION_RULE, looks_like_text
 
 NUMERIC = "numeric"
@@ -55,6 +57,7 @@ def tidy(
     missing: str = "drop",
     check_classes: bool = True,
     text: list[str] | None = None,
+    task: str = tasks.AUTO,
 ) -> Dataset:
     """Check both frames against each other, apply the missing-value policy, give them one schema.
 
@@ -63,8 +66,9 @@ def tidy(
     without a label are dropped (a label cannot be imputed); missing or infinite feature
     values, those too large for float32, and empty texts are dropped or imputed as `missing`
     says, and every count is reported. The labels of both frames get one type (see
-    `_one_label_type`). `check_classes=False` leaves the class checks to the caller (for one
-    part of a dataset).
+    `_one_label_type`), and the task is decided (`task`: data.task, retrainlab.data.task):
+    a regression label becomes float64, each value finite. `check_classes=False` leaves the
+    class (or a regression label's spread) checks to the caller (for one part of a dataset).
     """
     frames = dict(zip(names, (initial, incremental)))
     for name, frame in frames.items():
@@ -98,9 +102,18 @@ def tidy(
     cleaned, notes = _one_label_type(cleaned, label)
     if why:
         notes["feature_kinds"] = {"rule": DETECTION_RULE, "columns": why}
+    labels = {name: frame[label] for name, frame in cleaned.items()}
+    notes["task"], notes["task_rule"] = tasks.decide(task, labels, label, notes["label_type"])
+    if notes["task"] == REGRESSION:
+        numbers = tasks.check_numbers(labels, label)
+        cleaned = {name: frame.assign(**{label: numbers[name]}) for name, frame in cleaned.items()}
     if check_classes:
         for name, frame in cleaned.items():
-            check_class_counts(frame[label].value_counts(), name, need_two=name == names[0])
+            if notes["task"] == REGRESSION:
+                values = frame[label].to_numpy()
+                tasks.check_spread(name, label, len(values), float(np.var(values)), float(values[0]))
+            else:
+                check_class_counts(frame[label].value_counts(), name, need_two=name == names[0])
     return Dataset(*cleaned.values(), label, kinds, report, notes)
 
 

@@ -24,7 +24,7 @@ from pyarrow import types
 from retrainlab.base.errors import DataError
 from retrainlab.config import DataParams
 from retrainlab.data.messages import as_reviews, message_pool, tweets_only
-from retrainlab.data.scenarios import apply_scenario, shift_digits
+from retrainlab.data.scenarios import apply_scenario, shift_digits, split_pool
 from retrainlab.data.schema import Dataset, tidy
 
 # --- the built-in sources -------------------------------------------------------------
@@ -113,6 +113,10 @@ def builtin_parts(params: DataParams, seed: int) -> Iterator[Dataset]:
         yield _labelled(tweets_only(initial), y_initial, tweets_only(incremental), y_incremental, "sentiment", names)
         return
     p = params.synthetic
+    if params.source == "friedman":
+        for start in range(0, p.rows, CHUNK_ROWS):
+            yield friedman_part(min(CHUNK_ROWS, p.rows - start), p.features, params, rng, names)
+        return
     teacher = SyntheticTeacher.draw(p.features, p.classes, rng)
     for start in range(0, p.rows, CHUNK_ROWS):
         pool = synthetic_rows(min(CHUNK_ROWS, p.rows - start), p.features, rng)
@@ -123,9 +127,43 @@ def builtin_parts(params: DataParams, seed: int) -> Iterator[Dataset]:
         yield _labelled(*parts, "label", names)
 
 
-def _labelled(initial, y_initial, incremental, y_incremental, label: str, names: tuple[str, str]) -> Dataset:
+def friedman_rule(x: np.ndarray, drift: float = 0.0) -> np.ndarray:
+    """Friedman's first regression problem (1991), noise-free: 10 sin(pi x0 x1) + 20 (x2 - 0.5)^2
+    + 10 x3 + 5 x4; the other columns do not matter. `drift` turns x3's effect around: its
+    coefficient is 10 - 20 * drift (-10 at 1.0), the concept drift of the regression scenarios."""
+    return (10 * np.sin(np.pi * x[:, 0] * x[:, 1]) + 20 * (x[:, 2] - 0.5) ** 2 + (10 - 20 * drift) * x[:, 3]
+            + 5 * x[:, 4])
+
+
+# How far covariate_shift moves every input at shift_strength 1.0: the inputs are uniform on [0, 1].
+FRIEDMAN_SHIFT = 0.3
+
+
+def friedman_part(rows: int, features: int, params: DataParams, rng: np.random.Generator,
+                  names: tuple[str, str]) -> Dataset:
+    """Rows of the friedman source: uniform inputs x0.. on [0, 1], the label `y` by
+    `friedman_rule` plus standard normal noise, split into initial and incremental data as
+    the scenario says: the incremental inputs moved by FRIEDMAN_SHIFT x shift_strength and
+    labelled by the same rule (covariate_shift), or labelled by the rule drifted by
+    shift_strength (concept_drift)."""
+    x = rng.uniform(size=(rows, features))
+    noise = rng.normal(size=rows)
+    initial, incremental = split_pool(np.ones(rows, dtype=bool), params.incremental_fraction, rng)
+    x_new, drift = x[incremental], 0.0
+    if params.scenario == "covariate_shift":
+        x_new = x_new + FRIEDMAN_SHIFT * params.shift_strength
+    elif params.scenario == "concept_drift":
+        drift = params.shift_strength
+    columns = [f"x{i}" for i in range(features)]
+    return _labelled(pd.DataFrame(x[initial], columns=columns), friedman_rule(x[initial]) + noise[initial],
+                     pd.DataFrame(x_new, columns=columns), friedman_rule(x_new, drift) + noise[incremental], "y",
+                     names, task=params.task)
+
+
+def _labelled(initial, y_initial, incremental, y_incremental, label: str, names: tuple[str, str],
+              task: str = "auto") -> Dataset:
     initial[label], incremental[label] = y_initial, y_incremental
-    return tidy(initial, incremental, label, features=None, names=names, check_classes=False)
+    return tidy(initial, incremental, label, features=None, names=names, check_classes=False, task=task)
 
 
 # --- the user's files -----------------------------------------------------------------
@@ -241,7 +279,7 @@ def files_dataset(params: DataParams, root: Path) -> Dataset:
     settings = ("data.files.initial", "data.files.incremental")
     read = [read_table((root / p).resolve(), p, setting) for p, setting in zip(names, settings)]
     dataset = tidy(*(frame for frame, _ in read), spec.label, spec.features or None, names, params.missing,
-                   text=spec.text)
+                   text=spec.text, task=params.task)
     files = {name: how for name, (_, how) in zip(names, read)}
     return dataclasses.replace(dataset, notes={**dataset.notes, "files": files})
 
@@ -298,5 +336,5 @@ def arrays_dataset(params: DataParams, root: Path) -> Dataset:
         frame = pd.DataFrame(x.reshape(len(x), -1).astype(np.float64, copy=False), columns=array_columns(shape))
         frame[ARRAY_LABEL] = y
         frames.append(frame)
-    dataset = tidy(*frames, ARRAY_LABEL, None, names, params.missing)
+    dataset = tidy(*frames, ARRAY_LABEL, None, names, params.missing, task=params.task)
     return dataclasses.replace(dataset, notes={**dataset.notes, "input_shape": tuple(shape)})

@@ -31,6 +31,8 @@ from retrainlab.base.kinds import (
     NOTHING,
 )
 from retrainlab.decision.diagnosis import Diagnosis
+from retrainlab.measure.evaluation import CLASSIFIER
+from retrainlab.measure.task import Measure
 from retrainlab.strategies import CATALOGUE
 
 # Thresholds: a domain classifier's AUC above this tells new inputs from old; PSI above this
@@ -74,7 +76,8 @@ class Change:
                                               f"{', '.join(names[:-1])} or {names[-1]}")
 
 
-def classify(diagnosis: Diagnosis, acc_old: float | None, acc_new: float | None) -> list[Change]:
+def classify(diagnosis: Diagnosis, acc_old: float | None, acc_new: float | None,
+             measure: Measure = CLASSIFIER) -> list[Change]:
     """The kinds of change the evidence shows, most consequential first. `acc_old` and
     `acc_new` are the current model's (the baseline's) mean accuracies."""
     changes = []

@@ -1,7 +1,10 @@
 """Side by side, and a recommendation with its reasons: pure functions of the strategies' records.
 
+The figures are the task's (retrainlab.measure.task): accuracy for a classifier, RMSE (lower
+is better) for a regressor; "better", "gain" and "forgets" follow the figure's direction,
+and a regressor's tolerance and forgetting ceiling are shares of the baseline's own error.
 The policy (knobs in params.yaml's `compare` section):
-- the target is accuracy on the traffic the model will see next,
+- the target is the primary figure on the traffic the model will see next,
   `(1 - new_traffic_share) * acc_old + new_traffic_share * acc_new`, per seed;
 - forgetting matters as far as old traffic does: an option may forget at most
   `max_forgetting / (1 - new_traffic_share)` (mean over seeds), the accuracy lost on old
@@ -33,15 +36,17 @@ from typing import Any
 from retrainlab.base.escape import Markdown, lines, md
 from retrainlab.config import CompareParams
 from retrainlab.decision.diagnosis import Diagnosis
-from retrainlab.measure.evaluation import FORGETTING, bounds_of, mean_interval, target
+from retrainlab.measure.evaluation import FORGETTING, mean_interval
 from retrainlab.measure.record import StrategyRecord
+from retrainlab.measure.task import Measure, of_figures
 from retrainlab.strategies import BASELINE, CATALOGUE
 
 LEAVE_ALONE = BASELINE
 COST_PREFERENCE = ("cost_usd", "gpu_seconds", "cpu_seconds")
 COST_UNITS = {"cost_usd": "USD", "gpu_seconds": "GPU-seconds", "cpu_seconds": "CPU-seconds", "wall_seconds": "seconds"}
 TABLE_FIGURES = (
-    "acc_old", "acc_new", "acc_all", "f1_old", "f1_new", "f1_all", "forgetting",
+    "acc_old", "acc_new", "acc_all", "f1_old", "f1_new", "f1_all",
+    "rmse_old", "rmse_new", "rmse_all", "mae_old", "mae_new", "mae_all", "r2_old", "r2_new", "r2_all", "forgetting",
     "wall_seconds", "cpu_seconds", "gpu_seconds", "gpu_util_seconds", "cost_usd", "samples",
 )
 # How an option stands against the best one.
@@ -55,8 +60,13 @@ class Interval:
     high: float
 
     @classmethod
-    def of(cls, values, figure: str | None = None) -> Interval:
-        return cls(*mean_interval(list(values), bounds=bounds_of(figure) if figure else None))
+    def of(cls, values, figure: str | None = None, measure: Measure | None = None) -> Interval:
+        bounds = measure.bounds(figure) if figure and measure else None
+        return cls(*mean_interval(list(values), bounds=bounds))
+
+    def flipped(self) -> Interval:
+        """The interval of the negated values."""
+        return Interval(-self.mean, -self.high, -self.low)
 
     def overlaps(self, other: Interval) -> bool:
         return self.low <= other.high and other.low <= self.high
@@ -81,7 +91,8 @@ class Assessment:
     seeds: int
     forgetting_ok: bool
     standing: str  # BEST, AS_GOOD, NOT_SEPARATED or WORSE
-    gap: Interval | None = None  # paired: its target minus the best's, over the seeds both have
+    # paired: how much better its target is than the best's (negative: worse), over the seeds both have
+    gap: Interval | None = None
 
     @property
     def acceptable(self) -> bool:
@@ -94,10 +105,20 @@ class Verdict:
     best: str
     cost_metric: str
     assessments: dict[str, Assessment]
-    ceiling: float  # the forgetting ceiling at this traffic share (inf: none)
+    ceiling: float  # the forgetting ceiling at this traffic share, in the figure's units (inf: none)
     fallback: bool  # no option is under the forgetting ceiling
     rule: str  # why the recommended option, in a few words
     reasons: list[str]
+    measure: Measure = of_figures({})  # the task's: what the figures are, which way is better
+    tolerance: float = 0.0  # compare.tolerance in the figure's units
+
+    def number(self, value: float) -> str:
+        """A figure as the reasons print it: accuracy to 3 decimals, an error to 3 significant digits."""
+        return f"{value:.3f}" if self.measure.higher_is_better else f"{value:.3g}"
+
+    def difference(self, gap: Interval) -> Interval:
+        """A gap as the figure's own difference (a regressor's: its error minus the best's)."""
+        return gap if self.measure.higher_is_better else gap.flipped()
 
     @property
     def separated(self) -> bool:
@@ -116,9 +137,11 @@ class Verdict:
             return "recommended"
         problems = []
         if a.standing == WORSE:
-            problems.append(f"less accurate: {-a.gap.mean:.3f} below the best")
+            problems.append("less accurate: " + (f"{-a.gap.mean:.3f} below the best" if self.measure.higher_is_better
+                                                 else f"{self.measure.primary} {-a.gap.mean:.3g} above the best"))
         if not a.forgetting_ok:
-            problems.append(f"forgets too much: {a.forgetting.mean:.3f} against a ceiling of {self.ceiling:.3f}")
+            problems.append(f"forgets too much: {self.number(a.forgetting.mean)} against a ceiling of "
+                            f"{self.number(self.ceiling)}")
         if problems:
             return "rejected: " + "; ".join(problems)
         if a.standing == NOT_SEPARATED:
@@ -136,16 +159,19 @@ class Verdict:
         return "costs more" if a.standing in (BEST, AS_GOOD) else a.standing
 
 
-def forgetting_ceiling(policy: CompareParams) -> float:
+def forgetting_ceiling(policy: CompareParams, scale: float = 1.0) -> float:
     """The most an option may forget at this traffic share: max_forgetting on all-old traffic,
-    scaled by the old traffic's share, so none when all traffic is new."""
+    scaled by the old traffic's share, so none when all traffic is new; times `scale`, what
+    max_forgetting is a share of (a regressor's baseline error on the old data)."""
     old_share = 1 - policy.new_traffic_share
-    return math.inf if old_share <= 0 else policy.max_forgetting / old_share
+    return math.inf if old_share <= 0 else scale * policy.max_forgetting / old_share
 
 
-def target_values(per_seed: Mapping[str, Mapping[str, float]], share: float) -> dict[str, float]:
-    """Each seed's target accuracy."""
-    return {seed: target(figures, share) for seed, figures in per_seed.items()}
+def target_values(per_seed: Mapping[str, Mapping[str, float]], share: float,
+                  measure: Measure | None = None) -> dict[str, float]:
+    """Each seed's target (the task's primary figure on next traffic)."""
+    measure = measure or of_figures(next(iter(per_seed.values()), {}))
+    return {seed: measure.target(figures, share) for seed, figures in per_seed.items()}
 
 
 def paired(values: Mapping[str, float], reference: Mapping[str, float]) -> Interval:
@@ -175,17 +201,21 @@ def standing(gap: Interval, tolerance: float) -> str:
 
 def recommend(records: Mapping[str, StrategyRecord], policy: CompareParams) -> Verdict:
     """Apply the policy to the strategies' records (the records/<strategy>.json contents)."""
+    measure = of_figures(next(iter(records.values())).means)
+    keep = records.get(LEAVE_ALONE)
     cost_metric = choose_cost_metric(records, policy.cost_metric)
-    ceiling = forgetting_ceiling(policy)
-    per_seed = {s: target_values(r.per_seed, policy.new_traffic_share) for s, r in records.items()}
-    targets = {s: Interval.of(v.values(), "target") for s, v in per_seed.items()}
-    forgetting = {s: Interval.of(r.values(FORGETTING), FORGETTING) for s, r in records.items()}
+    ceiling = forgetting_ceiling(policy, measure.scale(keep.mean(measure.old) if keep else None))
+    per_seed = {s: target_values(r.per_seed, policy.new_traffic_share, measure) for s, r in records.items()}
+    targets = {s: Interval.of(v.values(), "target", measure) for s, v in per_seed.items()}
+    forgetting = {s: Interval.of(r.values(FORGETTING), FORGETTING, measure) for s, r in records.items()}
+    tolerance = policy.tolerance * measure.scale(targets[LEAVE_ALONE].mean if keep else None)
     under = [s for s in records if forgetting[s].mean <= ceiling]
     fallback = not under
-    best = max(under or list(records), key=lambda s: targets[s].mean)
+    best = max(under or list(records), key=lambda s: measure.goodness(targets[s].mean))
+    oriented = {s: {seed: measure.goodness(v) for seed, v in values.items()} for s, values in per_seed.items()}
     assessments = {}
     for strategy, record in records.items():
-        gap = None if strategy == best else paired(per_seed[strategy], per_seed[best])
+        gap = None if strategy == best else paired(oriented[strategy], oriented[best])
         assessments[strategy] = Assessment(
             strategy=strategy,
             target=targets[strategy],
@@ -193,11 +223,11 @@ def recommend(records: Mapping[str, StrategyRecord], policy: CompareParams) -> V
             adoption_cost=0.0 if strategy == LEAVE_ALONE else float(record.mean(cost_metric) or 0.0),
             seeds=len(record.per_seed),
             forgetting_ok=strategy in under,
-            standing=BEST if gap is None else standing(gap, policy.tolerance),
+            standing=BEST if gap is None else standing(gap, tolerance),
             gap=gap,
         )
     pool = [a for a in assessments.values() if a.strategy == best or (a.acceptable and not fallback)]
-    chosen = min(pool, key=lambda a: (a.adoption_cost, -a.target.mean))
+    chosen = min(pool, key=lambda a: (a.adoption_cost, -measure.goodness(a.target.mean)))
     if chosen.strategy == best:
         cheaper_open = [a for a in assessments.values() if a.standing == NOT_SEPARATED and a.forgetting_ok
                         and a.adoption_cost < chosen.adoption_cost]
@@ -205,7 +235,7 @@ def recommend(records: Mapping[str, StrategyRecord], policy: CompareParams) -> V
                 else "the best target" if len(pool) == 1 else "the best target, and no option as good costs less")
     else:
         rule = "the cheapest of the options as good as the best"
-    verdict = Verdict(chosen.strategy, best, cost_metric, assessments, ceiling, fallback, rule, [])
+    verdict = Verdict(chosen.strategy, best, cost_metric, assessments, ceiling, fallback, rule, [], measure, tolerance)
     verdict.reasons.extend(explain(verdict, policy))
     return verdict
 
@@ -264,8 +294,8 @@ def headline(verdict: Verdict, records: Mapping[str, StrategyRecord]) -> str:
     if verdict.recommended == LEAVE_ALONE:
         text = f"{action}: no option is shown better by more than the tolerance, and keeping it costs nothing"
     else:
-        gain = 100 * (chosen.target.mean - a[LEAVE_ALONE].target.mean) if LEAVE_ALONE in a else None
-        text = action + (f": {gain:+.1f} points of target over keeping the model" if gain is not None else "")
+        text = action + (f": {gain_text(verdict.measure, chosen.target.mean, a[LEAVE_ALONE].target.mean)} over "
+                         "keeping the model" if LEAVE_ALONE in a else "")
         text += f", for {_cost(chosen.adoption_cost, verdict.cost_metric)}"
     others = [s for s in a if s != verdict.recommended and s != LEAVE_ALONE and a[s].forgetting_ok
               and a[s].standing in (BEST, AS_GOOD, NOT_SEPARATED)]
@@ -284,27 +314,41 @@ def _cost(value: float, metric: str) -> str:
     return f"{value:.3g} {COST_UNITS[metric]}"
 
 
+def gain_text(measure: Measure, value: float, reference: float) -> str:
+    """An option's target against keeping the model's, in words: points of accuracy, or a
+    regressor's error reduction in the label's units and as a share of the kept model's."""
+    if measure.higher_is_better:
+        return f"{100 * (value - reference):+.1f} points of target"
+    lower = reference - value
+    share = f" ({lower / reference:+.1%})" if reference else ""
+    return f"target {measure.primary} {lower:+.4g} lower{share}"
+
+
 def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
     """The recommendation in plain words, with the numbers behind it."""
-    a = verdict.assessments
+    a, m, number = verdict.assessments, verdict.measure, verdict.number
     chosen, best = a[verdict.recommended], a[verdict.best]
     share = f"{policy.new_traffic_share:.0%} new traffic"
+    what = "target accuracy" if m.higher_is_better else f"target {m.primary.upper()} (lower is better)"
+    tolerance = (f"{policy.tolerance:.3f}" if not m.relative
+                 else f"{verdict.tolerance:.3g} ({policy.tolerance:g} of keeping the model's target {m.primary})")
     lines = []
     if verdict.fallback:
         lines.append(
-            f"Every option forgets more than the ceiling of {verdict.ceiling:.3f}; {verdict.recommended} is named "
+            f"Every option forgets more than the ceiling of {number(verdict.ceiling)}; {verdict.recommended} is named "
             "as the most accurate, but none is safe for the old traffic."
         )
     if verdict.recommended == verdict.best:
         lines.append(
-            f"{verdict.recommended} has the best target accuracy ({share}): {chosen.target.text()}; chosen by "
+            f"{verdict.recommended} has the best {what} ({share}): {chosen.target.text()}; chosen by "
             f"{verdict.rule}."
         )
     else:
         lines.append(
-            f"{verdict.recommended} reaches a target accuracy ({share}) of {chosen.target.text()}: seed by seed it is "
-            f"{chosen.gap.signed()} from the best ({verdict.best}, {best.target.text()}), within the tolerance of "
-            f"{policy.tolerance:.3f} even at the low end, and it costs less to adopt; chosen by {verdict.rule}."
+            f"{verdict.recommended} reaches a {what} ({share}) of {chosen.target.text()}: seed by seed it is "
+            f"{verdict.difference(chosen.gap).signed()} from the best ({verdict.best}, {best.target.text()}), within "
+            f"the tolerance of {tolerance} even at the {'low' if m.higher_is_better else 'high'} end, and it costs "
+            f"less to adopt; chosen by {verdict.rule}."
         )
     if verdict.recommended == LEAVE_ALONE and not verdict.fallback:
         lines.append("Leaving the model alone costs nothing and is as good: no retraining is needed.")
@@ -313,14 +357,20 @@ def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
             continue
         detail = f"target {s.target.text()}"
         if s.gap is not None:
-            detail += f", {s.gap.signed()} against the best seed by seed (the tolerance is {policy.tolerance:.3f})"
+            detail += (f", {verdict.difference(s.gap).signed()} against the best seed by seed (the tolerance is "
+                       f"{tolerance})")
         detail += f", forgetting {s.forgetting.text()}"
         if strategy != LEAVE_ALONE:
             detail += f", {verdict.cost_metric} {s.adoption_cost:.4g}"
         lines.append(f"{strategy}: {verdict.status(strategy)} ({detail}).")
-    ceiling = "none (all traffic is new)" if math.isinf(verdict.ceiling) else f"{verdict.ceiling:.3f}"
+    ceiling = "none (all traffic is new)" if math.isinf(verdict.ceiling) else number(verdict.ceiling)
+    of = ""
+    if m.relative and not math.isinf(verdict.ceiling) and policy.max_forgetting:
+        ceiling += " in the label's units"
+        scale = verdict.ceiling * (1 - policy.new_traffic_share) / policy.max_forgetting
+        of = f" x the baseline's {m.old} {number(scale)}"
     lines.append(
-        f"Forgetting ceiling: {ceiling} = max_forgetting {policy.max_forgetting} / old traffic share "
+        f"Forgetting ceiling: {ceiling} = max_forgetting {policy.max_forgetting}{of} / old traffic share "
         f"{1 - policy.new_traffic_share:.2f}: old data matters as far as old traffic does."
     )
     seeds = min(s.seeds for s in a.values())
@@ -362,11 +412,17 @@ def table(records: Mapping[str, StrategyRecord], verdict: Verdict) -> list[dict[
                 "target_high": assessment.target.high, "adoption_cost": assessment.adoption_cost,
                 "seeds": assessment.seeds}
         if assessment.gap is not None:
-            row |= {"gap": assessment.gap.mean, "gap_low": assessment.gap.low, "gap_high": assessment.gap.high}
-        if keep is not None and strategy != LEAVE_ALONE:
+            gap = verdict.difference(assessment.gap)
+            row |= {"gap": gap.mean, "gap_low": gap.low, "gap_high": gap.high}
+        if keep is not None and strategy != LEAVE_ALONE and verdict.measure.higher_is_better:
             points = 100 * (assessment.target.mean - keep.target.mean)
             row["gain_points"] = points
             row["cost_per_point"] = assessment.adoption_cost / points if points > 0 else None
+        elif keep is not None and strategy != LEAVE_ALONE:  # a regressor: error reduction, in units and %
+            lower = keep.target.mean - assessment.target.mean
+            percent = 100 * lower / keep.target.mean if keep.target.mean else 0.0
+            row |= {"gain_error": lower, "gain_percent": percent,
+                    "cost_per_percent": assessment.adoption_cost / percent if percent > 0 else None}
         for figure in TABLE_FIGURES:
             if figure in record.means:
                 interval = record.ci95[figure]
@@ -380,12 +436,17 @@ def metric_rows(records: Mapping[str, StrategyRecord], verdict: Verdict) -> dict
     """What `dvc metrics show` lists, a row per strategy: its verdict, target, accuracies,
     forgetting and cost (means over its seeds), rounded to what the seeds can tell apart."""
     rows = {}
+    m = verdict.measure
+
+    def shown(value: float) -> float:  # accuracy to 4 decimals; an error to 4 significant digits
+        return round(value, 4) if m.higher_is_better else float(f"{value:.4g}")
+
     for strategy, record in records.items():
         a = verdict.assessments[strategy]
         rows[strategy] = {
-            "verdict": verdict.word(strategy), "target": round(a.target.mean, 4),
-            "acc_old": round(record.means["acc_old"], 4), "acc_new": round(record.means["acc_new"], 4),
-            "forgetting": round(a.forgetting.mean, 4), verdict.cost_metric: float(f"{a.adoption_cost:.4g}"),
+            "verdict": verdict.word(strategy), "target": shown(a.target.mean),
+            m.old: shown(record.means[m.old]), m.new: shown(record.means[m.new]),
+            "forgetting": shown(a.forgetting.mean), verdict.cost_metric: float(f"{a.adoption_cost:.4g}"),
             "seeds": a.seeds,
         }
     return rows
@@ -410,10 +471,20 @@ def markdown(
         return Markdown(Interval(row[figure], row[f"{figure}_low"], row[f"{figure}_high"]).text(digits))
 
     def gain(row):
+        if "gain_error" in row:
+            per = row["cost_per_percent"]
+            return (md("{:+.3g} ({:+.1f}%)", row["gain_error"], row["gain_percent"])
+                    + (md(" ({:.3g}/%)", per) if per is not None else ""))
         if "gain_points" not in row:
             return Markdown()
         per = row["cost_per_point"]
         return md("{:+.1f}", row["gain_points"]) + (md(" ({:.3g}/point)", per) if per is not None else "")
+
+    m = verdict.measure
+    third = "f1_all" if m.higher_is_better else "r2_all"
+    gained = ("\"gain\" is points of target over keeping the model, with the cost of each point" if m.higher_is_better
+              else f"\"gain\" is how much lower the target {m.primary} is than keeping the model's, in the label's "
+                   "units and as a share of it, with the cost of each percent; lower errors are better")
 
     out = [md("# Should you retrain? The comparison"), md("")]
     if head:
@@ -428,19 +499,19 @@ def markdown(
         md(""),
         md("## The strategies side by side"),
         md(""),
-        md("Mean over the seeds, with the 95% interval in brackets. Target = {:.2f} x acc_old + {:.2f} x acc_new. "
-           "\"vs best\" is the paired difference of targets, seed by seed; \"gain\" is points of target over keeping "
-           "the model, with the cost of each point.", 1 - policy.new_traffic_share, policy.new_traffic_share),
+        md("Mean over the seeds, with the 95% interval in brackets. Target = {:.2f} x {} + {:.2f} x {}. "
+           "\"vs best\" is the paired difference of targets, seed by seed; {}.", 1 - policy.new_traffic_share, m.old,
+           policy.new_traffic_share, m.new, gained),
         md(""),
-        md("| strategy | verdict | target | vs best | gain | acc_old | acc_new | f1_all | forgetting | "
-           "CPU s | GPU s | cost to adopt | seeds | model version |"),
+        md("| strategy | verdict | target | vs best | gain | {} | {} | {} | forgetting | "
+           "CPU s | GPU s | cost to adopt | seeds | model version |", m.old, m.new, third),
         md("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"),
     ]
     for row in rows:
         out.append(md(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.4g} {} | {} | {} |",
             row["strategy"], row["verdict"], cell(row, "target"), cell(row, "gap"), gain(row),
-            cell(row, "acc_old"), cell(row, "acc_new"), cell(row, "f1_all"), cell(row, "forgetting"),
+            cell(row, m.old), cell(row, m.new), cell(row, third), cell(row, "forgetting"),
             cell(row, "cpu_seconds", 2), cell(row, "gpu_seconds", 2), row["adoption_cost"], verdict.cost_metric,
             row["seeds"], row["model_version"],
         ))

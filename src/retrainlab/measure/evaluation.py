@@ -1,11 +1,14 @@
 """Metrics, computed the same way for every strategy so comparisons are fair by construction.
 
-Metric names are defined here once: `acc_old`, `loss_new`, `f1_all`, `forgetting`, ...
-"old" is the initial data's test split, "new" the incremental data's, "all" both together.
+A classifier's figures (`Score`: accuracy, cross-entropy, macro-F1) and a regressor's
+(`Errors`: RMSE, MAE, R²), named as the task's measure (retrainlab.measure.task) names them:
+`acc_old`, `loss_new`, `rmse_all`, ... "old" is the initial data's test split, "new" the
+incremental data's, "all" both together.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -14,22 +17,13 @@ import pandas as pd
 from scipy import stats
 
 from retrainlab.data import encode_labels, plain
+from retrainlab.measure.task import ALL, FORGETTING, MEASURES, Measure, measure_of
 
 TEST_SETS = {"old": "initial_test", "new": "incremental_test"}
-ALL = "all"
-MEASURES = ("acc", "loss", "f1")
-FORGETTING = "forgetting"
+CLASSIFIER = measure_of(None)
 # Probability floor for the loss, so a label the model has never seen costs -log(1e-7) ~ 16.1.
 PROBABILITY_FLOOR = 1e-7
-
-
-def metric_name(measure: str, test_set: str) -> str:
-    return f"{measure}_{test_set}"
-
-
-METRIC_NAMES = tuple(
-    metric_name(m, t) for t in (*TEST_SETS, ALL) for m in MEASURES
-) + (FORGETTING,)
+__all__ = ["ALL", "FORGETTING", "MEASURES", "Measure", "measure_of"]
 
 
 class Score:
@@ -82,34 +76,82 @@ class Score:
         }
 
 
+class Errors:
+    """RMSE, MAE and R² of predicted numbers, added up chunk by chunk: the squared and
+    absolute errors' sums, and the true values' count, mean and sum of squared deviations
+    (pooled as Chan et al. pool variances, so a large mean costs no precision); `+` pools
+    two (the "all" test set). R² is 1 - SSE / SST over the rows scored together."""
+
+    def __init__(self) -> None:
+        self.rows, self.squared, self.absolute, self.mean, self.spread = 0, 0.0, 0.0, 0.0, 0.0
+
+    def add(self, predicted: np.ndarray, y_true: np.ndarray) -> Errors:
+        truth = np.asarray(y_true, dtype=np.float64).reshape(-1)
+        errors = np.asarray(predicted, dtype=np.float64).reshape(-1) - truth
+        chunk = Errors()
+        chunk.rows, chunk.squared, chunk.absolute = len(truth), float(errors @ errors), float(np.abs(errors).sum())
+        if len(truth):
+            chunk.mean = float(truth.mean())
+            chunk.spread = float(((truth - chunk.mean) ** 2).sum())
+        pooled = self + chunk
+        self.__dict__.update(pooled.__dict__)
+        return self
+
+    def __add__(self, other: Errors) -> Errors:
+        pooled = Errors()
+        pooled.rows = self.rows + other.rows
+        pooled.squared, pooled.absolute = self.squared + other.squared, self.absolute + other.absolute
+        if pooled.rows:
+            delta = other.mean - self.mean
+            pooled.mean = self.mean + delta * other.rows / pooled.rows
+            pooled.spread = self.spread + other.spread + delta**2 * self.rows * other.rows / pooled.rows
+        return pooled
+
+    def metrics(self) -> dict[str, float]:
+        """R² is NaN where the true values do not vary (prepare refuses such a test set)."""
+        return {
+            "rmse": math.sqrt(self.squared / self.rows),
+            "mae": self.absolute / self.rows,
+            "r2": 1 - self.squared / self.spread if self.spread > 0 else math.nan,
+        }
+
+
 def score(probs: np.ndarray, labels: Sequence, y_true: np.ndarray) -> dict[str, float]:
     """Accuracy, mean cross-entropy and macro-F1 of one set of predicted probabilities."""
     return Score().add(probs, labels, y_true).metrics()
 
 
 def evaluate(
-    predict_proba, labels: Sequence, tests: dict[str, Iterable[tuple[pd.DataFrame, np.ndarray]]], on_chunk=None,
+    predict, labels: Sequence, tests: dict[str, Iterable[tuple[pd.DataFrame, np.ndarray]]], on_chunk=None,
+    measure: Measure = CLASSIFIER,
 ) -> dict[str, float]:
-    """Every metric on "old", "new" and "all", named by `metric_name`.
+    """Every figure of the task's measure on "old", "new" and "all", named as it names them.
 
-    `tests` maps "old" and "new" to (features, true labels) chunks; `predict_proba` maps
-    features to probabilities over `labels`. `on_chunk(test_set, true, predicted)`, when
-    given, sees each chunk's labels (the per-class figures are made of them).
+    `tests` maps "old" and "new" to (features, true labels) chunks; `predict` maps features
+    to probabilities over `labels` (a classifier) or to predicted numbers (a regressor).
+    `on_chunk(test_set, true, predicted)`, when given, sees each chunk's true and predicted
+    labels or numbers (the per-class figures and the residual plots are made of them).
     """
+    regression = not measure.higher_is_better
     scores = {}
     label_array = np.asarray(labels, dtype=object)
     for name, chunks in tests.items():
-        scores[name] = Score()
+        scores[name] = Errors() if regression else Score()
         for x, y in chunks:
-            probs = predict_proba(x)
-            scores[name].add(probs, labels, y)
+            out = predict(x)
+            if regression:
+                predicted = np.asarray(out, dtype=np.float64).reshape(-1)
+                scores[name].add(predicted, y)
+            else:
+                scores[name].add(out, labels, y)
+                predicted = label_array[out.argmax(axis=1)]
             if on_chunk is not None:
-                on_chunk(name, y, label_array[probs.argmax(axis=1)])
-    scores[ALL] = sum((scores[name] for name in TEST_SETS), Score())
+                on_chunk(name, y, predicted)
+    scores[ALL] = sum((scores[name] for name in TEST_SETS), Errors() if regression else Score())
     metrics = {}
     for test_set in (*TEST_SETS, ALL):
-        for measure, value in scores[test_set].metrics().items():
-            metrics[metric_name(measure, test_set)] = value
+        for figure, value in scores[test_set].metrics().items():
+            metrics[measure.name(figure, test_set)] = value
     return metrics
 
 
@@ -120,17 +162,21 @@ def accuracy(y_true: Sequence, y_pred: Sequence) -> float:
 class Predictions:
     """The true and the predicted label of each test row: every row counted by (actual,
     predicted) pair, for the per-class recall (`confusion`), and up to `limit` rows per test
-    set kept as they are, for DVC's confusion plot (`frame`)."""
+    set kept as they are, for DVC's confusion plot (`frame`). A regressor's (`numbers`):
+    the rows kept as numbers, for the predicted-against-true and residual plots, no pairs."""
 
-    def __init__(self, limit: int = 20_000) -> None:
-        self.limit = limit
+    def __init__(self, limit: int = 20_000, numbers: bool = False) -> None:
+        self.limit, self.numbers = limit, numbers
         self.rows: dict[str, list[pd.DataFrame]] = {}
         self.pairs: Counter[tuple[str, str, str]] = Counter()
 
     def __call__(self, test_set: str, true: np.ndarray, predicted: np.ndarray) -> None:
-        actual = _as_text(np.asarray(true, dtype=object))
-        guessed = _as_text(np.asarray(predicted, dtype=object))
-        if len(actual):
+        if self.numbers:
+            actual, guessed = np.asarray(true, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
+        else:
+            actual = _as_text(np.asarray(true, dtype=object))
+            guessed = _as_text(np.asarray(predicted, dtype=object))
+        if len(actual) and not self.numbers:
             pairs, counts = np.unique(np.stack([actual, guessed]).astype(str), axis=1, return_counts=True)
             self.pairs.update({(test_set, a, p): int(n) for (a, p), n in zip(pairs.T, counts)})
         kept = sum(len(f) for f in self.rows.get(test_set, []))
@@ -161,16 +207,6 @@ def per_class_recall(confusion: Mapping[str, Sequence[Sequence]]) -> pd.DataFram
     return (hits.groupby(by).sum() / counts["rows"].groupby(by).sum()).unstack("test_set")
 
 
-def target(figures: Mapping[str, float], new_traffic_share: float) -> float:
-    """The figure the decision weighs: accuracy on the traffic the model will see next,
-    `(1 - new_traffic_share) * acc_old + new_traffic_share * acc_new`. Defined here only:
-    the comparison, the promotion gates and the decision map read it from here."""
-    return (1 - new_traffic_share) * figures["acc_old"] + new_traffic_share * figures["acc_new"]
-
-
-def forgetting(baseline_acc_old: float, acc_old: float) -> float:
-    """How much accuracy on the old data an update lost (negative: it gained)."""
-    return baseline_acc_old - acc_old
 
 
 def _as_text(values: np.ndarray) -> np.ndarray:
@@ -196,9 +232,3 @@ def mean_interval(
         low, high = max(low, bounds[0]), min(high, bounds[1])
     return mean, low, high
 
-
-def bounds_of(figure: str) -> tuple[float, float] | None:
-    """The range a figure cannot leave: [0, 1] for accuracies and F1, [-1, 1] for forgetting."""
-    if figure.startswith(("acc_", "f1_")) or figure == "target":
-        return (0.0, 1.0)
-    return (-1.0, 1.0) if figure == FORGETTING else None

@@ -16,7 +16,8 @@ from retrainlab.base import layout
 from retrainlab.base.errors import PipelineError
 from retrainlab.base.files import write_text_atomically
 from retrainlab.config import TRAIN
-from retrainlab.measure.evaluation import bounds_of, mean_interval
+from retrainlab.measure.evaluation import mean_interval
+from retrainlab.measure.task import FORGETTING, TARGET, of_figures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,18 +139,19 @@ class StrategyRecord:
         write_text_atomically(root / layout.record_path(self.strategy), json.dumps(self.to_json(), indent=2) + "\n")
 
 
-# The figures a registered version carries as tags, its own and their means over the seeds.
-HEADLINE = ("acc_old", "acc_new", "acc_all", "forgetting")
 # Figures whose 95% interval a strategy run logs for the UI: those the decision weighs. Not the
 # GPU count or the rows trained, which the seeds share, nor every other figure's, which
 # records/<strategy>.json and the report hold: a run's charts stay few.
-INTERVAL_FIGURES = ("acc_old", "acc_new", "forgetting", "cpu_seconds", "gpu_seconds", "cost_usd")
+INTERVAL_FIGURES = ("acc_old", "acc_new", "rmse_old", "rmse_new", "forgetting", "cpu_seconds", "gpu_seconds",
+                    "cost_usd")
 
 
 def rounded(figures: dict[str, float]) -> dict[str, float]:
-    """Figures as MLflow shows them: accuracies, losses and F1 to 4 decimals (a seed's
-    test set tells no finer), seconds to 2, memory in whole MB, money to 4 significant
-    digits; counts as they are."""
+    """Figures as MLflow shows them: accuracies, losses, F1 and R² to 4 decimals (a seed's
+    test set tells no finer), errors in the label's units (and a regressor's target and
+    forgetting) to 6 significant digits, seconds to 2, memory in whole MB, money to 4
+    significant digits; counts as they are."""
+    regression = not of_figures(figures).higher_is_better
     shown = {}
     for name, value in figures.items():
         stem = name.removesuffix("_ci_low").removesuffix("_ci_high")
@@ -159,7 +161,9 @@ def rounded(figures: dict[str, float]) -> dict[str, float]:
             shown[name] = round(value)
         elif stem.endswith("_usd"):
             shown[name] = float(f"{value:.4g}")
-        elif stem.startswith(("acc_", "loss_", "f1_", "target")) or stem == "forgetting":
+        elif stem.startswith(("rmse_", "mae_")) or (regression and stem in (TARGET, FORGETTING)):
+            shown[name] = float(f"{value:.6g}")
+        elif stem.startswith(("acc_", "loss_", "f1_", "r2_", "target")) or stem == "forgetting":
             shown[name] = round(value, 4)
         else:
             shown[name] = value
@@ -169,8 +173,9 @@ def rounded(figures: dict[str, float]) -> dict[str, float]:
 def summarize(per_seed: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, Interval]]:
     """Mean and 95% interval of every figure over the seeds (the figures of the first seed)."""
     means, intervals = {}, {}
+    measure = of_figures(per_seed[0])
     for name in per_seed[0]:
-        mean, low, high = mean_interval([figures[name] for figures in per_seed], bounds=bounds_of(name))
+        mean, low, high = mean_interval([figures[name] for figures in per_seed], bounds=measure.bounds(name))
         means[name], intervals[name] = mean, Interval(low, high)
     return means, intervals
 

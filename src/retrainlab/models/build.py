@@ -12,11 +12,12 @@ import keras
 import numpy as np
 
 from retrainlab.base.errors import DataError
+from retrainlab.base.tasks import REGRESSION
 from retrainlab.config import TRAIN
 from retrainlab.data import NUMERIC, TEXT, Feature, grown_labels
 from retrainlab.data.stream import FeatureStats, windows
 from retrainlab.models.bundle import ModelBundle, input_names
-from retrainlab.models.outputs import output_layer
+from retrainlab.models.outputs import TARGET_SCALE, output_layer
 from retrainlab.models.surgery import grow_output, reinitialised
 
 
@@ -29,10 +30,14 @@ def build_model(
     seed: int,
     text_length: int = 64,
     embedding_dim: int = 32,
+    target: tuple[float, float] | None = None,
 ) -> keras.Model:
     """A fresh MLP whose preprocessing layers hold `stats` of its training rows. A text column
     is read as its first `text_length` tokens (`TextVectorization` with the vocabulary of
-    `stats`), each an `embedding_dim`-wide embedding, averaged over the text's tokens."""
+    `stats`), each an `embedding_dim`-wide embedding, averaged over the text's tokens.
+    `n_classes` 0 makes a regressor: one linear unit, then the target's scaling (`target`:
+    the training labels' mean and standard deviation), so the network learns a standardised
+    label and the saved model predicts in the label's own units."""
     inputs, numeric, encoded = {}, [], []
     for name, feature in zip(input_names(features), features):
         if feature.kind == NUMERIC:
@@ -59,8 +64,11 @@ def build_model(
         x = keras.layers.Dense(units, activation="relu", kernel_initializer=init, name=f"hidden_{i}")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, seed=seed + i, name=f"dropout_{i}")(x)
-    output = output_layer(n_classes, keras.initializers.GlorotUniform(seed=seed + len(hidden_units)))
-    return keras.Model(inputs, output(x), name="retrainlab_mlp")
+    output = output_layer(n_classes, keras.initializers.GlorotUniform(seed=seed + len(hidden_units)))(x)
+    if n_classes == 0:
+        mean, std = target
+        output = keras.layers.Rescaling(scale=std, offset=mean, name=TARGET_SCALE)(output)
+    return keras.Model(inputs, output, name="retrainlab_mlp")
 
 def fresh_bundle(data, params, splits: Sequence[str], seed: int, base: ModelBundle | None) -> ModelBundle:
     """A model with fresh weights for the classes of `splits`: the project's MLP built on
@@ -69,10 +77,16 @@ def fresh_bundle(data, params, splits: Sequence[str], seed: int, base: ModelBund
     its output grown for any class they add."""
     labels = data.classes(*splits)
     paths = [data.path(s) for s in splits]
+    regression = data.summary.task == REGRESSION
     if params.baseline.from_ == TRAIN or base is None:
+        m = params.model
+        if regression:
+            stats = FeatureStats.of_files(paths, data.features, m.text_tokens)
+            model = build_model(data.features, stats, 0, m.hidden_units, m.dropout, seed, m.text_length,
+                                m.embedding_dim, data.label_moments(*splits))
+            return ModelBundle(model, data.features, [], data.label, task=REGRESSION)
         if len(labels) < 2:
             raise DataError(f"{' + '.join(splits)}: only one class ({labels[0]!r}); a classifier needs two or more")
-        m = params.model
         stats = FeatureStats.of_files(paths, data.features, m.text_tokens)
         model = build_model(data.features, stats, len(labels), m.hidden_units, m.dropout, seed, m.text_length,
                             m.embedding_dim)

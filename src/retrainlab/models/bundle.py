@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from retrainlab.base.errors import ModelFileError, ModelShapeError
+from retrainlab.base.tasks import CLASSIFICATION, REGRESSION
 from retrainlab.data import NUMERIC, Feature, encode_labels
 from retrainlab.models.files import MODEL_FILE, copy_model, load_keras
 
@@ -93,11 +94,12 @@ class ModelBundle:
 
     model: keras.Model
     features: tuple[Feature, ...]
-    labels: list  # original label values, in the order of the model's output units
+    labels: list  # original label values, in the order of the model's output units (a regressor: none)
     label_column: str
     contract: InputContract | None = None  # None: the project's own MLP (InputContract.of_columns)
     # A brought model's own compiled optimizer and loss (serialised), used to train it further.
     compiled: dict[str, Any] | None = None
+    task: str = CLASSIFICATION  # or REGRESSION: one output unit, the label's value in its own units
 
     def __post_init__(self) -> None:
         if self.contract is None:
@@ -120,25 +122,43 @@ class ModelBundle:
         return arrays
 
     def predict_proba(self, frame: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
-        inputs = self.inputs(frame)
-        if 0 < len(frame) <= batch_size:
-            # One batch: Keras' compiled predict step, without the half second `predict` spends
-            # setting up its data adapter and step function for each new model.
-            probs = np.asarray(self.model.predict_on_batch(inputs))
-        else:
-            probs = self.model.predict(inputs, batch_size=batch_size, verbose=0)
+        # One batch: Keras' compiled predict step, without the half second `predict` spends
+        # setting up its data adapter and step function for each new model.
+        probs = self._outputs(frame, batch_size)
         return np.hstack([1 - probs, probs]) if probs.shape[1] == 1 else probs
 
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """What the task's measure scores: class probabilities, or a regressor's numbers (one per row)."""
+        if self.task == REGRESSION:
+            return self._outputs(frame).reshape(-1)
+        return self.predict_proba(frame)
+
+    def _outputs(self, frame: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
+        inputs = self.inputs(frame)
+        if 0 < len(frame) <= batch_size:
+            return np.asarray(self.model.predict_on_batch(inputs))
+        return self.model.predict(inputs, batch_size=batch_size, verbose=0)
+
     def predict_labels(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each row's predicted label: a class, or a regressor's number."""
+        if self.task == REGRESSION:
+            return self.predict(frame)
         return np.asarray(self.labels, dtype=object)[self.predict_proba(frame).argmax(axis=1)]
 
     def encode(self, labels: Sequence) -> np.ndarray:
-        """Output-unit index of each label; -1 for a label this model has never seen."""
+        """Output-unit index of each label, -1 for a label this model has never seen; a
+        regressor's targets are the labels themselves, as float32."""
+        if self.task == REGRESSION:
+            return np.asarray(labels, dtype=np.float32)
         return encode_labels(labels, self.labels)
 
     @property
+    def regression(self) -> bool:
+        return self.task == REGRESSION
+
+    @property
     def binary(self) -> bool:
-        return self.model.outputs[0].shape[-1] == 1
+        return self.task == CLASSIFICATION and self.model.outputs[0].shape[-1] == 1
 
     def detached(self) -> ModelBundle:
         """A copy built outside any tf.distribute scope, with the same weights: what is
@@ -155,6 +175,7 @@ class ModelBundle:
             "label_column": self.label_column,
             "contract": self.contract.to_json(),
             "compiled": self.compiled,
+            "task": self.task,
         }
         (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
@@ -169,7 +190,8 @@ class ModelBundle:
         except Exception as exc:  # missing, unreadable, not JSON, or not our layout
             raise ModelFileError(directory / META_FILE, exc) from None
         model = load_keras(directory / MODEL_FILE)
-        return cls(model, features, labels, label_column, contract, meta.get("compiled"))
+        return cls(model, features, labels, label_column, contract, meta.get("compiled"),
+                   meta.get("task", CLASSIFICATION))
 
 def input_names(features: Sequence[Feature]) -> list[str]:
     """Keras input names: column names made safe for graph names, kept unique by position."""

@@ -1,6 +1,7 @@
 """What a model outputs, and the loss it is trained with against it: the output layer
-(softmax or sigmoid class probabilities), a brought model's logits read as its loss says,
-and the compiled optimizer and loss of each training."""
+(softmax or sigmoid class probabilities, or one linear unit: a regressor's number, in the
+label's units through the target's scaling), a brought model's logits read as its loss
+says, what task a model's head does, and the compiled optimizer and loss of each training."""
 
 from __future__ import annotations
 
@@ -9,15 +10,57 @@ from typing import Any
 import keras
 
 from retrainlab.base.errors import ModelShapeError
+from retrainlab.base.tasks import CLASSIFICATION, REGRESSION
 from retrainlab.models.bundle import model_input
 from retrainlab.models.files import copy_model
 
 OUTPUT = "output"
+TARGET_SCALE = "target_scale"  # the project's regressor: the output unit's value in the label's units
 
 HEAD_ACTIVATIONS = ("softmax", "sigmoid")
+# Losses a regressor may have been compiled with, which it keeps when trained further.
+REGRESSION_LOSSES = ("mean_squared_error", "mse", "mean_absolute_error", "mae", "huber", "huber_loss", "log_cosh",
+                     "mean_squared_logarithmic_error", "msle")
 
 
-def probability_output(model: keras.Model, compiled: dict[str, Any] | None, where: str):
+def model_task(model: keras.Model, compiled: dict[str, Any] | None) -> str | None:
+    """What a model's head does: class probabilities (a softmax or sigmoid, or a linear layer
+    compiled with a from_logits=True loss) or one number (one linear unit otherwise); None
+    for anything else."""
+    layer = head_layer_of(model)
+    activation = _activation(layer)
+    if activation in HEAD_ACTIVATIONS or (activation == "linear" and _loss_config(compiled).get("from_logits")):
+        return CLASSIFICATION
+    if activation == "linear" and model.outputs[0].shape[-1] == 1:
+        return REGRESSION
+    return None
+
+
+def check_task(model: keras.Model, compiled: dict[str, Any] | None, task: str, label: str, rule: str,
+               where: str) -> None:
+    """A brought model whose head does not do the data's task is one line naming the
+    label, the task setting (and why it applied) and the model's head."""
+    own = model_task(model, compiled)
+    if own is None or own == task:
+        return
+    layer = head_layer_of(model)
+    head = (f"its output layer '{layer.name}' ({type(layer).__name__}, {model.outputs[0].shape[-1]} unit(s), "
+            f"activation {_activation(layer)})")
+    does = "predicts a number (regression)" if own == REGRESSION else "gives class probabilities (classification)"
+    fix = ("set data.task: regression if the label is a quantity, or bring a classifier"
+           if own == REGRESSION else "set data.task: classification if the label is classes, or bring a regressor "
+           "(one linear output unit)")
+    raise ModelShapeError(f"{where}: {head} {does}, but the label '{label}' is read as {task} ({rule}); {fix}")
+
+
+def head_layer_of(model: keras.Model) -> keras.layers.Layer:
+    """The layer that makes the model's output: the last one, less a trailing scaling of
+    the target (the project's regressor's)."""
+    layers = [layer for layer in model.layers if layer.name != TARGET_SCALE]
+    return layers[-1]
+
+
+def probability_output(model: keras.Model, compiled: dict[str, Any] | None, where: str, task: str = CLASSIFICATION):
     """A brought model whose output retrainlab reads as class probabilities, and the loss
     settings to train it with: returns (model, compiled).
 
@@ -25,13 +68,20 @@ def probability_output(model: keras.Model, compiled: dict[str, Any] | None, wher
     with a `from_logits=True` loss gives logits: its softmax (one unit: its sigmoid) is put
     into that layer, the same weights giving the probabilities its loss computed, and the
     loss keeps its settings, now on probabilities. Anything else is refused in one line: the
-    project cannot read it (a linear unit under a regression loss predicts a number)."""
+    project cannot read it (a linear unit under a regression loss predicts a number). A
+    regressor (`task` regression, whose head `check_task` has checked) is kept as it is."""
+    if task == REGRESSION:
+        if model.outputs[0].shape[-1] != 1 or _activation(head_layer_of(model)) != "linear":
+            layer = head_layer_of(model)
+            raise ModelShapeError(f"{where}: its output layer '{layer.name}' has {model.outputs[0].shape[-1]} units; a "
+                                  "regressor ends with one linear unit (Dense(1)) that predicts the label")
+        return model, compiled
     last = model.layers[-1]
     activation = _activation(last)
     logits = _loss_config(compiled).get("from_logits") is True
     if activation not in HEAD_ACTIVATIONS and not (activation == "linear" and logits):
         width = model.outputs[0].shape[-1]
-        number = (" (one linear unit predicts a number: regression, which retrainlab does not compare yet)"
+        number = (" (one linear unit predicts a number: set data.task: regression if the label is one)"
                   if width == 1 and activation == "linear" else "")
         raise ModelShapeError(
             f"{where}: its output layer '{last.name}' ({type(last).__name__}, activation {activation}) gives no "
@@ -73,29 +123,36 @@ def _with_probabilities(model: keras.Model) -> keras.Model:
         output = keras.layers.Activation(activation, name=f"{last.name}_{activation}")(copy.outputs[0])
     return keras.Model(model_input(copy), output, name=copy.name)
 
-def head_layer(model: keras.Model, why: str) -> keras.layers.Dense:
-    """The model's output layer, which surgery rebuilds: its last layer must be a Dense layer
-    with a softmax or sigmoid activation. `why` says what the surgery is for."""
-    last = model.layers[-1]
+def head_layer(model: keras.Model, why: str, regression: bool = False) -> keras.layers.Dense:
+    """The model's output layer, which surgery rebuilds: a Dense layer with a softmax or
+    sigmoid activation (a regressor's: one linear unit), the last but a target scaling.
+    `why` says what the surgery is for."""
+    last = head_layer_of(model)
     activation = keras.activations.serialize(last.activation) if isinstance(last, keras.layers.Dense) else None
-    if activation not in HEAD_ACTIVATIONS:
+    ok = (activation == "linear" and last.units == 1) if regression else activation in HEAD_ACTIVATIONS
+    if not ok:
+        wanted = "one linear unit" if regression else "a softmax (or sigmoid) activation"
         raise ModelShapeError(
             f"the model's last layer '{last.name}' ({type(last).__name__}, activation {activation}) cannot be rebuilt "
-            f"to {why}: end the model with a Dense layer with a softmax (or sigmoid) activation"
+            f"to {why}: end the model with a Dense layer with {wanted}"
         )
     return last
 
 def output_layer(n_classes: int, kernel_initializer, name: str = OUTPUT, softmax: bool = False) -> keras.layers.Dense:
-    """Two classes get one sigmoid unit, unless `softmax` (a brought two-unit softmax stays one)."""
+    """Two classes get one sigmoid unit, unless `softmax` (a brought two-unit softmax stays
+    one); no classes (a regressor) one linear unit."""
+    if n_classes == 0:
+        return keras.layers.Dense(1, activation="linear", kernel_initializer=kernel_initializer, name=name)
     if n_classes == 2 and not softmax:
         return keras.layers.Dense(1, activation="sigmoid", kernel_initializer=kernel_initializer, name=name)
     return keras.layers.Dense(n_classes, activation="softmax", kernel_initializer=kernel_initializer, name=name)
 
 def compile_model(
     model: keras.Model, learning_rate: float, compiled: dict[str, Any] | None = None,
-    objective: dict[str, Any] | None = None,
+    objective: dict[str, Any] | None = None, regression: bool = False,
 ) -> str:
-    """Compile for training on integer class targets; return what was used, for the run.
+    """Compile for training on integer class targets (`regression`: on the label's values,
+    with the mean squared error); return what was used, for the run.
 
     A brought model's own optimizer (fresh state, same settings) and loss, with its settings
     (`probability_output` says what became of from_logits), are used where it has them and
@@ -104,13 +161,22 @@ def compile_model(
     """
     binary = model.outputs[0].shape[-1] == 1
     name = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
+    metrics: list = ["accuracy"]
+    if regression:
+        name, metrics = "mean_squared_error", [keras.metrics.RootMeanSquaredError(name="rmse")]
     loss, optimizer = name, keras.optimizers.Adam(learning_rate=learning_rate)
     used = f"Adam(learning_rate={learning_rate:g}), {name} (params)"
     if compiled and compiled.get("optimizer"):
         optimizer = keras.optimizers.deserialize(compiled["optimizer"])
         used = f"{type(optimizer).__name__} as the model was compiled"
         own = loss_name(compiled)
-        if own == name:
+        if regression and own in REGRESSION_LOSSES:
+            name = own
+            used += f", {own}{_loss_settings(compiled)}"
+            loss = keras.losses.deserialize(compiled["loss"]) if isinstance(compiled["loss"], dict) else own
+        elif regression:
+            used += f", {name} (its own loss, {own}, is no regression loss)"
+        elif own == name:
             used += f", {name}{_loss_settings(compiled)}"
             loss = keras.losses.deserialize(compiled["loss"]) if isinstance(compiled["loss"], dict) else name
         else:
@@ -119,7 +185,7 @@ def compile_model(
         used = used.replace(name, objective["text"], 1) if name in used else f"{used}, {objective['text']}"
         model.compile(optimizer=optimizer, loss=objective["loss"], metrics=objective["metrics"])
         return used
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return used
 
 def _loss_settings(compiled: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 from retrainlab.base.errors import ModelShapeError
 from retrainlab.models.bundle import model_input
 from retrainlab.models.files import copy_model
-from retrainlab.models.outputs import head_layer, output_layer
+from retrainlab.models.outputs import TARGET_SCALE, head_layer, output_layer
 from retrainlab.models.vocabulary import fed_embedding
 
 
@@ -48,11 +48,11 @@ def grow_output(model: keras.Model, n_classes: int, seed: int) -> keras.Model:
 
     The old classes keep their weights, so predictions among them are unchanged; the new
     classes' units start small and random. A two-class sigmoid output becomes an exactly
-    equivalent softmax (logits [0, z]) before it grows. With no class to add, the model is
-    only copied.
+    equivalent softmax (logits [0, z]) before it grows. With no class to add, or none at all
+    (a regressor, `n_classes` 0), the model is only copied.
     """
     copy = copy_model(model)
-    if n_classes == max(2, copy.outputs[0].shape[-1]):
+    if n_classes == 0 or n_classes == max(2, copy.outputs[0].shape[-1]):
         return copy
     return _rebuild_head(copy, n_classes, new_layers=0, seed=seed)
 
@@ -64,9 +64,10 @@ def attach_head(
 
     The new layers start as the identity on the (non-negative, post-ReLU) features and the
     output keeps the old weights, so the fine-tuned model starts exactly where `model` was.
+    `n_classes` 0: a regressor, whose output unit and target scaling are kept.
     """
     copy = copy_model(model)
-    head = head_layer(copy, "fine-tune it")
+    head = head_layer(copy, "fine-tune it", regression=n_classes == 0)
     weighted = [layer for layer in copy.layers if layer.weights and layer is not head]
     keep = weighted[len(weighted) - trainable_layers:] if trainable_layers else []
     for layer in copy.layers:
@@ -128,7 +129,8 @@ def _as_text(values: np.ndarray) -> np.ndarray:
     return np.char.decode(values.astype(bytes)) if values.dtype.kind in "OS" else values
 
 def _rebuild_head(model: keras.Model, n_classes: int, new_layers: int, seed: int) -> keras.Model:
-    old = head_layer(model, "add classes" if new_layers == 0 else "fine-tune it")
+    regression = n_classes == 0
+    old = head_layer(model, "add classes" if new_layers == 0 else "fine-tune it", regression)
     kernel, bias = old.get_weights()
     x = old.input
     width = x.shape[-1]
@@ -142,6 +144,11 @@ def _rebuild_head(model: keras.Model, n_classes: int, new_layers: int, seed: int
             bias_initializer="zeros",
             name=name,
         )(x)
+    if regression:
+        head = output_layer(0, keras.initializers.GlorotUniform(seed=seed), name=old.name)
+        output = head(x)
+        head.set_weights([kernel, bias])
+        return keras.Model(model_input(model), _scaled(model, output), name=model.name)
     n_old = 2 if kernel.shape[1] == 1 else kernel.shape[1]
     if n_classes < n_old:
         raise ValueError(f"cannot shrink an output of {n_old} classes to {n_classes}")
@@ -159,3 +166,11 @@ def _rebuild_head(model: keras.Model, n_classes: int, new_layers: int, seed: int
     output = head(x)
     head.set_weights([kernel, bias])
     return keras.Model(model_input(model), output, name=model.name)
+
+
+def _scaled(model: keras.Model, output):
+    """The output through the model's target scaling, where it has one (the project's regressor)."""
+    for layer in model.layers:
+        if layer.name == TARGET_SCALE:
+            return type(layer).from_config(layer.get_config())(output)
+    return output

@@ -100,7 +100,7 @@ def check_incoming(path: Path, shown: str, old: pd.DataFrame, data: Prepared, pa
     frame, _ = read_table(path, shown, setting)
     features = params.data.files.features or None
     tidy(old, frame, data.label, features, (f"round {params.round}'s data", shown), params.data.missing,
-         text=params.data.files.text)
+         text=params.data.files.text, task=params.data.task)
 
 
 def check_champion(params: Params, root: Path) -> None:

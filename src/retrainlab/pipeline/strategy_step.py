@@ -28,11 +28,13 @@ from mlflow.entities import Metric
 from retrainlab.base import layout
 from retrainlab.base.errors import PipelineError
 from retrainlab.base.files import write_csv
+from retrainlab.base.tasks import REGRESSION
 from retrainlab.config import Params, applicable, as_flat_dict
 from retrainlab.data import Prepared, load_prepared
 from retrainlab.measure import evaluation
-from retrainlab.measure.record import HEADLINE, Runs, StrategyRecord, rounded
+from retrainlab.measure.record import Runs, StrategyRecord, rounded
 from retrainlab.measure.record import load as load_record
+from retrainlab.measure.task import measure_of
 from retrainlab.models.brought import label_order
 from retrainlab.models.bundle import ModelBundle
 from retrainlab.pipeline import user_model
@@ -143,7 +145,7 @@ def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyR
             name, params.round, {str(r.seed): r.figures for r in results},
             {"mode": dist.mode, "workers": dist.cluster.workers, "replicas": dist.replicas},
             origin=step.origin,
-            confusion=results[0].predictions.confusion(),
+            confusion=results[0].predictions.confusion() or None,
         )
         _log_summary(record, results)
         (root / layout.STAGING_DIR).mkdir(parents=True, exist_ok=True)
@@ -218,7 +220,8 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
             mlflow.set_tag(store.TAG_PREFIX + "resumed_after_epoch", str(done))
         _log_inputs(step.data, plan, step.digests)
         recorder = EpochCheckpoint(checkpoint, logs, math.inf if multi_worker else params.checkpoint_seconds)
-        reference = step.base_record.per_seed[str(seed)]["acc_old"] if step.base_record else None
+        old = measure_of(step.data.summary.task).old
+        reference = step.base_record.per_seed[str(seed)][old] if step.base_record else None
         outcome = train_seed(plan, step.data, params, seed, reference, dist=dist, callbacks=[EpochLogger(), recorder],
                              initial_epoch=min(done, plan.epochs), held_out=True, progress=True,
                              refused=", so it is not registered")
@@ -298,7 +301,7 @@ def train_extra_seed(names: list[str], seed: int, params: Params, root: Path = P
         with store.seed_run(name, int(seed), {store.TAG_PREFIX + "extra_seed": "true"}):
             plan = make_plan(name, data, params, base, int(seed))  # one process: compare runs on one machine
             log.info(f"{name} seed {seed}: {workload(data, plan)}")
-            reference = figures[BASELINE]["acc_old"] if name != BASELINE else None
+            reference = figures[BASELINE][measure_of(data.summary.task).old] if name != BASELINE else None
             outcome = train_seed(plan, data, params, int(seed), reference, progress=True,
                                  refused=", so it is not registered")
             figures[name] = outcome.figures
@@ -324,14 +327,16 @@ def _register(step: Step, run_id: str, record: StrategyRecord, primary: SeedResu
     tags = {"strategy": step.name, "run_id": run_id, "seed": str(primary.seed), **step.lineage}
     # The version is the registered seed's model: its own figures; the means over the seeds
     # are named as such.
-    tags |= {name: f"{primary.figures[name]:.4f}" for name in HEADLINE}
-    tags |= {f"mean_{name}": f"{record.means[name]:.4f}" for name in HEADLINE}
+    headline = measure_of(step.data.summary.task).headline
+    shown = "{:.6g}" if step.data.summary.task == REGRESSION else "{:.4f}"  # a regressor's errors are in its units
+    tags |= {name: shown.format(primary.figures[name]) for name in headline}
+    tags |= {f"mean_{name}": shown.format(record.means[name]) for name in headline}
     tags["mean_over_seeds"] = str(seeds)
     data = step.data
     return store.log_and_register_model(
         step.name,
         staged / seed_dir(primary.seed),
-        store.signature(data.features, data.label, primary.bundle.labels),
+        store.signature(data.features, data.label, primary.bundle.labels, primary.bundle.regression),
         data.sample("incremental_test", 5)[data.feature_names],
         step.params.tracking.registered_model,
         tags,

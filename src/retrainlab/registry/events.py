@@ -21,11 +21,23 @@ class Gate:
 
 @dataclasses.dataclass(frozen=True)
 class Figures:
-    """A version's target and accuracies, each None where it was not recorded."""
+    """A version's target and primary figure on the old and new test sets (accuracies, or a
+    regressor's RMSE: `metric`), each None where it was not recorded."""
 
     target: float | None = None
-    acc_old: float | None = None
-    acc_new: float | None = None
+    old: float | None = None
+    new: float | None = None
+    metric: str = "acc"
+
+    def to_json(self) -> dict[str, Any]:
+        """In the tags' shape: `acc_old`, `acc_new` (`rmse_old`, ...), and the target if there is one."""
+        out = {f"{self.metric}_old": self.old, f"{self.metric}_new": self.new}
+        return out if self.target is None else out | {"target": self.target}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Figures:
+        metric = next((k[:-4] for k in raw if k.endswith("_old")), "acc")
+        return cls(raw.get("target"), raw.get(f"{metric}_old"), raw.get(f"{metric}_new"), metric)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,15 +51,11 @@ class Recorded:
     means: Figures
 
     def to_json(self) -> dict[str, Any]:
-        def figures(f: Figures) -> dict[str, float | None]:
-            out = {"acc_old": f.acc_old, "acc_new": f.acc_new}
-            return out if f.target is None else out | {"target": f.target}
-
-        return {"seed": self.seed, "seeds": self.seeds, "own": figures(self.own), "means": figures(self.means)}
+        return {"seed": self.seed, "seeds": self.seeds, "own": self.own.to_json(), "means": self.means.to_json()}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Recorded:
-        return cls(raw["seed"], raw["seeds"], Figures(**raw["own"]), Figures(**raw["means"]))
+        return cls(raw["seed"], raw["seeds"], Figures.from_json(raw["own"]), Figures.from_json(raw["means"]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +79,7 @@ class Event:
         measured = self.measured or Figures()
         return out | {
             "forced": self.forced, "reason": self.reason, "gates": [dataclasses.asdict(g) for g in self.gates],
-            "target": measured.target, "acc_old": measured.acc_old, "acc_new": measured.acc_new,
+            **({"target": measured.target} | measured.to_json()),
             "recorded": None if self.recorded is None else self.recorded.to_json(),
         }
 
@@ -81,7 +89,7 @@ class Event:
             return cls(ROLLBACK, raw["at"], raw["version"], raw["from_version"], raw["reason"])
         return cls(
             raw["action"], raw["at"], raw["version"], raw["from_version"], raw["reason"], bool(raw["forced"]),
-            tuple(Gate(**g) for g in raw["gates"]), Figures(raw["target"], raw["acc_old"], raw["acc_new"]),
+            tuple(Gate(**g) for g in raw["gates"]), Figures.from_json(raw),
             None if raw["recorded"] is None else Recorded.from_json(raw["recorded"]),
         )
 

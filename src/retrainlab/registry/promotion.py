@@ -33,8 +33,10 @@ from retrainlab.data import Prepared, load_prepared
 from retrainlab.decision import comparison
 from retrainlab.decision.recommendation import RecommendationError, read_recommendation
 from retrainlab.measure import evaluation
+from retrainlab.measure.evaluation import CLASSIFIER
 from retrainlab.measure.record import StrategyRecord
 from retrainlab.measure.record import load as load_record
+from retrainlab.measure.task import Measure, measure_of, of_figures
 from retrainlab.registry.events import PROMOTE, ROLLBACK, Event, Figures, Gate, Recorded
 from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG, download_model
 from retrainlab.tracking.store import project_root
@@ -43,7 +45,12 @@ CHALLENGER = "challenger"
 CHAMPION = "champion"
 PREVIOUS = "previous-champion"
 # The losses a version's strategy run recorded: NaN or inf means training diverged.
-RECORDED_LOSSES = tuple(evaluation.metric_name("loss", test_set) for test_set in evaluation.TEST_SETS)
+def recorded_loss_names(measure: Measure) -> tuple[str, ...]:
+    """The figures whose finiteness the gate checks: a classifier's losses, a regressor's RMSEs."""
+    return tuple(measure.name(measure.loss, test_set) for test_set in evaluation.TEST_SETS)
+
+
+RECORDED_LOSSES = recorded_loss_names(CLASSIFIER)
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +65,30 @@ class ModelUnavailable(RetrainlabError):
 
 @dataclasses.dataclass(frozen=True)
 class Measured:
-    """A registered version evaluated now, on the current test sets."""
+    """A registered version evaluated now, on the current test sets: its primary figure
+    (`metric`: accuracy, or a regressor's RMSE) on the old and the new data, and its target;
+    a regressor's MAE target too."""
 
     version: str
-    acc_old: float
-    acc_new: float
+    old: float
+    new: float
     target: float
+    metric: str = "acc"
+    mae_target: float | None = None
+
+    @property
+    def measure(self) -> Measure:
+        return of_figures({f"{self.metric}_old": self.old})
+
+
+@dataclasses.dataclass(frozen=True)
+class Constant:
+    """A constant prediction the candidate must beat: its target, and how the gate names it."""
+
+    gate: str  # "better than the majority class"
+    target: float
+    what: str  # "always predicting the most frequent class of the training data"
+    figure: str = "target"  # the candidate's figure compared: "target" or "mae_target"
 
 
 def gates(
@@ -72,50 +97,60 @@ def gates(
     recorded_forgetting: float,
     policy: CompareParams,
     *,
-    majority_target: float,
+    majority_target: float | None = None,
     losses: Mapping[str, float | None],
+    constants: tuple[Constant, ...] = (),
 ) -> list[Gate]:
-    """The promotion gates, as pure arithmetic on what was measured.
+    """The promotion gates, as pure arithmetic on what was measured, in the direction and the
+    units of the candidate's figure (its measure).
 
-    `majority_target` is the target of always predicting the training data's most frequent
-    class; `losses` are the losses recorded for the version (None where missing).
-    Forgetting is measured against the champion on the old test data when there is one,
-    else it is the forgetting recorded for the version when it was trained.
+    `constants` are the constant predictions it must beat (`majority_target`: a classifier's
+    one, always predicting the training data's most frequent class; a regressor's: the
+    training mean on RMSE and the median on MAE); `losses` are the losses recorded for the
+    version (a regressor's: its RMSEs; None where missing). Forgetting is measured against
+    the champion on the old test data when there is one, else it is the forgetting recorded
+    for the version when it was trained. A regressor's tolerance and ceiling are shares of
+    the champion's error (without one, of the error the candidate started from).
     """
+    m = candidate.measure
+    if majority_target is not None:
+        constants = (Constant("better than the majority class", majority_target,
+                              "always predicting the most frequent class of the training data"), *constants)
     result = [Gate("loads and predicts", True, f"version {candidate.version} predicted every test row")]
     result.append(_finite_loss_gate(losses))
-    better = candidate.target > majority_target
-    result.append(
-        Gate(
-            "better than the majority class",
-            better,
-            f"target {candidate.target:.4f} against {majority_target:.4f} for always predicting the most "
-            "frequent class of the training data" + ("" if better else ": no better than that"),
-        )
-    )
+    f = m.spec
+    for constant in constants:
+        mine = getattr(candidate, constant.figure)
+        better = mine is not None and m.goodness(mine) > m.goodness(constant.target)
+        name = "target" if constant.figure == "target" else "MAE target"
+        result.append(Gate(constant.gate, better, f"{name} {mine:{f}} against {constant.target:{f}} for "
+                           f"{constant.what}" + ("" if better else ": no better than that")))
     if champion is None:
         result.append(Gate("not worse than the champion", True, "there is no champion yet"))
         forgetting = recorded_forgetting
+        scale = m.scale(candidate.old - recorded_forgetting)  # the error it started from
     else:
-        gap = champion.target - candidate.target
+        gap = m.improvement(champion.target, candidate.target)  # how much worse the candidate is
+        tolerance = policy.tolerance * m.scale(champion.target)
         result.append(
             Gate(
                 "not worse than the champion",
-                gap <= policy.tolerance,
-                f"target {candidate.target:.4f} against champion v{champion.version}'s {champion.target:.4f}: "
-                + (f"worse by {gap:.4f}, more than the tolerance {policy.tolerance:.4f}" if gap > policy.tolerance
-                   else f"difference {-gap:+.4f} within the tolerance {policy.tolerance:.4f}"),
+                gap <= tolerance,
+                f"target {candidate.target:{f}} against champion v{champion.version}'s {champion.target:{f}}: "
+                + (f"worse by {gap:{f}}, more than the tolerance {tolerance:{f}}" if gap > tolerance
+                   else f"difference {-gap:+{f}} within the tolerance {tolerance:{f}}"),
             )
         )
-        forgetting = champion.acc_old - candidate.acc_old
-    ceiling = comparison.forgetting_ceiling(policy)  # the recommendation's ceiling at this traffic share
-    shown = "none (all traffic is new)" if math.isinf(ceiling) else f"{ceiling:.4f}"
+        forgetting = m.forgetting(champion.old, candidate.old)
+        scale = m.scale(champion.old)
+    ceiling = comparison.forgetting_ceiling(policy, scale)  # the recommendation's ceiling at this traffic share
+    shown = "none (all traffic is new)" if math.isinf(ceiling) else f"{ceiling:{f}}"
     result.append(
         Gate(
             "forgetting under the ceiling",
             forgetting <= ceiling,
-            f"forgetting {forgetting:.4f} against the ceiling {shown}"
-            + ("" if forgetting <= ceiling else f": over by {forgetting - ceiling:.4f}"),
+            f"forgetting {forgetting:{f}} against the ceiling {shown}"
+            + ("" if forgetting <= ceiling else f": over by {forgetting - ceiling:{f}}"),
         )
     )
     return result
@@ -164,10 +199,12 @@ def recorded_figures(tags: Mapping[str, str], policy: CompareParams) -> Recorded
         except (KeyError, ValueError):
             return None
 
+    m = of_figures({k: 0.0 for k in tags if k.endswith("_old")})
+
     def figures(prefix: str) -> Figures:
-        accs = {k: figure(prefix + k) for k in ("acc_old", "acc_new")}
-        target = None if None in accs.values() else evaluation.target(accs, policy.new_traffic_share)
-        return Figures(target, **accs)
+        accs = {k: figure(prefix + k) for k in (m.old, m.new)}
+        target = None if None in accs.values() else m.target(accs, policy.new_traffic_share)
+        return Figures(target, accs[m.old], accs[m.new], m.primary)
 
     return Recorded(tags.get("seed"), tags.get("mean_over_seeds"), figures(""), figures("mean_"))
 
@@ -188,11 +225,27 @@ def measure(name: str, version: str, policy: CompareParams, data: Prepared) -> M
         except UnusableModel as exc:  # named by its version, not by the copy's folder
             raise UnusableModel(f"version {version} of '{name}'", exc.detail,
                                 "it must not be served: register a good model (dvc repro) and promote that") from None
-        accs = {}
+        m = measure_of(data.summary.task)
+        if m.higher_is_better:
+            accs = {}
+            for test_set, split in evaluation.TEST_SETS.items():
+                predicted = model.predict(data.x(split))[data.label]
+                accs[test_set] = evaluation.accuracy(data.y(split), predicted.to_numpy())
+            return Measured(version, accs["old"], accs["new"], _target(accs, policy))
+        errors = {}
         for test_set, split in evaluation.TEST_SETS.items():
-            predicted = model.predict(data.x(split))[data.label]
-            accs[test_set] = evaluation.accuracy(data.y(split), predicted.to_numpy())
-    return Measured(version, accs["old"], accs["new"], _target(accs, policy))
+            predicted = model.predict(data.x(split))[data.label].to_numpy(dtype=float)
+            errors[test_set] = evaluation.Errors().add(predicted, data.y(split)).metrics()
+    return _regression_measured(version, errors, policy)
+
+
+def _regression_measured(version: str, errors: Mapping[str, Mapping[str, float]], policy: CompareParams) -> Measured:
+    """A regressor's figures: RMSE on the old and the new data, their target and MAE's."""
+    m = measure_of("regression")
+    rmse = {"rmse_old": errors["old"]["rmse"], "rmse_new": errors["new"]["rmse"]}
+    share = policy.new_traffic_share
+    mae_target = (1 - share) * errors["old"]["mae"] + share * errors["new"]["mae"]
+    return Measured(version, rmse["rmse_old"], rmse["rmse_new"], m.target(rmse, share), "rmse", mae_target)
 
 
 def verified_copy(name: str, version: str, directory: Path) -> Path:
@@ -222,6 +275,24 @@ def verified_copy(name: str, version: str, directory: Path) -> Path:
     return local
 
 
+def constant_predictions(data: Prepared, policy: CompareParams) -> tuple[Constant, ...]:
+    """The constant predictions a candidate must beat: a classifier's most frequent class;
+    a regressor's training mean on RMSE and training median on MAE (the usual dummies)."""
+    if measure_of(data.summary.task).higher_is_better:
+        return (Constant("better than the majority class", majority_class_target(data, policy),
+                         "always predicting the most frequent class of the training data"),)
+    train = np.concatenate([data.y(split) for split in ("initial_train", "incremental_train")]).astype(float)
+    made = {}
+    for name, value in (("mean", float(train.mean())), ("median", float(np.median(train)))):
+        errors = {t: evaluation.Errors().add(np.full(data.rows(split), value), data.y(split)).metrics()
+                  for t, split in evaluation.TEST_SETS.items()}
+        made[name] = _regression_measured(name, errors, policy)
+    return (Constant("better than predicting the mean", made["mean"].target,
+                     f"always predicting the training mean ({float(train.mean()):.4g})"),
+            Constant("better than predicting the median", made["median"].mae_target,
+                     f"always predicting the training median ({float(np.median(train)):.4g})", "mae_target"))
+
+
 def majority_class_target(data: Prepared, policy: CompareParams) -> float:
     """The target of always predicting the most frequent class of the training data."""
     train = pd.concat([pd.Series(data.y(split)) for split in ("initial_train", "incremental_train")])
@@ -233,18 +304,19 @@ def majority_class_target(data: Prepared, policy: CompareParams) -> float:
     return _target(accs, policy)
 
 
-def recorded_losses(run_id: str | None) -> dict[str, float | None]:
-    """The losses the version's strategy run recorded; None for one missing, or a run not found."""
+def recorded_losses(run_id: str | None, measure: Measure = CLASSIFIER) -> dict[str, float | None]:
+    """The losses the version's strategy run recorded (a regressor's: its RMSEs); None for one
+    missing, or a run not found."""
     try:
         metrics = MlflowClient().get_run(run_id).data.metrics if run_id else {}
     except MlflowException:
         metrics = {}
-    return {name: metrics.get(name) for name in RECORDED_LOSSES}
+    return {name: metrics.get(name) for name in recorded_loss_names(measure)}
 
 
 def _target(accs: Mapping[str, float], policy: CompareParams) -> float:
     """The target of accuracies on the old and the new test sets (evaluation.target)."""
-    return evaluation.target({"acc_old": accs["old"], "acc_new": accs["new"]}, policy.new_traffic_share)
+    return CLASSIFIER.target({"acc_old": accs["old"], "acc_new": accs["new"]}, policy.new_traffic_share)
 
 
 @contextlib.contextmanager
@@ -292,7 +364,8 @@ def _promote(params: Params, version: str | None, force: bool, reason: str | Non
     recorded = float(details.tags.get("forgetting", 0.0))
     results = gates(
         candidate, champion, recorded, policy,
-        majority_target=majority_class_target(data, policy), losses=recorded_losses(details.run_id),
+        constants=constant_predictions(data, policy),
+        losses=recorded_losses(details.run_id, measure_of(data.summary.task)),
     )
     failed = [g for g in results if not g.passed]
     if failed and not force:
@@ -304,7 +377,7 @@ def _promote(params: Params, version: str | None, force: bool, reason: str | Non
     client.set_registered_model_alias(name, CHAMPION, version)
     event = Event(
         PROMOTE, _now(), version, current, reason or "all gates passed", forced=bool(failed), gates=tuple(results),
-        measured=Figures(candidate.target, candidate.acc_old, candidate.acc_new),
+        measured=Figures(candidate.target, candidate.old, candidate.new, candidate.metric),
         recorded=recorded_figures(details.tags, policy),
     )
     _record(name, version, event)

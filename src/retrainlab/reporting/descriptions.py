@@ -8,7 +8,8 @@ from collections.abc import Mapping
 
 from retrainlab.base.escape import Markdown, lines, md
 from retrainlab.decision import comparison
-from retrainlab.measure.record import HEADLINE, StrategyRecord
+from retrainlab.measure.record import StrategyRecord
+from retrainlab.measure.task import of_figures
 
 
 def version_description(strategy: str, summary: str, seed: int, seeds: int, own: dict[str, float],
@@ -19,7 +20,9 @@ def version_description(strategy: str, summary: str, seed: int, seeds: int, own:
     if verdict is not None:
         out.append(md("Verdict of the comparison: **{}**.", verdict))
     out += [md(""), md("| figure | this model (seed {}) | mean over {} seeds |", seed, seeds), md("|---|---|---|")]
-    out += [md("| {} | {:.4f} | {:.4f} |", name, own[name], means[name]) for name in HEADLINE if name in own]
+    m = of_figures(own)
+    out += [md(f"| {{}} | {{:{m.spec}}} | {{:{m.spec}}} |", name, own[name], means[name]) for name in m.headline
+            if name in own]
     return lines(out)
 
 
@@ -27,14 +30,16 @@ def decision_description(records: Mapping[str, StrategyRecord], verdict: compari
                          reasons: list[str]) -> Markdown:
     """The pipeline run's description in the MLflow UI: the headline, a row per strategy, why."""
     rows = comparison.metric_rows(records, verdict)
-    cost = verdict.cost_metric
+    cost, m = verdict.cost_metric, verdict.measure
     out = [md("{}", headline), md(""),
-           md("| strategy | verdict | target | acc_old | acc_new | forgetting | {} | seeds | version |", cost),
+           md("| strategy | verdict | target | {} | {} | forgetting | {} | seeds | version |", m.old, m.new, cost),
            md("|---|---|---|---|---|---|---|---|---|")]
     for strategy, row in rows.items():
         name = md("**{}**", strategy) if strategy == verdict.recommended else md("{}", strategy)
-        out.append(md("| {} | {} | {:.4f} | {:.4f} | {:.4f} | {:.4f} | {:g} | {} | {} |", name, row["verdict"],
-                      row["target"], row["acc_old"], row["acc_new"], row["forgetting"], row[cost], row["seeds"],
+        f = m.spec
+        out.append(md(f"| {{}} | {{}} | {{:{f}}} | {{:{f}}} | {{:{f}}} | {{:{f}}} | {{:g}} | {{}} | {{}} |", name,
+                      row["verdict"],
+                      row["target"], row[m.old], row[m.new], row["forgetting"], row[cost], row["seeds"],
                       records[strategy].version))
     out += [md(""), *[md("- {}", reason) for reason in reasons]]
     return lines(out)
@@ -48,9 +53,11 @@ def strategy_description(record: StrategyRecord, summary: str, verdict: comparis
         md(""),
         md("Verdict: **{}**.", verdict.status(record.strategy)),
         md(""),
-        md("Means over {} seeds with 95% intervals: target {}, acc_old {:.4f}, acc_new {:.4f}, forgetting {}, {} {:g}.",
-           len(record.per_seed), Markdown(a.target.text(4)), record.means["acc_old"], record.means["acc_new"],
-           Markdown(a.forgetting.text(4)), verdict.cost_metric, a.adoption_cost),
+        md(f"Means over {{}} seeds with 95% intervals: target {{}}, {{}} {{:{verdict.measure.spec}}}, {{}} "
+           f"{{:{verdict.measure.spec}}}, forgetting {{}}, {{}} {{:g}}.",
+           len(record.per_seed), Markdown(a.target.text(4)), verdict.measure.old, record.means[verdict.measure.old],
+           verdict.measure.new, record.means[verdict.measure.new], Markdown(a.forgetting.text(4)),
+           verdict.cost_metric, a.adoption_cost),
         md(""),
         md("Registered as version {} (the model of seed {}).", record.version, record.mlflow.model_seed),
     ])

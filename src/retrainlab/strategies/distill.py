@@ -3,8 +3,10 @@
 The baseline is trained on the new data with one more loss term per row: the
 Kullback-Leibler divergence from the baseline's own softened predictions on the old classes
 to the model's, times temperature squared (so the term's gradients keep their scale as the
-temperature changes, as Hinton et al. 2015 advise), times `weight`. It reads no old rows,
-which matters where the old data may no longer be kept.
+temperature changes, as Hinton et al. 2015 advise), times `weight`. A regressor's term is
+the squared distance from the baseline's predicted value, times `weight`, in the same
+units as its squared error on the label (the temperature has nothing to soften there). It
+reads no old rows, which matters where the old data may no longer be kept.
 """
 
 import dataclasses
@@ -23,8 +25,8 @@ EPSILON = 1e-7
 class DistillSettings(Training):
     DOCS = {
         "epochs, learning_rate": "as incremental",
-        "temperature, weight": ("softening of both models' outputs; weight of the distillation term against the "
-                                "cross-entropy"),
+        "temperature, weight": ("softening of both models' outputs (classifiers); weight of the distillation term "
+                                "against the cross-entropy (a regressor's: against the squared error)"),
     }
 
     epochs: int = 15
@@ -99,11 +101,38 @@ class Distillation:
         return self.weight * self.temperature**2 * divergence
 
 
+class ValueDistillation(Distillation):
+    """A regressor's distillation term: the squared distance of the student's number from the
+    fixed teacher's, for each row, times `weight`."""
+
+    def __init__(self, teacher, weight: float) -> None:
+        super().__init__(teacher, 1.0, weight)
+        self.width = 1
+
+    def targets(self, inputs) -> np.ndarray:
+        """The teacher's predicted values for these rows."""
+        n = len(inputs if not isinstance(inputs, dict) else next(iter(inputs.values())))
+        chunks = []
+        for start in range(0, n, PREDICT_ROWS):
+            part = ({k: v[start:start + PREDICT_ROWS] for k, v in inputs.items()} if isinstance(inputs, dict)
+                    else inputs[start:start + PREDICT_ROWS])
+            chunks.append(np.asarray(self.teacher.predict_on_batch(part), dtype=np.float32).reshape(-1, 1))
+        return np.concatenate(chunks) if chunks else np.zeros((0, 1), dtype=np.float32)
+
+    def __call__(self, targets, predictions):
+        # start-up: no TensorFlow until a plan is made (the CLI, prepare and compare import the catalogue)
+        from keras import ops
+
+        return self.weight * ops.square(predictions[:, 0] - ops.cast(targets[:, 0], predictions.dtype))
+
+
 def distill(ctx: Context) -> Plan:
     """The baseline, its output grown for any new class, trained on the new rows with the
-    distillation term toward the baseline of the same seed."""
+    distillation term toward the baseline of the same seed (a regressor: toward its values)."""
     s = ctx.settings
-    return ctx.plan(ctx.grown(), (Rows(NEW),), loss_terms=(Distillation(ctx.base.model, s.temperature, s.weight),))
+    term = (ValueDistillation(ctx.base.model, s.weight) if ctx.base.regression
+            else Distillation(ctx.base.model, s.temperature, s.weight))
+    return ctx.plan(ctx.grown(), (Rows(NEW),), loss_terms=(term,))
 
 
 STRATEGY = Strategy(

@@ -37,7 +37,7 @@ def fine_tune(ctx: Context) -> Plan:
 
     s = ctx.settings
     labels = grown_labels(ctx.base.labels, ctx.data.classes(NEW))
-    model = attach_head(ctx.base.model, s.new_layers, len(labels), ctx.seed, s.trainable_layers)
+    model = attach_head(ctx.base.model, s.new_layers, len(labels), ctx.seed, s.trainable_layers)  # 0: a regressor
     bundle = dataclasses.replace(ctx.base, model=model, labels=labels, compiled=None)
     return ctx.plan(bundle, (Rows(NEW),))
 

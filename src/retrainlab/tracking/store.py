@@ -374,11 +374,13 @@ def log_dataset(data, split: str, context: str, md5: str | None = None) -> str:
     return md5
 
 
-def signature(features, label_column: str, labels: list) -> ModelSignature:
-    """Raw feature columns in (numbers as double, categories as string), one label column out."""
+def signature(features, label_column: str, labels: list, regression: bool = False) -> ModelSignature:
+    """Raw feature columns in (numbers as double, categories as string), one label column out
+    (a regressor's: its number, a double)."""
     inputs = Schema([ColSpec("double" if f.kind == NUMERIC else "string", f.name) for f in features])
     label_type = (
-        "long" if all(isinstance(v, int) for v in labels)
+        "double" if regression
+        else "long" if all(isinstance(v, int) for v in labels)
         else "double" if all(isinstance(v, (int, float)) for v in labels)
         else "string"
     )

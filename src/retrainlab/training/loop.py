@@ -43,6 +43,7 @@ from retrainlab.base.errors import ConfigError, TrainingError
 from retrainlab.data import stream
 from retrainlab.data.stream import WINDOW_ROWS, file_rows, pieces, windows
 from retrainlab.measure import evaluation
+from retrainlab.measure.task import measure_of
 from retrainlab.models.bundle import ModelBundle
 from retrainlab.models.files import require_finite_weights
 from retrainlab.models.outputs import compile_model
@@ -86,9 +87,10 @@ class DivergenceGuard(keras.callbacks.Callback):
 
 
 class HeldOutCurves(keras.callbacks.Callback):
-    """Accuracy on samples of the old and the new test sets after every epoch, added to the
-    epoch's logs as `held_out_acc_old` and `held_out_acc_new` (the callbacks after it, the
-    MLflow logger and the checkpoint's history, see them): forgetting as it happens.
+    """The primary figure on samples of the old and the new test sets after every epoch,
+    added to the epoch's logs as `held_out_acc_old` and `held_out_acc_new` (a regressor's:
+    `held_out_rmse_old`, ...; the callbacks after it, the MLflow logger and the checkpoint's
+    history, see them): forgetting as it happens.
 
     The samples are encoded once and scored with `predict_on_batch`, Keras' compiled predict
     step: about a millisecond a call, where an eager call of a model with preprocessing
@@ -120,6 +122,10 @@ class HeldOutCurves(keras.callbacks.Callback):
             model = self.bundle.model
             probs = (keras.ops.convert_to_numpy(model(inputs, training=False)) if self.distributed
                      else np.asarray(model.predict_on_batch(inputs)))
+            if self.bundle.regression:
+                errors = probs.reshape(-1).astype(np.float64) - truth
+                logs[f"held_out_rmse_{name}"] = float(np.sqrt(np.mean(errors**2)))
+                continue
             predicted = (probs[:, 0] > 0.5).astype(int) if probs.shape[1] == 1 else probs.argmax(axis=1)
             logs[f"held_out_acc_{name}"] = float(np.mean(predicted == truth))
 
@@ -163,13 +169,14 @@ def fit(
     if plan.transform is not None and initial_epoch == 0:
         plan.transform(model, seed)
     callbacks = [DivergenceGuard(plan), *plan.callbacks, *callbacks]
-    objective = Objective(plan.bundle.binary, plan.loss_terms)
+    objective = Objective(plan.bundle.binary, plan.loss_terms, plan.bundle.regression)
     with sampled_rows(data, plan.rows, seed) as paths:
         if dist is not None and dist.mode == MULTI_WORKER:
             _fit_multi_worker(dist, plan, objective, paths, callbacks, seed)
             return
         with dist.scope() if dist is not None else contextlib.nullcontext():
-            plan.compiled_with = compile_model(model, plan.learning_rate, plan.bundle.compiled, objective.compiled())
+            plan.compiled_with = compile_model(model, plan.learning_rate, plan.bundle.compiled, objective.compiled(),
+                                               plan.bundle.regression)
             batches = training_dataset(plan.bundle, paths, plan.batch_size, seed, initial_epoch, plan.loss_terms)
             bar = progress and sys.stdout.isatty()
             if progress and not bar:
@@ -177,15 +184,16 @@ def fit(
             model.fit(batches, epochs=plan.epochs, initial_epoch=initial_epoch, shuffle=False, verbose=int(bar),
                       callbacks=callbacks)
             if objective.terms:  # saved with a loss any Keras can load: the terms are training-only
-                model.compile(optimizer=model.optimizer, loss=objective.base_loss, metrics=["accuracy"])
+                model.compile(optimizer=model.optimizer, loss=objective.base_loss, metrics=[objective.metric_name])
 
 
 def evaluate(bundle: ModelBundle, data, plan: Plan, reference: float | None, predictions=None,
              refused: str = "") -> dict[str, float]:
-    """Accuracy, loss and F1 on the old and the new test sets, read in chunks, and the
-    forgetting against `reference`, the same seed's baseline acc_old (None: the model is the
-    baseline). A model whose loss or predictions are not finite is refused (`refused` says
-    what that spares, e.g. ", so it is not registered")."""
+    """The task's figures (accuracy, loss and F1; RMSE, MAE and R²) on the old and the new
+    test sets, read in chunks, and the forgetting against `reference`, the same seed's
+    baseline figure on the old data (None: the model is the baseline). A model whose loss or
+    predictions are not finite is refused (`refused` says what that spares, e.g. ", so it is
+    not registered")."""
     remedy = (f"lower {plan.section}.learning_rate (now {plan.learning_rate:g}) or look for extreme values in the "
               "data")
     require_finite_weights(bundle.model, f"the {'trained ' if plan.epochs else ''}model", remedy)
@@ -193,13 +201,14 @@ def evaluate(bundle: ModelBundle, data, plan: Plan, reference: float | None, pre
         name: stream.labelled_chunks(data.path(split), data.features, data.label)
         for name, split in evaluation.TEST_SETS.items()
     }
-    metrics = evaluation.evaluate(bundle.predict_proba, bundle.labels, tests, predictions)
+    measure = measure_of(data.summary.task)
+    metrics = evaluation.evaluate(bundle.predict, bundle.labels, tests, predictions, measure)
     bad = [name for name, value in metrics.items() if not math.isfinite(value)]
     if bad:
         raise TrainingError(f"the trained model's {bad[0]} is {metrics[bad[0]]}: its predictions are not "
                             f"finite{refused}; {remedy}")
-    own = metrics["acc_old"] if reference is None else reference
-    metrics[evaluation.FORGETTING] = evaluation.forgetting(own, metrics["acc_old"])
+    own = metrics[measure.old] if reference is None else reference
+    metrics[evaluation.FORGETTING] = measure.forgetting(own, metrics[measure.old])
     return metrics
 
 
@@ -250,19 +259,22 @@ def write_sample(source: Path, target: Path, rows: int, rng: np.random.Generator
 
 
 class Objective:
-    """The training loss: the cross-entropy on the class index, plus the plan's loss terms.
+    """The training loss: the cross-entropy on the class index (a regressor: the squared
+    error of its number), plus the plan's loss terms.
 
-    Without terms the targets are the class indices and the model is compiled with Keras'
-    own loss by name (a brought model's own, where it takes class indices). With terms each
-    target row is [class index, term 1's targets, term 2's, ...].
+    Without terms the targets are the class indices (the label's values) and the model is
+    compiled with Keras' own loss by name (a brought model's own, where it fits). With terms
+    each target row is [class index or value, term 1's targets, term 2's, ...].
     """
 
-    def __init__(self, binary: bool, terms: Sequence = ()) -> None:
-        self.binary, self.terms = binary, tuple(terms)
+    def __init__(self, binary: bool, terms: Sequence = (), regression: bool = False) -> None:
+        self.binary, self.terms, self.regression = binary, tuple(terms), regression
 
     def per_row(self, targets, probabilities):
         labels = targets[:, 0] if self.terms else targets
-        if self.binary:
+        if self.regression:
+            loss = ops.square(probabilities[:, 0] - ops.cast(labels, probabilities.dtype))
+        elif self.binary:
             loss = keras.losses.binary_crossentropy(ops.reshape(labels, (-1, 1)), probabilities)
         else:
             loss = keras.losses.sparse_categorical_crossentropy(ops.cast(labels, "int32"), probabilities)
@@ -273,7 +285,10 @@ class Objective:
         return loss
 
     def accuracy(self, targets, probabilities):
+        """Each row's hit (a regressor: its squared error, whose mean's root is the RMSE)."""
         labels = targets[:, 0] if self.terms else targets
+        if self.regression:
+            return ops.square(probabilities[:, 0] - ops.cast(labels, probabilities.dtype))
         if self.binary:
             predicted = ops.cast(probabilities[:, 0] > 0.5, "float32")
         else:
@@ -285,15 +300,31 @@ class Objective:
         if not self.terms:
             return None
         loss = _PerRowLoss(self.per_row)
+        if self.regression:
+            return {"loss": loss, "metrics": [_RootMean(self.accuracy, name="rmse")], "text": self.compiled_text()}
         accuracy = keras.metrics.MeanMetricWrapper(self.accuracy, name="accuracy")
         return {"loss": loss, "metrics": [accuracy], "text": self.compiled_text()}
 
     @property
+    def metric_name(self):
+        return keras.metrics.RootMeanSquaredError(name="rmse") if self.regression else "accuracy"
+
+    @property
     def base_loss(self) -> str:
+        if self.regression:
+            return "mean_squared_error"
         return "binary_crossentropy" if self.binary else "sparse_categorical_crossentropy"
 
     def compiled_text(self) -> str:
         return " + ".join([self.base_loss, *(type(t).__name__.lower() for t in self.terms)])
+
+
+class _RootMean(keras.metrics.MeanMetricWrapper):
+    """The root of a per-row figure's mean: the RMSE of a regressor's rows, whose targets
+    carry the loss terms' targets too."""
+
+    def result(self):
+        return ops.sqrt(super().result())
 
 
 class _PerRowLoss(keras.losses.Loss):
@@ -330,7 +361,7 @@ def training_dataset(
 
     columns = [f.name for f in bundle.features] + [bundle.label_column]
     packed = bool(terms)
-    dtype = np.float32 if bundle.binary or packed else np.int64
+    dtype = np.float32 if bundle.binary or bundle.regression or packed else np.int64
     epochs = itertools.count(first_epoch)
 
     def generate():
@@ -406,9 +437,11 @@ def _fit_multi_worker(dist: Distribution, plan: Plan, objective: Objective, path
         for _ in range(steps):
             loss, hits = train_step(iterator)
             loss_sum, correct = loss_sum + float(loss), correct + float(hits)
-        logs = {"accuracy": correct / (steps * global_batch), "loss": loss_sum / steps}
+        mean = correct / (steps * global_batch)
+        figure = ("rmse", math.sqrt(mean)) if objective.regression else ("accuracy", mean)
+        logs = {figure[0]: figure[1], "loss": loss_sum / steps}
         log.info(f"Epoch {epoch + 1}/{plan.epochs} (worker {dist.cluster.index + 1} of {dist.cluster.workers}) "
-                 f"- accuracy: {logs['accuracy']:.4f} - loss: {logs['loss']:.4f}")
+                 f"- {figure[0]}: {figure[1]:.4f} - loss: {logs['loss']:.4f}")
         for callback in callbacks:
             callback.on_epoch_end(epoch, logs)
     for callback in callbacks:

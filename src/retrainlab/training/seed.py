@@ -58,8 +58,9 @@ def train_seed(
     progress: bool = False,
     refused: str = "",
 ) -> SeedOutcome:
-    """Train the plan and evaluate its model; `reference` is the same seed's baseline acc_old
-    (None: this is the baseline). `held_out` adds the per-epoch accuracy on samples of both
+    """Train the plan and evaluate its model; `reference` is the same seed's baseline figure
+    on the old data, `acc_old` or `rmse_old` (None: this is the baseline). `held_out` adds
+    the per-epoch primary figure on samples of both
     test sets to the epochs' logs, before `callbacks` see them (not in a multi-worker
     cluster: scoring would be a collective step). `refused` says what refusing a model that
     is not finite spares (retrainlab.training.loop.evaluate)."""
@@ -68,7 +69,7 @@ def train_seed(
               if held_out and dist.mode != MULTI_WORKER else [])
     cost, workers = measured_fit(plan, data, params, seed, dist, [*curves, *callbacks], initial_epoch, progress)
     bundle = plan.bundle.detached() if dist.tf_strategy is not None else plan.bundle
-    predictions = Predictions()
+    predictions = Predictions(numbers=plan.bundle.regression)
     figures = evaluate(bundle, data, plan, reference, predictions, refused) | cost.metrics()
     return SeedOutcome(bundle, figures, cost.device, workers, predictions)
 

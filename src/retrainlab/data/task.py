@@ -1,0 +1,80 @@
+"""Which task the data asks for, decided once at prepare and stated in summary.json.
+
+`data.task` says it, or, `auto`, `AUTO_RULE` decides from the label: text and booleans are
+classes; numbers are a quantity to predict (regression) when one of them is a fraction or
+there are more than MAX_CLASS_INTEGERS distinct whole numbers, classes otherwise. A
+regression label must be a finite number float32 holds, in every row. Pure functions of
+the labels they are given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from retrainlab.base.errors import DataError
+from retrainlab.base.tasks import CLASSIFICATION, REGRESSION
+
+AUTO = "auto"
+MAX_CLASS_INTEGERS = 20
+AUTO_RULE = (f"regression when the label holds numbers and one is a fraction or more than {MAX_CLASS_INTEGERS} "
+             f"distinct whole numbers; classification when it holds text, booleans, or {MAX_CLASS_INTEGERS} or "
+             "fewer whole numbers")
+# Training runs in float32: a larger label becomes inf there.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def decide(setting: str, labels: dict[str, pd.Series], label: str, label_type: str) -> tuple[str, str]:
+    """The task and why, in words. `labels` are both parts' labels by the name errors give
+    them, of one type already (`label_type` "number" or "text", retrainlab.data.schema)."""
+    if setting == REGRESSION:
+        if label_type == "text":
+            name, row, value = _first_text(labels)
+            raise DataError(f"{name}: label '{label}' holds {value!r} (row {row}), not a number; data.task: regression "
+                            "needs a number in every row: fix the value, or set data.task: classification")
+        return REGRESSION, "data.task: regression"
+    if setting == CLASSIFICATION:
+        return CLASSIFICATION, "data.task: classification"
+    if label_type == "text":
+        return CLASSIFICATION, "auto: the label holds text (or booleans)"
+    values = pd.concat(list(labels.values()), ignore_index=True)
+    if not pd.api.types.is_integer_dtype(values):
+        return REGRESSION, "auto: the label holds fractions"
+    distinct = values.nunique()
+    if distinct > MAX_CLASS_INTEGERS:
+        return REGRESSION, f"auto: the label holds {distinct} distinct whole numbers, more than {MAX_CLASS_INTEGERS}"
+    return CLASSIFICATION, (f"auto: the label holds {distinct} distinct whole numbers, {MAX_CLASS_INTEGERS} or fewer "
+                            "(set data.task: regression to predict it as a number)")
+
+
+def check_numbers(labels: dict[str, pd.Series], label: str) -> dict[str, pd.Series]:
+    """A regression label as float64, every value finite and within float32's range; the
+    first that is not is one line naming the file, the column and the row."""
+    out = {}
+    for name, values in labels.items():
+        numbers = values.to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{name}: label '{label}' is {values.iloc[row]!r} in row {row + 1}; a regression label "
+                            "must be a finite number float32 holds (up to 3.4e38): fix or drop that row")
+        out[name] = values.astype(np.float64)
+    return out
+
+
+def check_spread(name: str, label: str, rows: int, spread: float, value: float) -> None:
+    """A regression label that does not vary (its sum of squared deviations `spread` is 0)
+    has nothing to learn and no R²."""
+    if rows and spread <= 0:
+        raise DataError(f"{name}: label '{label}' is {value:g} in every row: nothing to predict, and R² is undefined "
+                        "on it; give rows whose labels vary")
+
+
+def _first_text(labels: dict[str, pd.Series]) -> tuple[str, int, object]:
+    for name, values in labels.items():
+        numbers = pd.to_numeric(values, errors="coerce")
+        text = np.flatnonzero(numbers.isna().to_numpy() & values.notna().to_numpy())
+        if len(text):
+            return name, int(text[0]) + 1, values.iloc[int(text[0])]
+    name, values = next(iter(labels.items()))
+    return name, 1, values.iloc[0]
