@@ -114,7 +114,7 @@ def test_the_report_shows_hostile_labels_and_column_names_as_text():
     changes = [md("**new classes**: {}", ", ".join(HOSTILE))]
     text = comparison.markdown(comparison.table(records, verdict), verdict, diagnostics, policy, changes=changes,
                                recall=recall)
-    ours = r'<img src="(diagnostics|accuracy_vs_cost|learning_curves|confusion)\.png" alt="[\w -]+" />'
+    ours = r'<img src="(diagnostics|accuracy_vs_cost|learning_curves|confusion|predicted_vs_true|residuals)\.png" alt="[\w -]+" />'
     rendered = re.sub(ours, "", RENDER.render(text))
     assert not re.search(r"<(script|img|a |del|code>code|em>it|strong>bold)", rendered), rendered
     assert rendered.count("<h1>") == 1 and "<h1>heading" not in rendered

@@ -300,7 +300,7 @@ KINDS: dict[str, tuple[Callable[[Path], None], list[str], str]] = {
                                                     r"save it compiled with a from_logits=True loss"),
     "a brought linear unit under a regression loss": (brought(lambda: _compiled(named_inputs(head="linear", outputs=1),
                                                                                  "mean_squared_error")), ["baseline"],
-                                                       r"one linear unit predicts a number: regression"),
+                                                       r"predicts a number \(regression\), but the label '[^']+' is read as classification"),
     # the same data twice
     "the same file as old and new data": (params(**{"data.files.incremental": "old.csv"}), ["prepare"],
                                           r"old\.csv: is the same file as old\.csv \(data\.files\.initial\); set "

@@ -76,7 +76,7 @@ def test_flat_dict_names_every_leaf():
 
 
 # Of the data section, what each source reads, and what the built-in sources read per scenario.
-EVERY_SOURCE = {"data.source", "data.test_fraction", "data.seed", "data.labels"}
+EVERY_SOURCE = {"data.source", "data.task", "data.test_fraction", "data.seed", "data.labels"}
 BY_SOURCE = {
     "files": {"data.missing", "data.files.initial", "data.files.incremental", "data.files.label", "data.files.features",
               "data.files.text"},
@@ -85,6 +85,7 @@ BY_SOURCE = {
     "text": {"data.scenario", "data.incremental_fraction"},
     "synthetic": {"data.scenario", "data.incremental_fraction", "data.synthetic.rows", "data.synthetic.features",
                   "data.synthetic.classes"},
+    "friedman": {"data.scenario", "data.incremental_fraction", "data.synthetic.rows", "data.synthetic.features"},
 }
 BY_SCENARIO = {
     "same_distribution": set(),
@@ -99,8 +100,11 @@ BY_SCENARIO = {
 def test_only_the_data_params_the_source_and_scenario_read_apply(source, scenario):
     params = Params(data=dataclasses.replace(Params().data, source=source, scenario=scenario))
     flat = applicable(params)
-    builtin = source in ("digits", "synthetic", "text")
-    expected = EVERY_SOURCE | BY_SOURCE[source] | (BY_SCENARIO[scenario] if builtin else set())
+    builtin = source in ("digits", "synthetic", "text", "friedman")
+    by_scenario = BY_SCENARIO[scenario]
+    if source == "friedman":  # no classes: its concept drift turns a coefficient by shift_strength
+        by_scenario = {"data.shift_strength"} if scenario in ("covariate_shift", "concept_drift") else set()
+    expected = EVERY_SOURCE | BY_SOURCE[source] | (by_scenario if builtin else set())
     assert {key for key in flat if key.startswith("data.")} == expected
     # Every other section is kept whole, values untouched.
     assert {k: v for k, v in flat.items() if not k.startswith("data.")} == {

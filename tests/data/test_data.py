@@ -190,7 +190,8 @@ def test_the_tally_adds_the_parts_up_and_checks_the_whole():
         "rows": tally.rows,
         "classes": {"initial_train": ["a", "b", "d"], "initial_test": ["a", "b", "d"],
                     "incremental_train": ["b", "c"], "incremental_test": ["b", "c"]},
-        "new_classes": ["c"], "cleaning": tally.cleaning, "label_type": "text", "inputs": None,
+        "new_classes": ["c"], "cleaning": tally.cleaning, "label_type": "text", "task": "classification",
+        "inputs": None,
     }
     assert data.PreparedSummary.from_json(summary.to_json()) == summary
     builtin = tally.summary("y", parts[0].features, DataParams(source="synthetic", scenario="covariate_shift"))

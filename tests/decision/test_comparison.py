@@ -597,3 +597,65 @@ def report_case():
     changes = ["the new data brings classes 7 and 8|9"]
     note = "compare trained no more seeds: max_seeds is 3."
     return records, verdict, (diagnostics, policy, head, changes, recall, note)
+
+
+def regression_record(rmse_old, rmse_new, forgetting=0.0, cpu=10.0):
+    """A regressor's record: per-seed RMSE on the old and the new data (lower is better)."""
+    forgetting = forgetting if isinstance(forgetting, list) else [forgetting] * len(rmse_old)
+    per_seed = {
+        str(i): {"rmse_old": o, "rmse_new": n, "mae_old": o * 0.8, "mae_new": n * 0.8, "r2_all": 0.5,
+                 "forgetting": f, "cpu_seconds": cpu, "gpu_seconds": 0.0}
+        for i, (o, n, f) in enumerate(zip(rmse_old, rmse_new, forgetting))
+    }
+    means, ci95 = summarize(list(per_seed.values()))
+    return StrategyRecord("any", 1, list(range(len(per_seed))), "cpu", {}, means, ci95, per_seed,
+                          Runs("1", "r", "p", {}, "m", 1, 0))
+
+
+def test_a_regressor_is_judged_by_the_lowest_error_with_tolerances_relative_to_the_baselines():
+    """Target = mean of rmse_old and rmse_new. Keeping the model: (2 + 6) / 2 = 4, so the
+    tolerance 0.01 is 0.04 in the label's units and the ceiling on forgetting 0.025 x 2 /
+    0.5 = 0.1."""
+    records = {
+        "baseline": regression_record([2.0] * 3, [6.0] * 3),
+        "full-retrain": regression_record([1.9, 1.9, 1.9], [3.0, 3.0, 3.0], forgetting=-0.1, cpu=100),
+        "incremental": regression_record([1.93, 1.93, 1.93], [3.0, 3.0, 3.0], forgetting=0.05, cpu=20),
+        "fine-tune": regression_record([2.5] * 3, [2.5] * 3, forgetting=0.5, cpu=5),
+        "replay": regression_record([2.0] * 3, [3.5] * 3, forgetting=0.0, cpu=15),
+    }
+    verdict = comparison.recommend(records, POLICY)
+    assert verdict.measure.primary == "rmse"
+    assert verdict.tolerance == pytest.approx(0.04) and verdict.ceiling == pytest.approx(0.1)
+    # The best is full-retrain (target 2.45); fine-tune's 2.5 is worse, and it forgets 0.5 > 0.1.
+    assert verdict.best == "full-retrain" and not verdict.assessments["fine-tune"].forgetting_ok
+    # incremental's target is 0.015 higher, seed by seed: within 0.04, and it costs less.
+    assert verdict.recommended == "incremental"
+    assert verdict.assessments["incremental"].gap.mean == pytest.approx(-0.015)
+    assert verdict.difference(verdict.assessments["incremental"].gap).mean == pytest.approx(0.015)
+    assert verdict.status("replay") == "rejected: less accurate: rmse 0.3 above the best"
+    assert verdict.status("fine-tune") == ("rejected: less accurate: rmse 0.05 above the best; forgets too much: 0.5 "
+                                           "against a ceiling of 0.1")
+    reasons = " ".join(verdict.reasons)
+    assert "target RMSE (lower is better)" in reasons and "within the tolerance of 0.04" in reasons
+    assert "at the high end" in reasons
+    assert "Forgetting ceiling: 0.1 in the label's units = max_forgetting 0.025 x the baseline's rmse_old 2" in reasons
+    head = comparison.headline(verdict, records)
+    assert "target rmse +1.535 lower (+38.4%) over keeping the model" in head
+    rows = {row["strategy"]: row for row in comparison.table(records, verdict)}
+    assert rows["incremental"]["gain_error"] == pytest.approx(1.535)
+    assert rows["incremental"]["gain_percent"] == pytest.approx(38.375)
+    assert rows["incremental"]["cost_per_percent"] == pytest.approx(20 / 38.375)
+    assert rows["incremental"]["gap"] == pytest.approx(0.015) and "gain_points" not in rows["incremental"]
+    shown = comparison.metric_rows(records, verdict)["incremental"]
+    assert list(shown)[:5] == ["verdict", "target", "rmse_old", "rmse_new", "forgetting"]
+    assert shown["target"] == 2.465 and shown["rmse_old"] == 1.93
+
+
+def test_a_regressor_no_option_beats_by_more_than_the_tolerance_keeps_the_model():
+    records = {
+        "baseline": regression_record([2.0, 2.1, 1.9], [2.2, 2.3, 2.1]),
+        "full-retrain": regression_record([2.0, 2.1, 1.9], [2.19, 2.29, 2.09], cpu=100),
+    }
+    verdict = comparison.recommend(records, POLICY)
+    assert verdict.best == "full-retrain" and verdict.recommended == "baseline"
+    assert verdict.assessments["baseline"].standing == comparison.AS_GOOD

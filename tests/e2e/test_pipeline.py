@@ -20,9 +20,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from retrainlab.base import escape, layout
+from retrainlab.measure.task import measure_of
 from retrainlab.strategies import BASELINE
 
-from ..conftest import PROJECT, tool_env
+from ..conftest import PROJECT, served, tool_env
 
 pytestmark = pytest.mark.integration
 # The options the pipeline tests run (the demo's default is all of them), two to keep the
@@ -65,6 +66,18 @@ def make_project(tmp_path: Path, options=OPTIONS, **data_changes) -> Path:
     return root
 
 
+def served_champion(root: Path, records: dict, columns: list[str]) -> tuple[list, dict, pd.DataFrame]:
+    """The champion served over HTTP on the new test rows' `columns`: its answers, the record
+    of the strategy that registered it, and the test rows."""
+    params = yaml.safe_load((root / "params.yaml").read_text())["tracking"]
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    champion = MlflowClient(uri).get_model_version_by_alias(params["registered_model"], "champion").version
+    record = next(r for r in records.values() if str(r["mlflow"]["model_version"]) == str(champion))
+    test = pd.read_parquet(root / layout.split_path("incremental_test"))
+    return served(root, f"models:/{params['registered_model']}@champion", test[columns], uri), record, test
+
+
 def git(root, *args):
     identity = ["-c", "user.name=retrainlab tests", "-c", "user.email=tests@retrainlab.invalid"]
     subprocess.run(["git", *identity, *args], cwd=root, check=True)
@@ -86,8 +99,9 @@ def check_pipeline(root: Path, label: str, features: list[str], options=OPTIONS)
     strategies = [BASELINE, *options]
     # A quiet console: the stages' progress on stdout, and nothing at all on stderr.
     assert first.stderr.splitlines() == [], first.stderr[-3000:]
+    m = measure_of(json.loads((root / layout.SUMMARY).read_text()).get("task"))
     for strategy in strategies:
-        assert f"== {strategy}: " in first.stdout and f"\n{strategy}: acc_old=" in first.stdout, strategy
+        assert f"== {strategy}: " in first.stdout and f"\n{strategy}: {m.old}=" in first.stdout, strategy
     assert first.stdout.count("seed 1/2 (seed 0): ") == first.stdout.count("seed 2/2 (seed 1): ") == len(strategies)
 
     params_file = yaml.safe_load((root / "params.yaml").read_text())
@@ -102,7 +116,7 @@ def check_pipeline(root: Path, label: str, features: list[str], options=OPTIONS)
     children = [r for r in children if "retrainlab.strategy" in r.data.tags]
     for child in children:
         assert child.info.status == "FINISHED"
-        for metric in ("acc_old", "acc_new", "acc_all", "forgetting", "wall_seconds", "cpu_seconds",
+        for metric in (m.old, m.new, m.all, "forgetting", "wall_seconds", "cpu_seconds",
                        "gpu_seconds", "gpu_util_seconds", "peak_memory_mb", "samples", "target", "target_ci_low"):
             assert metric in child.data.metrics, (child.data.tags["retrainlab.strategy"], metric)
         assert not {"gpus_ci_low", "samples_ci_high"} & set(child.data.metrics)  # no interval where none means anything
@@ -122,20 +136,26 @@ def check_pipeline(root: Path, label: str, features: list[str], options=OPTIONS)
     baseline = json.loads((root / layout.record_path(BASELINE)).read_text())
     for strategy in strategies:
         record = json.loads((root / layout.record_path(strategy)).read_text())
-        assert set(rows[strategy]) == {"verdict", "target", "acc_old", "acc_new", "forgetting",
+        assert set(rows[strategy]) == {"verdict", "target", m.old, m.new, "forgetting",
                                        comparison["cost_metric"], "seeds"}
-        assert rows[strategy]["acc_new"] == round(record["acc_new"], 4)
-        assert 0 <= record["acc_new"] <= 1 and record["forgetting"] == pytest.approx(baseline["acc_old"] - record["acc_old"])
+        assert rows[strategy][m.new] == pytest.approx(record[m.new], rel=1e-3)
+        assert not any(name.startswith("acc_") for name in record) or m.higher_is_better  # no acc_* holds an error
+        assert record["forgetting"] == pytest.approx(m.forgetting(baseline[m.old], record[m.old]))
         version = record["mlflow"]["model_version"]
         model = mlflow.pyfunc.load_model(f"models:/{params['registered_model']}/{version}")
         predicted = model.predict(test[features])[label].to_numpy()
         registered_seed = str(record["mlflow"]["model_seed"])
-        own = record["per_seed"][registered_seed]["acc_new"]
-        assert np.mean(predicted == test[label].to_numpy()) == pytest.approx(own)
+        own = record["per_seed"][registered_seed][m.new]
+        if m.higher_is_better:
+            assert 0 <= record[m.new] <= 1
+            assert np.mean(predicted == test[label].to_numpy()) == pytest.approx(own)
+        else:  # a regressor serves numbers in the label's units: its RMSE is the one logged
+            assert predicted.dtype == np.float64
+            assert np.sqrt(np.mean((predicted - test[label].to_numpy()) ** 2)) == pytest.approx(own, rel=1e-4)
         # The version carries its own seed's figures, the means named as such, and a description.
         details = client.get_model_version(params["registered_model"], str(version))
-        assert float(details.tags["acc_new"]) == pytest.approx(own, abs=1e-4)
-        assert float(details.tags["mean_acc_new"]) == pytest.approx(record["acc_new"], abs=1e-4)
+        assert float(details.tags[m.new]) == pytest.approx(own, rel=1e-4, abs=1e-4)
+        assert float(details.tags[f"mean_{m.new}"]) == pytest.approx(record[m.new], rel=1e-4, abs=1e-4)
         assert f"seed {registered_seed}" in details.description and "Verdict" in details.description
     assert len(client.search_model_versions(f"name='{params['registered_model']}'")) == len(strategies)
 
@@ -322,7 +342,7 @@ def check_every_surface_shows_user_text_as_text(root: Path) -> None:
     from markdown_it import MarkdownIt
 
     hostile = re.compile(r"<(script|img|svg|b>)", re.IGNORECASE)  # as markup; as text they show
-    ours = re.compile(r'<img src="(diagnostics|accuracy_vs_cost|learning_curves|confusion)\.png" alt="[\w -]+" />')
+    ours = re.compile(r'<img src="(diagnostics|accuracy_vs_cost|learning_curves|confusion|predicted_vs_true|residuals)\.png" alt="[\w -]+" />')
     render = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).render
 
     def shown_as_text(markdown: str, where: str) -> None:

@@ -18,8 +18,8 @@ from retrainlab.data.text import DETECTION_RULE
 from retrainlab.models.files import load_keras
 from retrainlab.strategies import BASELINE, UPDATES
 
-from ..conftest import PROJECT, served
-from .test_pipeline import check_pipeline, make_project, ran, run, stages
+from ..conftest import PROJECT
+from .test_pipeline import check_pipeline, make_project, ran, run, served_champion, stages
 
 pytestmark = pytest.mark.integration
 GROWN = ("incremental", "replay", "distill", "shrink-perturb")  # start from the baseline and train its body
@@ -61,13 +61,7 @@ def test_dvc_repro_on_tweets_then_reviews_with_every_option(tmp_path):
 
     # Promote the challenger; the champion, served over HTTP, reads raw strings as logged.
     run(root, "retrainlab", "promote")
-    params = yaml.safe_load((root / "params.yaml").read_text())["tracking"]
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    champion = MlflowClient(uri).get_model_version_by_alias(params["registered_model"], "champion").version
-    record = next(r for r in records.values() if str(r["mlflow"]["model_version"]) == str(champion))
-    test = pd.read_parquet(root / layout.split_path("incremental_test"))
-    answer = served(root, f"models:/{params['registered_model']}@champion", test[["text"]], uri)
+    answer, record, test = served_champion(root, records, ["text"])
     predicted = np.array([p["sentiment"] for p in answer])
     logged = record["per_seed"][str(record["mlflow"]["model_seed"])]["acc_new"]
     assert np.mean(predicted == test["sentiment"].to_numpy()) == pytest.approx(logged)

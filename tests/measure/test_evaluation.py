@@ -34,7 +34,7 @@ def test_evaluate_names_every_metric_on_old_new_and_all_and_weighs_all_by_rows()
     }
     seen = []
     metrics = evaluation.evaluate(predict, [0, 1], tests, on_chunk=lambda *chunk: seen.append(chunk))
-    assert set(metrics) == set(evaluation.METRIC_NAMES) - {evaluation.FORGETTING}
+    assert set(metrics) == set(evaluation.CLASSIFIER.metric_names) - {evaluation.FORGETTING}
     assert (metrics["acc_old"], metrics["acc_new"], metrics["acc_all"]) == (1.0, 0.0, 0.75)
     assert metrics["loss_old"] == pytest.approx(-np.log(0.75)) and metrics["loss_new"] == pytest.approx(-np.log(0.25))
     assert metrics["loss_all"] == pytest.approx(-(3 * np.log(0.75) + np.log(0.25)) / 4)
@@ -72,14 +72,6 @@ def test_mean_interval_is_clipped_to_the_figures_bounds():
     assert evaluation.mean_interval([0.0, 0.1, 0.0], bounds=(0.0, 1.0)) == pytest.approx((1 / 30, 0.0, 0.1768), abs=1e-4)
     assert evaluation.mean_interval([1.0, 0.9, 1.0], bounds=(0.0, 1.0)) == pytest.approx((29 / 30, 0.8232, 1.0), abs=1e-4)
     assert evaluation.mean_interval([1.0, 0.9, 1.0]) == pytest.approx((29 / 30, 0.8232, 1.1101), abs=1e-4)
-    assert evaluation.bounds_of("acc_new") == evaluation.bounds_of("f1_all") == evaluation.bounds_of("target") == (0, 1)
-    assert evaluation.bounds_of("forgetting") == (-1, 1)
-    assert evaluation.bounds_of("loss_old") is None and evaluation.bounds_of("cpu_seconds") is None
-
-
-def test_forgetting_is_the_drop_on_old_data():
-    assert evaluation.forgetting(0.9, 0.7) == pytest.approx(0.2)
-    assert evaluation.forgetting(0.7, 0.9) == pytest.approx(-0.2)
 
 
 @given(

@@ -160,3 +160,51 @@ def test_the_text_source_is_swept_on_asking_and_keeps_two_sentiments_for_new_cla
     assert (new.source, new.scenario, new.affected_classes) == ("text", "new_classes", 1)
     shifted = next(c for c in cells if c.scenario == "covariate_shift").data_params(Params().data)
     assert shifted.shift_strength == 0.5
+
+
+def test_the_friedman_source_is_mapped_on_its_own_over_the_scenarios_a_number_has():
+    grid = map_grid.grid_from_flags(sources=["friedman"], strengths=["1"])
+    assert grid.task == "regression" and grid.scenarios == ("same_distribution", "covariate_shift", "concept_drift")
+    cells = grid.cells()
+    # friedman's concept drift reads data.shift_strength (how far x3's effect turns): swept as the shift's is.
+    assert {(c.scenario, c.strength) for c in cells} == {
+        ("same_distribution", None), ("covariate_shift", 1.0), ("concept_drift", 1.0)}
+    drift = next(c for c in cells if c.scenario == "concept_drift")
+    assert drift.data_params(Params().data).shift_strength == 1.0 and drift.task == "regression"
+    assert map_grid.grid_from_flags(sources=["friedman"], scenarios=["concept_drift"]).scenarios == ("concept_drift",)
+    assert map_grid.grid_from_flags().task == "classification"
+
+
+@pytest.mark.parametrize(
+    "flags, said",
+    [
+        (["--sources", "synthetic,friedman"], "--sources: friedman predicts a number and synthetic a class: their "
+                                              "gains share no scale (RMSE against accuracy); map them apart"),
+        (["--sources", "friedman", "--scenarios", "new_classes"], "--scenarios: new_classes: friedman predicts a "
+                                                                  "number and has no classes (choose from "
+                                                                  "same_distribution, covariate_shift, concept_drift)"),
+    ],
+)
+def test_a_regression_map_refuses_classes_and_classifiers_in_one_line(tmp_path, capsys, flags, said):
+    assert cli.main(["map", *flags, "--out", str(tmp_path / "map")]) == 2
+    assert capsys.readouterr().err == f"retrainlab: error: {said}\n"
+
+
+def test_a_tiny_regression_map_measures_gains_as_error_removed(tmp_path, tiny_params_file, capsys):
+    out = tmp_path / "map"
+    argv = ["map", "--params", str(tiny_params_file), "--sources", "friedman", "--scenarios", "concept_drift",
+            "--sizes", "0.5", "--strengths", "1", "--seeds", "0", "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert "map [1/1] friedman / concept_drift strength 1 / size 0.5: " in capsys.readouterr().err
+    table = pd.read_csv(out / map_grid.CSV_NAME)
+    assert (table["source"].tolist(), table["strength"].tolist()) == (["friedman"], [1.0])
+    assert table["affected_classes"].isna().all()  # a regressor's drift turns a coefficient, not classes
+    for option in OPTIONS:  # a target is an RMSE: the gain is the error an option removes
+        removed = table["baseline_target"] - table[f"{option}_target"]
+        assert table[f"{option}_gain"].tolist() == pytest.approx(removed.tolist())
+    summary = json.loads((out / map_grid.JSON_NAME).read_text())
+    assert summary["task"] == "regression"
+    assert summary["figures"]["target"].startswith("(1 - new_traffic_share) * rmse_old + new_traffic_share * rmse_new")
+    detail = summary["cells"][0]["detail"]["strategies"]["baseline"]
+    assert {"rmse_old", "rmse_new"} <= set(detail) and "acc_old" not in detail
+    assert (out / map_grid.PNG_GAIN).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -302,7 +302,8 @@ def test_a_binary_logits_unit_becomes_its_sigmoid(tmp_path, tiny_params):
 
 
 @pytest.mark.parametrize("model, classes, says", [
-    (lambda: logits_model(1, "mean_squared_error"), ("a", "b"), r"one linear unit predicts a number: regression"),
+    (lambda: logits_model(1, "mean_squared_error"), ("a", "b"),
+     r"predicts a number \(regression\), but the label '[^']+' is read as classification"),
     (lambda: tensor_model(4, 3, activation="linear"), ("a", "b", "c"), r"activation linear\) gives no class"),
     (lambda: tensor_model(4, 3, activation="relu"), ("a", "b", "c"), r"activation relu\) gives no class"),
 ])

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from retrainlab.config import CompareParams
-from retrainlab.registry.promotion import Gate, Measured, gates
+from retrainlab.registry.promotion import Constant, Gate, Measured, gates
 
 POLICY = CompareParams(new_traffic_share=0.5, tolerance=0.01, max_forgetting=0.025)  # ceiling 0.05
 FINITE = {"loss_old": 0.3, "loss_new": 0.4}
@@ -131,3 +131,45 @@ def test_the_finite_loss_gate_shows_each_loss():
     assert missing[1].detail == "loss_old missing, loss_new 0.4000 recorded: training diverged or was not logged"
     none = gates(Measured("2", 0.9, 0.9, 0.9), None, 0.0, POLICY, majority_target=0.5, losses={})
     assert none[1].detail == "no loss recorded: training diverged or was not logged"
+
+
+REGRESSION = {"losses": {"rmse_old": 2.0, "rmse_new": 3.0}}
+
+
+def regressor(version, rmse_old, rmse_new, mae_target=1.0):
+    return Measured(version, rmse_old, rmse_new, (rmse_old + rmse_new) / 2, "rmse", mae_target)
+
+
+def test_a_regressor_beats_the_mean_on_rmse_and_the_median_on_mae_in_its_units():
+    constants = (Constant("better than predicting the mean", 4.0, "always predicting the training mean (10)"),
+                 Constant("better than predicting the median", 2.5, "always predicting the training median (9)",
+                          "mae_target"))
+    result = gates(regressor("2", 2.0, 4.0, mae_target=2.5), None, 0.0, POLICY, constants=constants, **REGRESSION)
+    assert [g.name for g in result] == ["loads and predicts", "finite loss", "better than predicting the mean",
+                                        "better than predicting the median", "not worse than the champion",
+                                        "forgetting under the ceiling"]
+    # RMSE target 3 < 4 passes; MAE target 2.5 is not below the median's 2.5: it fails.
+    assert failed(result) == {"better than predicting the median": "MAE target 2.5 against 2.5 for always predicting "
+                                                                   "the training median (9): no better than that"}
+
+
+def test_a_regressors_tolerance_and_ceiling_are_shares_of_the_champions_error():
+    """The champion's target 4 makes the tolerance 0.01 x 4 = 0.04; its rmse_old 2 makes the
+    ceiling 0.025 x 2 / 0.5 = 0.1, in the label's units."""
+    champion = regressor("1", 2.0, 6.0)
+    within = gates(regressor("2", 2.09, 5.98), champion, 0.0, POLICY, **REGRESSION)  # target 4.035, forgot 0.09
+    assert failed(within) == {}
+    worse = gates(regressor("3", 2.2, 5.9), champion, 0.0, POLICY, **REGRESSION)  # target 4.05, forgot 0.2
+    assert failed(worse) == {
+        "not worse than the champion": "target 4.05 against champion v1's 4: worse by 0.05, more than the tolerance "
+                                       "0.04",
+        "forgetting under the ceiling": "forgetting 0.2 against the ceiling 0.1: over by 0.1",
+    }
+
+
+def test_a_regressor_without_a_champion_reads_its_recorded_forgetting_against_its_starting_error():
+    # It started from rmse_old 2.5 - 0.5 = 2.0: ceiling 0.1; recorded forgetting 0.5 is over.
+    result = gates(regressor("2", 2.5, 3.0), None, 0.5, POLICY, **REGRESSION)
+    assert failed(result) == {"forgetting under the ceiling": "forgetting 0.5 against the ceiling 0.1: over by 0.4"}
+    nan = gates(regressor("2", 2.0, 3.0), None, 0.0, POLICY, losses={"rmse_old": math.nan, "rmse_new": 3.0})
+    assert "finite loss" in failed(nan)

@@ -218,7 +218,7 @@ def test_what_loading_in_place_writes_into_the_store_is_ignored_and_never_loaded
         measured = promotion.measure(NAME, version, params.compare, promotion.load_prepared(root))
     finally:
         planted.unlink()
-    assert 0 <= measured.acc_old <= 1
+    assert 0 <= measured.old <= 1
     with tempfile.TemporaryDirectory() as scratch:
         local = promotion.verified_copy(NAME, version, Path(scratch))
         assert not [p for p in local.rglob("__pycache__")]
@@ -253,11 +253,11 @@ def test_measure_loads_the_copy_it_verified(project, monkeypatch):
     assert Path(loaded[0][0]).is_absolute() and not Path(loaded[0][0]).is_relative_to(files_of(version).parent)
     # The baseline cannot predict the new label, "paused": its two accuracies differ, and the
     # target weighs them by the traffic share, 0.8 old and 0.2 new.
-    assert measured.version == version and measured.acc_old != measured.acc_new
-    assert measured.target == pytest.approx(0.8 * measured.acc_old + 0.2 * measured.acc_new)
+    assert measured.version == version and measured.old != measured.new
+    assert measured.target == pytest.approx(0.8 * measured.old + 0.2 * measured.new)
     seed = str(records["baseline"].mlflow.model_seed)
     logged = records["baseline"].per_seed[seed]
-    assert (measured.acc_old, measured.acc_new) == pytest.approx((logged["acc_old"], logged["acc_new"]))
+    assert (measured.old, measured.new) == pytest.approx((logged["acc_old"], logged["acc_new"]))
 
 
 def test_a_deleted_artifact_store_is_one_clear_line(project):

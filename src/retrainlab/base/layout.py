@@ -79,8 +79,12 @@ REPORT_PNG_COST = REPORTS_DIR / "accuracy_vs_cost.png"
 REPORT_PNG_CURVES = REPORTS_DIR / "learning_curves.png"
 REPORT_PNG_CONFUSION = REPORTS_DIR / "confusion.png"
 REPORT_PNG_DIAGNOSTICS = REPORTS_DIR / "diagnostics.png"
+# A regressor's plots where a classifier's confusion matrices go (each task writes a note in the others' place).
+REPORT_PNG_PREDICTED = REPORTS_DIR / "predicted_vs_true.png"
+REPORT_PNG_RESIDUALS = REPORTS_DIR / "residuals.png"
 REPORT_SEEDS = REPORTS_DIR / "seeds.json"  # the seeds compare added while the options were not separated
 # Every strategy's per-epoch curves in one table (a `strategy` column): DVC's plots colour them by it.
 REPORT_CURVES = REPORTS_DIR / "curves.csv"
 REPORT_FILES = (REPORT_MD, REPORT_JSON, REPORT_CSV, REPORT_SCATTER, REPORT_CURVES, REPORT_PNG_COST,
-                REPORT_PNG_CURVES, REPORT_PNG_CONFUSION, REPORT_PNG_DIAGNOSTICS, REPORT_SEEDS)
+                REPORT_PNG_CURVES, REPORT_PNG_CONFUSION, REPORT_PNG_PREDICTED, REPORT_PNG_RESIDUALS,
+                REPORT_PNG_DIAGNOSTICS, REPORT_SEEDS)

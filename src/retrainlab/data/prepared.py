@@ -68,6 +68,8 @@ def _log_conversions(summary: PreparedSummary) -> None:
             log.info(f"prepare: {name}: columns separated by {how['delimiter']!r}")
     if summary.label_conversion is not None:
         log.info(f"prepare: labels: {summary.label_conversion}")
+    if summary.task is not None:
+        log.info(f"prepare: task: {summary.task} ({summary.task_rule or 'no rule noted'})")
     for part, counts in summary.cleaning.items():
         if counts["dropped_unlabelled"] or counts["dropped_incomplete"] or counts["imputed_values"]:
             log.info(

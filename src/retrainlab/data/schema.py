@@ -107,13 +107,16 @@ def tidy(
     if notes["task"] == REGRESSION:
         numbers = tasks.check_numbers(labels, label)
         cleaned = {name: frame.assign(**{label: numbers[name]}) for name, frame in cleaned.items()}
+        notes["label_type"] = "number"  # integers beyond int64 too: no longer compared as text
+        notes.pop("label_conversion", None)
     if check_classes:
         for name, frame in cleaned.items():
             if notes["task"] == REGRESSION:
                 values = frame[label].to_numpy()
                 tasks.check_spread(name, label, len(values), float(np.var(values)), float(values[0]))
             else:
-                check_class_counts(frame[label].value_counts(), name, need_two=name == names[0])
+                check_class_counts(frame[label].value_counts(), name, need_two=name == names[0], label=label)
+    cleaned = {name: frame.reset_index(drop=True) for name, frame in cleaned.items()}
     return Dataset(*cleaned.values(), label, kinds, report, notes)
 
 
@@ -187,7 +190,7 @@ def _clean(
             f"{report['dropped_incomplete']} with missing, infinite or too large values (data.missing: {missing})"
         )
     out[categorical + text] = out[categorical + text].astype(str)
-    return out.reset_index(drop=True), report
+    return out, report  # indexed by the row read: the label checks name it
 
 
 def _trainable_numbers(columns: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -274,11 +277,19 @@ def _label_text(value: Any) -> str:
     return str(int(value)) if _is_number(value) and float(value).is_integer() else str(value)
 
 
-def check_class_counts(counts: pd.Series, name: str, need_two: bool) -> None:
-    """Rows per class (a value_counts): two classes where training needs them, two rows of each."""
+def check_class_counts(counts: pd.Series, name: str, need_two: bool, label: str | None = None) -> None:
+    """Rows per class (a value_counts): two classes where training needs them, two rows of each.
+    Numbers the auto rule reads as a quantity (retrainlab.data.task) are said to be one."""
     if need_two and len(counts) < 2:
         raise DataError(f"{name}: only one class ({plain(counts.index[0])!r}); a classifier needs two or more")
     lone = counts[counts < 2]
+    if len(lone) and tasks.looks_like_a_quantity(counts.index):
+        column = f"label '{label}'" if label else "label"
+        raise DataError(
+            f"{name}: the {column} is read as classes (data.task: classification) and class "
+            f"{plain(lone.index[0])!r} has a single row, but its {len(counts)} distinct values look like a number "
+            "to predict: set data.task: regression (or auto)"
+        )
     if len(lone):
         raise DataError(
             f"{name}: class {plain(lone.index[0])!r} has a single row; every class needs at least two "

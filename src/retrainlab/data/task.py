@@ -4,7 +4,7 @@
 classes; numbers are a quantity to predict (regression) when one of them is a fraction or
 there are more than MAX_CLASS_INTEGERS distinct whole numbers, classes otherwise. A
 regression label must be a finite number float32 holds, in every row. Pure functions of
-the labels they are given.
+the labels they are given; a label's index is its row in the file (1 is the first data row).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ AUTO_RULE = (f"regression when the label holds numbers and one is a fraction or 
              "fewer whole numbers")
 # Training runs in float32: a larger label becomes inf there.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+BOOLEANS = ("True", "False")  # booleans as the labels' one type (text) writes them
 
 
 def decide(setting: str, labels: dict[str, pd.Series], label: str, label_type: str) -> tuple[str, str]:
@@ -29,9 +30,13 @@ def decide(setting: str, labels: dict[str, pd.Series], label: str, label_type: s
     them, of one type already (`label_type` "number" or "text", retrainlab.data.schema)."""
     if setting == REGRESSION:
         if label_type == "text":
-            name, row, value = _first_text(labels)
-            raise DataError(f"{name}: label '{label}' holds {value!r} (row {row}), not a number; data.task: regression "
-                            "needs a number in every row: fix the value, or set data.task: classification")
+            found = _first_text(labels)
+            if found is not None:  # else numbers compared as text (integers beyond int64): numbers still
+                name, row, value = found
+                what = "a boolean" if value in BOOLEANS else "text"
+                raise DataError(f"{name}: label '{label}' holds {value!r} (row {row}), {what}, not a number; "
+                                "data.task: regression needs a number in every row: fix the value, or set "
+                                "data.task: classification")
         return REGRESSION, "data.task: regression"
     if setting == CLASSIFICATION:
         return CLASSIFICATION, "data.task: classification"
@@ -47,18 +52,30 @@ def decide(setting: str, labels: dict[str, pd.Series], label: str, label_type: s
                             "(set data.task: regression to predict it as a number)")
 
 
+def looks_like_a_quantity(values: pd.Index | pd.Series) -> bool:
+    """Whether labels read as classes would be a number to predict by the auto rule: numbers
+    (not booleans), one a fraction or more than MAX_CLASS_INTEGERS distinct."""
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return False
+    numbers = pd.Series(values).to_numpy(dtype=np.float64)
+    return bool(len(np.unique(numbers)) > MAX_CLASS_INTEGERS or (numbers % 1 != 0).any())
+
+
 def check_numbers(labels: dict[str, pd.Series], label: str) -> dict[str, pd.Series]:
     """A regression label as float64, every value finite and within float32's range; the
     first that is not is one line naming the file, the column and the row."""
     out = {}
     for name, values in labels.items():
-        numbers = values.to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX)
+        numbers = pd.to_numeric(values, errors="coerce").astype(np.float64)
+        array = numbers.to_numpy()
+        bad = ~np.isfinite(array) | (np.abs(array) > FLOAT32_MAX)
         if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{name}: label '{label}' is {values.iloc[row]!r} in row {row + 1}; a regression label "
-                            "must be a finite number float32 holds (up to 3.4e38): fix or drop that row")
-        out[name] = values.astype(np.float64)
+            at = int(np.flatnonzero(bad)[0])
+            value, row = array[at], _row(values, at)
+            why = "is not finite" if not np.isfinite(value) else "is beyond float32's range (3.4e38)"
+            raise DataError(f"{name}: label '{label}' is {value:g} in row {row}, which {why}; a regression label "
+                            "must be a finite number float32 holds: fix or drop that row")
+        out[name] = numbers
     return out
 
 
@@ -70,11 +87,18 @@ def check_spread(name: str, label: str, rows: int, spread: float, value: float) 
                         "on it; give rows whose labels vary")
 
 
-def _first_text(labels: dict[str, pd.Series]) -> tuple[str, int, object]:
+def _row(values: pd.Series, at: int) -> int:
+    """The file's row (1: the first data row) of the value at position `at`: the index the
+    frame was read with, where it is a row number."""
+    index = values.index[at]
+    return int(index) + 1 if isinstance(index, (int, np.integer)) else at + 1
+
+
+def _first_text(labels: dict[str, pd.Series]) -> tuple[str, int, object] | None:
+    """The first label that is no number: the part's name, its row and the value."""
     for name, values in labels.items():
         numbers = pd.to_numeric(values, errors="coerce")
         text = np.flatnonzero(numbers.isna().to_numpy() & values.notna().to_numpy())
         if len(text):
-            return name, int(text[0]) + 1, values.iloc[int(text[0])]
-    name, values = next(iter(labels.items()))
-    return name, 1, values.iloc[0]
+            return name, _row(values, int(text[0])), values.iloc[int(text[0])]
+    return None

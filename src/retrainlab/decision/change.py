@@ -3,15 +3,17 @@ answer agrees with what that kind of change usually calls for. Pure functions of
 diagnostics (retrainlab.decision.diagnostics), the baseline's record and the verdict.
 
 The kinds, and the evidence each is read from:
-- new classes: labels only the new data has;
+- new classes: labels only the new data has (a classifier's only);
 - new vocabulary: a text column's new texts use many words the old ones did not (the share
   of their tokens the old vocabulary lacks);
 - concept drift: the inputs did not move (a classifier cannot tell new rows from old) and
   there is no new class, yet the current model is markedly less accurate on the new data
-  than on the old: the relationship between inputs and labels changed;
+  than on the old (a regressor: its RMSE on the new data is more than ERROR_RISE above its
+  RMSE on the old): the relationship between inputs and labels changed;
 - covariate shift: the inputs moved (the classifier tells new rows from old, or a feature's
   PSI is large);
-- label shift: the classes' frequencies moved, without a new class;
+- label shift: the classes' frequencies moved, without a new class; for a regressor, the
+  target's distribution moved (KS between the old and new labels);
 - more of the same: none of these, the new data being some fraction of the old;
 - nothing material: none of these, and the new data is small against the old.
 """
@@ -32,7 +34,7 @@ from retrainlab.base.kinds import (
 )
 from retrainlab.decision.diagnosis import Diagnosis
 from retrainlab.measure.evaluation import CLASSIFIER
-from retrainlab.measure.task import Measure
+from retrainlab.measure.task import Measure, of_figures
 from retrainlab.strategies import CATALOGUE
 
 # Thresholds: a domain classifier's AUC above this tells new inputs from old; PSI above this
@@ -40,6 +42,13 @@ from retrainlab.strategies import CATALOGUE
 # the current model losing more accuracy than this on the new data is a fall, not noise;
 # new data smaller than this share of the old is not material when nothing else moved.
 AUC_MOVED, PSI_LARGE, TV_MOVED, ACCURACY_FALL, SMALL = 0.65, 0.25, 0.10, 0.05, 0.10
+# A regressor's, which must read the same for a label in dollars or in days: its error
+# (the primary figure, RMSE) on the new data more than ERROR_RISE above its error on the old
+# is a rise, not noise (0.25: about two standard errors of the ratio of two RMSEs measured on
+# test sets of 40 rows, the smallest the decision map builds); a KS statistic between the
+# old and the new labels of KS_MOVED or more is a target that moved (a pure sampling
+# difference stays under 0.10 from 150 new rows up).
+ERROR_RISE, KS_MOVED = 0.25, 0.15
 # A text column whose new texts' tokens are unknown to the old vocabulary at this share or more.
 OOV_MUCH = 0.20
 
@@ -56,6 +65,12 @@ CALLS_FOR = {
 }
 
 
+# A regression target's label shift: its evidence starts so, and it calls for this instead of
+# the class mix (the evidence is what comparison.json keeps of a change, with its kind).
+TARGET_MOVED = "the target's distribution moved"
+TARGET_CALLS_FOR = "a cheap update that sees the new targets"
+
+
 def favours(kind: str) -> list[str]:
     """The options a kind of change usually favours, in the catalogue's order (none for
     concept drift, whose answer is measured)."""
@@ -70,20 +85,39 @@ class Change:
     @property
     def calls_for(self) -> str:
         names = favours(self.kind)
+        words = TARGET_CALLS_FOR if self.kind == LABEL_SHIFT and self.evidence.startswith(TARGET_MOVED) else \
+            CALLS_FOR[self.kind]
         if not names:
-            return CALLS_FOR[self.kind]
-        return f"{CALLS_FOR[self.kind]}: " + (names[0] if len(names) == 1 else
-                                              f"{', '.join(names[:-1])} or {names[-1]}")
+            return words
+        return f"{words}: " + (names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}")
 
 
-def classify(diagnosis: Diagnosis, acc_old: float | None, acc_new: float | None,
+def fell(old: float | None, new: float | None, measure: Measure = CLASSIFIER) -> bool:
+    """Whether the current model is markedly worse on the new data than on the old: more
+    than ACCURACY_FALL of accuracy lost, or an error more than ERROR_RISE above the old."""
+    if old is None or new is None:
+        return False
+    if measure.higher_is_better:
+        return old - new > ACCURACY_FALL
+    return new > old * (1 + ERROR_RISE)
+
+
+def _error(old: float, new: float, measure: Measure) -> str:
+    """A regressor's error on the old and on the new data, in the label's units."""
+    rise = f" ({new / old - 1:+.0%})" if old > 0 else ""
+    return f"{measure.primary.upper()} {new:.4g} on new rows against {old:.4g} on old ones{rise}, in the label's units"
+
+
+def classify(diagnosis: Diagnosis, old: float | None, new: float | None,
              measure: Measure = CLASSIFIER) -> list[Change]:
-    """The kinds of change the evidence shows, most consequential first. `acc_old` and
-    `acc_new` are the current model's (the baseline's) mean accuracies."""
+    """The kinds of change the evidence shows, most consequential first. `old` and `new` are
+    the current model's (the baseline's) mean primary figure on the old and the new test
+    sets (`measure.old`, `measure.new`: accuracies, or a regressor's RMSEs)."""
     changes = []
     new_classes = list(diagnosis.new_classes)
     moved = diagnosis.domain_auc >= AUC_MOVED or diagnosis.psi_max >= PSI_LARGE
-    fell = acc_old is not None and acc_new is not None and acc_old - acc_new > ACCURACY_FALL
+    worse = fell(old, new, measure)
+    accuracy = measure.higher_is_better
     if new_classes:
         shown = ", ".join(map(str, new_classes[:10])) + (" ..." if len(new_classes) > 10 else "")
         changes.append(Change(NEW_CLASSES, f"classes only the new data has: {shown}"))
@@ -94,39 +128,60 @@ def classify(diagnosis: Diagnosis, acc_old: float | None, acc_new: float | None,
                 f"vocabulary, and {shift.oov_rows:.0%} of the new texts are mostly unknown words (vocabulary overlap "
                 f"{shift.overlap:.2f}; {shift.length_old:.1f} tokens a text before, {shift.length_new:.1f} now)"
             )))
-    if fell and not moved and not new_classes:
+    if worse and not moved and not new_classes:
+        wrong = (f"is wrong on {1 - new:.0%} of new rows against {1 - old:.0%} of old ones" if accuracy
+                 else f"has {_error(old, new, measure)}")
         changes.append(Change(CONCEPT_DRIFT, (
-            f"the inputs did not move (domain AUC {diagnosis.domain_auc:.2f}), yet the current model is wrong on "
-            f"{1 - acc_new:.0%} of new rows against {1 - acc_old:.0%} of old ones: the old rule no longer holds"
+            f"the inputs did not move (domain AUC {diagnosis.domain_auc:.2f}), yet the current model {wrong}: "
+            "the old rule no longer holds"
         )))
     if moved:
         evidence = (f"a classifier tells new inputs from old with AUC {diagnosis.domain_auc:.2f}; largest "
                     f"feature PSI {diagnosis.psi_max:.2f}")
-        if fell:
-            evidence += f"; the current model loses {acc_old - acc_new:.2f} of accuracy on the new data"
+        if worse:
+            evidence += (f"; the current model loses {old - new:.2f} of accuracy on the new data" if accuracy
+                         else f"; the current model has {_error(old, new, measure)}")
         changes.append(Change(COVARIATE_SHIFT, evidence))
-    if diagnosis.label_shift_tv >= TV_MOVED and not new_classes:
+    if diagnosis.label_shift_tv is not None and diagnosis.label_shift_tv >= TV_MOVED and not new_classes:
         changes.append(Change(LABEL_SHIFT, f"the class mix moved by {diagnosis.label_shift_tv:.2f} (total variation)"))
+    target = diagnosis.target
+    if target is not None and target.ks >= KS_MOVED:
+        changes.append(Change(LABEL_SHIFT, (
+            f"{TARGET_MOVED}: KS {target.ks:.2f} between the old and the new labels; mean {target.mean_old:.4g} "
+            f"before, {target.mean_new:.4g} now; standard deviation {target.std_old:.4g} before, "
+            f"{target.std_new:.4g} now"
+        )))
     if not changes:
         ratio = diagnosis.size_ratio
         kind = NOTHING if ratio < SMALL else MORE_OF_THE_SAME
-        steady = "" if acc_old is None else f"; the current model scores {acc_new:.3f} on it against {acc_old:.3f}"
-        changes.append(Change(kind, f"the new data is {ratio:.2f}x the old, with the same inputs and labels{steady}"))
+        steady = "" if old is None or new is None else (
+            f"; the current model scores {new:.3f} on it against {old:.3f}" if accuracy
+            else f"; the current model's {measure.primary.upper()} is {new:.4g} on it against {old:.4g}")
+        labels = "labels" if target is None else "targets"
+        changes.append(Change(kind, f"the new data is {ratio:.2f}x the old, with the same inputs and {labels}{steady}"))
     return changes
 
 
-def check(changes: list[Change], recommended: str, figures: Mapping[str, Mapping[str, float]]) -> list[str]:
+def check(changes: list[Change], recommended: str, figures: Mapping[str, Mapping[str, float]],
+          measure: Measure | None = None) -> list[str]:
     """For each change, whether the measured recommendation agrees with what that kind
-    usually calls for. `figures` holds each option's mean figures (acc_new at least)."""
+    usually calls for. `figures` holds each option's mean figures (the measure's figure on
+    the new data at least: acc_new, or rmse_new); `measure` is theirs (None: read from them).
+    The option that learns a new rule best is the most accurate on the new data, or the one
+    with the lowest error there; the recommended one agrees within ACCURACY_FALL of its
+    accuracy, or ERROR_RISE of its error."""
+    m = measure or of_figures(next(iter(figures.values()), {}))
+    spec = ".3f" if m.higher_is_better else ".4g"
     lines = []
     for change in changes:
         if change.kind == CONCEPT_DRIFT:
-            fastest = max(figures, key=lambda s: figures[s]["acc_new"])
-            mine = figures.get(recommended, {}).get("acc_new")
-            agrees = mine is not None and mine >= figures[fastest]["acc_new"] - ACCURACY_FALL
-            shown = "n/a" if mine is None else f"{mine:.3f}"
+            fastest = max(figures, key=lambda s: m.goodness(figures[s][m.new]))
+            best, mine = figures[fastest][m.new], figures.get(recommended, {}).get(m.new)
+            agrees = mine is not None and (mine >= best - ACCURACY_FALL if m.higher_is_better
+                                           else mine <= best * (1 + ERROR_RISE))
+            shown = "n/a" if mine is None else format(mine, spec)
             lines.append(
-                f"the option that learns the new rule best is {fastest} (acc_new {figures[fastest]['acc_new']:.3f}); "
+                f"the option that learns the new rule best is {fastest} ({m.new} {best:{spec}}); "
                 f"{recommended} reaches {shown}: "
                 + ("agrees" if agrees else "does not agree, as old traffic still weighs (compare.new_traffic_share)")
             )

@@ -61,7 +61,7 @@ class Interval:
 
     @classmethod
     def of(cls, values, figure: str | None = None, measure: Measure | None = None) -> Interval:
-        bounds = measure.bounds(figure) if figure and measure else None
+        bounds = (measure or of_figures({})).bounds(figure) if figure else None
         return cls(*mean_interval(list(values), bounds=bounds))
 
     def flipped(self) -> Interval:
@@ -461,10 +461,12 @@ def markdown(
     changes: list[Markdown] | None = None,
     recall: Any = None,
     seeds_note: str = "",
+    residuals: Any = None,
 ) -> Markdown:
     """The report a person reads: the headline, the recommendation and its reasons, what
-    changed, the table, per-class recall, what the new data is like, the policy. Every value
-    goes in through `md`, which escapes it (escape.py)."""
+    changed, the table, per-class recall (a regressor's residuals), what the new data is
+    like, the policy. Every value goes in through `md`, which escapes it (escape.py).
+    `residuals`: a regressor's, per test set a row per strategy (rows, mean, sd, p90)."""
     def cell(row, figure, digits=3):
         if figure not in row:
             return Markdown()
@@ -529,6 +531,22 @@ def markdown(
                 shown = (md("") if v != v else md("{:.2f}", v) for v in values)
                 out.append(md("| {} | ", strategy) + md(" | ").join(shown) + md(" |"))
             out.append(md(""))
+    if residuals:
+        out += [md(""), md("## Predicted against true"), md(""),
+                md("The registered seed's model on the test rows `plots/NAME-predictions.csv` keeps: "
+                   "`predicted_vs_true.png` draws each prediction against the true value (on the diagonal: exact), "
+                   "`residuals.png` each residual (true - predicted) against the prediction, where a trend or a "
+                   "funnel is an error the RMSE alone does not show; `dvc plots show` draws the predictions against "
+                   "the true values in bands of the label's range. A mean residual above 0 is a model that "
+                   "predicts too low."), md("")]
+        for test_set, table_ in residuals.items():
+            out += [md("On the {} test set, in the label's units:", test_set), md(""),
+                    md("| strategy | rows | mean residual | residual SD | 90% of errors within |"),
+                    md("| --- | --- | --- | --- | --- |")]
+            for strategy, values in table_.iterrows():
+                out.append(md("| {} | {:.0f} | {:+.3g} | {:.3g} | {:.3g} |", strategy, values["rows"],
+                              values["mean"], values["sd"], values["p90"]))
+            out.append(md(""))
     d = diagnostics
     ceiling = "none" if math.isinf(verdict.ceiling) else f"{verdict.ceiling:.3f}"
     out += [
@@ -536,9 +554,13 @@ def markdown(
         md("## What kind of new data is this?"),
         md(""),
         md("- Size: {} new rows against {} old ({:.2f}x).", d.rows_new, d.rows_old, d.size_ratio),
-        md("- Classes only the new data has: {}.",
-           md(", ").join(md("{}", c) for c in d.new_classes) or Markdown("none")),
-        md("- Label distribution moved by {:.3f} (total variation; 0 = same, 1 = disjoint).", d.label_shift_tv),
+        *([md("- Target: KS {:.3f} between the old and the new labels (0 = same distribution, 1 = disjoint); "
+              "mean {:.4g} before, {:.4g} now; standard deviation {:.4g} before, {:.4g} now (the label's units).",
+              d.target.ks, d.target.mean_old, d.target.mean_new, d.target.std_old, d.target.std_new)]
+          if d.target is not None else
+          [md("- Classes only the new data has: {}.",
+              md(", ").join(md("{}", c) for c in d.new_classes) or Markdown("none")),
+           md("- Label distribution moved by {:.3f} (total variation; 0 = same, 1 = disjoint).", d.label_shift_tv)]),
         md("- Inputs: a classifier tells new rows from old with AUC {:.3f} (0.5 = indistinguishable); largest "
            "per-feature PSI {:.3f} (above 0.25 is a large shift), mean {:.3f}.",
            d.domain_auc, d.psi_max, d.psi_mean),
@@ -568,7 +590,10 @@ def markdown(
         md(""),
         md("![learning curves](learning_curves.png)"),
         md(""),
-        md("![per-class confusion](confusion.png)"),
-        md(""),
     ]
+    if m.higher_is_better:
+        out += [md("![per-class confusion](confusion.png)"), md("")]
+    else:
+        out += [md("![predicted against true](predicted_vs_true.png)"), md(""), md("![residuals](residuals.png)"),
+                md("")]
     return lines(out)

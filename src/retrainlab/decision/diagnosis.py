@@ -1,6 +1,11 @@
 """What the diagnostics found (retrainlab.decision.diagnostics) as one typed record: read by
 the change check, the report and the compare step's run, and written into
-reports/comparison.json's `diagnostics` in the shape it always had."""
+reports/comparison.json's `diagnostics` in the shape it always had.
+
+A classifier's label is read as classes (new ones, vanished ones, the total variation of
+their mix); a regressor's, a number, as a distribution (`TargetShift`: the KS statistic,
+the mean and the spread before and after), its class fields empty and `label_shift_tv`
+None (`null`): between two sets of distinct numbers it would always be 1."""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-# The figures the compare step's MLflow run logs, as `diagnostics.NAME`.
+# The figures the compare step's MLflow run logs, as `diagnostics.NAME` (label_shift_tv: a
+# classifier's only), and a regression target's, as `diagnostics.target.NAME`.
 LOGGED = ("size_ratio", "label_shift_tv", "psi_max", "psi_mean", "domain_auc")
 
 
@@ -50,40 +56,74 @@ class TextShift:
 
 
 @dataclasses.dataclass(frozen=True)
+class TargetShift:
+    """How a regression label moved, in the label's units: the old labels against the new."""
+
+    ks: float  # two-sample Kolmogorov-Smirnov statistic (0 same distribution, 1 disjoint)
+    mean_old: float
+    mean_new: float
+    std_old: float  # standard deviation: the spread
+    std_new: float
+
+    def to_json(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> TargetShift:
+        return cls(*(float(raw[f.name]) for f in dataclasses.fields(cls)))
+
+
+@dataclasses.dataclass(frozen=True)
 class Diagnosis:
     rows_old: int
     rows_new: int
     size_ratio: float  # new rows over old
-    new_classes: list  # labels only the new data has, sorted
-    vanished_classes: list  # labels only the old data has, sorted
-    label_shift_tv: float  # total variation between the label distributions
+    new_classes: list  # labels only the new data has, sorted (none for a regression label)
+    vanished_classes: list  # labels only the old data has, sorted (none for a regression label)
+    label_shift_tv: float | None  # total variation between the class distributions; None for regression
     psi_max: float  # the largest feature PSI
     psi_mean: float
     domain_auc: float  # how well a classifier tells new rows from old
     top_shifted_features: tuple[ShiftedFeature, ...]  # by PSI, largest first
     text: tuple[TextShift, ...] = ()  # per text column; written only where there is one
+    target: TargetShift | None = None  # a regression label's shift; written only for regression
 
     def to_json(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "text"}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("text", "target")}
         out |= {"new_classes": list(self.new_classes), "vanished_classes": list(self.vanished_classes),
                 "top_shifted_features": [f.to_json() for f in self.top_shifted_features]}
-        return out | ({"text": [t.to_json() for t in self.text]} if self.text else {})
+        out |= {"text": [t.to_json() for t in self.text]} if self.text else {}
+        return out | ({"target": self.target.to_json()} if self.target is not None else {})
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Diagnosis:
         return cls(
             rows_old=int(raw["rows_old"]), rows_new=int(raw["rows_new"]), size_ratio=float(raw["size_ratio"]),
             new_classes=list(raw["new_classes"]), vanished_classes=list(raw["vanished_classes"]),
-            label_shift_tv=float(raw["label_shift_tv"]), psi_max=float(raw["psi_max"]),
+            label_shift_tv=None if raw["label_shift_tv"] is None else float(raw["label_shift_tv"]),
+            psi_max=float(raw["psi_max"]),
             psi_mean=float(raw["psi_mean"]), domain_auc=float(raw["domain_auc"]),
             top_shifted_features=tuple(ShiftedFeature.from_json(f) for f in raw["top_shifted_features"]),
             text=tuple(TextShift.from_json(t) for t in raw.get("text", ())),
+            target=None if raw.get("target") is None else TargetShift.from_json(raw["target"]),
         )
 
+    @property
+    def label_shift(self) -> str:
+        """How far the label moved, in a few words (a plot's title): the classes' total
+        variation, or a regression target's KS statistic."""
+        if self.target is not None:
+            return f"target KS {self.target.ks:.2f}"
+        return f"label shift {self.label_shift_tv:.2f}"
+
     def metrics(self) -> dict[str, float]:
-        """What the compare step's run logs: the figures, and how many classes are new."""
-        logged = {f"diagnostics.{name}": float(getattr(self, name)) for name in LOGGED}
+        """What the compare step's run logs: the figures, and how many classes are new (a
+        classifier's) or how the target moved (a regressor's)."""
+        logged = {f"diagnostics.{name}": float(getattr(self, name)) for name in LOGGED
+                  if getattr(self, name) is not None}
         for i, shift in enumerate(self.text):  # by position: a column name may hold what a metric name cannot
             logged |= {f"diagnostics.text{i}.{name}": value for name, value in shift.to_json().items()
                        if name != "feature"}
+        if self.target is not None:
+            return logged | {f"diagnostics.target.{name}": value for name, value in self.target.to_json().items()}
         return logged | {"diagnostics.n_new_classes": float(len(self.new_classes))}

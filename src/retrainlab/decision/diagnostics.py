@@ -1,7 +1,10 @@
 """What kind of new data is this? Its size, its new classes, and how far labels and inputs moved.
 
 Pure functions of the initial and incremental frames:
-- `label_shift`: total variation distance between the two label distributions (0 same, 1 disjoint);
+- `label_shift`: total variation distance between the two label distributions (0 same, 1 disjoint),
+  for a classifier's label;
+- `target_shift`: for a regression label (a number), the two-sample KS statistic between the
+  old and new labels, and their mean and standard deviation before and after;
 - `psi`: population stability index of one feature (quantile bins of the initial data for
   numbers, categories for text); above 0.25 is commonly read as a large shift;
 - `ks`: Kolmogorov-Smirnov statistic of a numeric feature;
@@ -28,10 +31,11 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from retrainlab.base.tasks import CLASSIFICATION, REGRESSION
 from retrainlab.config.sections import TEXT_TOKENS
 from retrainlab.data import CATEGORICAL, NUMERIC, TEXT, Feature, plain
 from retrainlab.data.text import lengths, token_counts, tokens, vocabulary
-from retrainlab.decision.diagnosis import Diagnosis, ShiftedFeature, TextShift
+from retrainlab.decision.diagnosis import Diagnosis, ShiftedFeature, TargetShift, TextShift
 
 PSI_BINS = 10
 PSI_FLOOR = 1e-4  # an empty bin would make the index infinite
@@ -42,6 +46,18 @@ def label_shift(old: pd.Series, new: pd.Series) -> float:
     q = new.value_counts(normalize=True)
     labels = p.index.union(q.index)
     return float(0.5 * np.abs(p.reindex(labels, fill_value=0) - q.reindex(labels, fill_value=0)).sum())
+
+
+def target_shift(old: pd.Series, new: pd.Series) -> TargetShift:
+    """How a regression label moved: KS between the old and new labels, and each one's mean
+    and standard deviation (with one degree of freedom; 0 for a single row)."""
+    before, after = old.to_numpy(float), new.to_numpy(float)
+    return TargetShift(ks=ks(old, new), mean_old=float(before.mean()), mean_new=float(after.mean()),
+                       std_old=_std(before), std_new=_std(after))
+
+
+def _std(values: np.ndarray) -> float:
+    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
 def psi(old: pd.Series, new: pd.Series, numeric: bool) -> float:
@@ -107,9 +123,13 @@ def text_shift(old: pd.Series, new: pd.Series, name: str, max_tokens: int = TEXT
 
 
 def diagnose(old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequence[Feature], top: int = 5,
-             max_tokens: int = TEXT_TOKENS) -> Diagnosis:
-    """Every diagnostic of the new data against the old, for the report and the parent run."""
-    old_labels, new_labels = set(map(plain, old[label].unique())), set(map(plain, new[label].unique()))
+             max_tokens: int = TEXT_TOKENS, task: str | None = CLASSIFICATION) -> Diagnosis:
+    """Every diagnostic of the new data against the old, for the report and the parent run.
+    `task` is the prepared data's (summary.json's `task`; None: a classifier's): a regression
+    label is read as a distribution (`target_shift`), a classifier's as classes."""
+    regression = task == REGRESSION
+    old_labels, new_labels = (set(), set()) if regression else (set(map(plain, old[label].unique())),
+                                                                set(map(plain, new[label].unique())))
     per_feature = []
     for f in features:
         numeric = f.kind == NUMERIC
@@ -126,10 +146,11 @@ def diagnose(old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequenc
         size_ratio=len(new) / len(old),
         new_classes=sorted(new_labels - old_labels),
         vanished_classes=sorted(old_labels - new_labels),
-        label_shift_tv=label_shift(old[label], new[label]),
+        label_shift_tv=None if regression else label_shift(old[label], new[label]),
         psi_max=per_feature[0].psi,
         psi_mean=float(np.mean([row.psi for row in per_feature])),
         domain_auc=domain_auc(old[names], new[names], features),
         top_shifted_features=tuple(per_feature[:top]),
         text=tuple(text_shift(old[f.name], new[f.name], f.name, max_tokens) for f in features if f.kind == TEXT),
+        target=target_shift(old[label], new[label]) if regression else None,
     )

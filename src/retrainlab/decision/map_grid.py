@@ -2,6 +2,11 @@
 it sweeps (`Grid`, `Cell`), read from `retrainlab map`'s flags and checked before anything
 runs, and the names of the files it writes. The CLI imports it to build its parser, so it
 imports nothing heavy.
+
+A map holds one task: the classifiers' sources (synthetic, digits, text) are measured in
+accuracy, the regression source (friedman) in RMSE, in its label's units; their gains share
+no scale, so a regressor's map is drawn on its own (`--sources friedman`), over the
+scenarios a number has (no new_classes).
 """
 
 from __future__ import annotations
@@ -14,19 +19,25 @@ from pathlib import Path
 from typing import Any
 
 from retrainlab.base.errors import ConfigError
+from retrainlab.base.tasks import CLASSIFICATION, REGRESSION
 from retrainlab.config import MAX_SEED, MAX_SEEDS, SCENARIOS, DataParams, Params
 
-SOURCES = ("synthetic", "digits", "text")  # the built-in sources: the scenarios are applied to them here
+SOURCES = ("synthetic", "digits", "text", "friedman")  # the built-in sources: the scenarios are applied to them here
+TASK_OF = {"synthetic": CLASSIFICATION, "digits": CLASSIFICATION, "text": CLASSIFICATION, "friedman": REGRESSION}
 DIGITS_CLASSES = 10
 TEXT_CLASSES = 3  # retrainlab.data.messages: negative, neutral, positive
-AFFECTED = ("new_classes", "concept_drift")  # the scenarios that read data.affected_classes
-SHIFTED = "covariate_shift"  # the one scenario that reads data.shift_strength
+AFFECTED = ("new_classes", "concept_drift")  # the scenarios that read data.affected_classes (a classifier's)
+SHIFTED = "covariate_shift"  # the scenario that reads data.shift_strength (and a regressor's concept_drift)
+DRIFTED = "concept_drift"  # friedman: data.shift_strength turns x3's effect around (1.0: from +10 to -10)
+CLASSES_ONLY = "new_classes"  # a scenario a regression source does not have
+REGRESSION_SCENARIOS = tuple(s for s in SCENARIOS if s != CLASSES_ONLY)
 # The default grid: 2 sources x (3 scenarios + covariate_shift at 2 strengths) x 3 sizes =
 # 30 cells (2 of them, new_classes at 5%, cannot be built and are skipped), 2 seeds each:
 # about 30 minutes on 2 CPU cores (measured per cell: docs/DECISION_MAP.md). The text
-# source is swept on its own (`--sources text`): docs/DECISION_MAP.md, "Text".
+# source is swept on asking (`--sources text`): docs/DECISION_MAP.md, "Text"; the regression
+# source always on its own (`--sources friedman`): "Regression".
 DEFAULT_SOURCES = ("synthetic", "digits")
-DEFAULT_SCENARIOS = SCENARIOS
+DEFAULT_SCENARIOS = SCENARIOS  # a regression source's: REGRESSION_SCENARIOS
 DEFAULT_SIZES = (0.05, 0.2, 1.0)
 DEFAULT_STRENGTHS = (1.0, 2.0)
 DEFAULT_SEEDS = (0, 1)
@@ -48,6 +59,10 @@ class Cell:
     strength: float | None  # data.shift_strength; None where the scenario does not read it
 
     @property
+    def task(self) -> str:
+        return TASK_OF[self.source]
+
+    @property
     def label(self) -> str:
         shift = f" strength {self.strength:g}" if self.strength is not None else ""
         return f"{self.source} / {self.scenario}{shift} / size {self.size:g}"
@@ -67,7 +82,7 @@ class Cell:
         changes: dict[str, Any] = {"source": self.source, "scenario": self.scenario, "incremental_fraction": self.size}
         if self.strength is not None:
             changes["shift_strength"] = self.strength
-        if self.scenario == "new_classes":
+        if self.scenario == CLASSES_ONLY:
             classes = {"digits": DIGITS_CLASSES, "text": TEXT_CLASSES}.get(self.source, data.synthetic.classes)
             changes["affected_classes"] = max(1, min(data.affected_classes, classes - 2))
         return dataclasses.replace(data, **changes)
@@ -81,17 +96,29 @@ class Grid:
     strengths: tuple[float, ...] = DEFAULT_STRENGTHS
     seeds: tuple[int, ...] = DEFAULT_SEEDS
 
+    @property
+    def task(self) -> str:
+        """The task of the grid's sources (one: grid_from_flags refuses a mix)."""
+        return TASK_OF[self.sources[0]]
+
     def cells(self) -> list[Cell]:
-        """Source by source, scenario by scenario (covariate_shift once per strength), size by size."""
+        """Source by source, scenario by scenario (covariate_shift, and a regressor's
+        concept_drift, once per strength), size by size."""
         cells = []
         for source in self.sources:
             for scenario in self.scenarios:
-                for strength in self.strengths if scenario == SHIFTED else (None,):
+                for strength in self.strengths if reads_strength(source, scenario) else (None,):
                     cells += [Cell(source, scenario, size, strength) for size in self.sizes]
         return cells
 
     def to_json(self) -> dict[str, Any]:
         return {k: list(v) for k, v in dataclasses.asdict(self).items()}
+
+
+def reads_strength(source: str, scenario: str) -> bool:
+    """Whether a cell's data reads data.shift_strength: every covariate shift, and the
+    friedman source's concept drift (how far its rule turns)."""
+    return scenario == SHIFTED or (scenario == DRIFTED and TASK_OF[source] == REGRESSION)
 
 
 def grid_from_flags(
@@ -102,12 +129,22 @@ def grid_from_flags(
     seeds: Sequence[str] | None = None,
 ) -> Grid:
     """The grid the flags ask for (None: the default), each value checked; a bad one is a
-    one-line ConfigError naming its flag. Values may be given apart or joined by commas."""
+    one-line ConfigError naming its flag. Values may be given apart or joined by commas.
+    A regression source is mapped on its own, over REGRESSION_SCENARIOS by default."""
     grid = Grid()
     if sources is not None:
         grid = dataclasses.replace(grid, sources=_choices("--sources", sources, SOURCES))
+        tasks = {TASK_OF[source]: source for source in grid.sources}
+        if len(tasks) > 1:
+            raise ConfigError(f"--sources: {tasks[REGRESSION]} predicts a number and {tasks[CLASSIFICATION]} a "
+                              "class: their gains share no scale (RMSE against accuracy); map them apart")
+        if grid.task == REGRESSION:
+            grid = dataclasses.replace(grid, scenarios=REGRESSION_SCENARIOS)
     if scenarios is not None:
         grid = dataclasses.replace(grid, scenarios=_choices("--scenarios", scenarios, SCENARIOS))
+        if grid.task == REGRESSION and CLASSES_ONLY in grid.scenarios:
+            raise ConfigError(f"--scenarios: {CLASSES_ONLY}: {grid.sources[0]} predicts a number and has no classes "
+                              f"(choose from {', '.join(REGRESSION_SCENARIOS)})")
     if sizes is not None:
         grid = dataclasses.replace(grid, sizes=_numbers("--sizes", sizes, float, 0.0, MAX_SIZE, "in (0, 10]"))
     if strengths is not None:

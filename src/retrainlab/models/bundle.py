@@ -129,8 +129,8 @@ class ModelBundle:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """What the task's measure scores: class probabilities, or a regressor's numbers (one per row)."""
-        if self.task == REGRESSION:
-            return self._outputs(frame).reshape(-1)
+        if self.task == REGRESSION:  # float64, as the logged signature's double says
+            return self._outputs(frame).reshape(-1).astype(np.float64)
         return self.predict_proba(frame)
 
     def _outputs(self, frame: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:

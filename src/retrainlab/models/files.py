@@ -59,7 +59,9 @@ def compile_config(path: Path) -> dict[str, Any] | None:
         with zipfile.ZipFile(path) as archive:
             compiled = json.loads(archive.read("config.json")).get("compile_config") or {}
         keras.optimizers.deserialize(compiled["optimizer"])
-        if compiled.get("loss") is not None:
+        if isinstance(compiled.get("loss"), str):
+            keras.losses.get(compiled["loss"])  # an alias ("mae") too, which deserialize refuses
+        elif compiled.get("loss") is not None:
             keras.losses.deserialize(compiled["loss"])
     except Exception:  # not compiled, or a custom optimizer or loss: trained with the params'
         return None

@@ -41,16 +41,25 @@ def check_task(model: keras.Model, compiled: dict[str, Any] | None, task: str, l
     """A brought model whose head does not do the data's task is one line naming the
     label, the task setting (and why it applied) and the model's head."""
     own = model_task(model, compiled)
-    if own is None or own == task:
-        return
+    if own is not None and own != task:
+        raise task_conflict(model, own, task, label, rule, where)
+
+
+def task_conflict(model: keras.Model, own: str, task: str, label: str, rule: str, where: str) -> ModelShapeError:
+    """The one line for a model doing task `own` given data of `task`: the model's head, the
+    label, the task setting and why it applied (`rule`), and what to do."""
     layer = head_layer_of(model)
-    head = (f"its output layer '{layer.name}' ({type(layer).__name__}, {model.outputs[0].shape[-1]} unit(s), "
+    width = model.outputs[0].shape[-1]
+    head = (f"its output layer '{layer.name}' ({type(layer).__name__}, {width} unit{'s' if width != 1 else ''}, "
             f"activation {_activation(layer)})")
     does = "predicts a number (regression)" if own == REGRESSION else "gives class probabilities (classification)"
-    fix = ("set data.task: regression if the label is a quantity, or bring a classifier"
-           if own == REGRESSION else "set data.task: classification if the label is classes, or bring a regressor "
-           "(one linear output unit)")
-    raise ModelShapeError(f"{where}: {head} {does}, but the label '{label}' is read as {task} ({rule}); {fix}")
+    if own == REGRESSION:
+        fix = ("set baseline.from to a classifier (a softmax or sigmoid output), or, if the label is a quantity, set "
+               "data.task: regression")
+    else:
+        fix = ("set baseline.from to a regressor (one linear output unit), or, if the label is classes, set "
+               "data.task: classification")
+    return ModelShapeError(f"{where}: {head} {does}, but the label '{label}' is read as {task} ({rule}); {fix}")
 
 
 def head_layer_of(model: keras.Model) -> keras.layers.Layer:
@@ -71,10 +80,14 @@ def probability_output(model: keras.Model, compiled: dict[str, Any] | None, wher
     project cannot read it (a linear unit under a regression loss predicts a number). A
     regressor (`task` regression, whose head `check_task` has checked) is kept as it is."""
     if task == REGRESSION:
-        if model.outputs[0].shape[-1] != 1 or _activation(head_layer_of(model)) != "linear":
-            layer = head_layer_of(model)
-            raise ModelShapeError(f"{where}: its output layer '{layer.name}' has {model.outputs[0].shape[-1]} units; a "
-                                  "regressor ends with one linear unit (Dense(1)) that predicts the label")
+        layer, shape = head_layer_of(model), model.outputs[0].shape
+        if len(model.outputs) != 1 or len(shape) != 2 or shape[-1] != 1 or _activation(layer) != "linear":
+            outputs = f"{len(model.outputs)} outputs" if len(model.outputs) != 1 else f"output shape {tuple(shape)}"
+            raise ModelShapeError(
+                f"{where}: its output layer '{layer.name}' ({type(layer).__name__}, activation {_activation(layer)}, "
+                f"{outputs}) does not predict one number, but the label is read as regression: end the model with "
+                "one linear unit (Dense(1)) that predicts the label"
+            )
         return model, compiled
     last = model.layers[-1]
     activation = _activation(last)

@@ -46,7 +46,8 @@ def compare_step(params: Params, root: Path = Path(".")) -> Recommendation:
     old = pd.concat([data.sample(s, DIAGNOSTIC_ROWS) for s in ("initial_train", "initial_test")], ignore_index=True)
     new = pd.concat([data.sample(s, DIAGNOSTIC_ROWS) for s in ("incremental_train", "incremental_test")],
                     ignore_index=True)
-    diagnosis = diagnostics.diagnose(old, new, data.label, data.features, max_tokens=params.model.text_tokens)
+    diagnosis = diagnostics.diagnose(old, new, data.label, data.features, max_tokens=params.model.text_tokens,
+                                     task=data.summary.task)
     curves = {s: pd.read_csv(root / layout.curves_path(s)) for s in records}
 
     def train(names: list[str], seed: str) -> dict[str, dict[str, float]]:

@@ -1,13 +1,17 @@
 """The decision map: which option wins, by how much and at what cost, across a grid of datasets.
 
-`retrainlab map` sweeps the built-in sources (synthetic, digits), the four scenarios, the
-size of the new data relative to the old (`data.incremental_fraction`) and, for
-covariate_shift only, the strength of the shift (`data.shift_strength`). For each cell of
+`retrainlab map` sweeps the built-in sources (synthetic, digits; text, or the regression
+source friedman, on asking), the scenarios, the size of the new data relative to the old
+(`data.incremental_fraction`) and, for covariate_shift (and friedman's concept_drift), the
+strength of the shift (`data.shift_strength`). For each cell of
 that grid it prepares the data into a temporary directory, trains the baseline and every
 option params.yaml's `strategies:` chooses, once per seed, in a worker process (retrainlab.training.workers)
 and without MLflow (the pipeline's steps log, register and write files; none of that is
 needed here), evaluates them as the strategy step does, and asks `comparison.recommend`
-for its verdict. docs/DECISION_MAP.md says how to read the result.
+for its verdict. Every figure is the task's (`measure_of(summary.task)`: accuracy for a
+classifier, RMSE for a regressor), and a gain is always an improvement on keeping the model
+(more accuracy, or less error in the label's units). docs/DECISION_MAP.md says how to read
+the result.
 
 The outputs (`map.csv`, `map.json`, three heatmaps) are all rendered in memory once every
 cell is measured, and only then written, each by rename: a sweep that fails or is
@@ -35,11 +39,13 @@ from typing import Any, TextIO
 import keras
 
 from retrainlab.base.errors import DataError, RetrainlabError
+from retrainlab.base.tasks import CLASSIFICATION
 from retrainlab.config import TRAIN, Params
 from retrainlab.data import load_prepared, prepare
 from retrainlab.decision import comparison
 from retrainlab.decision.map_grid import AFFECTED, DEFAULT_OUT, Cell, Grid, check
 from retrainlab.measure.record import StrategyRecord
+from retrainlab.measure.task import measure_of
 from retrainlab.reporting.map_files import write_map
 from retrainlab.strategies import BASELINE
 from retrainlab.training import workers
@@ -63,12 +69,13 @@ def measure_cell(cell: Cell, params: Params, seeds: Sequence[int]) -> dict[str, 
         with contextlib.redirect_stdout(io.StringIO()):
             prepare(cell_params.data, root)
         data = load_prepared(root)
+        m = measure_of(data.summary.task)
         per_seed: dict[str, dict[str, dict[str, float]]] = {name: {} for name in (BASELINE, *options)}
         for seed in seeds:
             base, figures = _train(BASELINE, data, cell_params, None, seed, reference=None)
             per_seed[BASELINE][str(seed)] = figures
             for name in options:
-                per_seed[name][str(seed)] = _train(name, data, cell_params, base, seed, figures["acc_old"])[1]
+                per_seed[name][str(seed)] = _train(name, data, cell_params, base, seed, figures[m.old])[1]
             del base
         rows = {"rows_old": data.rows("initial_train"), "rows_new": data.rows("incremental_train")}
     # No MLflow here: nothing is logged or registered.
@@ -91,9 +98,10 @@ def _train(name: str, data, params: Params, base, seed: int, reference: float | 
 def row_of(cell: Cell, params: Params, records: dict[str, StrategyRecord], verdict, options: list[str],
            rows: dict[str, int], seconds: float) -> dict[str, Any]:
     """The cell's row of map.csv: for each option its target (mean over the seeds), its gain
-    over keeping the model (its target minus the baseline's), its training CPU-seconds and
-    the gain per CPU-second; `detail` (map.json only) adds the intervals and verdicts."""
-    a = verdict.assessments
+    over keeping the model (how much better its target is than the baseline's: more
+    accuracy, or less error), its training CPU-seconds and the gain per CPU-second; `detail`
+    (map.json only) adds the intervals and verdicts."""
+    a, m = verdict.assessments, verdict.measure
     keep = a[BASELINE].target.mean
     row: dict[str, Any] = {
         **_place(cell, params), "recommended": verdict.recommended, "rule": verdict.rule, "best": verdict.best,
@@ -101,7 +109,7 @@ def row_of(cell: Cell, params: Params, records: dict[str, StrategyRecord], verdi
         "baseline_target": keep, "baseline_cpu_seconds": records[BASELINE].mean("cpu_seconds"),
     }
     for name in options:
-        gain = a[name].target.mean - keep
+        gain = m.improvement(a[name].target.mean, keep)
         cost = records[name].mean("cpu_seconds")
         row |= {
             f"{name}_target": a[name].target.mean,
@@ -121,7 +129,7 @@ def row_of(cell: Cell, params: Params, records: dict[str, StrategyRecord], verdi
                 "target": dataclasses.asdict(a[name].target),
                 "forgetting": dataclasses.asdict(a[name].forgetting),
                 **{figure: {"mean": record.mean(figure), **dataclasses.asdict(record.ci95[figure])}
-                   for figure in ("acc_old", "acc_new", "cpu_seconds", "wall_seconds")},
+                   for figure in (m.old, m.new, "cpu_seconds", "wall_seconds")},
             }
             for name, record in records.items()
         },
@@ -195,7 +203,8 @@ def skipped_row(cell: Cell, params: Params, reason: str) -> dict[str, Any]:
 def _place(cell: Cell, params: Params) -> dict[str, Any]:
     data = cell.data_params(params.data)
     return {"source": cell.source, "scenario": cell.scenario, "size": cell.size, "strength": cell.strength,
-            "affected_classes": data.affected_classes if cell.scenario in AFFECTED else None}
+            "affected_classes": data.affected_classes if cell.scenario in AFFECTED and cell.task == CLASSIFICATION
+            else None}
 
 
 def _key(item) -> tuple:

@@ -34,12 +34,12 @@ from retrainlab.data import Prepared, load_prepared
 from retrainlab.measure import evaluation
 from retrainlab.measure.record import Runs, StrategyRecord, rounded
 from retrainlab.measure.record import load as load_record
-from retrainlab.measure.task import measure_of
+from retrainlab.measure.task import measure_of, of_figures
 from retrainlab.models.brought import label_order
 from retrainlab.models.bundle import ModelBundle
 from retrainlab.pipeline import user_model
 from retrainlab.pipeline.origin import Origin, recorded_origin
-from retrainlab.reporting import descriptions
+from retrainlab.reporting import descriptions, plots
 from retrainlab.strategies import BASELINE, CATALOGUE, Plan, Strategy
 from retrainlab.tracking import store
 from retrainlab.training import distribute, workers
@@ -467,6 +467,8 @@ def _publish(root: Path, strategy: str, staged: Path, record: StrategyRecord, hi
     staged.rename(target)
     epochs = len(next(iter(history.values()), []))
     curves = pd.DataFrame({"epoch": range(1, epochs + 1), **(history or {"loss": [], "accuracy": []})})
+    if not of_figures(record.means).higher_is_better:  # a regressor's numbers, in bands for DVC's confusion plot
+        predictions = plots.banded(predictions)
     record.write(root)
     write_csv(root / layout.curves_path(strategy), curves)
     write_csv(root / layout.predictions_path(strategy), predictions)

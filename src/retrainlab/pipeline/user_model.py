@@ -16,7 +16,7 @@ from retrainlab.base.errors import ModelSourceError
 from retrainlab.config import Params
 from retrainlab.data import Prepared
 from retrainlab.measure.record import Origin
-from retrainlab.models.brought import adopt, check_columns
+from retrainlab.models.brought import adopt, check_bundle_task, check_columns
 from retrainlab.models.bundle import ModelBundle
 from retrainlab.registry import promotion
 from retrainlab.tracking.pyfunc_model import BUNDLE_ARTIFACT, MODEL_DIGEST_TAG
@@ -34,6 +34,7 @@ def load(origin: Origin, data: Prepared, params: Params, root: Path):
         if bundle_dir is not None:  # retrainlab's own: it knows its columns and labels
             bundle = ModelBundle.load(bundle_dir)
             check_columns(bundle, data, origin.spec)
+            check_bundle_task(bundle, data, origin.spec)
             return dataclasses.replace(bundle, compiled=None)
         if (local / KERAS_FLAVOR_FILE).is_file():  # logged by someone else with MLflow's Keras flavour
             return adopt(local / KERAS_FLAVOR_FILE, data, params, origin.spec)

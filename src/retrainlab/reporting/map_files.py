@@ -1,6 +1,7 @@
 """The decision map's files: map.csv (a row per cell), map.json (the grid, the policy and
 every cell's figures), and three heatmaps, rendered in memory once every cell is measured
-and only then written, each by rename."""
+and only then written, each by rename. Their words and units are the grid's task's: a gain
+is an improvement on keeping the model, in accuracy or in the label's units of error."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from retrainlab.decision.map_grid import (
     Cell,
     Grid,
 )
+from retrainlab.measure.task import Measure, measure_of
 from retrainlab.reporting.plots import plt
 from retrainlab.strategies import BASELINE
 
@@ -43,6 +45,7 @@ def columns(options: Sequence[str]) -> list[str]:
 def write_map(out: Path, rows: list[dict], grid: Grid, params: Params) -> None:
     """Render every output in memory, then write each by rename."""
     options = list(params.strategies)
+    m = measure_of(grid.task)
     flat = [{k: v for k, v in row.items() if k != "detail"} for row in rows]
     table = pd.DataFrame(flat, columns=columns(options))
     for name in ("affected_classes", "rows_old", "rows_new"):  # counts, blank where not applicable
@@ -51,14 +54,9 @@ def write_map(out: Path, rows: list[dict], grid: Grid, params: Params) -> None:
     summary = {
         "grid": grid.to_json(),
         "options": options,
+        "task": m.task,  # what the figures measure: accuracy (classification) or RMSE (regression)
         "policy": dict(vars(params.compare)),
-        "figures": {
-            "target": "(1 - new_traffic_share) * acc_old + new_traffic_share * acc_new, mean over the seeds",
-            "gain": "the option's target minus the baseline's (keeping the model as it is)",
-            "cpu_seconds": "CPU-seconds of the option's training, mean over the seeds",
-            "gain_per_cpu_second": "gain / cpu_seconds",
-            "forgetting": "the baseline's acc_old minus the option's, mean over the seeds",
-        },
+        "figures": meanings(m),
         "cells": [_finite(row) for row in rows],
     }
     rendered = {
@@ -66,12 +64,39 @@ def write_map(out: Path, rows: list[dict], grid: Grid, params: Params) -> None:
         JSON_NAME: (json.dumps(summary, indent=2) + "\n").encode(),
         PNG_RECOMMENDED: _plot_recommended(rows, grid, options),
         PNG_GAIN: _plot_strategy_figure(rows, grid, options, "gain",
-                                        "Gain in target accuracy over keeping the model", "{:+.3f}"),
+                                        f"{_gained(m)} over keeping the model", "{:+.3f}"),
         PNG_GAIN_PER_COST: _plot_strategy_figure(rows, grid, options, "gain_per_cpu_second",
-                                                 "Gain in target accuracy per CPU-second of training", "{:+.4f}"),
+                                                 f"{_gained(m)} per CPU-second of training", "{:+.4f}"),
     }
     for name, content in rendered.items():
         write_atomically(out / name, lambda tmp, content=content: Path(tmp).write_bytes(content))
+
+
+def meanings(m: Measure) -> dict[str, str]:
+    """What each figure of map.csv is, in the task's measure (map.json's `figures`)."""
+    if m.higher_is_better:
+        return {
+            "target": f"(1 - new_traffic_share) * {m.old} + new_traffic_share * {m.new}, mean over the seeds",
+            "gain": "the option's target minus the baseline's (keeping the model as it is)",
+            "cpu_seconds": "CPU-seconds of the option's training, mean over the seeds",
+            "gain_per_cpu_second": "gain / cpu_seconds",
+            "forgetting": f"the baseline's {m.old} minus the option's, mean over the seeds",
+        }
+    return {
+        "target": f"(1 - new_traffic_share) * {m.old} + new_traffic_share * {m.new}, mean over the seeds "
+                  f"(an error in {m.unit}: lower is better)",
+        "gain": f"the baseline's target minus the option's: the error it removes over keeping the model, in {m.unit} "
+                "(positive: better)",
+        "cpu_seconds": "CPU-seconds of the option's training, mean over the seeds",
+        "gain_per_cpu_second": "gain / cpu_seconds",
+        "forgetting": f"the option's {m.old} minus the baseline's, in {m.unit} (positive: worse on the old data), "
+                      "mean over the seeds",
+    }
+
+
+def _gained(m: Measure) -> str:
+    """The gain heatmaps' title: what a gain is."""
+    return "Gain in target accuracy" if m.higher_is_better else f"Gain: target {m.primary.upper()} removed"
 
 
 def _finite(value: Any) -> Any:
@@ -143,8 +168,9 @@ def _plot_recommended(rows: list[dict], grid: Grid, options: list[str]) -> bytes
         _dress(ax, grid, f"{source}: the option recommended", first_column=j == 0)
     handles = [Patch(color=colours[i], label=name) for i, name in enumerate(names)]
     handles.append(Patch(color=colours[-1], label="n/a: the data could not be built"))
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(handles) // 4), 1, 1))
+    columns = min(len(handles), 4, max(2, int(width // 1.5)))  # a one-source map is narrow: fewer per line
+    fig.legend(handles=handles, loc="lower center", ncol=columns, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(handles) // columns), 1, 1))
     return _png(fig)
 
 

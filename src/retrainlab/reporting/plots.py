@@ -1,8 +1,10 @@
-"""The report's plots, as PNG files: accuracy against cost, the learning curves, the
-confusion matrices and what changed; matplotlib on its Agg backend (files only)."""
+"""The report's plots, as PNG files: the target against cost, the learning curves, a
+classifier's confusion matrices or a regressor's predicted-against-true and residual plots,
+and what changed; matplotlib on its Agg backend (files only)."""
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 
@@ -10,14 +12,25 @@ import matplotlib
 
 matplotlib.use("Agg")  # chosen before pyplot loads: no display, no GUI toolkit
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from retrainlab.base.tasks import CLASSIFICATION, REGRESSION  # noqa: E402
 from retrainlab.data import TEXT  # noqa: E402
 from retrainlab.decision import comparison  # noqa: E402
-from retrainlab.decision.diagnosis import Diagnosis
+from retrainlab.decision.diagnosis import Diagnosis  # noqa: E402
+from retrainlab.measure.task import Measure, measure_of  # noqa: E402
+
+# The training figure each task's curves hold (the Keras metric's name) and its title.
+CURVE_FIGURE = {CLASSIFICATION: ("accuracy", "training accuracy"), REGRESSION: ("rmse", "training RMSE")}
+SET_COLOURS = {"old": "tab:blue", "new": "tab:orange"}
+SHOWN_ROWS = 2_000  # points per test set and option in a scatter plot: a sample of the rows beyond
 
 
 def plot_cost(path: str, rows, points, verdict: comparison.Verdict, tolerance: float) -> None:
+    """Each option's target against its cost to adopt, the Pareto front, and the band within
+    `tolerance` (in the figure's units) of the best, on the better side of it."""
+    m = verdict.measure
     fig, ax = plt.subplots(figsize=(8, 6), dpi=110)
     for row in rows:
         name = row["strategy"]
@@ -26,25 +39,33 @@ def plot_cost(path: str, rows, points, verdict: comparison.Verdict, tolerance: f
         ax.errorbar(row["adoption_cost"], row["target"], yerr=err, fmt=marker, markersize=12 if marker == "*" else 7,
                     capsize=4, label=f"{name} ({verdict.status(name).split(':')[0]})")
         ax.annotate(name, (row["adoption_cost"], row["target"]), textcoords="offset points", xytext=(6, -12))
-    front = comparison.pareto_front(points)
+    front = comparison.pareto_front({n: (cost, m.goodness(target)) for n, (cost, target) in points.items()})
     ax.plot([points[n][0] for n in front], [points[n][1] for n in front], "--", color="grey", label="Pareto front")
     best = verdict.assessments[verdict.best].target.mean
-    ax.axhspan(best - tolerance, best, color="tab:green", alpha=0.12,
-               label=f"within the tolerance of the best ({verdict.best})")
+    ax.axhspan(*((best - tolerance, best) if m.higher_is_better else (best, best + tolerance)), color="tab:green",
+               alpha=0.12, label=f"within the tolerance of the best ({verdict.best})")
     ax.set_xlabel(f"cost to adopt ({verdict.cost_metric}; leaving the model alone costs 0)")
-    ax.set_ylabel("target accuracy (mean, 95% interval)")
-    ax.set_title(f"Accuracy against cost: recommended {verdict.recommended}")
+    if m.higher_is_better:
+        ax.set_ylabel("target accuracy (mean, 95% interval)")
+        ax.set_title(f"Accuracy against cost: recommended {verdict.recommended}")
+    else:
+        figure = m.primary.upper()
+        ax.set_ylabel(f"target {figure} (lower is better; mean, 95% interval)")
+        ax.set_title(f"{figure} against cost: recommended {verdict.recommended}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     save(fig, path)
 
 
-def plot_curves(path: str, curves: Mapping[str, pd.DataFrame]) -> None:
+def plot_curves(path: str, curves: Mapping[str, pd.DataFrame], measure: Measure | None = None) -> None:
+    """The training loss and the task's training figure (accuracy, RMSE) per epoch."""
+    column, name = CURVE_FIGURE[(measure or measure_of(None)).task]
     fig, (loss, acc) = plt.subplots(1, 2, figsize=(9, 3.8), dpi=110)
-    for name, frame in curves.items():
-        loss.plot(frame["epoch"], frame["loss"], label=name)
-        acc.plot(frame["epoch"], frame["accuracy"], label=name)
-    for ax, title in ((loss, "training loss"), (acc, "training accuracy")):
+    for strategy, frame in curves.items():
+        loss.plot(frame["epoch"], frame["loss"], label=strategy)
+        if column in frame:
+            acc.plot(frame["epoch"], frame[column], label=strategy)
+    for ax, title in ((loss, "training loss"), (acc, name)):
         ax.set_xlabel("epoch")
         ax.set_title(f"{title} (mean over seeds)")
         ax.grid(alpha=0.3)
@@ -80,6 +101,150 @@ def plot_confusion(path: str, confusions: Mapping[str, Mapping[str, list]]) -> N
     save(fig, path)
 
 
+# A regressor's predictions CSV (plots/NAME-predictions.csv): `actual` and `predicted` are the
+# bands DVC's confusion template draws, these two columns the numbers the report's plots draw.
+ACTUAL_VALUE, PREDICTED_VALUE = "actual_value", "predicted_value"
+BANDS = 10
+
+
+def banded(frame: pd.DataFrame, bands: int = BANDS) -> pd.DataFrame:
+    """A regressor's true and predicted numbers (columns test_set, actual, predicted) as DVC's
+    confusion template can draw them: `actual` and `predicted` become one of `bands` equal
+    bands of the true values' range over every test set ("01: 2.05 to 4.66", text that sorts
+    as the bands do), so the matrix is a predicted-against-true density; the numbers stay, as
+    `actual_value` and `predicted_value`. A prediction outside the true values' range falls in
+    the first or last band, which is open-ended ("01: under 4.66", "10: 23.4 or more")."""
+    actual = pd.to_numeric(frame["actual"], errors="coerce").to_numpy(dtype=float)
+    predicted = pd.to_numeric(frame["predicted"], errors="coerce").to_numpy(dtype=float)
+    out = pd.DataFrame({"test_set": frame["test_set"].to_numpy(), "actual": "", "predicted": "",
+                        ACTUAL_VALUE: actual, PREDICTED_VALUE: predicted})
+    finite = actual[np.isfinite(actual)]
+    if not len(finite):
+        return out
+    low, high = float(finite.min()), float(finite.max())
+    width = (high - low) / bands
+    if width <= 0 or not math.isfinite(width):
+        out["actual"] = out["predicted"] = f"01: {low:.4g}"
+        return out
+    digits = max(0, 2 - math.floor(math.log10(width)))  # three significant digits of a band's width
+    edges = [f"{low + i * width:.{digits}f}" for i in range(bands + 1)]
+    pad = len(str(bands))
+    names = [f"{i + 1:0{pad}d}: {edges[i]} to {edges[i + 1]}" for i in range(bands)]
+    names[0] = f"{1:0{pad}d}: under {edges[1]}"
+    names[-1] = f"{bands:0{pad}d}: {edges[-2]} or more"
+
+    def band(values: np.ndarray) -> np.ndarray:
+        index = np.clip(np.nan_to_num(np.floor((values - low) / width)), 0, bands - 1).astype(int)
+        return np.where(np.isnan(values), "", np.asarray(names, dtype=object)[index])
+
+    out["actual"], out["predicted"] = band(actual), band(predicted)
+    return out
+
+
+def plot_predicted(path: str, predictions: Mapping[str, pd.DataFrame]) -> None:
+    """A regressor's predictions against the true values: a panel per option (the registered
+    seed's model), the old and the new test set in their colours, the diagonal where the two
+    agree. `predictions` holds each option's test_set, actual and predicted numbers."""
+    low, high = _padded(*_span([_extent(f[c]) for f in predictions.values() for c in ("actual", "predicted")]))
+    fig, axes = _panels(len(predictions))
+    for ax, (strategy, frame) in zip(axes, predictions.items()):
+        for test_set, rows in _by_test_set(frame):
+            ax.scatter(rows["actual"], rows["predicted"], s=5, alpha=0.4, linewidths=0,
+                       color=SET_COLOURS.get(test_set, "tab:grey"), label=f"{test_set} test set")
+        ax.plot([low, high], [low, high], "--", color="grey", linewidth=1, label="predicted = true")
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+        ax.set_title(short(strategy, 30), fontsize=9)
+        ax.set_xlabel("true value", fontsize=8)
+        ax.set_ylabel("predicted", fontsize=8)
+    _finish(fig, axes, predictions, "Predicted against true, registered seed's model (on the diagonal: exact)")
+    save(fig, path, legend=True)
+
+
+def plot_residuals(path: str, predictions: Mapping[str, pd.DataFrame]) -> None:
+    """A regressor's residuals (true - predicted) against its predictions: a panel per
+    option, the old and the new test set in their colours; a trend or a funnel around 0 is
+    an error the RMSE alone does not show."""
+    residuals = {s: f.assign(residual=f["actual"] - f["predicted"]) for s, f in predictions.items()}
+    x = _padded(*_span([_extent(f["predicted"]) for f in residuals.values()]))
+    low, high = _span([_extent(f["residual"]) for f in residuals.values()])
+    bound = 1.05 * max(abs(low), abs(high)) if math.isfinite(low) and math.isfinite(high) else 1.0
+    bound = bound or 1.0
+    fig, axes = _panels(len(residuals))
+    for ax, (strategy, frame) in zip(axes, residuals.items()):
+        for test_set, rows in _by_test_set(frame):
+            ax.scatter(rows["predicted"], rows["residual"], s=5, alpha=0.4, linewidths=0,
+                       color=SET_COLOURS.get(test_set, "tab:grey"), label=f"{test_set} test set")
+        ax.axhline(0, color="grey", linestyle="--", linewidth=1)
+        ax.set_xlim(*x)
+        ax.set_ylim(-bound, bound)
+        ax.set_title(short(strategy, 30), fontsize=9)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("residual (true - predicted)", fontsize=8)
+    _finish(fig, axes, residuals, "Residuals against predictions, registered seed's model (above 0: predicted too low)")
+    save(fig, path, legend=True)
+
+
+def plot_no_classes(path: str, instead: str, numbers: bool = True) -> None:
+    """What a regressor's report writes where a classifier's confusion matrices go (and a
+    classifier's where a regressor's plots go, `numbers` False): a note that there are
+    none, and where the predictions are drawn instead."""
+    fig, ax = plt.subplots(figsize=(6, 1.6), dpi=100)
+    ax.axis("off")
+    said = ("No classes: the model predicts a number, so there is no confusion matrix." if numbers
+            else "A classifier: its predictions are classes, drawn as confusion matrices.")
+    ax.text(0.5, 0.5, f"{said}\nSee {instead}.", ha="center", va="center", fontsize=9)
+    save(fig, path)
+
+
+def _panels(count: int):
+    """A grid of `count` panels, four to a row, as a flat list."""
+    columns = max(1, min(4, count))
+    rows = max(1, math.ceil(count / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.9 * columns + 0.6, 2.8 * rows + 0.9), dpi=100,
+                             squeeze=False)
+    return fig, list(axes.flat)
+
+
+def _finish(fig, axes: list, frames: Mapping[str, pd.DataFrame], title: str) -> None:
+    """One legend, the unused panels hidden, the title; a note where nothing was recorded."""
+    for ax in axes[len(frames):]:
+        ax.axis("off")
+    if not frames:
+        axes[0].axis("off")
+        axes[0].text(0.5, 0.5, "no predictions recorded", ha="center")
+    else:
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels) or 1, fontsize=8, frameon=False,
+                   markerscale=3)
+    fig.suptitle(title, fontsize=9)
+
+
+def _by_test_set(frame: pd.DataFrame):
+    """Each test set's rows, the old first; a sample of SHOWN_ROWS where there are more."""
+    for test_set in sorted(frame["test_set"].unique(), key=lambda t: (list(SET_COLOURS) + [t]).index(t)):
+        rows = frame[frame["test_set"] == test_set]
+        yield test_set, rows.sample(SHOWN_ROWS, random_state=0) if len(rows) > SHOWN_ROWS else rows
+
+
+def _extent(values: pd.Series) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    return (float(finite.min()), float(finite.max())) if len(finite) else (math.inf, -math.inf)
+
+
+def _span(extents: list[tuple[float, float]]) -> tuple[float, float]:
+    lows, highs = zip(*extents) if extents else ((math.inf,), (-math.inf,))
+    return min(lows), max(highs)
+
+
+def _padded(low: float, high: float) -> tuple[float, float]:
+    """An axis' limits: the values' range and 5% either side (0 to 1 where there are none)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return 0.0, 1.0
+    pad = 0.05 * (high - low) or 0.5 * max(abs(low), 1.0)
+    return low - pad, high + pad
+
+
 def label_key(label: str):
     try:
         return (0, float(label), "")
@@ -98,8 +263,8 @@ def plot_diagnostics(path: str, diagnostics: Diagnosis, changes) -> None:
     ax.axvline(0.25, color="tab:red", linestyle="--", linewidth=1, label="PSI 0.25: a large shift")
     ax.set_xlabel("population stability index (PSI), new against old")
     kinds = "; ".join(c.kind for c in changes) or "not classified"
-    ax.set_title(f"What changed: {kinds}\n(domain AUC {diagnostics.domain_auc:.2f}, label "
-                 f"shift {diagnostics.label_shift_tv:.2f})", fontsize=9)
+    ax.set_title(f"What changed: {kinds}\n(domain AUC {diagnostics.domain_auc:.2f}, {diagnostics.label_shift})",
+                 fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3, axis="x")
     save(fig, path)
@@ -110,13 +275,14 @@ def short(label: str, chars: int = 16) -> str:
     return label if len(label) <= chars else label[: chars - 1] + "…"
 
 
-def save(fig, path: str) -> None:
+def save(fig, path: str, legend: bool = False) -> None:
     """Lay out, write as PNG and close. A label in a script the font lacks is drawn as a box,
     and a layout that cannot fit every tick stays as drawn: matplotlib's warnings about
-    either are left out (the labels are in the report, whole)."""
+    either are left out (the labels are in the report, whole). `legend`: the figure's legend
+    is below the panels, in a strip the layout leaves free."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
         warnings.filterwarnings("ignore", message=r"Tight layout not applied", category=UserWarning)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.45 / fig.get_size_inches()[1], 1, 1) if legend else None)
         fig.savefig(path, format="png")
     plt.close(fig)

@@ -19,7 +19,24 @@ from retrainlab.decision.diagnosis import Diagnosis
 from retrainlab.decision.recommendation import Recommendation, write_recommendation
 from retrainlab.measure.evaluation import TEST_SETS, per_class_recall
 from retrainlab.measure.record import StrategyRecord
-from retrainlab.reporting.plots import label_key, plot_confusion, plot_cost, plot_curves, plot_diagnostics
+from retrainlab.reporting.plots import (
+    ACTUAL_VALUE,
+    PREDICTED_VALUE,
+    label_key,
+    plot_confusion,
+    plot_cost,
+    plot_curves,
+    plot_diagnostics,
+    plot_no_classes,
+    plot_predicted,
+    plot_residuals,
+)
+
+REPORT_PNG_PREDICTED, REPORT_PNG_RESIDUALS = layout.REPORT_PNG_PREDICTED, layout.REPORT_PNG_RESIDUALS
+# The curves dvc.yaml's plots read, by one name for either task: the primary figure in training
+# and on the held-out samples (a classifier's accuracy, a regressor's RMSE).
+GENERIC_CURVES = {"training": ("accuracy", "rmse"), "held_out_old": ("held_out_acc_old", "held_out_rmse_old"),
+                  "held_out_new": ("held_out_acc_new", "held_out_rmse_new")}
 
 
 def write_report(
@@ -42,8 +59,11 @@ def write_report(
                  for c, check in zip(changes, checked)]
     seeds = seeds or {"added": {}, "stopped": "not asked", "figures": {}}
     note = seeds_text(seeds, records)
+    m = verdict.measure
     confusions = {s: r.confusion for s, r in records.items() if r.confusion}
     recall = _recall_table(confusions)
+    numbers = {} if m.higher_is_better else read_numbers(root, records)
+    residuals = residual_table(numbers)
     summary = Recommendation(
         headline=head,
         recommended=verdict.recommended,
@@ -62,22 +82,34 @@ def write_report(
         strategies={row["strategy"]: row for row in rows},
     )
     points = {row["strategy"]: (row["adoption_cost"], row["target"]) for row in rows}
+    front = comparison.pareto_front({s: (c, m.goodness(t)) for s, (c, t) in points.items()})
     scatter = pd.DataFrame(
-        [{"strategy": s, "cost": c, "target": t, "pareto": s in comparison.pareto_front(points)}
-         for s, (c, t) in points.items()]
+        [{"strategy": s, "cost": c, "target": t, "pareto": s in front} for s, (c, t) in points.items()]
     )
-    write_atomically(root / layout.REPORT_PNG_COST, lambda p: plot_cost(p, rows, points, verdict, policy.tolerance))
-    write_atomically(root / layout.REPORT_PNG_CURVES, lambda p: plot_curves(p, curves))
-    write_atomically(root / layout.REPORT_PNG_CONFUSION, lambda p: plot_confusion(p, confusions))
+    write_atomically(root / layout.REPORT_PNG_COST, lambda p: plot_cost(p, rows, points, verdict, verdict.tolerance))
+    write_atomically(root / layout.REPORT_PNG_CURVES, lambda p: plot_curves(p, curves, m))
+    if m.higher_is_better:
+        write_atomically(root / layout.REPORT_PNG_CONFUSION, lambda p: plot_confusion(p, confusions))
+        for path in (REPORT_PNG_PREDICTED, REPORT_PNG_RESIDUALS):  # outputs whatever the task: a note
+            write_atomically(root / path, lambda p: plot_no_classes(p, layout.REPORT_PNG_CONFUSION.name, numbers=False))
+    else:
+        instead = f"{REPORT_PNG_PREDICTED.name} and {REPORT_PNG_RESIDUALS.name}"
+        write_atomically(root / layout.REPORT_PNG_CONFUSION, lambda p: plot_no_classes(p, instead))
+        write_atomically(root / REPORT_PNG_PREDICTED, lambda p: plot_predicted(p, numbers))
+        write_atomically(root / REPORT_PNG_RESIDUALS, lambda p: plot_residuals(p, numbers))
     write_atomically(root / layout.REPORT_PNG_DIAGNOSTICS, lambda p: plot_diagnostics(p, diagnostics, changes))
     write_text_atomically(root / layout.REPORT_SEEDS, json.dumps(seeds, indent=2, default=str) + "\n")
     write_csv(root / layout.REPORT_CSV, pd.DataFrame(rows))
     write_csv(root / layout.REPORT_SCATTER, scatter)
     long_curves = pd.concat([frame.assign(strategy=s) for s, frame in curves.items()], ignore_index=True)
     long_curves = long_curves[["strategy", *long_curves.columns.drop("strategy")]]
+    for generic, names in GENERIC_CURVES.items():
+        found = [name for name in names if name in long_curves.columns]
+        if found:
+            long_curves[generic] = long_curves[found[0]]
     write_csv(root / layout.REPORT_CURVES, long_curves)
     write_text_atomically(root / layout.REPORT_MD, escape.require_markdown(
-        comparison.markdown(rows, verdict, diagnostics, policy, head, described, recall, note)))
+        comparison.markdown(rows, verdict, diagnostics, policy, head, described, recall, note, residuals)))
     write_recommendation(root, summary)
     write_metrics(root, comparison.metric_rows(records, verdict))
     return summary
@@ -120,4 +152,43 @@ def _recall_table(confusions: Mapping[str, Mapping[str, list]]) -> dict[str, pd.
     for test_set in [t for t in TEST_SETS if t in rows]:
         table = pd.DataFrame(rows[test_set]).T
         tables[test_set] = table[sorted(table.columns, key=label_key)].dropna(axis=1, how="all")
+    return tables
+
+
+def read_numbers(root: Path, strategies) -> dict[str, pd.DataFrame]:
+    """A regressor's predictions, from plots/<strategy>-predictions.csv: each test row's
+    test_set and its true and predicted numbers (`actual`, `predicted`), for the strategies
+    that have the file. Its `actual` and `predicted` columns are DVC's bands there; the
+    numbers are `actual_value` and `predicted_value` (a file written before the bands has
+    the numbers in `actual` and `predicted`)."""
+    found = {}
+    for strategy in strategies:
+        path = root / layout.predictions_path(strategy)
+        if not path.is_file():
+            continue
+        frame = pd.read_csv(path)
+        actual, predicted = (ACTUAL_VALUE, PREDICTED_VALUE) if ACTUAL_VALUE in frame else ("actual", "predicted")
+        found[strategy] = pd.DataFrame({
+            "test_set": frame["test_set"].astype(str),
+            "actual": pd.to_numeric(frame[actual], errors="coerce"),
+            "predicted": pd.to_numeric(frame[predicted], errors="coerce"),
+        }).dropna()
+    return found
+
+
+def residual_table(numbers: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """For each test set, a row per strategy: the rows its predictions file keeps, and their
+    residuals' (true - predicted) mean (above 0: it predicts too low), standard deviation and
+    90th percentile of the absolute value."""
+    tables = {}
+    for test_set in TEST_SETS:
+        rows = {}
+        for strategy, frame in numbers.items():
+            part = frame[frame["test_set"] == test_set]
+            if len(part):
+                residual = part["actual"] - part["predicted"]
+                rows[strategy] = {"rows": len(part), "mean": residual.mean(), "sd": residual.std(ddof=0),
+                                  "p90": residual.abs().quantile(0.9)}
+        if rows:
+            tables[test_set] = pd.DataFrame.from_dict(rows, orient="index")
     return tables
