@@ -640,7 +640,10 @@ def test_a_regressor_is_judged_by_the_lowest_error_with_tolerances_relative_to_t
     assert "at the high end" in reasons
     assert "Forgetting ceiling: 0.1 in the label's units = max_forgetting 0.025 x the baseline's rmse_old 2" in reasons
     head = comparison.headline(verdict, records)
-    assert "target rmse +1.535 lower (+38.4%) over keeping the model" in head
+    assert "target RMSE 1.535 lower (38.4% less) over keeping the model" in head
+    assert comparison.gain_text(verdict.measure, 5.0, 4.0) == "target RMSE 1 higher (25.0% more)"
+    assert comparison.gain_text(verdict.measure, 4.0, 0.0) == "target RMSE 4 higher"
+    assert comparison.gain_text(comparison.of_figures({}), 0.93, 0.9) == "+3.0 points of target"
     rows = {row["strategy"]: row for row in comparison.table(records, verdict)}
     assert rows["incremental"]["gain_error"] == pytest.approx(1.535)
     assert rows["incremental"]["gain_percent"] == pytest.approx(38.375)

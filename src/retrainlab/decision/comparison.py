@@ -320,8 +320,8 @@ def gain_text(measure: Measure, value: float, reference: float) -> str:
     if measure.higher_is_better:
         return f"{100 * (value - reference):+.1f} points of target"
     lower = reference - value
-    share = f" ({lower / reference:+.1%})" if reference else ""
-    return f"target {measure.primary} {lower:+.4g} lower{share}"
+    share = f" ({abs(lower) / reference:.1%} {'less' if lower >= 0 else 'more'})" if reference else ""
+    return f"target {measure.primary.upper()} {abs(lower):.4g} {'lower' if lower >= 0 else 'higher'}{share}"
 
 
 def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
@@ -331,7 +331,7 @@ def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
     share = f"{policy.new_traffic_share:.0%} new traffic"
     what = "target accuracy" if m.higher_is_better else f"target {m.primary.upper()} (lower is better)"
     tolerance = (f"{policy.tolerance:.3f}" if not m.relative
-                 else f"{verdict.tolerance:.3g} ({policy.tolerance:g} of keeping the model's target {m.primary})")
+                 else f"{verdict.tolerance:.3g}, {policy.tolerance * 100:g}% of keeping the model's target {m.primary}")
     lines = []
     if verdict.fallback:
         lines.append(
