@@ -261,3 +261,63 @@ def test_prepare_takes_wide_arrays_column_blocks_at_a_time_without_a_warning(tmp
     assert summary["input_shape"] == [3, 32, 32] and len(summary["features"]) == 3 * 32 * 32
     assert summary["cleaning"]["initial"]["dropped_incomplete"] == 1
     assert sum(summary["rows"].values()) == 60 + 30 - 2
+
+
+def test_a_regression_label_is_split_within_bands_of_its_values():
+    from retrainlab.data.splitting import LABEL_BANDS, label_bands
+
+    values = np.array([5.0, 1.0, 3.0, 2.0, 4.0, 0.0, 9.0, 8.0, 7.0, 6.0])
+    assert LABEL_BANDS == 10
+    assert label_bands(values, 5).tolist() == [2, 0, 1, 1, 2, 0, 4, 4, 3, 3]
+    assert label_bands(values).tolist() == [5, 1, 3, 2, 4, 0, 9, 8, 7, 6]
+    assert label_bands(np.array([2.0, 2.0, 1.0]), 3).tolist() == [1, 2, 0]  # ties by position
+    assert label_bands(np.array([]), 4).tolist() == []
+    train, test = data.stratified_split(label_bands(np.arange(100.0), 10), 0.2, np.random.default_rng(0))
+    assert len(test) == 20 and sorted(np.asarray(test) // 10) == sorted([b for b in range(10) for _ in range(2)])
+    assert len(train) == 80
+
+
+def test_a_regression_labels_moments_pool_as_the_whole_would_give_them():
+    from retrainlab.data.splitting import Moments
+
+    values = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    whole = Moments.of(values)
+    pooled = Moments.of(values[:2]) + Moments.of(values[2:])
+    assert (pooled.rows, pooled.low, pooled.high) == (5, 1.0, 16.0)
+    assert pooled.mean == pytest.approx(6.2) and pooled.spread == pytest.approx(whole.spread)
+    assert whole.spread == pytest.approx(((values - 6.2) ** 2).sum())
+    assert Moments() + Moments() == Moments() and Moments.of(np.array([])) == Moments()
+    assert Moments() + whole == whole
+    assert whole.stats() == pytest.approx({"mean": 6.2, "std": float(np.std(values, ddof=1)), "min": 1.0, "max": 16.0})
+    assert Moments.of(np.array([3.0])).stats() == {"mean": 3.0, "std": 0.0, "min": 3.0, "max": 3.0}
+
+
+def test_the_tally_of_a_regressor_checks_that_each_part_and_test_split_varies():
+    def part(initial, incremental, test_initial, test_incremental):
+        frames = {name: pd.DataFrame({"x": np.arange(len(v), dtype=float), "y": np.asarray(v, dtype=float)})
+                  for name, v in (("initial_train", initial), ("initial_test", test_initial),
+                                  ("incremental_train", incremental), ("incremental_test", test_incremental))}
+        dataset = data.Dataset(frames["initial_train"], frames["incremental_train"], "y",
+                               (data.Feature("x", data.NUMERIC),), {"initial": {"rows": 1}, "incremental": {"rows": 1}},
+                               {"task": "regression", "task_rule": "auto: the label holds fractions"})
+        return dataset, frames
+
+    tally = data.Tally()
+    tally.add(*part([1.5, 2.5], [3.0, 4.0], [1.0, 2.0], [5.0, 6.0]))
+    tally.check(("old.csv", "new.csv"))
+    summary = tally.summary("y", (data.Feature("x", data.NUMERIC),), DataParams(source="files"))
+    assert summary.task == "regression" and summary.classes["initial_train"] == [] and summary.new_classes == []
+    assert summary.label_stats["incremental_test"] == pytest.approx({"mean": 5.5, "std": 0.70710678, "min": 5.0,
+                                                                     "max": 6.0})
+    flat = data.Tally()
+    flat.add(*part([2.0, 2.0], [3.0, 4.0], [2.0, 2.0], [5.0, 6.0]))
+    with pytest.raises(DataError, match=r"^old\.csv: label 'y' is 2 in every row: nothing to predict, and R² is "):
+        flat.check(("old.csv", "new.csv"))
+    test_only = data.Tally()
+    test_only.add(*part([1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [5.0, 5.0]))
+    with pytest.raises(DataError, match=r"^new\.csv's test split: label 'y' is 5 in every row"):
+        test_only.check(("old.csv", "new.csv"))
+    empty = data.Tally()
+    empty.add(*part([1.0, 2.0], [3.0, 4.0], [1.0, 2.0], []))
+    with pytest.raises(DataError, match=r"split 'incremental_test' is empty"):
+        empty.check(("old.csv", "new.csv"))

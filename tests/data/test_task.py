@@ -51,6 +51,8 @@ def test_auto_reads_fractions_and_many_whole_numbers_as_a_quantity_and_few_as_cl
     many = labels(list(range(MAX_CLASS_INTEGERS)), [MAX_CLASS_INTEGERS])
     assert decide(AUTO, many, "y", "number") == (
         REGRESSION, f"auto: the label holds {MAX_CLASS_INTEGERS + 1} distinct whole numbers, more than 20")
+    at_most = labels(list(range(MAX_CLASS_INTEGERS - 1)), [MAX_CLASS_INTEGERS - 1, 0])
+    assert decide(AUTO, at_most, "y", "number")[0] == CLASSIFICATION  # 20 distinct: classes
     task, rule = decide(AUTO, labels([0, 1, 2, 1], [2, 0]), "y", "number")
     assert task == CLASSIFICATION
     assert rule == ("auto: the label holds 3 distinct whole numbers, 20 or fewer (set data.task: regression to "

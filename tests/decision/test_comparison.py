@@ -7,7 +7,7 @@ import pytest
 
 from retrainlab.config import CompareParams
 from retrainlab.decision import comparison
-from retrainlab.decision.diagnosis import Diagnosis, ShiftedFeature
+from retrainlab.decision.diagnosis import Diagnosis, ShiftedFeature, TargetShift
 from retrainlab.measure.record import Runs, StrategyRecord, summarize
 
 
@@ -632,8 +632,8 @@ def test_a_regressor_is_judged_by_the_lowest_error_with_tolerances_relative_to_t
     assert verdict.recommended == "incremental"
     assert verdict.assessments["incremental"].gap.mean == pytest.approx(-0.015)
     assert verdict.difference(verdict.assessments["incremental"].gap).mean == pytest.approx(0.015)
-    assert verdict.status("replay") == "rejected: less accurate: rmse 0.3 above the best"
-    assert verdict.status("fine-tune") == ("rejected: less accurate: rmse 0.05 above the best; forgets too much: 0.5 "
+    assert verdict.status("replay") == "rejected: less accurate: RMSE 0.3 above the best"
+    assert verdict.status("fine-tune") == ("rejected: less accurate: RMSE 0.05 above the best; forgets too much: 0.5 "
                                            "against a ceiling of 0.1")
     reasons = " ".join(verdict.reasons)
     assert "target RMSE (lower is better)" in reasons and "within the tolerance of 0.04" in reasons
@@ -662,3 +662,43 @@ def test_a_regressor_no_option_beats_by_more_than_the_tolerance_keeps_the_model(
     verdict = comparison.recommend(records, POLICY)
     assert verdict.best == "full-retrain" and verdict.recommended == "baseline"
     assert verdict.assessments["baseline"].standing == comparison.AS_GOOD
+
+
+def regression_report_case():
+    """A regressor's report: one option of each verdict, the target's shift and residuals."""
+    records = {
+        "baseline": regression_record([2.0, 2.1, 1.9], [6.0, 6.2, 5.8]),
+        "full-retrain": regression_record([1.9] * 3, [3.0] * 3, forgetting=-0.1, cpu=100),
+        "incremental": regression_record([1.93] * 3, [3.0] * 3, forgetting=0.05, cpu=20),
+        "fine-tune": regression_record([2.5] * 3, [2.5] * 3, forgetting=0.5, cpu=5),
+        "replay": regression_record([2.0] * 3, [3.5] * 3, cpu=15),
+    }
+    verdict = comparison.recommend(records, POLICY)
+    diagnostics = Diagnosis(
+        rows_new=300, rows_old=1000, size_ratio=0.3, new_classes=[], vanished_classes=[], label_shift_tv=None,
+        domain_auc=0.98, psi_max=2.6, psi_mean=2.2, top_shifted_features=(ShiftedFeature("x|1", "numeric", 2.6, 0.5),),
+        target=TargetShift(ks=0.49, mean_old=14.36, mean_new=21.28, std_old=4.96, std_new=7.523),
+    )
+    residuals = {test_set: pd.DataFrame({"rows": [290, 290], "mean": [0.015, -2.35], "sd": [2.08, 2.58],
+                                         "p90": [3.32, 5.48]}, index=["baseline", "full-retrain"])
+                 for test_set in ("old", "new")}
+    return records, verdict, (diagnostics, POLICY, comparison.headline(verdict, records), ["the inputs moved"], None,
+                              "", residuals)
+
+
+def test_a_regressors_report_reads_as_in_tests_golden_comparison_regression_md():
+    """A regressor's report word for word: RMSE where accuracy was, gains as errors removed,
+    residuals where the per-class recall was, the target's shift where the classes were."""
+    records, verdict, args = regression_report_case()
+    rows = comparison.table(records, verdict)
+    assert comparison.markdown(rows, verdict, *args) == (GOLDEN / "comparison-regression.md").read_text()
+
+
+def test_a_regressors_targets_and_flipped_intervals():
+    per_seed = regression_record([2.0, 4.0], [6.0, 8.0]).per_seed
+    assert comparison.target_values(per_seed, 0.25) == {"0": 3.0, "1": 5.0}  # the measure read off the figures
+    assert comparison.target_values(record([0.8], [0.4]).per_seed, 0.25) == {"0": pytest.approx(0.7)}
+    assert comparison.target_values({}, 0.5) == {}
+    assert comparison.Interval(1.0, 0.5, 2.0).flipped() == comparison.Interval(-1.0, -2.0, -0.5)
+    assert comparison.Interval.of([2.0, 2.5, 3.0], "target", comparison.of_figures({"rmse_old": 1})).low > 0
+    assert comparison.Interval.of([0.0, 0.0, 1.0], "target", comparison.of_figures({"rmse_old": 1})).low == 0.0

@@ -120,3 +120,11 @@ def test_a_regressors_evaluation_names_its_figures_and_keeps_the_numbers():
     frame = kept.frame()
     assert list(frame["actual"]) == [1.0, 2.0, 3.0, 10.0] and list(frame["predicted"]) == [1.0, 2.0, 5.0, 7.0]
     assert frame["actual"].dtype == np.float64 and kept.confusion() == {}
+
+
+def test_errors_take_columns_and_integers_as_numbers():
+    column = np.array([[1], [2], [4]])  # (rows, 1) ints, as a model's output or a label column
+    figures = evaluation.Errors().add(np.array([[2], [2], [2]]), column).metrics()
+    assert figures["rmse"] == pytest.approx(math.sqrt(5 / 3)) and figures["mae"] == pytest.approx(1.0)
+    big = np.array([3_000_000_000, 3_000_000_001])  # squared, beyond int64 unless taken as floats
+    assert evaluation.Errors().add(big + 3_100_000_000, big).metrics()["rmse"] == pytest.approx(3.1e9)

@@ -173,3 +173,11 @@ def test_a_regressor_without_a_champion_reads_its_recorded_forgetting_against_it
     assert failed(result) == {"forgetting under the ceiling": "forgetting 0.5 against the ceiling 0.1: over by 0.4"}
     nan = gates(regressor("2", 2.0, 3.0), None, 0.0, POLICY, losses={"rmse_old": math.nan, "rmse_new": 3.0})
     assert "finite loss" in failed(nan)
+
+
+def test_the_losses_the_gate_reads_are_the_tasks():
+    from retrainlab.measure.task import measure_of
+    from retrainlab.registry.promotion import RECORDED_LOSSES, recorded_loss_names
+
+    assert RECORDED_LOSSES == ("loss_old", "loss_new")
+    assert recorded_loss_names(measure_of("regression")) == ("rmse_old", "rmse_new")

@@ -42,7 +42,7 @@ def decide(setting: str, labels: dict[str, pd.Series], label: str, label_type: s
         return CLASSIFICATION, "data.task: classification"
     if label_type == "text":
         return CLASSIFICATION, "auto: the label holds text (or booleans)"
-    values = pd.concat(list(labels.values()), ignore_index=True)
+    values = pd.concat(list(labels.values()))
     if not pd.api.types.is_integer_dtype(values):
         return REGRESSION, "auto: the label holds fractions"
     distinct = values.nunique()

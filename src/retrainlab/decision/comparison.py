@@ -138,7 +138,7 @@ class Verdict:
         problems = []
         if a.standing == WORSE:
             problems.append("less accurate: " + (f"{-a.gap.mean:.3f} below the best" if self.measure.higher_is_better
-                                                 else f"{self.measure.primary} {-a.gap.mean:.3g} above the best"))
+                                                 else f"{self.measure.primary.upper()} {-a.gap.mean:.3g} above the best"))
         if not a.forgetting_ok:
             problems.append(f"forgets too much: {self.number(a.forgetting.mean)} against a ceiling of "
                             f"{self.number(self.ceiling)}")
@@ -330,8 +330,9 @@ def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
     chosen, best = a[verdict.recommended], a[verdict.best]
     share = f"{policy.new_traffic_share:.0%} new traffic"
     what = "target accuracy" if m.higher_is_better else f"target {m.primary.upper()} (lower is better)"
-    tolerance = (f"{policy.tolerance:.3f}" if not m.relative
-                 else f"{verdict.tolerance:.3g}, {policy.tolerance * 100:g}% of keeping the model's target {m.primary}")
+    tolerance = f"{policy.tolerance:.3f}" if not m.relative else f"{verdict.tolerance:.3g}"
+    of_error = f" ({policy.tolerance * 100:g}% of keeping the model's target {m.primary.upper()})" if m.relative else ""
+    end = "low" if m.higher_is_better else "high"
     lines = []
     if verdict.fallback:
         lines.append(
@@ -347,8 +348,8 @@ def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
         lines.append(
             f"{verdict.recommended} reaches a {what} ({share}) of {chosen.target.text()}: seed by seed it is "
             f"{verdict.difference(chosen.gap).signed()} from the best ({verdict.best}, {best.target.text()}), within "
-            f"the tolerance of {tolerance} even at the {'low' if m.higher_is_better else 'high'} end, and it costs "
-            f"less to adopt; chosen by {verdict.rule}."
+            f"the tolerance of {tolerance}{of_error} even at the {end} end, and it costs less to adopt; chosen by "
+            f"{verdict.rule}."
         )
     if verdict.recommended == LEAVE_ALONE and not verdict.fallback:
         lines.append("Leaving the model alone costs nothing and is as good: no retraining is needed.")
@@ -584,7 +585,11 @@ def markdown(
            "end of its difference from the best is within the tolerance; the cheapest of the best and the options as "
            "good is recommended. An option the seeds cannot separate from the best is not chosen over it.",
            policy.new_traffic_share, policy.tolerance, policy.max_forgetting, ceiling, verdict.cost_metric,
-           policy.max_seeds, policy.budget_seconds),
+           policy.max_seeds, policy.budget_seconds)
+        + (Markdown() if not m.relative else md(
+            " For a regressor the figure is {}, lower is better, and the tolerance and max_forgetting are shares of "
+            "the baseline's own error: the tolerance is {:.3g} in the label's units ({:g}% of keeping the model's "
+            "target {}).", m.primary.upper(), verdict.tolerance, 100 * policy.tolerance, m.primary.upper())),
         md(""),
         md("![accuracy against cost](accuracy_vs_cost.png)"),
         md(""),
