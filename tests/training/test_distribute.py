@@ -145,7 +145,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from retrainlab.cli import main
-sys.exit(main(["full-retrain"]))
+sys.exit(main(sys.argv[1:]))
 """
 
 
@@ -154,7 +154,7 @@ def test_mirrored_over_two_devices_trains_like_one(trained_in_one_process):
     root, params, single = trained_in_one_process
     params = params | {"distribute": {"mode": "mirrored"}}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    process = subprocess.Popen([sys.executable, "-c", MIRRORED_ON_TWO_CPUS], cwd=root, env=tool_env(),
+    process = subprocess.Popen([sys.executable, "-c", MIRRORED_ON_TWO_CPUS, "full-retrain"], cwd=root, env=tool_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert "full-retrain: acc_old=" in finished(process)
 
@@ -162,3 +162,36 @@ def test_mirrored_over_two_devices_trains_like_one(trained_in_one_process):
     assert mirrored["distribute"] == {"mode": "mirrored", "workers": 1, "replicas": 2}
     for name in ("acc_old", "acc_new", "acc_all"):
         assert abs(mirrored[name] - single[name]) <= ACCURACY_TOLERANCE, (name, mirrored[name], single[name])
+
+
+@pytest.mark.integration
+def test_a_regressor_trains_on_two_workers_and_mirrored_like_one(tmp_path):
+    """The regression loss, its RMSE and distillation toward the baseline's values go through
+    the multi-worker step and the mirrored strategy as a classifier's do."""
+    root = make_project(tmp_path, options=("distill",), source="friedman", scenario="covariate_shift",
+                        synthetic={"rows": 800, "features": 5, "classes": 2})
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["seeds"] = [0]
+    params["model"].update(dropout=0.0, epochs=4)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for step in ("prepare", "baseline", "distill"):
+        finished(retrainlab(root, step))
+    single = json.loads((root / layout.record_path("distill")).read_text())
+    (root / "params.yaml").write_text(yaml.safe_dump(params | {"distribute": {"mode": "multi_worker"}}))
+    addresses = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    chief = retrainlab(root, "distill", TF_CONFIG=tf_config(addresses, 0))
+    other = retrainlab(root, "distill", TF_CONFIG=tf_config(addresses, 1))
+    assert "rmse: " in finished(other) and "distill: rmse_old=" in finished(chief)
+    multi = json.loads((root / layout.record_path("distill")).read_text())
+    assert multi["distribute"]["workers"] == 2
+    for name in ("rmse_old", "rmse_new"):  # in the label's units: within 10% of one process's
+        assert abs(multi[name] - single[name]) <= 0.1 * single[name], (name, multi[name], single[name])
+
+    (root / "params.yaml").write_text(yaml.safe_dump(params | {"distribute": {"mode": "mirrored"}}))
+    process = subprocess.Popen([sys.executable, "-c", MIRRORED_ON_TWO_CPUS, "distill"], cwd=root, env=tool_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert "distill: rmse_old=" in finished(process)
+    mirrored = json.loads((root / layout.record_path("distill")).read_text())
+    assert mirrored["distribute"] == {"mode": "mirrored", "workers": 1, "replicas": 2}
+    for name in ("rmse_old", "rmse_new"):
+        assert abs(mirrored[name] - single[name]) <= 0.1 * single[name], (name, mirrored[name], single[name])
