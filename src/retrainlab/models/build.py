@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from retrainlab.base.errors import DataError
-from retrainlab.base.tasks import REGRESSION
+from retrainlab.base.tasks import CLASSIFICATION, REGRESSION
 from retrainlab.config import TRAIN
 from retrainlab.data import NUMERIC, TEXT, Feature, grown_labels
 from retrainlab.data.stream import FeatureStats, windows
@@ -79,18 +79,14 @@ def fresh_bundle(data, params, splits: Sequence[str], seed: int, base: ModelBund
     paths = [data.path(s) for s in splits]
     regression = data.summary.task == REGRESSION
     if params.baseline.from_ == TRAIN or base is None:
-        m = params.model
-        if regression:
-            stats = FeatureStats.of_files(paths, data.features, m.text_tokens)
-            model = build_model(data.features, stats, 0, m.hidden_units, m.dropout, seed, m.text_length,
-                                m.embedding_dim, data.label_moments(*splits))
-            return ModelBundle(model, data.features, [], data.label, task=REGRESSION)
-        if len(labels) < 2:
+        if not regression and len(labels) < 2:
             raise DataError(f"{' + '.join(splits)}: only one class ({labels[0]!r}); a classifier needs two or more")
+        m = params.model
         stats = FeatureStats.of_files(paths, data.features, m.text_tokens)
+        target = data.label_moments(*splits) if regression else None
         model = build_model(data.features, stats, len(labels), m.hidden_units, m.dropout, seed, m.text_length,
-                            m.embedding_dim)
-        return ModelBundle(model, data.features, labels, data.label)
+                            m.embedding_dim, target)
+        return ModelBundle(model, data.features, labels, data.label, task=data.summary.task or CLASSIFICATION)
     labels = grown_labels(base.labels, labels)
     columns = [f.name for f in data.features]
     model = reinitialised(

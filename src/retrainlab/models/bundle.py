@@ -122,33 +122,33 @@ class ModelBundle:
         return arrays
 
     def predict_proba(self, frame: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
-        # One batch: Keras' compiled predict step, without the half second `predict` spends
-        # setting up its data adapter and step function for each new model.
         probs = self._outputs(frame, batch_size)
         return np.hstack([1 - probs, probs]) if probs.shape[1] == 1 else probs
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """What the task's measure scores: class probabilities, or a regressor's numbers (one per row)."""
-        if self.task == REGRESSION:  # float64, as the logged signature's double says
+        if self.regression:  # float64, as the logged signature's double says
             return self._outputs(frame).reshape(-1).astype(np.float64)
         return self.predict_proba(frame)
 
     def _outputs(self, frame: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
         inputs = self.inputs(frame)
         if 0 < len(frame) <= batch_size:
+            # One batch: Keras' compiled predict step, without the half second `predict` spends
+            # setting up its data adapter and step function for each new model.
             return np.asarray(self.model.predict_on_batch(inputs))
         return self.model.predict(inputs, batch_size=batch_size, verbose=0)
 
     def predict_labels(self, frame: pd.DataFrame) -> np.ndarray:
         """Each row's predicted label: a class, or a regressor's number."""
-        if self.task == REGRESSION:
+        if self.regression:
             return self.predict(frame)
         return np.asarray(self.labels, dtype=object)[self.predict_proba(frame).argmax(axis=1)]
 
     def encode(self, labels: Sequence) -> np.ndarray:
         """Output-unit index of each label, -1 for a label this model has never seen; a
         regressor's targets are the labels themselves, as float32."""
-        if self.task == REGRESSION:
+        if self.regression:
             return np.asarray(labels, dtype=np.float32)
         return encode_labels(labels, self.labels)
 

@@ -78,16 +78,19 @@ class Distillation:
             self._teacher = copy_model(self.source)
         return self._teacher
 
-    def targets(self, inputs) -> np.ndarray:
-        """The teacher's softened class probabilities for these rows."""
+    def predicted(self, inputs) -> np.ndarray:
+        """The teacher's outputs for these rows, PREDICT_ROWS at a time, as float64."""
         n = len(inputs if not isinstance(inputs, dict) else next(iter(inputs.values())))
         chunks = []
         for start in range(0, n, PREDICT_ROWS):
             part = ({k: v[start:start + PREDICT_ROWS] for k, v in inputs.items()} if isinstance(inputs, dict)
                     else inputs[start:start + PREDICT_ROWS])
             chunks.append(np.asarray(self.teacher.predict_on_batch(part), dtype=np.float64))
-        teacher = as_class_probabilities(np.concatenate(chunks) if chunks else np.zeros((0, self.width)))
-        return softened(teacher, self.temperature).astype(np.float32)
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.source.outputs[0].shape[-1]))
+
+    def targets(self, inputs) -> np.ndarray:
+        """The teacher's softened class probabilities for these rows."""
+        return softened(as_class_probabilities(self.predicted(inputs)), self.temperature).astype(np.float32)
 
     def __call__(self, targets, probabilities):
         # start-up: no TensorFlow until a plan is made (the CLI, prepare and compare import the catalogue)
@@ -111,13 +114,7 @@ class ValueDistillation(Distillation):
 
     def targets(self, inputs) -> np.ndarray:
         """The teacher's predicted values for these rows."""
-        n = len(inputs if not isinstance(inputs, dict) else next(iter(inputs.values())))
-        chunks = []
-        for start in range(0, n, PREDICT_ROWS):
-            part = ({k: v[start:start + PREDICT_ROWS] for k, v in inputs.items()} if isinstance(inputs, dict)
-                    else inputs[start:start + PREDICT_ROWS])
-            chunks.append(np.asarray(self.teacher.predict_on_batch(part), dtype=np.float32).reshape(-1, 1))
-        return np.concatenate(chunks) if chunks else np.zeros((0, 1), dtype=np.float32)
+        return self.predicted(inputs).reshape(-1, 1).astype(np.float32)
 
     def __call__(self, targets, predictions):
         # start-up: no TensorFlow until a plan is made (the CLI, prepare and compare import the catalogue)
