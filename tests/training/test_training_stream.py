@@ -1,6 +1,7 @@
-"""The training stream over data larger than its window, its memory at a million rows, and
-resuming a run from a checkpoint: real Parquet files read in small windows, and real Keras
-training (tests/data/test_stream.py tests the windows and statistics themselves, without Keras)."""
+"""The training feed, streamed over data larger than its window and held in memory, its
+memory at a million rows, and resuming a run from a checkpoint on both: real Parquet files
+read in small windows, and real Keras training (tests/data/test_stream.py tests the windows
+and statistics themselves, without Keras)."""
 
 import tracemalloc
 
@@ -17,7 +18,7 @@ from retrainlab.models.build import build_model
 from retrainlab.models.bundle import ModelBundle
 from retrainlab.strategies import Plan, Rows
 from retrainlab.training.checkpoint import STATE, EpochCheckpoint, resume
-from retrainlab.training.loop import fit, seed_everything, training_dataset
+from retrainlab.training.loop import MEMORY, STREAM, feed_of, fit, seed_everything, training_dataset
 
 from ..data.test_stream import write
 
@@ -55,8 +56,9 @@ def stream_epoch(batches):
     return [(np.asarray(x[ID_INPUT]).ravel().astype(int), np.asarray(y)) for x, y in batches]
 
 
-def test_the_training_stream_gives_every_row_once_an_epoch_and_reshuffles(two_files):
-    batches = training_dataset(id_bundle(), two_files, batch_size=64, seed=0, window_rows=100)
+@pytest.mark.parametrize("in_memory", [False, True], ids=["streamed", "in memory"])
+def test_the_training_feed_gives_every_row_once_an_epoch_and_reshuffles(two_files, in_memory):
+    batches = training_dataset(id_bundle(), two_files, batch_size=64, seed=0, window_rows=100, in_memory=in_memory)
     epochs = [stream_epoch(batches) for _ in range(2)]
     for epoch in epochs:
         ids = np.concatenate([i for i, _ in epoch])
@@ -78,6 +80,27 @@ def test_a_stream_started_at_epoch_k_gives_the_batches_an_uninterrupted_one_give
     for k in (1, 2):
         resumed = training_dataset(bundle, two_files, batch_size=64, seed=3, first_epoch=k, window_rows=100)
         assert same_batches(stream_epoch(resumed), epochs[k]), f"epoch {k}"
+
+
+def test_rows_held_in_memory_come_in_the_batches_the_stream_gives(two_files):
+    """Epoch by epoch, and from a resumed epoch on, over windows smaller than the data."""
+    bundle = id_bundle()
+    streamed = training_dataset(bundle, two_files, batch_size=64, seed=3, window_rows=100)
+    held = training_dataset(bundle, two_files, batch_size=64, seed=3, window_rows=100, in_memory=True)
+    epochs = [stream_epoch(streamed) for _ in range(3)]
+    assert not same_batches(epochs[0], epochs[1])  # so that the checks below can fail
+    assert all(same_batches(stream_epoch(held), epoch) for epoch in epochs)
+    resumed = training_dataset(bundle, two_files, batch_size=64, seed=3, first_epoch=2, window_rows=100,
+                               in_memory=True)
+    assert same_batches(stream_epoch(resumed), epochs[2])
+
+
+def test_the_feed_is_memory_while_three_times_the_decoded_rows_fit_the_budget(two_files):
+    from retrainlab.data.stream import decoded_bytes
+
+    need = 3 * sum(decoded_bytes(p) for p in two_files) / MIB
+    assert feed_of(two_files, need) == MEMORY and feed_of(two_files, need * 0.99) == STREAM
+    assert feed_of(two_files, 0) == STREAM and feed_of(two_files, None) == MEMORY  # a quarter of this machine's
 
 
 MIB = 1 << 20
@@ -166,10 +189,12 @@ def id_plan(seed, epochs):
     return Plan(id_bundle(seed), (Rows("initial_train"),), epochs, 0.01, BATCH, "model", loss_terms=(RowsSeen(),))
 
 
-def test_resume_restores_the_checkpoint_weights_and_streams_the_epoch_it_stopped_at(id_data, tmp_path):
+@pytest.mark.parametrize("budget, feed", [(0, STREAM), (None, MEMORY)], ids=["streamed", "in memory"])
+def test_resume_restores_the_checkpoint_weights_and_feeds_the_epoch_it_stopped_at(id_data, tmp_path, budget, feed):
     checkpoints = tmp_path / "checkpoints"
     stopped = id_plan(0, epochs=2)
-    fit(stopped, id_data, callbacks=[EpochCheckpoint(checkpoints)], seed=5)
+    fit(stopped, id_data, callbacks=[EpochCheckpoint(checkpoints)], seed=5, memory_budget_mb=budget)
+    assert stopped.feed == feed
     saved = stopped.bundle.model.get_weights()
     assert (checkpoints / STATE).is_file()
 
@@ -180,14 +205,20 @@ def test_resume_restores_the_checkpoint_weights_and_streams_the_epoch_it_stopped
     assert done == 2 and len(history) == 2 and all("loss" in epoch for epoch in history)
     assert all(np.array_equal(a, b) for a, b in zip(resumed.bundle.model.get_weights(), saved))
 
-    fit(resumed, id_data, initial_epoch=done, seed=5)
+    fit(resumed, id_data, initial_epoch=done, seed=5, memory_budget_mb=budget)
     assert resumed.bundle.model.optimizer.iterations.numpy() == -(-ROWS // BATCH)  # one epoch trained
     # The rows, in order, of an uninterrupted run's three epochs: the stream of the same seed.
     stream = training_dataset(stopped.bundle, [id_data.path("initial_train")], BATCH, seed=5)
     expected = [np.concatenate([ids for ids, _ in stream_epoch(stream)]) for _ in range(3)]
-    assert all(np.array_equal(a, b) for a, b in zip(stopped.loss_terms[0].epochs(), expected[:2], strict=True))
-    (third,) = resumed.loss_terms[0].epochs()
-    assert np.array_equal(third, expected[2]) and not np.array_equal(third, expected[1])
+    seen = stopped.loss_terms[0].epochs(), resumed.loss_terms[0].epochs()
+    if feed == STREAM:  # the loss term sees each epoch's rows as they stream
+        assert all(np.array_equal(a, b) for a, b in zip(seen[0], expected[:2], strict=True))
+        assert np.array_equal(seen[1][0], expected[2]) and not np.array_equal(seen[1][0], expected[1])
+    else:  # held in memory, the term's targets are made once, in file order; the batches are the stream's
+        assert [np.array_equal(np.sort(ids), np.arange(ROWS)) for ids in (*seen[0], *seen[1])] == [True, True]
+        held = training_dataset(stopped.bundle, [id_data.path("initial_train")], BATCH, seed=5, first_epoch=2,
+                                in_memory=True)
+        assert np.array_equal(np.concatenate([ids for ids, _ in stream_epoch(held)]), expected[2])
 
 
 def test_resume_without_a_checkpoint_starts_at_epoch_zero_and_leaves_the_weights(tmp_path):
@@ -195,3 +226,23 @@ def test_resume_without_a_checkpoint_starts_at_epoch_zero_and_leaves_the_weights
     before = bundle.model.get_weights()
     assert resume(bundle.model, tmp_path / "none") == (0, [])
     assert all(np.array_equal(a, b) for a, b in zip(bundle.model.get_weights(), before))
+
+
+def test_a_model_adopted_as_it_is_is_scored_once_for_all_seeds(id_data, project_params, monkeypatch):
+    """A brought baseline of no epochs is the same model for every seed: its first seed's
+    outcome serves the others, without reading the test sets again."""
+    from retrainlab.training import seed as seed_module
+
+    scored = []
+    def evaluate(bundle, *args, **kwargs):
+        scored.append(bundle)
+        return {"acc_old": 0.5}
+
+    monkeypatch.setattr(seed_module, "evaluate", evaluate)
+    adopted = Plan(id_bundle(0), (Rows("initial_train"),), 0, 0.01, BATCH, "model")
+    first = seed_module.train_seed(adopted, id_data, project_params, 0, None)
+    again = seed_module.train_seed(adopted, id_data, project_params, 1, None, adopted=first)
+    assert len(scored) == 1 and again.figures == first.figures and again.bundle is adopted.bundle
+    trained = Plan(id_bundle(0), (Rows("initial_train"),), 1, 0.01, BATCH, "model")
+    seed_module.train_seed(trained, id_data, project_params, 1, None, adopted=first)  # a trained model is scored
+    assert len(scored) == 2

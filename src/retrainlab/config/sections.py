@@ -210,6 +210,9 @@ class Params:
     # step's process). Speed only: the figures are the same (docs/BENCHMARKS.md measures it).
     seeds_parallel: int = 1
     checkpoint_seconds: float = 10.0
+    # Training rows held in memory when they fit this many MiB (null: a quarter of the
+    # machine's memory; 0: always streamed from the files). Speed only: the same batches.
+    memory_budget_mb: float | None = None
     round: int = 1  # which round of "new data arrived" this is (retrainlab next-round counts them)
     data: DataParams = dataclasses.field(default_factory=DataParams)
     baseline: BaselineParams = dataclasses.field(default_factory=BaselineParams)
@@ -228,6 +231,8 @@ class Params:
         require(all(0 <= s <= MAX_SEED for s in self.seeds), "seeds", f"must be whole numbers from 0 to {MAX_SEED}")
         require(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed")
         require(self.checkpoint_seconds >= 0, "checkpoint_seconds", "must be 0 or more")
+        require(self.memory_budget_mb is None or 0 <= self.memory_budget_mb <= 2**40, "memory_budget_mb",
+                "must be a number of MiB, 0 or more (0: always stream), or null (a quarter of the machine's memory)")
         require(1 <= self.seeds_parallel <= MAX_SEEDS, "seeds_parallel", f"must be between 1 and {MAX_SEEDS}")
         require(self.round >= 1, "round", "must be 1 or more")
         require(len(self.strategies) >= 1, "strategies", "needs at least one option to compare with the baseline")

@@ -54,6 +54,12 @@ def file_rows(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
+def decoded_bytes(path: Path) -> int:
+    """The file's columns decoded, as its metadata counts them (uncompressed row groups)."""
+    meta = pq.ParquetFile(path).metadata
+    return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+
+
 def windows(
     paths: Sequence[Path],
     columns: Sequence[str],
@@ -67,20 +73,32 @@ def windows(
     every window mixes the files in the proportion they have.
     """
     readers = [pieces(path, columns, piece_rows) for path in paths]
-    left = np.array([file_rows(path) for path in paths], dtype=float)
-    held: list[pd.DataFrame] = []
+    yield from mixed(readers, [file_rows(path) for path in paths], len, rng, window_rows, _shuffled)
+
+
+def mixed(sources: Sequence[Iterator], rows: Sequence[int], length, rng: np.random.Generator, window_rows: int,
+          shuffle) -> Iterator:
+    """Pieces of the `sources` (each holding `rows[i]` rows in pieces of `length(piece)`
+    rows), drawn file by file in proportion to the rows each has left, gathered into windows
+    of about `window_rows` rows, each window `shuffle(held_pieces, rng)`.
+
+    The order depends only on the pieces' lengths and `rng`, so pieces decoded once and
+    held in memory (training in memory, retrainlab.training.loop) come out in the very
+    order the files' own pieces would."""
+    left = np.array(rows, dtype=float)
+    held: list = []
     count = 0
     while left.sum() > 0:
-        i = rng.choice(len(paths), p=left / left.sum())
-        piece = next(readers[i])
-        left[i] = max(0.0, left[i] - len(piece))
+        i = rng.choice(len(sources), p=left / left.sum())
+        piece = next(sources[i])
+        left[i] = max(0.0, left[i] - length(piece))
         held.append(piece)
-        count += len(piece)
+        count += length(piece)
         if count >= window_rows:
-            yield _shuffled(held, rng)
+            yield shuffle(held, rng)
             held, count = [], 0
     if held:
-        yield _shuffled(held, rng)
+        yield shuffle(held, rng)
 
 
 def _shuffled(held: list[pd.DataFrame], rng: np.random.Generator) -> pd.DataFrame:

@@ -112,6 +112,8 @@ class Step:
     parent: str = ""  # the pipeline execution's run
     strategy_run: str = ""  # set in a seed's worker process: the strategy's run its seed run goes under
     lineage: dict[str, str] = dataclasses.field(default_factory=dict)  # round and parent version tags
+    # A brought baseline adopted as it is: its first seed's outcome, which every seed shares.
+    adopted: list = dataclasses.field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -224,9 +226,13 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
         reference = step.base_record.per_seed[str(seed)][old] if step.base_record else None
         outcome = train_seed(plan, step.data, params, seed, reference, dist=dist, callbacks=[EpochLogger(), recorder],
                              initial_epoch=min(done, plan.epochs), held_out=True, progress=True,
-                             refused=", so it is not registered")
+                             refused=", so it is not registered", adopted=next(iter(step.adopted), None))
+        if not plan.epochs and not step.adopted:
+            step.adopted.append(outcome)
         if plan.compiled_with:
             mlflow.set_tag(store.TAG_PREFIX + "compiled_with", plan.compiled_with)
+        if plan.feed:
+            mlflow.set_tag(store.TAG_PREFIX + "feed", plan.feed)
         if plan.notes:
             mlflow.set_tag(store.TAG_PREFIX + "vocabulary", "; ".join(plan.notes))
         history = {k: [epoch[k] for epoch in recorder.history] for k in (recorder.history or [{}])[0]}

@@ -2,8 +2,10 @@
 a single device, mirrored over this machine's devices and on a multi-worker cluster alike.
 
 - Rows: each `Rows` of the plan is a prepared split, whole or sampled (`sampled_rows`: a
-  uniform sample without replacement, drawn holding only the sample's row numbers), and
-  the rows stream from the files in bounded memory (`training_dataset`).
+  uniform sample without replacement, drawn holding only the sample's row numbers). Rows
+  that fit the memory budget (`feed_of`) are read and encoded once and held in memory;
+  larger ones stream from the files in bounded memory. Both feed the same batches in the
+  same order (`training_dataset`).
 - Loss terms: with any, each row's target carries the class index and then every term's
   targets (computed from the row's inputs by the term), and the loss is the cross-entropy
   plus the terms (`Objective`), the same function on both routes below.
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 from keras import ops
@@ -41,7 +44,7 @@ from keras import ops
 from retrainlab.base import layout
 from retrainlab.base.errors import ConfigError, TrainingError
 from retrainlab.data import stream
-from retrainlab.data.stream import WINDOW_ROWS, file_rows, pieces, windows
+from retrainlab.data.stream import WINDOW_ROWS, decoded_bytes, file_rows, mixed, pieces, windows
 from retrainlab.measure import evaluation
 from retrainlab.measure.task import measure_of
 from retrainlab.models.bundle import ModelBundle
@@ -152,6 +155,27 @@ class EpochProgress(keras.callbacks.Callback):
         self._first = False
 
 
+MEMORY, STREAM = "memory", "stream"
+FEEDS = (MEMORY, STREAM)
+# Held in memory, the rows take about this many times their decoded size in the files: the
+# encoded arrays, an epoch's shuffled copy of them, and tf.data's copy of that epoch.
+MEMORY_FACTOR = 3
+# The memory budget when params.yaml's `memory_budget_mb` is null: this share of the machine's.
+MEMORY_SHARE = 0.25
+
+
+def feed_of(paths: Sequence[Path], budget_mb: float | None) -> str:
+    """MEMORY when the rows of `paths`, held as arrays, fit `budget_mb` (None: a quarter of
+    the machine's memory), else STREAM."""
+    budget = machine_memory() * MEMORY_SHARE if budget_mb is None else budget_mb * 2**20
+    return MEMORY if MEMORY_FACTOR * sum(decoded_bytes(p) for p in paths) <= budget else STREAM
+
+
+def machine_memory() -> int:
+    """The machine's physical memory in bytes."""
+    return psutil.virtual_memory().total
+
+
 def fit(
     plan: Plan,
     data,
@@ -160,24 +184,28 @@ def fit(
     seed: int = 0,
     dist: Distribution | None = None,
     progress: bool = False,
+    memory_budget_mb: float | None = None,
 ) -> None:
     """Compile and train the plan's model. `initial_epoch` > 0 continues a run from a
     checkpoint already loaded into the model. Under `dist` the model must have been built
     in `dist.scope()`. With `progress`, the epochs are shown: Keras' progress bar on a
-    terminal, else `EpochProgress`'s lines."""
+    terminal, else `EpochProgress`'s lines. Rows that fit `memory_budget_mb` are held in
+    memory (`feed_of`); `plan.feed` says which way they were fed."""
     model = plan.bundle.model
     if plan.transform is not None and initial_epoch == 0:
         plan.transform(model, seed)
     callbacks = [DivergenceGuard(plan), *plan.callbacks, *callbacks]
     objective = Objective(plan.bundle.binary, plan.loss_terms, plan.bundle.regression)
     with sampled_rows(data, plan.rows, seed) as paths:
+        plan.feed = feed_of(paths, memory_budget_mb)
         if dist is not None and dist.mode == MULTI_WORKER:
             _fit_multi_worker(dist, plan, objective, paths, callbacks, seed)
             return
         with dist.scope() if dist is not None else contextlib.nullcontext():
             plan.compiled_with = compile_model(model, plan.learning_rate, plan.bundle.compiled, objective.compiled(),
                                                plan.bundle.regression)
-            batches = training_dataset(plan.bundle, paths, plan.batch_size, seed, initial_epoch, plan.loss_terms)
+            batches = training_dataset(plan.bundle, paths, plan.batch_size, seed, initial_epoch, plan.loss_terms,
+                                       in_memory=plan.feed == MEMORY)
             bar = progress and sys.stdout.isatty()
             if progress and not bar:
                 callbacks.append(EpochProgress(plan.epochs))
@@ -349,12 +377,16 @@ def training_dataset(
     first_epoch: int = 0,
     terms: Sequence = (),
     window_rows: int = WINDOW_ROWS,
+    in_memory: bool = False,
 ):
-    """A tf.data pipeline of (inputs, targets) batches streamed from `paths`, reshuffled every epoch.
+    """A tf.data pipeline of (inputs, targets) batches from `paths`, reshuffled every epoch.
 
-    The shuffle of epoch e depends only on (seed, e), so a run resumed at epoch e sees the
-    same batches an uninterrupted run would. With loss terms, each target row is the class
-    index followed by every term's targets for that row.
+    Streamed, each epoch reads the files again in shuffled windows (retrainlab.data.stream).
+    `in_memory`, each file's pieces are read and encoded once, and every epoch replays them
+    in the order the stream would read them (`stream.mixed` with the same generator), so the
+    two feed the same batches. The shuffle of epoch e depends only on (seed, e), so a run
+    resumed at epoch e sees the same batches an uninterrupted run would. With loss terms,
+    each target row is the class index followed by every term's targets for that row.
     """
     # TensorFlow where only it serves (op determinism, tf.data, tf.distribute): the rest is backend-agnostic Keras
     import tensorflow as tf
@@ -363,24 +395,40 @@ def training_dataset(
     packed = bool(terms)
     dtype = np.float32 if bundle.binary or bundle.regression or packed else np.int64
     epochs = itertools.count(first_epoch)
+    rows = [file_rows(p) for p in paths]
+
+    def encoded(frame):
+        inputs = bundle.arrays(frame)
+        targets = bundle.encode(frame[bundle.label_column].to_numpy()).astype(dtype)
+        if packed:
+            targets = np.column_stack([targets, *(term.targets(bundle.inputs(frame)) for term in terms)])
+        return inputs, targets.astype(dtype)
+
+    if in_memory:
+        held = [[encoded(piece) for piece in pieces(path, columns)] for path in paths]
+
+        def epoch(rng):
+            return mixed([iter(h) for h in held], rows, lambda piece: len(piece[1]), rng, window_rows, _shuffled)
+    else:
+        def epoch(rng):
+            return (encoded(window) for window in windows(paths, columns, rng, window_rows))
 
     def generate():
-        rng = np.random.default_rng([seed, next(epochs)])
-        for window in windows(paths, columns, rng, window_rows):
-            inputs = bundle.arrays(window)
-            targets = bundle.encode(window[bundle.label_column].to_numpy()).astype(dtype)
-            if packed:
-                targets = np.column_stack([targets, *(term.targets(bundle.inputs(window)) for term in terms)])
-            yield inputs, targets.astype(dtype)
+        yield from epoch(np.random.default_rng([seed, next(epochs)]))
 
     width = 1 + sum(term.width for term in terms)
     target_spec = tf.TensorSpec((None, width) if packed else (None,), tf.as_dtype(dtype))
-    rows = sum(file_rows(p) for p in paths)
     dataset = tf.data.Dataset.from_generator(
         generate, output_signature=(bundle.contract.tensor_specs(), target_spec)
     ).rebatch(batch_size)
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-sum(rows) // batch_size)))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _shuffled(held: list, rng: np.random.Generator):
+    """Encoded pieces as one shuffled window: what `stream.windows` does to frames, to arrays."""
+    order = rng.permutation(sum(len(targets) for _, targets in held))
+    return keras.tree.map_structure(lambda *parts: np.concatenate(parts)[order], *held)
 
 
 def _fit_multi_worker(dist: Distribution, plan: Plan, objective: Objective, paths: Sequence[Path], callbacks: list,
@@ -410,7 +458,8 @@ def _fit_multi_worker(dist: Distribution, plan: Plan, objective: Objective, path
         share = global_batch // context.num_input_pipelines
         start = context.input_pipeline_id * share
         per_replica = context.get_per_replica_batch_size(global_batch)
-        batches = training_dataset(plan.bundle, paths, global_batch, seed, 0, plan.loss_terms)
+        batches = training_dataset(plan.bundle, paths, global_batch, seed, 0, plan.loss_terms,
+                                   in_memory=plan.feed == MEMORY)
         sliced = batches.map(lambda x, y: (tf.nest.map_structure(lambda t: t[start : start + share], x),
                                            y[start : start + share]))
         return sliced.rebatch(per_replica)

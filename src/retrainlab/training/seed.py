@@ -57,13 +57,18 @@ def train_seed(
     held_out: bool = False,
     progress: bool = False,
     refused: str = "",
+    adopted: SeedOutcome | None = None,
 ) -> SeedOutcome:
     """Train the plan and evaluate its model; `reference` is the same seed's baseline figure
     on the old data, `acc_old` or `rmse_old` (None: this is the baseline). `held_out` adds
     the per-epoch primary figure on samples of both
     test sets to the epochs' logs, before `callbacks` see them (not in a multi-worker
     cluster: scoring would be a collective step). `refused` says what refusing a model that
-    is not finite spares (retrainlab.training.loop.evaluate)."""
+    is not finite spares (retrainlab.training.loop.evaluate). A plan of no epochs (a brought
+    model adopted as it is) scores the same for every seed: `adopted`, an earlier seed's
+    outcome of that model, is given back instead of evaluating it again."""
+    if adopted is not None and not plan.epochs:
+        return dataclasses.replace(adopted, bundle=plan.bundle)
     dist = dist or Distribution(NONE)
     curves = ([HeldOutCurves(plan.bundle, data, dist.tf_strategy is not None)]
               if held_out and dist.mode != MULTI_WORKER else [])
@@ -85,7 +90,7 @@ def measured_fit(plan: Plan, data: Prepared, params: Params, seed: int, dist: Di
         return Cost("cpu", 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, price(0.0, 0.0, *prices)), []
     with CostMeter(gpus_in_use(), *prices) as meter:
         fit(plan, data, callbacks=list(callbacks), initial_epoch=initial_epoch, seed=seed, dist=dist,
-            progress=progress)
+            progress=progress, memory_budget_mb=params.memory_budget_mb)
         meter.samples = rows_trained(data, plan) * (plan.epochs - initial_epoch)
     workers = gather_costs(dist, meter.cost)
     return combine_costs(meter.cost, workers, *prices), workers
