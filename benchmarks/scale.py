@@ -1,10 +1,10 @@
 """How prepare and training scale with rows: wall time and peak memory, 1e4 to 1e6 rows
 (prepare also at 1e7), each step in a fresh process so its peak RSS is its own.
 
-Training is retrainlab's: the full-retrain plan streamed from the prepared Parquet files,
-then evaluated the same way. The plain reference, measured in the same run on the same
-rows, is the bare Keras way: both training splits read into memory and `model.fit` on the
-arrays. Usage:
+Training is retrainlab's full-retrain plan, then evaluated the same way, two ways: streamed
+from the prepared Parquet files (`memory_budget_mb: 0`) and held in memory (the default
+budget). The plain reference, measured in the same run on the same rows, is the bare Keras
+way: both training splits read into memory and `model.fit` on the arrays. Usage:
 
     .venv/bin/python benchmarks/scale.py --rows 10000 100000 1000000 --prepare-only 10000000 \\
         --out benchmarks/results/scale.json --plot docs/scale.png
@@ -30,15 +30,15 @@ from retrainlab.data import prepare
 prepare(load_params('params.yaml').data)
 """
 
-# argv: mode (streamed | in-memory), epochs, batch size
+# argv: mode (streamed | held | in-memory), epochs, batch size
 TRAIN = """
 import os, sys, time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np, pandas as pd
-from retrainlab import evaluation, stream
 from retrainlab.config import load_params
-from retrainlab.data import load_prepared
-from retrainlab.models import compile_model
+from retrainlab.data import load_prepared, stream
+from retrainlab.measure import evaluation
+from retrainlab.models.outputs import compile_model
 from retrainlab.strategies import plan_for
 from retrainlab.training.loop import fit, seed_everything
 import dataclasses
@@ -49,8 +49,9 @@ data = load_prepared()
 seed_everything(0)
 plan = plan_for('full-retrain', data, params, None, 0)
 start = time.perf_counter()
-if mode == 'streamed':
-    fit(plan, data, seed=0)
+if mode in ('streamed', 'held'):
+    fit(plan, data, seed=0, memory_budget_mb=0 if mode == 'streamed' else None)
+    assert plan.feed == ('stream' if mode == 'streamed' else 'memory'), plan.feed
     tests = {k: stream.labelled_chunks(data.path(s), data.features, data.label) for k, s in evaluation.TEST_SETS.items()}
 else:
     x = pd.concat([data.x(s) for s in plan.splits], ignore_index=True)
@@ -59,10 +60,12 @@ else:
     plan.bundle.model.fit(plan.bundle.inputs(x), y, epochs=epochs, batch_size=batch, shuffle=True, verbose=2)
     tests = {k: [(data.x(s), data.y(s))] for k, s in evaluation.TEST_SETS.items()}
 train_s = time.perf_counter() - start
-metrics = evaluation.evaluate(plan.bundle.predict_proba, plan.bundle.labels, tests)
+metrics = evaluation.evaluate(plan.bundle.predict, plan.bundle.labels, tests)
 rows = sum(data.rows(s) for s in plan.splits)
 print('RESULT', rows, train_s, time.perf_counter() - start, metrics['acc_all'])
 """
+
+MODES = ("streamed", "held", "in-memory")  # retrainlab from the files; retrainlab held in memory; bare Keras
 
 
 def measured(code: str, args: list[str], cwd: Path) -> tuple[float, float, str]:
@@ -102,7 +105,7 @@ def run(rows_list: list[int], prepare_only: list[int], features: int, epochs: in
                    "prepared_mib": sum(f.stat().st_size for f in (root / "data").rglob("*.parquet")) / 2**20}
             print(f"{rows:>10} rows: prepare {wall:7.1f} s, peak {rss:7.0f} MiB", flush=True)
             if rows in rows_list:
-                for mode in ("streamed", "in-memory"):
+                for mode in MODES:
                     wall, rss, text = measured(TRAIN, [mode, str(epochs), str(batch)], root)
                     result = next(line.split()[1:] for line in text.splitlines() if line.startswith("RESULT"))
                     train_rows, train_s, with_eval_s, acc = int(result[0]), *map(float, result[1:])
@@ -128,7 +131,8 @@ def plot(results: list[dict], path: Path) -> None:
     left.loglog(rows, [r["prepare_seconds"] for r in results], "o-", label="prepare")
     right.semilogx(rows, [r["prepare_peak_mib"] for r in results], "o-", label="prepare")
     trained = [r for r in results if "streamed_train_seconds" in r]
-    for key, label in (("streamed", "training, streamed (retrainlab)"), ("in_memory", "training, in memory (reference)")):
+    for key, label in (("streamed", "training, streamed (retrainlab)"), ("held", "training, held in memory (retrainlab)"),
+                       ("in_memory", "training, in memory (reference)")):
         x = [r["rows"] for r in trained]
         left.loglog(x, [r[f"{key}_train_seconds"] for r in trained], "s--" if key == "in_memory" else "s-", label=label)
         right.semilogx(x, [r[f"{key}_peak_mib"] for r in trained], "s--" if key == "in_memory" else "s-", label=label)
