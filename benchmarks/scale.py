@@ -25,7 +25,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 PREPARE = """
 import sys
-from retrainlab.config import load_params
+from retrainlab.pipeline.params import load_params
 from retrainlab.data import prepare
 prepare(load_params('params.yaml').data)
 """
@@ -35,7 +35,7 @@ TRAIN = """
 import os, sys, time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np, pandas as pd
-from retrainlab.config import load_params
+from retrainlab.pipeline.params import load_params
 from retrainlab.data import load_prepared, stream
 from retrainlab.measure import evaluation
 from retrainlab.models.outputs import compile_model
