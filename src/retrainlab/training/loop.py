@@ -405,9 +405,12 @@ def training_dataset(
         return inputs, targets.astype(dtype)
 
     if in_memory:
-        held = [[encoded(piece) for piece in pieces(path, columns)] for path in paths]
+        held = []  # filled by the first epoch, where tf.data calls the generator: outside any
+        # tf.distribute scope, so a loss term's teacher predicts each row once, as on the stream
 
         def epoch(rng):
+            if not held:
+                held.extend([encoded(piece) for piece in pieces(path, columns)] for path in paths)
             return mixed([iter(h) for h in held], rows, lambda piece: len(piece[1]), rng, window_rows, _shuffled)
     else:
         def epoch(rng):
