@@ -1,8 +1,10 @@
 """Training and evaluation input read from the prepared Parquet files in bounded memory.
 
-Training never loads a split whole: record batches ("pieces") are drawn from the files in
-proportion to the rows each has left, gathered into a window of WINDOW_ROWS rows, and the
-window is shuffled (retrainlab.training.loop turns windows into the model's batches). Data smaller than the window is
+Streamed training never loads a split whole: record batches ("pieces") are drawn from the
+files in proportion to the rows each has left, gathered into a window of WINDOW_ROWS rows,
+and the window is shuffled (retrainlab.training.loop turns windows into the model's
+batches; rows that fit its memory budget it holds as encoded pieces and mixes with the same
+`mixed`, in the same order). Data smaller than the window is
 therefore shuffled completely every epoch, as `model.fit(shuffle=True)` would; larger data
 is mixed within windows, and prepare writes training rows in random order so that every
 window is a fair sample. Memory is bounded by the window, whatever the number of rows.
