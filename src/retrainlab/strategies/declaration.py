@@ -108,7 +108,7 @@ class Plan:
     transform: Callable[[Any, int], None] | None = None  # (keras model, seed): before the first epoch
     callbacks: tuple = ()
     compiled_with: str = ""  # the optimizer and loss `fit` used, for the run
-    feed: str = ""  # how `fit` fed the rows: "memory" or "stream" (retrainlab.training.loop.FEEDS), for the run
+    feed: str = ""  # how `fit` fed the rows: "memory" or "stream" (retrainlab.training.loop), for the run
     notes: tuple[str, ...] = ()  # what was done to the starting model (a grown vocabulary), for the run
 
     @property

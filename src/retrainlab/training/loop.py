@@ -155,8 +155,7 @@ class EpochProgress(keras.callbacks.Callback):
         self._first = False
 
 
-MEMORY, STREAM = "memory", "stream"
-FEEDS = (MEMORY, STREAM)
+MEMORY, STREAM = "memory", "stream"  # how `fit` feeds the rows (`Plan.feed`)
 # Held in memory, the rows take about this many times their decoded size in the files: the
 # encoded arrays, an epoch's shuffled copy of them, and tf.data's copy of that epoch.
 MEMORY_FACTOR = 3
@@ -167,13 +166,8 @@ MEMORY_SHARE = 0.25
 def feed_of(paths: Sequence[Path], budget_mb: float | None) -> str:
     """MEMORY when the rows of `paths`, held as arrays, fit `budget_mb` (None: a quarter of
     the machine's memory), else STREAM."""
-    budget = machine_memory() * MEMORY_SHARE if budget_mb is None else budget_mb * 2**20
+    budget = psutil.virtual_memory().total * MEMORY_SHARE if budget_mb is None else budget_mb * 2**20
     return MEMORY if MEMORY_FACTOR * sum(decoded_bytes(p) for p in paths) <= budget else STREAM
-
-
-def machine_memory() -> int:
-    """The machine's physical memory in bytes."""
-    return psutil.virtual_memory().total
 
 
 def fit(
@@ -411,7 +405,7 @@ def training_dataset(
         def epoch(rng):
             if not held:
                 held.extend([encoded(piece) for piece in pieces(path, columns)] for path in paths)
-            return mixed([iter(h) for h in held], rows, lambda piece: len(piece[1]), rng, window_rows, _shuffled)
+            return mixed([iter(h) for h in held], rows, lambda piece: len(piece[1]), rng, window_rows, _shuffled_arrays)
     else:
         def epoch(rng):
             return (encoded(window) for window in windows(paths, columns, rng, window_rows))
@@ -428,7 +422,7 @@ def training_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _shuffled(held: list, rng: np.random.Generator):
+def _shuffled_arrays(held: list, rng: np.random.Generator):
     """Encoded pieces as one shuffled window: what `stream.windows` does to frames, to arrays."""
     order = rng.permutation(sum(len(targets) for _, targets in held))
     return keras.tree.map_structure(lambda *parts: np.concatenate(parts)[order], *held)
