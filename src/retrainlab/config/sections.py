@@ -232,7 +232,7 @@ class Params:
         require(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed")
         require(self.checkpoint_seconds >= 0, "checkpoint_seconds", "must be 0 or more")
         require(self.memory_budget_mb is None or 0 <= self.memory_budget_mb <= 2**40, "memory_budget_mb",
-                "must be a number of MiB, 0 or more (0: always stream), or null (a quarter of the machine's memory)")
+                "must be a number of MiB from 0 (always stream) to 2**40, or null (a quarter of the machine's memory)")
         require(1 <= self.seeds_parallel <= MAX_SEEDS, "seeds_parallel", f"must be between 1 and {MAX_SEEDS}")
         require(self.round >= 1, "round", "must be 1 or more")
         require(len(self.strategies) >= 1, "strategies", "needs at least one option to compare with the baseline")
