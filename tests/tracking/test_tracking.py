@@ -142,6 +142,24 @@ def test_a_strategy_before_its_baseline_says_what_to_run(files_project):
         run_strategy("incremental", params)
 
 
+def test_a_strategy_from_scratch_reads_no_baseline_model_it_does_not_start_from(files_project):
+    """Full-retrain on the project's own MLP builds its model from the model section: it
+    needs the baseline's record (forgetting is measured against it), not its models. With
+    every baseline model file damaged it still trains; an update that starts from them
+    says which file is damaged."""
+    from retrainlab.base.errors import ModelFileError
+
+    root, params = files_project
+    prepare_step(params, Path("."))
+    run_strategy("baseline", params)
+    for model_file in (root / layout.model_dir("baseline")).rglob("model.keras"):
+        model_file.write_bytes(b"not a model")
+    record = run_strategy("full-retrain", params)
+    assert sorted(record.per_seed) == ["0", "1"] and "forgetting" in record.per_seed["0"]
+    with pytest.raises(ModelFileError, match="model.keras"):
+        run_strategy("incremental", params)
+
+
 def test_curves_are_written_in_batches_and_all_by_the_end_of_training(tmp_path, monkeypatch):
     from retrainlab.pipeline.strategy_step import CURVE_PREFIX, EpochLogger
 

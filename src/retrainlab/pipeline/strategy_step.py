@@ -29,7 +29,7 @@ from retrainlab.base import layout
 from retrainlab.base.errors import PipelineError
 from retrainlab.base.files import write_csv
 from retrainlab.base.tasks import REGRESSION
-from retrainlab.config import Params, applicable, as_flat_dict
+from retrainlab.config import TRAIN, Params, applicable, as_flat_dict
 from retrainlab.data import Prepared, load_prepared
 from retrainlab.measure import evaluation
 from retrainlab.measure.record import Runs, StrategyRecord, rounded
@@ -40,7 +40,7 @@ from retrainlab.models.bundle import ModelBundle
 from retrainlab.pipeline import user_model
 from retrainlab.pipeline.origin import Origin, recorded_origin
 from retrainlab.reporting import descriptions, plots
-from retrainlab.strategies import BASELINE, CATALOGUE, Plan, Strategy
+from retrainlab.strategies import BASELINE, CATALOGUE, FROM_BASELINE, Plan, Strategy
 from retrainlab.tracking import store
 from retrainlab.training import distribute, workers
 from retrainlab.training.checkpoint import EpochCheckpoint, resume
@@ -390,8 +390,9 @@ def seed_dir(seed: int) -> str:
     return f"seed-{seed}"
 
 
-def _load_baseline(root: Path, seeds: list[int]) -> tuple[dict[int, ModelBundle], StrategyRecord]:
-    """The baseline model of each seed, and the baseline's record."""
+def _load_baseline(root: Path, seeds: list[int], models: bool = True) -> tuple[dict[int, ModelBundle], StrategyRecord]:
+    """The baseline model of each seed (none where `models` is false: a strategy from scratch
+    on the project's own model reads nothing of them), and the baseline's record."""
     record_path, model_path = root / layout.record_path(BASELINE), root / layout.model_dir(BASELINE)
     if not record_path.is_file() or not model_path.is_dir():
         raise PipelineError(
@@ -403,7 +404,7 @@ def _load_baseline(root: Path, seeds: list[int]) -> tuple[dict[int, ModelBundle]
         raise PipelineError(
             f"{layout.model_dir(BASELINE)}: no baseline for seed {missing[0]}; run the baseline with the same seeds"
         )
-    return {seed: ModelBundle.load(model_path / seed_dir(seed)) for seed in seeds}, record
+    return {seed: ModelBundle.load(model_path / seed_dir(seed)) for seed in seeds} if models else {}, record
 
 
 def _parent_run(base_record: StrategyRecord | None, experiment_id: str, digests: dict[str, str],
@@ -426,11 +427,12 @@ def _starting_points(strategy: Strategy, params: Params, root: Path, data: Prepa
 
     The baseline step starts from the user's model when `baseline.from` names one (the same
     for every seed), else from nothing; the updates start from the baseline's outputs,
-    and one that starts from fresh weights reads a brought baseline's architecture there."""
+    and one that starts from fresh weights reads a brought baseline's architecture there
+    (from the project's own model it reads none: it builds the model section's MLP)."""
     if strategy.name != BASELINE:
-        bases, record = _load_baseline(root, params.seeds)
-        origin = record.origin
-        return bases, record, origin
+        brought = params.baseline.from_ != TRAIN
+        bases, record = _load_baseline(root, params.seeds, models=strategy.starts_from == FROM_BASELINE or brought)
+        return bases, record, record.origin
     origin = recorded_origin(params, root)
     if not origin.brought:
         return {}, None, origin
