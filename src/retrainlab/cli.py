@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         empty = _empty_option(parser, args)
         if empty is not None:
             raise RetrainlabError(f"{empty} is empty: give a value, or leave the option out for its default")
-        args.handler(args)
+        status = args.handler(args)
     except RetrainlabError as exc:
         print(f"retrainlab: error: {escape.one_line(exc)}", file=sys.stderr)
         return 2
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"retrainlab: error: {escape.one_line(reason)}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0  # a subcommand that says its outcome in the exit status (check) returns it
 
 
 def _store_failure(exc: Exception) -> str | None:
@@ -146,6 +146,25 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument("--force", action="store_true", help="promote even if a gate fails (needs --reason)")
     promote.add_argument("--reason", help="why: recorded on the version")
     promote.set_defaults(handler=_promote)
+
+    checker = steps.add_parser(
+        "check", help="is it time? the current model against the new data, without training: no action, compare "
+        "or urgent", description="Measure (with labels) or estimate (without) the current model on the new rows, "
+        "weigh the loss against params.yaml's compare section and the last comparison's cost, and say whether a "
+        "comparison is worth running. Writes reports/check.{md,json} and an MLflow run. Exit status: "
+        "0 no action, 3 compare, 4 urgent (2: an error).",
+    )
+    _add_params(checker)
+    checker.add_argument("--data", metavar="PATH", help="the new rows, CSV, Parquet or .npz (default: the "
+                         "incremental data params.yaml names; a built-in source's prepared incremental splits)")
+    checker.add_argument("--model", metavar="URI", help="models:/NAME@ALIAS, models:/NAME/VERSION, a .keras file or a "
+                         "pipeline's model folder (models/STRATEGY/seed-N) "
+                         "(default: baseline.from where it names a model, else the registered model's champion)")
+    checker.add_argument("--no-labels", action="store_true",
+                         help="leave the labels out and estimate the accuracy from the model's confidences")
+    checker.add_argument("--width", type=float, default=0.05, metavar="SHARE",
+                         help="the interval width the labels needed are counted for (default: 0.05)")
+    checker.set_defaults(handler=_check)
 
     rollback = steps.add_parser("rollback", help="give the champion alias back to the previous champion")
     _add_params(rollback)
@@ -427,6 +446,25 @@ def _promote(args: argparse.Namespace) -> None:
         if figures.target is not None:
             print(f"  {label}: target {figures.target:{f}}, {figures.metric}_old {figures.old:{f}}, "
                   f"{figures.metric}_new {figures.new:{f}}")
+
+
+def _check(args: argparse.Namespace) -> int:
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
+    from retrainlab.pipeline.check import run_check
+
+    params = load_params(args.params)
+    result = run_check(params, Path("."), args.data, args.model, not args.no_labels, args.width)
+    new, old = result["new"], result["old_test"]
+    figure = result["figure"]
+    print(f"check: {result['verdict']} (exit status {result['exit_status']}), {result['seconds']:.1f} s")
+    print(f"  {figure} on the old test set {old['value']:.4g} ({old['low']:.4g} to {old['high']:.4g})"
+          + (f"; on the new rows, {new['how']}, {new['value']:.4g} ({new['low']:.4g} to {new['high']:.4g})"
+             if "value" in new else f"; on the new rows: {new['how']}"))
+    for reason in result["reasons"]:
+        print(f"  - {escape.one_line(reason)}")
+    print(f"  labelled new rows needed for a {result['labels_needed']['width']:g}-wide interval: "
+          f"{result['labels_needed']['rows']:,}; report: reports/check.md")
+    return result["exit_status"]
 
 
 def _rollback(args: argparse.Namespace) -> None:

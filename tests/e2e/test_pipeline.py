@@ -24,6 +24,7 @@ from retrainlab.measure.task import measure_of
 from retrainlab.strategies import BASELINE
 
 from ..conftest import PROJECT, served, tool_env
+from .between_rounds import check_a_classifier_between_rounds
 
 pytestmark = pytest.mark.integration
 # The options the pipeline tests run (the demo's default is all of them), two to keep the
@@ -242,6 +243,9 @@ def check_the_next_round_starts_from_the_champion(root: Path, tmp_path: Path) ->
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     champion = client.get_model_version_by_alias(name, "champion")
     versions_before = {v.version for v in client.search_model_versions(f"name='{name}'")}
+    # Between rounds: is it time? The check against the champion, without training.
+    experiment = yaml.safe_load((root / "params.yaml").read_text())["tracking"]["experiment"]
+    check_a_classifier_between_rounds(root, "digit", experiment, tmp_path)
 
     arrived = load_digits(as_frame=True).frame.rename(columns={"target": "digit"}).sample(300, random_state=7)
     arrived.to_csv(tmp_path / "arrived.csv", index=False)

@@ -13,6 +13,7 @@ from retrainlab.base.tasks import REGRESSION
 from retrainlab.data.task import AUTO_RULE
 from retrainlab.strategies import BASELINE, UPDATES
 
+from .between_rounds import check_a_regressor_between_rounds
 from .test_pipeline import check_pipeline, git, make_project, run, served_champion
 
 pytestmark = pytest.mark.integration
@@ -54,6 +55,7 @@ def test_dvc_repro_on_a_regressor_with_every_option_then_promotion_and_serving(t
                  "forgetting under the ceiling"):
         assert f"pass  {gate}" in promoted, promoted
     assert "rmse_old" in promoted and "acc_old" not in promoted
+    check_a_regressor_between_rounds(root, "y", params["tracking"]["experiment"], tmp_path)
 
     # The champion, served over HTTP, answers numbers in a column named after the label.
     answer, record, test = served_champion(root, records, [f"x{i}" for i in range(6)])

@@ -186,6 +186,10 @@ class CompareParams:
     cost_metric: Literal["auto", "cost_usd", "gpu_seconds", "cpu_seconds", "wall_seconds"] = "auto"
     max_seeds: int = 6  # seeds the options in contention may get while the evidence does not decide
     budget_seconds: float = 300.0  # training time those extra seeds may take (0: none)
+    # `retrainlab check`: what one point of target (0.01 of accuracy; a regressor: 1% of its
+    # error) is worth until the next check, in the cost metric's units; None: any loss beyond
+    # the tolerance is worth a comparison.
+    point_value: float | None = None
 
     def check(self) -> None:
         require(0 <= self.new_traffic_share <= 1, "compare.new_traffic_share", "must be in [0, 1]")
@@ -193,6 +197,8 @@ class CompareParams:
         require(0 <= self.max_forgetting <= 1, "compare.max_forgetting", "must be in [0, 1]")
         require(1 <= self.max_seeds <= MAX_SEEDS, "compare.max_seeds", f"must be between 1 and {MAX_SEEDS}")
         require(0 <= self.budget_seconds <= 7 * 24 * 3600, "compare.budget_seconds", "must be between 0 and a week")
+        require(self.point_value is None or 0 <= self.point_value <= 1e12, "compare.point_value",
+                "must be a number from 0 to 1e12 (in the cost metric's units), or null")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -126,10 +126,13 @@ def diagnose(old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequenc
              max_tokens: int = TEXT_TOKENS, task: str | None = CLASSIFICATION) -> Diagnosis:
     """Every diagnostic of the new data against the old, for the report and the parent run.
     `task` is the prepared data's (summary.json's `task`; None: a classifier's): a regression
-    label is read as a distribution (`target_shift`), a classifier's as classes."""
+    label is read as a distribution (`target_shift`), a classifier's as classes. New rows
+    without the label column (`retrainlab check` without labels) get the inputs' diagnostics
+    only: no new or vanished classes, no label or target shift."""
     regression = task == REGRESSION
-    old_labels, new_labels = (set(), set()) if regression else (set(map(plain, old[label].unique())),
-                                                                set(map(plain, new[label].unique())))
+    labelled = label in new.columns
+    old_labels, new_labels = (set(), set()) if regression or not labelled else (
+        set(map(plain, old[label].unique())), set(map(plain, new[label].unique())))
     per_feature = []
     for f in features:
         numeric = f.kind == NUMERIC
@@ -146,11 +149,11 @@ def diagnose(old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequenc
         size_ratio=len(new) / len(old),
         new_classes=sorted(new_labels - old_labels),
         vanished_classes=sorted(old_labels - new_labels),
-        label_shift_tv=None if regression else label_shift(old[label], new[label]),
+        label_shift_tv=None if regression or not labelled else label_shift(old[label], new[label]),
         psi_max=per_feature[0].psi,
         psi_mean=float(np.mean([row.psi for row in per_feature])),
         domain_auc=domain_auc(old[names], new[names], features),
         top_shifted_features=tuple(per_feature[:top]),
         text=tuple(text_shift(old[f.name], new[f.name], f.name, max_tokens) for f in features if f.kind == TEXT),
-        target=target_shift(old[label], new[label]) if regression else None,
+        target=target_shift(old[label], new[label]) if regression and labelled else None,
     )

@@ -1,0 +1,132 @@
+"""The check's pure core: its intervals, the label-free estimate, the labels needed and the
+verdict, each rule on its own."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from retrainlab.config import CompareParams
+from retrainlab.decision import check
+from retrainlab.decision.diagnosis import Diagnosis
+from retrainlab.measure.task import measure_of
+
+ACC, RMSE = measure_of("classification"), measure_of("regression")
+POLICY = CompareParams()  # tolerance 0.01, new_traffic_share 0.5
+
+
+def diagnosis(auc=0.5, psi=0.0) -> Diagnosis:
+    return Diagnosis(rows_old=100, rows_new=50, size_ratio=0.5, new_classes=[], vanished_classes=[],
+                     label_shift_tv=None, psi_max=psi, psi_mean=psi, domain_auc=auc, top_shifted_features=())
+
+
+def test_accuracy_has_the_exact_interval():
+    correct = np.array([True] * 90 + [False] * 10)
+    found = check.accuracy(correct)
+    assert found.value == 0.9
+    assert found.low == pytest.approx(stats.beta.ppf(0.025, 90, 11))
+    assert found.high == pytest.approx(stats.beta.ppf(0.975, 91, 10))
+    assert check.accuracy(np.ones(20, bool)).high == 1.0 and check.accuracy(np.zeros(20, bool)).low == 0.0
+
+
+def test_rmse_interval_holds_the_figure():
+    rng = np.random.default_rng(0)
+    actual = rng.normal(size=400)
+    found = check.rmse(actual + rng.normal(scale=2.0, size=400), actual)
+    assert found.low < found.value < found.high and found.value == pytest.approx(2.0, abs=0.2)
+
+
+def separable(rows: int, right: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Two-class probabilities of a model sure of the rows it gets right (confidence 0.8 to
+    1.0) and unsure of those it gets wrong (0.5 to 0.7); `right` is the share it gets right."""
+    correct = rng.random(rows) < right
+    conf = np.where(correct, rng.uniform(0.8, 1.0, rows), rng.uniform(0.5, 0.7, rows))
+    return np.column_stack([conf, 1 - conf]), correct
+
+
+def test_atc_estimates_the_accuracy_when_the_mix_of_easy_and_hard_rows_moves():
+    rng = np.random.default_rng(1)
+    old_probs, old_correct = separable(2000, 0.9, rng)
+    new_probs, new_correct = separable(2000, 0.6, rng)  # more of the rows it gets wrong
+    found = check.atc(check.confidence(old_probs), old_correct, check.confidence(new_probs))
+    assert abs(found.value - new_correct.mean()) < 0.02
+    assert found.low <= new_correct.mean() <= found.high
+
+
+def test_labels_needed_follow_the_normal_approximation():
+    assert check.labels_needed(ACC, 0.5, 0.05) == int(np.ceil(1.959964**2 * 0.25 / 0.025**2))
+    assert check.labels_needed(ACC, 0.9, 0.05) < check.labels_needed(ACC, None, 0.05)
+    assert check.labels_needed(ACC, 0.9, 0.02) > check.labels_needed(ACC, 0.9, 0.05)
+    assert check.labels_needed(RMSE, 1.0, 0.05) == int(np.ceil((1.959964 / 0.025) ** 2 / 2))
+
+
+def decide(current, reference=0.9, measure=ACC, unseen=0.0, cost=None, point_value=None, policy=POLICY, diag=None):
+    return check.decide(measure, reference, current, policy, diag or diagnosis(), unseen, cost, point_value)
+
+
+def test_a_loss_within_the_tolerance_is_no_action():
+    verdict = decide(check.Estimate(0.89, 0.85, 0.93))  # 0.5 x 0.01 = 0.005 on the traffic
+    assert verdict.verdict == check.NO_ACTION and verdict.exit_status == 0
+    assert verdict.loss.value == pytest.approx(0.005)
+    assert verdict.loss.low == pytest.approx(-0.015) and verdict.loss.high == pytest.approx(0.025)
+
+
+def test_a_loss_beyond_the_tolerance_calls_for_a_comparison():
+    verdict = decide(check.Estimate(0.85, 0.82, 0.88))
+    assert verdict.verdict == check.COMPARE and verdict.exit_status == 3
+    assert "point_value is not set" in verdict.reasons[-1]
+
+
+def test_a_loss_far_beyond_the_tolerance_even_at_its_low_end_is_urgent():
+    assert decide(check.Estimate(0.7, 0.75, 0.78)).verdict == check.URGENT  # low end 0.06 > 5 x 0.01
+    assert decide(check.Estimate(0.7, 0.62, 0.81)).verdict == check.COMPARE  # low end 0.045: not certain
+    assert decide(check.Estimate(0.7, 0.62, 0.81)).exit_status == 3
+
+
+def test_classes_the_model_cannot_predict_are_urgent():
+    verdict = decide(check.Estimate(0.9, 0.88, 0.92), unseen=0.2)
+    assert verdict.verdict == check.URGENT and verdict.exit_status == 4
+    assert "20.0% of the labelled new rows" in verdict.reasons[0]
+    assert decide(check.Estimate(0.9, 0.88, 0.92), unseen=0.005).verdict == check.NO_ACTION
+
+
+def test_the_loss_is_weighed_against_the_last_comparisons_cost():
+    cost = check.Cost("cpu_seconds", 100.0, 21)
+    # 0.05 on the traffic is 5 points; at 10 CPU-seconds a point: 50 < 100, not worth it.
+    cheap = decide(check.Estimate(0.8, 0.78, 0.82), cost=cost, point_value=10)
+    assert cheap.verdict == check.NO_ACTION and cheap.gain == pytest.approx(50)
+    assert "not worth a comparison" in cheap.reasons[-1] and "100 cpu_seconds" in cheap.reasons[-1]
+    dear = decide(check.Estimate(0.8, 0.78, 0.82), cost=cost, point_value=30)
+    assert dear.verdict == check.COMPARE and dear.gain == pytest.approx(150)
+
+
+def test_a_regressor_is_measured_in_its_error_and_without_labels_reads_its_inputs():
+    worse = decide(check.Estimate(1.04, 1.0, 1.08), reference=1.0, measure=RMSE)
+    assert worse.verdict == check.COMPARE  # 0.5 x 0.04 = 0.02 against 1% of 1.0
+    assert worse.loss.value == pytest.approx(0.02) and worse.tolerance == pytest.approx(0.01)
+    broken = decide(check.Estimate(1.2, 1.15, 1.25), reference=1.0, measure=RMSE)
+    assert broken.verdict == check.URGENT  # even 0.5 x 0.15 is more than 5 x 0.01
+    same = decide(check.Estimate(1.001, 0.95, 1.05), reference=1.0, measure=RMSE)
+    assert same.verdict == check.NO_ACTION
+    assert decide(None, reference=1.0, measure=RMSE, diag=diagnosis(auc=0.9)).verdict == check.COMPARE
+    quiet = decide(None, reference=1.0, measure=RMSE, diag=diagnosis(auc=0.52, psi=0.01))
+    assert quiet.verdict == check.NO_ACTION and "no label-free estimate" in quiet.reasons[0]
+
+
+def test_the_traffic_share_scales_the_loss():
+    share = dataclasses.replace(POLICY, new_traffic_share=1.0)
+    assert decide(check.Estimate(0.895, 0.88, 0.9), policy=share).verdict == check.NO_ACTION
+    assert decide(check.Estimate(0.88, 0.87, 0.89), policy=share).verdict == check.COMPARE
+
+
+def test_the_comparisons_cost_sums_every_seed_of_every_record():
+    records = {"baseline": {"per_seed": {"0": {"cpu_seconds": 2.0}, "1": {"cpu_seconds": 3.0}}},
+               "replay": {"per_seed": {"0": {"cpu_seconds": 5.0}, "1": {"cpu_seconds": float("nan")}}}}
+    assert check.comparison_cost(records, "cpu_seconds") == check.Cost("cpu_seconds", 10.0, 3)
+    assert check.comparison_cost({}, "cpu_seconds") is None
+
+
+def test_unseen_compares_labels_as_text():
+    assert check.unseen([1, 2, "3", 7], [1, 2, 3]) == 0.25
+    assert check.unseen([], [1]) == 0.0
