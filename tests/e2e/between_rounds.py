@@ -109,3 +109,16 @@ def check_a_regressor_between_rounds(root: Path, label: str, experiment: str, sc
     assert status == 0 and report["new"] == {"how": NOT_ESTIMATED} and report["loss_on_traffic"] is None
     assert "no label-free estimate" in printed
     assert len(check_runs(root, experiment)) == 2
+
+
+def check_a_text_model_between_rounds(root: Path, experiment: str) -> None:
+    """Against the text champion, on the prepared new rows (reviews after tweets): measured
+    with labels, estimated without; both see the new vocabulary."""
+    from retrainlab.base.kinds import NEW_VOCABULARY
+
+    for args, how in (((), MEASURED), (("--no-labels",), ESTIMATED)):
+        _, report, _ = checked(root, *args)
+        assert report["new"]["how"] == how and 0 <= report["new"]["value"] <= 1
+        assert NEW_VOCABULARY in [c["kind"] for c in report["changes"]], report["changes"]
+        assert report["diagnostics"]["text"][0]["oov_tokens"] >= 0.2
+    assert len(check_runs(root, experiment)) == 2

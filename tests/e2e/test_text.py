@@ -19,6 +19,7 @@ from retrainlab.models.files import load_keras
 from retrainlab.strategies import BASELINE, UPDATES
 
 from ..conftest import PROJECT
+from .between_rounds import check_a_text_model_between_rounds
 from .test_pipeline import check_pipeline, make_project, ran, run, served_champion, stages
 
 pytestmark = pytest.mark.integration
@@ -65,6 +66,7 @@ def test_dvc_repro_on_tweets_then_reviews_with_every_option(tmp_path):
     predicted = np.array([p["sentiment"] for p in answer])
     logged = record["per_seed"][str(record["mlflow"]["model_seed"])]["acc_new"]
     assert np.mean(predicted == test["sentiment"].to_numpy()) == pytest.approx(logged)
+    check_a_text_model_between_rounds(root, yaml.safe_load((root / "params.yaml").read_text())["tracking"]["experiment"])
 
 
 def test_a_text_model_the_user_brings_is_a_baseline_like_any_other(tmp_path):

@@ -278,7 +278,7 @@ def write_reports(root: Path, result: dict[str, Any]) -> None:
     write_text_atomically(root / CHECK_MD, markdown(result))
 
 
-def markdown(result: dict[str, Any]) -> str:
+def markdown(result: dict[str, Any]) -> escape.Markdown:
     """check.md: the verdict, the figures it weighed and what changed; user text escaped."""
     figure, new, old = result["figure"], result["new"], result["old_test"]
     parts = [
@@ -286,7 +286,7 @@ def markdown(result: dict[str, Any]) -> str:
         escape.md("Model {} (version {}); new rows: {} ({} rows, {} labelled, {} left out).\n\n",
                   result["model"]["spec"], result["model"]["version"] or "-", result["data"]["source"],
                   result["data"]["rows"], result["data"]["labelled_rows"], result["data"]["dropped_rows"]),
-        "| figure | value | 95% interval |\n| --- | --- | --- |\n",
+        escape.Markdown("| figure | value | 95% interval |\n| --- | --- | --- |\n"),
         escape.md("| {} on the old test set ({} rows) | {:.4g} | {:.4g} to {:.4g} |\n", figure, old["rows"],
                   old["value"], old["low"], old["high"]),
     ]
@@ -297,15 +297,15 @@ def markdown(result: dict[str, Any]) -> str:
     if loss:
         parts.append(escape.md("| loss on the traffic | {:.4g} | {:.4g} to {:.4g} |\n", loss["value"], loss["low"],
                                loss["high"]))
-    parts.append("\n## Why\n\n")
+    parts.append(escape.Markdown("\n## Why\n\n"))
     parts += [escape.md("- {}\n", reason) for reason in result["reasons"]]
-    parts.append("\n## What changed\n\n")
+    parts.append(escape.Markdown("\n## What changed\n\n"))
     parts += [escape.md("- {}: {}\n", c["kind"], c["evidence"]) for c in result["changes"]]
     needed = result["labels_needed"]
     parts.append(escape.md("\nLabelled new rows needed to measure {} to within {:g} (a 95% interval that wide): "
                            "{:,}.\n\n", figure, needed["width"], needed["rows"]))
     parts.append(escape.md("Limits: {}\n", result["limits"]))
-    return "".join(parts)
+    return escape.Markdown("").join(parts)
 
 
 def _log_run(params: Params, root: Path, result: dict[str, Any]) -> None:
@@ -318,7 +318,8 @@ def _log_run(params: Params, root: Path, result: dict[str, Any]) -> None:
     experiment_id = store.configure(params.tracking.experiment, store.project_root(root))
     tags = {store.TAG_ROLE: "check", store.TAG_VERDICT: result["verdict"],
             store.TAG_PREFIX + "check.model": result["model"]["spec"],
-            store.TAG_PREFIX + "check.new": result["new"]["how"]}
+            store.TAG_PREFIX + "check.new": result["new"]["how"],
+            store.NOTE_TAG: escape.require_markdown(markdown(result))}  # the run's description: check.md
     with store.step_run(experiment_id, "check", None, tags, system_metrics=False):
         metrics = {"check.old": result["old_test"]["value"], "check.exit_status": result["exit_status"],
                    "check.rows": result["data"]["rows"], "check.labelled_rows": result["data"]["labelled_rows"],
