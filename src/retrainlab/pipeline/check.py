@@ -223,6 +223,7 @@ def read_new_rows(params: Params, data: Prepared, root: Path, given: str | None,
 def _typed(frame: pd.DataFrame, data: Prepared, shown: str, use_labels: bool) -> NewRows:
     """The model's columns, each as the prepared data holds it; rows with a missing or
     non-finite feature value left out and counted; the labels of the rows that have one."""
+    frame = frame.reset_index(drop=True)  # a Parquet file's own index may repeat: rows are told apart by position
     names = data.feature_names
     missing = [name for name in names if name not in frame.columns]
     if missing:

@@ -1,0 +1,55 @@
+"""The check's new rows, read as the model reads them: from the prepared splits or a file,
+their columns typed as the prepared data's, their labels where given; bad rows a one-line
+error naming the file and the column."""
+
+import contextlib
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrainlab.base.errors import DataError
+from retrainlab.data import load_prepared, prepare
+from retrainlab.pipeline.check import read_new_rows
+
+
+@pytest.fixture
+def digits(tmp_path, project_params):
+    with contextlib.redirect_stdout(io.StringIO()):
+        prepare(project_params.data, tmp_path)
+    return project_params, load_prepared(tmp_path), tmp_path
+
+
+def test_a_builtin_sources_new_rows_are_its_prepared_incremental_splits(digits):
+    params, data, root = digits
+    new = read_new_rows(params, data, root, None, True)
+    assert len(new.features) == data.rows("incremental_train") + data.rows("incremental_test")
+    assert list(new.features.columns) == data.feature_names and len(new.labels) == len(new.features)
+    assert read_new_rows(params, data, root, None, False).labels.empty  # --no-labels
+
+
+def test_a_files_rows_are_typed_as_the_prepared_data_and_labelled_where_they_can_be(digits):
+    params, data, root = digits
+    frame = data.frame("initial_test").head(40)
+    frame.index = [0] * len(frame)  # a Parquet file's own index, repeated
+    frame[data.label] = frame[data.label].astype(str).astype(object)  # "3", as a CSV with text may hold it
+    frame.loc[:, data.label] = [None] * 10 + list(frame[data.label].iloc[10:])  # 10 rows without a label
+    frame.iloc[0, 0] = np.inf  # a row with a value the model cannot read
+    frame.to_parquet(root / "week.parquet")
+    new = read_new_rows(params, data, root, "week.parquet", True)
+    assert len(new.features) == 39 and new.dropped == 1
+    assert len(new.labels) == 30 and set(new.labels) <= set(data.classes("initial_test"))
+    assert all(isinstance(label, int) for label in new.labels)  # the classes, not their text
+
+
+@pytest.mark.parametrize("change, said", [
+    (lambda f: f.drop(columns=["pixel_0_0"]), "week.csv: no column 'pixel_0_0', which the model reads"),
+    (lambda f: f.assign(pixel_0_1="dark"), "week.csv: column 'pixel_0_1' holds 'dark' where the model reads numbers"),
+    (lambda f: f.assign(pixel_0_2=np.nan), "week.csv: no row has every feature column filled"),
+])
+def test_bad_rows_are_one_line_naming_the_file_and_the_column(digits, change, said):
+    params, data, root = digits
+    change(data.frame("initial_test").head(20)).to_csv(root / "week.csv", index=False)
+    with pytest.raises(DataError, match=said):
+        read_new_rows(params, data, root, "week.csv", True)
