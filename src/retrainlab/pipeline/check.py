@@ -120,7 +120,8 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
         new_diag[data.label] = new.labels
     diagnosis = diagnostics.diagnose(old_sample, new_diag.head(DIAGNOSTIC_ROWS * 2), data.label, data.features,
                                      max_tokens=params.model.text_tokens, task=data.summary.task)
-    changes = change.classify(diagnosis, reference.value, current.value if current else None, m)
+    # An estimate is not a measured fall: the kinds of change read only a measured one.
+    changes = change.classify(diagnosis, reference.value, current.value if how == check.MEASURED else None, m)
     verdict = check.decide(m, reference.value, current, params.compare, diagnosis, unseen, cost,
                            params.compare.point_value)
     return {
