@@ -21,10 +21,15 @@ from ..conftest import tool_env
 REPORT = Path("reports") / "check.json"
 
 
-def checked(root: Path, *args: str) -> tuple[int, dict, str]:
-    """`retrainlab check ARGS`: its exit status, check.json, and what it printed."""
-    result = subprocess.run(["retrainlab", "check", *args], cwd=root, env=tool_env(), capture_output=True,
+def checked(root: Path, *args: str, user_env: bool = False) -> tuple[int, dict, str]:
+    """`retrainlab check ARGS`: its exit status, check.json, and what it printed. `user_env`:
+    without the tests' TF_CPP_MIN_LOG_LEVEL, as a user has it, and then nothing on stderr."""
+    env = tool_env()
+    if user_env:
+        env.pop("TF_CPP_MIN_LOG_LEVEL")
+    result = subprocess.run(["retrainlab", "check", *args], cwd=root, env=env, capture_output=True,
                             text=True, timeout=600)
+    assert not user_env or result.stderr == "", result.stderr[-2000:]
     assert result.returncode in EXIT_STATUS.values(), f"{args}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
     report = json.loads((root / REPORT).read_text())
     assert result.returncode == report["exit_status"] == EXIT_STATUS[report["verdict"]]
@@ -70,7 +75,7 @@ def check_a_classifier_between_rounds(root: Path, label: str, experiment: str, s
     assert report["new"]["value"] == pytest.approx(report["old_test"]["value"], abs=0.01) and status == 0
     assert "concept drift" in (root / "reports" / "check.md").read_text()
 
-    status, report, _ = checked(root)  # the prepared incremental rows, labelled
+    status, report, _ = checked(root, user_env=True)  # the prepared incremental rows, labelled; a quiet console
     assert report["data"]["source"].startswith(str(layout.PREPARED_DIR)) and report["new"]["how"] == MEASURED
     assert report["comparison_cost"]["metric"] == "cpu_seconds" and report["comparison_cost"]["value"] > 0
     runs = check_runs(root, experiment)

@@ -158,13 +158,13 @@ def _same(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
 def _load_model(params: Params, data: Prepared, root: Path, spec: str):
     """The model `spec` names, adopted for the data as a baseline would be (a registry URI, a
     .keras file, or a pipeline's model folder models/STRATEGY/seed-N); and its version."""
+    console.load_tensorflow()  # first, so that it loads without its start-up notices
     # start-up: TensorFlow and MLflow load only once the data has been read and checked
     from retrainlab.models.brought import check_bundle_task, check_columns
     from retrainlab.models.bundle import ModelBundle
     from retrainlab.pipeline import origin as origins
     from retrainlab.pipeline import user_model
 
-    console.load_tensorflow()  # without its start-up notices
     folder = root / spec
     if folder.is_dir() and (folder / "meta.json").is_file():  # a pipeline output: models/STRATEGY/seed-N
         bundle = ModelBundle.load(folder)
