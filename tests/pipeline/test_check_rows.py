@@ -6,7 +6,6 @@ import contextlib
 import io
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from retrainlab.base.errors import DataError
@@ -53,3 +52,24 @@ def test_bad_rows_are_one_line_naming_the_file_and_the_column(digits, change, sa
     change(data.frame("initial_test").head(20)).to_csv(root / "week.csv", index=False)
     with pytest.raises(DataError, match=said):
         read_new_rows(params, data, root, "week.csv", True)
+
+
+def test_an_arrays_projects_new_rows_are_its_incremental_npz_or_another(tmp_path, project_params):
+    import dataclasses
+
+    rng = np.random.default_rng(0)
+    for name, n in (("old", 90), ("new", 45), ("week", 12)):
+        np.savez(tmp_path / f"{name}.npz", x=rng.random((n, 4, 4)).astype("float32"), y=rng.integers(0, 3, n))
+    arrays = dataclasses.replace(project_params.data.arrays, initial="old.npz", incremental="new.npz")
+    params = dataclasses.replace(project_params, data=dataclasses.replace(project_params.data, source="arrays",
+                                                                          arrays=arrays))
+    with contextlib.redirect_stdout(io.StringIO()):
+        prepare(params.data, tmp_path)
+    data = load_prepared(tmp_path)
+    default = read_new_rows(params, data, tmp_path, None, True)  # the incremental file params.yaml names
+    assert len(default.features) == 45 and list(default.features.columns) == data.feature_names
+    week = read_new_rows(params, data, tmp_path, "week.npz", False)
+    assert len(week.features) == 12 and week.labels.empty
+    np.savez(tmp_path / "wide.npz", x=rng.random((5, 5, 5)), y=rng.integers(0, 3, 5))
+    with pytest.raises(DataError, match=r"wide.npz: rows have shape \(5, 5\), but the model reads \(4, 4\)"):
+        read_new_rows(params, data, tmp_path, "wide.npz", True)

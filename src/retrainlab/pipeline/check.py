@@ -214,6 +214,10 @@ def read_new_rows(params: Params, data: Prepared, root: Path, given: str | None,
     path = (root / given) if not Path(given).is_absolute() else Path(given)
     if path.suffix.lower() == ".npz":
         x, y = read_arrays(path, given, "--data")
+        shape = data.summary.input_shape
+        if shape is not None and tuple(x.shape[1:]) != tuple(shape):
+            raise DataError(f"{given}: rows have shape {tuple(x.shape[1:])}, but the model reads {tuple(shape)}; "
+                            "give arrays of the prepared data's shape")
         frame = pd.DataFrame(x.reshape(len(x), -1).astype(np.float64, copy=False), columns=array_columns(x.shape[1:]))
         frame[data.label] = y
     else:
