@@ -3,6 +3,7 @@ their columns typed as the prepared data's, their labels where given; bad rows a
 error naming the file and the column."""
 
 import contextlib
+import dataclasses
 import io
 
 import numpy as np
@@ -55,8 +56,6 @@ def test_bad_rows_are_one_line_naming_the_file_and_the_column(digits, change, sa
 
 
 def test_an_arrays_projects_new_rows_are_its_incremental_npz_or_another(tmp_path, project_params):
-    import dataclasses
-
     rng = np.random.default_rng(0)
     for name, n in (("old", 90), ("new", 45), ("week", 12)):
         np.savez(tmp_path / f"{name}.npz", x=rng.random((n, 4, 4)).astype("float32"), y=rng.integers(0, 3, n))
