@@ -182,7 +182,8 @@ def decide(measure: Measure, reference: float, current: Estimate | None, policy:
                        "measurably broken on the new rows")
         return Verdict(URGENT, loss, tolerance, gain, reasons)
     if loss.value <= tolerance:
-        reasons.append("within the tolerance: a comparison would most likely keep the model")
+        reasons.append("within the tolerance: the model has not lost enough to call for a comparison (a gain an "
+                       "update would get from more data alone is not seen here: docs/CHECK.md)")
         return Verdict(NO_ACTION, loss, tolerance, gain, reasons)
     if point_value is None or cost is None:
         why = ("compare.point_value is not set: any loss beyond the tolerance is worth a comparison"
