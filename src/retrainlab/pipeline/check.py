@@ -32,7 +32,8 @@ from retrainlab.config import TRAIN, Params
 from retrainlab.data import NUMERIC, TEXT, Prepared, load_prepared
 from retrainlab.data.sources import array_columns, read_arrays, read_table
 from retrainlab.decision import change, check, diagnostics
-from retrainlab.decision.comparison import COST_PREFERENCE
+from retrainlab.decision.comparison import choose_cost_metric
+from retrainlab.measure.record import StrategyRecord
 from retrainlab.measure.task import measure_of
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ def run_check(params: Params, root: Path = Path("."), data_path: str | None = No
     new = read_new_rows(params, data, root, data_path, use_labels)
     spec = model_spec(params, model)
     bundle, version = _load_model(params, data, root, spec)
-    cost = check.comparison_cost(_records(root), _cost_metric(params, root))
+    records = _records(root)
+    cost = check.comparison_cost(records, _cost_metric(params, records))
     result = assess(bundle, data, new, params, cost, width)
     result = {**result, "model": {"spec": spec, "version": version}, "seconds": time.perf_counter() - started}
     write_reports(root, result)
@@ -188,16 +190,16 @@ def _records(root: Path) -> dict[str, dict]:
     return found
 
 
-def _cost_metric(params: Params, root: Path) -> str:
-    wanted = params.compare.cost_metric
-    if wanted != "auto":
-        return wanted
-    per_seed = [f for r in _records(root).values() for f in r.get("per_seed", {}).values()]
-    for name in COST_PREFERENCE:
-        values = [f.get(name) for f in per_seed]
-        if values and all(v is not None for v in values) and any(values):
-            return name
-    return "cpu_seconds"
+def _cost_metric(params: Params, records: dict[str, dict]) -> str:
+    """The cost figure the comparison itself would weigh (`compare.cost_metric`, `auto` as it
+    resolves it) for these records; a damaged record is left out of the choice."""
+    readable = {}
+    for name, raw in records.items():
+        try:
+            readable[name] = StrategyRecord.from_json(raw)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            continue
+    return choose_cost_metric(readable, params.compare.cost_metric)
 
 
 # --- the new rows ---------------------------------------------------------------------------
