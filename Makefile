@@ -1,5 +1,6 @@
 # `make repro`: set up and run the whole pipeline on the embedded default (digits demo).
 # `make test`:  set up and run the test suite.
+# `make test-fast`: the suite without its end-to-end tests (-m "not integration"), for the inner loop.
 # `make server`: team mode's MLflow tracking server (README: Team mode).
 # `make mutation`: mutation testing of the pure core (docs/TESTING.md); not part of `make test`.
 # `make derived`: rewrite what the strategies' declarations decide in MLproject, dvc.yaml and the docs.
@@ -10,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN := PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: setup repro test mutation derived examples ui server lock clean
+.PHONY: setup repro test test-fast mutation derived examples ui server lock clean
 
 setup: $(STAMP)
 
@@ -24,8 +25,15 @@ repro: $(STAMP)
 	$(RUN) dvc repro
 	$(RUN) dvc metrics show
 
+# A worker per core; each test file in one worker, handed out in the suite's own order (the
+# end-to-end files first: tests/conftest.py); the slowest tests' times at the end.
+PYTEST := $(RUN) python -m pytest -n auto --dist loadfile --no-loadscope-reorder
+
 test: $(STAMP)
-	$(RUN) python -m pytest -n auto --dist loadfile
+	$(PYTEST) --durations=25
+
+test-fast: $(STAMP)
+	$(PYTEST) -m "not integration" --durations=10
 
 # mutmut (pinned in requirements-mutation.lock) on the modules pyproject.toml's [tool.mutmut]
 # lists, against their fast unit tests; then the score per module. A fresh run each time.

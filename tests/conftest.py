@@ -12,6 +12,7 @@ import time  # noqa: E402
 import urllib.request  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
@@ -20,6 +21,38 @@ from retrainlab.pipeline.params import load_params
 from retrainlab.strategies import settings_of
 
 PROJECT = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files that hold end-to-end tests first, each file's tests kept together and in
+    order. `make test` hands each file to one xdist worker in this order
+    (`--dist loadfile --no-loadscope-reorder`): the minutes-long files start at once and the
+    many short ones fill both workers' tails. xdist's own order (the most tests first) left
+    the longest files for last, and one worker ran them alone for a minute or more."""
+    slow = {item.path for item in items if item.get_closest_marker("integration")}
+    items.sort(key=lambda item: item.path not in slow)  # a stable sort: the order within each group is kept
+
+
+# Two computations of the same float32 network that batch the rows differently (the bundle
+# against Keras' own predict, MLflow's pyfunc against the pipeline's evaluation, a wider
+# output layer) add the same terms in another order: they agree to a few units in the last
+# place of a float32 (eps 1.2e-7), not bit for bit. Exact equality is for the same call made
+# twice, integers, labels and digests.
+SAME_NETWORK = {"rtol": 1e-5, "atol": 1e-7}
+
+
+def assert_same_choices(labels, other_labels, probs: np.ndarray, classes) -> None:
+    """Two computations' predicted labels agree on every row, but where `probs` (one of them,
+    columns in `classes`' order) puts its top two classes within SAME_NETWORK's tolerance:
+    there another order of the sums may pick the other, as may the other computation."""
+    probs = np.asarray(probs, dtype=np.float64)
+    top_two = np.sort(probs, axis=1)[:, -2:]
+    tied = top_two[:, 1] - top_two[:, 0] <= SAME_NETWORK["rtol"] * top_two[:, 1] + SAME_NETWORK["atol"]
+    labels, other_labels = np.asarray(labels), np.asarray(other_labels)
+    assert len(labels) == len(other_labels) == len(probs)
+    differ = (labels != other_labels) & ~tied
+    assert not differ.any(), (np.flatnonzero(differ)[:10], labels[differ][:10], other_labels[differ][:10])
+    assert np.isin(other_labels[tied], np.asarray(classes)).all()
 
 
 def tool_env(**extra: str) -> dict[str, str]:
@@ -114,3 +147,4 @@ def served(root: Path, model_uri: str, rows: pd.DataFrame, tracking_uri: str) ->
     finally:
         server.terminate()
         server.wait(timeout=30)
+        server.stderr.close()

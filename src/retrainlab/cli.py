@@ -41,8 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow's and MLflow's chatter buries the progress lines: left out unless asked for.
     console.configure(args.verbose)
 
+    stopping = []
+
     def terminate(signum, frame):
-        raise Terminated(signum)
+        # Once: a stop that arrives while the first unwinds (Ctrl-C reaches a runner's step from
+        # the terminal and again from the runner) must not cut short the closing of its runs.
+        if not stopping:
+            stopping.append(signum)
+            raise Terminated(signum)
 
     # Ctrl-C is handled as SIGTERM is: the runs are closed as KILLED, without a traceback.
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -2,6 +2,7 @@
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -46,7 +47,7 @@ def test_a_failed_write_leaves_the_file_as_it_was(tmp_path):
     path.write_text("{}\n")
 
     def fail(tmp):
-        open(tmp, "w").write("half")
+        Path(tmp).write_text("half")
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):

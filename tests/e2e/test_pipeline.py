@@ -23,7 +23,7 @@ from retrainlab.base import escape, layout
 from retrainlab.measure.task import measure_of
 from retrainlab.strategies import BASELINE
 
-from ..conftest import PROJECT, served, tool_env
+from ..conftest import PROJECT, assert_same_choices, served, tool_env
 from .between_rounds import check_a_classifier_between_rounds
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ def stages(options=OPTIONS) -> list[str]:
             *(f"{layout.UPDATE_STAGE}@{o}" for o in options), layout.COMPARE]
 
 
-def make_project(tmp_path: Path, options=OPTIONS, **data_changes) -> Path:
+def make_project(tmp_path: Path, options=OPTIONS, seeds=(0, 1), **data_changes) -> Path:
     files = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=PROJECT, capture_output=True, check=True,
@@ -52,14 +52,14 @@ def make_project(tmp_path: Path, options=OPTIONS, **data_changes) -> Path:
             shutil.copy2(source, root / name)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["data"].update(data_changes)
-    params["seeds"] = [0, 1]
+    params["seeds"] = list(seeds)
     params["model"].update(hidden_units=[16, 8], epochs=4, learning_rate=0.01)
     params["strategies"] = {name: params["strategies"][name] for name in options}
     for settings in params["strategies"].values():
         if "epochs" in settings:
             settings.update(epochs=2, learning_rate=0.01)
     params["tracking"]["system_metrics"] = False
-    params["compare"]["max_seeds"] = 2  # no seeds beyond the two (tests/decision/test_comparison.py tests the adaptive ones)
+    params["compare"]["max_seeds"] = len(seeds)  # no seeds beyond these (tests/decision/test_comparison.py tests the adaptive ones)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(root, "init", "-q")
     git(root, "add", "-A")
@@ -103,9 +103,10 @@ def check_pipeline(root: Path, label: str, features: list[str], options=OPTIONS)
     m = measure_of(json.loads((root / layout.SUMMARY).read_text()).get("task"))
     for strategy in strategies:
         assert f"== {strategy}: " in first.stdout and f"\n{strategy}: {m.old}=" in first.stdout, strategy
-    assert first.stdout.count("seed 1/2 (seed 0): ") == first.stdout.count("seed 2/2 (seed 1): ") == len(strategies)
-
     params_file = yaml.safe_load((root / "params.yaml").read_text())
+    seeds = params_file["seeds"]
+    for i, seed in enumerate(seeds, start=1):
+        assert first.stdout.count(f"seed {i}/{len(seeds)} (seed {seed}): ") == len(strategies), seed
     params = params_file["tracking"]
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(params["experiment"])
@@ -267,8 +268,9 @@ def check_the_next_round_starts_from_the_champion(root: Path, tmp_path: Path) ->
     test = pd.read_parquet(root / layout.split_path("incremental_test"))
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     served = mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(test)["digit"].to_numpy()
-    round_2 = ModelBundle.load(root / layout.model_dir("baseline") / "seed-0").predict_labels(test)
-    assert np.array_equal(round_2.astype(int), served.astype(int))
+    round_2 = ModelBundle.load(root / layout.model_dir("baseline") / "seed-0")
+    assert_same_choices(round_2.predict_labels(test).astype(int), served.astype(int), round_2.predict_proba(test),
+                        round_2.labels)
 
     new = [v for v in client.search_model_versions(f"name='{name}'") if v.version not in versions_before]
     assert len(new) == len(DEMO_OPTIONS)  # the baseline was not registered again
@@ -307,6 +309,9 @@ def check_a_failed_stage_keeps_the_last_good_outputs(root: Path) -> None:
 NEW_CLASS = '</script><script>alert("new class")</script>'
 SEGMENTS = (NEW_CLASS, "<img src=x onerror=alert(1)>", '=HYPERLINK("http://evil.invalid")|**bold**', "steady 稳定 🙂")
 REGION = "region <b>|*x*"
+# One option, from the baseline: it grows the output for the hostile new class, and writes
+# every surface the others would.
+HOSTILE_OPTIONS = ("fine-tune",)
 
 
 def test_dvc_repro_on_csv_files_the_project_has_never_seen(tmp_path):
@@ -327,7 +332,7 @@ def test_dvc_repro_on_csv_files_the_project_has_never_seen(tmp_path):
         )
         return frame
 
-    root = make_project(tmp_path, source="files")
+    root = make_project(tmp_path, options=HOSTILE_OPTIONS, source="files")
     customers(400, ["emea", "amer"]).to_csv(root / "data/raw/initial.csv", index=False)
     customers(150, ["emea", "amer", "apac<svg onload=alert(1)>"]).to_csv(root / "data/raw/incremental.csv", index=False)
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -335,7 +340,7 @@ def test_dvc_repro_on_csv_files_the_project_has_never_seen(tmp_path):
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     mask = os.umask(0o022)
     try:
-        check_pipeline(root, "segment", ["monthly spend", REGION, "tickets"])
+        check_pipeline(root, "segment", ["monthly spend", REGION, "tickets"], HOSTILE_OPTIONS)
     finally:
         os.umask(mask)
     check_every_surface_shows_user_text_as_text(root)
@@ -370,7 +375,7 @@ def check_every_surface_shows_user_text_as_text(root: Path) -> None:
     notes = [r.data.tags["mlflow.note.content"] for r in client.search_runs([experiment.experiment_id])
              if "mlflow.note.content" in r.data.tags]
     notes += [v.description for v in client.search_model_versions() if v.description]
-    assert len(notes) >= 7  # the pipeline run, three strategy runs, three versions
+    assert len(notes) >= 5  # the pipeline run, two strategy runs, two versions
     for note in notes:
         shown_as_text(note, "an MLflow description")
 
@@ -401,12 +406,12 @@ def test_the_bring_your_own_model_examples_run_as_written(tmp_path):
     import shlex
 
     options = ("fine-tune",)
-    root = make_project(tmp_path, options=options)
+    root = make_project(tmp_path, options=options, seeds=(0,))
     run(root, "python", "examples/make_examples.py")
     commands = readme_commands("Bring your own model", "dvc exp run")
     assert len(commands) == 3
     for command in commands:
-        result = run(root, *shlex.split(command), "-S", "seeds=[0]", user_env=True)
+        result = run(root, *shlex.split(command), user_env=True)
         assert ran(result) == stages(options), command
         # Quiet on a brought model too: before, Keras warned on stderr that it skipped loading
         # the saved optimizer's variables, at every load. (DVC notes outputs of the workspace

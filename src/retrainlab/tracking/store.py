@@ -446,4 +446,27 @@ def launch(entry: str, entry_params: dict[str, str], params) -> str:
         )
     except ExecutionException as exc:
         raise PipelineError(f"MLproject entry '{entry}' failed: {exc}".splitlines()[0]) from None
+    except Terminated as stop:
+        _stop_entry(stop.signum)
+        raise
     return submitted.run_id
+
+
+ENTRY_STOP_SECONDS = 60  # for the step to close its runs as KILLED before it is killed
+
+
+def _stop_entry(signum: int) -> None:
+    """The runner was stopped while its entry point runs: the step it started gets the same
+    signal, and the runner returns only once the step has ended. Without this a signal to
+    the runner alone (a supervisor's `kill PID`) left the step training to the end, FINISHED,
+    after its launcher had said it stopped. A signal to the whole group (Ctrl-C) reached the
+    step already; it ignores the repeat (cli.main). A step still running after
+    ENTRY_STOP_SECONDS is killed; the next start closes its runs as stale."""
+    steps = psutil.Process().children()
+    for step in steps:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            step.send_signal(signum)
+    _, alive = psutil.wait_procs(steps, timeout=ENTRY_STOP_SECONDS)
+    for step in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            step.kill()
