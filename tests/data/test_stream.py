@@ -46,15 +46,18 @@ def test_pieces_are_the_file_in_order_at_most_rows_at_a_time_within_row_groups(t
 
 
 def test_reading_a_file_holds_one_row_group_at_a_time(tmp_path):
-    """Memory is bounded by a row group, not by the file: pyarrow's own allocations, counted."""
-    rows = 160_000
+    """Memory is bounded by a row group, not by the file: pyarrow's own allocations, counted.
+    One row group is 160 KB; what pyarrow holds besides it varies with its decoding threads'
+    timing (236 KB most often, up to 644 KB on a loaded machine, where a bound of 640 KB
+    once failed). The bound is 8 row groups; reading the file whole holds 64."""
+    rows = 640_000
     path = write(tmp_path / "long.parquet", pd.DataFrame({"x": np.arange(rows, dtype=float), "y": 1.0}), 10_000)
-    whole = rows * 2 * 8  # bytes of the two float columns; a row group is a sixteenth of them
+    whole = rows * 2 * 8  # bytes of the two float columns; a row group is a 64th of them
     start, most, seen = pa.total_allocated_bytes(), 0, 0
     for piece in stream.pieces(path, ["x", "y"], rows=1000):
         most, seen = max(most, pa.total_allocated_bytes() - start), seen + len(piece)
         del piece
-    assert seen == rows and most < whole / 4
+    assert seen == rows and most < whole / 8
 
 
 def test_windows_give_every_row_once_per_epoch_in_bounded_shuffled_windows(two_files):

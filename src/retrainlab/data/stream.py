@@ -49,7 +49,7 @@ def pieces(path: Path, columns: Sequence[str], rows: int = PIECE_ROWS) -> Iterat
         table = source.read_row_group(group, columns=list(columns))
         for batch in table.to_batches(max_chunksize=rows):
             yield batch.to_pandas()
-        del table
+        del table, batch  # a batch is a view of its row group: the last one kept the group alive into the next read
 
 
 def file_rows(path: Path) -> int:
