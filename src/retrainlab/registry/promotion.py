@@ -183,6 +183,12 @@ def mark_challenger(
             "comparison.recommended": verdict.recommended,
             "comparison.parent_run_id": parent_run_id,
         }
+        # The report's means, over every seed it weighed (extra seeds included): one source
+        # for "the report's mean" wherever a version's figures are shown. The strategy step
+        # wrote its own seeds' means before the comparison added any.
+        shown = "{:.4f}" if verdict.measure.higher_is_better else "{:.6g}"
+        tags |= {f"mean_{k}": shown.format(record.means[k]) for k in verdict.measure.headline if k in record.means}
+        tags |= {"mean_target": shown.format(a.target.mean), "mean_over_seeds": str(len(record.seeds))}
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, value)
     recommended = records[verdict.recommended].version
@@ -204,6 +210,8 @@ def recorded_figures(tags: Mapping[str, str], policy: CompareParams) -> Recorded
     def figures(prefix: str) -> Figures:
         accs = {k: figure(prefix + k) for k in (m.old, m.new)}
         target = None if None in accs.values() else m.target(accs, policy.new_traffic_share)
+        if prefix and figure(prefix + "target") is not None:  # the report's own mean, not one of rounded means
+            target = figure(prefix + "target")
         return Figures(target, accs[m.old], accs[m.new], m.primary)
 
     return Recorded(tags.get("seed"), tags.get("mean_over_seeds"), figures(""), figures("mean_"))
