@@ -84,7 +84,8 @@ def tiny(params: Params, strategies=TINY_STRATEGIES, **data_changes) -> Params:
         params,
         seeds=[0, 1],
         data=dataclasses.replace(params.data, **data_changes),
-        model=dataclasses.replace(params.model, hidden_units=[16, 8], epochs=4, learning_rate=0.01),
+        # Every epoch: the tests of early stopping (tests/training/test_stopping.py) ask for it.
+        model=dataclasses.replace(params.model, hidden_units=[16, 8], epochs=4, learning_rate=0.01, patience=None),
         strategies=tiny_settings(params, strategies),
         tracking=dataclasses.replace(params.tracking, system_metrics=False),
         # No seeds beyond the two: tests of the adaptive seeds ask for them.

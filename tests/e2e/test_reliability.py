@@ -56,7 +56,7 @@ def slow_project(tmp_path):
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["seeds"] = [0]
     params["checkpoint_seconds"] = 0
-    params["model"].update(epochs=20, batch_size=8)
+    params["model"].update(epochs=20, batch_size=8, patience=None)  # every epoch: the resumed half trains the rest
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     loaded = load_params(root / "params.yaml")
     data.prepare(loaded.data, root)

@@ -10,9 +10,10 @@ from mlflow.tracking import MlflowClient
 from retrainlab.base import layout
 from retrainlab.config import FilesParams
 from retrainlab.pipeline.prepare import prepare_step
-from retrainlab.pipeline.strategy_step import CURVE_PREFIX, run_strategy
+from retrainlab.pipeline.strategy_step import run_strategy
 from retrainlab.strategies import settings_of
 from retrainlab.tracking import store
+from retrainlab.tracking.store import CURVE_PREFIX
 
 
 def test_project_root_of_a_dvc_temp_workspace_is_the_project(tmp_path):
@@ -161,7 +162,7 @@ def test_a_strategy_from_scratch_reads_no_baseline_model_it_does_not_start_from(
 
 
 def test_curves_are_written_in_batches_and_all_by_the_end_of_training(tmp_path, monkeypatch):
-    from retrainlab.pipeline.strategy_step import CURVE_PREFIX, EpochLogger
+    from retrainlab.pipeline.strategy_step import EpochLogger
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     experiment_id = store.configure("curves", tmp_path)

@@ -84,7 +84,8 @@ def trained_in_one_process(tmp_path_factory):
     root = make_project(tmp_path_factory.mktemp("distribute"), options=("full-retrain", "distill"))
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["seeds"] = [0]
-    params["model"].update(dropout=0.0, epochs=6)
+    # Every epoch: a cluster's workers do not stop early (they would have to agree on the loss of rows set aside).
+    params["model"].update(dropout=0.0, epochs=6, patience=None)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     finished(retrainlab(root, "prepare"))
     finished(retrainlab(root, "baseline"))
@@ -172,7 +173,7 @@ def test_a_regressor_trains_on_two_workers_and_mirrored_like_one(tmp_path):
                         synthetic={"rows": 800, "features": 5, "classes": 2})
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["seeds"] = [0]
-    params["model"].update(dropout=0.0, epochs=4)
+    params["model"].update(dropout=0.0, epochs=4, patience=None)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for step in ("prepare", "baseline", "distill"):
         finished(retrainlab(root, step))

@@ -115,8 +115,13 @@ class ModelParams:
     hidden_units: list[int] = dataclasses.field(default_factory=lambda: [64, 32])
     dropout: float = 0.1
     learning_rate: float = 0.001
-    epochs: int = 30
+    epochs: int = 200  # the most epochs: with `patience`, training stops once it no longer improves
     batch_size: int = 32
+    # The baseline and full-retrain (the options trained to converge) stop when the loss on a
+    # share `validation_fraction` of their training rows, set aside, has not improved for
+    # `patience` epochs, and keep the best epoch's weights; null: every one of `epochs`.
+    patience: int | None = 10
+    validation_fraction: float = 0.1
     # Text columns (retrainlab.data.text): the vocabulary's size, the tokens read of each text,
     # the width of a token's embedding; whether options that start from the baseline append
     # the tokens the new data adds to its vocabulary (retrainlab.models.vocabulary).
@@ -136,6 +141,9 @@ class ModelParams:
         require(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
         _check_training("model", self.learning_rate, self.epochs)
         require(1 <= self.batch_size <= MAX_BATCH, "model.batch_size", f"must be between 1 and {MAX_BATCH}")
+        require(self.patience is None or 1 <= self.patience <= MAX_EPOCHS, "model.patience",
+                f"must be between 1 and {MAX_EPOCHS}, or null to train every epoch")
+        require(0 < self.validation_fraction <= 0.5, "model.validation_fraction", "must be in (0, 0.5]")
 
 
 TRAIN = "train"
@@ -190,6 +198,9 @@ class CompareParams:
     # error) is worth until the next check, in the cost metric's units; None: any loss beyond
     # the tolerance is worth a comparison.
     point_value: float | None = None
+    # `retrainlab check`: the options it trains once on the labelled new rows, to forecast what
+    # each would gain before the comparison ([]: none; those strategies leaves out are skipped).
+    forecast: list[str] = dataclasses.field(default_factory=lambda: ["full-retrain", "incremental"])
 
     def check(self) -> None:
         require(0 <= self.new_traffic_share <= 1, "compare.new_traffic_share", "must be in [0, 1]")

@@ -65,7 +65,18 @@ def params_from_mapping(raw: Any) -> Params:
     params = build(Params, _renamed(raw), special={"strategies": strategies_section})
     if isinstance(raw, dict) and "strategies" not in raw:
         params = dataclasses.replace(params, strategies={name: CATALOGUE[name].settings() for name in UPDATES})
+    _check_forecast(params.compare.forecast)
     return params
+
+
+def _check_forecast(names: list[str]) -> None:
+    """compare.forecast names options, each once."""
+    for i, name in enumerate(names):
+        if name not in UPDATES:
+            raise ConfigError(f"parameter 'compare.forecast' names {name!r}, which is no option (the options: "
+                              f"{', '.join(UPDATES)}); list the options `retrainlab check` forecasts, or []")
+        if name in names[:i]:
+            raise ConfigError(f"parameter 'compare.forecast' names {name!r} twice; list each option once")
 
 
 def _renamed(raw: Any) -> Any:

@@ -46,8 +46,6 @@ from retrainlab.training import distribute, workers
 from retrainlab.training.checkpoint import EpochCheckpoint, resume
 from retrainlab.training.seed import make_plan, measured_fit, train_seed, workload
 
-# The per-epoch curves, in one section of the MLflow UI's charts ("curves/loss", ...).
-CURVE_PREFIX = "curves/"
 log = logging.getLogger(__name__)
 
 
@@ -70,7 +68,7 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         now = int(time.time() * 1000)
-        self._pending += [Metric(CURVE_PREFIX + k, float(v), now, epoch + 1) for k, v in (logs or {}).items()]
+        self._pending += [Metric(store.CURVE_PREFIX + k, float(v), now, epoch + 1) for k, v in (logs or {}).items()]
         if time.monotonic() - self._flushed >= self.FLUSH_SECONDS:
             self.flush()
 
@@ -180,7 +178,7 @@ def open_step(strategy: Strategy, params: Params, root: Path) -> Step:
 
 def _run_tags(step: Step) -> dict[str, str]:
     tags = {store.TAG_STRATEGY: step.name, store.TAG_PREFIX + "seeds": str(step.params.seeds), **step.lineage}
-    tags |= {f"{store.TAG_PREFIX}data.{split}.md5": md5 for split, md5 in step.digests.items()}
+    tags |= {store.data_tag(split): md5 for split, md5 in step.digests.items()}
     origin = step.origin
     if origin is not None:
         brought = label_order(step.params) if origin.brought else "sorted"
@@ -320,7 +318,7 @@ def train_extra_seed(names: list[str], seed: int, params: Params, root: Path = P
 def _log_summary(record: StrategyRecord, results: list[SeedResult]) -> None:
     """The means and intervals over the seeds, and the mean curves, on the strategy's run."""
     mlflow.log_metrics(rounded(record.means | record.interval_metrics()))
-    store.log_curves(mean_curves([r.history for r in results]), CURVE_PREFIX)
+    store.log_curves(mean_curves([r.history for r in results]), store.CURVE_PREFIX)
     mlflow.set_tag(store.TAG_PREFIX + "device", record.device)
 
 
@@ -382,8 +380,17 @@ def checkpoint_dir(root: Path, strategy: str, seed: int, params: Params, identit
 
 
 def mean_curves(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
-    """Per-epoch curves averaged over the seeds."""
-    return {k: list(np.mean([h[k] for h in histories], axis=0)) for k in histories[0]}
+    """Per-epoch curves averaged over the seeds that trained that epoch (a seed that
+    stopped early has fewer), as long as the longest."""
+    keys = [k for k in histories[0] if all(k in h for h in histories)]
+    epochs = max((len(h[k]) for h in histories for k in keys), default=0)
+    out = {}
+    for k in keys:
+        padded = np.full((len(histories), epochs), np.nan)
+        for i, h in enumerate(histories):
+            padded[i, :len(h[k])] = h[k]
+        out[k] = [float(v) for v in np.nanmean(padded, axis=0)]
+    return out
 
 
 def seed_dir(seed: int) -> str:

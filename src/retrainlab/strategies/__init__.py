@@ -25,6 +25,7 @@ from retrainlab.strategies.declaration import (
     Plan,
     Rows,
     Settings,
+    Stopping,
     Strategy,
     Training,
 )
@@ -68,8 +69,11 @@ def describe(name: str, params: Params) -> str:
     if name == BASELINE and params.baseline.from_ != TRAIN:
         return f"{name}: your model ({params.baseline.from_}), evaluated as it is on {seeds}"
     settings = settings_of(params, name)
-    epochs = settings.epochs if isinstance(settings, Training) else params.model.epochs
-    return f"{name}: {CATALOGUE[name].summary}; {seeds} x {epochs} epochs"
+    if isinstance(settings, Training):
+        return f"{name}: {CATALOGUE[name].summary}; {seeds} x {settings.epochs} epochs"
+    m = params.model
+    epochs = f"{m.epochs} epochs" if m.patience is None else f"up to {m.epochs} epochs (stopping early)"
+    return f"{name}: {CATALOGUE[name].summary}; {seeds} x {epochs}"
 
 
 def plan_for(name: str, data, params: Params, base, seed: int) -> Plan:
@@ -80,5 +84,5 @@ def plan_for(name: str, data, params: Params, base, seed: int) -> Plan:
 
 __all__ = [
     "BASELINE", "CATALOGUE", "FROM_BASELINE", "FROM_SCRATCH", "UPDATES", "Card", "Context", "LossTerm", "Plan", "Rows",
-    "Settings", "Strategy", "Training", "describe", "plan_for", "settings_of",
+    "Settings", "Stopping", "Strategy", "Training", "describe", "plan_for", "settings_of",
 ]

@@ -16,7 +16,9 @@ the mirrored strategy and on a multi-worker cluster alike:
 - `loss_terms`: extra per-row loss terms, fed by targets computed from each row's inputs
   (distillation toward an old model's outputs);
 - `transform`: a change to the starting weights before the first epoch (shrink-and-perturb);
-- `callbacks`: Keras callbacks.
+- `callbacks`: Keras callbacks;
+- `stopping`: early stopping on a share of the training rows set aside (the plans of the
+  `model` section, which train until they converge).
 
 Nothing here imports TensorFlow, so that params can be checked, and the prepare and compare
 steps run, without loading it: the model surgery a plan needs is reached through
@@ -96,6 +98,15 @@ class LossTerm(Protocol):
     def __call__(self, targets: Any, probabilities: Any) -> Any: ...
 
 
+@dataclasses.dataclass(frozen=True)
+class Stopping:
+    """Early stopping: `fraction` of the training rows set aside, and training stopped once
+    their loss has not improved for `patience` epochs, the best epoch's weights kept."""
+
+    patience: int
+    fraction: float
+
+
 @dataclasses.dataclass
 class Plan:
     bundle: Any  # a retrainlab.models.ModelBundle, not yet compiled
@@ -110,6 +121,9 @@ class Plan:
     compiled_with: str = ""  # the optimizer and loss `fit` used, for the run
     feed: str = ""  # how `fit` fed the rows: "memory" or "stream" (retrainlab.training.loop), for the run
     notes: tuple[str, ...] = ()  # what was done to the starting model (a grown vocabulary), for the run
+    stopping: Stopping | None = None  # the model section's plans: trained until they stop improving
+    epochs_trained: int | None = None  # how many epochs `fit` trained (fewer than `epochs` when it stopped early)
+    rows_aside: int = 0  # training rows `fit` set aside for `stopping`, and did not train on
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -130,11 +144,14 @@ class Context:
 
     def plan(self, bundle, rows: Sequence[Rows], **hooks) -> Plan:
         """A plan at the settings' epochs and learning rate (the `model` section's for a
-        strategy without its own), in batches of `model.batch_size`."""
+        strategy without its own: at most its epochs, stopping early as `model.patience`
+        says), in batches of `model.batch_size`."""
         own = isinstance(self.settings, Training)
         source = self.settings if own else self.params.model
+        m = self.params.model
+        stopping = None if own or m.patience is None else Stopping(m.patience, m.validation_fraction)
         return Plan(bundle, tuple(rows), source.epochs, source.learning_rate, self.params.model.batch_size,
-                    self.section if own else "model", notes=tuple(self.notes), **hooks)
+                    self.section if own else "model", notes=tuple(self.notes), stopping=stopping, **hooks)
 
     # Mutation testing (make mutation, docs/TESTING.md) stops here: what follows reaches the
     # model surgery in retrainlab.models (TensorFlow), which the strategy tests train for real.

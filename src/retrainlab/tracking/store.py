@@ -53,12 +53,20 @@ TAG_PARENT_VERSION = TAG_PREFIX + "parent_version"
 PARENT_TAG = "mlflow.parentRunId"
 TAG_VERDICT = TAG_PREFIX + "verdict"
 NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
+# The per-epoch curves, in one section of the MLflow UI's charts ("curves/loss", ...).
+CURVE_PREFIX = "curves/"
 # What the model needs at load time besides its bundled code (retrainlab itself).
 MODEL_REQUIREMENTS = ("mlflow", "keras", "tensorflow-cpu|tensorflow", "pandas", "numpy", "pyyaml")
 # The longest dataset schema MLflow stores (its JSON, in characters): some 10,000 columns.
 DATASET_SCHEMA_CHARS = 1_048_575
 # What MLflow's registry prints (not logs) on registering: the step's own line gives the version.
 REGISTRY_NOTES = re.compile(r"^(Successfully registered model|Registered model .* already exists|Created version )")
+
+
+def data_tag(split: str) -> str:
+    """The tag of a step's run that holds the digest of a prepared split it read: what
+    the registry knows of the rows that trained a version (retrainlab.pipeline.lineage)."""
+    return f"{TAG_PREFIX}data.{split}.md5"
 
 
 def workspace_root(start: Path | None = None) -> Path:

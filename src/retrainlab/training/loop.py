@@ -36,6 +36,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -133,9 +134,38 @@ class HeldOutCurves(keras.callbacks.Callback):
             logs[f"held_out_acc_{name}"] = float(np.mean(predicted == truth))
 
 
+class SetAsideLoss(keras.callbacks.Callback):
+    """The loss on the training rows set aside for early stopping, added to each epoch's logs
+    as `val_loss`, which `EarlyStopping` watches. The rows are encoded once and scored with
+    `predict_on_batch`, as `HeldOutCurves` scores, rather than as Keras' `validation_data`,
+    whose input pipeline makes TensorFlow log an error line about an attribute it ignores."""
+
+    NAME = "val_loss"
+    BATCH = 4096
+
+    def __init__(self, bundle: ModelBundle, rows: pd.DataFrame, objective: Objective) -> None:
+        super().__init__()
+        self.bundle, self.objective = bundle, objective
+        self.batches = [(bundle.inputs(rows.iloc[i:i + self.BATCH]),
+                         bundle.encode(rows[bundle.label_column].iloc[i:i + self.BATCH].to_numpy()))
+                        for i in range(0, len(rows), self.BATCH)]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is None:
+            return
+        total, rows = 0.0, 0
+        for inputs, truth in self.batches:
+            probs = np.asarray(self.bundle.model.predict_on_batch(inputs))
+            target = truth.astype("float32") if self.bundle.binary or self.bundle.regression else truth
+            total += float(np.sum(keras.ops.convert_to_numpy(self.objective.per_row(target, probs))))
+            rows += len(truth)
+        logs[self.NAME] = total / rows
+
+
 class EpochProgress(keras.callbacks.Callback):
     """A line for the first epoch, every few and the last (about LINES a training), in place
-    of Keras' progress bar where stdout is no terminal: a log, or DVC's output."""
+    of Keras' progress bar where stdout is no terminal: a log, or DVC's output. A training
+    that stops early says so at its end."""
 
     LINES = 10
 
@@ -143,16 +173,26 @@ class EpochProgress(keras.callbacks.Callback):
         super().__init__()
         self.epochs, self.every = epochs, max(1, epochs // self.LINES)
         self._first, self._started = True, time.perf_counter()
+        self._last: tuple[int, str] | None = None  # the last epoch not shown yet
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         done = epoch + 1
+        figures = "  ".join(f"{name} {float(value):.4f}" for name, value in (logs or {}).items())
+        line = f"  Epoch {done}/{self.epochs}  {figures}  ({time.perf_counter() - self._started:.1f} s)"
         if self._first or done % self.every == 0 or done == self.epochs:
-            figures = "  ".join(f"{name} {float(value):.4f}" for name, value in (logs or {}).items())
-            log.info(f"  Epoch {done}/{self.epochs}  {figures}  ({time.perf_counter() - self._started:.1f} s)")
+            log.info(line)
+            self._last = None
+        else:
+            self._last = (done, line)
         self._first = False
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self._last is not None:
+            done, line = self._last
+            log.info(f"{line}: stopped early, no better loss on the rows set aside; the best epoch's weights kept")
 
 
 MEMORY, STREAM = "memory", "stream"  # how `fit` feeds the rows (`Plan.feed`)
@@ -190,21 +230,32 @@ def fit(
         plan.transform(model, seed)
     callbacks = [DivergenceGuard(plan), *plan.callbacks, *callbacks]
     objective = Objective(plan.bundle.binary, plan.loss_terms, plan.bundle.regression)
-    with sampled_rows(data, plan.rows, seed) as paths:
+    multi_worker = dist is not None and dist.mode == MULTI_WORKER
+    stopping = plan.stopping if plan.epochs and not multi_worker and not plan.loss_terms else None
+    with sampled_rows(data, plan.rows, seed) as paths, set_aside(data, paths, stopping, seed) as (paths, aside):
         plan.feed = feed_of(paths, memory_budget_mb)
-        if dist is not None and dist.mode == MULTI_WORKER:
+        if multi_worker:
             _fit_multi_worker(dist, plan, objective, paths, callbacks, seed)
+            plan.epochs_trained = plan.epochs
             return
         with dist.scope() if dist is not None else contextlib.nullcontext():
             plan.compiled_with = compile_model(model, plan.learning_rate, plan.bundle.compiled, objective.compiled(),
                                                plan.bundle.regression)
             batches = training_dataset(plan.bundle, paths, plan.batch_size, seed, initial_epoch, plan.loss_terms,
                                        in_memory=plan.feed == MEMORY)
+            if aside is not None:
+                plan.rows_aside = len(aside)
+                # After the plan's own callbacks, before the caller's (which log and checkpoint the epoch).
+                callbacks[1 + len(plan.callbacks):1 + len(plan.callbacks)] = [
+                    SetAsideLoss(plan.bundle, aside, objective),
+                    keras.callbacks.EarlyStopping(monitor=SetAsideLoss.NAME, patience=stopping.patience,
+                                                  restore_best_weights=True)]
             bar = progress and sys.stdout.isatty()
             if progress and not bar:
                 callbacks.append(EpochProgress(plan.epochs))
-            model.fit(batches, epochs=plan.epochs, initial_epoch=initial_epoch, shuffle=False, verbose=int(bar),
-                      callbacks=callbacks)
+            history = model.fit(batches, epochs=plan.epochs, initial_epoch=initial_epoch, shuffle=False,
+                                verbose=int(bar), callbacks=callbacks)
+            plan.epochs_trained = initial_epoch + len(history.history.get("loss", []))
             if objective.terms:  # saved with a loss any Keras can load: the terms are training-only
                 model.compile(optimizer=model.optimizer, loss=objective.base_loss, metrics=[objective.metric_name])
 
@@ -268,16 +319,57 @@ def sampled_rows(data, rows: Sequence[Rows], seed: int) -> Iterator[list[Path]]:
 def write_sample(source: Path, target: Path, rows: int, rng: np.random.Generator) -> None:
     """Write a uniform sample without replacement of `rows` of `source`'s rows, in file
     order. Memory: the sample's row numbers and one piece of the file."""
-    chosen = np.sort(rng.choice(file_rows(source), size=rows, replace=False))
+    write_rows(source, target, np.sort(rng.choice(file_rows(source), size=rows, replace=False)))
+
+
+def write_rows(source: Path, target: Path, chosen: np.ndarray) -> None:
+    """Write the rows of `source` numbered `chosen` (sorted), in file order."""
     schema = pq.read_schema(source)
     with pq.ParquetWriter(target, schema) as writer:
-        start = 0
-        for piece in pieces(source, schema.names):
-            lo, hi = np.searchsorted(chosen, [start, start + len(piece)])
-            if hi > lo:
-                table = pa.Table.from_pandas(piece.iloc[chosen[lo:hi] - start], schema=schema, preserve_index=False)
-                writer.write_table(table)
-            start += len(piece)
+        for piece in _chosen_pieces(source, schema.names, chosen):
+            writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
+
+
+def _chosen_pieces(source: Path, columns: Sequence[str], chosen: np.ndarray) -> Iterator[pd.DataFrame]:
+    start = 0
+    for piece in pieces(source, columns):
+        lo, hi = np.searchsorted(chosen, [start, start + len(piece)])
+        if hi > lo:
+            yield piece.iloc[chosen[lo:hi] - start]
+        start += len(piece)
+
+
+VALIDATION_ROWS = 20_000  # the most training rows set aside for early stopping: its loss is steady well before
+
+
+@contextlib.contextmanager
+def set_aside(data, paths: list[Path], stopping, seed: int) -> Iterator[tuple[list[Path], pd.DataFrame | None]]:
+    """The training files less a uniform share `stopping.fraction` of their rows (at most
+    VALIDATION_ROWS in all, each file in proportion), written beside them, and those rows,
+    held in memory for the validation loss; the files as they are without `stopping`."""
+    if stopping is None:
+        yield paths, None
+        return
+    rng = np.random.default_rng([seed, 0x7A1])
+    sizes = [file_rows(p) for p in paths]
+    wanted = min(VALIDATION_ROWS, round(sum(sizes) * stopping.fraction))
+    work = data.root / layout.WORK_DIR
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work, prefix="training-") as scratch:
+        kept, aside = [], []
+        for i, (path, rows) in enumerate(zip(paths, sizes)):
+            count = min(rows - 1, round(wanted * rows / sum(sizes))) if rows > 1 else 0
+            chosen = np.sort(rng.choice(rows, size=count, replace=False))
+            rest = Path(scratch) / f"{i}-{path.name}"
+            write_rows(path, rest, np.setdiff1d(np.arange(rows), chosen, assume_unique=True))
+            kept.append(rest)
+            names = pq.read_schema(path).names
+            aside.extend(_chosen_pieces(path, names, chosen))
+        frame = pd.concat(aside, ignore_index=True) if aside else None
+        if frame is None or frame.empty:  # too few rows to set any aside: every epoch, as without it
+            yield paths, None
+            return
+        yield kept, frame
 
 
 class Objective:

@@ -91,7 +91,8 @@ def measured_fit(plan: Plan, data: Prepared, params: Params, seed: int, dist: Di
     with CostMeter(gpus_in_use(), *prices) as meter:
         fit(plan, data, callbacks=list(callbacks), initial_epoch=initial_epoch, seed=seed, dist=dist,
             progress=progress, memory_budget_mb=params.memory_budget_mb)
-        meter.samples = rows_trained(data, plan) * (plan.epochs - initial_epoch)
+        epochs = plan.epochs_trained if plan.epochs_trained is not None else plan.epochs
+        meter.samples = (rows_trained(data, plan) - plan.rows_aside) * (epochs - initial_epoch)
     workers = gather_costs(dist, meter.cost)
     return combine_costs(meter.cost, workers, *prices), workers
 
@@ -100,4 +101,7 @@ def workload(data: Prepared, plan: Plan) -> str:
     """What one seed's training does, for its line on the console."""
     if not plan.epochs:
         return "the brought model as it is: no training"
+    if plan.stopping is not None:
+        return (f"up to {plan.epochs} epochs on {rows_trained(data, plan):,} rows, stopping after "
+                f"{plan.stopping.patience} without a better loss on a {plan.stopping.fraction:.0%} set aside")
     return f"{plan.epochs} epochs on {rows_trained(data, plan):,} rows"
