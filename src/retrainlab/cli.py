@@ -154,11 +154,12 @@ def _parser() -> argparse.ArgumentParser:
     promote.set_defaults(handler=_promote)
 
     checker = steps.add_parser(
-        "check", help="is it time? the current model against the new data, without training: no action, compare "
-        "or urgent", description="Measure (with labels) or estimate (without) the current model on the new rows, "
-        "weigh the loss against params.yaml's compare section and the last comparison's cost, and say whether a "
-        "comparison is worth running. Writes reports/check.{md,json} and an MLflow run. Exit status: "
-        "0 no action, 3 compare, 4 urgent (2: an error).",
+        "check", help="is it time? what each option would gain on the new data, before the comparison: no "
+        "action, compare or urgent", description="Measure (with labels) or estimate (without) the current model on "
+        "the new rows; with labels, train the options of compare.forecast once on part of them and forecast what "
+        "each would gain; weigh that against params.yaml's compare section and the last comparison's cost, and say "
+        "whether a comparison is worth running. Rows that trained the model are refused. Writes "
+        "reports/check.{md,json} and an MLflow run. Exit status: 0 no action, 3 compare, 4 urgent (2: an error).",
     )
     _add_params(checker)
     checker.add_argument("--data", metavar="PATH", help="the new rows, CSV, Parquet or .npz (default: the "
@@ -167,7 +168,7 @@ def _parser() -> argparse.ArgumentParser:
                          "pipeline's model folder (models/STRATEGY/seed-N) "
                          "(default: baseline.from where it names a model, else the registered model's champion)")
     checker.add_argument("--no-labels", action="store_true",
-                         help="leave the labels out and estimate the accuracy from the model's confidences")
+                         help="leave the labels out: no forecast; estimate the accuracy from the model's confidences")
     checker.add_argument("--width", type=float, default=0.05, metavar="SHARE",
                          help="the interval width the labels needed are counted for (default: 0.05)")
     checker.set_defaults(handler=_check)
@@ -462,7 +463,16 @@ def _check(args: argparse.Namespace) -> int:
     result = run_check(params, Path("."), args.data, args.model, not args.no_labels, args.width)
     new, old = result["new"], result["old_test"]
     figure = result["figure"]
+    data = result["data"]
     print(f"check: {result['verdict']} (exit status {result['exit_status']}), {result['seconds']:.1f} s")
+    if data["trained_rows"]:
+        print(f"  {data['trained_rows']} rows trained the model: left out")
+    if data["held_out_rows"]:
+        print(f"  {data['held_out_rows']} of the {data['rows']} rows are the model's own held-out test rows, not new")
+    for found in result["forecast"]["options"]:
+        gain = found["gain"]
+        print(f"  forecast: {found['option']} {gain['value']:+.4g} of target ({gain['low']:+.4g} to "
+              f"{gain['high']:+.4g}), {found['cost']['cpu_seconds']:.3g} CPU-s to find")
     print(f"  {figure} on the old test set {old['value']:.4g} ({old['low']:.4g} to {old['high']:.4g})"
           + (f"; on the new rows, {new['how']}, {new['value']:.4g} ({new['low']:.4g} to {new['high']:.4g})"
              if "value" in new else f"; on the new rows: {new['how']}"))

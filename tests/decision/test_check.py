@@ -61,8 +61,10 @@ def test_labels_needed_follow_the_normal_approximation():
     assert check.labels_needed(RMSE, 1.0, 0.05) == int(np.ceil((1.959964 / 0.025) ** 2 / 2))
 
 
-def decide(current, reference=0.9, measure=ACC, unseen=0.0, cost=None, point_value=None, policy=POLICY, diag=None):
-    return check.decide(measure, reference, current, policy, diag or diagnosis(), unseen, cost, point_value)
+def decide(current, reference=0.9, measure=ACC, unseen=0.0, cost=None, point_value=None, policy=POLICY, diag=None,
+           forecasts=(), underfit=None):
+    return check.decide(measure, reference, current, policy, diag or diagnosis(), unseen, cost, point_value,
+                        forecasts, underfit)
 
 
 def test_a_loss_within_the_tolerance_is_no_action():
@@ -102,9 +104,11 @@ def test_the_loss_is_weighed_against_the_last_comparisons_cost():
 
 
 def test_a_regressor_is_measured_in_its_error_and_without_labels_reads_its_inputs():
-    worse = decide(check.Estimate(1.04, 1.0, 1.08), reference=1.0, measure=RMSE)
+    worse = decide(check.Estimate(1.04, 1.02, 1.06), reference=1.0, measure=RMSE)
     assert worse.verdict == check.COMPARE  # 0.5 x 0.04 = 0.02 against 1% of 1.0
     assert worse.loss.value == pytest.approx(0.02) and worse.tolerance == pytest.approx(0.01)
+    noisy = decide(check.Estimate(1.04, 0.99, 1.08), reference=1.0, measure=RMSE)  # the interval reaches a gain
+    assert noisy.verdict == check.NO_ACTION and "cannot tell it from noise" in noisy.reasons[-1]
     broken = decide(check.Estimate(1.2, 1.15, 1.25), reference=1.0, measure=RMSE)
     assert broken.verdict == check.URGENT  # even 0.5 x 0.15 is more than 5 x 0.01
     same = decide(check.Estimate(1.001, 0.95, 1.05), reference=1.0, measure=RMSE)
@@ -130,3 +134,93 @@ def test_the_comparisons_cost_sums_every_seed_of_every_record():
 def test_unseen_compares_labels_as_text():
     assert check.unseen([1, 2, "3", 7], [1, 2, 3]) == 0.25
     assert check.unseen([], [1]) == 0.0
+
+
+def test_the_relative_error_reads_the_same_in_any_unit_and_for_labels_that_spread_wider():
+    rng = np.random.default_rng(2)
+    actual = rng.normal(0, 1.0, 500)
+    predicted = actual + rng.normal(0, 0.5, 500)
+    base = check.relative_error(predicted, actual)
+    assert base.low < base.value < base.high and base.value == pytest.approx(0.5, abs=0.05)
+    cents = check.relative_error(predicted * 100, actual * 100)
+    assert cents.value == pytest.approx(base.value) and cents.low == pytest.approx(base.low)
+    # The same error on labels that spread twice as wide: RMSE the same, relative error halved.
+    wide = actual * 2
+    assert check.rmse(wide + (predicted - actual), wide).value == pytest.approx(check.rmse(predicted, actual).value)
+    assert check.relative_error(wide + (predicted - actual), wide).value == pytest.approx(base.value / 2, rel=0.05)
+    assert check.relative_error(actual, actual).value == 0.0
+    assert check.relative_error(np.ones(5), np.full(5, 2.0)).value == np.inf  # labels of one value: no spread
+
+
+def test_the_paired_gain_is_the_targets_difference_on_the_same_rows_with_the_rows_noise():
+    kept_old, trained_old = np.ones(200), np.ones(200)  # both right on every old row
+    kept_new = np.r_[np.ones(50), np.zeros(150)]  # 25% on the new rows
+    trained_new = np.r_[np.ones(150), np.zeros(50)]  # 75%
+    gain = check.paired_gain(ACC, 0.5, (kept_old, trained_old), (kept_new, trained_new))
+    assert gain.value == pytest.approx(0.25) and 0.15 < gain.low < 0.25 < gain.high < 0.35
+    same = check.paired_gain(ACC, 0.5, (kept_old, kept_old), (kept_new, kept_new))
+    assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)
+    wider = check.paired_gain(ACC, 0.5, (kept_old, trained_old), (kept_new, trained_new), seed_spread=0.05)
+    assert wider.value == gain.value and wider.low < gain.low and wider.high > gain.high
+    # A regressor's: squared errors, the gain is error removed, in the label's units.
+    removed = check.paired_gain(RMSE, 1.0, (np.ones(10), np.ones(10)), (np.full(40, 4.0), np.ones(40)))
+    assert removed.value == pytest.approx(1.0)  # RMSE 2 to 1 on the new rows
+    assert check.kept_target(RMSE, 0.5, np.ones(10), np.full(40, 4.0)) == pytest.approx(1.5)
+
+
+def test_a_model_still_improving_over_its_last_quarter_is_underfitted():
+    rising = list(np.linspace(0.4, 0.7, 30))
+    said = check.underfitted(rising, ACC, 0.01)
+    assert said and "still improving" in said and "over epochs 23 to 30" in said
+    assert check.underfitted([0.5] * 10 + [0.9] * 20, ACC, 0.01) is None  # converged long before the end
+    # A held-out figure on a few hundred rows moves a point or two from epoch to epoch: noise, not a rise.
+    rng = np.random.default_rng(3)
+    assert check.underfitted(list(0.85 + rng.normal(0, 0.01, 30)), ACC, 0.01) is None
+    assert check.underfitted(list(np.linspace(0.4, 0.7, 30) + rng.normal(0, 0.01, 30)), ACC, 0.01) is not None
+    assert check.underfitted(list(np.linspace(0.4, 0.7, 6)), ACC, 0.01) is None  # too short to tell
+    assert check.underfitted(list(np.linspace(2.0, 1.0, 20)), RMSE, 0.01) is not None  # an error falling
+    assert check.underfitted(list(np.linspace(2.0, 1.99, 20)), RMSE, 0.01) is None  # within the tolerance
+
+
+def forecast(gain, option="full-retrain", kept=0.9):
+    return check.Forecast(option, gain, kept, "trained once", {"cpu_seconds": 1.0})
+
+
+def test_a_forecast_gain_beyond_the_tolerance_and_the_noise_calls_for_a_comparison():
+    same = check.Estimate(0.9, 0.88, 0.92)  # no loss at all
+    found = decide(same, forecasts=[
+        forecast(check.Estimate(0.03, 0.01, 0.05)), forecast(check.Estimate(0.004, -0.01, 0.02), "incremental")])
+    assert found.verdict == check.COMPARE and found.best.option == "full-retrain"
+    assert any("forecast for full-retrain: +0.0300" in r for r in found.reasons)
+    noisy = decide(same, forecasts=[forecast(check.Estimate(0.03, -0.002, 0.06))])
+    assert noisy.verdict == check.NO_ACTION and "cannot be told from noise" in noisy.reasons[-1]
+    small = decide(same, forecasts=[forecast(check.Estimate(0.008, 0.004, 0.012))])
+    assert small.verdict == check.NO_ACTION and "no option is forecast to gain" in small.reasons[-1]
+    # Classes the model cannot predict stay urgent, whatever the forecast; so does a gain far beyond the tolerance.
+    assert decide(same, unseen=0.3, forecasts=[forecast(check.Estimate(0.0, -0.01, 0.01))]).verdict == check.URGENT
+    assert decide(same, forecasts=[forecast(check.Estimate(0.2, 0.12, 0.28))]).verdict == check.URGENT
+    # New rows harder for any model: a large loss across the two sets, but no update would gain on them.
+    harder = decide(check.Estimate(0.7, 0.65, 0.75), forecasts=[forecast(check.Estimate(-0.05, -0.1, 0.0))])
+    assert harder.verdict == check.NO_ACTION and harder.loss.low > 5 * harder.tolerance
+
+
+def test_a_forecast_gain_is_weighed_against_the_comparisons_cost():
+    cost = check.Cost("cpu_seconds", 100.0, 21)
+    gain = [forecast(check.Estimate(0.03, 0.02, 0.04))]  # 3 points
+    cheap = decide(check.Estimate(0.9, 0.88, 0.92), cost=cost, point_value=10, forecasts=gain)
+    assert cheap.verdict == check.NO_ACTION and cheap.gain == pytest.approx(30)
+    assert decide(check.Estimate(0.9, 0.88, 0.92), cost=cost, point_value=50, forecasts=gain).verdict == check.COMPARE
+
+
+def test_a_regressors_forecast_tolerance_is_a_share_of_its_own_target():
+    same = check.Estimate(0.5, 0.45, 0.55)
+    # Target RMSE 200 on the forecast's rows: the tolerance is 2, and 5 of error removed is beyond it.
+    found = decide(same, reference=0.5, measure=RMSE, forecasts=[forecast(check.Estimate(5.0, 3.0, 7.0), kept=200.0)])
+    assert found.verdict == check.COMPARE
+    small = decide(same, reference=0.5, measure=RMSE, forecasts=[forecast(check.Estimate(1.5, 0.5, 2.5), kept=200.0)])
+    assert small.verdict == check.NO_ACTION
+
+
+def test_an_underfitted_model_without_a_forecast_calls_for_a_comparison():
+    found = decide(check.Estimate(0.9, 0.85, 0.95), underfit="its held-out acc was still improving")
+    assert found.verdict == check.COMPARE and "the model is underfitted" in found.reasons[1]

@@ -1,6 +1,7 @@
 """`retrainlab check` run for real against a registry champion, from the end-to-end tests
-that promote one (the digits demo, the regressor): labelled and unlabelled rows, every exit
-status, the reports and the MLflow run, and bad input."""
+that promote one (the digits demo, the regressor, the text demo): the rows that trained it
+refused, its held-out rows said to be, the forecast, labelled and unlabelled rows, the
+reports and the MLflow run, and bad input."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import json
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from retrainlab.base import layout
@@ -44,43 +45,67 @@ def check_runs(root: Path, experiment: str) -> list:
                               order_by=["attributes.start_time ASC"])
 
 
+def refused(root: Path, *args: str) -> str:
+    """`retrainlab check ARGS` refused: exit 2, one line, before the model is loaded; what it said."""
+    result = subprocess.run(["retrainlab", "check", *args], cwd=root, env=tool_env(), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr[-2000:]
+    return result.stderr
+
+
+def forecast_options(root: Path, options: list[str]) -> str:
+    """Set params.yaml's compare.forecast; return the file as it was."""
+    text = (root / "params.yaml").read_text()
+    params = yaml.safe_load(text)
+    params["compare"]["forecast"] = options
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return text
+
+
 def check_a_classifier_between_rounds(root: Path, label: str, experiment: str, scratch: Path) -> None:
-    """Against the champion: rows it trained on (no action), its old test rows with a tenth
-    of the labels moved (compare) or all of them (urgent), the same rows without labels (ATC
-    gives back the old accuracy), the default new rows; then bad input changes nothing."""
+    """Against the champion: the rows that trained it are refused (the default new rows, and
+    its old training rows); its held-out new rows are read, said to be what they are, with a
+    forecast trained on them; without labels, ATC gives back the old accuracy on the old test
+    rows; those rows with every label moved, without a forecast, are urgent; then bad input
+    changes nothing."""
     test = pd.read_parquet(root / layout.split_path("initial_test"))
     classes = sorted(test[label].unique())
     moved = {c: classes[(i + 1) % len(classes)] for i, c in enumerate(classes)}
 
-    status, report, _ = checked(root, "--data", str(layout.split_path("initial_train")))
-    assert status == 0 and report["new"]["how"] == MEASURED and report["model"]["spec"].endswith("@champion")
-    assert report["new"]["value"] >= report["old_test"]["value"] - 0.02
+    said = refused(root)  # the prepared incremental rows: the champion trained on three quarters of them
+    assert "rows trained the model" in said and "give the new rows with --data PATH" in said
+    assert "rows trained the model" in refused(root, "--data", str(layout.split_path("initial_train")))
 
-    tenth = test.copy()
-    rows = np.random.default_rng(0).choice(len(test), len(test) // 10, replace=False)
-    tenth.loc[rows, label] = tenth.loc[rows, label].map(moved)
-    tenth.to_csv(scratch / "tenth.csv", index=False)
-    status, report, _ = checked(root, "--data", str(scratch / "tenth.csv"))
-    assert status == 3, report["reasons"]
-    assert 0.01 < report["loss_on_traffic"]["value"] and report["loss_on_traffic"]["low"] < 0.05
-
-    test.assign(**{label: test[label].map(moved)}).to_csv(scratch / "moved.csv", index=False)
-    status, report, printed = checked(root, "--data", str(scratch / "moved.csv"))
-    assert status == 4 and "measurably broken" in printed
+    held_out = str(layout.split_path("incremental_test"))
+    status, report, printed = checked(root, "--data", held_out, user_env=True)  # a quiet console
+    assert report["new"]["how"] == MEASURED and report["model"]["spec"].endswith("@champion")
+    assert report["data"]["held_out_rows"] == report["data"]["rows"] > 0 and report["data"]["trained_rows"] == 0
+    assert "incremental_train" in report["lineage"]["trained"] and "held-out test rows" in printed
+    options = [f["option"] for f in report["forecast"]["options"]]
+    assert options == ["full-retrain"]  # compare.forecast's options that strategies lists
+    assert any(reason.startswith("forecast for full-retrain") for reason in report["reasons"])
+    assert report["comparison_cost"]["metric"] == "cpu_seconds" and report["comparison_cost"]["value"] > 0
+    assert "## Forecast" in (root / "reports" / "check.md").read_text()
+    forecast_gain = report["forecast"]["options"][0]["gain"]["value"]
 
     test.drop(columns=[label]).to_csv(scratch / "unlabelled.csv", index=False)
     status, report, _ = checked(root, "--data", str(scratch / "unlabelled.csv"))
-    assert report["new"]["how"] == ESTIMATED and report["data"]["labelled_rows"] == 0
+    assert report["new"]["how"] == ESTIMATED and report["data"]["labelled_rows"] == 0 and not report["forecast"]["options"]
     # ATC's threshold is learned on these very rows: the estimate is their accuracy.
     assert report["new"]["value"] == pytest.approx(report["old_test"]["value"], abs=0.01) and status == 0
     assert "concept drift" in (root / "reports" / "check.md").read_text()
 
-    status, report, _ = checked(root, user_env=True)  # the prepared incremental rows, labelled; a quiet console
-    assert report["data"]["source"].startswith(str(layout.PREPARED_DIR)) and report["new"]["how"] == MEASURED
-    assert report["comparison_cost"]["metric"] == "cpu_seconds" and report["comparison_cost"]["value"] > 0
+    test.assign(**{label: test[label].map(moved)}).to_csv(scratch / "moved.csv", index=False)
+    kept = forecast_options(root, [])
+    try:
+        status, report, printed = checked(root, "--data", str(scratch / "moved.csv"))
+    finally:
+        (root / "params.yaml").write_text(kept)
+    assert status == 4 and "measurably broken" in printed and report["forecast"]["options"] == []
     runs = check_runs(root, experiment)
-    assert len(runs) == 5 and runs[-1].data.tags["retrainlab.verdict"] == report["verdict"]
+    assert len(runs) == 3 and runs[-1].data.tags["retrainlab.verdict"] == report["verdict"]
     assert runs[-1].data.metrics["check.old"] == pytest.approx(report["old_test"]["value"])
+    assert runs[0].data.metrics["check.forecast.full-retrain"] == pytest.approx(forecast_gain)
     assert sorted(a.path for a in MlflowClient(f"sqlite:///{root / 'mlflow.db'}").list_artifacts(
         runs[-1].info.run_id, "check")) == ["check/check.json", "check/check.md"]
 
@@ -94,36 +119,39 @@ def check_a_classifier_between_rounds(root: Path, label: str, experiment: str, s
                        ((str(scratch / "words.csv"),), "where the model reads numbers"),
                        ((str(scratch / "empty.csv"),), "the file is empty"),
                        ((str(scratch / "missing.csv"),), "file not found")):
-        result = subprocess.run(["retrainlab", "check", "--data", *args], cwd=root, env=tool_env(),
-                                capture_output=True, text=True, timeout=300)
-        assert result.returncode == 2 and said in result.stderr, result.stderr[-2000:]
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    result = subprocess.run(["retrainlab", "check", "--width", "0"], cwd=root, env=tool_env(), capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 2 and "--width" in result.stderr
-    assert (root / REPORT).read_bytes() == before and len(check_runs(root, experiment)) == 5
+        assert said in refused(root, "--data", *args)
+    assert "--width" in refused(root, "--width", "0")
+    assert (root / REPORT).read_bytes() == before and len(check_runs(root, experiment)) == 3
 
 
 def check_a_regressor_between_rounds(root: Path, label: str, experiment: str, scratch: Path) -> None:
-    """Against the champion: its old test rows, labelled (no action: the loss is nil) and
-    without labels (no estimate; the inputs did not move)."""
-    status, report, _ = checked(root, "--data", str(layout.split_path("initial_test")))
-    assert status == 0 and report["figure"] == "rmse" and report["new"]["how"] == MEASURED
-    assert report["new"]["value"] == pytest.approx(report["old_test"]["value"])
-    status, report, printed = checked(root, "--data", str(layout.split_path("initial_test")), "--no-labels")
-    assert status == 0 and report["new"] == {"how": NOT_ESTIMATED} and report["loss_on_traffic"] is None
-    assert "no label-free estimate" in printed
+    """Against the champion, just promoted (it trained on the new rows): the default rows are
+    refused; on its held-out new rows, whose labels spread otherwise than the old test set's,
+    the error is compared as a relative error and the forecast decides: never urgent (before,
+    the RMSE across the two sets said "measurably broken"); without labels, no estimate."""
+    assert "rows trained the model" in refused(root)
+    held_out = str(layout.split_path("incremental_test"))
+    status, report, printed = checked(root, "--data", held_out)
+    assert report["figure"] == "relative_error" and report["new"]["how"] == MEASURED and status in (0, 3)
+    assert report["rmse"]["old_test"]["value"] > 0 and report["rmse"]["new"]["value"] > 0
+    assert [f["option"] for f in report["forecast"]["options"]] == ["full-retrain", "incremental"]
+    assert "RMSE on the new rows, in the label's units" in (root / "reports" / "check.md").read_text()
+    status, report, printed = checked(root, "--data", held_out, "--no-labels")
+    assert report["new"] == {"how": NOT_ESTIMATED} and report["loss_on_traffic"] is None
+    assert "no label-free estimate" in printed and not report["forecast"]["options"]
     assert len(check_runs(root, experiment)) == 2
 
 
 def check_a_text_model_between_rounds(root: Path, experiment: str) -> None:
-    """Against the text champion, on the prepared new rows (reviews after tweets): measured
-    with labels, estimated without; both see the new vocabulary."""
+    """Against the text champion, on its held-out new rows (reviews after tweets): measured
+    with labels and forecast, estimated without; both see the new vocabulary."""
     from retrainlab.base.kinds import NEW_VOCABULARY
 
+    held_out = str(layout.split_path("incremental_test"))
     for args, how in (((), MEASURED), (("--no-labels",), ESTIMATED)):
-        _, report, _ = checked(root, *args)
+        _, report, _ = checked(root, "--data", held_out, *args)
         assert report["new"]["how"] == how and 0 <= report["new"]["value"] <= 1
         assert NEW_VOCABULARY in [c["kind"] for c in report["changes"]], report["changes"]
         assert report["diagnostics"]["text"][0]["oov_tokens"] >= 0.2
+        assert bool(report["forecast"]["options"]) == (how == MEASURED)
     assert len(check_runs(root, experiment)) == 2

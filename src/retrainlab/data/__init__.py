@@ -50,7 +50,7 @@ from retrainlab.data.sources import (
     synthetic_pool,
     synthetic_rows,
 )
-from retrainlab.data.splitting import ROW_GROUP_ROWS, SplitWriter, Tally, make_splits, stratified_split
+from retrainlab.data.splitting import ROW_GROUP_ROWS, SplitWriter, Tally, make_splits, split_part, stratified_split
 from retrainlab.data.summary import PreparedSummary, read_summary
 
 __all__ = [
@@ -90,6 +90,7 @@ __all__ = [
     "rotate_labels",
     "shift_digits",
     "split_pool",
+    "split_part",
     "stratified_split",
     "synthetic_pool",
     "synthetic_rows",

@@ -59,18 +59,23 @@ def label_bands(values: np.ndarray, bands: int = LABEL_BANDS) -> np.ndarray:
 
 
 def make_splits(dataset: Dataset, test_fraction: float, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
-    """The four splits, stratified by class (a regression label: by band of its values).
-    Training rows come in random order, so that a stream reading them in windows
-    (retrainlab.data.stream) gets well mixed batches even from files sorted by class."""
+    """The four splits, each part split by `split_part`."""
     splits = {}
     regression = dataset.notes.get("task") == REGRESSION
     for part in ("initial", "incremental"):
-        frame = getattr(dataset, part)
-        labels = frame[dataset.label].to_numpy()
-        train, test = stratified_split(label_bands(labels) if regression else labels, test_fraction, rng)
-        splits[f"{part}_train"] = frame.iloc[rng.permutation(train)].reset_index(drop=True)
-        splits[f"{part}_test"] = frame.iloc[test].reset_index(drop=True)
+        train, test = split_part(getattr(dataset, part), dataset.label, regression, test_fraction, rng)
+        splits[f"{part}_train"], splits[f"{part}_test"] = train, test
     return splits
+
+
+def split_part(frame: pd.DataFrame, label: str, regression: bool, test_fraction: float,
+               rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A part's training and test rows, stratified by class (a regression label: by band of
+    its values). Training rows come in random order, so that a stream reading them in windows
+    (retrainlab.data.stream) gets well mixed batches even from files sorted by class."""
+    labels = frame[label].to_numpy()
+    train, test = stratified_split(label_bands(labels) if regression else labels, test_fraction, rng)
+    return frame.iloc[rng.permutation(train)].reset_index(drop=True), frame.iloc[test].reset_index(drop=True)
 
 
 @dataclasses.dataclass

@@ -1,26 +1,40 @@
-""""Is it time?": the check between rounds, without training. Pure functions of the current
-model's outputs on the old test set and on the new rows, and of the last comparison's cost.
+""""Is it time?": the check between rounds. Pure functions of the current model's outputs on
+the old test set and on the new rows, of the short trainings that forecast what each option
+would gain (retrainlab.pipeline.forecast trains them), and of the last comparison's cost.
 
 - With labels, the model's primary figure on the new rows is measured, with a 95% interval
-  (accuracy: exact, Clopper-Pearson; a regressor's RMSE: bootstrap over the rows).
+  (accuracy: exact, Clopper-Pearson). A regressor's error is compared across sets as its
+  *relative error*, the RMSE over the RMSE of predicting those rows' own mean (sqrt(1 - R²)),
+  with a bootstrap interval: an error in the label's units cannot be compared across two
+  sets whose labels spread differently.
 - Without labels, a classifier's accuracy on the new rows is estimated by ATC, average
   thresholded confidence (Garg et al., ICLR 2022): on the labelled old test set, find the
   threshold on each row's negative entropy above which the share of rows equals the model's
   accuracy there; the estimate is the share of new rows above it. Its interval is a
-  bootstrap over both sets' rows. The estimate reads confidences only, so it cannot see a
-  change in what the labels mean (concept drift): the model stays as confident as before.
-  A regressor gets no label-free estimate: only its inputs' drift is reported.
+  bootstrap over both sets' rows. It reads confidences only, so it cannot see a change in
+  what the labels mean (concept drift). A regressor's error is not estimated without labels.
+- The forecast: an option trained once, briefly, on part of the labelled new rows as the
+  comparison would train it, and scored with the current model on the same rows (the old
+  test set and the rest of the new rows): its gain in target over keeping the model, with
+  a paired bootstrap interval over those rows, widened by the option's own spread over the
+  seeds where the last comparison recorded it (`paired_gain`).
+- Underfitted: a model whose held-out figure was still improving over the last quarter of
+  its training, by more than the tolerance (`underfitted`).
 
 The verdict (`decide`), read in params.yaml's `compare` section:
 - `urgent` when labelled new rows hold classes the model has no output for, more than
-  `tolerance` of them; or when the loss on the traffic is, even at its interval's low end,
-  more than URGENT_TIMES times the tolerance;
-- `compare` when the expected loss on the traffic exceeds the tolerance and the gain is
-  worth the comparison's cost: with `compare.point_value` set, the points lost times their
-  value must reach what the last comparison cost (its records' cost figure); without it,
-  any loss beyond the tolerance is worth it. Without a label-free estimate (a regressor
-  without labels), inputs that moved call for a comparison;
-- `no action` otherwise.
+  `tolerance` of them;
+- with a forecast (what an update would gain, on the same rows: it decides, for a figure
+  compared across two sets also moves when the new rows are harder for any model):
+  `urgent` when even the best option's interval's low end is more than URGENT_TIMES
+  tolerances; `compare` when its gain is above the tolerance and its interval's low end
+  above zero (a gain the rows can tell from noise), and the gain is worth the comparison's
+  cost (with `compare.point_value` set: the points gained times their value must reach
+  what the last comparison cost); `no action` otherwise;
+- without one: `urgent` when the loss on the traffic is, even at its interval's low end,
+  more than URGENT_TIMES tolerances; `compare` when it is above the tolerance with its
+  interval's low end above zero, or the model is underfitted, or (a regressor without
+  labels) its inputs moved, each worth the cost as above; `no action` otherwise.
 The loss on the traffic is `new_traffic_share` times the drop of the primary figure from
 the old test set to the new rows: the share of traffic that looks like the new rows.
 """
@@ -81,6 +95,29 @@ def rmse(predicted: np.ndarray, actual: np.ndarray, seed: int = 0) -> Estimate:
     return Estimate(float(np.sqrt(squared.mean())), *map(float, np.percentile(draws, [2.5, 97.5])))
 
 
+def relative_error(predicted: np.ndarray, actual: np.ndarray, seed: int = 0) -> Estimate:
+    """The RMSE over the RMSE of predicting the rows' own mean (sqrt(1 - R²): 0 is perfect, 1
+    no better than the mean), with a bootstrap 95% interval over the rows. It reads the same
+    for a label in dollars or in cents, and for rows whose labels spread wider."""
+    predicted, actual = np.asarray(predicted, float), np.asarray(actual, float)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(actual), (BOOTSTRAP, len(actual)))
+    values = _relative(predicted[draws], actual[draws])
+    finite = values[np.isfinite(values)]
+    point = float(_relative(predicted[None, :], actual[None, :])[0])
+    if not finite.size:
+        return Estimate(point, point, point)
+    return Estimate(point, *map(float, np.percentile(finite, [2.5, 97.5])))
+
+
+def _relative(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """Row-wise over the last axis: RMSE / the spread of `actual` (inf where the labels are all one value)."""
+    error = np.sqrt(((predicted - actual) ** 2).mean(axis=-1))
+    spread = actual.std(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(spread > 0, error / np.where(spread > 0, spread, 1.0), np.inf)
+
+
 def confidence(probs: np.ndarray) -> np.ndarray:
     """Each row's negative entropy of its class probabilities: ATC's score (0: certain)."""
     p = np.clip(np.asarray(probs, float), 1e-12, 1.0)
@@ -117,6 +154,97 @@ def labels_needed(measure: Measure, value: float | None, width: float = DEFAULT_
     return max(2, math.ceil((Z95 / half) ** 2 / 2))
 
 
+# --- the forecast and the model's training ----------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Forecast:
+    """What an option is expected to gain over keeping the model: its target minus the
+    model's (more accuracy, or less error), on the same rows, with a 95% interval."""
+
+    option: str
+    gain: Estimate
+    kept: float  # the current model's target on the rows the option was scored on
+    how: str  # how it was found, in words
+    cost: dict[str, float]  # what finding it cost (the short training's cost figures)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"option": self.option, "gain": self.gain.to_json(), "kept": self.kept, "how": self.how,
+                "cost": self.cost}
+
+
+def kept_target(measure: Measure, share: float, old: np.ndarray, new: np.ndarray) -> float:
+    """The target of per-row scores on the old test set and the new rows (see `paired_gain`)."""
+    return float((1 - share) * _score(measure, np.asarray(old, float)) + share * _score(measure, np.asarray(new, float)))
+
+
+def paired_gain(measure: Measure, share: float, old: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarray],
+                seed_spread: float | None = None, seed: int = 0) -> Estimate:
+    """The gain in target of a trained option over the current model, scored on the same
+    rows: `old` and `new` are each (the model's, the option's) per-row scores on the old test
+    set and on the held-out new rows: whether each row is right (a classifier), or its
+    squared error (a regressor). The interval is a paired bootstrap over both sets' rows,
+    widened by `seed_spread`, the standard deviation of the option's target over the seeds
+    of the last comparison (one trained seed does not show it)."""
+    rng = np.random.default_rng(seed)
+    draws = {}
+    for name, (kept, trained) in (("old", old), ("new", new)):
+        kept, trained = np.asarray(kept, float), np.asarray(trained, float)
+        rows = rng.integers(0, len(kept), (BOOTSTRAP, len(kept)))
+        draws[name] = (_score(measure, kept[rows]), _score(measure, trained[rows]),
+                       float(_score(measure, kept[None, :])[0]), float(_score(measure, trained[None, :])[0]))
+    def target(i: int):
+        return (1 - share) * draws["old"][i] + share * draws["new"][i]
+
+    point = measure.improvement(target(3), target(2))
+    low, high = np.percentile(measure.improvement(target(1), target(0)), [2.5, 97.5])
+    return widened(Estimate(float(point), float(low), float(high)), seed_spread)
+
+
+def widened(gain: Estimate, seed_spread: float | None) -> Estimate:
+    """A one-seed gain's interval widened by the option's `seed_spread` (the standard
+    deviation of its target over seeds): each half, and Z95 standard deviations, added in
+    quadrature."""
+    if not seed_spread:
+        return gain
+    below, above = gain.value - gain.low, gain.high - gain.value
+    return Estimate(gain.value, gain.value - math.hypot(below, Z95 * seed_spread),
+                    gain.value + math.hypot(above, Z95 * seed_spread))
+
+
+def _score(measure: Measure, per_row: np.ndarray) -> np.ndarray:
+    """The primary figure of per-row scores, over the last axis: accuracy, or the RMSE."""
+    return per_row.mean(axis=-1) if measure.higher_is_better else np.sqrt(per_row.mean(axis=-1))
+
+
+UNDERFIT_TAIL = 0.25  # the share of the epochs at the end that is looked at
+UNDERFIT_EPOCHS = 8  # fewer epochs than this: too short a curve to tell
+UNDERFIT_T = 2.0  # how many standard errors the slope must be above zero: a rise the curve's noise cannot make
+
+
+def underfitted(curve: Sequence[float], measure: Measure, tolerance: float) -> str | None:
+    """Why the model is underfitted, or None: its held-out primary figure (accuracy, or an
+    error) per epoch was still improving over the last quarter of its training, by more than
+    `tolerance` along a least-squares line over those epochs, with the line's slope more than
+    UNDERFIT_T standard errors from zero (a held-out figure on a few hundred rows moves by a
+    point from epoch to epoch by chance). Such a model may gain from training longer, with no
+    new data at all: the seed article's underfitted model."""
+    values = np.array([v for v in curve if v is not None and math.isfinite(v)], dtype=float)
+    if len(values) < UNDERFIT_EPOCHS:
+        return None
+    tail = values[-max(4, round(len(values) * UNDERFIT_TAIL)):]
+    epochs = np.arange(len(tail), dtype=float)
+    fit = stats.linregress(epochs, tail if measure.higher_is_better else -tail)
+    rise = fit.slope * (len(tail) - 1)
+    t = fit.slope / fit.stderr if fit.stderr > 0 else math.inf
+    if rise <= tolerance or t <= UNDERFIT_T:
+        return None
+    first = len(values) - len(tail) + 1
+    return (f"its held-out {measure.primary} was still improving when its training stopped: by "
+            f"{rise:{measure.spec}} along a line over epochs {first} to {len(values)}, a slope {t:.1f} standard "
+            "errors from zero; training longer may gain without any new data")
+
+
 # --- the verdict --------------------------------------------------------------------------
 
 
@@ -134,8 +262,9 @@ class Verdict:
     verdict: str
     loss: Estimate | None  # the expected loss on the traffic, in the primary figure's units
     tolerance: float  # in the same units
-    gain: float | None  # the loss's worth in the cost's units (point_value set), else None
+    gain: float | None  # what the expected gain (or the loss) is worth in the cost's units (point_value set), else None
     reasons: list[str]
+    best: Forecast | None = None  # the option forecast to gain the most
 
     @property
     def exit_status(self) -> int:
@@ -153,48 +282,108 @@ def traffic_loss(measure: Measure, reference: float, current: Estimate, share: f
 
 
 def decide(measure: Measure, reference: float, current: Estimate | None, policy: CompareParams,
-           diagnosis: Diagnosis, unseen_share: float, cost: Cost | None, point_value: float | None) -> Verdict:
-    """The verdict and its reasons, with every number it weighed (the rule: this module's doc)."""
+           diagnosis: Diagnosis, unseen_share: float, cost: Cost | None, point_value: float | None,
+           forecasts: Sequence[Forecast] = (), underfit: str | None = None) -> Verdict:
+    """The verdict and its reasons, with every number it weighed (the rule: this module's
+    doc). `reference` is the model's figure on the old test set and `current` on the new rows
+    (a regressor's: their relative errors)."""
     tolerance = policy.tolerance * measure.scale(reference)
     reasons: list[str] = []
-    unit = "of accuracy" if measure.higher_is_better else f"of {measure.primary.upper()}, in the label's units"
+    unit = "of accuracy" if measure.higher_is_better else "of the relative error (RMSE / the labels' spread)"
     if unseen_share > policy.tolerance:
         reasons.append(f"{unseen_share:.1%} of the labelled new rows are of classes the model has no output for "
                        f"(more than compare.tolerance, {policy.tolerance:g}): it cannot predict them")
-    if current is None:
+    loss = None if current is None else traffic_loss(measure, reference, current, policy.new_traffic_share)
+    if loss is not None:
+        reasons.append(f"expected loss on the traffic {_figure(loss.value, measure)} {unit} (95% interval "
+                       f"{_figure(loss.low, measure)} to {_figure(loss.high, measure)}; new_traffic_share "
+                       f"{policy.new_traffic_share:g}) against a tolerance of {_figure(tolerance, measure)}")
+    if underfit:
+        reasons.append(f"the model is underfitted: {underfit}")
+    if unseen_share > policy.tolerance:
+        return Verdict(URGENT, loss, tolerance, None, reasons, _best(forecasts, measure))
+    if forecasts:  # what an update would gain, measured on the same rows, decides: not a figure across two sets
+        return _by_forecast(measure, loss, tolerance, policy, reasons, forecasts, cost, point_value)
+    if loss is not None and loss.low > URGENT_TIMES * tolerance:
+        reasons.append(f"even the interval's low end is more than {URGENT_TIMES} tolerances: the model is "
+                       "measurably broken on the new rows")
+        return Verdict(URGENT, loss, tolerance, None, reasons)
+    if loss is None and not measure.higher_is_better:
         moved = diagnosis.domain_auc >= AUC_MOVED or diagnosis.psi_max >= PSI_LARGE
         reasons.append("no label-free estimate of a regressor's error: the inputs alone are weighed "
                        f"(domain AUC {diagnosis.domain_auc:.2f}, largest PSI {diagnosis.psi_max:.2f}: "
                        f"{'moved' if moved else 'did not move'})")
-        word = COMPARE if moved else NO_ACTION
-        return Verdict(word, None, tolerance, None, reasons)
-    loss = traffic_loss(measure, reference, current, policy.new_traffic_share)
-    scaled = 100 if measure.higher_is_better else 100 / measure.scale(reference)
-    described = (f"expected loss on the traffic {_figure(loss.value, measure)} {unit} (95% interval "
-                 f"{_figure(loss.low, measure)} to {_figure(loss.high, measure)}; new_traffic_share "
-                 f"{policy.new_traffic_share:g}) against a tolerance of {_figure(tolerance, measure)}")
-    reasons.append(described)
-    gain = None if point_value is None else max(loss.value, 0.0) * scaled * point_value
-    if unseen_share > policy.tolerance:
-        return Verdict(URGENT, loss, tolerance, gain, reasons)
-    if loss.low > URGENT_TIMES * tolerance:
-        reasons.append(f"even the interval's low end is more than {URGENT_TIMES} tolerances: the model is "
-                       "measurably broken on the new rows")
-        return Verdict(URGENT, loss, tolerance, gain, reasons)
-    if loss.value <= tolerance:
-        reasons.append("within the tolerance: the model has not lost enough to call for a comparison (a gain an "
-                       "update would get from more data alone is not seen here: docs/CHECK.md)")
-        return Verdict(NO_ACTION, loss, tolerance, gain, reasons)
-    if point_value is None or cost is None:
-        why = ("compare.point_value is not set: any loss beyond the tolerance is worth a comparison"
-               if point_value is None else "no earlier comparison's cost is recorded to weigh it against")
-        reasons.append(why)
-        return Verdict(COMPARE, loss, tolerance, gain, reasons)
+        if not (moved or underfit):
+            return Verdict(NO_ACTION, None, tolerance, None, reasons)
+        return _worth(measure, None, tolerance, reasons, None, cost, point_value, None)
+    beyond = loss is not None and loss.value > tolerance and loss.low > 0
+    if not (beyond or underfit):
+        if loss is not None and loss.value > tolerance:
+            reasons.append("the loss is beyond the tolerance, but its interval reaches zero: the new rows cannot "
+                           "tell it from noise")
+        else:
+            reasons.append("within the tolerance: the model has not lost enough to call for a comparison")
+        return Verdict(NO_ACTION, loss, tolerance, None, reasons)
+    points = max(loss.value, 0.0) if beyond else None
+    return _worth(measure, loss, tolerance, reasons, points, cost, point_value, reference)
+
+
+def _best(forecasts: Sequence[Forecast], measure: Measure) -> Forecast | None:
+    return max(forecasts, key=lambda f: f.gain.value) if forecasts else None
+
+
+def _by_forecast(measure: Measure, loss: Estimate | None, tolerance: float, policy: CompareParams,
+                 reasons: list[str], forecasts: Sequence[Forecast], cost: Cost | None,
+                 point_value: float | None) -> Verdict:
+    """The verdict read from the forecasts: the best option's gain against the tolerance
+    (a regressor's: a share of the model's own target on the same rows), beyond the noise,
+    and worth the cost."""
+    scale = forecasts[0].kept
+    gain_tolerance = policy.tolerance * measure.scale(scale)
+    for forecast in forecasts:
+        g = forecast.gain
+        reasons.append(f"forecast for {forecast.option}: {_signed(g.value, measure)} of target (95% interval "
+                       f"{_signed(g.low, measure)} to {_signed(g.high, measure)}) against a tolerance of "
+                       f"{_figure(gain_tolerance, measure)}")
+    best = _best(forecasts, measure)
+    if best.gain.low > URGENT_TIMES * gain_tolerance:
+        reasons.append(f"even the low end of {best.option}'s forecast gain is more than {URGENT_TIMES} tolerances: "
+                       "the model is far behind what an update reaches on the new rows")
+        return Verdict(URGENT, loss, tolerance, None, reasons, best)
+    if best.gain.value <= gain_tolerance:
+        reasons.append("no option is forecast to gain more than the tolerance: keep the model")
+        return Verdict(NO_ACTION, loss, tolerance, None, reasons, best)
+    if best.gain.low <= 0:
+        reasons.append(f"{best.option}'s forecast gain cannot be told from noise on these rows (its interval "
+                       "reaches zero): more labelled rows would tell")
+        return Verdict(NO_ACTION, loss, tolerance, None, reasons, best)
+    verdict = _worth(measure, loss, tolerance, reasons, best.gain.value, cost, point_value, scale)
+    return dataclasses.replace(verdict, best=best)
+
+
+def _worth(measure: Measure, loss: Estimate | None, tolerance: float, reasons: list[str], points: float | None,
+           cost: Cost | None, point_value: float | None, scale: float | None) -> Verdict:
+    """COMPARE, unless `compare.point_value` is set and `points` (a gain, or a loss to win
+    back, in the primary figure's units) are worth less than the last comparison cost."""
+    if point_value is None or cost is None or points is None:
+        if point_value is None:
+            reasons.append("compare.point_value is not set: any gain beyond the tolerance is worth a comparison")
+        elif cost is None:
+            reasons.append("no earlier comparison's cost is recorded to weigh it against")
+        else:
+            reasons.append("no figure of the gain to weigh against the comparison's cost")
+        return Verdict(COMPARE, loss, tolerance, None, reasons)
+    scaled = 100 if measure.higher_is_better else 100 / measure.scale(scale)
+    gain = points * scaled * point_value
     worth = gain >= cost.value
-    reasons.append(f"the loss is worth {gain:.4g} {cost.metric} ({loss.value * scaled:.3g} points at "
+    reasons.append(f"the gain is worth {gain:.4g} {cost.metric} ({points * scaled:.3g} points at "
                    f"compare.point_value {point_value:g}) against {cost.value:.4g} {cost.metric} for the last "
                    f"comparison ({cost.trainings} trainings): {'worth' if worth else 'not worth'} a comparison")
     return Verdict(COMPARE if worth else NO_ACTION, loss, tolerance, gain, reasons)
+
+
+def _signed(value: float, measure: Measure) -> str:
+    return f"{value:+.4f}" if measure.higher_is_better else f"{value:+.4g}"
 
 
 def _figure(value: float, measure: Measure) -> str:

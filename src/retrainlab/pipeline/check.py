@@ -1,11 +1,19 @@
 """`retrainlab check`: has enough changed since the model was chosen to be worth a comparison?
 
-No training: the current model (the registry's champion, or what `baseline.from` names, or
-`--model`) predicts the old test set and the new rows, and retrainlab.decision.check weighs
-what it sees against params.yaml's `compare` section and the last comparison's cost. The new
-rows are the configured incremental data (the files or arrays params.yaml names; for a
-built-in source, the prepared incremental splits) or `--data PATH` (CSV, Parquet or .npz).
-Rows with a label are measured; rows without are estimated (ATC, a classifier's only).
+The current model (the registry's champion, or what `baseline.from` names, or `--model`)
+predicts the old test set and the new rows, and retrainlab.decision.check weighs what it
+sees against params.yaml's `compare` section and the last comparison's cost. The new rows
+are the configured incremental data (the files or arrays params.yaml names; for a built-in
+source, the prepared incremental splits) or `--data PATH` (CSV, Parquet or .npz).
+
+- Rows that trained the model are not new: its lineage (retrainlab.pipeline.lineage) names
+  the prepared splits that trained it, and each new row's digest is looked up in them. New
+  rows that are mostly such rows are refused in one line; a few are left out and counted.
+  Rows of the model's own held-out test splits are used, and the report says so.
+- Labelled rows are measured, and, `compare.forecast`'s options trained once on them
+  (retrainlab.pipeline.forecast), forecast what each option would gain; rows without a
+  label are estimated (ATC, a classifier's only).
+- The model's recorded training curve says whether it is underfitted.
 
 It writes reports/check.json and reports/check.md (each by rename) and logs an MLflow run
 tagged `retrainlab.role = check` with the figures and the verdict. The exit status says the
@@ -30,11 +38,13 @@ from retrainlab.base.errors import DataError, PipelineError
 from retrainlab.base.files import write_text_atomically
 from retrainlab.config import TRAIN, Params
 from retrainlab.data import NUMERIC, TEXT, Prepared, load_prepared
+from retrainlab.data.digests import file_digests, found_in, row_digests
 from retrainlab.data.sources import array_columns, read_arrays, read_table
 from retrainlab.decision import change, check, diagnostics
 from retrainlab.decision.comparison import choose_cost_metric
 from retrainlab.measure.record import StrategyRecord
 from retrainlab.measure.task import measure_of
+from retrainlab.strategies import CATALOGUE
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,36 @@ class NewRows:
     features: pd.DataFrame
     labels: pd.Series  # the rows that have one, by the features' index
     dropped: int  # rows left out: a missing or non-finite feature value
+    trained: int = 0  # rows left out: they trained the model
+    held_out: int = 0  # rows kept that are the model's own held-out test rows
+
+
+@dataclasses.dataclass(frozen=True)
+class Located:
+    """Where the model checked is, and what is known of it, before it is loaded."""
+
+    spec: str
+    folder: Path | None  # a pipeline's model folder, models/STRATEGY/seed-N
+    origin: Any  # a retrainlab.measure.record.Origin: a registered version or a file (None: a folder)
+    lineage: Any  # a retrainlab.pipeline.lineage.Lineage
+
+    @property
+    def version(self) -> str | None:
+        return self.origin.version if self.origin is not None else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    """The model checked, loaded, and what is known of it."""
+
+    bundle: Any  # a ModelBundle
+    version: str | None
+    lineage: Any  # a retrainlab.pipeline.lineage.Lineage
+    curve: list[float] | None  # its held-out primary figure on the old test rows, per epoch
+
+
+# New rows of which at least this share trained the model are refused: they are the wrong rows.
+TRAINED_REFUSED = 0.5
 
 
 def model_spec(params: Params, given: str | None) -> str:
@@ -72,25 +112,59 @@ def run_check(params: Params, root: Path = Path("."), data_path: str | None = No
     data = load_prepared(root)
     new = read_new_rows(params, data, root, data_path, use_labels)
     spec = model_spec(params, model)
-    bundle, version = _load_model(params, data, root, spec)
+    located = _locate(params, root, spec)
+    new = known_rows(new, data, located.lineage)  # before the model loads: a refusal is quick
+    checked = _load_model(located, params, data, root)
     records = _records(root)
     cost = check.comparison_cost(records, _cost_metric(params, records))
-    result = assess(bundle, data, new, params, cost, width)
-    result = {**result, "model": {"spec": spec, "version": version}, "seconds": time.perf_counter() - started}
+    forecasts, forecast_said = forecast_for(checked.bundle, data, new, params, root, records)
+    result = assess(checked.bundle, data, new, params, cost, width, forecasts, forecast_said,
+                    underfit_of(checked.curve, data, params))
+    result = {**result, "model": {"spec": spec, "version": checked.version},
+              "lineage": {"trained": list(checked.lineage.trained), "held_out": list(checked.lineage.held_out),
+                          "said": checked.lineage.said},
+              "seconds": time.perf_counter() - started}
     write_reports(root, result)
     _log_run(params, root, result)
     return result
 
 
+def forecast_for(bundle, data: Prepared, new: NewRows, params: Params, root: Path,
+                 records: dict[str, dict]) -> tuple[list[check.Forecast], str]:
+    """The forecasts of `compare.forecast`'s options on the labelled new rows, or none and why."""
+    # start-up: the trainings' modules once the model is loaded (with TensorFlow, quietly)
+    from retrainlab.pipeline import forecast as forecasts
+
+    names = forecasts.options(params)
+    if not names:
+        return [], "no option to forecast (compare.forecast is empty, or lists no option of strategies)"
+    if len(new.labels) < forecasts.MIN_ROWS:
+        return [], (f"{len(new.labels)} labelled new rows: too few to train and score a forecast (at least "
+                    f"{forecasts.MIN_ROWS}); the loss alone is weighed")
+    rows = new.features.loc[new.labels.index].assign(**{data.label: new.labels})
+    return forecasts.forecast(bundle, data, rows, params, root, records, names)
+
+
+def underfit_of(curve: list[float] | None, data: Prepared, params: Params) -> str | None:
+    if not curve:
+        return None
+    m = measure_of(data.summary.task)
+    return check.underfitted(curve, m, params.compare.tolerance * m.scale(curve[-1]))
+
+
 def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cost | None,
-           width: float = check.DEFAULT_WIDTH) -> dict[str, Any]:
+           width: float = check.DEFAULT_WIDTH, found: list[check.Forecast] = (), forecast_said: str = "",
+           underfit: str | None = None) -> dict[str, Any]:
     """The model (a ModelBundle) on the old test set and on the new rows, what changed, and
-    the verdict: what check.json holds but the model's name and the time. No file, no run."""
+    the verdict: what check.json holds but the model's name, its lineage and the time. No
+    file, no run. `found` are the forecasts (`forecast_for`), `underfit` why the model is
+    underfitted."""
     m = measure_of(data.summary.task)
     old_frame = data.frame("initial_test")
     old_y = old_frame[data.label].to_numpy()
     labelled = new.labels.index
     rows = new.features.index.get_indexer(labelled)
+    errors = {}  # a regressor's RMSE, in the label's units, beside its relative error
     if m.higher_is_better:
         old_probs = bundle.predict_proba(old_frame[data.feature_names])
         new_probs = bundle.predict_proba(new.features)
@@ -108,9 +182,13 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
             how = check.ESTIMATED
         unseen = check.unseen(list(new.labels), bundle.labels)
     else:
-        reference = check.rmse(bundle.predict(old_frame[data.feature_names]), old_y.astype(float))
+        old_predicted = bundle.predict(old_frame[data.feature_names])
+        reference = check.relative_error(old_predicted, old_y.astype(float))
+        errors["old_test"] = check.rmse(old_predicted, old_y.astype(float)).to_json()
         if len(labelled):
-            current = check.rmse(bundle.predict(new.features)[rows], new.labels.to_numpy(float))
+            new_predicted = bundle.predict(new.features)[rows]
+            current = check.relative_error(new_predicted, new.labels.to_numpy(float))
+            errors["new"] = check.rmse(new_predicted, new.labels.to_numpy(float)).to_json()
             how = check.MEASURED
         else:
             current, how = None, check.NOT_ESTIMATED
@@ -125,14 +203,18 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
     # An estimate is not a measured fall: the kinds of change read only a measured one.
     changes = change.classify(diagnosis, reference.value, current.value if how == check.MEASURED else None, m)
     verdict = check.decide(m, reference.value, current, params.compare, diagnosis, unseen, cost,
-                           params.compare.point_value)
+                           params.compare.point_value, found, underfit)
     return {
         "verdict": verdict.verdict, "exit_status": verdict.exit_status, "reasons": verdict.reasons,
         "data": {"source": new.shown, "rows": len(new.features), "labelled_rows": len(labelled),
-                 "dropped_rows": new.dropped},
-        "task": m.task, "figure": m.primary,
+                 "dropped_rows": new.dropped, "trained_rows": new.trained, "held_out_rows": new.held_out},
+        "task": m.task, "figure": FIGURES[m.task],
         "old_test": {"rows": len(old_frame), **reference.to_json()},
         "new": {"how": how, **(current.to_json() if current else {})},
+        "rmse": errors or None,
+        "forecast": {"options": [f.to_json() for f in found], "said": forecast_said,
+                     "best": verdict.best.option if verdict.best else None},
+        "underfitted": underfit,
         "loss_on_traffic": verdict.loss.to_json() if verdict.loss else None,
         "tolerance": verdict.tolerance, "new_traffic_share": params.compare.new_traffic_share,
         "unseen_class_share": unseen,
@@ -145,10 +227,15 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
     }
 
 
+# What the check compares across the old test set and the new rows, by task.
+FIGURES = {"classification": "acc", "regression": "relative_error"}
+
 LIMITS = {
     "classification": ("Without labels the accuracy is estimated from the model's confidences (ATC): a change in "
                        "what the labels mean (concept drift) leaves them unchanged, so the estimate cannot see it."),
-    "regression": ("A regressor's error is not estimated without labels: without them only its inputs' drift is "
+    "regression": ("A regressor's error is compared across sets as its relative error (RMSE over the RMSE of "
+                   "predicting the rows' own mean, sqrt(1 - R²)), since labels that spread wider make any model's "
+                   "RMSE larger. It is not estimated without labels: without them only its inputs' drift is "
                    "reported."),
 }
 
@@ -157,26 +244,103 @@ def _same(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
     return np.array([str(p) == str(a) for p, a in zip(predicted, actual)], dtype=bool)
 
 
-def _load_model(params: Params, data: Prepared, root: Path, spec: str):
-    """The model `spec` names, adopted for the data as a baseline would be (a registry URI, a
-    .keras file, or a pipeline's model folder models/STRATEGY/seed-N); and its version."""
-    console.load_tensorflow()  # first, so that it loads without its start-up notices
-    # start-up: TensorFlow and MLflow load only once the data has been read and checked
-    from retrainlab.models.brought import check_bundle_task, check_columns
-    from retrainlab.models.bundle import ModelBundle
+def _locate(params: Params, root: Path, spec: str) -> Located:
+    """Where the model `spec` names is (a registry URI, a .keras file, or a pipeline's model
+    folder models/STRATEGY/seed-N), and which rows trained it: no TensorFlow yet."""
+    # start-up: MLflow only for a registry URI, and only once the new rows have been read
+    from retrainlab.pipeline import lineage as lineages
     from retrainlab.pipeline import origin as origins
-    from retrainlab.pipeline import user_model
 
     folder = root / spec
     if folder.is_dir() and (folder / "meta.json").is_file():  # a pipeline output: models/STRATEGY/seed-N
-        bundle = ModelBundle.load(folder)
-        check_columns(bundle, data, spec)
-        check_bundle_task(bundle, data, spec)
-        return bundle, None
+        strategy = folder.parent.name
+        lineage = (lineages.of_folder(strategy, params.baseline.from_) if strategy in CATALOGUE
+                   else lineages.unknown(spec))
+        return Located(spec, folder, None, lineage)
     chosen = dataclasses.replace(params, baseline=dataclasses.replace(params.baseline, from_=spec))
     chosen.baseline.check()
     where = origins.resolve(chosen, root)
-    return user_model.load(where, data, chosen, root), where.version
+    if where.kind != "registry":
+        return Located(spec, None, where, lineages.unknown(spec))
+    # start-up: the registry's client only for a registered model
+    from mlflow.tracking import MlflowClient
+
+    return Located(spec, None, where, lineages.of_version(MlflowClient(), where.name, where.version, root))
+
+
+def _load_model(located: Located, params: Params, data: Prepared, root: Path) -> Checked:
+    """The model, adopted for the data as a baseline would be, and its held-out curve."""
+    console.load_tensorflow()  # first, so that it loads without its start-up notices
+    # start-up: TensorFlow loads only once the data has been read and checked
+    from retrainlab.models.brought import check_bundle_task, check_columns
+    from retrainlab.models.bundle import ModelBundle
+    from retrainlab.pipeline import user_model
+
+    if located.folder is not None:
+        bundle = ModelBundle.load(located.folder)
+        check_columns(bundle, data, located.spec)
+        check_bundle_task(bundle, data, located.spec)
+        strategy = located.folder.parent.name
+        curve = _folder_curve(root, strategy, data) if strategy in CATALOGUE else None
+        return Checked(bundle, None, located.lineage, curve)
+    chosen = dataclasses.replace(params, baseline=dataclasses.replace(params.baseline, from_=located.spec))
+    bundle = user_model.load(located.origin, data, chosen, root)
+    if located.origin.kind != "registry":
+        return Checked(bundle, None, located.lineage, None)
+    # start-up: the registry's client only for a registered model
+    from mlflow.tracking import MlflowClient
+
+    from retrainlab.tracking import store
+
+    curve = _run_curve(MlflowClient(), located.origin.run_id, store.CURVE_PREFIX + _curve_name(data))
+    return Checked(bundle, located.version, located.lineage, curve)
+
+
+def _folder_curve(root: Path, strategy: str, data: Prepared) -> list[float] | None:
+    """The strategy's held-out curve as its step wrote it (plots/STRATEGY.csv: the mean over its seeds)."""
+    path = root / layout.curves_path(strategy)
+    column = _curve_name(data)
+    try:
+        curves = pd.read_csv(path)
+    except (OSError, ValueError):
+        return None
+    return curves[column].astype(float).tolist() if column in curves.columns else None
+
+
+def _run_curve(client, run_id: str | None, metric: str) -> list[float] | None:
+    """The held-out curve its step logged on the version's run (the mean over its seeds)."""
+    if not run_id:
+        return None
+    history = client.get_metric_history(run_id, metric)
+    return [h.value for h in sorted(history, key=lambda h: h.step)] or None
+
+
+def _curve_name(data: Prepared) -> str:
+    return f"held_out_{measure_of(data.summary.task).old}"
+
+
+def known_rows(new: NewRows, data: Prepared, lineage) -> NewRows:
+    """The new rows less those that trained the model, and how many of the rest are its own
+    held-out test rows. Rows that are mostly the model's training rows are refused: they are
+    not what the check measures a model on."""
+    if not lineage.known:
+        return new
+    digests = row_digests(new.features, data.features)
+    trained = np.zeros(len(digests), dtype=bool)
+    for split in lineage.trained:
+        trained |= found_in(digests, file_digests(data.path(split), data.features))
+    held = np.zeros(len(digests), dtype=bool)
+    for split in lineage.held_out:
+        held |= found_in(digests, file_digests(data.path(split), data.features))
+    count = int(trained.sum())
+    if count and count >= TRAINED_REFUSED * len(digests):
+        splits = ", ".join(str(layout.split_path(s)) for s in lineage.trained)
+        raise DataError(f"{new.shown}: {count} of its {len(digests)} rows trained the model ({lineage.said}: the rows "
+                        f"of {splits}); a check measures a model on rows it has not seen: give the new rows with "
+                        "--data PATH")
+    keep = new.features.index[~trained]
+    return dataclasses.replace(new, features=new.features.loc[keep], labels=new.labels[new.labels.index.isin(keep)],
+                               trained=count, held_out=int((held & ~trained).sum()))
 
 
 def _records(root: Path) -> dict[str, dict]:
@@ -286,21 +450,47 @@ def write_reports(root: Path, result: dict[str, Any]) -> None:
     write_text_atomically(root / CHECK_MD, markdown(result))
 
 
+SHOWN = {"acc": "accuracy", "relative_error": "relative error (RMSE / the labels' spread)"}
+
+
 def markdown(result: dict[str, Any]) -> escape.Markdown:
-    """check.md: the verdict, the figures it weighed and what changed; user text escaped."""
-    figure, new, old = result["figure"], result["new"], result["old_test"]
+    """check.md: the verdict, the forecast, the figures it weighed and what changed; user text escaped."""
+    figure, new, old, data = SHOWN[result["figure"]], result["new"], result["old_test"], result["data"]
     parts = [
         escape.md("# Check: {}\n", result["verdict"]),
-        escape.md("Model {} (version {}); new rows: {} ({} rows, {} labelled, {} left out).\n\n",
-                  result["model"]["spec"], result["model"]["version"] or "-", result["data"]["source"],
-                  result["data"]["rows"], result["data"]["labelled_rows"], result["data"]["dropped_rows"]),
-        escape.Markdown("| figure | value | 95% interval |\n| --- | --- | --- |\n"),
+        escape.md("Model {} (version {}); new rows: {} ({} rows, {} labelled, {} left out for a missing value).\n\n",
+                  result["model"]["spec"], result["model"]["version"] or "-", data["source"],
+                  data["rows"], data["labelled_rows"], data["dropped_rows"]),
+    ]
+    if data.get("trained_rows"):
+        parts.append(escape.md("{} rows trained the model and were left out.\n\n", data["trained_rows"]))
+    if data.get("held_out_rows"):
+        parts.append(escape.md("{} of the rows are the model's own held-out test rows: the comparison measured it "
+                               "on them, so they are not new data.\n\n", data["held_out_rows"]))
+    forecast = result["forecast"]
+    if forecast["options"]:
+        parts.append(escape.Markdown("## Forecast\n\n| option | gain in target | 95% interval | CPU-seconds |\n"
+                                     "| --- | --- | --- | --- |\n"))
+        for f in forecast["options"]:
+            g = f["gain"]
+            parts.append(escape.md("| {} | {:+.4g} | {:+.4g} to {:+.4g} | {:.3g} |\n", f["option"], g["value"],
+                                   g["low"], g["high"], f["cost"].get("cpu_seconds", float("nan"))))
+        parts.append(escape.md("\n{}.\n\n", forecast["said"][:1].upper() + forecast["said"][1:]))
+    elif forecast["said"]:
+        parts.append(escape.md("No forecast: {}.\n\n", forecast["said"]))
+    parts += [
+        escape.Markdown("## Figures\n\n| figure | value | 95% interval |\n| --- | --- | --- |\n"),
         escape.md("| {} on the old test set ({} rows) | {:.4g} | {:.4g} to {:.4g} |\n", figure, old["rows"],
                   old["value"], old["low"], old["high"]),
     ]
     if "value" in new:
         parts.append(escape.md("| {} on the new rows, {} | {:.4g} | {:.4g} to {:.4g} |\n", figure, new["how"],
                                new["value"], new["low"], new["high"]))
+    for where, shown in (("old_test", "the old test set"), ("new", "the new rows")):
+        error = (result.get("rmse") or {}).get(where)
+        if error:
+            parts.append(escape.md("| RMSE on {}, in the label's units | {:.4g} | {:.4g} to {:.4g} |\n", shown,
+                                   error["value"], error["low"], error["high"]))
     loss = result["loss_on_traffic"]
     if loss:
         parts.append(escape.md("| loss on the traffic | {:.4g} | {:.4g} to {:.4g} |\n", loss["value"], loss["low"],
@@ -312,6 +502,9 @@ def markdown(result: dict[str, Any]) -> escape.Markdown:
     needed = result["labels_needed"]
     parts.append(escape.md("\nLabelled new rows needed to measure {} to within {:g} (a 95% interval that wide): "
                            "{:,}.\n\n", figure, needed["width"], needed["rows"]))
+    lineage = result.get("lineage")
+    if lineage:
+        parts.append(escape.md("Lineage: {}.\n\n", lineage["said"]))
     parts.append(escape.md("Limits: {}\n", result["limits"]))
     return escape.Markdown("").join(parts)
 
@@ -327,6 +520,8 @@ def _log_run(params: Params, root: Path, result: dict[str, Any]) -> None:
     tags = {store.TAG_ROLE: "check", store.TAG_VERDICT: result["verdict"],
             store.TAG_PREFIX + "check.model": result["model"]["spec"],
             store.TAG_PREFIX + "check.new": result["new"]["how"],
+            store.TAG_PREFIX + "check.forecast_best": result["forecast"]["best"] or "none",
+            store.TAG_PREFIX + "check.underfitted": "yes" if result["underfitted"] else "no",
             store.NOTE_TAG: escape.require_markdown(markdown(result))}  # the run's description: check.md
     with store.step_run(experiment_id, "check", None, tags, system_metrics=False):
         metrics = {"check.old": result["old_test"]["value"], "check.exit_status": result["exit_status"],
@@ -338,6 +533,10 @@ def _log_run(params: Params, root: Path, result: dict[str, Any]) -> None:
         if result["loss_on_traffic"]:
             metrics |= {f"check.loss{'' if k == 'value' else '_' + k}": v
                         for k, v in result["loss_on_traffic"].items()}
+        for found in result["forecast"]["options"]:
+            metrics |= {f"check.forecast.{found['option']}{'' if k == 'value' else '_' + k}": v
+                        for k, v in found["gain"].items()}
+        metrics["check.trained_rows"] = result["data"]["trained_rows"]
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)})
         for path in (CHECK_JSON, CHECK_MD):
             mlflow.log_artifact(str(root / path), artifact_path="check")

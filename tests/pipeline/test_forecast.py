@@ -1,0 +1,79 @@
+"""The check's forecast and the rows it may read, on the digits demo with a baseline trained
+for real (tiny params): which rows trained a pipeline model, the new rows split as prepare
+splits them, and each option trained once and scored against the model on the same rows."""
+
+import contextlib
+import io
+
+import pandas as pd
+import pytest
+
+from retrainlab import data
+from retrainlab.base.errors import DataError
+from retrainlab.pipeline import forecast, lineage
+from retrainlab.pipeline.check import known_rows, read_new_rows
+from retrainlab.training.seed import make_plan, measured_fit
+from retrainlab.training.distribute import NONE, Distribution
+
+from ..conftest import tiny
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory, request):
+    """The digits demo (three classes only the new data has), prepared, and its baseline."""
+    from retrainlab.pipeline.params import load_params
+
+    from ..conftest import PROJECT
+
+    params = tiny(load_params(PROJECT / "params.yaml"))
+    root = tmp_path_factory.mktemp("digits")
+    with contextlib.redirect_stdout(io.StringIO()):
+        data.prepare(params.data, root)
+    prepared = data.load_prepared(root)
+    plan = make_plan("baseline", prepared, params, None, 0)
+    measured_fit(plan, prepared, params, 0, Distribution(NONE))
+    return params, prepared, root, plan.bundle
+
+
+def test_rows_that_trained_a_pipeline_model_are_refused_left_out_or_said_to_be_held_out(digits):
+    params, prepared, root, _ = digits
+    trained_by = lineage.of_folder("full-retrain", "train")
+    assert trained_by.trained == ("initial_train", "incremental_train")
+    assert trained_by.held_out == ("initial_test", "incremental_test")
+    # The default new rows of a built-in source are the prepared incremental rows: three quarters trained it.
+    default = read_new_rows(params, prepared, root, None, True)
+    with pytest.raises(DataError, match=r"incremental_\*\.parquet: \d+ of its \d+ rows trained the model "
+                                        r"\(models/full-retrain was trained on this round's prepared data.*--data PATH"):
+        known_rows(default, prepared, trained_by)
+    # Its held-out rows are read, and said to be what they are.
+    prepared.frame("incremental_test").to_csv(root / "held.csv", index=False)
+    held = known_rows(read_new_rows(params, prepared, root, "held.csv", True), prepared, trained_by)
+    assert held.trained == 0 and held.held_out == prepared.rows("incremental_test") == len(held.features)
+    # A few training rows among new ones are left out and counted.
+    mixed = pd.concat([prepared.frame("incremental_test"), prepared.frame("initial_train").head(10)])
+    mixed.to_csv(root / "mixed.csv", index=False)
+    some = known_rows(read_new_rows(params, prepared, root, "mixed.csv", True), prepared, trained_by)
+    assert some.trained == 10 and len(some.features) == len(some.labels) == prepared.rows("incremental_test")
+    # The baseline trained on the old rows only: the new ones are new to it.
+    fresh = known_rows(default, prepared, lineage.of_folder("baseline", "train"))
+    assert fresh.trained == 0 and len(fresh.features) == len(default.features)
+    # A model brought from elsewhere: nothing known, nothing left out.
+    assert known_rows(default, prepared, lineage.unknown("model.keras")) == default
+
+
+def test_each_option_is_trained_once_on_the_new_rows_and_scored_with_the_model_on_the_same_rows(digits):
+    params, prepared, root, baseline = digits
+    new = read_new_rows(params, prepared, root, None, True)
+    rows = new.features.loc[new.labels.index].assign(**{prepared.label: new.labels})
+    records = {"incremental": {"per_seed": {"0": {"acc_old": 0.9, "acc_new": 0.88}, "1": {"acc_old": 0.9,
+                                                                                         "acc_new": 0.9}}}}
+    found, said = forecast.forecast(baseline, prepared, rows, params, root, records, ["incremental", "full-retrain"])
+    assert [f.option for f in found] == ["incremental", "full-retrain"]
+    for f in found:  # three classes the baseline has no output for: every option gains, beyond the noise
+        assert f.gain.low > 0 and f.gain.value > 0.05 and f.gain.value < f.gain.high, f
+        assert f.cost["cpu_seconds"] > 0 and 0 < f.kept < 1
+    # The incremental's interval is widened by its spread over the last comparison's seeds (0.007 of target).
+    assert found[0].gain.high - found[0].gain.low > found[1].gain.high - found[1].gain.low
+    n = len(rows)
+    assert f"{n - round(n * params.data.test_fraction)} of the {n} labelled new rows" in said
+    assert not list((root / ".retrainlab").glob("forecast-*"))  # the scratch folder is gone
