@@ -188,7 +188,7 @@ def mark_challenger(
         # wrote its own seeds' means before the comparison added any.
         shown = "{:.4f}" if verdict.measure.higher_is_better else "{:.6g}"
         tags |= {f"mean_{k}": shown.format(record.means[k]) for k in verdict.measure.headline if k in record.means}
-        tags |= {"mean_target": shown.format(a.target.mean), "mean_over_seeds": str(len(record.seeds))}
+        tags |= {"mean_target": shown.format(a.target.mean), "mean_over_seeds": str(a.seeds)}
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, value)
     recommended = records[verdict.recommended].version
