@@ -12,7 +12,7 @@ from retrainlab import data
 from retrainlab.base.errors import DataError
 from retrainlab.pipeline import forecast, lineage
 from retrainlab.pipeline.check import known_rows, read_new_rows
-from retrainlab.training.seed import make_plan, measured_fit
+from retrainlab.training.seed import make_plan, measured_fit, train_seed
 from retrainlab.training.distribute import NONE, Distribution
 
 from ..conftest import tiny
@@ -77,3 +77,30 @@ def test_each_option_is_trained_once_on_the_new_rows_and_scored_with_the_model_o
     n = len(rows)
     assert f"{n - round(n * params.data.test_fraction)} of the {n} labelled new rows" in said
     assert not list((root / ".retrainlab").glob("forecast-*"))  # the scratch folder is gone
+
+
+def test_a_model_stopped_while_its_held_out_curve_still_rose_is_named_underfitted_and_one_trained_well_is_not(digits):
+    """The seed article's underfitted model, trained for real: the digits baseline stopped
+    after 12 epochs at a tenth of the learning rate is still improving; trained until the
+    rows set aside stop improving, it is not."""
+    import dataclasses
+
+    import keras
+
+    from retrainlab.pipeline.check import underfit_of
+
+    params, prepared, root, _ = digits
+
+    def curve(model_params) -> list[float]:
+        history = keras.callbacks.History()
+        run = dataclasses.replace(params, model=model_params)
+        plan = make_plan("baseline", prepared, run, None, 0)
+        with contextlib.redirect_stdout(io.StringIO()):
+            train_seed(plan, prepared, run, 0, None, callbacks=[history], held_out=True)
+        return history.history["held_out_acc_old"]
+
+    short = curve(dataclasses.replace(params.model, epochs=12, learning_rate=1e-4, patience=None))
+    said = underfit_of(short, prepared, params)
+    assert said and "still improving" in said and "epochs 9 to 12" in said, short
+    trained = curve(dataclasses.replace(params.model, epochs=120, learning_rate=3e-3, patience=10))
+    assert len(trained) < 120 and underfit_of(trained, prepared, params) is None, trained
