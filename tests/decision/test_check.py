@@ -192,8 +192,15 @@ def test_a_forecast_gain_beyond_the_tolerance_and_the_noise_calls_for_a_comparis
         forecast(check.Estimate(0.03, 0.01, 0.05)), forecast(check.Estimate(0.004, -0.01, 0.02), "incremental")])
     assert found.verdict == check.COMPARE and found.best.option == "full-retrain"
     assert any("forecast for full-retrain: +0.0300" in r for r in found.reasons)
-    noisy = decide(same, forecasts=[forecast(check.Estimate(0.03, -0.002, 0.06))])
+    # Above zero at the one-sided 80% bound, though the 95% interval reaches below zero: a likely gain.
+    likely = decide(same, forecasts=[forecast(check.Estimate(0.03, -0.002, 0.06))])
+    assert likely.verdict == check.COMPARE
+    noisy = decide(same, forecasts=[forecast(check.Estimate(0.02, -0.04, 0.08))])
     assert noisy.verdict == check.NO_ACTION and "cannot be told from noise" in noisy.reasons[-1]
+    # The best forecast is noise; another option's smaller gain is likely: that one is weighed.
+    other = decide(same, forecasts=[forecast(check.Estimate(0.03, -0.06, 0.12)),
+                                    forecast(check.Estimate(0.025, 0.015, 0.035), "incremental")])
+    assert other.verdict == check.COMPARE and other.best.option == "incremental"
     small = decide(same, forecasts=[forecast(check.Estimate(0.008, 0.004, 0.012))])
     assert small.verdict == check.NO_ACTION and "no option is forecast to gain" in small.reasons[-1]
     # Classes the model cannot predict stay urgent, whatever the forecast; so does a gain far beyond the tolerance.
