@@ -259,22 +259,90 @@ def summary(rounds: list[dict]) -> dict:
 
 
 def forecast_error(rounds: list[dict]) -> dict:
-    """|forecast gain - the truth's mean gain| per option: points of accuracy for a
-    classifier, a share of the baseline's target RMSE for a regressor."""
+    """|forecast - the truth's mean gain| per option: points of accuracy for a classifier,
+    percent of the model's target RMSE for a regressor. Beside the probe (the check's
+    forecast), two forecasts that train nothing, measured on the same rounds: the model's
+    loss on the traffic taken as the gain an update would win back (what the check read
+    before; classifiers only), and no gain at all."""
     out = {}
     for task in ("classification", "regression"):
         for name in ("full-retrain", "incremental"):
-            errors = []
+            errors: dict[str, list[float]] = {"probe": [], "loss as gain": [], "no gain": []}
             for r in rounds:
                 found = next((f["gain"] for f in r["check"]["labelled"]["forecasts"] if f["option"] == name), None)
                 if r["task"] != task or found is None:
                     continue
-                scale = 100 if task == "classification" else 1 / r["baseline_target"]
-                errors.append(abs(found["value"] - r["gains"][name]["mean"]) * scale)
-            if errors:
-                out[f"{task}/{name}"] = {"rounds": len(errors), "mean_absolute_error": sum(errors) / len(errors),
-                                         "largest": max(errors)}
+                scale = 100 if task == "classification" else 100 / r["baseline_target"]
+                truth = r["gains"][name]["mean"]
+                # a classifier's loss is in points of accuracy, as its gains are; a regressor's in relative
+                # error, which no gain in RMSE is: not compared
+                loss = (r["check"]["labelled"]["loss_on_traffic"] or {}).get("value") if task == "classification" else None
+                errors["probe"].append(abs(found["value"] - truth) * scale)
+                if loss is not None:
+                    errors["loss as gain"].append(abs(loss - truth) * scale)
+                errors["no gain"].append(abs(truth) * scale)
+            for how, values in errors.items():
+                if values:
+                    out[f"{task}/{name}/{how}"] = {"rounds": len(values), "mean_absolute_error": sum(values) / len(values),
+                                                   "largest": max(values)}
     return out
+
+
+RULES = {
+    "gain above the tolerance, interval above zero": lambda g, tol: g["value"] > tol and g["low"] > 0,
+    "gain above the tolerance (the point alone)": lambda g, tol: g["value"] > tol,
+    "gain above the tolerance, one-sided 80% bound above zero (the check's)": lambda g, tol: g["value"] > tol and (
+        g["value"] - 0.8416 * (g["high"] - g["low"]) / (2 * 1.96) > 0),
+    "gain above the tolerance, interval's low end above minus the tolerance":
+        lambda g, tol: g["value"] > tol and g["low"] > -tol,
+}
+
+
+def rule_variants(rounds: list[dict]) -> dict:
+    """Misses and false alarms of other rules on the same labelled forecasts (widened as the
+    check widens them), urgent and new classes aside: what the check's rule was chosen from."""
+    from retrainlab.measure.task import measure_of
+
+    out = {}
+    for rule, alarm in RULES.items():
+        for kind in KINDS:
+            rows = [r for r in rounds if r["kind"] == kind and r["check"]["labelled"]["forecasts"]]
+            wins = [r for r in rows if r["truth"] == "win"]
+            quiet = [r for r in rows if r["truth"] == "no win"]
+
+            def says(r) -> bool:
+                a = r["check"]["labelled"]
+                if a["verdict"] == "urgent":
+                    return True
+                tol = r["tolerance"] / r["baseline_target"] * a["forecasts"][0]["kept"] \
+                    if not measure_of(r["task"]).higher_is_better else r["tolerance"]
+                return any(alarm(g, tol) for g in a["widened"].values())
+            out[f"{rule}/{kind}"] = {"wins": len(wins), "no_wins": len(quiet), "misses": sum(not says(r) for r in wins),
+                                     "false_alarms": sum(says(r) for r in quiet)}
+    # Without labels, a classifier's estimated loss (ATC): its point, or its interval too.
+    for rule, alarm in LOSS_RULES.items():
+        for kind in KINDS:
+            rows = [r for r in rounds if r["kind"] == kind and r["task"] == "classification"]
+            wins = [r for r in rows if r["truth"] == "win"]
+            quiet = [r for r in rows if r["truth"] == "no win"]
+
+            def said(r) -> bool:
+                a = r["check"]["unlabelled"]
+                return bool(a["underfit"]) or (a["loss_on_traffic"] is not None and alarm(a["loss_on_traffic"],
+                                                                                           r["tolerance"]))
+            out[f"without labels: {rule}/{kind}"] = {"wins": len(wins), "no_wins": len(quiet),
+                                                     "misses": sum(not said(r) for r in wins),
+                                                     "false_alarms": sum(said(r) for r in quiet)}
+    return out
+
+
+LOSS_RULES = {
+    "estimated loss above the tolerance, interval above zero (the check's), or underfitted":
+        lambda loss, tol: loss["value"] > tol and loss["low"] > 0,
+    "estimated loss above the tolerance (the point alone), or underfitted": lambda loss, tol: loss["value"] > tol,
+    "estimated loss above the tolerance, one-sided 80% bound above zero, or underfitted":
+        lambda loss, tol: loss["value"] > tol and loss["value"] - 0.8416 * (loss["high"] - loss["low"]) / (2 * 1.96) > 0,
+}
 
 
 def dle_error(rounds: list[dict]) -> dict:
@@ -301,25 +369,42 @@ def main() -> None:
     parser.add_argument("--truth-seeds", type=int, default=4)
     parser.add_argument("--sources", nargs="+", default=["synthetic", "friedman", "text"])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tasks-per-worker", type=int, default=4,
+                        help="rounds a worker process runs before a fresh one replaces it")
     parser.add_argument("--params", type=Path, default=PROJECT / "params.yaml")
     parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks" / "results" / "check_simulation.json")
+    parser.add_argument("--resume", type=Path, metavar="JSONL",
+                        help="keep the rounds an interrupted run finished (its .partial.jsonl) and train the rest")
+    parser.add_argument("--markdown", action="store_true", help="with --reanalyse: print docs/CHECK.md's tables")
     parser.add_argument("--reanalyse", type=Path, metavar="JSONL",
                         help="decide and summarise the rounds of an earlier run (its .partial.jsonl) again, without training")
     args = parser.parse_args()
     params = load_params(args.params)
-    if args.reanalyse:
-        rounds = [json.loads(line) for line in args.reanalyse.read_text().splitlines() if line.strip()]
+    if args.reanalyse:  # the rounds of an earlier run: its .partial.jsonl, or its result (rewritten in place)
+        text = args.reanalyse.read_text()
+        earlier = json.loads(text) if args.reanalyse.suffix == ".json" else None
+        rounds = earlier["rounds"] if earlier else [json.loads(line) for line in text.splitlines() if line.strip()]
+        for r in rounds:  # decided anew from the verdicts the check gave, not from an earlier analysis's
+            for a in r["check"].values():
+                a["verdict"] = a.get("verdict_unwidened", a["verdict"])
         decided(rounds, params.compare)
-        print(json.dumps({"summary": summary(rounds), "forecast_error": forecast_error(rounds), "dle_error": dle_error(rounds)},
-                         indent=1))
+        analysis = analyses(rounds)
+        if earlier:
+            args.reanalyse.write_text(json.dumps(earlier | analysis, indent=1, default=str) + "\n")
+        print(markdown(analysis) if args.markdown else json.dumps(analysis, indent=1))
         return
     specs = [spec for seed in args.sim_seeds for source in args.sources for spec in rounds_of(source, seed)]
     rounds: list[dict] = []
+    if args.resume:
+        rounds = [json.loads(line) for line in args.resume.read_text().splitlines() if line.strip()]
+        done = {(r["source"], r["sim_seed"], r["data_seed"]) for r in rounds}
+        specs = [s for s in specs if (s["source"], s["sim_seed"], s["data_seed"]) not in done]
+        print(f"resumed: {len(rounds)} rounds from {args.resume}, {len(specs)} to train", flush=True)
     started = time.perf_counter()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     partial = args.out.with_suffix(".partial.jsonl")  # each round as it ends, for a look before the last
-    partial.write_text("")
-    with workers.pool(args.workers, 4) as pool:
+    partial.write_text("".join(json.dumps(r, default=str) + "\n" for r in rounds))
+    with workers.pool(args.workers, args.tasks_per_worker) as pool:
         futures = [pool.submit(round_cell, spec, params, args.truth_seeds) for spec in specs]
         for i, future in enumerate(futures, 1):
             row = future.result()
@@ -333,13 +418,80 @@ def main() -> None:
                   f"{a['labelled']['today']} / {a['unlabelled']['today']} ({time.perf_counter() - started:.0f} s)",
                   flush=True)
     decided(rounds, params.compare)
+    analysis = analyses(rounds)
     result = {"compare": dataclasses.asdict(params.compare), "options": list(OPTIONS), "sim_seeds": args.sim_seeds,
               "truth_seeds": args.truth_seeds, "sources": args.sources,
-              "seconds": time.perf_counter() - started, "summary": summary(rounds),
-              "forecast_error": forecast_error(rounds), "dle_error": dle_error(rounds), "rounds": rounds}
+              "seconds": time.perf_counter() - started, **analysis, "rounds": rounds}
     args.out.write_text(json.dumps(result, indent=1, default=str) + "\n")
     partial.unlink()
-    print(json.dumps({k: result[k] for k in ("summary", "forecast_error", "dle_error")}, indent=1))
+    print(json.dumps(analysis, indent=1))
+
+
+def markdown(result: dict) -> str:
+    """docs/CHECK.md's tables, from a run's analyses."""
+    def share(n: int, of: int) -> str:
+        return f"{n} of {of} ({n / of:.0%})" if of else "-"
+
+    lines = ["| change | task | labels | rounds | an update wins | no update wins | unclear | misses | "
+             "false alarms | today's misses | today's false alarms |", "| --- " * 11 + "|"]
+    totals: dict[str, list[int]] = {}
+    for key, new in result["summary"].items():
+        kind, task, labelling, rule = key.split("/")
+        if rule != "verdict":
+            continue
+        today = result["summary"][f"{kind}/{task}/{labelling}/today"]
+        lines.append(f"| {kind.replace('_', ' ')} | {task} | {'with' if labelling == 'labelled' else 'without'} | "
+                     f"{new['rounds']} | {new['wins']} | {new['no_wins']} | {new['unclear']} | "
+                     f"{share(new['misses'], new['wins'])} | {share(new['false_alarms'], new['no_wins'])} | "
+                     f"{share(today['misses'], today['wins'])} | {share(today['false_alarms'], today['no_wins'])} |")
+        t = totals.setdefault(labelling, [0] * 6)
+        for i, v in enumerate((new["wins"], new["no_wins"], new["misses"], new["false_alarms"], today["misses"],
+                               today["false_alarms"])):
+            t[i] += v
+    for labelling, t in totals.items():
+        lines.append(f"| **all** | | {'with' if labelling == 'labelled' else 'without'} | | {t[0]} | {t[1]} | | "
+                     f"**{share(t[2], t[0])}** | **{share(t[3], t[1])}** | {share(t[4], t[0])} | {share(t[5], t[1])} |")
+    lines += ["", "| task | option | forecast | rounds | mean absolute error | largest |", "| --- " * 6 + "|"]
+    for key, e in result["forecast_error"].items():
+        task, name, how = key.split("/")
+        unit = "points" if task == "classification" else "% of the model's RMSE"
+        lines.append(f"| {task} | {name} | {how} | {e['rounds']} | {e['mean_absolute_error']:.2f} {unit} | "
+                     f"{e['largest']:.2f} |")
+    lines += ["", "| rule | change | misses | false alarms |", "| --- " * 4 + "|"]
+    for key, v in result["rule_variants"].items():
+        rule, kind = key.rsplit("/", 1)
+        if v["wins"] or v["no_wins"]:
+            lines.append(f"| {rule} | {kind.replace('_', ' ')} | {share(v['misses'], v['wins'])} | "
+                         f"{share(v['false_alarms'], v['no_wins'])} |")
+    if result["dle_error"]:
+        lines += ["", "| change | rounds | DLE's error, mean | largest | how far the true RMSE moved, mean |",
+                  "| --- " * 5 + "|"]
+        for kind, d in result["dle_error"].items():
+            lines.append(f"| {kind.replace('_', ' ')} | {d['rounds']} | {d['mean_relative_error']:.0%} | "
+                         f"{d['largest']:.0%} | {d['mean_actual_change']:.0%} |")
+    lines += ["", "| source | rounds | the check's CPU-seconds | the truth's trainings' | share |", "| --- " * 5 + "|"]
+    for source, c in result["check_cost"].items():
+        lines.append(f"| {source} | {c['rounds']} | {c['check_cpu_seconds']:.0f} | {c['truth_cpu_seconds']:.0f} | "
+                     f"{c['share']:.0%} |")
+    return "\n".join(lines)
+
+
+def analyses(rounds: list[dict]) -> dict:
+    return {"summary": summary(rounds), "forecast_error": forecast_error(rounds), "rule_variants": rule_variants(rounds),
+            "dle_error": dle_error(rounds), "check_cost": check_cost(rounds)}
+
+
+def check_cost(rounds: list[dict]) -> dict:
+    """The labelled check's CPU-seconds (its forecast's trainings included) against the
+    truth's trainings (3 options x the truth's seeds, and the model's own), per source."""
+    out = {}
+    for source in sorted({r["source"] for r in rounds}):
+        rows = [r for r in rounds if r["source"] == source]
+        check = sum(r["check"]["labelled"]["cpu_seconds"] for r in rows)
+        trained = sum(r["comparison_cpu_seconds"] for r in rows)
+        out[source] = {"rounds": len(rows), "check_cpu_seconds": check, "truth_cpu_seconds": trained,
+                       "share": check / trained}
+    return out
 
 
 if __name__ == "__main__":
