@@ -369,8 +369,6 @@ def main() -> None:
     parser.add_argument("--truth-seeds", type=int, default=4)
     parser.add_argument("--sources", nargs="+", default=["synthetic", "friedman", "text"])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--tasks-per-worker", type=int, default=4,
-                        help="rounds a worker process runs before a fresh one replaces it")
     parser.add_argument("--params", type=Path, default=PROJECT / "params.yaml")
     parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks" / "results" / "check_simulation.json")
     parser.add_argument("--resume", type=Path, metavar="JSONL",
@@ -404,7 +402,10 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     partial = args.out.with_suffix(".partial.jsonl")  # each round as it ends, for a look before the last
     partial.write_text("".join(json.dumps(r, default=str) + "\n" for r in rounds))
-    with workers.pool(args.workers, args.tasks_per_worker) as pool:
+    # Every round is submitted at once, so the workers are never replaced: a pool that replaces
+    # its workers after a number of tasks, with a backlog queued, stops scheduling on Python
+    # 3.11 to 3.13 (CPython gh-115634), and this run hung after its 8th round when it did.
+    with workers.pool(args.workers) as pool:
         futures = [pool.submit(round_cell, spec, params, args.truth_seeds) for spec in specs]
         for i, future in enumerate(futures, 1):
             row = future.result()

@@ -27,7 +27,11 @@ from retrainlab.base.errors import RetrainlabError
 @contextlib.contextmanager
 def pool(workers: int, tasks_per_worker: int | None = None) -> Iterator[concurrent.futures.ProcessPoolExecutor]:
     """`workers` processes; on an error, or Ctrl-C, in the parent they are stopped at once
-    rather than waited for. A worker that dies (out of memory, say) is one RetrainlabError."""
+    rather than waited for. A worker that dies (out of memory, say) is one RetrainlabError.
+
+    With `tasks_per_worker`, submit a task only once the last one's result is in (as the
+    decision map does): with tasks queued ahead, a worker that reaches its limit is not
+    replaced and the pool hangs on Python 3.11 to 3.13 (CPython gh-115634)."""
     executor = concurrent.futures.ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context("spawn"), initializer=_set_up,
         max_tasks_per_child=tasks_per_worker,
