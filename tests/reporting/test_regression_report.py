@@ -213,3 +213,21 @@ def test_the_strategy_step_writes_dvc_bands_for_a_regressor_and_labels_as_they_a
     assert written[plots.PREDICTED_VALUE].tolist() == pytest.approx(frame["predicted"].tolist())
     assert report.read_numbers(tmp_path, ["baseline"])["baseline"]["predicted"].tolist() == pytest.approx(
         frame["predicted"].tolist())
+
+
+def test_a_baseline_whose_held_out_curve_still_rose_is_named_underfitted_in_the_report(tmp_path):
+    records = {"baseline": classifier_record([0.80, 0.81], [0.70, 0.71]),
+               "full-retrain": classifier_record([0.90, 0.91], [0.88, 0.89], cpu=100)}
+    verdict = comparison.recommend(records, POLICY)
+    rising = pd.DataFrame({"epoch": range(1, 13), "loss": np.linspace(2, 1, 12), "accuracy": np.linspace(0.5, 0.8, 12),
+                           "held_out_acc_old": np.linspace(0.5, 0.8, 12), "held_out_acc_new": np.linspace(0.4, 0.7, 12)})
+    summary = report.write_report(tmp_path, records, verdict, DIAGNOSIS, POLICY,
+                                  {"baseline": rising, "full-retrain": curves("accuracy", "acc")})
+    text = (tmp_path / layout.REPORT_MD).read_text()
+    assert "**underfitted baseline**: its held-out acc was still improving" in text
+    assert any(reason.startswith("the baseline is underfitted") for reason in summary.reasons)
+    # A curve that flattened: nothing said.
+    flat = rising.assign(held_out_acc_old=[0.5, 0.6, 0.7, 0.75, *[0.8, 0.801, 0.799] * 2, 0.8, 0.8])
+    report.write_report(tmp_path, records, verdict, DIAGNOSIS, POLICY,
+                        {"baseline": flat, "full-retrain": curves("accuracy", "acc")})
+    assert "underfitted" not in (tmp_path / layout.REPORT_MD).read_text()

@@ -14,7 +14,7 @@ from retrainlab.base import escape, layout
 from retrainlab.base.escape import md
 from retrainlab.base.files import write_atomically, write_csv, write_text_atomically
 from retrainlab.config import CompareParams
-from retrainlab.decision import change, comparison
+from retrainlab.decision import change, check, comparison
 from retrainlab.decision.diagnosis import Diagnosis
 from retrainlab.decision.recommendation import Recommendation, write_recommendation
 from retrainlab.measure.evaluation import TEST_SETS, per_class_recall
@@ -60,6 +60,10 @@ def write_report(
     seeds = seeds or {"added": {}, "stopped": "not asked", "figures": {}}
     note = seeds_text(seeds, records)
     m = verdict.measure
+    underfit = underfitted_baseline(curves, records, m, policy)
+    if underfit:
+        described = [*described, md("**underfitted baseline**: {}. Usually calls for full-retrain, which trains "
+                                    "until the rows set aside stop improving (model.patience).", underfit)]
     confusions = {s: r.confusion for s, r in records.items() if r.confusion}
     recall = _recall_table(confusions)
     numbers = {} if m.higher_is_better else read_numbers(root, records)
@@ -73,7 +77,8 @@ def write_report(
         fallback=verdict.fallback,
         forgetting_ceiling=None if verdict.ceiling == float("inf") else verdict.ceiling,
         cost_metric=verdict.cost_metric,
-        reasons=verdict.reasons + ([note] if note else []),
+        reasons=verdict.reasons + ([note] if note else []) + ([f"the baseline is underfitted: {underfit}"]
+                                                              if underfit else []),
         changes=tuple(changes),
         checks=checked,
         seeds={k: v for k, v in seeds.items() if k != "figures"},
@@ -113,6 +118,21 @@ def write_report(
     write_recommendation(root, summary)
     write_metrics(root, comparison.metric_rows(records, verdict))
     return summary
+
+
+def underfitted_baseline(curves: Mapping[str, pd.DataFrame], records: Mapping[str, StrategyRecord], m,
+                         policy: CompareParams) -> str | None:
+    """Why the baseline is underfitted (`check.underfitted`, the check's own rule), read from
+    its held-out curve on the old test set as its step wrote it; None without such a curve
+    (a brought model taken as it is trains no epoch)."""
+    frame = curves.get(comparison.LEAVE_ALONE)
+    column = f"held_out_{m.old}"
+    if frame is None or column not in frame.columns or comparison.LEAVE_ALONE not in records:
+        return None
+    reference = records[comparison.LEAVE_ALONE].means.get(m.old)
+    if reference is None:
+        return None
+    return check.underfitted(frame[column].astype(float).tolist(), m, policy.tolerance * m.scale(reference))
 
 
 def write_metrics(root: Path, rows: Mapping[str, Mapping[str, Any]]) -> None:
