@@ -81,6 +81,11 @@ class Estimate:
 # --- the figures --------------------------------------------------------------------------
 
 
+def correct(predicted: Sequence, actual: Sequence) -> np.ndarray:
+    """Whether each predicted label is the actual one, compared as text (a CSV's "3" is the class 3)."""
+    return np.array([str(p) == str(a) for p, a in zip(predicted, actual)], dtype=bool)
+
+
 def accuracy(correct: np.ndarray) -> Estimate:
     """The share of correct rows with its exact (Clopper-Pearson) 95% interval."""
     n, k = len(correct), int(np.sum(correct))

@@ -172,10 +172,10 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
             raise PipelineError("the model predicts values that are not finite; it must not be served (retrainlab "
                                 "rollback, or promote another version)")
         names = np.asarray(bundle.labels, dtype=object)
-        old_correct = _same(names[old_probs.argmax(axis=1)], old_y)
+        old_correct = check.correct(names[old_probs.argmax(axis=1)], old_y)
         reference = check.accuracy(old_correct)
         if len(labelled):
-            current = check.accuracy(_same(names[new_probs[rows].argmax(axis=1)], new.labels.to_numpy()))
+            current = check.accuracy(check.correct(names[new_probs[rows].argmax(axis=1)], new.labels.to_numpy()))
             how = check.MEASURED
         else:
             current = check.atc(check.confidence(old_probs), old_correct, check.confidence(new_probs))
@@ -238,10 +238,6 @@ LIMITS = {
                    "RMSE larger. It is not estimated without labels: without them only its inputs' drift is "
                    "reported."),
 }
-
-
-def _same(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
-    return np.array([str(p) == str(a) for p, a in zip(predicted, actual)], dtype=bool)
 
 
 def _locate(params: Params, root: Path, spec: str) -> Located:

@@ -117,7 +117,7 @@ def per_row(bundle, frame: pd.DataFrame, label: str, m) -> np.ndarray:
     """Each row's score: whether it is predicted right (a classifier), or its squared error."""
     if m.higher_is_better:
         predicted = bundle.predict_labels(frame)
-        return np.array([str(p) == str(a) for p, a in zip(predicted, frame[label])], dtype=float)
+        return check.correct(predicted, frame[label]).astype(float)
     return (bundle.predict(frame) - frame[label].to_numpy(float)) ** 2
 
 

@@ -319,24 +319,34 @@ def sampled_rows(data, rows: Sequence[Rows], seed: int) -> Iterator[list[Path]]:
 def write_sample(source: Path, target: Path, rows: int, rng: np.random.Generator) -> None:
     """Write a uniform sample without replacement of `rows` of `source`'s rows, in file
     order. Memory: the sample's row numbers and one piece of the file."""
-    write_rows(source, target, np.sort(rng.choice(file_rows(source), size=rows, replace=False)))
-
-
-def write_rows(source: Path, target: Path, chosen: np.ndarray) -> None:
-    """Write the rows of `source` numbered `chosen` (sorted), in file order."""
+    chosen = np.sort(rng.choice(file_rows(source), size=rows, replace=False))
     schema = pq.read_schema(source)
     with pq.ParquetWriter(target, schema) as writer:
-        for piece in _chosen_pieces(source, schema.names, chosen):
-            writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
+        start = 0
+        for piece in pieces(source, schema.names):
+            lo, hi = np.searchsorted(chosen, [start, start + len(piece)])
+            if hi > lo:
+                table = pa.Table.from_pandas(piece.iloc[chosen[lo:hi] - start], schema=schema, preserve_index=False)
+                writer.write_table(table)
+            start += len(piece)
 
 
-def _chosen_pieces(source: Path, columns: Sequence[str], chosen: np.ndarray) -> Iterator[pd.DataFrame]:
-    start = 0
-    for piece in pieces(source, columns):
-        lo, hi = np.searchsorted(chosen, [start, start + len(piece)])
-        if hi > lo:
-            yield piece.iloc[chosen[lo:hi] - start]
-        start += len(piece)
+def split_off(source: Path, target: Path, chosen: np.ndarray) -> list[pd.DataFrame]:
+    """Write the rows of `source` not numbered `chosen` (sorted) to `target`, in file order,
+    and return the chosen ones: one read of the file."""
+    schema = pq.read_schema(source)
+    chosen_pieces, start = [], 0
+    with pq.ParquetWriter(target, schema) as writer:
+        for piece in pieces(source, schema.names):
+            lo, hi = np.searchsorted(chosen, [start, start + len(piece)])
+            picked = np.zeros(len(piece), dtype=bool)
+            picked[chosen[lo:hi] - start] = True
+            if picked.any():
+                chosen_pieces.append(piece[picked])
+            if not picked.all():
+                writer.write_table(pa.Table.from_pandas(piece[~picked], schema=schema, preserve_index=False))
+            start += len(piece)
+    return chosen_pieces
 
 
 VALIDATION_ROWS = 20_000  # the most training rows set aside for early stopping: its loss is steady well before
@@ -361,10 +371,8 @@ def set_aside(data, paths: list[Path], stopping, seed: int) -> Iterator[tuple[li
             count = min(rows - 1, round(wanted * rows / sum(sizes))) if rows > 1 else 0
             chosen = np.sort(rng.choice(rows, size=count, replace=False))
             rest = Path(scratch) / f"{i}-{path.name}"
-            write_rows(path, rest, np.setdiff1d(np.arange(rows), chosen, assume_unique=True))
+            aside.extend(split_off(path, rest, chosen))
             kept.append(rest)
-            names = pq.read_schema(path).names
-            aside.extend(_chosen_pieces(path, names, chosen))
         frame = pd.concat(aside, ignore_index=True) if aside else None
         if frame is None or frame.empty:  # too few rows to set any aside: every epoch, as without it
             yield paths, None
