@@ -179,3 +179,68 @@ def test_a_directory_given_as_a_data_file_is_named(tmp_path, key):
     params = DataParams(source="files", files=FilesParams(files["initial"], files["incremental"], "y"))
     message = rf"^data/raw: is a directory; set data\.files\.{key} to a \.csv or \.parquet file$"
     refused(tmp_path, message, params=params)
+
+
+# --- one rule for a value read from a file (retrainlab.data.values) ----------------------
+
+
+def test_labels_that_differ_only_by_surrounding_spaces_are_one_class_and_said_to_be(tmp_path, caplog):
+    """Before: 'yes ' and ' no' were new classes, the output layer grew to 4 units, without a word."""
+    caplog.set_level(logging.INFO, logger="retrainlab")
+    summary = prepare(tmp_path, labelled(["yes", "no"] * 15), labelled(["yes ", " no"] * 10, seed=1))
+    assert summary["new_classes"] == []
+    assert data.load_prepared(tmp_path).classes(*layout.SPLITS) == ["no", "yes"]
+    note = summary["label_cleaning"]
+    assert note.startswith("2 labels differ from others only by surrounding spaces: merged")
+    assert "' no' as 'no'" in note and note in caplog.text
+
+
+def test_a_whole_number_written_with_decimals_is_that_number_among_text_labels(tmp_path):
+    """Before: the new classes were ['0', '1.0', 'yes'], though the README says 1.0 and 1 are one class."""
+    summary = prepare(tmp_path, labelled([0, 1] * 15), labelled(["1.0", "0", "yes"] * 10, seed=1))
+    assert summary["new_classes"] == ["yes"]
+    assert data.load_prepared(tmp_path).classes(*layout.SPLITS) == ["0", "1", "yes"]
+
+
+def test_a_blank_label_is_a_missing_one(tmp_path):
+    summary = prepare(tmp_path, labelled(["p", "q"] * 15), labelled(["p", "q", "   "] * 10, seed=1))
+    assert summary["cleaning"]["incremental"]["dropped_unlabelled"] == 10
+
+
+def test_numbers_written_with_a_decimal_comma_are_numbers_and_said_to_be(tmp_path, caplog):
+    """Before: a ';' file written with decimal=',' had one category per number, without a warning."""
+    caplog.set_level(logging.INFO, logger="retrainlab")
+    initial = good().assign(age=lambda f: f["age"] + 0.25)
+    (tmp_path / "initial.csv").write_text(initial.to_csv(index=False, sep=";", decimal=","))
+    good(seed=1).to_csv(tmp_path / "incremental.csv", index=False)
+    params = DataParams(source="files", files=FilesParams("initial.csv", "incremental.csv", "y"))
+    summary = data.prepare(params, tmp_path).to_json()
+    assert {f["name"]: f["kind"] for f in summary["features"]}["age"] == "numeric"
+    assert summary["files"]["initial.csv"] == {"format": "csv", "delimiter": ";", "decimal_comma": ["age"]}
+    assert sorted(data.load_prepared(tmp_path).x("initial_train")["age"] % 1) [0] == pytest.approx(0.25)
+    assert "numbers written with a decimal comma read as numbers (columns 'age')" in caplog.text
+
+
+def test_a_comma_that_may_separate_thousands_is_refused_naming_the_column(tmp_path):
+    initial = good().assign(age=["1,250", "12,500"] * 20)
+    (tmp_path / "initial.csv").write_text(initial.to_csv(index=False, sep=";"))
+    good(seed=1).to_csv(tmp_path / "incremental.csv", index=False)
+    params = DataParams(source="files", files=FilesParams("initial.csv", "incremental.csv", "y"))
+    refused(tmp_path, r"^initial.csv: column 'age' holds '1,250': a decimal comma or a thousands separator\? write "
+            "numbers with a decimal point", params=params)
+
+
+def test_an_empty_column_is_named_whether_listed_as_text_or_detected(tmp_path):
+    """Before: listed in data.files.text it was 'holds numbers'; detected, 'no rows left' named no column."""
+    empty = good().assign(note="")
+    for text in (["note"], None):
+        empty.to_csv(tmp_path / "initial.csv", index=False)
+        good(seed=1).assign(note="fine words").to_csv(tmp_path / "incremental.csv", index=False)
+        params = DataParams(source="files", files=FilesParams("initial.csv", "incremental.csv", "y", text=text))
+        refused(tmp_path, r"^initial.csv: column 'note' is empty in every row; fill it", params=params)
+    # Empty in the new file only: its rows are emptied, and the column is named.
+    good().assign(note="old words").to_csv(tmp_path / "initial.csv", index=False)
+    good(seed=1).assign(note=" ").to_csv(tmp_path / "incremental.csv", index=False)
+    params = DataParams(source="files", files=FilesParams("initial.csv", "incremental.csv", "y", text=["note"]))
+    refused(tmp_path, r"^incremental.csv: no rows left after dropping 0 without a label and 40 with missing, "
+            r"infinite or too large values \(data.missing: drop\): column 'note' is empty in 40 rows$", params=params)

@@ -154,6 +154,11 @@ BAD = {
     "booleans": (lambda: numbers(label=np.arange(60) % 3 == 0), REGRESSION,
                 (r"^initial\.csv: label 'y' holds 'True' \(row 1\), a boolean, not a number; data\.task: regression "
                  r"needs a number in every row")),
+    # Before: prepared, then training failed with "training diverged ... lower model.learning_rate".
+    "a label near 1e31": (lambda: numbers(label=np.linspace(1e31, 3e31, 60)), AUTO,
+                          (r"^initial\.csv: label 'y' lies up to 1e\+31 from its mean; a squared error that large "
+                           r"overflows float32, in which training computes the loss: divide the label by 1e\+19 \(or "
+                           r"another power of ten\) and read predictions in those units$")),
     "fractions as classes": (lambda: numbers(40, label=fractions()), CLASSIFICATION,
                             (r"^initial\.csv: the label 'y' is read as classes \(data\.task: classification\) and "
                              r"class 1\.1 has a single row, but its 40 distinct values look like a number to predict: "

@@ -66,8 +66,12 @@ def _log_conversions(summary: PreparedSummary) -> None:
     for name, how in (summary.files or {}).items():
         if how.get("delimiter", ",") != ",":
             log.info(f"prepare: {name}: columns separated by {how['delimiter']!r}")
-    if summary.label_conversion is not None:
-        log.info(f"prepare: labels: {summary.label_conversion}")
+        if how.get("decimal_comma"):
+            log.info(f"prepare: {name}: numbers written with a decimal comma read as numbers (columns "
+                     f"{', '.join(map(repr, how['decimal_comma']))})")
+    for note in (summary.label_conversion, summary.label_cleaning):
+        if note is not None:
+            log.info(f"prepare: labels: {note}")
     if summary.task is not None:
         log.info(f"prepare: task: {summary.task} ({summary.task_rule or 'no rule noted'})")
     for part, counts in summary.cleaning.items():

@@ -20,13 +20,12 @@ from retrainlab.base.errors import DataError
 from retrainlab.base.labels import plain
 from retrainlab.base.tasks import REGRESSION
 from retrainlab.data import task as tasks
+from retrainlab.data import values as read_values
 from retrainlab.data.text import DETECTION_RULE, looks_like_text
+from retrainlab.data.values import CATEGORICAL, FLOAT32_MAX, NUMERIC, TEXT  # TEXT: sentences, tokens
 
-NUMERIC = "numeric"
-CATEGORICAL = "categorical"
-TEXT = "text"  # sentences: tokens, not one category per value (retrainlab.data.text)
-# Training runs in float32: a larger value becomes inf there, and NaN losses after it.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+__all__ = ["CATEGORICAL", "FLOAT32_MAX", "NUMERIC", "TEXT", "Dataset", "Feature", "tidy", "check_class_counts",
+           "encode_labels", "plain"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,12 +93,18 @@ def tidy(
         if column not in feature_names:
             raise DataError(f"parameter 'data.files.text' lists '{column}', which is not a feature column; "
                             "list text columns among the features")
+    _check_not_empty(initial[feature_names], names[0])
     kinds = tuple(_kind(c, initial[c], incremental[c], names) for c in feature_names)
     kinds, why = _text_kinds(kinds, initial, text, names[0])
-    cleaned, report = {}, {}
+    cleaned, report, merged = {}, {}, {}
     for name, frame in frames.items():
-        cleaned[name], report[name] = _clean(frame, kinds, label, missing, reference=initial, name=name)
+        frame_labels, changed = read_values.labels(frame[label])
+        merged.update(changed)
+        cleaned[name], report[name] = _clean(frame.assign(**{label: frame_labels}), kinds, label, missing,
+                                             reference=initial, name=name)
     cleaned, notes = _one_label_type(cleaned, label)
+    if merged:
+        notes["label_cleaning"] = read_values.merged_note(merged)
     if why:
         notes["feature_kinds"] = {"rule": DETECTION_RULE, "columns": why}
     labels = {name: frame[label] for name, frame in cleaned.items()}
@@ -114,14 +119,29 @@ def tidy(
             if notes["task"] == REGRESSION:
                 values = frame[label].to_numpy()
                 tasks.check_spread(name, label, len(values), float(np.var(values)), float(values[0]))
+                tasks.check_scale(name, label, values)
             else:
                 check_class_counts(frame[label].value_counts(), name, need_two=name == names[0], label=label)
     cleaned = {name: frame.reset_index(drop=True) for name, frame in cleaned.items()}
     return Dataset(*cleaned.values(), label, kinds, report, notes)
 
 
+def _check_not_empty(columns: pd.DataFrame, name: str) -> None:
+    """A feature column with no value in the old data is refused, naming it: nothing can be
+    learnt from it, and every row would be dropped as incomplete. (One empty in the new data
+    only is named by `_clean`, whose rows it empties.)"""
+    empty = columns.isna().all()
+    for column in columns.columns:
+        values = columns[column]
+        if not empty[column] and read_values.holds_text(values):
+            empty[column] = bool((values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip())).all())
+        if len(values) and empty[column]:
+            raise DataError(f"{name}: column {column!r} is empty in every row; fill it, or list the other columns "
+                            "in data.files.features")
+
+
 def _kind(column: str, old: pd.Series, new: pd.Series, names: tuple[str, str]) -> Feature:
-    kinds = [NUMERIC if _is_numeric(s) else CATEGORICAL for s in (old, new)]
+    kinds = [NUMERIC if read_values.is_numeric(s) else CATEGORICAL for s in (old, new)]
     if kinds[0] != kinds[1] and not (old.isna().all() or new.isna().all()):
         text = {NUMERIC: "numeric", CATEGORICAL: "text"}
         raise DataError(
@@ -162,12 +182,8 @@ def _clean(
     numeric = [f.name for f in features if f.kind == NUMERIC]
     categorical = [f.name for f in features if f.kind == CATEGORICAL]
     text = [f.name for f in features if f.kind == TEXT]
-    values, too_large = _trainable_numbers(frame[numeric])
-    texts = frame[text].astype(object).where(frame[text].notna())
-    texts = texts.where(texts.apply(lambda c: c.astype(str).str.strip() != ""))  # an empty text is a missing one
-    parts = [pd.DataFrame(values, columns=numeric, index=frame.index),
-             frame[categorical].astype(object).where(frame[categorical].notna()), texts, frame[[label]]]
-    out = pd.concat(parts, axis=1)
+    typed, too_large = read_values.features(frame, features)
+    out = pd.concat([typed, frame[[label]]], axis=1)
     unlabelled = out[label].isna().to_numpy()
     out = out[~unlabelled]
     feature_names = [f.name for f in features]
@@ -179,32 +195,21 @@ def _clean(
         out = out[~incomplete]
     else:
         report["imputed_values"] = int(out[feature_names].isna().sum().sum())
-        usable = pd.DataFrame(_trainable_numbers(reference[numeric])[0], columns=numeric)
+        usable = pd.DataFrame(read_values.numbers(reference[numeric])[0], columns=numeric)
         out[numeric] = out[numeric].fillna(usable.median().fillna(0.0))
         modes = {c: reference[c].dropna().astype(str).mode() for c in categorical}
         out[categorical] = out[categorical].fillna({c: m.iloc[0] if len(m) else "missing" for c, m in modes.items()})
         out[text] = out[text].fillna("")  # an empty text: no tokens
     if out.empty:
+        labelled = ~unlabelled
+        why = read_values.unusable(frame[feature_names][labelled], typed[labelled])
         raise DataError(
             f"{name}: no rows left after dropping {report['dropped_unlabelled']} without a label and "
             f"{report['dropped_incomplete']} with missing, infinite or too large values (data.missing: {missing})"
+            + (f": {'; '.join(why[:3])}" if why else "")
         )
     out[categorical + text] = out[categorical + text].astype(str)
     return out, report  # indexed by the row read: the label checks name it
-
-
-def _trainable_numbers(columns: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The columns as one float64 array, NaN where a value is not a number float32 can hold;
-    and where a value was finite but too large for float32 (to count them apart from inf and NaN)."""
-    if all(_is_numeric(columns[c]) for c in columns.columns):
-        values = columns.to_numpy(dtype=np.float64, copy=True, na_value=np.nan)
-    else:  # some column holds numbers as text, or is all missing
-        values = columns.apply(lambda c: pd.to_numeric(c, errors="coerce")).to_numpy(dtype=np.float64,
-                                                                                      na_value=np.nan)
-    finite = np.isfinite(values)
-    too_large = finite & (np.abs(values) > FLOAT32_MAX)
-    values[~finite | too_large] = np.nan
-    return values, too_large
 
 
 def _one_label_type(frames: dict[str, pd.DataFrame], label: str) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
@@ -221,7 +226,7 @@ def _one_label_type(frames: dict[str, pd.DataFrame], label: str) -> tuple[dict[s
     numbers = {} if text_in else {name: pd.to_numeric(frame[label]) for name, frame in frames.items()}
     too_large = [name for name, values in numbers.items() if not _fits_int64(values)]
     if text_in or too_large:
-        labels = {name: frame[label].map(_label_text) for name, frame in frames.items()}
+        labels = {name: frame[label].map(read_values.label_text) for name, frame in frames.items()}
         notes = {"label_type": "text"}
         if too_large:
             have = "has" if len(too_large) == 1 else "have"
@@ -239,14 +244,10 @@ def _one_label_type(frames: dict[str, pd.DataFrame], label: str) -> tuple[dict[s
 
 def _label_kinds(labels: pd.Series) -> tuple[bool, bool]:
     """Whether the labels hold numbers, and whether they hold text (anything else, booleans too)."""
-    if _is_numeric(labels):
+    if read_values.is_numeric(labels):
         return True, False
-    is_number = labels.map(_is_number)
+    is_number = labels.map(read_values.is_number)
     return bool(is_number.any()), not is_number.all()
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 INT64 = np.iinfo(np.int64)
@@ -269,14 +270,6 @@ def _whole(values: pd.Series) -> bool:
     return bool(((values % 1 == 0) & (values.abs() <= 2**53)).all())
 
 
-def _label_text(value: Any) -> str:
-    # A whole number in its plain form, so 1.0 from one file matches "1" from the other; an
-    # integer with every digit (through float it would lose those beyond 2**53).
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
-        return str(int(value))
-    return str(int(value)) if _is_number(value) and float(value).is_integer() else str(value)
-
-
 def check_class_counts(counts: pd.Series, name: str, need_two: bool, label: str | None = None) -> None:
     """Rows per class (a value_counts): two classes where training needs them, two rows of each.
     Numbers the auto rule reads as a quantity (retrainlab.data.task) are said to be one."""
@@ -295,10 +288,6 @@ def check_class_counts(counts: pd.Series, name: str, need_two: bool, label: str 
             f"{name}: class {plain(lone.index[0])!r} has a single row; every class needs at least two "
             "(one to train on, one to test on)"
         )
-
-
-def _is_numeric(column: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def encode_labels(values, labels: list) -> np.ndarray:

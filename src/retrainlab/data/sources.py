@@ -25,6 +25,7 @@ from retrainlab.base.errors import DataError
 from retrainlab.config import DataParams
 from retrainlab.data.messages import as_reviews, message_pool, tweets_only
 from retrainlab.data.scenarios import apply_scenario, shift_digits, split_pool
+from retrainlab.data import values
 from retrainlab.data.schema import Dataset, tidy
 
 # --- the built-in sources -------------------------------------------------------------
@@ -187,7 +188,7 @@ def check_file(path: Path, shown: str, setting: str, source: str) -> None:
         raise DataError(f"{shown}: file not found; set {setting}")
 
 
-def read_table(path: Path, shown: str, setting: str) -> tuple[pd.DataFrame, dict[str, str]]:
+def read_table(path: Path, shown: str, setting: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read a CSV or Parquet file, and say how it was read (its format, a CSV's delimiter).
 
     `shown` is how errors name the file (the path as the user gave it), `setting` the
@@ -217,7 +218,7 @@ DELIMITERS = ",;\t|"
 SNIFFED_LINES = 20
 
 
-def _read_csv(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, str]]:
+def _read_csv(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as file:
         head = list(itertools.islice(file, SNIFFED_LINES))
     try:
@@ -226,7 +227,11 @@ def _read_csv(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, str]]:
         delimiter = ","
     # The header as written: pandas would rename a second 'x0' to 'x0.1' without a word.
     _check_unique(next(csv.reader(head, delimiter=delimiter), []), shown)
-    return pd.read_csv(path, sep=delimiter), {"format": "csv", "delimiter": delimiter}
+    frame, commas = values.decimal_commas(pd.read_csv(path, sep=delimiter), shown)
+    how: dict[str, Any] = {"format": "csv", "delimiter": delimiter}
+    if commas:
+        how["decimal_comma"] = commas
+    return frame, how
 
 
 def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
@@ -241,7 +246,7 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
     return f"not UTF-8 ({exc.reason})"
 
 
-def _read_parquet(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, str]]:
+def _read_parquet(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     schema = pq.read_schema(path)
     _check_unique(schema.names, shown)
     nested = [field for field in schema if types.is_nested(field.type)]

@@ -34,6 +34,7 @@ class PreparedSummary:
     cleaning: dict[str, dict[str, int]]  # per part: rows read, dropped, imputed, overflowed
     label_type: str | None = None  # "number" or "text"
     label_conversion: str | None = None  # why labels were compared as text
+    label_cleaning: str | None = None  # labels that differed only by surrounding spaces, merged
     files: dict[str, dict[str, Any]] | None = None  # per file: how it was read (its delimiter)
     input_shape: tuple[int, ...] | None = None  # an array's shape, per row
     inputs: dict[str, Any] | None = None  # what the data is made from (retrainlab.data.inputs)
@@ -44,7 +45,7 @@ class PreparedSummary:
     label_stats: dict[str, dict[str, float]] | None = None  # a regression label's mean, std, min, max per split
 
     # What a source may note (retrainlab.data.schema, .sources): written only when noted.
-    NOTES: ClassVar = ("label_type", "label_conversion", "files", "input_shape", "feature_kinds", "task", "task_rule",
+    NOTES: ClassVar = ("label_type", "label_conversion", "label_cleaning", "files", "input_shape", "feature_kinds", "task", "task_rule",
                        "label_stats")
 
     def to_json(self) -> dict[str, Any]:
@@ -81,6 +82,7 @@ class PreparedSummary:
             cleaning={part: dict(counts) for part, counts in raw["cleaning"].items()},
             label_type=raw.get("label_type"),
             label_conversion=raw.get("label_conversion"),
+            label_cleaning=raw.get("label_cleaning"),
             files=raw.get("files"),
             input_shape=None if shape is None else tuple(int(n) for n in shape),
             inputs=raw.get("inputs"),

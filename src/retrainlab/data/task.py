@@ -9,6 +9,8 @@ the labels they are given; a label's index is its row in the file (1 is the firs
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -85,6 +87,26 @@ def check_spread(name: str, label: str, rows: int, spread: float, value: float) 
     if rows and spread <= 0:
         raise DataError(f"{name}: label '{label}' is {value:g} in every row: nothing to predict, and R² is undefined "
                         "on it; give rows whose labels vary")
+
+
+# A regressor's loss is the squared error in the label's units, in float32 (the model scales
+# its output to them): an error beyond sqrt(3.4e38), 1.8e19, overflows. Deviations from the
+# mean up to this leave room for a first epoch's errors.
+MAX_DEVIATION = 1e18
+
+
+def check_scale(name: str, label: str, values: np.ndarray) -> None:
+    """A regression label whose values lie so far from their mean that a squared error in its
+    units overflows float32 is refused, saying why: training would fail with a loss that is
+    not finite, which no learning rate fixes."""
+    if not len(values):
+        return
+    deviation = float(np.max(np.abs(values - values.mean())))
+    if deviation > MAX_DEVIATION:
+        factor = 10 ** math.ceil(math.log10(deviation / MAX_DEVIATION * 1e6))
+        raise DataError(f"{name}: label '{label}' lies up to {deviation:.3g} from its mean; a squared error that "
+                        f"large overflows float32, in which training computes the loss: divide the label by "
+                        f"{factor:.0e} (or another power of ten) and read predictions in those units")
 
 
 def _row(values: pd.Series, at: int) -> int:
