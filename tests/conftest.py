@@ -9,6 +9,7 @@ import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import urllib.error
 import urllib.request  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -121,10 +122,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def served(root: Path, model_uri: str, rows: pd.DataFrame, tracking_uri: str) -> list[dict]:
+def served(root: Path, model_uri: str, rows: pd.DataFrame, tracking_uri: str,
+           also: tuple[dict, ...] = ()) -> list[dict] | tuple[list[dict], list[tuple[int, dict]]]:
     """`rows` sent to `mlflow models serve -m MODEL_URI` on a loopback port, as a client
-    would send them (JSON, dataframe_split); the server's predictions. The server is stopped
-    before this returns."""
+    would send them (JSON, dataframe_split); the server's predictions. With `also`, bodies
+    sent after it to the same server, and each one's HTTP status and JSON answer. The server
+    is stopped before this returns."""
     port = free_port()
     server = subprocess.Popen(
         ["mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
@@ -140,12 +143,21 @@ def served(root: Path, model_uri: str, rows: pd.DataFrame, tracking_uri: str) ->
                 assert server.poll() is None, server.stderr.read().decode()[-3000:]
                 assert time.monotonic() < deadline, "the model server did not start in 120 s"
                 time.sleep(1)
-        body = json.dumps({"dataframe_split": {"columns": list(rows.columns), "data": rows.values.tolist()}})
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", body.encode(), {"Content-Type": "application/json"}
-        )
-        return json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]
+        body = {"dataframe_split": {"columns": list(rows.columns), "data": rows.values.tolist()}}
+        predictions = _post(port, body)[1]["predictions"]
+        return (predictions, [_post(port, other) for other in also]) if also else predictions
     finally:
         server.terminate()
         server.wait(timeout=30)
         server.stderr.close()
+
+
+def _post(port: int, body: dict) -> tuple[int, dict]:
+    """A JSON body (NaN and Infinity as Python's json writes them) to /invocations: the status and the answer."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())

@@ -121,10 +121,22 @@ def test_serving_the_champion_answers_with_the_accuracy_logged_for_it(pipeline):
     logged = record.per_seed[str(record.mlflow.model_seed)]["acc_new"]
 
     test = pd.read_parquet(root / layout.split_path("incremental_test"))
-    answer = served(root, "models:/churn@champion", test[["tenure", "plan"]], f"sqlite:///{root / 'mlflow.db'}")
+    columns = ["tenure", "plan"]
+    bad = [[float("nan"), "basic"], [float("inf"), "basic"], [1e308, "basic"], [12.0, None]]
+    answer, refused = served(root, "models:/churn@champion", test[columns], f"sqlite:///{root / 'mlflow.db'}",
+                             also=tuple({"dataframe_split": {"columns": columns, "data": [row]}} for row in bad)
+                             + ({"dataframe_split": {"columns": columns, "data": []}},))
     predicted = [p["churned"] for p in answer]
     assert set(predicted) <= {"yes", "no", "paused"}
     assert np.mean(np.array(predicted) == test["churned"].to_numpy()) == pytest.approx(logged)
+    # A row training would not use gets a 400 naming the column and the value, and no stack trace
+    # (before: NaN, Infinity and 1e308 got a class; a null, TensorFlow's stack trace).
+    said = ["'tenure' is empty or NaN", "'tenure' holds inf (not finite)",
+            "'tenure' holds 1e+308 (beyond float32's range", "'plan' is empty"]
+    for (status, body), words in zip(refused, said):
+        assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE", body
+        assert words in body["message"] and "stack_trace" not in body, body
+    assert refused[-1] == (200, {"predictions": []})  # an empty request: an empty answer
 
 
 def test_an_option_taken_out_of_strategies_is_left_out_of_the_comparison(pipeline):

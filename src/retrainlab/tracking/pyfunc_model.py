@@ -21,6 +21,10 @@ from pathlib import Path
 import mlflow.artifacts
 import mlflow.pyfunc
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+from retrainlab.data import values
 
 BUNDLE_ARTIFACT = "bundle"
 MODEL_DIGEST_TAG = "retrainlab.model_sha256"
@@ -35,8 +39,31 @@ class RetrainlabModel(mlflow.pyfunc.PythonModel):
         self.bundle = ModelBundle.load(Path(context.artifacts[BUNDLE_ARTIFACT]))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        labels = self.bundle.predict_labels(model_input)
+        """Each row's label; an empty request gets an empty answer, and a row that training
+        would not use (retrainlab.data.values) an MLflow error naming the column and the value,
+        which `mlflow models serve` answers with a 400 and that one line."""
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        if frame.empty:
+            return pd.DataFrame({self.bundle.label_column: []})
+        refused = unusable_rows(frame, self.bundle.features)
+        if refused:
+            raise MlflowException(refused, error_code=INVALID_PARAMETER_VALUE)
+        labels = self.bundle.predict_labels(frame)
         return pd.DataFrame({self.bundle.label_column: list(labels)})
+
+
+def unusable_rows(frame: pd.DataFrame, features) -> str | None:
+    """Why rows of a request cannot be answered, in one line; None when every row is usable:
+    a feature column missing, or a value training would not use."""
+    absent = [f.name for f in features if f.name not in frame.columns]
+    if absent:
+        return f"no column {absent[0]!r}, which the model reads; send every feature column"
+    typed, _ = values.features(frame, features)
+    if typed.notna().all(axis=None):
+        return None
+    why = values.unusable(frame[[f.name for f in features]], typed)
+    return (f"{'; '.join(why[:3])}: training uses no such row, so the model answers none; send every feature "
+            "column filled with a number float32 holds, or a text")
 
 
 def download_model(artifact_uri: str, directory: Path) -> tuple[Path, str]:
