@@ -225,13 +225,14 @@ def decided(rounds: list[dict], policy) -> None:
         key = (r["source"], r["sim_seed"])
         spread = previous.get(key, {})
         m = measure_of(r["task"])
-        for a in r["check"].values():
+        for labelling, a in r["check"].items():
             a.setdefault("verdict_unwidened", a["verdict"])
             forecasts = [check.Forecast(f["option"], check.widened(check.Estimate(**f["gain"]), spread.get(f["option"])),
                                         f["kept"], f["how"], f["cost"]) for f in a["forecasts"]]
             current = check.Estimate(a["new"]["value"], a["new"]["low"], a["new"]["high"]) if "value" in a["new"] else None
             verdict = check.decide(m, a["old_test"]["value"], current, policy, Diagnosis.from_json(a["diagnostics"]),
-                                   a["unseen_class_share"], None, None, forecasts, a["underfit"])
+                                   a["unseen_class_share"], None, None, forecasts, a["underfit"],
+                                   measured=labelling == "labelled")
             a["verdict"] = verdict.verdict
             a["widened"] = {f.option: f.gain.to_json() for f in forecasts}
         previous[key] = {name: g["sd"] for name, g in r["gains"].items()}

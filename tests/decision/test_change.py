@@ -47,3 +47,11 @@ def test_the_check_says_whether_the_measurement_agrees():
     assert "learns the new rule best is incremental (acc_new 0.756)" in disagrees and "does not agree" in disagrees
     same = change.classify(diagnosis(size_ratio=0.02), 0.9, 0.9)
     assert change.check(same, "full-retrain", figures)[0] == "full-retrain is recommended: does not agree"
+
+
+def test_inputs_that_could_not_be_compared_are_never_evidence():
+    """Before: one new row gave 'AUC nan' as the evidence of a covariate shift (its PSI, over one row, was large)."""
+    changes = change.classify(diagnosis(domain_auc=float("nan"), psi_max=5.0), 0.9, 0.5)
+    assert [c.kind for c in changes] == [change.NOTHING]
+    assert "too few new rows to tell whether the inputs moved" in changes[0].evidence
+    assert not any("nan" in c.evidence for c in changes)

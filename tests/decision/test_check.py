@@ -55,10 +55,32 @@ def test_atc_estimates_the_accuracy_when_the_mix_of_easy_and_hard_rows_moves():
 
 
 def test_labels_needed_follow_the_normal_approximation():
-    assert check.labels_needed(ACC, 0.5, 0.05) == int(np.ceil(1.959964**2 * 0.25 / 0.025**2))
-    assert check.labels_needed(ACC, 0.9, 0.05) < check.labels_needed(ACC, None, 0.05)
-    assert check.labels_needed(ACC, 0.9, 0.02) > check.labels_needed(ACC, 0.9, 0.05)
-    assert check.labels_needed(RMSE, 1.0, 0.05) == int(np.ceil((1.959964 / 0.025) ** 2 / 2))
+    at_half = int(np.ceil(1.959964**2 * 0.25 / 0.025**2))
+    assert check.labels_needed(ACC, check.Estimate(0.5, 0.45, 0.55), 0.05) == at_half
+    precise = check.Estimate(0.9, 0.88, 0.92)
+    assert check.labels_needed(ACC, precise, 0.05) == int(np.ceil(1.959964**2 * 0.88 * 0.12 / 0.025**2))
+    assert check.labels_needed(ACC, precise, 0.05) < check.labels_needed(ACC, None, 0.05) == at_half
+    assert check.labels_needed(ACC, precise, 0.02) > check.labels_needed(ACC, precise, 0.05)
+    assert check.labels_needed(RMSE, check.Estimate(1.0, 0.9, 1.1), 0.05) == int(np.ceil((1.959964 / 0.025) ** 2 / 2))
+
+
+def test_one_labelled_row_needs_as_many_rows_as_no_estimate_and_gives_no_verdict_of_no_action():
+    """Before: one correct row gave accuracy 1, "labelled new rows needed: 1" (p(1-p) at the
+    point estimate) and "no action" though the interval's high end was 19 tolerances."""
+    one = check.accuracy(np.array([True]))
+    assert (one.low, one.high) == (pytest.approx(0.025), 1.0)
+    assert check.labels_needed(ACC, one) == check.labels_needed(ACC, None)
+    verdict = decide(one)
+    assert verdict.verdict == check.TOO_FEW and verdict.exit_status == 5
+    assert "too few labelled new rows to tell" in verdict.reasons[-1]
+    # A regressor's error from fewer than MIN_BOOTSTRAP_ROWS rows has no interval (before: 2.057 to 2.057).
+    for figure in (check.rmse(np.array([1.0]), np.array([3.057])),
+                   check.relative_error(np.array([1.0, 2.0]), np.array([3.0, 2.5]))):
+        assert (figure.low, figure.high) == (0.0, np.inf)
+    assert decide(check.relative_error(np.array([1.0]), np.array([3.0])), reference=0.3,
+                  measure=RMSE).verdict == check.TOO_FEW
+    # Enough rows, and a model that kept its figure: no action, as before.
+    assert decide(check.accuracy(np.array([True] * 450 + [False] * 50))).verdict == check.NO_ACTION
 
 
 def decide(current, reference=0.9, measure=ACC, unseen=0.0, cost=None, point_value=None, policy=POLICY, diag=None,

@@ -21,6 +21,7 @@ The kinds, and the evidence each is read from:
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 
 from retrainlab.base.kinds import (
@@ -108,6 +109,20 @@ def _error(old: float, new: float, measure: Measure) -> str:
     return f"{measure.primary.upper()} {new:.4g} on new rows against {old:.4g} on old ones{rise}, in the label's units"
 
 
+NOT_COMPARED = "the domain AUC needs at least two rows of each set, and is left out"
+
+
+def inputs_compared(diagnosis: Diagnosis) -> bool:
+    """Whether the old and new inputs could be compared at all: a domain AUC was computed."""
+    return math.isfinite(diagnosis.domain_auc)
+
+
+def inputs_moved(diagnosis: Diagnosis) -> bool:
+    """Whether the inputs moved: a classifier tells new rows from old, or a feature's PSI is
+    large; never on inputs that could not be compared (a PSI over one row is noise)."""
+    return inputs_compared(diagnosis) and (diagnosis.domain_auc >= AUC_MOVED or diagnosis.psi_max >= PSI_LARGE)
+
+
 def classify(diagnosis: Diagnosis, old: float | None, new: float | None,
              measure: Measure = CLASSIFIER) -> list[Change]:
     """The kinds of change the evidence shows, most consequential first. `old` and `new` are
@@ -115,7 +130,8 @@ def classify(diagnosis: Diagnosis, old: float | None, new: float | None,
     sets (`measure.old`, `measure.new`: accuracies, or a regressor's RMSEs)."""
     changes = []
     new_classes = list(diagnosis.new_classes)
-    moved = diagnosis.domain_auc >= AUC_MOVED or diagnosis.psi_max >= PSI_LARGE
+    moved = inputs_moved(diagnosis)
+    compared = inputs_compared(diagnosis)
     worse = fell(old, new, measure)
     accuracy = measure.higher_is_better
     if new_classes:
@@ -128,7 +144,7 @@ def classify(diagnosis: Diagnosis, old: float | None, new: float | None,
                 f"vocabulary, and {shift.oov_rows:.0%} of the new texts are mostly unknown words (vocabulary overlap "
                 f"{shift.overlap:.2f}; {shift.length_old:.1f} tokens a text before, {shift.length_new:.1f} now)"
             )))
-    if worse and not moved and not new_classes:
+    if worse and compared and not moved and not new_classes:
         wrong = (f"is wrong on {1 - new:.0%} of new rows against {1 - old:.0%} of old ones" if accuracy
                  else f"has {_error(old, new, measure)}")
         changes.append(Change(CONCEPT_DRIFT, (
@@ -151,6 +167,8 @@ def classify(diagnosis: Diagnosis, old: float | None, new: float | None,
             f"before, {target.mean_new:.4g} now; standard deviation {target.std_old:.4g} before, "
             f"{target.std_new:.4g} now"
         )))
+    if not changes and not compared:
+        changes.append(Change(NOTHING, f"too few new rows to tell whether the inputs moved: {NOT_COMPARED}"))
     if not changes:
         ratio = diagnosis.size_ratio
         kind = NOTHING if ratio < SMALL else MORE_OF_THE_SAME

@@ -50,18 +50,22 @@ import numpy as np
 from scipy import stats
 
 from retrainlab.config import CompareParams
-from retrainlab.decision.change import AUC_MOVED, PSI_LARGE, Change
+from retrainlab.decision.change import NOT_COMPARED, Change, inputs_compared, inputs_moved
 from retrainlab.decision.diagnosis import Diagnosis
 from retrainlab.measure.task import Measure
 
 NO_ACTION, COMPARE, URGENT = "no action", "compare", "urgent"
-VERDICTS = (NO_ACTION, COMPARE, URGENT)
+TOO_FEW = "too few labels"  # what would be "no action", on an interval too wide to tell it from "urgent"
+VERDICTS = (NO_ACTION, COMPARE, URGENT, TOO_FEW)
 # The exit status of `retrainlab check` for each verdict: distinct from an error's (2) and a
 # crash's (1), so that cron or a CI job can act on it.
-EXIT_STATUS = {NO_ACTION: 0, COMPARE: 3, URGENT: 4}
+EXIT_STATUS = {NO_ACTION: 0, COMPARE: 3, URGENT: 4, TOO_FEW: 5}
 URGENT_TIMES = 5  # a loss this many tolerances beyond, at its interval's low end: broken, not drifting
 MEASURED, ESTIMATED, NOT_ESTIMATED = "measured", "estimated (ATC)", "not estimated"
 BOOTSTRAP = 1000
+# Fewer labelled rows than this give a regressor's error no interval: a bootstrap over one row
+# has zero width, and over a handful it is far too narrow.
+MIN_BOOTSTRAP_ROWS = 10
 Z95 = float(stats.norm.ppf(0.975))
 DEFAULT_WIDTH = 0.05  # the interval width the labels needed are counted for: +/- 0.025
 LIKELY = 0.8  # a forecast gain counts when it is above zero at this one-sided bound (likely_above_zero)
@@ -97,6 +101,8 @@ def accuracy(correct: np.ndarray) -> Estimate:
 def rmse(predicted: np.ndarray, actual: np.ndarray, seed: int = 0) -> Estimate:
     """The root mean squared error with a bootstrap 95% interval over the rows."""
     squared = (np.asarray(predicted, float) - np.asarray(actual, float)) ** 2
+    if len(squared) < MIN_BOOTSTRAP_ROWS:
+        return Estimate(float(np.sqrt(squared.mean())), 0.0, math.inf)
     rng = np.random.default_rng(seed)
     draws = np.sqrt(squared[rng.integers(0, len(squared), (BOOTSTRAP, len(squared)))].mean(axis=1))
     return Estimate(float(np.sqrt(squared.mean())), *map(float, np.percentile(draws, [2.5, 97.5])))
@@ -107,11 +113,13 @@ def relative_error(predicted: np.ndarray, actual: np.ndarray, seed: int = 0) -> 
     no better than the mean), with a bootstrap 95% interval over the rows. It reads the same
     for a label in dollars or in cents, and for rows whose labels spread wider."""
     predicted, actual = np.asarray(predicted, float), np.asarray(actual, float)
+    point = float(_relative(predicted[None, :], actual[None, :])[0])
+    if len(actual) < MIN_BOOTSTRAP_ROWS:
+        return Estimate(point, 0.0, math.inf)
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(actual), (BOOTSTRAP, len(actual)))
     values = _relative(predicted[draws], actual[draws])
     finite = values[np.isfinite(values)]
-    point = float(_relative(predicted[None, :], actual[None, :])[0])
     if not finite.size:
         return Estimate(point, point, point)
     return Estimate(point, *map(float, np.percentile(finite, [2.5, 97.5])))
@@ -149,14 +157,17 @@ def atc(old_scores: np.ndarray, old_correct: np.ndarray, new_scores: np.ndarray,
     return Estimate(point, *map(float, np.percentile(draws, [2.5, 97.5])))
 
 
-def labels_needed(measure: Measure, value: float | None, width: float = DEFAULT_WIDTH) -> int:
+def labels_needed(measure: Measure, estimate: Estimate | None, width: float = DEFAULT_WIDTH) -> int:
     """Labelled new rows needed for a 95% interval `width` wide: for accuracy p, the normal
-    approximation's z^2 p (1 - p) / (width / 2)^2 (p unknown: 0.5, the most); for a
-    regressor's RMSE, `width` is relative (0.05: +/- 2.5% of it), with normal errors the
-    RMSE's relative standard error is 1 / sqrt(2 n)."""
+    approximation's z^2 p (1 - p) / (width / 2)^2, at the p within the estimate's own 95%
+    interval that needs the most (the one nearest 0.5; no estimate: 0.5), so that the count
+    holds wherever in its interval the accuracy is, not only at a point estimate one row can
+    put at 1; for a regressor's RMSE, `width` is relative (0.05: +/- 2.5% of it), with normal
+    errors the RMSE's relative standard error is 1 / sqrt(2 n)."""
     half = width / 2
     if measure.higher_is_better:
-        p = 0.5 if value is None else min(max(value, 0.0), 1.0)
+        p = 0.5 if estimate is None else min(max(0.5, estimate.low), estimate.high)
+        p = min(max(p, 0.0), 1.0)
         return max(1, math.ceil(Z95**2 * max(p * (1 - p), 1e-4) / half**2))
     return max(2, math.ceil((Z95 / half) ** 2 / 2))
 
@@ -290,10 +301,30 @@ def traffic_loss(measure: Measure, reference: float, current: Estimate, share: f
 
 def decide(measure: Measure, reference: float, current: Estimate | None, policy: CompareParams,
            diagnosis: Diagnosis, unseen_share: float, cost: Cost | None, point_value: float | None,
-           forecasts: Sequence[Forecast] = (), underfit: str | None = None) -> Verdict:
+           forecasts: Sequence[Forecast] = (), underfit: str | None = None, measured: bool = True) -> Verdict:
     """The verdict and its reasons, with every number it weighed (the rule: this module's
     doc). `reference` is the model's figure on the old test set and `current` on the new rows
-    (a regressor's: their relative errors)."""
+    (a regressor's: their relative errors), `measured` on labelled rows or estimated without
+    labels. Without a forecast (which measures what an update gains on the same rows), "no
+    action" on a measured loss whose interval reaches from within the tolerance to beyond
+    URGENT_TIMES tolerances is `too few labels`: the labelled rows cannot tell a model that
+    kept its figure from a broken one."""
+    verdict = _decide(measure, reference, current, policy, diagnosis, unseen_share, cost, point_value, forecasts,
+                      underfit)
+    loss = verdict.loss
+    tolerance = verdict.tolerance
+    if verdict.verdict != NO_ACTION or not measured or forecasts or loss is None or not (loss.low <= tolerance < URGENT_TIMES * tolerance < loss.high):
+        return verdict
+    reason = (f"too few labelled new rows to tell: the loss's 95% interval ({_figure(loss.low, measure)} to "
+              f"{_figure(loss.high, measure)}) reaches from within the tolerance to beyond {URGENT_TIMES} tolerances, where a "
+              "model is broken; "
+              "label more new rows (labels_needed says how many)")
+    return dataclasses.replace(verdict, verdict=TOO_FEW, reasons=[*verdict.reasons, reason])
+
+
+def _decide(measure: Measure, reference: float, current: Estimate | None, policy: CompareParams,
+            diagnosis: Diagnosis, unseen_share: float, cost: Cost | None, point_value: float | None,
+            forecasts: Sequence[Forecast], underfit: str | None) -> Verdict:
     tolerance = policy.tolerance * measure.scale(reference)
     reasons: list[str] = []
     unit = "of accuracy" if measure.higher_is_better else "of the relative error (RMSE / the labels' spread)"
@@ -316,10 +347,10 @@ def decide(measure: Measure, reference: float, current: Estimate | None, policy:
                        "measurably broken on the new rows")
         return Verdict(URGENT, loss, tolerance, None, reasons)
     if loss is None and not measure.higher_is_better:
-        moved = diagnosis.domain_auc >= AUC_MOVED or diagnosis.psi_max >= PSI_LARGE
-        reasons.append("no label-free estimate of a regressor's error: the inputs alone are weighed "
-                       f"(domain AUC {diagnosis.domain_auc:.2f}, largest PSI {diagnosis.psi_max:.2f}: "
-                       f"{'moved' if moved else 'did not move'})")
+        moved = inputs_moved(diagnosis)
+        weighed = (f"domain AUC {diagnosis.domain_auc:.2f}, largest PSI {diagnosis.psi_max:.2f}: "
+                   f"{'moved' if moved else 'did not move'}" if inputs_compared(diagnosis) else NOT_COMPARED)
+        reasons.append(f"no label-free estimate of a regressor's error: the inputs alone are weighed ({weighed})")
         if not (moved or underfit):
             return Verdict(NO_ACTION, None, tolerance, None, reasons)
         return _worth(measure, None, tolerance, reasons, None, cost, point_value, None)
