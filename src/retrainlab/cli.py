@@ -159,7 +159,8 @@ def _parser() -> argparse.ArgumentParser:
         "the new rows; with labels, train the options of compare.forecast once on part of them and forecast what "
         "each would gain; weigh that against params.yaml's compare section and the last comparison's cost, and say "
         "whether a comparison is worth running. Rows that trained the model are refused. Writes "
-        "reports/check.{md,json} and an MLflow run. Exit status: 0 no action, 3 compare, 4 urgent (2: an error).",
+        "reports/check.{md,json} and an MLflow run. Exit status: 0 no action, 3 compare, 4 urgent, 5 too few "
+        "labels to tell (2: an error).",
     )
     _add_params(checker)
     checker.add_argument("--data", metavar="PATH", help="the new rows, CSV, Parquet or .npz (default: the "
@@ -419,9 +420,13 @@ def _next_round(args: argparse.Namespace) -> None:
     from retrainlab.pipeline.rounds import next_round
 
     done = next_round(Path(args.params), Path(args.incremental))
+    known = done["rows_known"]
     print(
         f"round {done['round']}: old data {done['initial']} ({done['rows_old']} rows: the last round's old and new), "
-        f"new data {done['incremental']}, baseline {done['baseline']}; {args.params} updated"
+        f"new data {done['incremental']} ({done['rows_new']} rows"
+        + (f"; {known} of {args.incremental}'s rows are in the old data already: left out, so that no new test row "
+           "is a training row" if known else "")
+        + f"), baseline {done['baseline']}; {args.params} updated"
         + ("; the files are under DVC" if done["dvc"] else "")
     )
     print("next: dvc repro, then git add -A && git commit to keep the round")
@@ -433,6 +438,7 @@ def _promote(args: argparse.Namespace) -> None:
     from retrainlab.tracking import store
 
     params = load_params(args.params)
+    store.check_store_kept(store.project_root())  # before configure, which would make an empty one
     console.load_tensorflow()  # loading a version to measure it imports TensorFlow: without its notices
     store.configure(params.tracking.experiment)
     event = promotion.promote(params, args.version, args.force, args.reason)
@@ -489,6 +495,7 @@ def _rollback(args: argparse.Namespace) -> None:
     from retrainlab.tracking import store
 
     params = load_params(args.params)
+    store.check_store_kept(store.project_root())  # before configure, which would make an empty one
     store.configure(params.tracking.experiment)
     event = promotion.rollback(params, args.reason)
     print(

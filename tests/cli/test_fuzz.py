@@ -5,7 +5,8 @@ campaign within a minute or two) against a copy of one small project that has al
 `prepare` and a one-epoch, one-seed `baseline` with an embedded MLflow store. For each kind:
 exit status 2, exactly one line on stderr (file descriptor 2, so TensorFlow's and MLflow's
 own output counts too) that names the problem, no traceback, no new registered version, no
-run left RUNNING, and the last good outputs byte for byte as they were.
+run left RUNNING, no store made where there was none, and the last good outputs byte for
+byte as they were.
 docs/RELIABILITY.md lists the kinds and what each gets.
 """
 
@@ -182,6 +183,14 @@ def _arrays(path: Path) -> None:
     np.savez(path, x=rng.random((60, 2, 2)), y=rng.integers(0, 2, 60))
 
 
+# What `check --model` takes, as every message about a bad --model value ends.
+MODEL_FLAG_FORMS = (r"give --model a \.keras file, models:/NAME@ALIAS, models:/NAME/VERSION or a pipeline's model "
+                    r"folder \(models/STRATEGY/seed-N\)")
+# A command that reads the store, run after `rm mlflow.db` in a project whose records name runs.
+STORE_GONE = (r"^retrainlab: error: /\S+/mlflow\.db: the MLflow store is missing, but records/baseline\.json names "
+              r"runs logged to it; restore it from a backup or set MLFLOW_TRACKING_URI to the store they were logged "
+              r"to$")
+
 SEED0_MODEL = f"{layout.model_dir('baseline')}/seed-0/model.keras"
 SEED0_META = f"{layout.model_dir('baseline')}/seed-0/meta.json"
 
@@ -340,6 +349,40 @@ KINDS: dict[str, tuple[Callable[[Path], None], list[str], str]] = {
     "server bound beyond loopback": (lambda root: None, ["server", "--host", "0.0.0.0"], r"--allow-remote"),
     "server host after --": (lambda root: None, ["server", "--", "--host", "0.0.0.0"], r"'--host' after --"),
     "entry parameter without a value": (lambda root: None, ["run", "prepare", "-P", "seed"], r"KEY=VALUE"),
+    # `check --model`: a bad value is blamed on the flag, never on baseline.from
+    "check --model an alias that does not exist": (lambda root: None, ["check", "--model", "models:/nope@champion"],
+                                                   r"--model is 'models:/nope@champion', but model 'nope' has no "
+                                                   r"alias 'champion' in .*; promote a version first \(retrainlab "
+                                                   r"promote\) or give another --model$"),
+    "check --model a version that does not exist": (lambda root: None, ["check", "--model", "models:/fuzz/99"],
+                                                    r"--model is 'models:/fuzz/99', but model 'fuzz' has no version 99 "),
+    "check --model a run URI": (lambda root: None, ["check", "--model", "runs:/0123/model"],
+                                rf"--model is 'runs:/0123/model'; {MODEL_FLAG_FORMS}$"),
+    "check --model a data file": (lambda root: None, ["check", "--model", "old.csv"],
+                                  rf"--model is 'old\.csv'; {MODEL_FLAG_FORMS}$"),
+    "check --model train": (lambda root: None, ["check", "--model", "train"], rf"--model is 'train'; {MODEL_FLAG_FORMS}$"),
+    "check --model a .keras file that is not there": (lambda root: None, ["check", "--model", "gone.keras"],
+                                                      rf"gone\.keras: not found; {MODEL_FLAG_FORMS}$"),
+    "check --model a pipeline folder that is not there": (lambda root: None,
+                                                          ["check", "--model", "models/full-retrain/seed-7"],
+                                                          rf"models/full-retrain/seed-7: not found; {MODEL_FLAG_FORMS}$"),
+    "check with no --model and no champion": (lambda root: None, ["check"],
+                                              r"no --model given \(baseline\.from is train: the champion is checked\), "
+                                              r"but model 'fuzz' has no alias 'champion' in .*; promote a version "
+                                              r"first \(retrainlab promote\) or give --model$"),
+    # the MLflow store deleted: a command that reads it says so, and makes no empty one in its place
+    "the store deleted, then status": (remove("mlflow.db"), ["status"], STORE_GONE),
+    "the store deleted, then check": (remove("mlflow.db"), ["check"], STORE_GONE),
+    "the store deleted, then check --model a pipeline folder": (remove("mlflow.db"),
+                                                                ["check", "--model", "models/baseline/seed-0"], STORE_GONE),
+    "the store deleted, then promote": (remove("mlflow.db"), ["promote", "--version", "1"], STORE_GONE),
+    "the store deleted, then rollback": (remove("mlflow.db"), ["rollback"], STORE_GONE),
+    "the store deleted, then resolve-baseline": (both(remove("mlflow.db"), params(**{"baseline.from": "models:/fuzz/1"})),
+                                                 ["resolve-baseline"], STORE_GONE),
+    "the store deleted, then ui": (remove("mlflow.db"), ["ui", "--print-url"], STORE_GONE),
+    "the store deleted, then next-round": (both(remove("mlflow.db"), lambda root: rows(60, 7).to_csv(
+                                               root / "arrived.csv", index=False)),
+                                           ["next-round", "--incremental", "arrived.csv"], STORE_GONE),
 }
 
 
@@ -355,17 +398,27 @@ def _text_for_number():
 @pytest.fixture(scope="module")
 def good_project(tmp_path_factory):
     """A small project after `prepare` and a one-epoch baseline: the last good outputs."""
-    root = tmp_path_factory.mktemp("fuzz") / "project"
+    return small_project(tmp_path_factory.mktemp("fuzz") / "project", rows, GOOD_PARAMS)
+
+
+def small_project(root: Path, make_rows: Callable[[int, int], pd.DataFrame], settings: dict) -> Path:
+    """old.csv (120 rows) and new.csv (60) from `make_rows`, params.yaml from `settings`,
+    then `prepare` and `baseline`."""
     (root / ".dvc").mkdir(parents=True)
-    rows(120, 0).to_csv(root / "old.csv", index=False)
-    rows(60, 1).to_csv(root / "new.csv", index=False)
-    (root / "params.yaml").write_text(yaml.safe_dump(GOOD_PARAMS))
-    with pytest.MonkeyPatch.context() as env:  # the embedded store, whatever an earlier test exported
+    make_rows(120, 0).to_csv(root / "old.csv", index=False)
+    make_rows(60, 1).to_csv(root / "new.csv", index=False)
+    (root / "params.yaml").write_text(yaml.safe_dump(settings))
+    first_steps(root)
+    return root
+
+
+def first_steps(root: Path) -> None:
+    """`prepare` and `baseline` in `root`, logged to its embedded store whatever an earlier test exported."""
+    with pytest.MonkeyPatch.context() as env:
         env.delenv("MLFLOW_TRACKING_URI", raising=False)
         env.delenv("MLFLOW_RUN_ID", raising=False)
         for step in ("prepare", "baseline"):
             assert run_cli(root, [step]) == 0
-    return root
 
 
 def run_cli(root: Path, argv: list[str]) -> int:
@@ -400,6 +453,8 @@ def store_client(root: Path) -> MlflowClient:
 
 
 def store_state(root: Path) -> tuple[int, list[str]]:
+    if not (root / "mlflow.db").is_file():
+        return 0, []  # no store: reading one would make it (SQLite creates the file on connect)
     client = store_client(root)
     versions = len(client.search_model_versions())
     experiments = [e.experiment_id for e in client.search_experiments()]
@@ -416,6 +471,7 @@ def test_bad_input_is_refused_in_one_line_and_loses_nothing(good_project, tmp_pa
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     mutate(root)
     before, (versions_before, _) = digests(root), store_state(root)
+    had_store = (root / "mlflow.db").exists()
     capfd.readouterr()
 
     status = run_cli(root, argv)
@@ -427,6 +483,7 @@ def test_bad_input_is_refused_in_one_line_and_loses_nothing(good_project, tmp_pa
     assert lines[0].startswith("retrainlab: error: "), lines[0]
     assert __import__("re").search(message, lines[0]), lines[0]
     assert "Traceback" not in err
+    assert (root / "mlflow.db").exists() == had_store  # no empty store made where there was none
     versions_after, running = store_state(root)
     assert versions_after == versions_before
     assert running == []

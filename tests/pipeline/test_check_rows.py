@@ -7,6 +7,7 @@ import dataclasses
 import io
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from retrainlab.base.errors import DataError
@@ -46,7 +47,11 @@ def test_a_files_rows_are_typed_as_the_prepared_data_and_labelled_where_they_can
 @pytest.mark.parametrize("change, said", [
     (lambda f: f.drop(columns=["pixel_0_0"]), "week.csv: no column 'pixel_0_0', which the model reads"),
     (lambda f: f.assign(pixel_0_1="dark"), "week.csv: column 'pixel_0_1' holds 'dark' where the model reads numbers"),
-    (lambda f: f.assign(pixel_0_2=np.nan), "week.csv: no row has every feature column filled"),
+    (lambda f: f.assign(pixel_0_2=np.nan), "week.csv: no row is usable as training reads rows: column 'pixel_0_2' "
+                                           "is empty or NaN in 20 rows"),
+    # Before: every row was scored, and the model's outputs blamed: "it must not be served (retrainlab rollback ...)".
+    (lambda f: f.assign(pixel_0_2=1e39), r"week.csv: no row is usable as training reads rows: column 'pixel_0_2' "
+                                         r"holds 1e\+39 \(beyond float32's range, 3.4e\+38\) in 20 rows"),
 ])
 def test_bad_rows_are_one_line_naming_the_file_and_the_column(digits, change, said):
     params, data, root = digits
@@ -72,3 +77,33 @@ def test_an_arrays_projects_new_rows_are_its_incremental_npz_or_another(tmp_path
     np.savez(tmp_path / "wide.npz", x=rng.random((5, 5, 5)), y=rng.integers(0, 3, 5))
     with pytest.raises(DataError, match=r"wide.npz: rows have shape \(5, 5\), but the model reads \(4, 4\)"):
         read_new_rows(params, data, tmp_path, "wide.npz", True)
+
+
+def test_the_check_scores_the_rows_training_uses_and_reads_labels_as_prepare_does(tmp_path, project_params):
+    """One rule for a usable row and a label (retrainlab.data.values): before, the check scored
+    rows with an empty text (`dropped_rows: 0`) and took 'p ' for a class the model never saw."""
+    rng = np.random.default_rng(0)
+    def rows(n, seed):
+        r = np.random.default_rng(seed)
+        return pd.DataFrame({"x": r.normal(size=n), "note": r.choice(["good day", "bad day"], n),
+                             "y": r.choice(["p", "q"], n)})
+    rows(80, 0).to_csv(tmp_path / "old.csv", index=False)
+    rows(40, 1).to_csv(tmp_path / "new.csv", index=False)
+    files = dataclasses.replace(project_params.data.files, initial="old.csv", incremental="new.csv", label="y",
+                                text=["note"])
+    params = dataclasses.replace(project_params, data=dataclasses.replace(project_params.data, source="files",
+                                                                          files=files))
+    with contextlib.redirect_stdout(io.StringIO()):
+        prepare(params.data, tmp_path)
+    data = load_prepared(tmp_path)
+    week = rows(30, 2)
+    week.loc[:9, "note"] = ["", "  "] * 5
+    week["y"] = week["y"] + rng.choice(["", " "], len(week)).astype(object)
+    week.to_csv(tmp_path / "week.csv", index=False)
+    new = read_new_rows(params, data, tmp_path, "week.csv", True)
+    assert new.dropped == 10 and len(new.features) == 20
+    assert set(new.labels) <= {"p", "q"} and len(new.labels) == 20
+    week.assign(note="").to_csv(tmp_path / "week.csv", index=False)
+    with pytest.raises(DataError, match="week.csv: no row is usable as training reads rows: column 'note' is empty "
+                                        "in 30 rows"):
+        read_new_rows(params, data, tmp_path, "week.csv", True)

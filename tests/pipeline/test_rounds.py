@@ -19,13 +19,21 @@ import yaml
 from retrainlab.base import layout
 from retrainlab.data import load_prepared
 
-from ..cli.test_fuzz import GOOD_PARAMS, rows, run_cli, store_client
+from ..cli.test_fuzz import GOOD_PARAMS, copy_of, first_steps, rows, run_cli, store_client
 
 
 def listing(root: Path) -> dict[str, bytes]:
     """Every file the project has, but the MLflow store (read, not changed, by a refusal)."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file() and p.name != "mlflow.db" and "mlartifacts" not in p.parts}
+
+
+def start(root: Path, params: dict) -> None:
+    """Round 1 of the data in `root`: prepared, its baseline registered (in the project's own
+    store, whatever an earlier test exported) and made champion."""
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    first_steps(root)
+    store_client(root).set_registered_model_alias("fuzz", "champion", "1")
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +43,7 @@ def round_one(tmp_path_factory):
     root.mkdir()
     rows(120, 0).to_csv(root / "old.csv", index=False)
     rows(60, 1).to_csv(root / "new.csv", index=False)
-    (root / "params.yaml").write_text(yaml.safe_dump(GOOD_PARAMS))
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("MLFLOW_TRACKING_URI", raising=False)
-        env.delenv("MLFLOW_RUN_ID", raising=False)
-        for step in ("prepare", "baseline"):
-            assert run_cli(root, [step]) == 0
-    store_client(root).set_registered_model_alias("fuzz", "champion", "1")
+    start(root, GOOD_PARAMS)
     rows(50, 2).to_csv(root.parent / "feb.csv", index=False)
     rows(40, 3).to_csv(root.parent / "mar.csv", index=False)
     return root
@@ -49,12 +51,9 @@ def round_one(tmp_path_factory):
 
 @pytest.fixture
 def project(round_one, tmp_path, monkeypatch):
-    root = tmp_path / "project"
-    shutil.copytree(round_one, root)
+    root = copy_of(round_one, tmp_path, monkeypatch)
     for name in ("feb.csv", "mar.csv"):
         shutil.copy(round_one.parent / name, tmp_path / name)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     return root
 
 
@@ -134,3 +133,120 @@ def test_a_project_without_a_champion_has_no_next_round(project, capfd):
     said = one_line_error(capfd)
     assert "model 'fuzz' has no 'champion'" in said and "retrainlab promote" in said
     assert listing(project) == before
+
+
+# --- the arriving rows must be new: looked up by content, not by the file's name ---------------
+
+def write_rows(path: Path, frame: pd.DataFrame) -> None:
+    """`frame` written as `path`'s suffix says."""
+    if path.suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
+def new_rows(root: Path) -> pd.DataFrame:
+    return pd.read_csv(root / "new.csv")
+
+
+@pytest.mark.parametrize("given, arriving, known, of", [
+    ("new.csv", None, 60, 60),  # round 1's own new file
+    ("old.csv", None, 120, 120),
+    ("../feb.csv", lambda root: new_rows(root), 60, 60),  # a copy under another name
+    ("../feb.csv", lambda root: new_rows(root).sample(frac=1, random_state=0), 60, 60),  # the rows reordered
+    ("../feb.csv", lambda root: new_rows(root)[["city", "y", "x1", "x0"]], 60, 60),  # the columns reordered
+    ("../feb.parquet", lambda root: new_rows(root), 60, 60),  # another format
+    ("../feb.csv", lambda root: pd.concat([new_rows(root).head(30), rows(30, 2)]), 30, 60),  # half: the wrong file
+    ("../feb.csv", lambda root: pd.concat([pd.read_csv(root / "old.csv").head(30), new_rows(root).head(10),
+                                           rows(20, 2)]), 40, 60),  # rows of both files
+])
+def test_rows_the_last_round_had_already_are_refused_by_content_before_anything_changes(project, capfd, given,
+                                                                                          arriving, known, of):
+    """Before: accepted (exit 0), round 2 built with the rows in its old data and in its new
+    test rows both: its options measured on rows they trained on."""
+    if arriving is not None:
+        write_rows(project / given, arriving(project))
+    before = listing(project)
+    capfd.readouterr()
+    assert run_cli(project, ["next-round", "--incremental", given]) == 2
+    said = one_line_error(capfd)
+    assert f"{given}: {known} of its {of} rows are in round 1's data already (old.csv, new.csv)" in said
+    assert "give the rows that arrived since round 1" in said
+    assert listing(project) == before
+
+
+def test_a_header_without_rows_is_refused_before_anything_changes(project, capfd):
+    (project.parent / "feb.csv").write_text("x0,x1,city,y\n")
+    before = listing(project)
+    capfd.readouterr()
+    assert run_cli(project, ["next-round", "--incremental", "../feb.csv"]) == 2
+    assert "feb.csv: has a header but no data rows" in one_line_error(capfd)
+    assert listing(project) == before
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_few_known_rows_are_left_out_and_counted_so_no_new_test_row_is_a_training_row(project, capfd, suffix):
+    """Before: the 10 rows round 1 had were copied into round 2's new data too."""
+    fresh = rows(50, 2)
+    given = project.parent / f"feb{suffix}"
+    write_rows(given, pd.concat([fresh.head(25), new_rows(project).tail(10), fresh.tail(25)], ignore_index=True))
+    capfd.readouterr()
+    assert run_cli(project, ["next-round", "--incremental", f"../feb{suffix}"]) == 0
+    out = capfd.readouterr().out
+    assert f"new data data/raw/round-2/incremental{suffix} (50 rows; 10 of ../feb{suffix}'s rows are in the old data " \
+           "already: left out, so that no new test row is a training row)" in out
+    written = project / f"data/raw/round-2/incremental{suffix}"
+    kept = pd.read_parquet(written) if suffix == ".parquet" else pd.read_csv(written)
+    pd.testing.assert_frame_equal(kept, fresh)  # the new rows, as given, in their order
+
+    assert run_cli(project, ["prepare"]) == 0
+    data = load_prepared(project)
+    columns = ["x0", "x1", "city"]
+    trained = pd.concat([data.frame("initial_train"), data.frame("initial_test")])[columns]
+    assert len(data.frame("incremental_test")[columns].merge(trained)) == 0
+
+
+def test_new_rows_are_copied_as_given(project, capfd):
+    capfd.readouterr()
+    assert run_cli(project, ["next-round", "--incremental", "../feb.csv"]) == 0
+    assert "(50 rows), baseline" in capfd.readouterr().out
+    assert (project / "data/raw/round-2/incremental.csv").read_bytes() == (project.parent / "feb.csv").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def arrays_round_one(tmp_path_factory):
+    """Round 1 of images (.npz), prepared, its baseline the champion."""
+    root = tmp_path_factory.mktemp("array-rounds") / "project"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for name, n in (("old", 120), ("new", 60)):
+        x = rng.random((n, 2, 2))
+        np.savez(root / f"{name}.npz", x=x, y=(x[:, 0, 0] > 0.5).astype(int))
+    start(root, {**GOOD_PARAMS, "data": {"source": "arrays",
+                                         "arrays": {"initial": "old.npz", "incremental": "new.npz"}}})
+    return root
+
+
+@pytest.fixture
+def arrays_project(arrays_round_one, tmp_path, monkeypatch):
+    return copy_of(arrays_round_one, tmp_path, monkeypatch)
+
+
+def test_arrays_a_round_had_are_refused_and_a_few_left_out(arrays_project, capfd):
+    with np.load(arrays_project / "new.npz") as new:
+        x, y = new["x"], new["y"]
+    np.savez(arrays_project.parent / "copy.npz", x=x[::-1], y=y[::-1])
+    before = listing(arrays_project)
+    capfd.readouterr()
+    assert run_cli(arrays_project, ["next-round", "--incremental", "../copy.npz"]) == 2
+    assert "../copy.npz: 60 of its 60 rows are in round 1's data already (old.npz, new.npz)" in one_line_error(capfd)
+    assert listing(arrays_project) == before
+
+    fresh = np.random.default_rng(1).random((30, 2, 2))
+    np.savez(arrays_project.parent / "feb.npz", x=np.concatenate([fresh, x[:5]]),
+             y=np.concatenate([(fresh[:, 0, 0] > 0.5).astype(int), y[:5]]))
+    assert run_cli(arrays_project, ["next-round", "--incremental", "../feb.npz"]) == 0
+    assert "(30 rows; 5 of ../feb.npz's rows are in the old data already: left out" in capfd.readouterr().out
+    with np.load(arrays_project / "data/raw/round-2/incremental.npz") as kept:
+        np.testing.assert_array_equal(kept["x"], fresh)
+        assert kept["y"].dtype == y.dtype and len(kept["y"]) == 30

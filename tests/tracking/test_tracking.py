@@ -214,3 +214,46 @@ def test_a_copied_project_keeps_its_artifacts_in_its_own_tree(tmp_path, monkeypa
         monkeypatch.delenv("MLFLOW_TRACKING_URI")
         store.configure("moving", bare)
 
+
+
+def _record_naming_runs(root: Path, mlflow_section: dict | None) -> None:
+    """records/baseline.json as a strategy step leaves it, cut to the section that matters here."""
+    path = root / layout.record_path("baseline")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"strategy": "baseline", "mlflow": mlflow_section}))
+
+
+RUNS = {"experiment_id": "1", "run_id": "abc", "registered_model": "m", "model_version": 2}
+
+
+def test_a_store_the_records_name_that_is_gone_is_one_line_and_none_is_made(tmp_path, monkeypatch):
+    """After `rm mlflow.db`, a command that reads the store must not connect (SQLite would make
+    an empty file whose empty registry says 'not registered' of the versions the records name)."""
+    from retrainlab.base.errors import PipelineError
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    _record_naming_runs(tmp_path, RUNS)
+    with pytest.raises(PipelineError, match=rf"^{tmp_path}/mlflow\.db: the MLflow store is missing, but "
+                       r"records/baseline\.json names runs logged to it; restore it from a backup or set "
+                       r"MLFLOW_TRACKING_URI to the store they were logged to$"):
+        store.store_exists(tmp_path)
+    assert not (tmp_path / "mlflow.db").exists()
+
+    other = tmp_path / "elsewhere" / "team.db"  # an SQLite store named by MLFLOW_TRACKING_URI: the same
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{other}")
+    with pytest.raises(PipelineError, match=rf"^{other}: the MLflow store is missing"):
+        store.check_store_kept(tmp_path)
+    assert not other.exists()
+
+
+def test_a_project_that_logged_nothing_has_no_store_to_read_and_gets_none(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert store.store_exists(tmp_path) is False
+    _record_naming_runs(tmp_path, None)  # the decision map's records: nothing logged
+    assert store.store_exists(tmp_path) is False
+    assert not (tmp_path / "mlflow.db").exists()
+    store.configure("first", tmp_path)  # a step that logs makes it, as on a fresh project
+    assert store.store_exists(tmp_path) is True
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")  # a server's store is the server's to keep
+    _record_naming_runs(tmp_path, RUNS)
+    assert store.store_exists(tmp_path) is True

@@ -30,6 +30,7 @@ from retrainlab.config.sections import (
     TrackingParams,
     applicable,
     as_flat_dict,
+    names_model,
     require,
 )
 
@@ -38,5 +39,5 @@ __all__ = [
     "MAX_SYNTHETIC_ROWS", "MAX_UNITS", "REGISTRY_URI", "SCENARIOS", "SOURCES", "TRAIN", "ArraysParams",
     "BaselineParams", "CompareParams", "CostParams", "DataParams", "DistributeParams", "FilesParams",
     "ModelParams", "Params", "SyntheticParams", "TrackingParams", "applicable", "as_flat_dict", "build",
-    "key_of", "require", "yaml_problem",
+    "key_of", "names_model", "require", "yaml_problem",
 ]

@@ -150,6 +150,12 @@ TRAIN = "train"
 REGISTRY_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))")
 
 
+def names_model(spec: str) -> bool:
+    """Whether `spec` is written as a model of the user's, a registry URI or a .keras file:
+    what baseline.from takes besides train, and `check --model` besides a pipeline's folder."""
+    return bool(REGISTRY_URI.fullmatch(spec)) or spec.endswith(".keras")
+
+
 @dataclasses.dataclass(frozen=True)
 class BaselineParams:
     """Where the baseline comes from: trained here, a registered version, or a Keras file."""
@@ -157,8 +163,7 @@ class BaselineParams:
     from_: str = TRAIN  # `from` in params.yaml
 
     def check(self) -> None:
-        ok = self.from_ == TRAIN or REGISTRY_URI.fullmatch(self.from_) or self.from_.endswith(".keras")
-        require(bool(ok), "baseline.from",
+        require(self.from_ == TRAIN or names_model(self.from_), "baseline.from",
                  f"is {self.from_!r}; give train, models:/NAME@ALIAS, models:/NAME/VERSION or a path to a .keras file")
 
 

@@ -5,6 +5,10 @@ them (numbers as float64, anything else as text), so that a row read back from t
 CSV, from a Parquet file or from a prepared split has the same digest. The label is not
 part of it: what a model has seen is its inputs. Rows that are equal in every feature are
 one row here, as they are to the model.
+
+Rows given as new of which most are known already are the wrong rows (a file given again,
+under any name), not new rows with a few repeats: `mostly_known` is that rule, one for
+every step that looks rows up (the check, the next round).
 """
 
 from __future__ import annotations
@@ -38,3 +42,13 @@ def file_digests(path: Path, features: Sequence[Feature]) -> np.ndarray:
 def found_in(digests: np.ndarray, among: np.ndarray) -> np.ndarray:
     """Whether each of `digests` is one of `among`."""
     return np.isin(digests, among)
+
+
+# Rows given as new of which at least this share are known already are refused, not thinned.
+MOSTLY_KNOWN = 0.5
+
+
+def mostly_known(known: int, rows: int) -> bool:
+    """Whether `known` of `rows` new rows are too many to leave out and go on: the rows are
+    the wrong ones, and what would be left is not what the user meant to give."""
+    return known > 0 and known >= MOSTLY_KNOWN * rows

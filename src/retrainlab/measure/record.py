@@ -180,6 +180,19 @@ def summarize(per_seed: list[dict[str, float]]) -> tuple[dict[str, float], dict[
     return means, intervals
 
 
+def logged_record(root: Path) -> Path | None:
+    """The first record that names MLflow runs (its `mlflow` section), as a path in `root`:
+    the project's word that a tracking store holds its runs and versions. A damaged file
+    says nothing either way."""
+    for path in sorted(root.glob(layout.record_path("*").as_posix())):
+        try:
+            if json.loads(path.read_text()).get("mlflow"):
+                return path.relative_to(root)
+        except (OSError, ValueError, AttributeError):
+            continue
+    return None
+
+
 def load(root: Path, strategy: str) -> StrategyRecord:
     """A strategy's record; a missing or damaged file is a one-line error saying what to run."""
     path = layout.record_path(strategy)

@@ -34,16 +34,17 @@ import numpy as np
 import pandas as pd
 
 from retrainlab.base import console, escape, layout
-from retrainlab.base.errors import DataError, PipelineError
+from retrainlab.base.errors import DataError, ModelSourceError, PipelineError
 from retrainlab.base.files import write_text_atomically
-from retrainlab.config import TRAIN, Params
-from retrainlab.data import NUMERIC, TEXT, Prepared, load_prepared
-from retrainlab.data.digests import file_digests, found_in, row_digests
+from retrainlab.config import TRAIN, Params, names_model
+from retrainlab.data import NUMERIC, Prepared, load_prepared, values
+from retrainlab.data.digests import file_digests, found_in, mostly_known, row_digests
 from retrainlab.data.sources import array_columns, read_arrays, read_table
 from retrainlab.decision import change, check, diagnostics
 from retrainlab.decision.comparison import choose_cost_metric
 from retrainlab.measure.record import StrategyRecord
 from retrainlab.measure.task import measure_of
+from retrainlab.pipeline import origin as origins
 from retrainlab.strategies import CATALOGUE
 
 log = logging.getLogger(__name__)
@@ -90,17 +91,30 @@ class Checked:
     curve: list[float] | None  # its held-out primary figure on the old test rows, per epoch
 
 
-# New rows of which at least this share trained the model are refused: they are the wrong rows.
-TRAINED_REFUSED = 0.5
+# What `--model` takes: every message about a bad --model value ends with it.
+MODEL_FLAG = ("give --model a .keras file, models:/NAME@ALIAS, models:/NAME/VERSION or a pipeline's model folder "
+              "(models/STRATEGY/seed-N)")
 
 
-def model_spec(params: Params, given: str | None) -> str:
-    """What is checked: `--model`, else `baseline.from` where it names a model, else the champion."""
+def model_source(params: Params, given: str | None) -> origins.Source:
+    """What is checked, and where that was said, for every message about it: `--model`, else
+    `baseline.from` where it names a model, else the champion (then a message says that no
+    --model was given, not that baseline.from names the champion: it says train)."""
     if given:
-        return given
+        return origins.Source(given, f"--model is {given!r}", "give another --model", MODEL_FLAG)
     if params.baseline.from_ != TRAIN:
-        return params.baseline.from_
-    return f"models:/{params.tracking.registered_model}@{CHAMPION}"
+        return origins.of_params(params)
+    champion = f"models:/{params.tracking.registered_model}@{CHAMPION}"
+    return origins.Source(champion, "no --model given (baseline.from is train: the champion is checked)",
+                          "give --model", MODEL_FLAG)
+
+
+def pipeline_folder(folder: Path) -> bool:
+    """Whether `folder` is given as a pipeline's model folder: named models/STRATEGY/seed-N as
+    --help says, or holding a model's meta.json. Such a path that is not there is 'not found',
+    not a value of the wrong form."""
+    name = folder.name
+    return (folder / "meta.json").is_file() or (name.startswith("seed-") and name[5:].isdigit())
 
 
 def run_check(params: Params, root: Path = Path("."), data_path: str | None = None, model: str | None = None,
@@ -111,8 +125,7 @@ def run_check(params: Params, root: Path = Path("."), data_path: str | None = No
         raise DataError(f"--width is {width:g}; give the interval's width as a share in (0, 1), e.g. 0.05")
     data = load_prepared(root)
     new = read_new_rows(params, data, root, data_path, use_labels)
-    spec = model_spec(params, model)
-    located = _locate(params, root, spec)
+    located = _locate(params, root, model_source(params, model))
     new = known_rows(new, data, located.lineage)  # before the model loads: a refusal is quick
     checked = _load_model(located, params, data, root)
     records = _records(root)
@@ -120,7 +133,7 @@ def run_check(params: Params, root: Path = Path("."), data_path: str | None = No
     forecasts, forecast_said = forecast_for(checked.bundle, data, new, params, root, records)
     result = assess(checked.bundle, data, new, params, cost, width, forecasts, forecast_said,
                     underfit_of(checked.curve, data, params))
-    result = {**result, "model": {"spec": spec, "version": checked.version},
+    result = {**result, "model": {"spec": located.spec, "version": checked.version},
               "lineage": {"trained": list(checked.lineage.trained), "held_out": list(checked.lineage.held_out),
                           "said": checked.lineage.said},
               "seconds": time.perf_counter() - started}
@@ -203,7 +216,7 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
     # An estimate is not a measured fall: the kinds of change read only a measured one.
     changes = change.classify(diagnosis, reference.value, current.value if how == check.MEASURED else None, m)
     verdict = check.decide(m, reference.value, current, params.compare, diagnosis, unseen, cost,
-                           params.compare.point_value, found, underfit)
+                           params.compare.point_value, found, underfit, measured=how == check.MEASURED)
     return {
         "verdict": verdict.verdict, "exit_status": verdict.exit_status, "reasons": verdict.reasons,
         "data": {"source": new.shown, "rows": len(new.features), "labelled_rows": len(labelled),
@@ -220,7 +233,7 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
         "unseen_class_share": unseen,
         "comparison_cost": dataclasses.asdict(cost) if cost else None,
         "point_value": params.compare.point_value, "gain": verdict.gain,
-        "labels_needed": {"rows": check.labels_needed(m, current.value if current else None, width), "width": width},
+        "labels_needed": {"rows": check.labels_needed(m, current, width), "width": width},
         "changes": check.changes_in_words(changes),
         "diagnostics": diagnosis.to_json(),
         "limits": LIMITS[m.task],
@@ -240,22 +253,28 @@ LIMITS = {
 }
 
 
-def _locate(params: Params, root: Path, spec: str) -> Located:
-    """Where the model `spec` names is (a registry URI, a .keras file, or a pipeline's model
-    folder models/STRATEGY/seed-N), and which rows trained it: no TensorFlow yet."""
-    # start-up: MLflow only for a registry URI, and only once the new rows have been read
+def _locate(params: Params, root: Path, source: origins.Source) -> Located:
+    """Where the model `source` names is (a registry URI, a .keras file, or a pipeline's model
+    folder models/STRATEGY/seed-N), and which rows trained it: no TensorFlow yet. The store
+    the project's records name must be there whatever the model: the check's run would
+    otherwise start an empty one in its place."""
+    # start-up: MLflow only once the new rows have been read
     from retrainlab.pipeline import lineage as lineages
-    from retrainlab.pipeline import origin as origins
+    from retrainlab.tracking import store
 
+    store.check_store_kept(store.project_root(root))
+    spec = source.spec
     folder = root / spec
-    if folder.is_dir() and (folder / "meta.json").is_file():  # a pipeline output: models/STRATEGY/seed-N
+    if pipeline_folder(folder):
+        if not folder.is_dir():
+            raise ModelSourceError(f"{spec}: not found; {source.remedy}")
         strategy = folder.parent.name
         lineage = (lineages.of_folder(strategy, params.baseline.from_) if strategy in CATALOGUE
                    else lineages.unknown(spec))
         return Located(spec, folder, None, lineage)
-    chosen = dataclasses.replace(params, baseline=dataclasses.replace(params.baseline, from_=spec))
-    chosen.baseline.check()
-    where = origins.resolve(chosen, root)
+    if not names_model(spec):
+        raise ModelSourceError(f"{source.given}; {source.remedy}")
+    where = origins.resolve(params, root, source)
     if where.kind != "registry":
         return Located(spec, None, where, lineages.unknown(spec))
     # start-up: the registry's client only for a registered model
@@ -329,7 +348,7 @@ def known_rows(new: NewRows, data: Prepared, lineage) -> NewRows:
     for split in lineage.held_out:
         held |= found_in(digests, file_digests(data.path(split), data.features))
     count = int(trained.sum())
-    if count and count >= TRAINED_REFUSED * len(digests):
+    if mostly_known(count, len(digests)):
         splits = ", ".join(str(layout.split_path(s)) for s in lineage.trained)
         raise DataError(f"{new.shown}: {count} of its {len(digests)} rows trained the model ({lineage.said}: the rows "
                         f"of {splits}); a check measures a model on rows it has not seen: give the new rows with "
@@ -396,24 +415,22 @@ def _typed(frame: pd.DataFrame, data: Prepared, shown: str, use_labels: bool) ->
     if missing:
         raise DataError(f"{shown}: no column {missing[0]!r}, which the model reads; give every feature column "
                         f"({len(names)}: {', '.join(map(repr, names[:5]))}{' ...' if len(names) > 5 else ''})")
-    features = frame[names].copy()
     for f in data.features:
-        column = features[f.name]
         if f.kind == NUMERIC:
-            numbers = pd.to_numeric(column, errors="coerce")
-            bad = column[numbers.isna() & column.notna()]
+            column = frame[f.name]
+            bad = column[pd.to_numeric(column, errors="coerce").isna() & column.notna()]
+            bad = bad[~bad.map(lambda v: isinstance(v, str) and not v.strip())]
             if len(bad):
                 raise DataError(f"{shown}: column {f.name!r} holds {escape.one_line(str(bad.iloc[0]))[:40]!r} "
                                 "where the model reads numbers; give numbers only")
-            features[f.name] = numbers.astype(float).replace([np.inf, -np.inf], np.nan)
-        elif f.kind == TEXT:
-            features[f.name] = column.where(column.notna(), "").astype(str)
-        else:
-            features[f.name] = column.where(column.isna(), column.astype(str))
-    keep = features.notna().all(axis=1)
-    features = features[keep]
+    # The rows training would use (retrainlab.data.values): a row training drops is not scored.
+    typed, _ = values.features(frame, data.features)
+    keep = typed.notna().all(axis=1)
+    features = typed[keep]
     if features.empty:
-        raise DataError(f"{shown}: no row has every feature column filled with a finite value; give complete rows")
+        why = values.unusable(frame[names], typed)
+        raise DataError(f"{shown}: no row is usable as training reads rows: {'; '.join(why[:3])}; give rows with "
+                        "every feature column filled with a number float32 holds, or a text")
     labels = pd.Series(dtype=object)
     if use_labels and data.label in frame.columns:
         raw = frame.loc[features.index, data.label]
@@ -425,16 +442,11 @@ def _typed(frame: pd.DataFrame, data: Prepared, shown: str, use_labels: bool) ->
                                 "give numbers, or leave the cell empty for an unlabelled row")
             labels = numbers.astype(float)
         else:  # a known class read back as the prepared data holds it (a CSV's "3" is the class 3)
-            known = {str(k): k for split in layout.SPLITS for k in data.summary.classes[split]}
-            labels = raw.map(lambda value: known.get(str(_label(value)), _label(value)))
+            raw, _ = values.labels(raw)
+            raw = raw[raw.notna()]
+            known = {values.label_text(k): k for split in layout.SPLITS for k in data.summary.classes[split]}
+            labels = raw.map(lambda value: known.get(values.label_text(value), values.label_text(value)))
     return NewRows(shown, features, labels, int((~keep).sum()))
-
-
-def _label(value: Any) -> Any:
-    """A label as the prepared data writes it: a whole float (from a CSV column with gaps) as an int."""
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    return value.item() if hasattr(value, "item") else value
 
 
 # --- outputs --------------------------------------------------------------------------------
@@ -442,8 +454,20 @@ def _label(value: Any) -> Any:
 
 def write_reports(root: Path, result: dict[str, Any]) -> None:
     (root / layout.REPORTS_DIR).mkdir(parents=True, exist_ok=True)
-    write_text_atomically(root / CHECK_JSON, json.dumps(result, indent=2, default=str) + "\n")
+    write_text_atomically(root / CHECK_JSON, json.dumps(_strict(result), indent=2, default=str, allow_nan=False) + "\n")
     write_text_atomically(root / CHECK_MD, markdown(result))
+
+
+def _strict(value: Any) -> Any:
+    """`value` with each float that is not finite as None: JSON has no Infinity (an error
+    from fewer rows than a bootstrap needs has the interval 0 to inf)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
 
 
 SHOWN = {"acc": "accuracy", "relative_error": "relative error (RMSE / the labels' spread)"}

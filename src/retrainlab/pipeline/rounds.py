@@ -9,11 +9,20 @@ DVC repository, under DVC (`dvc add`), so every round can be checked out and run
 Everything that can be checked is checked before anything is written: that data/prepared/
 holds round N's data as params.yaml names it (else round N+1 would be built on an older
 round, and round N's new rows would be lost), that the arriving file has the old data's
-columns and labels a classifier can learn, and that there is a champion to start from.
+columns and labels a classifier can learn, that its rows are new, and that there is a
+champion to start from.
+
+The arriving rows are looked up by content (retrainlab.data.digests, as `retrainlab check`
+looks up rows that trained a model), whatever the file's name or format, the rows' order or
+the columns' order: a row round N+1's old data holds already would be one of its
+training rows and, split into the new test set, one of the rows its options are measured
+on. Mostly known rows are the wrong file (round N's new data again) and refused; a few are
+left out of the round's copy of the file, and counted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,6 +37,7 @@ from retrainlab.base.errors import DataError, PipelineError
 from retrainlab.base.files import write_atomically
 from retrainlab.config import Params
 from retrainlab.data import Prepared, inputs, load_prepared, read_arrays, read_table, tidy
+from retrainlab.data.digests import found_in, mostly_known, row_digests
 from retrainlab.pipeline.params import load_params
 from retrainlab.registry import promotion
 from retrainlab.tracking import store
@@ -45,7 +55,10 @@ def next_round(params_path: Path, incoming: Path, root: Path = Path(".")) -> dic
     old = pd.concat([data.frame(split) for split in layout.SPLITS], ignore_index=True)
     shown = str(incoming)
     incoming = (root / incoming).resolve()
-    check_incoming(incoming, shown, old, data, params)
+    arriving = read_incoming(incoming, shown, data)
+    check_incoming(arriving, shown, old, data, params)
+    known = known_rows(arriving, old, data)
+    check_known(shown, int(known.sum()), len(known), params)
     baseline = CHAMPION_URI.format(name=params.tracking.registered_model)
     check_champion(params, root)
     round_ = params.round + 1
@@ -61,14 +74,17 @@ def next_round(params_path: Path, incoming: Path, root: Path = Path(".")) -> dic
             write_atomically(root / initial, lambda tmp: _save_npz(tmp, x, old[data.label].to_numpy()))
         else:
             write_atomically(root / initial, lambda tmp: old.to_parquet(tmp, index=False))
-        shutil.copyfile(incoming, root / incremental)
+        if known.any():
+            write_atomically(root / incremental, lambda tmp: arriving.write(tmp, ~known))
+        else:
+            shutil.copyfile(incoming, root / incremental)
         _update_params(root / params_path, round_, arrays, initial, incremental, data.label, baseline)
     except BaseException:
         shutil.rmtree(root / folder, ignore_errors=True)
         raise
     tracked = _dvc_add(root, folder)
     return {"round": round_, "initial": initial, "incremental": incremental, "rows_old": len(old), "dvc": tracked,
-            "baseline": baseline}
+            "baseline": baseline, "rows_new": int((~known).sum()), "rows_known": int(known.sum())}
 
 
 def check_prepared(params: Params, data: Prepared, root: Path) -> None:
@@ -78,33 +94,88 @@ def check_prepared(params: Params, data: Prepared, root: Path) -> None:
     now = inputs.identify(params.data, root)
     if made_from == now:
         return
-    named = ", ".join(f["path"] for f in now["files"].values()) or f"the {params.data.source} source"
     if made_from is None:
         why = "does not say which data it was made from (prepared by an earlier retrainlab)"
     else:
-        why = f"was made from other data than round {params.round}'s as params.yaml names it ({named})"
+        why = f"was made from other data than round {params.round}'s as params.yaml names it ({round_data(params)})"
     raise PipelineError(f"{layout.SUMMARY}: {why}; run dvc repro to prepare round {params.round}, then start "
                         "the next round")
 
 
-def check_incoming(path: Path, shown: str, old: pd.DataFrame, data: Prepared, params: Params) -> None:
-    """The arriving data as prepare will read it next to the old data: the same columns of
-    the same kinds (or, for arrays, rows of the same shape), and labels it can learn."""
+def round_data(params: Params) -> str:
+    """This round's data as params.yaml names it, in words: its files, or its built-in source."""
+    return ", ".join(inputs.files_of(params.data).values()) or f"the {params.data.source} source"
+
+
+@dataclasses.dataclass(frozen=True)
+class Arriving:
+    """The arriving file as read: a table (CSV or Parquet), or an .npz file's arrays. Kept as
+    read, so that the rows kept of it are written as the user gave them."""
+
+    suffix: str
+    table: pd.DataFrame | None = None
+    x: np.ndarray | None = None
+    y: np.ndarray | None = None
+
+    def features(self, names: list[str]) -> pd.DataFrame:
+        """Its rows with the prepared data's columns: an array flattened as prepare flattens it."""
+        if self.table is not None:
+            return self.table
+        return pd.DataFrame(self.x.reshape(len(self.x), -1), columns=names)
+
+    def write(self, path: str, keep: np.ndarray) -> None:
+        """The rows `keep` marks, to `path`, in the file's own format."""
+        if self.table is None:
+            _save_npz(path, self.x[keep], self.y[keep])
+        elif self.suffix == ".csv":
+            self.table[keep].to_csv(path, index=False)
+        else:
+            self.table[keep].to_parquet(path, index=False)
+
+
+def read_incoming(path: Path, shown: str, data: Prepared) -> Arriving:
+    """The arriving file, read as prepare reads the old data's kind: arrays or a table."""
     setting = "--incremental"
     if data.summary.input_shape is not None:
-        x, _ = read_arrays(path, shown, setting)
+        x, y = read_arrays(path, shown, setting)
+        return Arriving(path.suffix.lower(), x=x, y=y)
+    return Arriving(path.suffix.lower(), table=read_table(path, shown, setting)[0])
+
+
+def check_incoming(arriving: Arriving, shown: str, old: pd.DataFrame, data: Prepared, params: Params) -> None:
+    """The arriving data as prepare will read it next to the old data: the same columns of
+    the same kinds (or, for arrays, rows of the same shape), and labels it can learn."""
+    if arriving.table is None:
         shape = data.summary.input_shape
-        if x.shape[1:] != shape:
-            raise DataError(f"{shown}: rows have shape {x.shape[1:]} but {shape} in the old data; make them agree")
+        if arriving.x.shape[1:] != shape:
+            raise DataError(f"{shown}: rows have shape {arriving.x.shape[1:]} but {shape} in the old data; "
+                            "make them agree")
         return
-    frame, _ = read_table(path, shown, setting)
     features = params.data.files.features or None
-    tidy(old, frame, data.label, features, (f"round {params.round}'s data", shown), params.data.missing,
+    tidy(old, arriving.table, data.label, features, (f"round {params.round}'s data", shown), params.data.missing,
          text=params.data.files.text, task=params.data.task)
 
 
+def known_rows(arriving: Arriving, old: pd.DataFrame, data: Prepared) -> np.ndarray:
+    """Which arriving rows the next round's old data holds already, by content: the features'
+    values as prepare types them, whatever the order of rows or columns, the file's name or format."""
+    return found_in(row_digests(arriving.features(data.feature_names), data.features),
+                    row_digests(old, data.features))
+
+
+def check_known(shown: str, known: int, rows: int, params: Params) -> None:
+    """New data must be new: a row the old data holds would train the next round's options
+    and be one of the new test rows they are measured on. Mostly known rows are the wrong
+    file, refused; a few are left out of the round's copy (next_round), and counted."""
+    if mostly_known(known, rows):
+        raise DataError(f"{shown}: {known} of its {rows} rows are in round {params.round}'s data already "
+                        f"({round_data(params)}); the next round's new data must be rows no round has had: give "
+                        f"the rows that arrived since round {params.round}")
+
+
 def check_champion(params: Params, root: Path) -> None:
-    """The next round starts from the champion: there must be one."""
+    """The next round starts from the champion: there must be one, in the store the records name."""
+    store.check_store_kept(store.project_root(root))
     store.configure(params.tracking.experiment, store.project_root(root))
     name = params.tracking.registered_model
     if promotion.alias_version(name, promotion.CHAMPION) is None:

@@ -2,7 +2,8 @@
 
 The last recommendation is the compare step's report; the registered model's aliases and
 versions come from the store the steps log to (`tracking.tracking_uri`). It only reads: a
-project without a store yet is told so, and no empty store is made.
+project without a store yet is told so, one whose records name runs in a store that is gone
+is told that it is missing, and no empty store is made.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def report_lines(report: Recommendation | None) -> list[str]:
 def read_registry(params: Params, root: Path) -> dict[str, Any] | None:
     """The registered model's aliases and versions as {version, strategy, run_id, aliases}; None
     where it is not registered, or there is no store yet."""
-    if store.uses_embedded_store() and not (root / store.STORE_FILE).is_file():
+    if not store.store_exists(root):
         return None
     uri = store.tracking_uri(root)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -300,7 +300,7 @@ def ui(experiment: str, port_text: str, print_only: bool, root: Path) -> None:
     from retrainlab.tracking import store
 
     port = parse_port(port_text)
-    if store.uses_embedded_store() and not (root / store.STORE_FILE).is_file():
+    if not store.store_exists(root):
         raise RetrainlabError(f"{store.STORE_FILE}: no MLflow store in {root} yet; run dvc repro first")
     uri = store.tracking_uri(root)
     experiment_id = _experiment_id(uri, experiment)

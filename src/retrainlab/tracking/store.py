@@ -40,6 +40,7 @@ from retrainlab.base.errors import PipelineError, RetrainlabError, Terminated
 from retrainlab.base.escape import Markdown, require_markdown
 from retrainlab.base.files import file_md5
 from retrainlab.data import NUMERIC
+from retrainlab.measure.record import logged_record
 from retrainlab.tracking.pyfunc_model import BUNDLE_ARTIFACT, MODEL_DIGEST_TAG, logged_model_sha256
 
 STORE_FILE = "mlflow.db"
@@ -94,12 +95,43 @@ def tracking_uri(root: Path | None = None) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root or project_root()) / STORE_FILE}?timeout=60"
 
 
-def shown_tracking_uri() -> str:
-    """The tracking URI as messages show it: the embedded store by its file, a server's password hidden."""
-    uri = tracking_uri()
-    if uri.startswith("sqlite:///"):
-        return uri.removeprefix("sqlite:///").split("?")[0]
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", uri)
+def store_file(root: Path | None = None) -> Path | None:
+    """The SQLite file the tracking store is (the embedded store, or MLFLOW_TRACKING_URI's
+    sqlite:///...); None for a server or another database."""
+    uri = tracking_uri(root)
+    return Path(uri.removeprefix("sqlite:///").split("?")[0]) if uri.startswith("sqlite:///") else None
+
+
+def shown_tracking_uri(root: Path | None = None) -> str:
+    """The tracking URI as messages show it: an SQLite store by its file, a server's password hidden."""
+    path = store_file(root)
+    return str(path) if path else re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", tracking_uri(root))
+
+
+def check_store_kept(root: Path) -> None:
+    """Where the project's records (`root`'s records/*.json) name runs, the SQLite store they
+    were logged to must still be there: a command that reads it would connect, SQLite would
+    make an empty file in its place, and its empty registry would then say 'not registered'
+    or 'promote a version first' of versions the records and the report name. One line
+    naming the file instead, and nothing made."""
+    path = store_file(root)
+    if path is None or path.is_file():
+        return
+    record = logged_record(root)
+    if record is not None:
+        raise PipelineError(
+            f"{path}: the MLflow store is missing, but {record.as_posix()} names runs logged to it; restore it from "
+            "a backup or set MLFLOW_TRACKING_URI to the store they were logged to"
+        )
+
+
+def store_exists(root: Path) -> bool:
+    """Whether there is a store to read, for a command that only reads it (no empty one is
+    made to be read): False for a project that has logged nothing yet; one whose store is
+    gone is a one-line error (check_store_kept); a server's store is taken as there."""
+    check_store_kept(root)
+    path = store_file(root)
+    return path is None or path.is_file()
 
 
 def check_store_writable(root: Path) -> None:
