@@ -286,7 +286,8 @@ def _add_own_repository(steps) -> None:
     ui.set_defaults(handler=_ui)
 
 
-# Each subcommand's --help ends with these examples (strategies: _strategy_examples).
+# Each subcommand's --help ends with its own examples, each a command its parser takes
+# (tests/cli/test_help.py parses them); a strategy's are _strategy_examples'.
 EXAMPLES = {
     layout.PREPARE: "retrainlab prepare\nretrainlab prepare --params other-params.yaml",
     layout.COMPARE: "retrainlab compare",
@@ -296,7 +297,9 @@ EXAMPLES = {
     "promote": "retrainlab promote\nretrainlab promote --version 7\n"
                "retrainlab promote --version 7 --force --reason 'old data is obsolete'",
     "rollback": "retrainlab rollback --reason 'complaints about the new model'",
-    "run": "retrainlab run prepare\nretrainlab run fine-tune -P seed=3",
+    "check": "retrainlab check\nretrainlab check --data this-week.csv\n"
+             "retrainlab check --data this-week.csv --no-labels\nretrainlab check --model models/baseline/seed-0",
+    "run": "retrainlab run prepare\nretrainlab run fine-tune -P seed=1",
     "server": "retrainlab server\nretrainlab server --port 5001\n"
               "MLFLOW_BACKEND_STORE_URI=postgresql://mlflow:PASSWORD@db:5432/mlflow retrainlab server",
     "map": "retrainlab map --sources synthetic --scenarios covariate_shift --sizes 0.1 1 --seeds 0\n"
@@ -312,7 +315,7 @@ EXAMPLES = {
 def _strategy_examples(name: str) -> str:
     """A strategy's step by hand, for one seed, and as DVC runs it (its stage)."""
     stage = name if name == BASELINE else f"{layout.UPDATE_STAGE}@{name}"
-    return f"retrainlab {name}\nretrainlab {name} --seed 3\ndvc repro {stage}"
+    return f"retrainlab {name}\nretrainlab {name} --seed 1\ndvc repro {stage}"
 
 
 def _describe(steps) -> None:
@@ -322,7 +325,8 @@ def _describe(steps) -> None:
     for name, sub in steps.choices.items():
         description = sub.description or f"{helps[name][0].upper()}{helps[name][1:]}."
         sub.description = textwrap.fill(description, width=88)
-        examples = EXAMPLES.get(name) or _strategy_examples(name)
+        # A subcommand without examples of its own is a KeyError here, never another's examples.
+        examples = _strategy_examples(name) if name in CATALOGUE else EXAMPLES[name]
         sub.epilog = "examples:\n" + textwrap.indent(examples, "  ")
         sub.formatter_class = argparse.RawDescriptionHelpFormatter
 
