@@ -1,7 +1,9 @@
 """What changed, for a regressor, on the friedman source's real data: the target's shift
-(KS, mean and spread), covariate shift as for a classifier, and concept drift read from the
-current model's RMSE on the new data against the old. The current model is a linear
-regression trained on the old data (scikit-learn's, for speed); its errors are measured, not made up."""
+(KS, mean and spread), read against the current model's own predictions on the old and the
+new test rows (moved with them: the inputs moved; not: the rule did), covariate shift as for
+a classifier, and concept drift read from the current model's RMSE on the new data against
+the old. The current model is a linear regression trained on the old data (scikit-learn's,
+for speed); its errors are measured, not made up."""
 
 import contextlib
 import io
@@ -25,8 +27,9 @@ OLD, NEW = ("initial_train", "initial_test"), ("incremental_train", "incremental
 
 @pytest.fixture(scope="module")
 def friedman(tmp_path_factory):
-    """Per scenario: the diagnosis the compare step makes, and the old model's mean RMSE on
-    the old and on the new test sets (as the baseline's record holds them)."""
+    """Per scenario: the diagnosis the compare step makes (with the old model's predictions
+    on the two test sets, as plots/baseline-predictions.csv holds them), and the old model's
+    mean RMSE on the old and on the new test sets (as the baseline's record holds them)."""
     found = {}
     for scenario in ("same_distribution", "covariate_shift", "concept_drift"):
         root = tmp_path_factory.mktemp(scenario)
@@ -37,9 +40,13 @@ def friedman(tmp_path_factory):
         split = {s: data.sample(s, 50_000) for s in (*OLD, *NEW)}
         old = pd.concat([split[s] for s in OLD], ignore_index=True)
         new = pd.concat([split[s] for s in NEW], ignore_index=True)
-        diagnosis = diagnostics.diagnose(old, new, data.label, data.features, task=data.summary.task)
         names = [f.name for f in data.features]
         model = LinearRegression().fit(split["initial_train"][names], split["initial_train"][data.label])
+        predictions = pd.concat([pd.DataFrame({"test_set": test_set, "actual": split[s][data.label],
+                                               "predicted": model.predict(split[s][names])})
+                                 for test_set, s in (("old", "initial_test"), ("new", "incremental_test"))])
+        diagnosis = diagnostics.diagnose(old, new, data.label, data.features, task=data.summary.task,
+                                         predictions=predictions)
 
         def rmse(frame, names=names, model=model, label=data.label):
             return float(np.sqrt(np.mean((model.predict(frame[names]) - frame[label]) ** 2)))
@@ -76,7 +83,8 @@ def test_a_regression_diagnosis_reads_back_and_logs_the_targets_figures(friedman
     assert raw["label_shift_tv"] is None and raw["new_classes"] == []
     assert raw["target"] == {"ks": drift.target.ks, "mean_old": drift.target.mean_old,
                              "mean_new": drift.target.mean_new, "std_old": drift.target.std_old,
-                             "std_new": drift.target.std_new}
+                             "std_new": drift.target.std_new, "predicted_ks": drift.target.predicted_ks,
+                             "residual_ks": drift.target.residual_ks}
     assert Diagnosis.from_json(raw) == drift
     logged = drift.metrics()
     assert {f"diagnostics.target.{k}" for k in raw["target"]} <= set(logged)
@@ -108,17 +116,25 @@ def test_concept_drift_is_an_error_that_rose_while_the_inputs_stayed(friedman):
     assert changes[1].evidence.startswith(f"the target's distribution moved: KS {drift.target.ks:.2f} between the "
                                           f"old and the new labels; mean {drift.target.mean_old:.4g} before, "
                                           f"{drift.target.mean_new:.4g} now; standard deviation")
-    assert changes[1].calls_for.startswith("a cheap update that sees the new targets")
+    assert changes[1].calls_for.startswith("a cheap update that sees the new targets: incremental")
+    # The rule turned on unmoved inputs: the old model's predictions stayed, its errors moved.
+    assert drift.target.predicted_ks < change.KS_MOVED < drift.target.residual_ks
+    assert changes[1].evidence.endswith("the inputs do not account for it")
     assert all(c.kind != change.NEW_CLASSES for c in changes)
 
 
 def test_moved_inputs_are_covariate_shift_with_the_error_in_the_labels_units(friedman):
+    """Before: the target that moved with the inputs was reported as label shift too."""
     shifted, rmse_old, rmse_new = friedman["covariate_shift"]
     changes = change.classify(shifted, rmse_old, rmse_new, RMSE)
-    assert [c.kind for c in changes] == [change.COVARIATE_SHIFT, change.LABEL_SHIFT]
+    assert [c.kind for c in changes] == [change.COVARIATE_SHIFT]
     assert changes[0].evidence.startswith(f"a classifier tells new inputs from old with AUC {shifted.domain_auc:.2f}")
     # A linear fit of a curved rule, good where it was trained, errs more where the inputs moved.
     assert f"; the current model has RMSE {rmse_new:.4g} on new rows against {rmse_old:.4g}" in changes[0].evidence
+    # The same rule on moved inputs: the old model's predictions moved with the target, further than its errors.
+    assert shifted.target.residual_ks < shifted.target.predicted_ks and shifted.target.predicted_ks > change.KS_MOVED
+    assert changes[0].evidence.endswith("the same rule, read on moved inputs, not a label shift")
+    assert "baseline" not in changes[0].calls_for
 
 
 def test_the_same_distribution_is_more_of_the_same_in_the_label_units(friedman):
@@ -154,7 +170,7 @@ def regression_record(rmse_old, rmse_new, cpu=10.0):
     per_seed = {str(i): {"rmse_old": o, "rmse_new": n, "mae_old": o, "mae_new": n, "r2_all": 0.5, "forgetting": 0.0,
                          "cpu_seconds": cpu, "gpu_seconds": 0.0} for i, (o, n) in enumerate(zip(rmse_old, rmse_new))}
     means, ci95 = summarize(list(per_seed.values()))
-    return StrategyRecord("any", 1, list(range(len(per_seed))), "cpu", {}, means, ci95, per_seed,
+    return StrategyRecord("any", 1, "cpu", {}, means, ci95, per_seed,
                           Runs("1", "r", "p", {}, "m", 1, 0))
 
 

@@ -11,9 +11,11 @@ The kinds, and the evidence each is read from:
   than on the old (a regressor: its RMSE on the new data is more than ERROR_RISE above its
   RMSE on the old): the relationship between inputs and labels changed;
 - covariate shift: the inputs moved (the classifier tells new rows from old, or a feature's
-  PSI is large);
+  PSI is large); for a regressor, also a target that moved with the current model's own
+  predictions (`by_inputs`): the same rule, read on moved inputs;
 - label shift: the classes' frequencies moved, without a new class; for a regressor, the
-  target's distribution moved (KS between the old and new labels);
+  target's distribution moved (KS between the old and new labels) and the current model's
+  predictions do not account for it (its errors moved as far or further, or they are unknown);
 - more of the same: none of these, the new data being some fraction of the old;
 - nothing material: none of these, and the new data is small against the old.
 """
@@ -33,10 +35,10 @@ from retrainlab.base.kinds import (
     NEW_VOCABULARY,
     NOTHING,
 )
-from retrainlab.decision.diagnosis import Diagnosis
+from retrainlab.decision.diagnosis import Diagnosis, TargetShift
 from retrainlab.measure.evaluation import CLASSIFIER
 from retrainlab.measure.task import Measure, of_figures
-from retrainlab.strategies import CATALOGUE
+from retrainlab.strategies import BASELINE, CATALOGUE, UPDATES
 
 # Thresholds: a domain classifier's AUC above this tells new inputs from old; PSI above this
 # is the customary "large shift"; total variation of the labels above this is a moved mix;
@@ -54,15 +56,17 @@ ERROR_RISE, KS_MOVED = 0.25, 0.15
 OOV_MUCH = 0.20
 
 # What each kind calls for, in words; the options that usually answer it are those whose
-# declarations say they suit it (`Strategy.suits`), named after these words.
+# declarations say they suit it (`Strategy.suits`): the updates named after these words, the
+# baseline (leaving the model alone) apart, never as one of the updates.
+LEAVE = "leaving the model alone"
 CALLS_FOR = {
     NEW_CLASSES: "an option that grows the output and keeps the old classes",
     NEW_VOCABULARY: "reading the new words with the old: a vocabulary made anew, or grown (model.grow_vocabulary)",
     CONCEPT_DRIFT: "the options that learn the new rule fastest, as far as traffic follows the new rule",
     COVARIATE_SHIFT: "training on the new inputs with the old",
     LABEL_SHIFT: "a cheap update that sees the new class mix",
-    MORE_OF_THE_SAME: "keeping the model, or a cheap update if the new data is large",
-    NOTHING: "leaving the model alone",
+    MORE_OF_THE_SAME: "a cheap update if the new data is large",
+    NOTHING: LEAVE,
 }
 
 
@@ -78,6 +82,15 @@ def favours(kind: str) -> list[str]:
     return [name for name, strategy in CATALOGUE.items() if kind in strategy.suits]
 
 
+def updates_for(kind: str) -> list[str]:
+    """The updates among the options a kind favours: all but the baseline, which leaves the model alone."""
+    return [name for name in UPDATES if kind in CATALOGUE[name].suits]
+
+
+def _either(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Change:
     kind: str
@@ -85,12 +98,15 @@ class Change:
 
     @property
     def calls_for(self) -> str:
-        names = favours(self.kind)
+        """What the kind calls for in words, then the updates that suit it; the baseline, where
+        it suits it too, apart, as leaving the model alone."""
+        updates = updates_for(self.kind)
         words = TARGET_CALLS_FOR if self.kind == LABEL_SHIFT and self.evidence.startswith(TARGET_MOVED) else \
             CALLS_FOR[self.kind]
-        if not names:
-            return words
-        return f"{words}: " + (names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}")
+        said = f"{words}: {_either(updates)}" if updates else words
+        if BASELINE not in favours(self.kind):
+            return said
+        return f"{said}; or {LEAVE}: {BASELINE}" if updates else f"{said}: {BASELINE}"
 
 
 def fell(old: float | None, new: float | None, measure: Measure = CLASSIFIER) -> bool:
@@ -117,6 +133,27 @@ def inputs_compared(diagnosis: Diagnosis) -> bool:
     return math.isfinite(diagnosis.domain_auc)
 
 
+def by_inputs(target: TargetShift | None) -> bool:
+    """Whether a regression target that moved (KS_MOVED or more) moved with the current model's
+    own predictions: they moved too (KS_MOVED or more between its old and new test rows), and
+    further than its errors did. The old rule on moved inputs moves the predictions as the
+    labels move; a changed rule leaves them where they were and moves the errors instead."""
+    if target is None or target.ks < KS_MOVED or target.predicted_ks is None or target.residual_ks is None:
+        return False
+    return target.predicted_ks >= KS_MOVED and target.residual_ks < target.predicted_ks
+
+
+def _target(target: TargetShift) -> str:
+    """How a regression target moved, in the label's units."""
+    return (f"KS {target.ks:.2f} between the old and the new labels; mean {target.mean_old:.4g} before, "
+            f"{target.mean_new:.4g} now; standard deviation {target.std_old:.4g} before, {target.std_new:.4g} now")
+
+
+def _predictions(target: TargetShift) -> str:
+    return (f"the current model's predictions on the new test rows moved by KS {target.predicted_ks:.2f} from the "
+            f"old ones, its errors by KS {target.residual_ks:.2f}")
+
+
 def inputs_moved(diagnosis: Diagnosis) -> bool:
     """Whether the inputs moved: a classifier tells new rows from old, or a feature's PSI is
     large; never on inputs that could not be compared (a PSI over one row is noise)."""
@@ -130,8 +167,11 @@ def classify(diagnosis: Diagnosis, old: float | None, new: float | None,
     sets (`measure.old`, `measure.new`: accuracies, or a regressor's RMSEs)."""
     changes = []
     new_classes = list(diagnosis.new_classes)
-    moved = inputs_moved(diagnosis)
+    target = diagnosis.target
     compared = inputs_compared(diagnosis)
+    explained = compared and by_inputs(target)  # a regressor's target that moved with its predictions
+    shifted = inputs_moved(diagnosis)
+    moved = shifted or explained
     worse = fell(old, new, measure)
     accuracy = measure.higher_is_better
     if new_classes:
@@ -153,20 +193,23 @@ def classify(diagnosis: Diagnosis, old: float | None, new: float | None,
         )))
     if moved:
         evidence = (f"a classifier tells new inputs from old with AUC {diagnosis.domain_auc:.2f}; largest "
-                    f"feature PSI {diagnosis.psi_max:.2f}")
+                    f"feature PSI {diagnosis.psi_max:.2f}") if shifted else (
+            f"the inputs moved where the current model reads them, though a classifier tells new inputs from old "
+            f"with AUC {diagnosis.domain_auc:.2f} only (largest feature PSI {diagnosis.psi_max:.2f})")
         if worse:
             evidence += (f"; the current model loses {old - new:.2f} of accuracy on the new data" if accuracy
                          else f"; the current model has {_error(old, new, measure)}")
+        if explained:
+            evidence += (f"; the target moved with them ({_target(target)}) and {_predictions(target)}: the same "
+                         "rule, read on moved inputs, not a label shift")
         changes.append(Change(COVARIATE_SHIFT, evidence))
     if diagnosis.label_shift_tv is not None and diagnosis.label_shift_tv >= TV_MOVED and not new_classes:
         changes.append(Change(LABEL_SHIFT, f"the class mix moved by {diagnosis.label_shift_tv:.2f} (total variation)"))
-    target = diagnosis.target
-    if target is not None and target.ks >= KS_MOVED:
-        changes.append(Change(LABEL_SHIFT, (
-            f"{TARGET_MOVED}: KS {target.ks:.2f} between the old and the new labels; mean {target.mean_old:.4g} "
-            f"before, {target.mean_new:.4g} now; standard deviation {target.std_old:.4g} before, "
-            f"{target.std_new:.4g} now"
-        )))
+    if target is not None and target.ks >= KS_MOVED and not explained:
+        evidence = f"{TARGET_MOVED}: {_target(target)}"
+        if target.predicted_ks is not None and target.residual_ks is not None:
+            evidence += f"; {_predictions(target)}: the inputs do not account for it"
+        changes.append(Change(LABEL_SHIFT, evidence))
     if not changes and not compared:
         changes.append(Change(NOTHING, f"too few new rows to tell whether the inputs moved: {NOT_COMPARED}"))
     if not changes:

@@ -57,20 +57,25 @@ class TextShift:
 
 @dataclasses.dataclass(frozen=True)
 class TargetShift:
-    """How a regression label moved, in the label's units: the old labels against the new."""
+    """How a regression label moved, in the label's units: the old labels against the new;
+    and, where the current model's predictions on the old and the new test rows are known,
+    how they and its errors moved (the same rule on moved inputs moves the predictions with
+    the labels; a changed rule moves the errors). Each one's KS: 0 same distribution, 1 disjoint."""
 
-    ks: float  # two-sample Kolmogorov-Smirnov statistic (0 same distribution, 1 disjoint)
+    ks: float  # two-sample Kolmogorov-Smirnov statistic between the old and the new labels
     mean_old: float
     mean_new: float
     std_old: float  # standard deviation: the spread
     std_new: float
+    predicted_ks: float | None = None  # between the current model's predictions on the old and the new test rows
+    residual_ks: float | None = None  # between its errors (true - predicted) there
 
     def to_json(self) -> dict[str, float]:
-        return dataclasses.asdict(self)
+        return {name: value for name, value in dataclasses.asdict(self).items() if value is not None}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> TargetShift:
-        return cls(*(float(raw[f.name]) for f in dataclasses.fields(cls)))
+        return cls(**{f.name: float(raw[f.name]) for f in dataclasses.fields(cls) if raw.get(f.name) is not None})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,9 @@ Pure functions of the initial and incremental frames:
 - `label_shift`: total variation distance between the two label distributions (0 same, 1 disjoint),
   for a classifier's label;
 - `target_shift`: for a regression label (a number), the two-sample KS statistic between the
-  old and new labels, and their mean and standard deviation before and after;
+  old and new labels, and their mean and standard deviation before and after; given the
+  current model's predictions on the old and the new test rows, the KS of those predictions
+  and of its errors between the two (`explained`), which tell moved inputs from a changed rule;
 - `psi`: population stability index of one feature (quantile bins of the initial data for
   numbers, categories for text); above 0.25 is commonly read as a large shift;
 - `ks`: Kolmogorov-Smirnov statistic of a numeric feature;
@@ -19,6 +21,7 @@ Pure functions of the initial and incremental frames:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,8 +37,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from retrainlab.base.tasks import CLASSIFICATION, REGRESSION
 from retrainlab.config.sections import TEXT_TOKENS
 from retrainlab.data import CATEGORICAL, NUMERIC, TEXT, Feature, plain
-from retrainlab.data.text import lengths, token_counts, tokens, vocabulary
+from retrainlab.data.text import lengths, mean_length, token_counts, tokens, vocabulary
 from retrainlab.decision.diagnosis import Diagnosis, ShiftedFeature, TargetShift, TextShift
+from retrainlab.measure.evaluation import TEST_SETS
 
 PSI_BINS = 10
 PSI_FLOOR = 1e-4  # an empty bin would make the index infinite
@@ -48,12 +52,26 @@ def label_shift(old: pd.Series, new: pd.Series) -> float:
     return float(0.5 * np.abs(p.reindex(labels, fill_value=0) - q.reindex(labels, fill_value=0)).sum())
 
 
-def target_shift(old: pd.Series, new: pd.Series) -> TargetShift:
+def target_shift(old: pd.Series, new: pd.Series, predictions: pd.DataFrame | None = None) -> TargetShift:
     """How a regression label moved: KS between the old and new labels, and each one's mean
-    and standard deviation (with one degree of freedom; 0 for a single row)."""
+    and standard deviation (with one degree of freedom; 0 for a single row); with the
+    current model's `predictions` (see `explained`), how they and its errors moved."""
     before, after = old.to_numpy(float), new.to_numpy(float)
-    return TargetShift(ks=ks(old, new), mean_old=float(before.mean()), mean_new=float(after.mean()),
-                       std_old=_std(before), std_new=_std(after))
+    shift = TargetShift(ks=ks(old, new), mean_old=float(before.mean()), mean_new=float(after.mean()),
+                        std_old=_std(before), std_new=_std(after))
+    return shift if predictions is None else explained(shift, predictions)
+
+
+def explained(shift: TargetShift, predictions: pd.DataFrame) -> TargetShift:
+    """`shift` with the KS of the current model's predictions, and of its errors, between its
+    old and its new test rows. `predictions` holds a row per test row: `test_set` ("old" or
+    "new", as retrainlab.measure.evaluation.TEST_SETS names them), `actual` and `predicted`
+    (what plots/baseline-predictions.csv keeps). Unchanged where either test set has no row."""
+    old, new = (predictions[predictions["test_set"] == test_set] for test_set in TEST_SETS)
+    if old.empty or new.empty:
+        return shift
+    return dataclasses.replace(shift, predicted_ks=ks(old["predicted"], new["predicted"]),
+                               residual_ks=ks(old["actual"] - old["predicted"], new["actual"] - new["predicted"]))
 
 
 def _std(values: np.ndarray) -> float:
@@ -116,17 +134,19 @@ def text_shift(old: pd.Series, new: pd.Series, name: str, max_tokens: int = TEXT
         oov_tokens=sum(unknown) / total if total else 0.0,
         oov_rows=float(np.mean([u > n / 2 for u, n in worded])) if worded else 0.0,
         overlap=len(known & seen) / len(known | seen) if known | seen else 1.0,
-        length_old=float(lengths(old).mean()) if len(old) else 0.0,
-        length_new=total / len(new_tokens) if new_tokens else 0.0,
+        length_old=mean_length(old),
+        length_new=mean_length(new),
         domain_auc=domain_auc(*frames, [Feature(name, TEXT)], seed),
     )
 
 
 def diagnose(old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequence[Feature], top: int = 5,
-             max_tokens: int = TEXT_TOKENS, task: str | None = CLASSIFICATION) -> Diagnosis:
+             max_tokens: int = TEXT_TOKENS, task: str | None = CLASSIFICATION,
+             predictions: pd.DataFrame | None = None) -> Diagnosis:
     """Every diagnostic of the new data against the old, for the report and the parent run.
     `task` is the prepared data's (summary.json's `task`; None: a classifier's): a regression
-    label is read as a distribution (`target_shift`), a classifier's as classes. New rows
+    label is read as a distribution (`target_shift`, with the current model's `predictions`
+    on the old and the new test rows where they are given), a classifier's as classes. New rows
     without the label column (`retrainlab check` without labels) get the inputs' diagnostics
     only: no new or vanished classes, no label or target shift."""
     regression = task == REGRESSION
@@ -155,5 +175,5 @@ def diagnose(old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequenc
         domain_auc=domain_auc(old[names], new[names], features),
         top_shifted_features=tuple(per_feature[:top]),
         text=tuple(text_shift(old[f.name], new[f.name], f.name, max_tokens) for f in features if f.kind == TEXT),
-        target=target_shift(old[label], new[label]) if regression and labelled else None,
+        target=target_shift(old[label], new[label], predictions) if regression and labelled else None,
     )

@@ -12,6 +12,7 @@ import pandas as pd
 
 from retrainlab.base import console, layout
 from retrainlab.base.errors import PipelineError
+from retrainlab.base.tasks import REGRESSION
 from retrainlab.config import Params, as_flat_dict
 from retrainlab.data import load_prepared
 from retrainlab.decision import change, comparison, diagnostics
@@ -23,7 +24,6 @@ from retrainlab.reporting import descriptions, report
 from retrainlab.strategies import BASELINE, CATALOGUE
 from retrainlab.tracking import store
 
-DIAGNOSTIC_ROWS = 50_000  # per split
 log = logging.getLogger(__name__)
 
 
@@ -42,12 +42,12 @@ def compare_step(params: Params, root: Path = Path(".")) -> Recommendation:
         )
     log.info(f"== {layout.COMPARE}: {', '.join(records)}: recommend one, report, mark the challenger ==")
     data = load_prepared(root)
-    # Diagnostics look at a sample: their figures are stable long before millions of rows.
-    old = pd.concat([data.sample(s, DIAGNOSTIC_ROWS) for s in ("initial_train", "initial_test")], ignore_index=True)
-    new = pd.concat([data.sample(s, DIAGNOSTIC_ROWS) for s in ("incremental_train", "incremental_test")],
-                    ignore_index=True)
+    old, new = data.old_and_new()  # a sample: the rows prepare's figures of the texts are read on too
+    # A regressor's target that moved is read against the current model's own predictions on
+    # the old and the new test rows: moved with them, the inputs moved; not, the rule did.
+    predictions = report.read_numbers(root, [BASELINE]).get(BASELINE) if data.summary.task == REGRESSION else None
     diagnosis = diagnostics.diagnose(old, new, data.label, data.features, max_tokens=params.model.text_tokens,
-                                     task=data.summary.task)
+                                     task=data.summary.task, predictions=predictions)
     curves = {s: pd.read_csv(root / layout.curves_path(s)) for s in records}
 
     def train(names: list[str], seed: str) -> dict[str, dict[str, float]]:
