@@ -1,4 +1,5 @@
 import json
+import signal
 from pathlib import Path
 
 import mlflow
@@ -8,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from retrainlab.base import layout
+from retrainlab.base.errors import Terminated, forget_stop, stop_asked
 from retrainlab.config import FilesParams
 from retrainlab.pipeline.prepare import prepare_step
 from retrainlab.pipeline.strategy_step import run_strategy
@@ -257,3 +259,17 @@ def test_a_project_that_logged_nothing_has_no_store_to_read_and_gets_none(tmp_pa
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")  # a server's store is the server's to keep
     _record_naming_runs(tmp_path, RUNS)
     assert store.store_exists(tmp_path) is True
+
+
+@pytest.mark.usefixtures("store")
+def test_a_run_whose_work_ends_after_a_stop_was_asked_for_is_killed():
+    """A stop that a library swallowed before the run's work ended (base.errors.raise_if_stop_asked)
+    is raised as the run closes: the run is KILLED, not FINISHED."""
+    experiment_id = mlflow.create_experiment("stopped")
+    stop_asked(signal.SIGTERM)
+    try:
+        with pytest.raises(Terminated), store.seed_run("baseline", 0, under=(experiment_id, "a parent")) as run:
+            pass
+    finally:
+        forget_stop()
+    assert MlflowClient().get_run(run.info.run_id).info.status == "KILLED"

@@ -55,3 +55,32 @@ class Terminated(BaseException):
     def __init__(self, signum: int = 15) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+# The signal that asked this process to stop, once one has (cli.main's handler records it).
+_stop: list[int] = []
+
+
+def stop_asked(signum: int) -> bool:
+    """Record that `signum` asked this process to stop; True the first time only."""
+    first = not _stop
+    if first:
+        _stop.append(signum)
+    return first
+
+
+def raise_if_stop_asked() -> None:
+    """Raise Terminated again where a stop was asked for and the work it stops still goes on.
+
+    The signal handler raises Terminated wherever the signal lands, and a library can swallow
+    it there: Keras turns each batch's logs into numbers inside a bare `except: pass`
+    (keras.src.utils.python_utils.pythonify_logs, after every batch), so a Ctrl-C that landed
+    there vanished, and the step, which ignores a second stop, trained on to FINISHED. Called
+    where nothing swallows it: after each batch, and before a run is closed."""
+    if _stop:
+        raise Terminated(_stop[0])
+
+
+def forget_stop() -> None:
+    """No stop asked: a command starts afresh, in a process where an earlier one (a test's) was stopped."""
+    _stop.clear()

@@ -36,7 +36,7 @@ from mlflow.types import ColSpec, Schema
 
 import retrainlab
 from retrainlab.base import console
-from retrainlab.base.errors import PipelineError, RetrainlabError, Terminated
+from retrainlab.base.errors import PipelineError, RetrainlabError, Terminated, raise_if_stop_asked
 from retrainlab.base.escape import Markdown, require_markdown
 from retrainlab.base.files import file_md5
 from retrainlab.data import NUMERIC
@@ -304,7 +304,9 @@ def seed_run(strategy: str, seed: int, extra_tags: dict[str, str] | None = None,
 @contextlib.contextmanager
 def _killed_on_terminate(active: mlflow.ActiveRun) -> Iterator[mlflow.ActiveRun]:
     """Close the run as KILLED on SIGTERM/SIGINT; on one of our errors, as FAILED (MLflow's
-    own doing) with the one-line reason as a tag, so that the UI says why."""
+    own doing) with the one-line reason as a tag, so that the UI says why. A run whose work
+    ended after a stop was asked for is KILLED too: a library swallowed the stop
+    (errors.raise_if_stop_asked), and the work it should have cut short is not kept."""
     try:
         with active as run:
             try:
@@ -312,6 +314,7 @@ def _killed_on_terminate(active: mlflow.ActiveRun) -> Iterator[mlflow.ActiveRun]
             except RetrainlabError as exc:
                 mlflow.set_tag(TAG_FAILURE, str(exc)[:5000])
                 raise
+            raise_if_stop_asked()
     except Terminated:
         MlflowClient().set_terminated(active.info.run_id, "KILLED")
         raise
@@ -500,7 +503,8 @@ def _stop_entry(signum: int) -> None:
     signal, and the runner returns only once the step has ended. Without this a signal to
     the runner alone (a supervisor's `kill PID`) left the step training to the end, FINISHED,
     after its launcher had said it stopped. A signal to the whole group (Ctrl-C) reached the
-    step already; it ignores the repeat (cli.main). A step still running after
+    step already; it ignores the repeat (cli.main), and raises the first again itself where a
+    library swallowed it (errors.raise_if_stop_asked). A step still running after
     ENTRY_STOP_SECONDS is killed; the next start closes its runs as stale."""
     steps = psutil.Process().children()
     for step in steps:

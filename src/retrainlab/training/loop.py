@@ -11,7 +11,7 @@ a single device, mirrored over this machine's devices and on a multi-worker clus
   plus the terms (`Objective`), the same function on both routes below.
 - Transform: applied to the starting weights before the first epoch, not on a resume (the
   checkpoint holds weights already transformed and trained).
-- Callbacks: the `DivergenceGuard` first, then the plan's, then the caller's.
+- Callbacks: the `DivergenceGuard` first, then the plan's, then the caller's, then `StopCheck`.
 
 One process trains with Keras' `model.fit` (plain Keras 3: the same code runs on the JAX and
 PyTorch backends, and costs nothing over a bare Keras script, docs/BENCHMARKS.md). A
@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 from keras import ops
 
 from retrainlab.base import layout
-from retrainlab.base.errors import ConfigError, TrainingError
+from retrainlab.base.errors import ConfigError, TrainingError, raise_if_stop_asked
 from retrainlab.data import stream
 from retrainlab.data.stream import WINDOW_ROWS, decoded_bytes, file_rows, mixed, pieces, windows
 from retrainlab.measure import evaluation
@@ -88,6 +88,21 @@ class DivergenceGuard(keras.callbacks.Callback):
                 f"{self.plan.section}.learning_rate (now {self.plan.learning_rate:g}) or look for extreme values "
                 "in the data"
             )
+
+
+class StopCheck(keras.callbacks.Callback):
+    """Raises a stop (SIGTERM, Ctrl-C) again after each batch and epoch once one was asked for.
+
+    The signal handler raises it wherever the signal lands, and Keras swallows it where that
+    is its conversion of a batch's logs to numbers (base.errors.raise_if_stop_asked):
+    training went on to the end. Raised here, outside that conversion, it stops the training
+    after the batch it landed in."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        raise_if_stop_asked()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        raise_if_stop_asked()  # the multi-worker step calls no batch hooks
 
 
 class HeldOutCurves(keras.callbacks.Callback):
@@ -228,7 +243,7 @@ def fit(
     model = plan.bundle.model
     if plan.transform is not None and initial_epoch == 0:
         plan.transform(model, seed)
-    callbacks = [DivergenceGuard(plan), *plan.callbacks, *callbacks]
+    callbacks = [DivergenceGuard(plan), *plan.callbacks, *callbacks, StopCheck()]
     objective = Objective(plan.bundle.binary, plan.loss_terms, plan.bundle.regression)
     multi_worker = dist is not None and dist.mode == MULTI_WORKER
     stopping = plan.stopping if plan.epochs and not multi_worker and not plan.loss_terms else None
