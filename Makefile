@@ -13,13 +13,19 @@ RUN := PATH="$(abspath $(BIN)):$$PATH"
 
 .PHONY: setup repro test test-fast mutation derived examples ui server lock clean
 
-setup: $(STAMP)
+# `dvc plots show` draws offline from this page (vega inline; .dvc/config.local points DVC at it).
+PLOTS_PAGE := .retrainlab/plots-page.html
+
+setup: $(STAMP) $(PLOTS_PAGE)
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
+
+$(PLOTS_PAGE): $(STAMP)
+	$(RUN) retrainlab offline-plots
 
 repro: $(STAMP)
 	$(RUN) dvc repro

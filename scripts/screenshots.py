@@ -21,7 +21,10 @@ The shots, into --out:
   compare.png       the chart view: target, acc_old, acc_new and forgetting by strategy, and the
                     training curves
   parent-run.png    the pipeline run's page with its description (the decision)
+  report.png        the pipeline run's artifacts on comparison/comparison.html: the report,
+                    its tables and plots, as MLflow shows an HTML artifact (inline)
   model-version.png the registered version of the recommended strategy: description and tags
+  versions.png      the registered model's page: its versions, their aliases and tags
 """
 
 from __future__ import annotations
@@ -41,13 +44,14 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-SHOTS = ("runs-table", "runs-ranked", "compare", "parent-run", "model-version")
+SHOTS = ("runs-table", "runs-ranked", "compare", "parent-run", "report", "model-version", "versions")
 ROLE_TAG = "retrainlab.role"
 STRATEGY_TAG = "retrainlab.strategy"
 VERDICT_TAG = "retrainlab.verdict"
 RECOMMENDATION_TAG = "retrainlab.recommendation"
 PARENT_TAG = "mlflow.parentRunId"
 FIGURES = ("target", "acc_old", "acc_new", "forgetting")
+REPORT_ARTIFACT = "comparison/comparison.html"  # the report as one page, logged by compare
 CURVE_PREFIX = "curves/"  # the per-epoch curves (older stores: train_loss, train_accuracy)
 # One color per strategy, the same in every shot (Tableau 10).
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
@@ -75,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for name in args.shots:
                     path = out / f"{name}.png"
-                    SHOOTERS[name](browser, base, found, args, path)
-                    print(f"screenshots: wrote {path}", flush=True)
+                    if SHOOTERS[name](browser, base, found, args, path) is not False:  # False: skipped, said why
+                        print(f"screenshots: wrote {path}", flush=True)
             finally:
                 browser.close()
     return 0
@@ -194,8 +198,8 @@ class Api:
     def __init__(self, base: str):
         self.base = base
 
-    def call(self, path: str, body: dict | None = None, **query) -> dict:
-        url = f"{self.base}/api/2.0/mlflow/{path}"
+    def call(self, endpoint: str, body: dict | None = None, **query) -> dict:
+        url = f"{self.base}/api/2.0/mlflow/{endpoint}"
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = None if body is None else json.dumps(body).encode()
@@ -438,22 +442,49 @@ def shoot_parent_run(browser, base: str, found: dict, args, path: Path) -> None:
     page.context.close()
 
 
-def shoot_model_version(browser, base: str, found: dict, args, path: Path) -> None:
+def shoot_model_version(browser, base: str, found: dict, args, path: Path) -> bool | None:
+    return _shoot_registry(browser, base, found, args, path, one_version=True)
+
+
+def shoot_report(browser, base: str, found: dict, args, path: Path) -> bool | None:
+    pid = found["pipeline"]["info"]["run_id"]
+    listed = Api(base).call("artifacts/list", run_id=pid, path=REPORT_ARTIFACT.rpartition("/")[0])
+    if REPORT_ARTIFACT not in {f["path"] for f in listed.get("files", [])}:
+        print(f"screenshots: the pipeline run has no {REPORT_ARTIFACT}: {path.name} skipped")
+        return False
+    page = page_with_state(browser, args, base_storage())
+    page.goto(f"{base}/#/experiments/{found['experiment_id']}/runs/{pid}/artifacts/{REPORT_ARTIFACT}")
+    report = page.frame_locator("iframe.mlflow-html-iframe")
+    report.locator("h1").wait_for()
+    report.locator("img").first.wait_for()
+    settle(page)
+    page.screenshot(path=str(path))
+    page.context.close()
+
+
+def shoot_versions(browser, base: str, found: dict, args, path: Path) -> bool | None:
+    return _shoot_registry(browser, base, found, args, path, one_version=False)
+
+
+def _shoot_registry(browser, base: str, found: dict, args, path: Path, one_version: bool) -> bool | None:
+    """The registered model's page of versions, or (`one_version`) the page of the version found."""
     if not found.get("version"):
         print(f"screenshots: no registered version of {args.registered_model!r}: {path.name} skipped")
-        return
+        return False
     name = urllib.parse.quote(args.registered_model, safe="")
     page = page_with_state(browser, args, base_storage())
-    page.goto(f"{base}/#/models/{name}/versions/{found['version']}")
+    page.goto(f"{base}/#/models/{name}" + (f"/versions/{found['version']}" if one_version else ""))
     page.get_by_text(f"Version {found['version']}", exact=True).first.wait_for()
-    page.get_by_text("Tags", exact=True).first.wait_for()
+    if one_version:
+        page.get_by_text("Tags", exact=True).first.wait_for()
     settle(page)
     page.screenshot(path=str(path))
     page.context.close()
 
 
 SHOOTERS = {"runs-table": shoot_runs_table, "runs-ranked": shoot_runs_ranked, "compare": shoot_compare,
-            "parent-run": shoot_parent_run, "model-version": shoot_model_version}
+            "parent-run": shoot_parent_run, "report": shoot_report, "model-version": shoot_model_version,
+            "versions": shoot_versions}
 
 
 if __name__ == "__main__":

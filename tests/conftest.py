@@ -134,15 +134,7 @@ def served(root: Path, model_uri: str, rows: pd.DataFrame, tracking_uri: str,
         cwd=root, env=tool_env(MLFLOW_TRACKING_URI=tracking_uri), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()[-3000:]
-                assert time.monotonic() < deadline, "the model server did not start in 120 s"
-                time.sleep(1)
+        wait_until_up(f"http://127.0.0.1:{port}/ping", server)
         body = {"dataframe_split": {"columns": list(rows.columns), "data": rows.values.tolist()}}
         predictions = _post(port, body)[1]["predictions"]
         return (predictions, [_post(port, other) for other in also]) if also else predictions
@@ -150,6 +142,19 @@ def served(root: Path, model_uri: str, rows: pd.DataFrame, tracking_uri: str,
         server.terminate()
         server.wait(timeout=30)
         server.stderr.close()
+
+
+def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    """Until `url` answers: the server `process` started and is listening (it must not exit meanwhile)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            assert process.poll() is None, process.communicate()[-1][-3000:]
+            assert time.monotonic() < deadline, f"{url} did not answer in {seconds:g} s"
+            time.sleep(0.5)
 
 
 def _post(port: int, body: dict) -> tuple[int, dict]:

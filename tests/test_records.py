@@ -92,3 +92,19 @@ def test_a_registry_event_keeps_the_shape_of_the_history_tags():
     assert Event.from_json(rolled.to_json()) == rolled
     assert rolled.tag == ("history.20261202T100001.000Z.rollback", json.dumps(rolled.to_json()))
     assert rolled.summary_tags()["last_rollback.from_version"] == "3"
+
+
+def test_a_record_counts_the_seeds_its_figures_are_over_the_comparisons_extra_seeds_included(tmp_path):
+    """The comparison adds seeds to a record (`with_seed`): the seeds it is over are those of
+    its figures, one fact, so every place that counts them says what the report says."""
+    from retrainlab.measure.record import StrategyRecord
+    from retrainlab.measure.record import load as load_record
+
+    figures = {"acc_old": 0.9, "acc_new": 0.8, "forgetting": 0.0, "cpu_seconds": 1.0}
+    record = StrategyRecord.of_seeds("replay", 1, {str(s): figures for s in (0, 1, 2)}, {})
+    grown = record.with_seed("3", figures | {"acc_old": 0.5})
+    assert grown.seeds == [0, 1, 2, 3] and record.seeds == [0, 1, 2]
+    assert grown.means["acc_old"] == 0.8
+    grown.write(tmp_path)
+    assert json.loads((tmp_path / layout.record_path("replay")).read_text())["seeds"] == [0, 1, 2, 3]
+    assert load_record(tmp_path, "replay") == grown

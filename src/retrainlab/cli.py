@@ -19,7 +19,7 @@ from pathlib import Path
 
 from retrainlab import version
 from retrainlab.base import console, escape, layout
-from retrainlab.base.errors import RetrainlabError, Terminated
+from retrainlab.base.errors import RetrainlabError, Terminated, forget_stop, stop_asked
 from retrainlab.config import MAX_SEED
 from retrainlab.decision import map_grid
 from retrainlab.pipeline.params import load_params
@@ -41,16 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow's and MLflow's chatter buries the progress lines: left out unless asked for.
     console.configure(args.verbose)
 
-    stopping = []
-
     def terminate(signum, frame):
         # Once: a stop that arrives while the first unwinds (Ctrl-C reaches a runner's step from
         # the terminal and again from the runner) must not cut short the closing of its runs.
-        if not stopping:
-            stopping.append(signum)
+        # The stop stays asked for: where a library swallowed this Terminated, the step raises
+        # it again after the batch and before a run closes (errors.raise_if_stop_asked).
+        if stop_asked(signum):
             raise Terminated(signum)
 
     # Ctrl-C is handled as SIGTERM is: the runs are closed as KILLED, without a traceback.
+    forget_stop()  # a stop asked of an earlier command in this process (a test's) is not this one's
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, terminate)
     try:
@@ -254,7 +254,8 @@ def _add_own_repository(steps) -> None:
         "init", help="set up the pipeline in your own git repository, on your CSV or Parquet files",
         description=f"Write {', '.join(layout.PROJECT_FILES)} (retrainlab's own, for your data) at the root of the git "
         "repository you are in, run dvc init if it has no .dvc/, and add the MLflow store, its artifacts and "
-        f"{layout.WORK_DIR}/ to .gitignore. Paths are relative to where you run it, and must be in the "
+        f"{layout.WORK_DIR}/ to .gitignore, and set up `dvc plots show` to draw offline (as retrainlab "
+        "offline-plots does). Paths are relative to where you run it, and must be in the "
         "repository. Everything is checked first: on any error nothing is written.",
     )
     init.add_argument("--initial", required=True, metavar="PATH", help="the data the model was trained on")
@@ -278,12 +279,22 @@ def _add_own_repository(steps) -> None:
         "ui", help="the MLflow UI on the project's store, on this machine only",
         description="Start the MLflow UI on the project's store (mlflow.db at the project root, or the "
         "database MLFLOW_TRACKING_URI names) on 127.0.0.1, and print the link to the experiment's runs. "
-        "With MLFLOW_TRACKING_URI set to a tracking server, that server shows it: print the link only.",
+        "With MLFLOW_TRACKING_URI set to a tracking server, that server shows it: print the link only. "
+        "Quiet while it serves: --verbose shows the web server's log too, a line per request.",
     )
     _add_params(ui)
     ui.add_argument("--port", default=str(team.DEFAULT_PORT), help=f"(default: {team.DEFAULT_PORT})")
     ui.add_argument("--print-url", action="store_true", help="print the link only; start nothing")
     ui.set_defaults(handler=_ui)
+
+    offline = steps.add_parser(
+        "offline-plots", help="make `dvc plots show` draw its plots without internet",
+        description=f"Write {layout.PLOTS_PAGE}, the page `dvc plots show` fills, with vega, vega-lite and "
+        "vega-embed inline (DVC's own page loads them from a CDN, so that offline its plots are blank), and "
+        "point this clone's .dvc/config.local at it. Both stay on this machine, as git ignores them: init "
+        "does this too, and a fresh clone runs it once.",
+    )
+    offline.set_defaults(handler=_offline_plots)
 
 
 # Each subcommand's --help ends with its own examples, each a command its parser takes
@@ -308,7 +319,8 @@ EXAMPLES = {
             "retrainlab init --initial data/old.parquet --incremental data/new.parquet --label y "
             "--model models/current.keras\ndvc repro",
     "status": "retrainlab status",
-    "ui": "retrainlab ui\nretrainlab ui --port 5001\nretrainlab ui --print-url",
+    "ui": "retrainlab ui\nretrainlab ui --port 5001\nretrainlab ui --print-url\nretrainlab ui --verbose",
+    "offline-plots": "retrainlab offline-plots",
 }
 
 
@@ -446,23 +458,8 @@ def _promote(args: argparse.Namespace) -> None:
     console.load_tensorflow()  # loading a version to measure it imports TensorFlow: without its notices
     store.configure(params.tracking.experiment)
     event = promotion.promote(params, args.version, args.force, args.reason)
-    forced = " (forced: gates overridden)" if event.forced else ""
-    print(
-        f"{params.tracking.registered_model} v{event.version} is now '{promotion.CHAMPION}'{forced}; "
-        f"previous champion: {event.from_version or 'none'}"
-    )
-    for gate in event.gates:
-        print(f"  {'pass' if gate.passed else 'FAIL'}  {gate.name}: {gate.detail}")
-    shown = event.measured
-    f = ".4f" if shown.metric == "acc" else ".4g"
-    print(f"  measured now on the test sets: target {shown.target:{f}}, {shown.metric}_old {shown.old:{f}}, "
-          f"{shown.metric}_new {shown.new:{f}}")
-    recorded = event.recorded
-    for label, figures in ((f"recorded for this model (seed {recorded.seed})", recorded.own),
-                           (f"the report's mean over {recorded.seeds} seeds", recorded.means)):
-        if figures.target is not None:
-            print(f"  {label}: target {figures.target:{f}}, {figures.metric}_old {figures.old:{f}}, "
-                  f"{figures.metric}_new {figures.new:{f}}")
+    for line in promotion.promotion_lines(params.tracking.registered_model, event):
+        print(line)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -546,7 +543,8 @@ def _init(args: argparse.Namespace) -> None:
     print(f"init: wrote {', '.join(done['written'])} in {done['root']}"
           + ("; ran dvc init" if done["dvc_init"] else "")
           + "".join(f"; {len(lines)} line{'s' * (len(lines) > 1)} added to {name}"
-                    for name, lines in done["ignored"].items() if lines))
+                    for name, lines in done["ignored"].items() if lines)
+          + f"; wrote {done['plots_page']}, so that dvc plots show draws offline")
     print(f"  data: {setup.initial} (old), {setup.incremental} (new), label {setup.label!r}; "
           f"baseline: {setup.baseline}; MLflow experiment and model: {setup.name}")
     print("next: dvc repro, then retrainlab status and retrainlab ui; git add the files to keep them")
@@ -564,6 +562,16 @@ def _ui(args: argparse.Namespace) -> None:
     from retrainlab.tracking import store
 
     team.ui(load_params(args.params).tracking.experiment, args.port, args.print_url, store.project_root())
+
+
+def _offline_plots(args: argparse.Namespace) -> None:
+    # start-up: only when this subcommand runs (retrainlab --help answers at once)
+    from retrainlab.reporting import plots_page
+    from retrainlab.tracking import store
+
+    path = plots_page.install(store.workspace_root())
+    print(f"offline-plots: wrote {path}, with vega, vega-lite and vega-embed inline; dvc plots show fills it "
+          "(.dvc/config.local: plots.html_template), and its plots draw without internet")
 
 
 def _server(args: argparse.Namespace) -> None:

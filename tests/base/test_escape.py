@@ -120,3 +120,27 @@ def test_the_report_shows_hostile_labels_and_column_names_as_text():
     assert rendered.count("<h1>") == 1 and "<h1>heading" not in rendered
     feature_rows = re.findall(r"<tr>\s*<td>(.*?)</td>", rendered, re.S)
     assert {html.unescape(cell) for cell in feature_rows} >= {" ".join(v.split()) for v in HOSTILE}
+
+
+def test_the_html_report_shows_hostile_labels_as_text_and_no_image_but_its_plots():
+    """reports/comparison.html is the Markdown report rendered with raw HTML off: a label
+    shows as written, and an image shows only where the writer supplies its source."""
+    records = {"baseline": record([0.9] * 3, [0.5] * 3), "full-retrain": record([0.9] * 3, [0.9] * 3, cpu=50)}
+    verdict = comparison.recommend(records, CompareParams())
+    diagnostics = Diagnosis(
+        rows_old=100, rows_new=30, size_ratio=0.3, new_classes=list(HOSTILE), vanished_classes=[],
+        label_shift_tv=0.2, psi_max=0.5, psi_mean=0.2, domain_auc=0.6,
+        top_shifted_features=tuple(ShiftedFeature(name, "numeric", 0.5, 0.3) for name in HOSTILE),
+    )
+    text = comparison.markdown(comparison.table(records, verdict), verdict, diagnostics, CompareParams(),
+                               changes=[md("**new classes**: {}", ", ".join(HOSTILE))])
+    plot = "data:image/png;base64,iVBORw0KGgo="
+    page = escape.markdown_html(text, {"diagnostics.png": plot})
+    assert page.count(f'<img src="{plot}" alt="what changed" />') == 1
+    assert "<p>accuracy against cost</p>" in page  # an image without a source: its alternative text
+    assert not re.search(r"<(script|img src=\"[^d]|a |del|code>code|em>it|strong>bold)", page), page
+    assert page.count("<h1>") == 1 and "<h1>heading" not in page
+    feature_rows = re.findall(r"<tr>\s*<td>(.*?)</td>", page, re.S)
+    assert {html.unescape(cell) for cell in feature_rows} >= {" ".join(v.split()) for v in HOSTILE}
+    with pytest.raises(TypeError, match="expected Markdown"):
+        escape.markdown_html("<b>raw</b>", {})

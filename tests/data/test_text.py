@@ -127,15 +127,14 @@ def test_a_column_of_numbers_is_not_read_as_sentences(tmp_path):
     assert kinds["msg"] == NUMERIC  # read as numbers: numeric, before the rule is asked
 
 
-def test_prepare_says_how_many_texts_are_longer_than_the_model_reads(tmp_path, monkeypatch, tiny_params, store, caplog):
+def prepared_saying(tmp_path, monkeypatch, tiny_params, caplog, old, new) -> list[str]:
+    """`old` and `new` as a project's files, prepared by the prepare step: what it logged of the text column 'msg'."""
     import dataclasses
     import logging
 
     from retrainlab.config import FilesParams
     from retrainlab.pipeline.prepare import prepare_step
 
-    old, new = frames(40)
-    new["msg"] = [" ".join(["word"] * (70 if i % 4 == 0 else 5)) + f" {i}" for i in range(40)]
     old.to_csv(tmp_path / "old.csv", index=False)
     new.to_csv(tmp_path / "new.csv", index=False)
     (tmp_path / ".dvc").mkdir()
@@ -144,6 +143,29 @@ def test_prepare_says_how_many_texts_are_longer_than_the_model_reads(tmp_path, m
         tiny_params.data, source="files", files=FilesParams("old.csv", "new.csv", "y")))
     with caplog.at_level(logging.INFO, logger="retrainlab"):
         prepare_step(params, tmp_path)
-    said = [r.getMessage() for r in caplog.records if "text column 'msg'" in r.getMessage()]
+    return [r.getMessage() for r in caplog.records if "text column 'msg'" in r.getMessage()]
+
+
+def test_prepare_says_how_many_texts_are_longer_than_the_model_reads(tmp_path, monkeypatch, tiny_params, store, caplog):
+    old, new = frames(40)
+    new["msg"] = [" ".join(["word"] * (70 if i % 4 == 0 else 5)) + f" {i}" for i in range(40)]
+    said = prepared_saying(tmp_path, monkeypatch, tiny_params, caplog, old, new)
     assert len(said) == 1 and re.search(r"0\.0% of old and [0-9.]+% of new texts are longer than model.text_length "
                                         r"\(64 tokens\): the model reads their first 64 tokens", said[0]), said
+
+
+def test_prepare_says_tokens_a_text_as_the_report_does(tmp_path, monkeypatch, tiny_params, store, caplog):
+    """Prepare's "tokens a text" is the report's figure: the same rows (the old data's training
+    and test rows, the new data's), the same mean; not one of them over the training rows only."""
+    from retrainlab.data import load_prepared
+    from retrainlab.decision.diagnostics import text_shift
+
+    old, new = frames(60)
+    old["msg"] = [" ".join(["old"] * (i % 7)) + f" text {i}" for i in range(60)]
+    new["msg"] = [" ".join(["new"] * ((i * 5) % 11)) + f" text {i}" for i in range(60)]
+    said = prepared_saying(tmp_path, monkeypatch, tiny_params, caplog, old, new)[0]
+    data = load_prepared(tmp_path)
+    old_rows, new_rows = (pd.concat([data.frame(f"{part}_{use}") for use in ("train", "test")])["msg"]
+                          for part in ("initial", "incremental"))
+    reported = text_shift(old_rows, new_rows, "msg")  # what the report's "tokens a text" line prints
+    assert f"{reported.length_old:.1f} tokens a text in the old data, {reported.length_new:.1f} in the new" in said

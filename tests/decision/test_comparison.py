@@ -21,7 +21,7 @@ def record(acc_old, acc_new, forgetting=0.0, cpu=10.0, version=1, **figures):
         for i, (o, n, f) in enumerate(zip(acc_old, acc_new, forgetting))
     }
     means, ci95 = summarize(list(per_seed.values()))
-    return StrategyRecord("any", 1, list(range(len(per_seed))), "cpu", {}, means, ci95, per_seed,
+    return StrategyRecord("any", 1, "cpu", {}, means, ci95, per_seed,
                           Runs("1", "r", "p", {}, "m", version, 0))
 
 
@@ -157,7 +157,8 @@ def test_the_dearer_best_is_chosen_over_a_cheaper_option_the_evidence_cannot_sep
     assert len(said) == 1 and "full-retrain is chosen by the higher mean" in said[0]
     assert comparison.headline(verdict, records) == (
         "Retrain from scratch: +26.3 points of target over keeping the model, for 100 CPU-seconds; "
-        "incremental cannot be told from it within the noise at 0.2x the cost.")
+        "incremental cannot be told from it within the noise at 0.2x its cost, but is not shown as good either, "
+        "so the higher mean of options the evidence cannot separate decides.")
 
 
 def test_a_cheap_option_as_good_on_average_but_noisy_is_not_shown_as_good():
@@ -276,7 +277,7 @@ def test_the_headline_gives_the_decision_its_gain_and_cost():
     verdict = comparison.recommend(records, POLICY)
     text = comparison.headline(verdict, records)
     assert text == ("Keep training it on the new data: +26.3 points of target over keeping the model, for 1.4 "
-                    "CPU-seconds; full-retrain is as good at 1.9x the cost.")
+                    "CPU-seconds; full-retrain is as good at 1.9x its cost.")
 
 
 def test_without_the_baseline_the_headline_has_no_gain_and_names_the_cheapest_other_option():
@@ -287,7 +288,7 @@ def test_without_the_baseline_the_headline_has_no_gain_and_names_the_cheapest_ot
     }
     verdict = comparison.recommend(records, POLICY)
     assert comparison.headline(verdict, records) == (
-        "Keep training it on the new data, for 20 CPU-seconds; replay is as good at 2.5x the cost.")
+        "Keep training it on the new data, for 20 CPU-seconds; replay is as good at 2.5x its cost.")
 
 
 @pytest.mark.parametrize("metric, shown", [("cost_usd", "0.25 USD"), ("gpu_seconds", "3 GPU-seconds"),
@@ -540,7 +541,7 @@ def test_a_large_cost_to_adopt_reads_in_four_significant_figures():
     verdict = comparison.recommend(records, POLICY)
     text = comparison.markdown(comparison.table(records, verdict), verdict, diagnostics, POLICY)
     row = next(line for line in text.splitlines() if line.startswith("| full-retrain |"))
-    assert "| 1.235e+05 cpu_seconds |" in row
+    assert "for 1.235e+05 CPU-seconds: " in row
 
 
 def test_the_report_says_how_each_text_column_moved():
@@ -608,7 +609,7 @@ def regression_record(rmse_old, rmse_new, forgetting=0.0, cpu=10.0):
         for i, (o, n, f) in enumerate(zip(rmse_old, rmse_new, forgetting))
     }
     means, ci95 = summarize(list(per_seed.values()))
-    return StrategyRecord("any", 1, list(range(len(per_seed))), "cpu", {}, means, ci95, per_seed,
+    return StrategyRecord("any", 1, "cpu", {}, means, ci95, per_seed,
                           Runs("1", "r", "p", {}, "m", 1, 0))
 
 
@@ -652,6 +653,30 @@ def test_a_regressor_is_judged_by_the_lowest_error_with_tolerances_relative_to_t
     shown = comparison.metric_rows(records, verdict)["incremental"]
     assert list(shown)[:5] == ["verdict", "target", "rmse_old", "rmse_new", "forgetting"]
     assert shown["target"] == 2.465 and shown["rmse_old"] == 1.93
+
+
+def test_a_regressors_report_gives_the_mae_and_r2_and_dvc_metrics_its_rmse():
+    """The report shows a regressor's MAE (the figure promotion's MAE gate weighs) and R²;
+    `dvc metrics show` has its RMSE in place of a classifier's accuracy, no more (its 120
+    columns hold seven figures)."""
+    records = {"baseline": regression_record([2.0] * 3, [6.0] * 3),
+               "full-retrain": regression_record([1.9] * 3, [3.0] * 3, cpu=100)}
+    verdict = comparison.recommend(records, POLICY)
+    diagnosis = report_case()[2][0]
+    shown = comparison.metric_rows(records, verdict)["full-retrain"]
+    assert list(shown) == ["verdict", "target", "rmse_old", "rmse_new", "forgetting", "cpu_seconds", "seeds"]
+    main, more = [line for line in comparison.markdown(comparison.table(records, verdict), verdict, diagnosis,
+                                                       POLICY).splitlines() if line.startswith("| strategy |")][:2]
+    assert "| rmse_old | rmse_new | forgetting |" in main and "| strategy | mae_old | mae_new | r2_all |" in more
+    # A classifier's rows are as they were: accuracy in dvc metrics show, macro-F1 in the table.
+    classifier = {"baseline": record([0.9] * 2, [0.5] * 2, f1_all=[0.6, 0.6]),
+                  "full-retrain": record([0.9] * 2, [0.8] * 2, cpu=4, f1_all=[0.7, 0.7])}
+    verdict = comparison.recommend(classifier, POLICY)
+    assert list(comparison.metric_rows(classifier, verdict)["full-retrain"])[:5] == [
+        "verdict", "target", "acc_old", "acc_new", "forgetting"]
+    main, more = [line for line in comparison.markdown(comparison.table(classifier, verdict), verdict, diagnosis,
+                                                       POLICY).splitlines() if line.startswith("| strategy |")][:2]
+    assert "| acc_old | acc_new | forgetting |" in main and "| strategy | f1_all |" in more
 
 
 def test_a_regressor_no_option_beats_by_more_than_the_tolerance_keeps_the_model():

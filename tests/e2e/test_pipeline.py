@@ -47,7 +47,8 @@ def make_project(tmp_path: Path, options=OPTIONS, seeds=(0, 1), **data_changes) 
     root = tmp_path / "project"
     for name in filter(None, files):
         source = PROJECT / name
-        if source.is_file() and not name.startswith(("metrics/", "records/", "plots/")) and name != "dvc.lock":
+        if (source.is_file() and not name.startswith(("metrics/", "records/", "plots/"))
+                and name not in ("dvc.lock", layout.DECISION.as_posix())):
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -130,15 +131,19 @@ def check_pipeline(root: Path, label: str, features: list[str], options=OPTIONS)
     assert max(map(len, run(root, "dvc", "metrics", "show").stdout.splitlines())) <= 120
     shown = next(iter(json.loads(run(root, "dvc", "metrics", "show", "--json").stdout).values()))["data"]
     rows = {Path(path).stem: found["data"] for path, found in shown.items()}
+    decision = rows.pop(layout.DECISION.stem)
     assert set(rows) == set(strategies)
     comparison = json.loads((root / layout.REPORT_JSON).read_text())
     assert [s for s, row in rows.items() if row["verdict"] == "recommended"] == [comparison["recommended"]]
+    # The decision in the strategies' columns: the recommended option, and its target named by its measure.
+    assert decision == {"verdict": comparison["recommended"],
+                        m.target_name: rows[comparison["recommended"]][m.target_name]}
     test = pd.read_parquet(root / layout.split_path("incremental_test"))
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     baseline = json.loads((root / layout.record_path(BASELINE)).read_text())
     for strategy in strategies:
         record = json.loads((root / layout.record_path(strategy)).read_text())
-        assert set(rows[strategy]) == {"verdict", "target", m.old, m.new, "forgetting",
+        assert set(rows[strategy]) == {"verdict", m.target_name, m.old, m.new, "forgetting",
                                        comparison["cost_metric"], "seeds"}
         assert rows[strategy][m.new] == pytest.approx(record[m.new], rel=1e-3)
         assert not any(name.startswith("acc_") for name in record) or m.higher_is_better  # no acc_* holds an error

@@ -177,6 +177,8 @@ def test_init_leaves_an_existing_file_unless_forced(repo, capsys):
 
     assert cli.main(["init", *GOOD, "--force"]) == 0
     assert (repo / ".dvc").is_dir()
+    # `dvc plots show` draws offline: its page (tests/reporting/test_plots_page.py), this clone's own.
+    assert (repo / layout.PLOTS_PAGE).is_file() and "plots-page.html" in (repo / ".dvc" / "config.local").read_text()
     assert yaml.safe_load((repo / "dvc.yaml").read_text())["stages"][layout.PREPARE]["deps"] == [
         layout.DATA_INPUTS.as_posix()]
     ignored = (repo / ".gitignore").read_text().splitlines()

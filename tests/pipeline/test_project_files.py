@@ -72,7 +72,8 @@ def test_dvc_outputs_are_where_the_code_writes():
     compare = stages[layout.COMPARE]
     assert sorted([*outputs(compare, "outs"), *outputs(compare, "plots")]) == sorted(
         p.as_posix() for p in layout.REPORT_FILES)
-    assert outputs(compare, "metrics") == [layout.METRICS_DIR.as_posix()]  # the only metrics
+    # the only metrics: the decision, and a row per strategy
+    assert outputs(compare, "metrics") == [layout.DECISION.as_posix(), layout.METRICS_DIR.as_posix()]
     assert {"records", "plots"} <= set(compare["deps"])
     assert outputs(stages[layout.RESOLVE], "outs") == [layout.BASELINE_ORIGIN.as_posix()]
     # prepare follows what the params name, whichever source: through resolve-data's output.

@@ -65,8 +65,8 @@ def test_forgetting_against_the_champion_may_reach_the_ceiling_and_no_more(lost,
     result = gates(candidate, champion, 0.5, EXACT, **SOUND)
     assert result[-1].name == "forgetting under the ceiling" and result[-1].passed is passes
     assert failed(result).keys() <= {"forgetting under the ceiling"}
-    shown = f"forgetting {lost:.4f} against the ceiling 0.1250"
-    assert result[-1].detail == (shown if passes else f"{shown}: over by {lost - 0.125:.4f}")
+    shown = f"forgetting {lost:.3f} against the ceiling 0.125"  # as the report says figures in words
+    assert result[-1].detail == (shown if passes else f"{shown}: over by {lost - 0.125:.3f}")
 
 
 @pytest.mark.parametrize("recorded, passes", [(0.125, True), (0.125 + EPSILON, False), (-0.25, True)])
@@ -74,26 +74,26 @@ def test_without_a_champion_the_recorded_forgetting_meets_the_ceiling(recorded, 
     result = gates(Measured("2", 0.5, 0.875, 0.6875), None, recorded, EXACT, **SOUND)
     assert result[3] == Gate("not worse than the champion", True, "there is no champion yet")
     assert result[-1].passed is passes and failed(result).keys() <= {"forgetting under the ceiling"}
-    assert result[-1].detail.startswith(f"forgetting {recorded:.4f} against the ceiling 0.1250")
+    assert result[-1].detail.startswith(f"forgetting {recorded:.3f} against the ceiling 0.125")
 
 
 def test_the_forgetting_ceiling_follows_the_traffic_share():
     # Three quarters new traffic: the old quarter may lose 1/16, so 1/4 of old accuracy may go.
     three_quarters = CompareParams(new_traffic_share=0.75, tolerance=0.0625, max_forgetting=0.0625)
     at = gates(Measured("2", 0.5, 0.875, 0.78125), None, 0.25, three_quarters, **SOUND)
-    assert at[-1].passed and at[-1].detail == "forgetting 0.2500 against the ceiling 0.2500"
+    assert at[-1].passed and at[-1].detail == "forgetting 0.250 against the ceiling 0.250"
     over = gates(Measured("2", 0.5, 0.875, 0.78125), None, 0.25 + EPSILON, three_quarters, **SOUND)
     assert not over[-1].passed
     # All traffic new: no ceiling at all.
     all_new = CompareParams(new_traffic_share=1.0, tolerance=0.0625, max_forgetting=0.0625)
     anything = gates(Measured("2", 0.0, 0.875, 0.875), None, 1.0, all_new, **SOUND)
-    assert anything[-1].passed and anything[-1].detail == "forgetting 1.0000 against the ceiling none (all traffic is new)"
+    assert anything[-1].passed and anything[-1].detail == "forgetting 1.000 against the ceiling none (all traffic is new)"
 
 
 def test_forgetting_is_measured_against_the_champion_when_there_is_one():
     candidate = Measured("2", 0.80, 0.99, 0.895)
     with_champion = gates(candidate, Measured("1", 0.95, 0.80, 0.875), 0.0, POLICY, **SOUND)
-    assert not with_champion[-1].passed and "over by 0.1000" in with_champion[-1].detail
+    assert not with_champion[-1].passed and "over by 0.100" in with_champion[-1].detail
     without = gates(candidate, None, 0.02, POLICY, **SOUND)
     assert all(g.passed for g in without)
 
@@ -173,6 +173,26 @@ def test_a_regressor_without_a_champion_reads_its_recorded_forgetting_against_it
     assert failed(result) == {"forgetting under the ceiling": "forgetting 0.5 against the ceiling 0.1: over by 0.4"}
     nan = gates(regressor("2", 2.0, 3.0), None, 0.0, POLICY, losses={"rmse_old": math.nan, "rmse_new": 3.0})
     assert "finite loss" in failed(nan)
+
+
+def test_without_a_champion_the_ceiling_is_the_reports_and_reads_as_the_report_says_it():
+    """The comparison's ceiling is a share of the baseline's mean error over every seed
+    (2.0745 here); the registered seed started from its own (2.0). The gate applies the one the
+    comparison recorded on the version, and says it as the report does: one figure, one text."""
+    from retrainlab.decision import comparison
+    from retrainlab.measure.task import measure_of
+
+    report_ceiling = comparison.forgetting_ceiling(POLICY, 2.0745)  # 0.103725
+    said = comparison.ceiling_text(report_ceiling, measure_of("regression"))
+    assert said == "0.104"
+    result = gates(regressor("2", 2.1, 3.0), None, 0.1, POLICY, ceiling=report_ceiling, **REGRESSION)
+    assert result[-1] == Gate("forgetting under the ceiling", True, f"forgetting 0.1 against the ceiling {said}")
+    over = gates(regressor("2", 2.2, 3.0), None, 0.2, POLICY, ceiling=report_ceiling, **REGRESSION)
+    assert over[-1].detail == f"forgetting 0.2 against the ceiling {said}: over by 0.0963"
+    # A champion's own error is the scale when there is one, whatever the comparison recorded.
+    champion = gates(regressor("2", 2.05, 3.0), regressor("1", 2.0, 6.0), 0.0, POLICY, ceiling=report_ceiling,
+                     **REGRESSION)
+    assert champion[-1].detail == "forgetting 0.05 against the ceiling 0.1"
 
 
 def test_the_losses_the_gate_reads_are_the_tasks():

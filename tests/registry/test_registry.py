@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from retrainlab.registry import promotion
 from retrainlab.registry.events import Event
 from retrainlab.registry.promotion import PromotionRefused
 from retrainlab.strategies import BASELINE
+from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG
 
 from ..conftest import PROJECT, served, tiny
 from ..tracking.test_tracking import churn
@@ -68,7 +70,7 @@ def test_compare_writes_the_report_and_points_challenger_at_the_recommendation(p
     client = MlflowClient()
     for strategy, record in records.items():
         tags = client.get_model_version("churn", str(record.mlflow.model_version)).tags
-        assert tags["comparison.recommended"] == recommended
+        assert json.loads(tags[promotion.DETAILS_TAG])["recommended"] == recommended
         assert tags["comparison.verdict"] == summary.strategies[strategy]["verdict"]
     parent = client.get_run(records["baseline"].mlflow.parent_run_id)
     assert parent.data.tags["retrainlab.recommendation"] == recommended
@@ -76,6 +78,34 @@ def test_compare_writes_the_report_and_points_challenger_at_the_recommendation(p
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
     assert "comparison/accuracy_vs_cost.png" in artifacts and "comparison/comparison.md" in artifacts
     assert summary.diagnostics.new_classes == ["paused"]
+
+
+def test_each_version_has_a_few_named_tags_and_the_comparisons_other_figures_in_one(pipeline, tmp_path):
+    """The versions page shows every tag of a version: the few that code reads back (lineage,
+    status, the gates) or a person filters on, and one JSON tag for the rest of what the
+    comparison said; the version's description has its other figures. The report's page is
+    logged to the pipeline's run, where MLflow shows it."""
+    root, params, records, summary = pipeline
+    client = MlflowClient()
+    for strategy, record in records.items():
+        version = client.get_model_version("churn", str(record.mlflow.model_version))
+        lineage = {"retrainlab.parent_version"} if record.mlflow.parent_version else set()
+        assert set(version.tags) == {
+            "strategy", "seed", "retrainlab.round", MODEL_DIGEST_TAG, "acc_old", "acc_new", "forgetting",
+            "mean_acc_old", "mean_acc_new", "mean_target", "mean_over_seeds", "comparison.verdict",
+            promotion.CEILING_TAG, promotion.DETAILS_TAG} | lineage, strategy
+        row = summary.strategies[strategy]
+        details = json.loads(version.tags[promotion.DETAILS_TAG])
+        assert float(version.tags["mean_target"]) == pytest.approx(row["target"], abs=1e-4)
+        assert [details["target_ci_low"], details["target_ci_high"]] == pytest.approx(
+            [row["target_low"], row["target_high"]], abs=1e-4)
+        assert details["acc_all"] == pytest.approx(record.means["acc_all"], abs=1e-4)
+        assert details["forgetting"] == pytest.approx(row["forgetting"], abs=1e-4)
+        assert details["parent_run_id"] == record.mlflow.parent_run_id and version.run_id == record.mlflow.run_id
+        assert f"| acc_all | {record.per_seed[str(record.mlflow.model_seed)]['acc_all']:.4f} |" in version.description
+    logged = f"comparison/{layout.REPORT_HTML.name}"
+    page = client.download_artifacts(record.mlflow.parent_run_id, logged, str(tmp_path))
+    assert Path(page).read_text() == (root / layout.REPORT_HTML).read_text()
 
 
 def test_promote_refuse_force_and_rollback(pipeline):

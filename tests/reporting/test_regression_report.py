@@ -29,7 +29,7 @@ def regression_record(rmse_old, rmse_new, forgetting=0.0, cpu=10.0, version=1):
         for i, (o, n) in enumerate(zip(rmse_old, rmse_new))
     }
     means, ci95 = summarize(list(per_seed.values()))
-    return StrategyRecord("any", 1, list(range(len(per_seed))), "cpu", {}, means, ci95, per_seed,
+    return StrategyRecord("any", 1, "cpu", {}, means, ci95, per_seed,
                           Runs("1", "r", "p", {}, "m", version, 0))
 
 
@@ -37,7 +37,7 @@ def classifier_record(acc_old, acc_new, cpu=10.0, confusion=None):
     per_seed = {str(i): {"acc_old": o, "acc_new": n, "acc_all": (o + n) / 2, "f1_all": 0.5, "forgetting": 0.0,
                          "cpu_seconds": cpu, "gpu_seconds": 0.0} for i, (o, n) in enumerate(zip(acc_old, acc_new))}
     means, ci95 = summarize(list(per_seed.values()))
-    return StrategyRecord("any", 1, list(range(len(per_seed))), "cpu", {}, means, ci95, per_seed,
+    return StrategyRecord("any", 1, "cpu", {}, means, ci95, per_seed,
                           Runs("1", "r", "p", {}, "m", 1, 0), confusion=confusion)
 
 

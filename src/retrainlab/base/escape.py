@@ -8,6 +8,10 @@ by construction, so that a new section cannot forget to:
   (`require_markdown`), so text that went around `md` fails the tests instead of reaching
   the UI. A value shows as written, on one line: it opens no link, breaks no table and
   runs no script.
+- HTML (the report as a page, `markdown_html`): that Markdown rendered with raw HTML off,
+  so user text reaches the page only through `md`, and anything in the text that looks
+  like a tag shows as written. An image shows only the source its writer supplies (the
+  report's plots, inlined); any other becomes its alternative text.
 - CSV (`csv_frame`): a cell that a spreadsheet would run as a formula is prefixed with ',
   and `<` and `>` become the angle quotation marks ‹ and ›: `dvc plots show` embeds the plot
   files in a `<script>` block of its HTML, where `</script>` (or `<!--`) would end it. They
@@ -22,7 +26,7 @@ import html
 import numbers
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -103,6 +107,24 @@ def require_markdown(text: Any) -> str:
     if not isinstance(text, Markdown):
         raise TypeError(f"expected Markdown built with escape.md, got {type(text).__name__}: {str(text)[:80]!r}")
     return str(text)
+
+
+def markdown_html(text: Markdown, images: Mapping[str, str]) -> str:
+    """`text` as an HTML fragment, as CommonMark with GitHub's tables renders it, raw HTML
+    off; an image's source replaced by `images[source]` (a data: URI), and an image named
+    in no `images` shown as its alternative text."""
+    # start-up: the renderer serves the compare step's HTML report alone
+    from markdown_it import MarkdownIt
+
+    renderer = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    tokens = renderer.parse(require_markdown(text))
+    for image in (c for token in tokens for c in token.children or () if c.type == "image"):
+        if image.attrGet("src") in images:
+            image.attrSet("src", images[image.attrGet("src")])
+        else:
+            alternative = renderer.renderer.renderInlineAsText(image.children or [], renderer.options, {})
+            image.type, image.content, image.children = "text", alternative, None
+    return renderer.renderer.render(tokens, renderer.options, {})
 
 
 def csv_cell(value: Any) -> Any:

@@ -31,6 +31,9 @@ WORK_DIR = Path(".retrainlab")
 CHECKPOINTS_DIR = WORK_DIR / "checkpoints"
 STAGING_DIR = WORK_DIR / "staging"
 REGISTRY_LOCK = WORK_DIR / "registry.lock"
+# The page `dvc plots show` fills, with vega, vega-lite and vega-embed inline so that it draws
+# offline: this machine's own, like the setting in .dvc/config.local that points DVC at it.
+PLOTS_PAGE = WORK_DIR / "plots-page.html"
 
 
 def split_path(split: str) -> Path:
@@ -61,6 +64,12 @@ def metrics_path(strategy: str) -> Path:
     return METRICS_DIR / f"{strategy}.json"
 
 
+# The decision in one row for `dvc metrics show` and `dvc exp show`: the recommended option and
+# its target, in the strategies' columns. At the root, so that its columns' names in `dvc exp
+# show` (decision.json:verdict, decision.json:acc_target) fit a 120-column terminal.
+DECISION = Path("decision.json")
+
+
 def curves_path(strategy: str) -> Path:
     return Path("plots") / f"{strategy}.csv"
 
@@ -72,6 +81,8 @@ def predictions_path(strategy: str) -> Path:
 
 REPORTS_DIR = Path("reports")
 REPORT_MD = REPORTS_DIR / "comparison.md"
+# The same report as one page, its plots inline: what MLflow shows of the pipeline's parent run.
+REPORT_HTML = REPORTS_DIR / "comparison.html"
 REPORT_JSON = REPORTS_DIR / "comparison.json"
 REPORT_CSV = REPORTS_DIR / "comparison.csv"
 REPORT_SCATTER = REPORTS_DIR / "accuracy_vs_cost.csv"
@@ -85,6 +96,6 @@ REPORT_PNG_RESIDUALS = REPORTS_DIR / "residuals.png"
 REPORT_SEEDS = REPORTS_DIR / "seeds.json"  # the seeds compare added while the options were not separated
 # Every strategy's per-epoch curves in one table (a `strategy` column): DVC's plots colour them by it.
 REPORT_CURVES = REPORTS_DIR / "curves.csv"
-REPORT_FILES = (REPORT_MD, REPORT_JSON, REPORT_CSV, REPORT_SCATTER, REPORT_CURVES, REPORT_PNG_COST,
+REPORT_FILES = (REPORT_MD, REPORT_HTML, REPORT_JSON, REPORT_CSV, REPORT_SCATTER, REPORT_CURVES, REPORT_PNG_COST,
                 REPORT_PNG_CURVES, REPORT_PNG_CONFUSION, REPORT_PNG_PREDICTED, REPORT_PNG_RESIDUALS,
                 REPORT_PNG_DIAGNOSTICS, REPORT_SEEDS)

@@ -25,6 +25,9 @@ from retrainlab.data.splitting import SplitWriter, Tally, make_splits
 from retrainlab.data.summary import PreparedSummary, read_summary, write_summary
 
 log = logging.getLogger(__name__)
+# Rows per split that the figures of the old and the new data are read on (diagnostics, text
+# lengths): they are stable long before millions of rows.
+SAMPLE_ROWS = 50_000
 
 # --- the edge: read inputs, write outputs ---------------------------------------------
 
@@ -150,6 +153,12 @@ class Prepared:
                 chosen_rows.append(source.read_row_group(group).take(chosen).to_pandas())
             start += size
         return pd.concat(chosen_rows, ignore_index=True)
+
+    def old_and_new(self, rows: int = SAMPLE_ROWS) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The old data and the new, training and test rows, at most `rows` of each split drawn
+        at random (`sample`): the rows every figure of the old against the new is read on."""
+        return tuple(pd.concat([self.sample(f"{part}_{use}", rows) for use in ("train", "test")], ignore_index=True)
+                     for part in ("initial", "incremental"))
 
 
 def load_prepared(root: Path = Path(".")) -> Prepared:

@@ -66,3 +66,9 @@ def vocabulary(counts: Counter, max_tokens: int) -> list[str]:
 def lengths(texts: pd.Series) -> pd.Series:
     """The number of tokens of each text."""
     return texts.astype(str).map(lambda t: len(tokens(t)))
+
+
+def mean_length(texts: pd.Series) -> float:
+    """Tokens a text, as prepare and the report both say it (of the same rows,
+    `Prepared.old_and_new`): the mean of `lengths`, 0 without a text."""
+    return float(lengths(texts).mean()) if len(texts) else 0.0

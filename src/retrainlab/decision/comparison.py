@@ -112,10 +112,6 @@ class Verdict:
     measure: Measure = of_figures({})  # the task's: what the figures are, which way is better
     tolerance: float = 0.0  # compare.tolerance in the figure's units
 
-    def number(self, value: float) -> str:
-        """A figure as the reasons print it: accuracy to 3 decimals, an error to 3 significant digits."""
-        return f"{value:.3f}" if self.measure.higher_is_better else f"{value:.3g}"
-
     def difference(self, gap: Interval) -> Interval:
         """A gap as the figure's own difference (a regressor's: its error minus the best's)."""
         return gap if self.measure.higher_is_better else gap.flipped()
@@ -140,8 +136,8 @@ class Verdict:
             problems.append("less accurate: " + (f"{-a.gap.mean:.3f} below the best" if self.measure.higher_is_better
                                                  else f"{self.measure.primary.upper()} {-a.gap.mean:.3g} above the best"))
         if not a.forgetting_ok:
-            problems.append(f"forgets too much: {self.number(a.forgetting.mean)} against a ceiling of "
-                            f"{self.number(self.ceiling)}")
+            problems.append(f"forgets too much: {self.measure.number(a.forgetting.mean)} against a ceiling of "
+                            f"{ceiling_text(self.ceiling, self.measure)}")
         if problems:
             return "rejected: " + "; ".join(problems)
         if a.standing == NOT_SEPARATED:
@@ -165,6 +161,12 @@ def forgetting_ceiling(policy: CompareParams, scale: float = 1.0) -> float:
     max_forgetting is a share of (a regressor's baseline error on the old data)."""
     old_share = 1 - policy.new_traffic_share
     return math.inf if old_share <= 0 else scale * policy.max_forgetting / old_share
+
+
+def ceiling_text(ceiling: float, measure: Measure) -> str:
+    """The forgetting ceiling as every message says it: the report's reasons and policy, the
+    promotion gate."""
+    return "none (all traffic is new)" if math.isinf(ceiling) else measure.number(ceiling)
 
 
 def target_values(per_seed: Mapping[str, Mapping[str, float]], share: float,
@@ -302,8 +304,12 @@ def headline(verdict: Verdict, records: Mapping[str, StrategyRecord]) -> str:
     if others:
         other = min(others, key=lambda s: a[s].adoption_cost)
         ratio = a[other].adoption_cost / chosen.adoption_cost if chosen.adoption_cost else None
-        at = f" at {ratio:.2g}x the cost" if ratio is not None else ""
-        if a[other].standing == NOT_SEPARATED:
+        at = f" at {ratio:.2g}x its cost" if ratio is not None else ""
+        if a[other].standing == NOT_SEPARATED and a[other].adoption_cost < chosen.adoption_cost:
+            # The cheaper option was passed over: the sentence read first says by which rule.
+            text += (f"; {other} cannot be told from it within the noise{at}, but is not shown as good either, "
+                     f"so {verdict.rule} decides")
+        elif a[other].standing == NOT_SEPARATED:
             text += f"; {other} cannot be told from it within the noise{at}"
         else:
             text += f"; {other} is as good{at}"
@@ -326,7 +332,7 @@ def gain_text(measure: Measure, value: float, reference: float) -> str:
 
 def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
     """The recommendation in plain words, with the numbers behind it."""
-    a, m, number = verdict.assessments, verdict.measure, verdict.number
+    a, m, number = verdict.assessments, verdict.measure, verdict.measure.number
     chosen, best = a[verdict.recommended], a[verdict.best]
     share = f"{policy.new_traffic_share:.0%} new traffic"
     what = "target accuracy" if m.higher_is_better else f"target {m.primary.upper()} (lower is better)"
@@ -336,8 +342,8 @@ def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
     lines = []
     if verdict.fallback:
         lines.append(
-            f"Every option forgets more than the ceiling of {number(verdict.ceiling)}; {verdict.recommended} is named "
-            "as the most accurate, but none is safe for the old traffic."
+            f"Every option forgets more than the ceiling of {ceiling_text(verdict.ceiling, m)}; "
+            f"{verdict.recommended} is named as the most accurate, but none is safe for the old traffic."
         )
     if verdict.recommended == verdict.best:
         lines.append(
@@ -364,7 +370,7 @@ def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
         if strategy != LEAVE_ALONE:
             detail += f", {verdict.cost_metric} {s.adoption_cost:.4g}"
         lines.append(f"{strategy}: {verdict.status(strategy)} ({detail}).")
-    ceiling = "none (all traffic is new)" if math.isinf(verdict.ceiling) else number(verdict.ceiling)
+    ceiling = ceiling_text(verdict.ceiling, m)
     of = ""
     if m.relative and not math.isinf(verdict.ceiling) and policy.max_forgetting:
         ceiling += " in the label's units"
@@ -453,6 +459,26 @@ def metric_rows(records: Mapping[str, StrategyRecord], verdict: Verdict) -> dict
     return rows
 
 
+def cost_text(row: Mapping[str, Any], verdict: Verdict) -> str:
+    """An option's cost to adopt in words, with what it buys over keeping the model and
+    what each point of target (a regressor's: each percent of error removed) costs:
+    "+17.4 points of target for 4 CPU-seconds: 0.23 CPU-seconds a point"."""
+    unit = COST_UNITS.get(verdict.cost_metric, verdict.cost_metric)
+    cost = f"{row['adoption_cost']:.4g} {unit}"
+    if row["strategy"] == LEAVE_ALONE:
+        return "nothing: the model in use"
+    if "gain_points" in row:
+        bought, per, each = f"{row['gain_points']:+.1f} points of target", row["cost_per_point"], "a point"
+    elif "gain_error" in row:
+        lower, percent = row["gain_error"], row["gain_percent"]
+        bought = (f"target {verdict.measure.primary.upper()} {abs(lower):.3g} {'lower' if lower >= 0 else 'higher'} "
+                  f"({abs(percent):.1f}% {'less' if lower >= 0 else 'more'})")
+        per, each = row["cost_per_percent"], "a percent"
+    else:  # no baseline to gain over
+        return cost
+    return f"{bought} for {cost}" + (f": {per:.2g} {unit} {each}" if per is not None else "")
+
+
 def markdown(
     rows: list[dict[str, Any]],
     verdict: Verdict,
@@ -473,21 +499,11 @@ def markdown(
             return Markdown()
         return Markdown(Interval(row[figure], row[f"{figure}_low"], row[f"{figure}_high"]).text(digits))
 
-    def gain(row):
-        if "gain_error" in row:
-            per = row["cost_per_percent"]
-            return (md("{:+.3g} ({:+.1f}%)", row["gain_error"], row["gain_percent"])
-                    + (md(" ({:.3g}/%)", per) if per is not None else ""))
-        if "gain_points" not in row:
-            return Markdown()
-        per = row["cost_per_point"]
-        return md("{:+.1f}", row["gain_points"]) + (md(" ({:.3g}/point)", per) if per is not None else "")
-
     m = verdict.measure
-    third = "f1_all" if m.higher_is_better else "r2_all"
-    gained = ("\"gain\" is points of target over keeping the model, with the cost of each point" if m.higher_is_better
-              else f"\"gain\" is how much lower the target {m.primary} is than keeping the model's, in the label's "
-                   "units and as a share of it, with the cost of each percent; lower errors are better")
+    bought = ("the points of target it gains over keeping the model" if m.higher_is_better
+              else f"how much lower its target {m.primary.upper()} is than keeping the model's (lower errors are "
+                   "better)")
+    more = [figure for figure in m.table_row if figure not in (m.old, m.new)]
 
     out = [md("# Should you retrain? The comparison"), md("")]
     if head:
@@ -503,21 +519,26 @@ def markdown(
         md("## The strategies side by side"),
         md(""),
         md("Mean over the seeds, with the 95% interval in brackets. Target = {:.2f} x {} + {:.2f} x {}. "
-           "\"vs best\" is the paired difference of targets, seed by seed; {}.", 1 - policy.new_traffic_share, m.old,
-           policy.new_traffic_share, m.new, gained),
+           "\"vs best\" is the paired difference of targets, seed by seed; \"cost to adopt\" is what choosing the "
+           "option costs (keeping the model costs nothing), for {}.", 1 - policy.new_traffic_share, m.old,
+           policy.new_traffic_share, m.new, bought),
         md(""),
-        md("| strategy | verdict | target | vs best | gain | {} | {} | {} | forgetting | "
-           "CPU s | GPU s | cost to adopt | seeds | model version |", m.old, m.new, third),
-        md("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"),
+        md("| strategy | verdict | target | vs best | {} | {} | forgetting | cost to adopt |", m.old, m.new),
+        md("| --- | --- | --- | --- | --- | --- | --- | --- |"),
+        *[md("| {} | {} | {} | {} | {} | {} | {} | {} |", row["strategy"], row["verdict"], cell(row, "target"),
+             cell(row, "gap"), cell(row, m.old), cell(row, m.new), cell(row, "forgetting"),
+             cost_text(row, verdict)) for row in rows],
+        md(""),
+        md("The training behind each option: its other figures, its training time, the seeds it was measured on and "
+           "the version of its model registered (`comparison.csv` has every figure, with its interval)."),
+        md(""),
+        md("| strategy | ") + md("").join(md("{} | ", figure) for figure in more)
+        + md("CPU s | GPU s | seeds | model version |"),
+        md("|") + md(" --- |") * (5 + len(more)),
+        *[md("| {} | ", row["strategy"]) + md("").join(cell(row, figure) + md(" | ") for figure in more)
+          + md("{} | {} | {} | {} |", cell(row, "cpu_seconds", 2), cell(row, "gpu_seconds", 2), row["seeds"],
+               row["model_version"]) for row in rows],
     ]
-    for row in rows:
-        out.append(md(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.4g} {} | {} | {} |",
-            row["strategy"], row["verdict"], cell(row, "target"), cell(row, "gap"), gain(row),
-            cell(row, m.old), cell(row, m.new), cell(row, third), cell(row, "forgetting"),
-            cell(row, "cpu_seconds", 2), cell(row, "gpu_seconds", 2), row["adoption_cost"], verdict.cost_metric,
-            row["seeds"], row["model_version"],
-        ))
     if recall:
         out += [md(""), md("## Per class"), md(""),
                 md("Recall of each class (the share of its test rows predicted as it) by the registered seed's "
@@ -549,7 +570,7 @@ def markdown(
                               values["mean"], values["sd"], values["p90"]))
             out.append(md(""))
     d = diagnostics
-    ceiling = "none" if math.isinf(verdict.ceiling) else f"{verdict.ceiling:.3f}"
+    ceiling = "none" if math.isinf(verdict.ceiling) else ceiling_text(verdict.ceiling, m)
     out += [
         md(""),
         md("## What kind of new data is this?"),

@@ -10,11 +10,13 @@ None (`null`): between two sets of distinct numbers it would always be 1."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 
 # The figures the compare step's MLflow run logs, as `diagnostics.NAME` (label_shift_tv: a
-# classifier's only), and a regression target's, as `diagnostics.target.NAME`.
+# classifier's only), a regression target's, as `diagnostics.target.NAME`, and a text column's,
+# as `diagnostics.text.COLUMN.NAME` (the column's name as a metric's may hold it: `metric_names`).
 LOGGED = ("size_ratio", "label_shift_tv", "psi_max", "psi_mean", "domain_auc")
 
 
@@ -126,9 +128,24 @@ class Diagnosis:
         classifier's) or how the target moved (a regressor's)."""
         logged = {f"diagnostics.{name}": float(getattr(self, name)) for name in LOGGED
                   if getattr(self, name) is not None}
-        for i, shift in enumerate(self.text):  # by position: a column name may hold what a metric name cannot
-            logged |= {f"diagnostics.text{i}.{name}": value for name, value in shift.to_json().items()
+        for column, shift in zip(metric_names([t.feature for t in self.text]), self.text):
+            logged |= {f"diagnostics.text.{column}.{name}": value for name, value in shift.to_json().items()
                        if name != "feature"}
         if self.target is not None:
             return logged | {f"diagnostics.target.{name}": value for name, value in self.target.to_json().items()}
         return logged | {"diagnostics.n_new_classes": float(len(self.new_classes))}
+
+
+def metric_names(columns: list[str]) -> list[str]:
+    """Each column's name as a part of an MLflow metric's: letters, digits, _ and - (anything
+    else, the dot that would nest it among them, becomes _), at most 60 characters; a column
+    that comes out as an earlier one did gets _2 (_3, ...) after it."""
+    names: list[str] = []
+    for column in columns:
+        base = re.sub(r"[^A-Za-z0-9_-]", "_", str(column))[:60] or "_"
+        name, count = base, 1
+        while name in names:
+            count += 1
+            name = f"{base}_{count}"
+        names.append(name)
+    return names

@@ -67,7 +67,6 @@ class Origin:
 class StrategyRecord:
     strategy: str
     round: int
-    seeds: list[int]
     device: str
     distribute: dict[str, Any]
     means: dict[str, float]  # every figure's mean over the seeds
@@ -77,17 +76,18 @@ class StrategyRecord:
     origin: Origin | None = None  # where the baseline came from
     # The registered seed's test rows per [actual, predicted, rows], per test set (per-class recall)
     confusion: dict[str, list[list]] | None = None
+    notes: tuple[str, ...] = ()  # what was done to the registered seed's starting model (a grown vocabulary)
 
     @classmethod
     def of_seeds(cls, strategy: str, round_: int, per_seed: dict[str, dict[str, float]], distribute: dict[str, Any],
                  mlflow: Runs | None = None, origin: Origin | None = None,
-                 confusion: dict[str, list[list]] | None = None) -> StrategyRecord:
+                 confusion: dict[str, list[list]] | None = None, notes: tuple[str, ...] = ()) -> StrategyRecord:
         """The record of each seed's figures: their means and 95% intervals over the seeds,
         and the device they trained on, computed here for every producer of a record."""
         means, ci95 = summarize(list(per_seed.values()))
-        return cls(strategy=strategy, round=round_, seeds=[int(seed) for seed in per_seed],
-                   device="gpu" if means.get("gpus") else "cpu", distribute=distribute, means=means, ci95=ci95,
-                   per_seed=dict(per_seed), mlflow=mlflow, origin=origin, confusion=confusion)
+        return cls(strategy=strategy, round=round_, device="gpu" if means.get("gpus") else "cpu",
+                   distribute=distribute, means=means, ci95=ci95, per_seed=dict(per_seed), mlflow=mlflow,
+                   origin=origin, confusion=confusion, notes=tuple(notes))
 
     def interval_metrics(self) -> dict[str, float]:
         """The 95% intervals of the figures that have one worth showing (INTERVAL_FIGURES)."""
@@ -96,6 +96,12 @@ class StrategyRecord:
             if name in INTERVAL_FIGURES:
                 flat[f"{name}_ci_low"], flat[f"{name}_ci_high"] = bounds.low, bounds.high
         return flat
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds its figures are over, read off them: the comparison's extra seeds count
+        as soon as they are added (`with_seed`)."""
+        return [int(seed) for seed in self.per_seed]
 
     def mean(self, figure: str, default: float | None = None) -> float | None:
         return self.means.get(figure, default)
@@ -120,19 +126,20 @@ class StrategyRecord:
                "distribute": self.distribute, **self.means,
                "ci95": {k: dataclasses.asdict(v) for k, v in self.ci95.items()},
                "per_seed": self.per_seed, "mlflow": dataclasses.asdict(self.mlflow) if self.mlflow else None}
-        optional = {"origin": self.origin.to_json() if self.origin else None, "confusion": self.confusion}
+        optional = {"origin": self.origin.to_json() if self.origin else None, "confusion": self.confusion,
+                    "notes": list(self.notes) or None}
         return raw | {key: value for key, value in optional.items() if value is not None}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> StrategyRecord:
         fixed = {"strategy", "round", "seeds", "device", "distribute", "ci95", "per_seed", "mlflow", "origin",
-                 "confusion"}
+                 "confusion", "notes"}
         return cls(
-            strategy=raw["strategy"], round=raw["round"], seeds=list(raw["seeds"]), device=raw["device"],
+            strategy=raw["strategy"], round=raw["round"], device=raw["device"],
             distribute=raw["distribute"], means={k: v for k, v in raw.items() if k not in fixed},
             ci95={k: Interval(**v) for k, v in raw["ci95"].items()}, per_seed=raw["per_seed"],
             mlflow=Runs(**raw["mlflow"]) if raw["mlflow"] else None, origin=Origin.from_json(raw["origin"]) if raw.get("origin") else None,
-            confusion=raw.get("confusion"),
+            confusion=raw.get("confusion"), notes=tuple(raw.get("notes", ())),
         )
 
     def write(self, root: Path) -> None:

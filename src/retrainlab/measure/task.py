@@ -37,12 +37,20 @@ class Measure:
     loss: str  # the figure that must be finite for a model to be kept (the gates read it)
     unit: str  # what a difference of the primary figure is, in words
     relative: bool  # whether the policy's tolerance and ceiling are shares of the baseline's error
+    # The figures the report's table gives a strategy beside its target and forgetting (`dvc
+    # metrics show` has the primary figure's only: its 120 columns hold no more).
+    table_row: tuple[str, ...]
 
     @property
     def spec(self) -> str:
         """How a figure is shown: accuracy to 4 decimals, an error in the label's units to 4
         significant digits (whatever its scale)."""
         return ".4f" if self.higher_is_better else ".4g"
+
+    def number(self, value: float) -> str:
+        """A figure as a sentence says it (the report's reasons, the promotion gates): accuracy
+        to 3 decimals, an error to 3 significant digits."""
+        return f"{value:.3f}" if self.higher_is_better else f"{value:.3g}"
 
     @property
     def primary(self) -> str:
@@ -63,6 +71,12 @@ class Measure:
     @property
     def all(self) -> str:
         return self.name(self.primary, ALL)
+
+    @property
+    def target_name(self) -> str:
+        """The target as DVC's metrics name it (`acc_target`, `rmse_target`): `dvc exp show`
+        puts every experiment in one table, a classifier's beside a regressor's."""
+        return self.name(self.primary, TARGET)
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -115,8 +129,10 @@ class Measure:
 
 
 MEASURES = {
-    CLASSIFICATION: Measure(CLASSIFICATION, ("acc", "loss", "f1"), True, "loss", "accuracy", False),
-    REGRESSION: Measure(REGRESSION, ("rmse", "mae", "r2"), False, "rmse", "the label's units", True),
+    CLASSIFICATION: Measure(CLASSIFICATION, ("acc", "loss", "f1"), True, "loss", "accuracy", False,
+                            table_row=("acc_old", "acc_new", "f1_all")),
+    REGRESSION: Measure(REGRESSION, ("rmse", "mae", "r2"), False, "rmse", "the label's units", True,
+                        table_row=("rmse_old", "rmse_new", "mae_old", "mae_new", "r2_all")),
 }
 assert tuple(MEASURES) == TASKS
 

@@ -8,15 +8,15 @@ import logging
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 
 from retrainlab.base import layout
 from retrainlab.config import Params, applicable
 from retrainlab.data import TEXT, PreparedSummary, load_prepared, prepare
-from retrainlab.data.text import lengths
+from retrainlab.data.text import lengths, mean_length
 from retrainlab.tracking import store
 
 log = logging.getLogger(__name__)
-LENGTH_SAMPLE = 20_000  # texts whose lengths are counted, per split
 
 
 def prepare_step(params: Params, root: Path = Path(".")) -> PreparedSummary:
@@ -35,22 +35,24 @@ def prepare_step(params: Params, root: Path = Path(".")) -> PreparedSummary:
     log.info(f"{layout.PREPARE}: old data {rows['initial_train']:,} training and {rows['initial_test']:,} test rows, "
              f"new data {rows['incremental_train']:,} and {rows['incremental_test']:,}; "
              f"{len(data.features)} features, label '{data.label}'")
-    for feature in data.features:
-        if feature.kind == TEXT:
-            log.info(f"{layout.PREPARE}: {_text_lengths(data, feature.name, params.model.text_length)}")
+    texts = [feature.name for feature in data.features if feature.kind == TEXT]
+    if texts:
+        old, new = data.old_and_new()  # the rows the report's "What kind of new data is this?" reads
+        for column in texts:
+            log.info(f"{layout.PREPARE}: {text_lengths(old[column], new[column], column, params.model.text_length)}")
     return summary
 
 
-def _text_lengths(data, column: str, length: int) -> str:
-    """How long a text column's texts are, and how many the model cuts at `length` tokens."""
-    counts = {split: lengths(data.sample(split, LENGTH_SAMPLE)[column]) for split in ("initial_train",
-                                                                                        "incremental_train")}
-    said = [f"text column '{column}': {counts['initial_train'].mean():.1f} tokens a text in the old data, "
-            f"{counts['incremental_train'].mean():.1f} in the new"]
-    over = {split: float((n > length).mean()) for split, n in counts.items()}
+def text_lengths(old: pd.Series, new: pd.Series, column: str, length: int) -> str:
+    """How long a text column's texts are in the old and the new data (tokens a text, as the
+    report says it), and how many the model cuts at `length` tokens."""
+    said = [f"text column '{column}': {mean_length(old):.1f} tokens a text in the old data, "
+            f"{mean_length(new):.1f} in the new"]
+    over = {part: float((lengths(texts) > length).mean()) if len(texts) else 0.0
+            for part, texts in (("old", old), ("new", new))}
     if any(over.values()):
-        said.append(f"{over['initial_train']:.1%} of old and {over['incremental_train']:.1%} of new texts are longer "
-                    f"than model.text_length ({length} tokens): the model reads their first {length} tokens")
+        said.append(f"{over['old']:.1%} of old and {over['new']:.1%} of new texts are longer than model.text_length "
+                    f"({length} tokens): the model reads their first {length} tokens")
     return "; ".join(said)
 
 

@@ -27,6 +27,7 @@ from retrainlab.base.errors import RetrainlabError
 from retrainlab.base.files import write_text_atomically
 from retrainlab.data.sources import SUFFIXES, read_table
 from retrainlab.pipeline.params import params_from_text
+from retrainlab.reporting import plots_page
 from retrainlab.tracking import server, store
 
 TEMPLATES = "project"  # the package's folder of project files
@@ -93,7 +94,9 @@ def init(cwd: Path, initial: str, incremental: str, label: str, model: str | Non
     for name, lines in ignores.items():
         if lines:  # read now: dvc init has just written .dvcignore
             write(root / name, with_lines((root / name).read_text() if (root / name).is_file() else "", lines))
-    return {"root": root, "written": list(WRITTEN), "dvc_init": dvc, "ignored": ignores, "setup": setup}
+    page = plots_page.install(root)  # after .gitignore names its folder
+    return {"root": root, "written": list(WRITTEN), "dvc_init": dvc, "ignored": ignores, "setup": setup,
+            "plots_page": page.relative_to(root)}
 
 
 def repository_root(cwd: Path) -> Path:

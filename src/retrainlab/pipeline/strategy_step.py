@@ -28,7 +28,6 @@ from mlflow.entities import Metric
 from retrainlab.base import layout
 from retrainlab.base.errors import PipelineError
 from retrainlab.base.files import write_csv
-from retrainlab.base.tasks import REGRESSION
 from retrainlab.config import TRAIN, Params, applicable, as_flat_dict
 from retrainlab.data import Prepared, load_prepared
 from retrainlab.measure import evaluation
@@ -39,6 +38,7 @@ from retrainlab.models.brought import label_order
 from retrainlab.models.bundle import ModelBundle
 from retrainlab.pipeline import user_model
 from retrainlab.pipeline.origin import Origin, recorded_origin
+from retrainlab.registry import promotion
 from retrainlab.reporting import descriptions, plots
 from retrainlab.strategies import BASELINE, CATALOGUE, FROM_BASELINE, Plan, Strategy
 from retrainlab.tracking import store
@@ -91,6 +91,7 @@ class SeedResult:
     history: dict[str, list[float]]
     run_id: str
     predictions: evaluation.Predictions  # the actual and predicted label of each test row
+    notes: tuple[str, ...] = ()  # what was done to its starting model (a grown vocabulary)
 
 
 @dataclasses.dataclass
@@ -145,7 +146,7 @@ def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyR
             name, params.round, {str(r.seed): r.figures for r in results},
             {"mode": dist.mode, "workers": dist.cluster.workers, "replicas": dist.replicas},
             origin=step.origin,
-            confusion=results[0].predictions.confusion() or None,
+            confusion=results[0].predictions.confusion() or None, notes=results[0].notes,
         )
         _log_summary(record, results)
         (root / layout.STAGING_DIR).mkdir(parents=True, exist_ok=True)
@@ -153,7 +154,7 @@ def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyR
             staged = Path(staging) / "bundle"
             for result in results:
                 result.bundle.save(staged / seed_dir(result.seed))
-            version = _register(step, run.info.run_id, record, results[0], staged)
+            version = _register(step, record, results[0], staged)
             record = dataclasses.replace(record, mlflow=_runs(step, run.info.run_id, results, version))
             _publish(root, name, staged, record, mean_curves([r.history for r in results]),
                      results[0].predictions.frame())
@@ -240,7 +241,7 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
                 mlflow.log_metrics(rounded({f"worker{i}.{name}": value for name, value in worker.items()}))
         mlflow.set_tag(store.TAG_PREFIX + "device", outcome.device)
     shutil.rmtree(checkpoint, ignore_errors=True)
-    return SeedResult(seed, outcome.bundle, outcome.figures, history, run.info.run_id, outcome.predictions)
+    return SeedResult(seed, outcome.bundle, outcome.figures, history, run.info.run_id, outcome.predictions, plan.notes)
 
 
 def _train_seeds(step: Step, run_id: str) -> list[SeedResult]:
@@ -322,20 +323,16 @@ def _log_summary(record: StrategyRecord, results: list[SeedResult]) -> None:
     mlflow.set_tag(store.TAG_PREFIX + "device", record.device)
 
 
-def _register(step: Step, run_id: str, record: StrategyRecord, primary: SeedResult, staged: Path) -> int:
+def _register(step: Step, record: StrategyRecord, primary: SeedResult, staged: Path) -> int:
     """Register the first seed's model as a new version (a brought registered baseline is in
     the registry already: no duplicate version)."""
     if step.name == BASELINE and step.origin.kind == "registry":
         return int(step.origin.version)
     seeds = len(step.params.seeds)
-    tags = {"strategy": step.name, "run_id": run_id, "seed": str(primary.seed), **step.lineage}
     # The version is the registered seed's model: its own figures; the means over the seeds
-    # are named as such.
-    headline = measure_of(step.data.summary.task).headline
-    shown = "{:.6g}" if step.data.summary.task == REGRESSION else "{:.4f}"  # a regressor's errors are in its units
-    tags |= {name: shown.format(primary.figures[name]) for name in headline}
-    tags |= {f"mean_{name}": shown.format(record.means[name]) for name in headline}
-    tags["mean_over_seeds"] = str(seeds)
+    # are named as such. Its run is the version's own source run, no tag.
+    tags = {"strategy": step.name, "seed": str(primary.seed), **step.lineage}
+    tags |= promotion.figure_tags(measure_of(step.data.summary.task), primary.figures, record.means, seeds)
     data = step.data
     return store.log_and_register_model(
         step.name,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import json
 import logging
 import math
 import tempfile
@@ -34,9 +35,9 @@ from retrainlab.decision import comparison
 from retrainlab.decision.recommendation import RecommendationError, read_recommendation
 from retrainlab.measure import evaluation
 from retrainlab.measure.evaluation import CLASSIFIER
-from retrainlab.measure.record import StrategyRecord
+from retrainlab.measure.record import StrategyRecord, rounded
 from retrainlab.measure.record import load as load_record
-from retrainlab.measure.task import Measure, measure_of, of_figures
+from retrainlab.measure.task import FORGETTING, Measure, measure_of, of_figures
 from retrainlab.registry.events import PROMOTE, ROLLBACK, Event, Figures, Gate, Recorded
 from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG, download_model
 from retrainlab.tracking.store import project_root
@@ -44,6 +45,11 @@ from retrainlab.tracking.store import project_root
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 PREVIOUS = "previous-champion"
+CEILING_TAG = "comparison.forgetting_ceiling"  # the forgetting ceiling the comparison applied to the version
+# The rest of what the comparison says of a version, as JSON: the means of its figure on all the
+# test data and of its forgetting, its target's interval, its cost to adopt, the option recommended
+# and the pipeline run that compared it.
+DETAILS_TAG = "comparison.details"
 # The losses a version's strategy run recorded: NaN or inf means training diverged.
 def recorded_loss_names(measure: Measure) -> tuple[str, ...]:
     """The figures whose finiteness the gate checks: a classifier's losses, a regressor's RMSEs."""
@@ -100,6 +106,7 @@ def gates(
     majority_target: float | None = None,
     losses: Mapping[str, float | None],
     constants: tuple[Constant, ...] = (),
+    ceiling: float | None = None,
 ) -> list[Gate]:
     """The promotion gates, as pure arithmetic on what was measured, in the direction and the
     units of the candidate's figure (its measure).
@@ -110,7 +117,9 @@ def gates(
     version (a regressor's: its RMSEs; None where missing). Forgetting is measured against
     the champion on the old test data when there is one, else it is the forgetting recorded
     for the version when it was trained. A regressor's tolerance and ceiling are shares of
-    the champion's error (without one, of the error the candidate started from).
+    the champion's error; without a champion the ceiling is `ceiling`, the one the comparison
+    applied to the version (its report's), or, for a version no comparison marked, a share of
+    the error the candidate started from.
     """
     m = candidate.measure
     if majority_target is not None:
@@ -128,7 +137,8 @@ def gates(
     if champion is None:
         result.append(Gate("not worse than the champion", True, "there is no champion yet"))
         forgetting = recorded_forgetting
-        scale = m.scale(candidate.old - recorded_forgetting)  # the error it started from
+        if ceiling is None:
+            ceiling = comparison.forgetting_ceiling(policy, m.scale(candidate.old - recorded_forgetting))
     else:
         gap = m.improvement(champion.target, candidate.target)  # how much worse the candidate is
         tolerance = policy.tolerance * m.scale(champion.target)
@@ -142,15 +152,13 @@ def gates(
             )
         )
         forgetting = m.forgetting(champion.old, candidate.old)
-        scale = m.scale(champion.old)
-    ceiling = comparison.forgetting_ceiling(policy, scale)  # the recommendation's ceiling at this traffic share
-    shown = "none (all traffic is new)" if math.isinf(ceiling) else f"{ceiling:{f}}"
+        ceiling = comparison.forgetting_ceiling(policy, m.scale(champion.old))  # the report's rule, on the champion
     result.append(
         Gate(
             "forgetting under the ceiling",
             forgetting <= ceiling,
-            f"forgetting {forgetting:{f}} against the ceiling {shown}"
-            + ("" if forgetting <= ceiling else f": over by {forgetting - ceiling:{f}}"),
+            f"forgetting {m.number(forgetting)} against the ceiling {comparison.ceiling_text(ceiling, m)}"
+            + ("" if forgetting <= ceiling else f": over by {m.number(forgetting - ceiling)}"),
         )
     )
     return result
@@ -174,26 +182,40 @@ def mark_challenger(
     for strategy, record in records.items():
         version = record.version
         a = verdict.assessments[strategy]
+        m = verdict.measure
+        figures = {m.all: record.mean(m.all), FORGETTING: a.forgetting.mean, "target_ci_low": a.target.low,
+                   "target_ci_high": a.target.high}
+        details = rounded({k: v for k, v in figures.items() if v is not None})
+        details |= {"cost_to_adopt": float(f"{a.adoption_cost:.6g}"), "cost_metric": verdict.cost_metric,
+                    "recommended": verdict.recommended, "parent_run_id": parent_run_id}
+        # A few named tags, those code reads back and those a person filters the versions on.
         tags = {
             "comparison.verdict": verdict.status(strategy),
-            "comparison.target": f"{a.target.mean:.4f}",
-            "comparison.target_ci95": f"[{a.target.low:.4f}, {a.target.high:.4f}]",
-            "comparison.forgetting": f"{a.forgetting.mean:.4f}",
-            "comparison.cost": f"{a.adoption_cost:.6g} {verdict.cost_metric}",
-            "comparison.recommended": verdict.recommended,
-            "comparison.parent_run_id": parent_run_id,
+            CEILING_TAG: repr(verdict.ceiling),  # in full: the gate applies it, and prints it as the report does
+            DETAILS_TAG: json.dumps(details),
         }
         # The report's means, over every seed it weighed (extra seeds included): one source
         # for "the report's mean" wherever a version's figures are shown. The strategy step
         # wrote its own seeds' means before the comparison added any.
-        shown = "{:.4f}" if verdict.measure.higher_is_better else "{:.6g}"
-        tags |= {f"mean_{k}": shown.format(record.means[k]) for k in verdict.measure.headline if k in record.means}
-        tags |= {"mean_target": shown.format(a.target.mean), "mean_over_seeds": str(a.seeds)}
+        tags |= figure_tags(m, None, record.means, a.seeds, a.target.mean)
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, value)
     recommended = records[verdict.recommended].version
     client.set_registered_model_alias(name, CHALLENGER, recommended)
     return recommended
+
+
+def figure_tags(measure: Measure, own: Mapping[str, float] | None, means: Mapping[str, float], seeds: int,
+                target: float | None = None) -> dict[str, str]:
+    """A version's figures as the tags `recorded_figures` and the forgetting gate read back, as
+    the report writes them: its own seed's primary figure on the old and the new data and its
+    forgetting (`own`, at registration), the means over `seeds` seeds (`mean_acc_old`, ...)
+    and, once compared, the mean target. Its other figures are in its description and
+    DETAILS_TAG."""
+    shown = "{:.4f}" if measure.higher_is_better else "{:.6g}"
+    tags = {} if own is None else {k: shown.format(own[k]) for k in (measure.old, measure.new, FORGETTING)}
+    tags |= {f"mean_{k}": shown.format(means[k]) for k in (measure.old, measure.new) if k in means}
+    return tags | ({} if target is None else {"mean_target": shown.format(target)}) | {"mean_over_seeds": str(seeds)}
 
 
 def recorded_figures(tags: Mapping[str, str], policy: CompareParams) -> Recorded:
@@ -374,6 +396,7 @@ def _promote(params: Params, version: str | None, force: bool, reason: str | Non
         candidate, champion, recorded, policy,
         constants=constant_predictions(data, policy),
         losses=recorded_losses(details.run_id, measure_of(data.summary.task)),
+        ceiling=float(details.tags[CEILING_TAG]) if CEILING_TAG in details.tags else None,
     )
     failed = [g for g in results if not g.passed]
     if failed and not force:
@@ -390,6 +413,24 @@ def _promote(params: Params, version: str | None, force: bool, reason: str | Non
     )
     _record(name, version, event)
     return event
+
+
+def promotion_lines(name: str, event: Event) -> list[str]:
+    """What `retrainlab promote` says: the move, each gate, the figures measured now, and those
+    the registry recorded for the version: its own seed's, and the report's means with the
+    number of seeds the report weighed (the comparison's extra seeds included)."""
+    forced = " (forced: gates overridden)" if event.forced else ""
+    said = [f"{name} v{event.version} is now '{CHAMPION}'{forced}; previous champion: {event.from_version or 'none'}"]
+    said += [f"  {'pass' if gate.passed else 'FAIL'}  {gate.name}: {gate.detail}" for gate in event.gates]
+    recorded = event.recorded
+    for label, figures in (("measured now on the test sets", event.measured),
+                           (f"recorded for this model (seed {recorded.seed})", recorded.own),
+                           (f"the report's mean over {recorded.seeds} seeds", recorded.means)):
+        if figures.target is not None:
+            f = of_figures({f"{figures.metric}_old": 0.0}).spec
+            said.append(f"  {label}: target {figures.target:{f}}, {figures.metric}_old {figures.old:{f}}, "
+                        f"{figures.metric}_new {figures.new:{f}}")
+    return said
 
 
 def recommended_version(name: str, root: Path) -> str:

@@ -4,6 +4,7 @@ and what changed; matplotlib on its Agg backend (files only)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Mapping
@@ -14,6 +15,9 @@ matplotlib.use("Agg")  # chosen before pyplot loads: no display, no GUI toolkit
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 
 from retrainlab.base.tasks import CLASSIFICATION, REGRESSION  # noqa: E402
 from retrainlab.data import TEXT  # noqa: E402
@@ -38,7 +42,6 @@ def plot_cost(path: str, rows, points, verdict: comparison.Verdict, tolerance: f
         marker = "*" if name == verdict.recommended else "o"
         ax.errorbar(row["adoption_cost"], row["target"], yerr=err, fmt=marker, markersize=12 if marker == "*" else 7,
                     capsize=4, label=f"{name} ({verdict.status(name).split(':')[0]})")
-        ax.annotate(name, (row["adoption_cost"], row["target"]), textcoords="offset points", xytext=(6, -12))
     front = comparison.pareto_front({n: (cost, m.goodness(target)) for n, (cost, target) in points.items()})
     ax.plot([points[n][0] for n in front], [points[n][1] for n in front], "--", color="grey", label="Pareto front")
     best = verdict.assessments[verdict.best].target.mean
@@ -54,23 +57,83 @@ def plot_cost(path: str, rows, points, verdict: comparison.Verdict, tolerance: f
         ax.set_title(f"{figure} against cost: recommended {verdict.recommended}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    lay_out(fig)  # first: the names go where the saved figure draws the points
+    name_points(ax, [(row["strategy"], row["adoption_cost"], row["target"]) for row in rows])
     save(fig, path)
+
+
+# Where a point's name may go, in points from the point: beside it, then higher or lower and
+# further out (with a line to its point), until it covers no other name nor point.
+LABEL_OFFSETS = [(side * 7, rise) for rise in (0, -12, 12, -24, 24, -36, 36, -48, 48) for side in (1, -1)]
+
+
+def name_points(ax, points: list[tuple[str, float, float]]) -> None:
+    """Write each point's name by it, at the first place in LABEL_OFFSETS where it covers no
+    name written before it, no point and nothing outside the axes (the first place where
+    none is free). Points as (name, x, y) in data units, on an axes laid out as it will be
+    saved: the names' places are measured as drawn."""
+    fig = ax.figure
+    with _quiet():
+        fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    half = 5 * fig.dpi / 72  # a marker's half-width, 5 points, in pixels
+    taken = [Bbox.from_bounds(cx - half, cy - half, 2 * half, 2 * half)
+             for cx, cy in (ax.transData.transform((x, y)) for _, x, y in points)]
+
+    def label(name, xy, dx, dy):
+        return ax.annotate(name, xy, textcoords="offset points", xytext=(dx, dy), fontsize=9, va="center",
+                           ha="left" if dx > 0 else "right",
+                           arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.6, "shrinkB": 4} if dy else None)
+
+    for name, x, y in points:
+        for dx, dy in LABEL_OFFSETS:
+            text = label(name, (x, y), dx, dy)
+            box = written_box(text, renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in taken):
+                break
+            text.remove()
+        else:
+            box = written_box(label(name, (x, y), *LABEL_OFFSETS[0]), renderer)
+        taken.append(box)
+
+
+def written_box(annotation, renderer) -> Bbox:
+    """Where an annotation's text is drawn, in pixels: its text's box, without the line to
+    its point."""
+    annotation.update_positions(renderer)
+    return Text.get_window_extent(annotation, renderer)
 
 
 def plot_curves(path: str, curves: Mapping[str, pd.DataFrame], measure: Measure | None = None) -> None:
-    """The training loss and the task's training figure (accuracy, RMSE) per epoch."""
-    column, name = CURVE_FIGURE[(measure or measure_of(None)).task]
-    fig, (loss, acc) = plt.subplots(1, 2, figsize=(9, 3.8), dpi=110)
-    for strategy, frame in curves.items():
-        loss.plot(frame["epoch"], frame["loss"], label=strategy)
+    """Per epoch, mean over the seeds: the training loss, the task's training figure
+    (accuracy, RMSE) and that figure on the old and the new test set (held out: what the
+    decision weighs), an option in one colour in every panel."""
+    m = measure or measure_of(None)
+    column, name = CURVE_FIGURE[m.task]
+    figure = "accuracy" if m.higher_is_better else m.primary.upper()
+    fig, (loss, training, held_out) = plt.subplots(1, 3, figsize=(13, 4), dpi=110)
+    for i, (strategy, frame) in enumerate(curves.items()):
+        colour = f"C{i % 10}"
+        loss.plot(frame["epoch"], frame["loss"], color=colour, label=strategy)
         if column in frame:
-            acc.plot(frame["epoch"], frame[column], label=strategy)
-    for ax, title in ((loss, "training loss"), (acc, name)):
+            training.plot(frame["epoch"], frame[column], color=colour)
+        for test_set, held, style in (("old", f"held_out_{m.old}", "-"), ("new", f"held_out_{m.new}", "--")):
+            if held in frame:  # as the training loop logs it, on the test sets
+                held_out.plot(frame["epoch"], frame[held], style, color=colour, gid=f"held-out {test_set}")
+    panels = ((loss, "training loss", "loss"), (training, name, figure),
+              (held_out, f"held-out {figure}: old test set solid, new dashed", f"held-out {figure}"))
+    for ax, title, label in panels:
         ax.set_xlabel("epoch")
-        ax.set_title(f"{title} (mean over seeds)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(label)
+        ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)
-    acc.legend(fontsize=8)
-    save(fig, path)
+    fig.suptitle("Learning curves, mean over the seeds", fontsize=10)
+    fig.legend(*loss.get_legend_handles_labels(), loc="lower center", ncol=min(len(curves), 8) or 1, fontsize=8,
+               frameon=False)
+    save(fig, path, legend=True)
 
 
 def plot_confusion(path: str, confusions: Mapping[str, Mapping[str, list]]) -> None:
@@ -87,7 +150,9 @@ def plot_confusion(path: str, confusions: Mapping[str, Mapping[str, list]]) -> N
             matrix = counts.pivot_table(index="actual", columns="predicted", values="rows", aggfunc="sum")
             matrix = matrix.reindex(index=labels, columns=labels).fillna(0)
             totals = matrix.sum(axis=1).replace(0, 1)
-            ax.imshow((matrix.T / totals).T.to_numpy(), vmin=0, vmax=1, cmap="Blues")
+            shares = (matrix.T / totals).T.to_numpy()
+            ax.imshow(shares, vmin=0, vmax=1, cmap="Blues")
+            write_counts(ax, matrix.to_numpy(), shares)
             ax.set_title(f"{strategy}\n{test_set} test set", fontsize=8)
             ax.set_xticks(range(len(labels)), [short(label) for label in labels], fontsize=6, rotation=90)
             ax.set_yticks(range(len(labels)), [short(label) for label in labels], fontsize=6)
@@ -97,8 +162,19 @@ def plot_confusion(path: str, confusions: Mapping[str, Mapping[str, list]]) -> N
                 ax.set_xlabel("predicted", fontsize=7)
     if not confusions:
         axes[0][0].text(0.5, 0.5, "no predictions recorded", ha="center")
-    fig.suptitle("Confusion matrices, each row normalised (recall on the diagonal)", fontsize=9)
+    fig.suptitle("Confusion matrices: the test rows in each cell (none where blank), shaded by the share of "
+                 "their row (recall on the diagonal)", fontsize=9)
     save(fig, path)
+
+
+def write_counts(ax, counts: np.ndarray, shares: np.ndarray) -> None:
+    """Each cell's count of test rows written in it (none in an empty cell), white on a dark
+    cell; small enough for the cells of this many classes."""
+    size = max(3.5, min(8.0, 60 / max(1, len(counts))))
+    for (row, column), count in np.ndenumerate(counts):
+        if count:
+            ax.text(column, row, f"{count:.0f}", ha="center", va="center", fontsize=size,
+                    color="white" if shares[row, column] > 0.6 else "black")
 
 
 # A regressor's predictions CSV (plots/NAME-predictions.csv): `actual` and `predicted` are the
@@ -276,13 +352,26 @@ def short(label: str, chars: int = 16) -> str:
 
 
 def save(fig, path: str, legend: bool = False) -> None:
-    """Lay out, write as PNG and close. A label in a script the font lacks is drawn as a box,
-    and a layout that cannot fit every tick stays as drawn: matplotlib's warnings about
-    either are left out (the labels are in the report, whole). `legend`: the figure's legend
-    is below the panels, in a strip the layout leaves free."""
+    """Lay out (`lay_out`), write as PNG and close."""
+    with _quiet():
+        lay_out(fig, legend)
+        fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def lay_out(fig, legend: bool = False) -> None:
+    """Fit the panels to the figure. `legend`: the figure's legend is below the panels, in a
+    strip the layout leaves free."""
+    with _quiet():
+        fig.tight_layout(rect=(0, 0.45 / fig.get_size_inches()[1], 1, 1) if legend else None)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """A label in a script the font lacks is drawn as a box, and a layout that cannot fit
+    every tick stays as drawn: matplotlib's warnings about either are left out (the labels
+    are in the report, whole)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
         warnings.filterwarnings("ignore", message=r"Tight layout not applied", category=UserWarning)
-        fig.tight_layout(rect=(0, 0.45 / fig.get_size_inches()[1], 1, 1) if legend else None)
-        fig.savefig(path, format="png")
-    plt.close(fig)
+        yield

@@ -19,6 +19,8 @@ from retrainlab.decision.diagnosis import Diagnosis
 from retrainlab.decision.recommendation import Recommendation, write_recommendation
 from retrainlab.measure.evaluation import TEST_SETS, per_class_recall
 from retrainlab.measure.record import StrategyRecord
+from retrainlab.measure.task import TARGET
+from retrainlab.reporting.html_report import write_html
 from retrainlab.reporting.plots import (
     ACTUAL_VALUE,
     PREDICTED_VALUE,
@@ -57,6 +59,10 @@ def write_report(
     checked = change.check(list(changes), verdict.recommended, figures) if changes else []
     described = [md("**{}**: {}. Usually calls for {}. Measured: {}.", c.kind, c.evidence, c.calls_for, check)
                  for c, check in zip(changes, checked)]
+    grown = vocabulary_text(records)
+    if grown:
+        described = [*described, md("**vocabulary**: the options that start from the model add the new texts' "
+                                    "tokens to its vocabulary (model.grow_vocabulary): {}.", grown)]
     seeds = seeds or {"added": {}, "stopped": "not asked", "figures": {}}
     note = seeds_text(seeds, records)
     m = verdict.measure
@@ -113,10 +119,11 @@ def write_report(
         if found:
             long_curves[generic] = long_curves[found[0]]
     write_csv(root / layout.REPORT_CURVES, long_curves)
-    write_text_atomically(root / layout.REPORT_MD, escape.require_markdown(
-        comparison.markdown(rows, verdict, diagnostics, policy, head, described, recall, note, residuals)))
+    text = comparison.markdown(rows, verdict, diagnostics, policy, head, described, recall, note, residuals)
+    write_text_atomically(root / layout.REPORT_MD, escape.require_markdown(text))
+    write_html(root, text)  # after the plots it inlines
     write_recommendation(root, summary)
-    write_metrics(root, comparison.metric_rows(records, verdict))
+    write_metrics(root, comparison.metric_rows(records, verdict), verdict)
     return summary
 
 
@@ -135,14 +142,33 @@ def underfitted_baseline(curves: Mapping[str, pd.DataFrame], records: Mapping[st
     return check.underfitted(frame[column].astype(float).tolist(), m, policy.tolerance * m.scale(reference))
 
 
-def write_metrics(root: Path, rows: Mapping[str, Mapping[str, Any]]) -> None:
-    """metrics/<strategy>.json for each strategy compared, and none for one no longer compared."""
+def vocabulary_text(records: Mapping[str, StrategyRecord]) -> str:
+    """What each option did to its starting model's text layers, as its record notes it
+    ("text: 74 new tokens appended (147 in all), in incremental, replay"), the options that
+    did the same together; "" where none did anything (no text, or no grown vocabulary)."""
+    done: dict[str, list[str]] = {}
+    for strategy, record in records.items():
+        if record.notes:
+            done.setdefault("; ".join(record.notes), []).append(strategy)
+    return "; ".join(f"{notes}, in {', '.join(strategies)}" for notes, strategies in done.items())
+
+
+def write_metrics(root: Path, rows: Mapping[str, Mapping[str, Any]], verdict: comparison.Verdict) -> None:
+    """What DVC lists: metrics/<strategy>.json for each strategy compared (none for one no longer
+    compared), and decision.json, the recommended option where the rows say their verdict, and
+    its target: `dvc metrics show` gains a row and no column, `dvc exp show` two short columns.
+    The target is named by its measure (acc_target, rmse_target), as `dvc exp show` puts a
+    classifier's experiments and a regressor's in one table."""
+    target = verdict.measure.target_name
+    named = {s: {target if k == TARGET else k: v for k, v in row.items()} for s, row in rows.items()}
     folder = root / layout.METRICS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    for strategy, row in rows.items():
+    for strategy, row in named.items():
         write_text_atomically(root / layout.metrics_path(strategy), json.dumps(row, indent=2) + "\n")
     for stale in set(folder.glob("*.json")) - {root / layout.metrics_path(s) for s in rows}:
         stale.unlink()
+    decision = {"verdict": verdict.recommended, target: named[verdict.recommended][target]}
+    write_text_atomically(root / layout.DECISION, json.dumps(decision, indent=2) + "\n")
 
 
 def seeds_text(seeds: Mapping[str, Any], records: Mapping[str, StrategyRecord]) -> str:

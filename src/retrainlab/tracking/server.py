@@ -7,7 +7,9 @@ register models and fetch artifacts through the server alone
 Without a database URI it starts a throwaway PostgreSQL cluster of its own in
 `.retrainlab/postgres/`, reachable through a unix socket only, to try the mode on one machine.
 
-`retrainlab ui` runs MLflow's UI the same way on the project's own store, for one user.
+`retrainlab ui` runs MLflow's UI the same way on the project's own store, for one user, and
+quietly: the web server's line per request and MLflow's start-up notes are left out unless
+`--verbose` (or RETRAINLAB_VERBOSE=1) asks for them.
 """
 
 from __future__ import annotations
@@ -15,19 +17,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import pwd
+import re
 import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from retrainlab.base import layout
+from retrainlab.base import console, layout
 from retrainlab.base.errors import RetrainlabError, Terminated
 
 DEFAULT_HOST = "127.0.0.1"
@@ -37,6 +41,13 @@ LOCAL_CLUSTER_DIR = layout.WORK_DIR / "postgres"
 LOCAL_DATABASE = "mlflow"
 SUPERUSER = "postgres"
 START_SECONDS = 120
+# A quiet `retrainlab ui`: uvicorn logs at WARNING, not a line per HTTP request (every file a
+# page of the UI loads is one); a deprecation that Starlette warns of inside MLflow's own code
+# is left out, and so is MLflow's note on its security defaults, which it prints whatever the
+# options (and whose advice, --host 0.0.0.0, is not retrainlab ui's).
+QUIET_UVICORN = "--log-level warning"
+QUIET_WARNINGS = "ignore:starlette.middleware.wsgi is deprecated:UserWarning"
+UI_NOTICES = re.compile(r"\[MLflow\] Security middleware enabled with default settings")
 
 
 def postgres_bin_dir() -> Path:
@@ -233,11 +244,16 @@ def serve(
 
 
 def _run_server(command: list[str], env: dict[str, str], host: str, port: int,
-                announce: Callable[[str], None]) -> None:
+                announce: Callable[[str], None], dropped: re.Pattern | None = None) -> None:
     """Run `mlflow server` or `mlflow ui` until it exits or this process is stopped; once it
-    answers, `announce` its URL."""
+    answers, `announce` its URL. `dropped`: the lines of its stderr to leave out."""
     # Its own session, so that stopping it reaches the web server's worker processes too.
-    server = subprocess.Popen(command, env=env, start_new_session=True)
+    server = subprocess.Popen(command, env=env, start_new_session=True, text=True, errors="replace",
+                              stderr=None if dropped is None else subprocess.PIPE)
+    relay = None
+    if dropped is not None:
+        relay = threading.Thread(target=_relay, args=(server.stderr, dropped), daemon=True)
+        relay.start()
     try:
         announce(_wait_until_up(server, host, port))
         server.wait()
@@ -245,8 +261,18 @@ def _run_server(command: list[str], env: dict[str, str], host: str, port: int,
         return  # asked to stop: a clean exit, whatever status the stopped server reports
     finally:
         _stop(server)
+        if relay is not None:
+            relay.join(timeout=5)  # its last lines, before what this process says next
     if server.returncode != 0:
         raise RetrainlabError(f"mlflow server exited with status {server.returncode}; its output is above")
+
+
+def _relay(stream, dropped: re.Pattern) -> None:
+    """The server's stderr as it comes, less the lines `dropped` finds."""
+    for line in stream:
+        if not dropped.search(line):
+            sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 def _wait_until_up(server: subprocess.Popen, host: str, port: int) -> str:
@@ -323,7 +349,14 @@ def ui(experiment: str, port_text: str, print_only: bool, root: Path) -> None:
         print(link, flush=True)
 
     # The URI goes through the environment, so that a database password is not on a command line.
-    _run_server(command, os.environ | {"MLFLOW_BACKEND_STORE_URI": uri}, DEFAULT_HOST, port, announce)
+    env = os.environ | {"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_REGISTRY_STORE_URI": uri}
+    if console.verbose():
+        _run_server(command, env, DEFAULT_HOST, port, announce)
+        return
+    if not env.get("MLFLOW_UVICORN_OPTS") and not env.get("MLFLOW_GUNICORN_OPTS"):  # options a user set stay
+        env["MLFLOW_UVICORN_OPTS"] = QUIET_UVICORN
+    env["PYTHONWARNINGS"] = ",".join(filter(None, (env.get("PYTHONWARNINGS"), QUIET_WARNINGS)))
+    _run_server(command, env, DEFAULT_HOST, port, announce, UI_NOTICES)
 
 
 def _experiment_id(uri: str, experiment: str) -> str:
