@@ -16,14 +16,13 @@ import pandas as pd
 
 from retrainlab.base.errors import DataError
 from retrainlab.base.tasks import CLASSIFICATION, REGRESSION
+from retrainlab.data.values import FLOAT32_MAX  # training runs in float32: a larger label becomes inf there
 
 AUTO = "auto"
 MAX_CLASS_INTEGERS = 20
 AUTO_RULE = (f"regression when the label holds numbers and one is a fraction or more than {MAX_CLASS_INTEGERS} "
              f"distinct whole numbers; classification when it holds text, booleans, or {MAX_CLASS_INTEGERS} or "
              "fewer whole numbers")
-# Training runs in float32: a larger label becomes inf there.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 BOOLEANS = ("True", "False")  # booleans as the labels' one type (text) writes them
 
 

@@ -95,9 +95,8 @@ def labels(values: pd.Series) -> tuple[pd.Series, dict[str, str]]:
     text that changed, as it became, for the summary to say."""
     if not holds_text(values):
         return values, {}
-    texts = values.map(lambda v: v if not isinstance(v, str) else v.strip())
-    changed = {v: texts[i] for i, v in values.items() if isinstance(v, str) and v != texts[i] and texts[i]}
-    texts = texts.map(lambda v: None if isinstance(v, str) and not v else v)
+    texts = values.map(lambda v: v.strip() or None if isinstance(v, str) else v)
+    changed = {v: t for v, t in zip(values, texts) if isinstance(v, str) and isinstance(t, str) and v != t}
     return texts, changed
 
 
@@ -142,8 +141,8 @@ def features(frame: pd.DataFrame, kinds: Sequence[Any]) -> tuple[pd.DataFrame, n
     values, too_large = numbers(frame[numeric])
     texts = frame[text].astype(object).where(frame[text].notna())
     texts = texts.where(texts.apply(lambda c: c.astype(str).str.strip() != ""))
-    categories = frame[categorical].astype(object).where(frame[categorical].notna())
-    categories = categories.apply(lambda c: c.map(lambda v: v if pd.isna(v) else str(v)))
+    categories = frame[categorical].astype(object)
+    categories = categories.where(categories.isna(), categories.astype(str))
     typed = pd.concat([pd.DataFrame(values, columns=numeric, index=frame.index), categories.astype(object),
                        texts.astype(object)], axis=1)
     return typed[[f.name for f in kinds]], too_large.sum(axis=1)

@@ -445,7 +445,7 @@ def _typed(frame: pd.DataFrame, data: Prepared, shown: str, use_labels: bool) ->
             raw, _ = values.labels(raw)
             raw = raw[raw.notna()]
             known = {values.label_text(k): k for split in layout.SPLITS for k in data.summary.classes[split]}
-            labels = raw.map(lambda value: known.get(values.label_text(value), values.label_text(value)))
+            labels = raw.map(values.label_text).map(lambda text: known.get(text, text))
     return NewRows(shown, features, labels, int((~keep).sum()))
 
 
