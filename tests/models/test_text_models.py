@@ -1,6 +1,7 @@
 """The project's text model and the surgery on text layers: a model that takes raw strings and
-loads in safe mode, vocabulary growth that keeps every old token's index and row, and fresh
-weights whose vocabulary is adapted anew with the embedding widened to it."""
+loads in safe mode, vocabulary growth that keeps every old token's index and row (and adds
+only tokens frequent enough, starting from the out-of-vocabulary row), and fresh weights whose
+vocabulary is adapted anew with the embedding widened to it."""
 
 import keras
 import numpy as np
@@ -14,7 +15,7 @@ from retrainlab.models.build import build_model
 from retrainlab.models.bundle import ModelBundle
 from retrainlab.models.files import load_keras
 from retrainlab.models.surgery import reinitialised
-from retrainlab.models.vocabulary import RESERVED, grow_vocabulary
+from retrainlab.models.vocabulary import MIN_COUNT, OOV, RESERVED, grow_vocabulary
 
 FEATURES = (Feature("review text", TEXT), Feature("stars", NUMERIC), Feature("shop", CATEGORICAL))
 POSITIVE, NEGATIVE = ["love", "great", "happy"], ["hate", "awful", "sad"]
@@ -58,16 +59,18 @@ def test_a_text_column_without_a_word_is_refused_in_one_line():
 def test_growth_appends_the_new_tokens_keeping_every_old_index_and_row(tmp_path):
     bundle = trained()
     reviews, _ = frame((["superb", "brilliant"], ["dreadful", "bland"]), seed=2)
-    grown, report = grow_vocabulary(bundle.model, lambda: [bundle.inputs(reviews)], max_new=3, seed=5)
+    grown, report = grow_vocabulary(bundle.model, lambda: [bundle.inputs(reviews)], max_new=3)
     layer = "vectorize_in0_review_text"
     old, new = bundle.model.get_layer(layer).get_vocabulary(), grown.get_layer(layer).get_vocabulary()
     assert new[:len(old)] == old and len(new) == len(old) + 3
     assert set(new[len(old):]) <= {"superb", "brilliant", "dreadful", "bland"}
-    assert [g.describe() for g in report] == [f"{layer}: 3 new tokens appended ({len(new)} in all)"]
+    assert [g.describe() for g in report] == [
+        f"{layer}: 3 new tokens appended ({len(new)} in all); 1 more left out beyond the 3 that may be added "
+        "(model.text_tokens)"]
     rows_old = bundle.model.get_layer("embed_in0_review_text").get_weights()[0]
     rows_new = grown.get_layer("embed_in0_review_text").get_weights()[0]
     assert rows_new.shape == (len(new), 4) and np.array_equal(rows_new[:len(old)], rows_old)
-    assert np.abs(rows_new[len(old):]).max() <= 0.05 and np.abs(rows_new[len(old):]).min() > 0
+    assert np.array_equal(rows_new[len(old):], np.repeat(rows_old[OOV:OOV + 1], 3, axis=0))
     # Old texts read as before; no layer is shared with the baseline; the file loads safely.
     x, _ = frame(seed=1)
     np.testing.assert_allclose(ModelBundle(grown, FEATURES, [0, 1], "label").predict_proba(x),
@@ -80,15 +83,38 @@ def test_growth_appends_the_new_tokens_keeping_every_old_index_and_row(tmp_path)
 def test_growth_without_new_tokens_or_without_an_embedding_keeps_the_vocabulary():
     bundle = trained()
     x, _ = frame(seed=3)
-    same, report = grow_vocabulary(bundle.model, lambda: [bundle.inputs(x)], max_new=10, seed=0)
+    same, report = grow_vocabulary(bundle.model, lambda: [bundle.inputs(x)], max_new=10)
     assert report[0].added == 0 and same.get_layer("vectorize_in0_review_text").vocabulary_size() == RESERVED + 10
     text = keras.Input(shape=(1,), dtype="string", name="review text")
     vectorize = keras.layers.TextVectorization(vocabulary=["good"], output_mode="multi_hot", name="bag")
     model = keras.Model(text, keras.layers.Dense(1, activation="sigmoid")(vectorize(text)))
-    kept, report = grow_vocabulary(model, lambda: [{"review text": np.array([["very good"]], dtype=object)}], 10, 0)
+    kept, report = grow_vocabulary(model, lambda: [{"review text": np.array([["very good"]], dtype=object)}], 10)
     assert report[0].describe() == "bag: vocabulary kept (its output is not a sequence of token indices read by an " \
                                    "Embedding)"
     assert kept.get_layer("bag").get_vocabulary() == model.get_layer("bag").get_vocabulary()
+
+
+def test_a_grown_model_predicts_as_the_baseline_until_trained_and_adds_no_rare_token():
+    """New texts read, before training, exactly as the baseline read them: their new tokens
+    were out of vocabulary, and their rows start as that row. A token the new rows hold fewer
+    than MIN_COUNT times is not added, and the report says how many were left out and why."""
+    bundle = trained()
+    reviews, _ = frame((["superb", "brilliant"], ["dreadful", "bland"]), seed=2)
+    rare = [f"once{i}" for i in range(3)] + ["few"] * (MIN_COUNT - 1)  # each below MIN_COUNT
+    reviews = pd.concat([reviews, reviews.iloc[:len(rare)].assign(**{"review text": rare})], ignore_index=True)
+    grown, report = grow_vocabulary(bundle.model, lambda: [bundle.inputs(reviews)], max_new=100)
+    layer = "vectorize_in0_review_text"
+    added = grown.get_layer(layer).get_vocabulary()[bundle.model.get_layer(layer).vocabulary_size():]
+    assert sorted(added) == ["bland", "brilliant", "dreadful", "superb"]
+    assert report[0].rare == 4 and report[0].describe() == (
+        f"{layer}: 4 new tokens appended ({RESERVED + 14} in all); 4 seen fewer than {MIN_COUNT} times in the new "
+        "rows left out (read as out of vocabulary)")
+    np.testing.assert_allclose(ModelBundle(grown, FEATURES, [0, 1], "label").predict_proba(reviews),
+                               bundle.predict_proba(reviews), atol=1e-6)
+    # Counted as the layer reads them, the same count to the token: MIN_COUNT times is enough.
+    enough = pd.concat([reviews, reviews.iloc[:1].assign(**{"review text": "Few!"})], ignore_index=True)
+    _, report = grow_vocabulary(bundle.model, lambda: [bundle.inputs(enough)], max_new=100)
+    assert (report[0].added, report[0].rare) == (5, 3)
 
 
 def test_fresh_weights_adapt_the_vocabulary_anew_and_widen_the_embedding():

@@ -4,8 +4,17 @@ An option that starts from the baseline keeps the baseline's `TextVectorization`
 vocabulary: a word the baseline never saw maps to the out-of-vocabulary index, whatever the
 option trains. `grow_vocabulary` gives a copy of the model whose vocabulary has the new
 texts' tokens appended, most frequent first: every old token keeps its index, and the
-`Embedding` the layer feeds keeps its rows and gets a fresh row per new token. A text layer
-whose output is not an integer sequence into an `Embedding` is left as it is, and said so.
+`Embedding` the layer feeds keeps its rows and gets a row per new token. A text layer whose
+output is not an integer sequence into an `Embedding` is left as it is, and said so.
+
+Two rules keep growth from costing what it gains (measured on a change of language, where it
+gains, and a change of topic with hundreds of rare new words, where growing every one did
+worse than growing the frequent ones):
+- only a token the new texts hold at least `MIN_COUNT` times is added: a rarer one gets too
+  few updates in an option's few epochs to learn a row, and only adds noise to the average
+  the model takes of a text's tokens; it stays out of vocabulary, as it was for the baseline;
+- a new token's row starts as a copy of the out-of-vocabulary row, the row the token read
+  before: the grown model predicts exactly what the baseline did until it is trained.
 
 TensorFlow is needed only where Keras' text layers need it.
 """
@@ -24,6 +33,10 @@ from retrainlab.models.files import copy_model
 
 # TextVectorization's integer output: index 0 pads, 1 is out of vocabulary, words from 2.
 RESERVED = 2
+OOV = 1
+# The fewest times the new texts must hold a token for it to be added (word2vec's and
+# gensim's min_count): a rarer one stays out of vocabulary.
+MIN_COUNT = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,11 +47,21 @@ class Growth:
     added: int
     size: int  # the vocabulary's size after, reserved indices included
     skipped: str = ""  # why the layer was not grown
+    rare: int = 0  # new tokens left out: the new texts hold them fewer than `min_count` times
+    min_count: int = MIN_COUNT
+    beyond: int = 0  # new tokens frequent enough, left out beyond the most that may be added
+    max_new: int = 0
 
     def describe(self) -> str:
         if self.skipped:
             return f"{self.layer}: vocabulary kept ({self.skipped})"
-        return f"{self.layer}: {self.added} new tokens appended ({self.size} in all)"
+        text = f"{self.layer}: {self.added} new tokens appended ({self.size} in all)"
+        if self.rare:
+            text += (f"; {self.rare} seen fewer than {self.min_count} times in the new rows left out "
+                     "(read as out of vocabulary)")
+        if self.beyond:
+            text += f"; {self.beyond} more left out beyond the {self.max_new} that may be added (model.text_tokens)"
+        return text
 
 
 def text_layers(model: keras.Model) -> list[keras.layers.TextVectorization]:
@@ -69,22 +92,32 @@ def texts_reaching(model: keras.Model, layer: keras.layers.Layer, batches) -> np
                     dtype=object)
 
 
-def tokens_by_frequency(layer: keras.layers.TextVectorization, texts: np.ndarray) -> list[str]:
-    """The tokens of `texts` as `layer` splits them (its own standardisation and split), the
-    most frequent first."""
+def token_counts(layer: keras.layers.TextVectorization, texts: np.ndarray,
+                 chunk: int = 4096) -> list[tuple[str, int]]:
+    """The tokens of `texts` as `layer` splits them (its own standardisation and split), each
+    with the times `layer` reads it in them (within its output length), the most frequent first."""
     config = {**layer.get_config(), "vocabulary": None, "max_tokens": None, "idf_weights": None}
     config.pop("vocabulary_size", None)
     twin = keras.layers.TextVectorization.from_config({**config, "output_mode": "int", "name": "twin"})
     if not len(texts):
         return []
-    twin.adapt(texts.reshape(-1, 1))
-    return [str(t) for t in twin.get_vocabulary()[RESERVED:]]
+    texts = texts.reshape(-1, 1)
+    twin.adapt(texts)
+    vocabulary = twin.get_vocabulary()
+    counts = np.zeros(len(vocabulary), dtype=np.int64)
+    for start in range(0, len(texts), chunk):
+        indices = keras.ops.convert_to_numpy(twin(texts[start:start + chunk])).ravel()
+        counts += np.bincount(indices, minlength=len(vocabulary))[:len(vocabulary)]
+    pairs = [(str(t), int(c)) for t, c in zip(vocabulary[RESERVED:], counts[RESERVED:])]
+    return sorted(pairs, key=lambda pair: -pair[1])  # stable: adapt's order among equal counts
 
 
-def grow_vocabulary(model: keras.Model, batches, max_new: int, seed: int) -> tuple[keras.Model, list[Growth]]:
+def grow_vocabulary(model: keras.Model, batches, max_new: int,
+                    min_count: int = MIN_COUNT) -> tuple[keras.Model, list[Growth]]:
     """A copy of `model` whose text layers know up to `max_new` new tokens each: those of the
-    texts `batches()` gives (model inputs) that the layer's vocabulary lacks, the most frequent
-    first. Returns the copy and what was done to each text layer."""
+    texts `batches()` gives (model inputs) that the layer's vocabulary lacks and that they hold
+    at least `min_count` times, the most frequent first, each one's embedding row starting as
+    the out-of-vocabulary row. Returns the copy and what was done to each text layer."""
     copy = copy_model(model)
     replaced: dict[str, keras.layers.Layer] = {}
     rows: dict[str, np.ndarray] = {}
@@ -98,19 +131,23 @@ def grow_vocabulary(model: keras.Model, batches, max_new: int, seed: int) -> tup
             continue
         old = [str(t) for t in layer.get_vocabulary()[RESERVED:]]
         known = set(old)
-        new = [t for t in tokens_by_frequency(layer, texts_reaching(copy, layer, batches)) if t not in known][:max_new]
+        unseen = [(t, c) for t, c in token_counts(layer, texts_reaching(copy, layer, batches)) if t not in known]
+        frequent = [t for t, c in unseen if c >= min_count]
+        new = frequent[:max_new]
+        left_out = {"rare": len(unseen) - len(frequent), "min_count": min_count,
+                    "beyond": len(frequent) - len(new), "max_new": max_new}
         if not new:
-            report.append(Growth(layer.name, 0, layer.vocabulary_size()))
+            report.append(Growth(layer.name, 0, layer.vocabulary_size(), **left_out))
             continue
         config.pop("vocabulary_size", None)
         replaced[layer.name] = keras.layers.TextVectorization.from_config(
             {**config, "vocabulary": old + new, "max_tokens": None})
         size = RESERVED + len(old) + len(new)
         replaced[embedding.name] = type(embedding).from_config({**embedding.get_config(), "input_dim": size})
-        fresh = keras.initializers.RandomUniform(-0.05, 0.05, seed=seed)((len(new), embedding.output_dim))
-        rows[embedding.name] = np.vstack([keras.ops.convert_to_numpy(embedding.embeddings),
-                                          keras.ops.convert_to_numpy(fresh)])
-        report.append(Growth(layer.name, len(new), size))
+        table = keras.ops.convert_to_numpy(embedding.embeddings)
+        # Each new token reads, to start with, what it read before: the out-of-vocabulary row.
+        rows[embedding.name] = np.vstack([table, np.repeat(table[OOV:OOV + 1], len(new), axis=0)])
+        report.append(Growth(layer.name, len(new), size, **left_out))
     if not replaced:
         return copy, report
     grown = keras.models.clone_model(copy, clone_function=lambda layer: replaced.get(layer.name, layer))
@@ -122,10 +159,11 @@ def grow_vocabulary(model: keras.Model, batches, max_new: int, seed: int) -> tup
 def with_new_tokens(bundle: ModelBundle, data, splits: Sequence[str], max_new: int,
                     seed: int) -> tuple[ModelBundle, list[Growth]]:
     """`bundle` with the vocabulary of each text layer grown by the tokens of the rows of
-    `splits` (a `retrainlab.data.Prepared`'s); a model without text layers as it is."""
+    `splits` (a `retrainlab.data.Prepared`'s) seen there at least `MIN_COUNT` times, as
+    `grow_vocabulary` says; a model without text layers as it is."""
     if not text_layers(bundle.model):
         return bundle, []
     paths, columns = [data.path(s) for s in splits], [f.name for f in data.features]
     batches = lambda: (bundle.inputs(w) for w in windows(paths, columns, np.random.default_rng(seed)))  # noqa: E731
-    model, report = grow_vocabulary(bundle.model, batches, max_new, seed)
+    model, report = grow_vocabulary(bundle.model, batches, max_new)
     return dataclasses.replace(bundle, model=model), report
