@@ -38,7 +38,8 @@ a regressor, the twin's RMSE minus the pipeline's), and the 99% Welch interval o
 difference from the two sets of seeds. `below` when the whole interval lies under minus a
 tolerance (a point of accuracy, 2.5% of the twin's RMSE): the option learns less than its
 bare twin beyond the seeds' noise; `above` when it lies over the tolerance; else `within`. tests/benchmarks/test_parity.py holds the pipeline to this rule on
-small data. The Markdown printed last is docs/BENCHMARKS.md's parity table.
+small data. The two Markdown tables printed last (option x task kind, then each cell with its
+interval) are docs/BENCHMARKS.md's; `--render` prints them again from a results file.
 """
 
 from __future__ import annotations
@@ -574,6 +575,21 @@ def rendered(results: list[dict]) -> list[dict]:
     return results
 
 
+def matrix(results: list[dict]) -> str:
+    """Option x task kind: the pipeline's mean / the twin's, and the verdict where it is not
+    `within`."""
+    lines = ["| option | " + " | ".join(f"{r['kind']} ({r['measure']})" for r in results) + " |",
+             "| --- |" + " --- |" * len(results)]
+    for option in OPTIONS:
+        cells = []
+        for result in results:
+            row = result["options"].get(option)
+            verdict = "" if row is None or row["verdict"] == "within" else f" **{row['verdict']}**"
+            cells.append("" if row is None else f"{row['pipeline']:.3f} / {row['bare']:.3f}{verdict}")
+        lines.append(f"| {option} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown(results: list[dict]) -> str:
     lines = ["| task kind | option | pipeline | bare Keras | difference [99% interval] | verdict |",
              "| --- | --- | --- | --- | --- | --- |"]
@@ -596,7 +612,8 @@ def main() -> None:
                         help="print the table of earlier runs' results (verdicts weighed again), train nothing")
     args = parser.parse_args()
     if args.render:
-        print(markdown(rendered([r for path in args.render for r in json.loads(path.read_text())])))
+        results = rendered([r for path in args.render for r in json.loads(path.read_text())])
+        print(matrix(results) + "\n\n" + markdown(results))
         return
     changes = overrides(args.set)
     results = []
@@ -609,7 +626,7 @@ def main() -> None:
             print(markdown(results[-1:]), file=sys.stderr, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(markdown(results))
+    print(matrix(results) + "\n\n" + markdown(results))
 
 
 if __name__ == "__main__":
