@@ -591,13 +591,21 @@ def matrix(results: list[dict]) -> str:
 
 
 def markdown(results: list[dict]) -> str:
-    lines = ["| task kind | option | pipeline | bare Keras | difference [99% interval] | verdict |",
+    """Each cell: both sides' means with their seeds' 95% intervals (as the report gives an
+    option's), the difference with its 99% Welch interval, and the verdict."""
+    from retrainlab.measure.evaluation import mean_interval
+
+    def side(values):
+        mean, low, high = mean_interval(values)
+        return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+
+    lines = ["| task kind | option | pipeline [95%] | bare Keras [95%] | difference [99%] | verdict |",
              "| --- | --- | --- | --- | --- | --- |"]
     for result in results:
         for option, row in result["options"].items():
-            lines.append(f"| {result['kind']} ({result['measure']}) | {option} | {row['pipeline']:.3f} | "
-                         f"{row['bare']:.3f} | {row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] | "
-                         f"{row['verdict']} |")
+            lines.append(f"| {result['kind']} ({result['measure']}) | {option} | {side(row['pipeline_seeds'])} | "
+                         f"{side(row['bare_seeds'])} | {row['difference']:+.3f} [{row['low']:+.3f}, "
+                         f"{row['high']:+.3f}] | {row['verdict']} |")
     return "\n".join(lines)
 
 
