@@ -10,11 +10,18 @@ output is not an integer sequence into an `Embedding` is left as it is, and said
 Two rules keep growth from costing what it gains (measured on a change of language, where it
 gains, and a change of topic with hundreds of rare new words, where growing every one did
 worse than growing the frequent ones):
-- only a token the new texts hold at least `MIN_COUNT` times is added: a rarer one gets too
-  few updates in an option's few epochs to learn a row, and only adds noise to the average
-  the model takes of a text's tokens; it stays out of vocabulary, as it was for the baseline;
-- a new token's row starts as a copy of the out-of-vocabulary row, the row the token read
-  before: the grown model predicts exactly what the baseline did until it is trained.
+- only a token the new texts hold at least once per `TEXTS_PER_COUNT` texts is added (at
+  least once: `minimum_count`): a rarer one gets too few updates in an option's few epochs
+  to learn a row, and only adds noise to the average the model takes of a text's tokens; it
+  stays out of vocabulary, as it was for the baseline. The bar is a share of the texts, not a
+  fixed count: a fixed 5 kept the frequent words of 1,425 posts and cut the rare topic words,
+  but it also cut most of the new words of 64 reviews, where growing every one gains 5 to 7
+  points more (docs/STRATEGIES.md);
+- a new token's row starts small and random, as the embedding's own rows started. A copy of
+  the out-of-vocabulary row (the row the token read before, so that the grown model would
+  predict what the baseline did until trained) was tried: it made no difference to
+  incremental, and cost distill 4.6 points on 64 new reviews and shrink-perturb 1.3 on the
+  posts (every new token then starts as the same vector).
 
 TensorFlow is needed only where Keras' text layers need it.
 """
@@ -22,6 +29,7 @@ TensorFlow is needed only where Keras' text layers need it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import keras
@@ -33,10 +41,14 @@ from retrainlab.models.files import copy_model
 
 # TextVectorization's integer output: index 0 pads, 1 is out of vocabulary, words from 2.
 RESERVED = 2
-OOV = 1
-# The fewest times the new texts must hold a token for it to be added (word2vec's and
-# gensim's min_count): a rarer one stays out of vocabulary.
-MIN_COUNT = 5
+# A token is added when the new texts hold it at least once per this many texts (and at
+# least once): 5 times in 1,425 texts, twice in 415, once in 64 (`minimum_count`).
+TEXTS_PER_COUNT = 300
+
+
+def minimum_count(texts: int) -> int:
+    """The fewest times `texts` new texts must hold a token for it to be added."""
+    return max(1, math.ceil(texts / TEXTS_PER_COUNT))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +60,7 @@ class Growth:
     size: int  # the vocabulary's size after, reserved indices included
     skipped: str = ""  # why the layer was not grown
     rare: int = 0  # new tokens left out: the new texts hold them fewer than `min_count` times
-    min_count: int = MIN_COUNT
+    min_count: int = 1
     beyond: int = 0  # new tokens frequent enough, left out beyond the most that may be added
     max_new: int = 0
 
@@ -112,12 +124,13 @@ def token_counts(layer: keras.layers.TextVectorization, texts: np.ndarray,
     return sorted(pairs, key=lambda pair: -pair[1])  # stable: adapt's order among equal counts
 
 
-def grow_vocabulary(model: keras.Model, batches, max_new: int,
-                    min_count: int = MIN_COUNT) -> tuple[keras.Model, list[Growth]]:
+def grow_vocabulary(model: keras.Model, batches, max_new: int, seed: int = 0,
+                    min_count: int | None = None) -> tuple[keras.Model, list[Growth]]:
     """A copy of `model` whose text layers know up to `max_new` new tokens each: those of the
     texts `batches()` gives (model inputs) that the layer's vocabulary lacks and that they hold
-    at least `min_count` times, the most frequent first, each one's embedding row starting as
-    the out-of-vocabulary row. Returns the copy and what was done to each text layer."""
+    at least `min_count` times (None: `minimum_count` of their number), the most frequent
+    first, each one's embedding row starting small and random (`seed`). Returns the copy and
+    what was done to each text layer."""
     copy = copy_model(model)
     replaced: dict[str, keras.layers.Layer] = {}
     rows: dict[str, np.ndarray] = {}
@@ -131,10 +144,12 @@ def grow_vocabulary(model: keras.Model, batches, max_new: int,
             continue
         old = [str(t) for t in layer.get_vocabulary()[RESERVED:]]
         known = set(old)
-        unseen = [(t, c) for t, c in token_counts(layer, texts_reaching(copy, layer, batches)) if t not in known]
-        frequent = [t for t, c in unseen if c >= min_count]
+        texts = texts_reaching(copy, layer, batches)
+        bar = minimum_count(len(texts)) if min_count is None else min_count
+        unseen = [(t, c) for t, c in token_counts(layer, texts) if t not in known]
+        frequent = [t for t, c in unseen if c >= bar]
         new = frequent[:max_new]
-        left_out = {"rare": len(unseen) - len(frequent), "min_count": min_count,
+        left_out = {"rare": len(unseen) - len(frequent), "min_count": bar,
                     "beyond": len(frequent) - len(new), "max_new": max_new}
         if not new:
             report.append(Growth(layer.name, 0, layer.vocabulary_size(), **left_out))
@@ -144,9 +159,9 @@ def grow_vocabulary(model: keras.Model, batches, max_new: int,
             {**config, "vocabulary": old + new, "max_tokens": None})
         size = RESERVED + len(old) + len(new)
         replaced[embedding.name] = type(embedding).from_config({**embedding.get_config(), "input_dim": size})
-        table = keras.ops.convert_to_numpy(embedding.embeddings)
-        # Each new token reads, to start with, what it read before: the out-of-vocabulary row.
-        rows[embedding.name] = np.vstack([table, np.repeat(table[OOV:OOV + 1], len(new), axis=0)])
+        fresh = keras.initializers.RandomUniform(-0.05, 0.05, seed=seed)((len(new), embedding.output_dim))
+        rows[embedding.name] = np.vstack([keras.ops.convert_to_numpy(embedding.embeddings),
+                                          keras.ops.convert_to_numpy(fresh)])
         report.append(Growth(layer.name, len(new), size, **left_out))
     if not replaced:
         return copy, report
@@ -159,11 +174,11 @@ def grow_vocabulary(model: keras.Model, batches, max_new: int,
 def with_new_tokens(bundle: ModelBundle, data, splits: Sequence[str], max_new: int,
                     seed: int) -> tuple[ModelBundle, list[Growth]]:
     """`bundle` with the vocabulary of each text layer grown by the tokens of the rows of
-    `splits` (a `retrainlab.data.Prepared`'s) seen there at least `MIN_COUNT` times, as
-    `grow_vocabulary` says; a model without text layers as it is."""
+    `splits` (a `retrainlab.data.Prepared`'s) seen there often enough, as `grow_vocabulary`
+    says; a model without text layers as it is."""
     if not text_layers(bundle.model):
         return bundle, []
     paths, columns = [data.path(s) for s in splits], [f.name for f in data.features]
     batches = lambda: (bundle.inputs(w) for w in windows(paths, columns, np.random.default_rng(seed)))  # noqa: E731
-    model, report = grow_vocabulary(bundle.model, batches, max_new)
+    model, report = grow_vocabulary(bundle.model, batches, max_new, seed)
     return dataclasses.replace(bundle, model=model), report
