@@ -37,9 +37,10 @@ The verdict per option (`parity`): the pipeline's mean minus the twin's (better-
 a regressor, the twin's RMSE minus the pipeline's), and the 99% Welch interval of that
 difference from the two sets of seeds. `below` when the whole interval lies under minus a
 tolerance (a point of accuracy, 2.5% of the twin's RMSE): the option learns less than its
-bare twin beyond the seeds' noise; `above` when it lies over the tolerance; else `within`. tests/benchmarks/test_parity.py holds the pipeline to this rule on
-small data. The two Markdown tables printed last (option x task kind, then each cell with its
-interval) are docs/BENCHMARKS.md's; `--render` prints them again from a results file.
+bare twin beyond the seeds' noise; `above` when it lies over the tolerance; else `within`.
+tests/benchmarks/test_parity.py holds the pipeline to this rule on small data. The two
+Markdown tables printed last (option x task kind, then each cell with its interval) are
+docs/BENCHMARKS.md's; `--render` prints them again from a results file.
 """
 
 from __future__ import annotations
