@@ -302,11 +302,7 @@ class Twin:
         for layer in model.layers:
             if layer.weights and layer.name != "out" and not isinstance(layer, PREPROCESSING):
                 twin.get_layer(layer.name).set_weights(layer.get_weights())
-        kernel, bias = model.get_layer("out").get_weights()
-        added = (outputs or 1) - kernel.shape[1]
-        fresh = keras.ops.convert_to_numpy(keras.initializers.GlorotUniform(seed)((kernel.shape[0], added)))
-        twin.get_layer("out").set_weights([np.hstack([kernel, fresh]),
-                                           np.concatenate([bias, np.full(added, bias.mean())])])
+        twin.get_layer("out").set_weights(grown_weights(*model.get_layer("out").get_weights(), outputs or 1, seed))
         return twin
 
     def compile(self, model: keras.Model, rate: float, loss=None, option: str = "model") -> None:
@@ -351,7 +347,7 @@ class Twin:
         base, pre = self.baseline(old_rows, seed, old_m)
         figures = {"baseline": self.target(base, old_m)}
         for option in options:
-            if option == "baseline" or option not in self.options and option != "full-retrain":
+            if option == "baseline" or (option not in self.options and option != "full-retrain"):
                 continue
             keras.utils.set_random_seed(seed + 101)
             if option == "full-retrain":
@@ -445,7 +441,8 @@ class BroughtTwin(Twin):
     def __init__(self, prepared: Path, settings: dict, path: Path) -> None:
         super().__init__(prepared, settings)
         self.path = path
-        self.shape = tuple(keras.models.load_model(path).inputs[0].shape[1:])
+        self.brought = keras.models.load_model(path)  # its input's shape and its optimizer's settings
+        self.shape = tuple(self.brought.inputs[0].shape[1:])
 
     def x(self, frame: pd.DataFrame):
         return frame[self.numeric].to_numpy("float32").reshape((len(frame), *self.shape))
@@ -453,7 +450,7 @@ class BroughtTwin(Twin):
     def compile(self, model: keras.Model, rate: float, loss=None, option: str = "model") -> None:
         if option == "fine-tune":
             return super().compile(model, rate, loss)
-        own = keras.models.load_model(self.path).optimizer
+        own = self.brought.optimizer
         model.compile(optimizer=type(own).from_config(own.get_config()),
                       loss=loss or "sparse_categorical_crossentropy")
 
@@ -463,14 +460,11 @@ class BroughtTwin(Twin):
 
     def grown(self, model: keras.Model, outputs: int, seed: int) -> keras.Model:
         out = model.layers[-1]
-        kernel, bias = out.get_weights()
-        added = outputs - kernel.shape[1]
-        if not added:
+        if outputs == out.units:
             return model
-        fresh = keras.ops.convert_to_numpy(keras.initializers.GlorotUniform(seed)((kernel.shape[0], added)))
         head = keras.layers.Dense(outputs, activation=out.activation)
         grown = keras.Model(model.inputs, head(out.input))
-        head.set_weights([np.hstack([kernel, fresh]), np.concatenate([bias, np.full(added, bias.mean())])])
+        head.set_weights(grown_weights(*out.get_weights(), outputs, seed))
         return grown
 
     def copy(self, model, pre, outputs, seed):
@@ -485,6 +479,14 @@ class BroughtTwin(Twin):
     def fresh_start(self, model, pre, outputs, seed):
         keras.utils.set_random_seed(seed)
         return keras.models.clone_model(model)
+
+
+def grown_weights(kernel: np.ndarray, bias: np.ndarray, outputs: int, seed: int) -> list[np.ndarray]:
+    """An output layer's weights with `outputs` units: the old units as they were, each new
+    class's unit small and random, its bias at the old biases' mean."""
+    added = outputs - kernel.shape[1]
+    fresh = keras.ops.convert_to_numpy(keras.initializers.GlorotUniform(seed)((kernel.shape[0], added)))
+    return [np.hstack([kernel, fresh]), np.concatenate([bias, np.full(added, bias.mean())])]
 
 
 PREPROCESSING = (keras.layers.Normalization, keras.layers.StringLookup, keras.layers.TextVectorization)
