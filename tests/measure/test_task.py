@@ -11,14 +11,15 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from retrainlab.base.tasks import CLASSIFICATION, REGRESSION
 from retrainlab.measure import evaluation
-from retrainlab.measure.task import FORGETTING, MEASURES, measure_of, of_figures
+from retrainlab.config.sections import MEASURE_NAMES
+from retrainlab.measure.task import FORGETTING, MEASURES, choices, measure_of, of_figures
 
 CLS, REG = MEASURES[CLASSIFICATION], MEASURES[REGRESSION]
 
 
 def test_each_task_names_its_figures_on_old_new_and_all_then_forgetting():
-    assert CLS.metric_names == ("acc_old", "loss_old", "f1_old", "acc_new", "loss_new", "f1_new", "acc_all",
-                                "loss_all", "f1_all", "forgetting")
+    stems = ("acc", "loss", "f1", "bacc", "precision", "recall")
+    assert CLS.metric_names == tuple(f"{s}_{t}" for t in ("old", "new", "all") for s in stems) + ("forgetting",)
     assert REG.metric_names == ("rmse_old", "mae_old", "r2_old", "rmse_new", "mae_new", "r2_new", "rmse_all",
                                 "mae_all", "r2_all", "forgetting")
     assert (REG.primary, REG.old, REG.new, REG.all) == ("rmse", "rmse_old", "rmse_new", "rmse_all")
@@ -29,10 +30,37 @@ def test_each_task_names_its_figures_on_old_new_and_all_then_forgetting():
     assert REG.name("mae", "new") == "mae_new"
 
 
+def test_a_chosen_measure_is_the_primary_figure_and_the_tasks_own_stays_beside_it():
+    f1 = measure_of(CLASSIFICATION, "f1")
+    assert (f1.primary, f1.old, f1.target_name, f1.metric) == ("f1", "f1_old", "f1_target", "f1")
+    assert f1.measures[1:] == ("acc", "loss", "bacc", "precision", "recall") and f1.reference == "acc"
+    assert f1.table_row[:4] == ("f1_old", "f1_new", "acc_old", "acc_new")
+    auc = measure_of(CLASSIFICATION, "roc_auc")
+    assert auc.primary == "auc" and "auc" not in CLS.measures  # computed only where chosen
+    loss = measure_of(CLASSIFICATION, "log_loss")
+    assert not loss.higher_is_better and loss.relative and loss.primary == "loss" and not loss.regression
+    r2 = measure_of(REGRESSION, "r2")
+    assert r2.higher_is_better and not r2.relative and r2.regression and r2.measures == ("r2", "rmse", "mae")
+    assert measure_of(REGRESSION, "mape").relative and measure_of(REGRESSION, "pinball").primary == "pinball"
+    for task in (CLASSIFICATION, REGRESSION):
+        cost = measure_of(task, "cost")
+        assert cost.primary == "cost" and not cost.higher_is_better and cost.relative
+    assert measure_of(CLASSIFICATION, "auto") == CLS and measure_of(REGRESSION, None) == REG
+
+
+def test_a_measure_that_does_not_fit_the_task_is_refused_naming_the_valid_ones():
+    with pytest.raises(ValueError, match="does not measure a regression model; choose one of: rmse, mae, r2"):
+        measure_of(REGRESSION, "roc_auc")
+    with pytest.raises(ValueError, match="'f2'"):
+        measure_of(CLASSIFICATION, "f2")
+    assert set(choices(CLASSIFICATION)) | set(choices(REGRESSION)) == set(MEASURE_NAMES)  # params' list agrees
+
+
 def test_the_task_is_read_from_its_name_or_from_the_figures():
-    assert measure_of(None) is CLS and measure_of(CLASSIFICATION) is CLS and measure_of(REGRESSION) is REG
-    assert of_figures({"rmse_old": 1.0, "forgetting": 0.1}) is REG
-    assert of_figures({"acc_old": 0.9}) is CLS and of_figures({}) is CLS
+    assert measure_of(None) == CLS and measure_of(CLASSIFICATION) == CLS and measure_of(REGRESSION) == REG
+    assert of_figures({"rmse_old": 1.0, "forgetting": 0.1}) == REG
+    assert of_figures({"acc_old": 0.9}) == CLS and of_figures({}) == CLS
+    assert of_figures({"rmse_old": 1.0, "mape_old": 0.1}, "mape").primary == "mape"
     with pytest.raises(KeyError):
         measure_of("ranking")
 
@@ -69,7 +97,8 @@ def test_a_regressors_policy_shares_are_shares_of_the_baselines_error():
 def test_each_figure_keeps_to_its_range():
     assert CLS.bounds("acc_new") == CLS.bounds("f1_all") == CLS.bounds("target") == (0, 1)
     assert CLS.bounds("forgetting") == (-1, 1)
-    assert CLS.bounds("loss_old") is None and CLS.bounds("cpu_seconds") is None
+    assert CLS.bounds("loss_old") == (0, math.inf) and CLS.bounds("cpu_seconds") is None
+    assert measure_of(CLASSIFICATION, "log_loss").bounds("forgetting") is None
     assert REG.bounds("rmse_old") == REG.bounds("mae_all") == REG.bounds("target") == (0, math.inf)
     assert REG.bounds("r2_new") == (-math.inf, 1.0)
     assert REG.bounds("forgetting") is None and REG.bounds("cpu_seconds") is None

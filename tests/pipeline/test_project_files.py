@@ -8,6 +8,7 @@ import yaml
 from retrainlab.base import layout
 from retrainlab.pipeline.params import load_params
 from retrainlab.strategies import BASELINE, CATALOGUE, UPDATES
+from retrainlab.measure import choice
 
 from ..conftest import PROJECT
 
@@ -79,7 +80,9 @@ def test_dvc_outputs_are_where_the_code_writes():
     # prepare follows what the params name, whichever source: through resolve-data's output.
     assert outputs(stages[layout.RESOLVE_DATA], "outs") == [layout.DATA_INPUTS.as_posix()]
     assert layout.DATA_INPUTS.as_posix() in stages[layout.PREPARE]["deps"]
-    assert stages[layout.RESOLVE_DATA]["params"] == stages[layout.PREPARE]["params"] == ["data"]
+    assert stages[layout.RESOLVE_DATA]["params"] == ["data"]
+    # and resolves the measure every later step scores with: the compare keys choice.resolve reads.
+    assert stages[layout.PREPARE]["params"] == ["data", *(f"compare.{key}" for key in choice.READS)]
     assert layout.BASELINE_ORIGIN.as_posix() in stages["baseline"]["deps"]
     for name in CATALOGUE:
         stage = stages[name if name == BASELINE else f"{layout.UPDATE_STAGE}@{name}"]

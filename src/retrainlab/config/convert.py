@@ -1,7 +1,7 @@
 """YAML to the sections' dataclasses: every key known, every value of its declared type.
 
 A generic converter over dataclass type hints (int, float, bool, str, Literal, lists,
-unions, nested dataclasses): an unknown key or a wrong type is a one-line ConfigError
+mappings with text keys, unions, nested dataclasses): an unknown key or a wrong type is a one-line ConfigError
 naming the key and what is allowed. It keeps YAML 1.2's values as DVC reads them, refuses
 a bool where a number is meant (`epochs: yes`) and a non-finite number anywhere.
 """
@@ -67,12 +67,20 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         if value is None and type(None) in args:
             return None
         choices = [a for a in args if a is not type(None)]
+        shaped = [a for a in choices if typing.get_origin(a) is dict]
+        if isinstance(value, dict) and shaped:  # a mapping's own error, not the last choice's
+            return _convert(shaped[0], value, key)
         for inner in choices[:-1]:
             try:
                 return _convert(inner, value, key)
             except ConfigError:
                 continue
         return _convert(choices[-1], value, key)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"parameter '{key}' must be a mapping, got {value!r}")
+        # Keys as text: YAML reads a label 0 as a number, the data's labels are compared as text.
+        return {str(k): _convert(args[1], v, f"{key}.{k}") for k, v in value.items()}
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"parameter '{key}' must be a list, got {value!r}")

@@ -31,6 +31,9 @@ MAX_SEED = 2**31 - 1
 # CHUNK_ROWS rows holds in memory (features x 2 MiB at most).
 MAX_SYNTHETIC_ROWS = 10**9
 MAX_SYNTHETIC_COLUMNS = 1024
+# compare.metric's names: retrainlab.measure.task declares each (kept equal by a test).
+MEASURE_NAMES = ("accuracy", "log_loss", "f1", "balanced_accuracy", "precision", "recall", "roc_auc",
+                 "average_precision", "rmse", "mae", "r2", "mape", "pinball", "cost")
 SCENARIOS = ("same_distribution", "covariate_shift", "concept_drift", "new_classes")
 
 
@@ -206,8 +209,43 @@ class CompareParams:
     # `retrainlab check`: the options it trains once on the labelled new rows, to forecast what
     # each would gain before the comparison ([]: none; those strategies leaves out are skipped).
     forecast: list[str] = dataclasses.field(default_factory=lambda: ["full-retrain", "incremental"])
+    # What "better" means (retrainlab.measure.task declares each measure; prepare resolves the
+    # rest against the data, retrainlab.measure.choice): the measure every decision reads,
+    # a binary classifier's positive class (None: the rarer label of the old training rows)
+    # and the probability of it at which every option predicts it, the pinball loss's
+    # quantile, and for `cost` the cost of each (true, predicted) pair of a classifier or of
+    # a unit of a regressor's absolute error, in `cost_unit`, with the traffic a week
+    # (`rows_per_week`) that turns a cost per row into a cost per week.
+    metric: str = "auto"
+    positive_class: str | int | None = None
+    threshold: float = 0.5
+    quantile: float = 0.5
+    costs: dict[str, dict[str, float]] | float | None = None
+    cost_unit: str = "$"
+    rows_per_week: float | None = None
 
     def check(self) -> None:
+        known = ("auto", *MEASURE_NAMES)
+        require(self.metric in known, "compare.metric", f"is {self.metric!r}; choose one of: {', '.join(known)}")
+        require(0 < self.threshold < 1, "compare.threshold", "must be a probability between 0 and 1 (exclusive)")
+        require(0 < self.quantile < 1, "compare.quantile", "must be between 0 and 1 (exclusive)")
+        require(self.metric != "cost" or self.costs is not None, "compare.costs",
+                "is null, but compare.metric is cost: give each (true, predicted) pair of labels a cost, or a "
+                "regressor's cost per unit of error")
+        require(self.costs is None or self.metric == "cost", "compare.costs",
+                f"is set, but compare.metric is {self.metric!r}: costs are read when compare.metric is cost")
+        if isinstance(self.costs, dict):
+            require(bool(self.costs), "compare.costs", "must name at least one (true, predicted) pair")
+            require(all(c >= 0 for row in self.costs.values() for c in row.values()), "compare.costs",
+                    "must hold costs of 0 or more")
+            require(any(c > 0 for row in self.costs.values() for c in row.values()), "compare.costs",
+                    "must hold at least one cost above 0")
+        elif self.costs is not None:
+            require(0 < self.costs <= 1e12, "compare.costs", "must be a cost per unit of error above 0")
+        require(0 < len(self.cost_unit.strip()) <= 20 and self.cost_unit.isprintable(), "compare.cost_unit",
+                "must be a short printable unit, 1 to 20 characters (e.g. $, EUR, hours)")
+        require(self.rows_per_week is None or 0 < self.rows_per_week <= 1e15, "compare.rows_per_week",
+                "must be a number of rows above 0, or null")
         require(0 <= self.new_traffic_share <= 1, "compare.new_traffic_share", "must be in [0, 1]")
         require(0 <= self.tolerance < 1, "compare.tolerance", "must be in [0, 1)")
         require(0 <= self.max_forgetting <= 1, "compare.max_forgetting", "must be in [0, 1]")

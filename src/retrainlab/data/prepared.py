@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ import pyarrow.parquet as pq
 
 from retrainlab.base import layout
 from retrainlab.base.errors import PipelineError
+from retrainlab.base.tasks import CLASSIFICATION
 from retrainlab.config import DataParams
 from retrainlab.data.inputs import identify
 from retrainlab.data.schema import Feature
@@ -32,13 +35,20 @@ SAMPLE_ROWS = 50_000
 # --- the edge: read inputs, write outputs ---------------------------------------------
 
 
-def prepare(data: DataParams, root: Path = Path(".")) -> PreparedSummary:
+# How the data will be scored, from its task, its rows per class (as text) per split and a
+# regressor's rows labelled 0 per split: a mapping for summary.json's `scoring`, or a
+# ConfigError (retrainlab.measure.choice.resolve, which the pipeline passes in).
+Scorer = Callable[[str, dict[str, dict[str, int]], dict[str, int]], dict[str, Any]]
+
+
+def prepare(data: DataParams, root: Path = Path("."), scorer: Scorer | None = None) -> PreparedSummary:
     """Build the four splits and the summary and write them under data/prepared/.
 
     The data goes through part by part (the synthetic source in chunks, users' files
     whole), each part appended to the split files, so no more than one part is in memory.
-    Nothing is written unless every part and the checks on the whole pass. The summary
-    says what the data was made from (`inputs.identify`).
+    Nothing is written unless every part and the checks on the whole pass, the user's
+    measure (`scorer`) included. The summary says what the data was made from
+    (`inputs.identify`) and how it is scored (`choice.resolve`).
     """
     made_from = identify(data, root)
     if data.source == "files":
@@ -58,6 +68,10 @@ def prepare(data: DataParams, root: Path = Path(".")) -> PreparedSummary:
             del dataset, splits
         tally.check(names)
         summary = dataclasses.replace(tally.summary(label, features, data), inputs=made_from)
+        if scorer is not None:
+            scoring = scorer(summary.task or CLASSIFICATION, tally.class_counts(),
+                             {name: m.zeros for name, m in tally.moments.items()})
+            summary = dataclasses.replace(summary, scoring=scoring)
         writer.commit()
     _log_conversions(summary)
     write_summary(root, summary)

@@ -119,6 +119,10 @@ class Tally:
             both = self.counts[f"{part}_train"].add(self.counts[f"{part}_test"], fill_value=0)
             check_class_counts(both.astype(int), name, need_two=part == "initial")
 
+    def class_counts(self) -> dict[str, dict[str, int]]:
+        """A classifier's rows per class (as text) per split; a regressor's: none."""
+        return {name: {str(plain(label)): int(n) for label, n in counts.items()} for name, counts in self.counts.items()}
+
     def summary(self, label: str, features: tuple[Feature, ...], params: DataParams) -> PreparedSummary:
         classes = {name: sorted(plain(v) for v in self.counts[name].index) if name in self.counts else []
                    for name in layout.SPLITS}
@@ -150,13 +154,15 @@ class Moments:
     spread: float = 0.0
     low: float = float("inf")
     high: float = float("-inf")
+    zeros: int = 0  # rows whose label is 0 (a percentage error is undefined there)
 
     @classmethod
     def of(cls, values: np.ndarray) -> Moments:
         if not len(values):
             return cls()
         mean = float(values.mean())
-        return cls(len(values), mean, float(((values - mean) ** 2).sum()), float(values.min()), float(values.max()))
+        return cls(len(values), mean, float(((values - mean) ** 2).sum()), float(values.min()), float(values.max()),
+                   int((values == 0).sum()))
 
     def __add__(self, other: Moments) -> Moments:
         rows = self.rows + other.rows
@@ -165,7 +171,7 @@ class Moments:
         delta = other.mean - self.mean
         return Moments(rows, self.mean + delta * other.rows / rows,
                        self.spread + other.spread + delta**2 * self.rows * other.rows / rows,
-                       min(self.low, other.low), max(self.high, other.high))
+                       min(self.low, other.low), max(self.high, other.high), self.zeros + other.zeros)
 
     def stats(self) -> dict[str, float]:
         """What summary.json says of the label in one split."""

@@ -43,10 +43,13 @@ class PreparedSummary:
     task: str | None = None  # classification or regression (None: a summary from before tasks, a classifier's)
     task_rule: str | None = None  # why (retrainlab.data.task)
     label_stats: dict[str, dict[str, float]] | None = None  # a regression label's mean, std, min, max per split
+    # The user's measure resolved against this data (retrainlab.measure.choice): every later
+    # step scores with it (None: a summary from before measures were chosen, the task's default).
+    scoring: dict[str, Any] | None = None
 
     # What a source may note (retrainlab.data.schema, .sources): written only when noted.
     NOTES: ClassVar = ("label_type", "label_conversion", "label_cleaning", "files", "input_shape", "feature_kinds", "task", "task_rule",
-                       "label_stats")
+                       "label_stats", "scoring")
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -90,6 +93,7 @@ class PreparedSummary:
             task=raw.get("task"),
             task_rule=raw.get("task_rule"),
             label_stats=raw.get("label_stats"),
+            scoring=raw.get("scoring"),
         )
 
 

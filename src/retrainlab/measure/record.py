@@ -17,7 +17,7 @@ from retrainlab.base.errors import PipelineError
 from retrainlab.base.files import write_text_atomically
 from retrainlab.config import TRAIN
 from retrainlab.measure.evaluation import mean_interval
-from retrainlab.measure.task import FORGETTING, TARGET, of_figures
+from retrainlab.measure.task import AUTO, FORGETTING, TARGET, Measure, of_figures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,23 +77,30 @@ class StrategyRecord:
     # The registered seed's test rows per [actual, predicted, rows], per test set (per-class recall)
     confusion: dict[str, list[list]] | None = None
     notes: tuple[str, ...] = ()  # what was done to the registered seed's starting model (a grown vocabulary)
+    metric: str = AUTO  # the measure its figures were weighed by (compare.metric; auto: the task's default)
 
     @classmethod
     def of_seeds(cls, strategy: str, round_: int, per_seed: dict[str, dict[str, float]], distribute: dict[str, Any],
                  mlflow: Runs | None = None, origin: Origin | None = None,
-                 confusion: dict[str, list[list]] | None = None, notes: tuple[str, ...] = ()) -> StrategyRecord:
+                 confusion: dict[str, list[list]] | None = None, notes: tuple[str, ...] = (),
+                 metric: str = AUTO) -> StrategyRecord:
         """The record of each seed's figures: their means and 95% intervals over the seeds,
         and the device they trained on, computed here for every producer of a record."""
-        means, ci95 = summarize(list(per_seed.values()))
+        means, ci95 = summarize(list(per_seed.values()), metric)
         return cls(strategy=strategy, round=round_, device="gpu" if means.get("gpus") else "cpu",
                    distribute=distribute, means=means, ci95=ci95, per_seed=dict(per_seed), mlflow=mlflow,
-                   origin=origin, confusion=confusion, notes=tuple(notes))
+                   origin=origin, confusion=confusion, notes=tuple(notes), metric=metric)
+
+    @property
+    def measure(self) -> Measure:
+        """The measure its figures were weighed by: the task's, read off them, with its metric."""
+        return of_figures(self.means, self.metric)
 
     def interval_metrics(self) -> dict[str, float]:
         """The 95% intervals of the figures that have one worth showing (INTERVAL_FIGURES)."""
         flat = {}
         for name, bounds in self.ci95.items():
-            if name in INTERVAL_FIGURES:
+            if name in INTERVAL_FIGURES or name in (self.measure.old, self.measure.new):
                 flat[f"{name}_ci_low"], flat[f"{name}_ci_high"] = bounds.low, bounds.high
         return flat
 
@@ -118,7 +125,7 @@ class StrategyRecord:
     def with_seed(self, seed: str, figures: dict[str, float]) -> StrategyRecord:
         """The record with one more seed's figures, its means and intervals computed again."""
         per_seed = {**self.per_seed, seed: figures}
-        means, ci95 = summarize(list(per_seed.values()))
+        means, ci95 = summarize(list(per_seed.values()), self.metric)
         return dataclasses.replace(self, per_seed=per_seed, means=means, ci95=ci95)
 
     def to_json(self) -> dict[str, Any]:
@@ -127,19 +134,19 @@ class StrategyRecord:
                "ci95": {k: dataclasses.asdict(v) for k, v in self.ci95.items()},
                "per_seed": self.per_seed, "mlflow": dataclasses.asdict(self.mlflow) if self.mlflow else None}
         optional = {"origin": self.origin.to_json() if self.origin else None, "confusion": self.confusion,
-                    "notes": list(self.notes) or None}
+                    "notes": list(self.notes) or None, "metric": self.metric if self.metric != AUTO else None}
         return raw | {key: value for key, value in optional.items() if value is not None}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> StrategyRecord:
         fixed = {"strategy", "round", "seeds", "device", "distribute", "ci95", "per_seed", "mlflow", "origin",
-                 "confusion", "notes"}
+                 "confusion", "notes", "metric"}
         return cls(
             strategy=raw["strategy"], round=raw["round"], device=raw["device"],
             distribute=raw["distribute"], means={k: v for k, v in raw.items() if k not in fixed},
             ci95={k: Interval(**v) for k, v in raw["ci95"].items()}, per_seed=raw["per_seed"],
             mlflow=Runs(**raw["mlflow"]) if raw["mlflow"] else None, origin=Origin.from_json(raw["origin"]) if raw.get("origin") else None,
-            confusion=raw.get("confusion"), notes=tuple(raw.get("notes", ())),
+            confusion=raw.get("confusion"), notes=tuple(raw.get("notes", ())), metric=raw.get("metric", AUTO),
         )
 
     def write(self, root: Path) -> None:
@@ -168,19 +175,21 @@ def rounded(figures: dict[str, float]) -> dict[str, float]:
             shown[name] = round(value)
         elif stem.endswith("_usd"):
             shown[name] = float(f"{value:.4g}")
-        elif stem.startswith(("rmse_", "mae_")) or (regression and stem in (TARGET, FORGETTING)):
+        elif stem.startswith(("rmse_", "mae_", "mape_", "pinball_", "cost_")) or (
+                regression and stem in (TARGET, FORGETTING)):
             shown[name] = float(f"{value:.6g}")
-        elif stem.startswith(("acc_", "loss_", "f1_", "r2_", "target")) or stem == "forgetting":
+        elif stem.startswith(("acc_", "loss_", "f1_", "r2_", "bacc_", "precision_", "recall_", "auc_", "ap_",
+                              "target")) or stem == "forgetting":
             shown[name] = round(value, 4)
         else:
             shown[name] = value
     return shown
 
 
-def summarize(per_seed: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, Interval]]:
+def summarize(per_seed: list[dict[str, float]], metric: str = AUTO) -> tuple[dict[str, float], dict[str, Interval]]:
     """Mean and 95% interval of every figure over the seeds (the figures of the first seed)."""
     means, intervals = {}, {}
-    measure = of_figures(per_seed[0])
+    measure = of_figures(per_seed[0], metric)
     for name in per_seed[0]:
         mean, low, high = mean_interval([figures[name] for figures in per_seed], bounds=measure.bounds(name))
         means[name], intervals[name] = mean, Interval(low, high)

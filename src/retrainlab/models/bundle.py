@@ -100,6 +100,9 @@ class ModelBundle:
     # A brought model's own compiled optimizer and loss (serialised), used to train it further.
     compiled: dict[str, Any] | None = None
     task: str = CLASSIFICATION  # or REGRESSION: one output unit, the label's value in its own units
+    # A binary classifier's decision: its positive class and the probability of it at which it
+    # predicts it (compare.positive_class, compare.threshold); None: the most probable label.
+    decision: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.contract is None:
@@ -143,7 +146,20 @@ class ModelBundle:
         """Each row's predicted label: a class, or a regressor's number."""
         if self.regression:
             return self.predict(frame)
-        return np.asarray(self.labels, dtype=object)[self.predict_proba(frame).argmax(axis=1)]
+        # start-up: the measure's rule, read only where labels are predicted
+        from retrainlab.measure.evaluation import decide
+        from retrainlab.measure.task import Scoring
+
+        rule = Scoring(positive=self.decision["positive"], threshold=self.decision["threshold"]) if self.decision else None
+        return decide(self.predict_proba(frame), self.labels, rule)
+
+    def with_decision(self, rules) -> ModelBundle:
+        """The bundle predicting labels as the measure does (`rules`: its Scoring): a binary
+        classifier's positive class at its threshold; every saved model carries it, so that
+        serving answers what was evaluated."""
+        binary = not self.regression and len(self.labels) == 2 and rules.positive is not None
+        decision = {"positive": rules.positive, "threshold": rules.threshold} if binary else None
+        return dataclasses.replace(self, decision=decision)
 
     def encode(self, labels: Sequence) -> np.ndarray:
         """Output-unit index of each label, -1 for a label this model has never seen; a
@@ -176,7 +192,7 @@ class ModelBundle:
             "contract": self.contract.to_json(),
             "compiled": self.compiled,
             "task": self.task,
-        }
+        } | ({"decision": self.decision} if self.decision else {})
         (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
     @classmethod
@@ -191,7 +207,7 @@ class ModelBundle:
             raise ModelFileError(directory / META_FILE, exc) from None
         model = load_keras(directory / MODEL_FILE)
         return cls(model, features, labels, label_column, contract, meta.get("compiled"),
-                   meta.get("task", CLASSIFICATION))
+                   meta.get("task", CLASSIFICATION), meta.get("decision"))
 
 def input_names(features: Sequence[Feature]) -> list[str]:
     """Keras input names: column names made safe for graph names, kept unique by position."""

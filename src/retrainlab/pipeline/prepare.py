@@ -11,10 +11,14 @@ import mlflow
 import pandas as pd
 
 from retrainlab.base import layout
+from retrainlab.base.errors import PipelineError
+from retrainlab.base.tasks import CLASSIFICATION
 from retrainlab.config import Params, applicable
 from retrainlab.data import TEXT, PreparedSummary, load_prepared, prepare
 from retrainlab.data.text import lengths, mean_length
 from retrainlab.tracking import store
+from retrainlab.measure.task import measure_of, measure_of_summary, rules_of
+from retrainlab.measure import choice
 
 log = logging.getLogger(__name__)
 
@@ -22,16 +26,18 @@ log = logging.getLogger(__name__)
 def prepare_step(params: Params, root: Path = Path(".")) -> PreparedSummary:
     """Build the datasets, then log their summary and digests to the step's MLflow run."""
     log.info(f"== {layout.PREPARE}: {_source(params)}: the old and the new data, each split into training and test ==")
-    summary = prepare(params.data, root)
+    summary = prepare(params.data, root, choice.scorer(params.compare))
     data = load_prepared(root)
     experiment_id = store.configure(params.tracking.experiment, store.project_root(root))
     with store.step_run(experiment_id, layout.PREPARE, None, {}, system_metrics=False):
         store.log_params({k: v for k, v in applicable(params).items() if k.startswith("data.")})
+        store.log_params(scoring_params(summary))
         for split in layout.SPLITS:
             context = "training" if split.endswith("_train") else "evaluation"
             store.log_dataset(data, split, context)
         mlflow.log_artifact(str(root / layout.SUMMARY))
     rows = summary.rows
+    log.info(f"{layout.PREPARE}: {describe_scoring(summary) or 'the decision weighs ' + measure_of_summary(summary).words}")
     log.info(f"{layout.PREPARE}: old data {rows['initial_train']:,} training and {rows['initial_test']:,} test rows, "
              f"new data {rows['incremental_train']:,} and {rows['incremental_test']:,}; "
              f"{len(data.features)} features, label '{data.label}'")
@@ -41,6 +47,16 @@ def prepare_step(params: Params, root: Path = Path(".")) -> PreparedSummary:
         for column in texts:
             log.info(f"{layout.PREPARE}: {text_lengths(old[column], new[column], column, params.model.text_length)}")
     return summary
+
+
+def scoring_params(summary: PreparedSummary) -> dict[str, object]:
+    """How the data is scored, as resolved (the metric, a binary classifier's positive class
+    and threshold), for the prepare run's params."""
+    rules = rules_of(summary)
+    out: dict[str, object] = {"measure.metric": measure_of_summary(summary).metric}
+    if rules.positive is not None:
+        out |= {"measure.positive_class": rules.positive, "measure.threshold": rules.threshold}
+    return out
 
 
 def text_lengths(old: pd.Series, new: pd.Series, column: str, length: int) -> str:
@@ -54,6 +70,34 @@ def text_lengths(old: pd.Series, new: pd.Series, column: str, length: int) -> st
         said.append(f"{over['old']:.1%} of old and {over['new']:.1%} of new texts are longer than model.text_length "
                     f"({length} tokens): the model reads their first {length} tokens")
     return "; ".join(said)
+
+
+def require_scored_as_params(params: Params, summary: PreparedSummary) -> None:
+    """Refuse, in one line, to train or compare on data scored with another measure than
+    params.yaml's now (a step run by hand after a change of compare.metric: DVC would run
+    prepare first)."""
+    why = choice.stale(params.compare, summary.task or CLASSIFICATION, summary.scoring)
+    if why:
+        raise PipelineError(f"{layout.SUMMARY}: {why}; run dvc repro (prepare resolves the measure, then every "
+                            "option is scored with it)")
+
+
+def describe_scoring(summary: PreparedSummary) -> str:
+    """What every decision weighs, in words ("" for the task's default measure on data that
+    is not binary: nothing to say beyond the table)."""
+    m, rules = measure_of_summary(summary), rules_of(summary)
+    if m.metric == measure_of(m.task).metric and rules.positive is None:
+        return ""
+    said = f"The decision weighs {m.words} (compare.metric: {m.metric})"
+    if rules.positive is not None:
+        which = "of the positive class" if m.figure.stem in ("f1", "precision", "recall", "auc", "ap") else "with"
+        said += (f" {which} {rules.positive!r} ({rules.positive_rule}), every option predicting it at a "
+                 f"probability of {rules.threshold:g} or more")
+    elif not m.regression and m.figure.stem in ("f1", "precision", "recall", "auc", "ap"):
+        said += ", macro over the classes"
+    if m.figure.stem == "pinball":
+        said += f", at the quantile {rules.quantile:g}"
+    return said + "; precision and recall are shown at that threshold." if rules.positive is not None else said + "."
 
 
 def _source(params: Params) -> str:

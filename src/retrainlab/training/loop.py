@@ -47,12 +47,12 @@ from retrainlab.base.errors import ConfigError, TrainingError, raise_if_stop_ask
 from retrainlab.data import stream
 from retrainlab.data.stream import WINDOW_ROWS, decoded_bytes, file_rows, mixed, pieces, windows
 from retrainlab.measure import evaluation
-from retrainlab.measure.task import measure_of
 from retrainlab.models.bundle import ModelBundle
 from retrainlab.models.files import require_finite_weights
 from retrainlab.models.outputs import compile_model
 from retrainlab.strategies import Plan, Rows
 from retrainlab.training.distribute import MULTI_WORKER, Distribution
+from retrainlab.measure.task import measure_of_summary, rules_of
 
 log = logging.getLogger(__name__)
 
@@ -289,8 +289,8 @@ def evaluate(bundle: ModelBundle, data, plan: Plan, reference: float | None, pre
         name: stream.labelled_chunks(data.path(split), data.features, data.label)
         for name, split in evaluation.TEST_SETS.items()
     }
-    measure = measure_of(data.summary.task)
-    metrics = evaluation.evaluate(bundle.predict, bundle.labels, tests, predictions, measure)
+    measure = measure_of_summary(data.summary)
+    metrics = evaluation.evaluate(bundle.predict, bundle.labels, tests, predictions, measure, rules_of(data.summary))
     bad = [name for name, value in metrics.items() if not math.isfinite(value)]
     if bad:
         raise TrainingError(f"the trained model's {bad[0]} is {metrics[bad[0]]}: its predictions are not "
