@@ -391,7 +391,6 @@ def _strategy(args: argparse.Namespace) -> None:
     log.info(f"== {describe(args.strategy, params)} ==")
     console.load_tensorflow()
     # start-up: only when this subcommand runs (retrainlab --help answers at once)
-    from retrainlab.measure.task import of_figures
     from retrainlab.pipeline.strategy_step import WorkerNote, run_strategy
 
     record = run_strategy(args.strategy, params)
@@ -399,7 +398,7 @@ def _strategy(args: argparse.Namespace) -> None:
         log.info(f"{args.strategy}: worker {record.worker} done; the chief logged the run")
         return
     m, seeds = record.means, len(record.seeds)
-    measure = of_figures(m)
+    measure = record.measure
     f = measure.spec
     log.info(
         f"{args.strategy}: {measure.old}={m[measure.old]:{f}} {measure.new}={m[measure.new]:{f}} "

@@ -224,6 +224,29 @@ KINDS: dict[str, tuple[Callable[[Path], None], list[str], str]] = {
     "learning rate .nan": (params_text(yaml.safe_dump(GOOD_PARAMS).replace("learning_rate: 0.01", "learning_rate: .nan")),
                            ["baseline"], r"'model\.learning_rate' must be a finite number"),
     "negative tolerance": (params(**{"compare.tolerance": -1}), ["compare"], r"'compare\.tolerance' must be in"),
+    "unknown measure": (params(**{"compare.metric": "f2"}), ["prepare"],
+                        r"'compare\.metric' is 'f2'; choose one of: auto, accuracy"),
+    "a regressor's measure for a classifier": (params(**{"compare.metric": "mape"}), ["prepare"],
+                                               r"'mape': it measures a regression model, but this data's task is "
+                                               r"classification; choose one of: accuracy"),
+    "positive class not a label": (params(**{"compare.metric": "f1", "compare.positive_class": "r"}), ["prepare"],
+                                   r"'compare\.positive_class' is 'r', which is not a label of the data \(its labels: "
+                                   r"'p', 'q'\)"),
+    "cost matrix missing a pair": (params(**{"compare.metric": "cost", "compare.costs": {"p": {"p": 0, "q": 1},
+                                                                                         "q": {"q": 0}}}),
+                                   ["prepare"], r"'compare\.costs' has no cost for true 'q' predicted 'p'"),
+    "cost matrix naming an unknown class": (params(**{"compare.metric": "cost", "compare.costs": {
+        "p": {"p": 0, "q": 1, "z": 2}, "q": {"p": 5, "q": 0}}}), ["prepare"], r"names class 'z', which the data "
+                                                                             r"does not have"),
+    "cost not finite": (params(**{"compare.metric": "cost", "compare.costs": {"p": {"p": 0, "q": float("inf")}}}),
+                        ["prepare"], r"'compare\.costs\.p\.q' must be a finite number"),
+    "costs without the cost measure": (params(**{"compare.costs": {"p": {"p": 0, "q": 1}}}), ["prepare"],
+                                       r"costs are read when compare\.metric is cost"),
+    "cost unit with a newline": (params(**{"compare.cost_unit": "$\n<b>"}), ["prepare"],
+                                 r"'compare\.cost_unit' must be a short printable unit"),
+    "measure changed since prepare": (params(**{"compare.metric": "recall"}), ["incremental"],
+                                      r"compare\.metric is 'recall' but the prepared data was scored with 'accuracy'; "
+                                      r"run dvc repro"),
     "no seeds allowed": (params(**{"compare.max_seeds": 0}), ["compare"], r"'compare\.max_seeds' must be between 1"),
     "seed budget not finite": (params(**{"compare.budget_seconds": float("nan")}), ["compare"],
                                r"'compare\.budget_seconds' must be a finite number"),

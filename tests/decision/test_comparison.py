@@ -633,8 +633,8 @@ def test_a_regressor_is_judged_by_the_lowest_error_with_tolerances_relative_to_t
     assert verdict.recommended == "incremental"
     assert verdict.assessments["incremental"].gap.mean == pytest.approx(-0.015)
     assert verdict.difference(verdict.assessments["incremental"].gap).mean == pytest.approx(0.015)
-    assert verdict.status("replay") == "rejected: less accurate: RMSE 0.3 above the best"
-    assert verdict.status("fine-tune") == ("rejected: less accurate: RMSE 0.05 above the best; forgets too much: 0.5 "
+    assert verdict.status("replay") == "rejected: higher RMSE: 0.3 above the best"
+    assert verdict.status("fine-tune") == ("rejected: higher RMSE: 0.05 above the best; forgets too much: 0.5 "
                                            "against a ceiling of 0.1")
     reasons = " ".join(verdict.reasons)
     assert "target RMSE (lower is better)" in reasons and "within the tolerance of 0.04" in reasons

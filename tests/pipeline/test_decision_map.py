@@ -208,3 +208,20 @@ def test_a_tiny_regression_map_measures_gains_as_error_removed(tmp_path, tiny_pa
     detail = summary["cells"][0]["detail"]["strategies"]["baseline"]
     assert {"rmse_old", "rmse_new"} <= set(detail) and "acc_old" not in detail
     assert (out / map_grid.PNG_GAIN).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_map_weighs_the_chosen_measure_in_every_cell(tmp_path, capsys):
+    """compare.metric reaches the map: each cell's data is scored as prepare resolves it (two
+    synthetic classes: F1 of the rarer one), its targets are F1, and map.json says so."""
+    path = tmp_path / "params.yaml"
+    path.write_text(TINY.replace("    rows: 400", "    rows: 400\n    classes: 2") + "compare:\n  metric: f1\n")
+    out = tmp_path / "map"
+    argv = ["map", "--params", str(path), "--sources", "synthetic", "--scenarios", "covariate_shift", "--sizes",
+            "0.5", "--strengths", "2", "--seeds", "0", "--out", str(out)]
+    assert cli.main(argv) == 0
+    summary = json.loads((out / map_grid.JSON_NAME).read_text())
+    assert summary["measure"] == "f1" and "f1_old" in summary["figures"]["target"]
+    detail = summary["cells"][0]["detail"]["strategies"]
+    table = pd.read_csv(out / map_grid.CSV_NAME)
+    assert 0 <= table["baseline_target"].iloc[0] <= 1
+    assert set(detail) == {"baseline", *OPTIONS}

@@ -91,7 +91,7 @@ def test_each_version_has_a_few_named_tags_and_the_comparisons_other_figures_in_
         version = client.get_model_version("churn", str(record.mlflow.model_version))
         lineage = {"retrainlab.parent_version"} if record.mlflow.parent_version else set()
         assert set(version.tags) == {
-            "strategy", "seed", "retrainlab.round", MODEL_DIGEST_TAG, "acc_old", "acc_new", "forgetting",
+            "strategy", "seed", "retrainlab.round", MODEL_DIGEST_TAG, "measure", "acc_old", "acc_new", "forgetting",
             "mean_acc_old", "mean_acc_new", "mean_target", "mean_over_seeds", "comparison.verdict",
             promotion.CEILING_TAG, promotion.DETAILS_TAG} | lineage, strategy
         row = summary.strategies[strategy]

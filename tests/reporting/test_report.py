@@ -70,7 +70,8 @@ def test_the_main_table_fits_a_page_and_the_rest_is_in_a_second_table_and_the_cs
     main, more = tables(side_by_side)
     assert cells(main[0]) == ["strategy", "verdict", "target", "vs best", "acc_old", "acc_new", "forgetting",
                               "cost to adopt"]
-    assert cells(more[0]) == ["strategy", "f1_all", "CPU s", "GPU s", "seeds", "model version"]
+    assert cells(more[0]) == ["strategy", "f1_all", "precision_all", "recall_all", "CPU s", "GPU s", "seeds",
+                              "model version"]
     for table in (main, more):
         assert len(table) == 2 + len(records)  # the header, its rule and a row per option
         assert {len(cells(line)) for line in table} == {len(cells(table[0]))} and len(cells(table[0])) <= 8

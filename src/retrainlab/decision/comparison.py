@@ -38,15 +38,14 @@ from retrainlab.config import CompareParams
 from retrainlab.decision.diagnosis import Diagnosis
 from retrainlab.measure.evaluation import FORGETTING, mean_interval
 from retrainlab.measure.record import StrategyRecord
-from retrainlab.measure.task import Measure, of_figures
+from retrainlab.measure.task import BY_STEM, Measure, of_figures
 from retrainlab.strategies import BASELINE, CATALOGUE
 
 LEAVE_ALONE = BASELINE
 COST_PREFERENCE = ("cost_usd", "gpu_seconds", "cpu_seconds")
 COST_UNITS = {"cost_usd": "USD", "gpu_seconds": "GPU-seconds", "cpu_seconds": "CPU-seconds", "wall_seconds": "seconds"}
 TABLE_FIGURES = (
-    "acc_old", "acc_new", "acc_all", "f1_old", "f1_new", "f1_all",
-    "rmse_old", "rmse_new", "rmse_all", "mae_old", "mae_new", "mae_all", "r2_old", "r2_new", "r2_all", "forgetting",
+    *(f"{stem}_{test_set}" for stem in BY_STEM for test_set in ("old", "new", "all")), "forgetting",
     "wall_seconds", "cpu_seconds", "gpu_seconds", "gpu_util_seconds", "cost_usd", "samples",
 )
 # How an option stands against the best one.
@@ -111,6 +110,8 @@ class Verdict:
     reasons: list[str]
     measure: Measure = of_figures({})  # the task's: what the figures are, which way is better
     tolerance: float = 0.0  # compare.tolerance in the figure's units
+    # The cost of errors' unit and the rows a week (compare.cost_unit, rows_per_week), when it is the measure.
+    money: tuple[str, float | None] | None = None
 
     def difference(self, gap: Interval) -> Interval:
         """A gap as the figure's own difference (a regressor's: its error minus the best's)."""
@@ -133,8 +134,8 @@ class Verdict:
             return "recommended"
         problems = []
         if a.standing == WORSE:
-            problems.append("less accurate: " + (f"{-a.gap.mean:.3f} below the best" if self.measure.higher_is_better
-                                                 else f"{self.measure.primary.upper()} {-a.gap.mean:.3g} above the best"))
+            problems.append(f"{self.measure.worse}: " + (f"{-a.gap.mean:.3f} below the best" if not self.measure.relative
+                                                 else f"{-a.gap.mean:.3g} above the best"))
         if not a.forgetting_ok:
             problems.append(f"forgets too much: {self.measure.number(a.forgetting.mean)} against a ceiling of "
                             f"{ceiling_text(self.ceiling, self.measure)}")
@@ -152,6 +153,8 @@ class Verdict:
             return "recommended"
         if not a.forgetting_ok:
             return "forgets too much"
+        if a.standing == WORSE:
+            return self.measure.worse
         return "costs more" if a.standing in (BEST, AS_GOOD) else a.standing
 
 
@@ -203,7 +206,7 @@ def standing(gap: Interval, tolerance: float) -> str:
 
 def recommend(records: Mapping[str, StrategyRecord], policy: CompareParams) -> Verdict:
     """Apply the policy to the strategies' records (the records/<strategy>.json contents)."""
-    measure = of_figures(next(iter(records.values())).means)
+    measure = next(iter(records.values())).measure
     keep = records.get(LEAVE_ALONE)
     cost_metric = choose_cost_metric(records, policy.cost_metric)
     ceiling = forgetting_ceiling(policy, measure.scale(keep.mean(measure.old) if keep else None))
@@ -237,7 +240,9 @@ def recommend(records: Mapping[str, StrategyRecord], policy: CompareParams) -> V
                 else "the best target" if len(pool) == 1 else "the best target, and no option as good costs less")
     else:
         rule = "the cheapest of the options as good as the best"
-    verdict = Verdict(chosen.strategy, best, cost_metric, assessments, ceiling, fallback, rule, [], measure, tolerance)
+    money = (policy.cost_unit, policy.rows_per_week) if measure.figure.stem == "cost" else None
+    verdict = Verdict(chosen.strategy, best, cost_metric, assessments, ceiling, fallback, rule, [], measure, tolerance,
+                      money)
     verdict.reasons.extend(explain(verdict, policy))
     return verdict
 
@@ -296,8 +301,8 @@ def headline(verdict: Verdict, records: Mapping[str, StrategyRecord]) -> str:
     if verdict.recommended == LEAVE_ALONE:
         text = f"{action}: no option is shown better by more than the tolerance, and keeping it costs nothing"
     else:
-        text = action + (f": {gain_text(verdict.measure, chosen.target.mean, a[LEAVE_ALONE].target.mean)} over "
-                         "keeping the model" if LEAVE_ALONE in a else "")
+        text = action + (f": {gain_text(verdict.measure, chosen.target.mean, a[LEAVE_ALONE].target.mean, verdict.money)}"
+                         " over keeping the model" if LEAVE_ALONE in a else "")
         text += f", for {_cost(chosen.adoption_cost, verdict.cost_metric)}"
     others = [s for s in a if s != verdict.recommended and s != LEAVE_ALONE and a[s].forgetting_ok
               and a[s].standing in (BEST, AS_GOOD, NOT_SEPARATED)]
@@ -320,14 +325,29 @@ def _cost(value: float, metric: str) -> str:
     return f"{value:.3g} {COST_UNITS[metric]}"
 
 
-def gain_text(measure: Measure, value: float, reference: float) -> str:
-    """An option's target against keeping the model's, in words: points of accuracy, or a
-    regressor's error reduction in the label's units and as a share of the kept model's."""
-    if measure.higher_is_better:
-        return f"{100 * (value - reference):+.1f} points of target"
+def gain_text(measure: Measure, value: float, reference: float, money: tuple[str, float | None] | None = None) -> str:
+    """An option's target against keeping the model's, in words: points of a score (of
+    accuracy, "points of target"; else named), an error's reduction in its units and as a
+    share of the kept model's, or the cost of errors saved per row and, with the traffic
+    known, per week, in the costs' unit."""
+    if not measure.relative:
+        named = "" if measure.figure.stem == "acc" else f" {measure.short}"
+        return f"{100 * (value - reference):+.1f} points of target{named}"
     lower = reference - value
     share = f" ({abs(lower) / reference:.1%} {'less' if lower >= 0 else 'more'})" if reference else ""
-    return f"target {measure.primary.upper()} {abs(lower):.4g} {'lower' if lower >= 0 else 'higher'}{share}"
+    if measure.figure.stem == "cost" and money is not None:
+        unit, rows_per_week = money
+        said = f"{'saves' if lower >= 0 else 'costs'} about {money_text(abs(lower), unit)} a row in errors{share}"
+        if rows_per_week:
+            said += f", {money_text(abs(lower) * rows_per_week, unit)} a week at {rows_per_week:,.0f} rows a week"
+        return said
+    return f"target {measure.short} {abs(lower):.4g} {'lower' if lower >= 0 else 'higher'}{share}"
+
+
+def money_text(value: float, unit: str) -> str:
+    """An amount in the costs' unit: a sign-like unit before it ($12.5), a word after (12.5 EUR)."""
+    amount = f"{value:,.2f}" if value >= 100 else f"{value:.3g}"
+    return f"{unit}{amount}" if len(unit) == 1 and not unit.isalnum() else f"{amount} {unit}"
 
 
 def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
@@ -335,9 +355,9 @@ def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
     a, m, number = verdict.assessments, verdict.measure, verdict.measure.number
     chosen, best = a[verdict.recommended], a[verdict.best]
     share = f"{policy.new_traffic_share:.0%} new traffic"
-    what = "target accuracy" if m.higher_is_better else f"target {m.primary.upper()} (lower is better)"
+    what = f"target {m.short}" if m.higher_is_better else f"target {m.short} (lower is better)"
     tolerance = f"{policy.tolerance:.3f}" if not m.relative else f"{verdict.tolerance:.3g}"
-    of_error = f" ({policy.tolerance * 100:g}% of keeping the model's target {m.primary.upper()})" if m.relative else ""
+    of_error = f" ({policy.tolerance * 100:g}% of keeping the model's target {m.short})" if m.relative else ""
     end = "low" if m.higher_is_better else "high"
     lines = []
     if verdict.fallback:
@@ -373,7 +393,7 @@ def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
     ceiling = ceiling_text(verdict.ceiling, m)
     of = ""
     if m.relative and not math.isinf(verdict.ceiling) and policy.max_forgetting:
-        ceiling += " in the label's units"
+        ceiling += f" in {m.unit}"
         scale = verdict.ceiling * (1 - policy.new_traffic_share) / policy.max_forgetting
         of = f" x the baseline's {m.old} {number(scale)}"
     lines.append(
@@ -421,7 +441,7 @@ def table(records: Mapping[str, StrategyRecord], verdict: Verdict) -> list[dict[
         if assessment.gap is not None:
             gap = verdict.difference(assessment.gap)
             row |= {"gap": gap.mean, "gap_low": gap.low, "gap_high": gap.high}
-        if keep is not None and strategy != LEAVE_ALONE and verdict.measure.higher_is_better:
+        if keep is not None and strategy != LEAVE_ALONE and not verdict.measure.relative:
             points = 100 * (assessment.target.mean - keep.target.mean)
             row["gain_points"] = points
             row["cost_per_point"] = assessment.adoption_cost / points if points > 0 else None
@@ -446,7 +466,7 @@ def metric_rows(records: Mapping[str, StrategyRecord], verdict: Verdict) -> dict
     m = verdict.measure
 
     def shown(value: float) -> float:  # accuracy to 4 decimals; an error to 4 significant digits
-        return round(value, 4) if m.higher_is_better else float(f"{value:.4g}")
+        return round(value, 4) if not m.relative else float(f"{value:.4g}")
 
     for strategy, record in records.items():
         a = verdict.assessments[strategy]
@@ -500,9 +520,8 @@ def markdown(
         return Markdown(Interval(row[figure], row[f"{figure}_low"], row[f"{figure}_high"]).text(digits))
 
     m = verdict.measure
-    bought = ("the points of target it gains over keeping the model" if m.higher_is_better
-              else f"how much lower its target {m.primary.upper()} is than keeping the model's (lower errors are "
-                   "better)")
+    bought = ("the points of target it gains over keeping the model" if not m.relative
+              else f"how much lower its target {m.short} is than keeping the model's (lower is better)")
     more = [figure for figure in m.table_row if figure not in (m.old, m.new)]
 
     out = [md("# Should you retrain? The comparison"), md("")]
@@ -602,22 +621,22 @@ def markdown(
         md(""),
         md("new_traffic_share {}, tolerance {}, max_forgetting {} (ceiling on forgetting at this share: {}), cost "
            "figure {} (leaving the model alone costs 0 to adopt), max_seeds {}, budget_seconds {:g}. The best is the "
-           "most accurate option under the forgetting ceiling; an option is as good when, seed by seed, even the low "
+           "option with the best target under the forgetting ceiling; an option is as good when, seed by seed, even the low "
            "end of its difference from the best is within the tolerance; the cheapest of the best and the options as "
            "good is recommended. An option the seeds cannot separate from the best is not chosen over it.",
            policy.new_traffic_share, policy.tolerance, policy.max_forgetting, ceiling, verdict.cost_metric,
            policy.max_seeds, policy.budget_seconds)
         + (Markdown() if not m.relative else md(
-            " For a regressor the figure is {}, lower is better, and the tolerance and max_forgetting are shares of "
-            "the baseline's own error: the tolerance is {:.3g} in the label's units ({:g}% of keeping the model's "
-            "target {}).", m.primary.upper(), verdict.tolerance, 100 * policy.tolerance, m.primary.upper())),
+            " The figure is {}, lower is better, and the tolerance and max_forgetting are shares of the baseline's "
+            "own: the tolerance is {:.3g} in {} ({:g}% of keeping the model's target {}).", m.short,
+            verdict.tolerance, m.unit, 100 * policy.tolerance, m.short)),
         md(""),
         md("![accuracy against cost](accuracy_vs_cost.png)"),
         md(""),
         md("![learning curves](learning_curves.png)"),
         md(""),
     ]
-    if m.higher_is_better:
+    if not m.regression:
         out += [md("![per-class confusion](confusion.png)"), md("")]
     else:
         out += [md("![predicted against true](predicted_vs_true.png)"), md(""), md("![residuals](residuals.png)"),

@@ -5,6 +5,7 @@ trains more seeds, so the stage otherwise starts in a second or two."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from retrainlab.decision import change, comparison, diagnostics
 from retrainlab.decision.recommendation import Recommendation
 from retrainlab.measure.record import load as load_record
 from retrainlab.measure.record import rounded
+from retrainlab.measure.task import measure_of
+from retrainlab.pipeline.prepare import describe_scoring, require_scored_as_params
 from retrainlab.registry import promotion
 from retrainlab.reporting import descriptions, report
 from retrainlab.strategies import BASELINE, CATALOGUE
@@ -42,6 +45,7 @@ def compare_step(params: Params, root: Path = Path(".")) -> Recommendation:
         )
     log.info(f"== {layout.COMPARE}: {', '.join(records)}: recommend one, report, mark the challenger ==")
     data = load_prepared(root)
+    require_scored_as_params(params, data.summary)
     old, new = data.old_and_new()  # a sample: the rows prepare's figures of the texts are read on too
     # A regressor's target that moved is read against the current model's own predictions on
     # the old and the new test rows: moved with them, the inputs moved; not, the rule did.
@@ -66,8 +70,12 @@ def compare_step(params: Params, root: Path = Path(".")) -> Recommendation:
         records, seeds = comparison.adapt_seeds(dict(records), params.compare, train)
         seeds["figures"] = {s: {k: v for k, v in r.per_seed.items() if k not in before[s]} for s, r in records.items()}
         verdict = comparison.recommend(records, params.compare)
+        weighed = describe_scoring(data.summary)
+        if weighed:
+            verdict = dataclasses.replace(verdict, reasons=[*verdict.reasons, weighed])
         base = records[BASELINE].means
-        m = verdict.measure
+        # The kinds of change read the data's own figure (accuracy, RMSE), whatever the decision weighs.
+        m = measure_of(verdict.measure.task)
         changes = change.classify(diagnosis, base.get(m.old), base.get(m.new), m)
         summary = report.write_report(root, records, verdict, diagnosis, params.compare, curves, changes, seeds)
         parent_metrics = diagnosis.metrics()
@@ -75,6 +83,7 @@ def compare_step(params: Params, root: Path = Path(".")) -> Recommendation:
         shown = comparison.metric_rows(records, verdict)[verdict.recommended]
         parent_metrics |= {f"recommended.{k}": float(v) for k, v in shown.items() if k != "verdict"}
         tags = {store.TAG_PREFIX + "recommendation": verdict.recommended,
+                store.TAG_PREFIX + "measure": verdict.measure.metric,
                 store.TAG_PREFIX + "change": ", ".join(c.kind for c in changes),
                 store.NOTE_TAG: descriptions.decision_description(records, verdict, summary.headline,
                                                                summary.reasons)}
@@ -104,4 +113,4 @@ def _show_verdicts(records, verdict, registered_model: str) -> None:
         own = record.per_seed[str(record.mlflow.model_seed)]
         store.describe_version(registered_model, record.version, descriptions.version_description(
             strategy, summary, record.mlflow.model_seed, len(record.per_seed), own, record.means,
-            verdict.status(strategy)))
+            verdict.status(strategy), record.measure))

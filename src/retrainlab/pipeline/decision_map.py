@@ -50,6 +50,8 @@ from retrainlab.reporting.map_files import write_map
 from retrainlab.strategies import BASELINE
 from retrainlab.training import workers
 from retrainlab.training.seed import make_plan, train_seed
+from retrainlab.measure.task import measure_of_summary
+from retrainlab.measure import choice
 
 SINGLE_PROCESS = {"mode": "none", "workers": 1, "replicas": 1}  # how the map trains: one process
 
@@ -67,9 +69,9 @@ def measure_cell(cell: Cell, params: Params, seeds: Sequence[int]) -> dict[str, 
     with tempfile.TemporaryDirectory(prefix="retrainlab-map-") as scratch:
         root = Path(scratch)
         with contextlib.redirect_stdout(io.StringIO()):
-            prepare(cell_params.data, root)
+            prepare(cell_params.data, root, choice.scorer(cell_params.compare))
         data = load_prepared(root)
-        m = measure_of(data.summary.task)
+        m = measure_of_summary(data.summary)
         per_seed: dict[str, dict[str, dict[str, float]]] = {name: {} for name in (BASELINE, *options)}
         for seed in seeds:
             base, figures = _train(BASELINE, data, cell_params, None, seed, reference=None)
@@ -79,7 +81,7 @@ def measure_cell(cell: Cell, params: Params, seeds: Sequence[int]) -> dict[str, 
             del base
         rows = {"rows_old": data.rows("initial_train"), "rows_new": data.rows("incremental_train")}
     # No MLflow here: nothing is logged or registered.
-    records = {name: StrategyRecord.of_seeds(name, cell_params.round, figures, SINGLE_PROCESS)
+    records = {name: StrategyRecord.of_seeds(name, cell_params.round, figures, SINGLE_PROCESS, metric=m.metric)
                for name, figures in per_seed.items()}
     verdict = comparison.recommend(records, params.compare)
     return row_of(cell, params, records, verdict, options, rows, time.perf_counter() - started)
@@ -189,7 +191,7 @@ def unpreparable(grid: Grid, params: Params) -> dict[Cell, str]:
         with tempfile.TemporaryDirectory(prefix="retrainlab-map-") as scratch:
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
-                    prepare(cell.data_params(params.data), Path(scratch))
+                    prepare(cell.data_params(params.data), Path(scratch), choice.scorer(params.compare))
             except DataError as exc:
                 skipped[cell] = str(exc)
     return skipped

@@ -45,6 +45,8 @@ from retrainlab.tracking import store
 from retrainlab.training import distribute, workers
 from retrainlab.training.checkpoint import EpochCheckpoint, resume
 from retrainlab.training.seed import make_plan, measured_fit, train_seed, workload
+from retrainlab.measure.task import measure_of_summary, rules_of
+from retrainlab.pipeline.prepare import require_scored_as_params
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +149,14 @@ def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyR
             {"mode": dist.mode, "workers": dist.cluster.workers, "replicas": dist.replicas},
             origin=step.origin,
             confusion=results[0].predictions.confusion() or None, notes=results[0].notes,
+            metric=measure_of_summary(step.data.summary).metric,
         )
         _log_summary(record, results)
         (root / layout.STAGING_DIR).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=root / layout.STAGING_DIR) as staging:
             staged = Path(staging) / "bundle"
             for result in results:
-                result.bundle.save(staged / seed_dir(result.seed))
+                result.bundle.with_decision(rules_of(step.data.summary)).save(staged / seed_dir(result.seed))
             version = _register(step, record, results[0], staged)
             record = dataclasses.replace(record, mlflow=_runs(step, run.info.run_id, results, version))
             _publish(root, name, staged, record, mean_curves([r.history for r in results]),
@@ -166,6 +169,7 @@ def open_step(strategy: Strategy, params: Params, root: Path) -> Step:
     experiment and the pipeline execution the runs go under."""
     dist = distribute.start(params.distribute)  # first: the multi-worker strategy joins the cluster
     data = load_prepared(root)
+    require_scored_as_params(params, data.summary)
     with dist.scope():
         bases, base_record, origin = _starting_points(strategy, params, root, data)
     step = Step(strategy, params, root, dist, data, bases, base_record, origin)
@@ -221,7 +225,7 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
             mlflow.set_tag(store.TAG_PREFIX + "resumed_after_epoch", str(done))
         _log_inputs(step.data, plan, step.digests)
         recorder = EpochCheckpoint(checkpoint, logs, math.inf if multi_worker else params.checkpoint_seconds)
-        old = measure_of(step.data.summary.task).old
+        old = measure_of_summary(step.data.summary).old
         reference = step.base_record.per_seed[str(seed)][old] if step.base_record else None
         outcome = train_seed(plan, step.data, params, seed, reference, dist=dist, callbacks=[EpochLogger(), recorder],
                              initial_epoch=min(done, plan.epochs), held_out=True, progress=True,
@@ -290,7 +294,7 @@ def seed_in_worker(job: SeedJob, seed: int) -> SeedResult:
                 base_record, origin, digests=job.digests, experiment_id=job.experiment_id, parent=job.parent,
                 strategy_run=job.strategy_run, lineage=job.lineage)
     result = _train_seed(step, seed)
-    result.bundle.save(job.staging / seed_dir(seed))
+    result.bundle.with_decision(rules_of(data.summary)).save(job.staging / seed_dir(seed))
     return dataclasses.replace(result, bundle=None)
 
 
@@ -306,7 +310,7 @@ def train_extra_seed(names: list[str], seed: int, params: Params, root: Path = P
         with store.seed_run(name, int(seed), {store.TAG_PREFIX + "extra_seed": "true"}):
             plan = make_plan(name, data, params, base, int(seed))  # one process: compare runs on one machine
             log.info(f"{name} seed {seed}: {workload(data, plan)}")
-            reference = figures[BASELINE][measure_of(data.summary.task).old] if name != BASELINE else None
+            reference = figures[BASELINE][measure_of_summary(data.summary).old] if name != BASELINE else None
             outcome = train_seed(plan, data, params, int(seed), reference, progress=True,
                                  refused=", so it is not registered")
             figures[name] = outcome.figures
@@ -332,7 +336,7 @@ def _register(step: Step, record: StrategyRecord, primary: SeedResult, staged: P
     # The version is the registered seed's model: its own figures; the means over the seeds
     # are named as such. Its run is the version's own source run, no tag.
     tags = {"strategy": step.name, "seed": str(primary.seed), **step.lineage}
-    tags |= promotion.figure_tags(measure_of(step.data.summary.task), primary.figures, record.means, seeds)
+    tags |= promotion.figure_tags(measure_of_summary(step.data.summary), primary.figures, record.means, seeds)
     data = step.data
     return store.log_and_register_model(
         step.name,
@@ -342,7 +346,7 @@ def _register(step: Step, record: StrategyRecord, primary: SeedResult, staged: P
         step.params.tracking.registered_model,
         tags,
         description=descriptions.version_description(step.name, step.strategy.summary, primary.seed, seeds,
-                                                     primary.figures, record.means),
+                                                     primary.figures, record.means, measure=record.measure),
     )
 
 

@@ -29,6 +29,7 @@ from mlflow.tracking import MlflowClient
 
 from retrainlab.base import layout
 from retrainlab.base.errors import ModelFileError, RetrainlabError, UnusableModel
+from retrainlab.base.tasks import CLASSIFICATION
 from retrainlab.config import CompareParams, Params
 from retrainlab.data import Prepared, load_prepared
 from retrainlab.decision import comparison
@@ -37,10 +38,11 @@ from retrainlab.measure import evaluation
 from retrainlab.measure.evaluation import CLASSIFIER
 from retrainlab.measure.record import StrategyRecord, rounded
 from retrainlab.measure.record import load as load_record
-from retrainlab.measure.task import FORGETTING, Measure, measure_of, of_figures
+from retrainlab.measure.task import BY_STEM, COST, COSTS, FIGURES, FORGETTING, Measure, measure_of
 from retrainlab.registry.events import PROMOTE, ROLLBACK, Event, Figures, Gate, Recorded
 from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG, download_model
 from retrainlab.tracking.store import project_root
+from retrainlab.measure.task import measure_of_summary, rules_of
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
@@ -57,6 +59,7 @@ def recorded_loss_names(measure: Measure) -> tuple[str, ...]:
 
 
 RECORDED_LOSSES = recorded_loss_names(CLASSIFIER)
+MEASURE_TAG = "measure"  # the measure a version's figure tags are in (compare.metric)
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +75,8 @@ class ModelUnavailable(RetrainlabError):
 @dataclasses.dataclass(frozen=True)
 class Measured:
     """A registered version evaluated now, on the current test sets: its primary figure
-    (`metric`: accuracy, or a regressor's RMSE) on the old and the new data, and its target;
-    a regressor's MAE target too."""
+    (`metric`'s stem: `acc`, `f1`, a regressor's `rmse`) on the old and the new data, and its
+    target; a regressor's MAE target too."""
 
     version: str
     old: float
@@ -81,10 +84,12 @@ class Measured:
     target: float
     metric: str = "acc"
     mae_target: float | None = None
+    task: str = CLASSIFICATION
 
     @property
     def measure(self) -> Measure:
-        return of_figures({f"{self.metric}_old": self.old})
+        declared = BY_STEM[self.metric]  # its task, but for the cost of errors, which both tasks have
+        return measure_of(self.task if declared.metric == COST else declared.task, declared.metric)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,8 +217,9 @@ def figure_tags(measure: Measure, own: Mapping[str, float] | None, means: Mappin
     forgetting (`own`, at registration), the means over `seeds` seeds (`mean_acc_old`, ...)
     and, once compared, the mean target. Its other figures are in its description and
     DETAILS_TAG."""
-    shown = "{:.4f}" if measure.higher_is_better else "{:.6g}"
-    tags = {} if own is None else {k: shown.format(own[k]) for k in (measure.old, measure.new, FORGETTING)}
+    shown = "{:.4f}" if not measure.relative else "{:.6g}"
+    tags = {MEASURE_TAG: measure.metric}
+    tags |= {} if own is None else {k: shown.format(own[k]) for k in (measure.old, measure.new, FORGETTING)}
     tags |= {f"mean_{k}": shown.format(means[k]) for k in (measure.old, measure.new) if k in means}
     return tags | ({} if target is None else {"mean_target": shown.format(target)}) | {"mean_over_seeds": str(seeds)}
 
@@ -227,7 +233,7 @@ def recorded_figures(tags: Mapping[str, str], policy: CompareParams) -> Recorded
         except (KeyError, ValueError):
             return None
 
-    m = of_figures({k: 0.0 for k in tags if k.endswith("_old")})
+    m = tagged_measure(tags)
 
     def figures(prefix: str) -> Figures:
         accs = {k: figure(prefix + k) for k in (m.old, m.new)}
@@ -239,6 +245,18 @@ def recorded_figures(tags: Mapping[str, str], policy: CompareParams) -> Recorded
     return Recorded(tags.get("seed"), tags.get("mean_over_seeds"), figures(""), figures("mean_"))
 
 
+def tagged_measure(tags: Mapping[str, str]) -> Measure:
+    """The measure a version's figures were tagged in (MEASURE_TAG; a version tagged before
+    measures were chosen: the one whose `STEM_old` tag it has)."""
+    metric = tags.get(MEASURE_TAG)
+    if metric in FIGURES or metric == COST:
+        declared = FIGURES.get(metric) or COSTS[CLASSIFICATION]  # either task's cost: the same figure names
+    else:
+        stem = next((k[:-4] for k in tags if k.endswith("_old") and not k.startswith("mean_")), "acc")
+        declared = BY_STEM.get(stem, BY_STEM["acc"])
+    return measure_of(declared.task, declared.metric)
+
+
 def alias_version(name: str, alias: str) -> str | None:
     try:
         return str(MlflowClient().get_model_version_by_alias(name, alias).version)
@@ -247,35 +265,30 @@ def alias_version(name: str, alias: str) -> str | None:
 
 
 def measure(name: str, version: str, policy: CompareParams, data: Prepared) -> Measured:
-    """Load a registered version as MLflow serves it, from a verified copy of its files, and
-    score it on the current test sets."""
+    """Load a registered version as MLflow serves it, from a verified copy of its files, have
+    it predict every test row as serving would, and score it on the current test sets in the
+    data's measure."""
     with tempfile.TemporaryDirectory() as scratch:
         try:
             model = mlflow.pyfunc.load_model(str(verified_copy(name, version, Path(scratch))))
         except UnusableModel as exc:  # named by its version, not by the copy's folder
             raise UnusableModel(f"version {version} of '{name}'", exc.detail,
                                 "it must not be served: register a good model (dvc repro) and promote that") from None
-        m = measure_of(data.summary.task)
-        if m.higher_is_better:
-            accs = {}
-            for test_set, split in evaluation.TEST_SETS.items():
-                predicted = model.predict(data.x(split))[data.label]
-                accs[test_set] = evaluation.accuracy(data.y(split), predicted.to_numpy())
-            return Measured(version, accs["old"], accs["new"], _target(accs, policy))
-        errors = {}
-        for test_set, split in evaluation.TEST_SETS.items():
-            predicted = model.predict(data.x(split))[data.label].to_numpy(dtype=float)
-            errors[test_set] = evaluation.Errors().add(predicted, data.y(split)).metrics()
-    return _regression_measured(version, errors, policy)
+        for split in evaluation.TEST_SETS.values():
+            model.predict(data.x(split))  # as `mlflow models serve` answers: it must not fail
+        bundle = model.unwrap_python_model().bundle
+        return evaluated(version, bundle.predict, bundle.labels, data, policy)
 
 
-def _regression_measured(version: str, errors: Mapping[str, Mapping[str, float]], policy: CompareParams) -> Measured:
-    """A regressor's figures: RMSE on the old and the new data, their target and MAE's."""
-    m = measure_of("regression")
-    rmse = {"rmse_old": errors["old"]["rmse"], "rmse_new": errors["new"]["rmse"]}
+def evaluated(version: str, predict, labels, data: Prepared, policy: CompareParams) -> Measured:
+    """The figures of `predict` (probabilities over `labels`, or a regressor's numbers) on the
+    test sets, in the data's measure, by the evaluation every strategy is scored with."""
+    m = measure_of_summary(data.summary)
+    tests = {t: [(data.x(split), data.y(split))] for t, split in evaluation.TEST_SETS.items()}
+    figures = evaluation.evaluate(predict, labels, tests, measure=m, scoring=rules_of(data.summary))
     share = policy.new_traffic_share
-    mae_target = (1 - share) * errors["old"]["mae"] + share * errors["new"]["mae"]
-    return Measured(version, rmse["rmse_old"], rmse["rmse_new"], m.target(rmse, share), "rmse", mae_target)
+    mae = (1 - share) * figures["mae_old"] + share * figures["mae_new"] if m.regression else None
+    return Measured(version, figures[m.old], figures[m.new], m.target(figures, share), m.primary, mae, m.task)
 
 
 def verified_copy(name: str, version: str, directory: Path) -> Path:
@@ -306,17 +319,15 @@ def verified_copy(name: str, version: str, directory: Path) -> Path:
 
 
 def constant_predictions(data: Prepared, policy: CompareParams) -> tuple[Constant, ...]:
-    """The constant predictions a candidate must beat: a classifier's most frequent class;
-    a regressor's training mean on RMSE and training median on MAE (the usual dummies)."""
-    if measure_of(data.summary.task).higher_is_better:
+    """The constant predictions a candidate must beat, in the data's measure: a classifier's
+    most frequent class; a regressor's training mean (on its target) and training median (on
+    MAE), the usual dummies."""
+    if not measure_of_summary(data.summary).regression:
         return (Constant("better than the majority class", majority_class_target(data, policy),
                          "always predicting the most frequent class of the training data"),)
     train = np.concatenate([data.y(split) for split in ("initial_train", "incremental_train")]).astype(float)
-    made = {}
-    for name, value in (("mean", float(train.mean())), ("median", float(np.median(train)))):
-        errors = {t: evaluation.Errors().add(np.full(data.rows(split), value), data.y(split)).metrics()
-                  for t, split in evaluation.TEST_SETS.items()}
-        made[name] = _regression_measured(name, errors, policy)
+    made = {name: evaluated(name, lambda x, value=value: np.full(len(x), value), [], data, policy)
+            for name, value in (("mean", float(train.mean())), ("median", float(np.median(train))))}
     return (Constant("better than predicting the mean", made["mean"].target,
                      f"always predicting the training mean ({float(train.mean()):.4g})"),
             Constant("better than predicting the median", made["median"].mae_target,
@@ -327,11 +338,7 @@ def majority_class_target(data: Prepared, policy: CompareParams) -> float:
     """The target of always predicting the most frequent class of the training data."""
     train = pd.concat([pd.Series(data.y(split)) for split in ("initial_train", "incremental_train")])
     majority = train.value_counts().index[0]
-    accs = {}
-    for test_set, split in evaluation.TEST_SETS.items():
-        y = data.y(split)
-        accs[test_set] = evaluation.accuracy(y, np.full(len(y), majority, dtype=object))
-    return _target(accs, policy)
+    return evaluated("majority", lambda x: np.ones((len(x), 1)), [majority], data, policy).target
 
 
 def recorded_losses(run_id: str | None, measure: Measure = CLASSIFIER) -> dict[str, float | None]:
@@ -342,11 +349,6 @@ def recorded_losses(run_id: str | None, measure: Measure = CLASSIFIER) -> dict[s
     except MlflowException:
         metrics = {}
     return {name: metrics.get(name) for name in recorded_loss_names(measure)}
-
-
-def _target(accs: Mapping[str, float], policy: CompareParams) -> float:
-    """The target of accuracies on the old and the new test sets (evaluation.target)."""
-    return CLASSIFIER.target({"acc_old": accs["old"], "acc_new": accs["new"]}, policy.new_traffic_share)
 
 
 @contextlib.contextmanager
@@ -395,7 +397,7 @@ def _promote(params: Params, version: str | None, force: bool, reason: str | Non
     results = gates(
         candidate, champion, recorded, policy,
         constants=constant_predictions(data, policy),
-        losses=recorded_losses(details.run_id, measure_of(data.summary.task)),
+        losses=recorded_losses(details.run_id, measure_of_summary(data.summary)),
         ceiling=float(details.tags[CEILING_TAG]) if CEILING_TAG in details.tags else None,
     )
     failed = [g for g in results if not g.passed]
@@ -427,7 +429,7 @@ def promotion_lines(name: str, event: Event) -> list[str]:
                            (f"recorded for this model (seed {recorded.seed})", recorded.own),
                            (f"the report's mean over {recorded.seeds} seeds", recorded.means)):
         if figures.target is not None:
-            f = of_figures({f"{figures.metric}_old": 0.0}).spec
+            f = ".4g" if BY_STEM.get(figures.metric, BY_STEM["acc"]).relative else ".4f"
             said.append(f"  {label}: target {figures.target:{f}}, {figures.metric}_old {figures.old:{f}}, "
                         f"{figures.metric}_new {figures.new:{f}}")
     return said

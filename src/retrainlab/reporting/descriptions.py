@@ -9,18 +9,18 @@ from collections.abc import Mapping
 from retrainlab.base.escape import Markdown, lines, md
 from retrainlab.decision import comparison
 from retrainlab.measure.record import StrategyRecord
-from retrainlab.measure.task import of_figures
+from retrainlab.measure.task import Measure, of_figures
 
 
 def version_description(strategy: str, summary: str, seed: int, seeds: int, own: dict[str, float],
-                        means: dict[str, float], verdict: str | None = None) -> Markdown:
+                        means: dict[str, float], verdict: str | None = None, measure: Measure | None = None) -> Markdown:
     """A registered version's description in the MLflow UI: what it is, its verdict once
     compare has judged it, its own figures and the means over the seeds."""
     out = [md("**{}**: {}. The model of seed {}, one of {} trained.", strategy, summary, seed, seeds)]
     if verdict is not None:
         out.append(md("Verdict of the comparison: **{}**.", verdict))
     out += [md(""), md("| figure | this model (seed {}) | mean over {} seeds |", seed, seeds), md("|---|---|---|")]
-    m = of_figures(own)
+    m = measure or of_figures(own)
     out += [md(f"| {{}} | {{:{m.spec}}} | {{:{m.spec}}} |", name, own[name], means[name]) for name in m.headline
             if name in own]
     return lines(out)

@@ -45,7 +45,7 @@ def columns(options: Sequence[str]) -> list[str]:
 def write_map(out: Path, rows: list[dict], grid: Grid, params: Params) -> None:
     """Render every output in memory, then write each by rename."""
     options = list(params.strategies)
-    m = measure_of(grid.task)
+    m = measure_of(grid.task, params.compare.metric)  # prepare resolved it on every cell's data
     flat = [{k: v for k, v in row.items() if k != "detail"} for row in rows]
     table = pd.DataFrame(flat, columns=columns(options))
     for name in ("affected_classes", "rows_old", "rows_new"):  # counts, blank where not applicable
@@ -54,7 +54,8 @@ def write_map(out: Path, rows: list[dict], grid: Grid, params: Params) -> None:
     summary = {
         "grid": grid.to_json(),
         "options": options,
-        "task": m.task,  # what the figures measure: accuracy (classification) or RMSE (regression)
+        "task": m.task,
+        "measure": m.metric,  # what the figures measure: compare.metric (accuracy, F1, RMSE, ...)
         "policy": dict(vars(params.compare)),
         "figures": meanings(m),
         "cells": [_finite(row) for row in rows],
@@ -96,7 +97,7 @@ def meanings(m: Measure) -> dict[str, str]:
 
 def _gained(m: Measure) -> str:
     """The gain heatmaps' title: what a gain is."""
-    return "Gain in target accuracy" if m.higher_is_better else f"Gain: target {m.primary.upper()} removed"
+    return f"Gain in target {m.short}" if m.higher_is_better else f"Gain: target {m.short} removed"
 
 
 def _finite(value: Any) -> Any:

@@ -49,12 +49,11 @@ def plot_cost(path: str, rows, points, verdict: comparison.Verdict, tolerance: f
                alpha=0.12, label=f"within the tolerance of the best ({verdict.best})")
     ax.set_xlabel(f"cost to adopt ({verdict.cost_metric}; leaving the model alone costs 0)")
     if m.higher_is_better:
-        ax.set_ylabel("target accuracy (mean, 95% interval)")
-        ax.set_title(f"Accuracy against cost: recommended {verdict.recommended}")
+        ax.set_ylabel(f"target {m.short} (mean, 95% interval)")
+        ax.set_title(f"{m.short[0].upper() + m.short[1:]} against cost: recommended {verdict.recommended}")
     else:
-        figure = m.primary.upper()
-        ax.set_ylabel(f"target {figure} (lower is better; mean, 95% interval)")
-        ax.set_title(f"{figure} against cost: recommended {verdict.recommended}")
+        ax.set_ylabel(f"target {m.short} (lower is better; mean, 95% interval)")
+        ax.set_title(f"{m.short[0].upper() + m.short[1:]} against cost: recommended {verdict.recommended}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     lay_out(fig)  # first: the names go where the saved figure draws the points
@@ -110,7 +109,7 @@ def plot_curves(path: str, curves: Mapping[str, pd.DataFrame], measure: Measure 
     """Per epoch, mean over the seeds: the training loss, the task's training figure
     (accuracy, RMSE) and that figure on the old and the new test set (held out: what the
     decision weighs), an option in one colour in every panel."""
-    m = measure or measure_of(None)
+    m = measure_of((measure or measure_of(None)).task)  # the curves are the task's own figure, whatever is weighed
     column, name = CURVE_FIGURE[m.task]
     figure = "accuracy" if m.higher_is_better else m.primary.upper()
     fig, (loss, training, held_out) = plt.subplots(1, 3, figsize=(13, 4), dpi=110)

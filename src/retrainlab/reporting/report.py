@@ -19,7 +19,7 @@ from retrainlab.decision.diagnosis import Diagnosis
 from retrainlab.decision.recommendation import Recommendation, write_recommendation
 from retrainlab.measure.evaluation import TEST_SETS, per_class_recall
 from retrainlab.measure.record import StrategyRecord
-from retrainlab.measure.task import TARGET
+from retrainlab.measure.task import TARGET, measure_of
 from retrainlab.reporting.html_report import write_html
 from retrainlab.reporting.plots import (
     ACTUAL_VALUE,
@@ -56,7 +56,7 @@ def write_report(
     head = comparison.headline(verdict, records)
     figures = {s: r.means for s, r in records.items() if s != comparison.LEAVE_ALONE} or {
         s: r.means for s, r in records.items()}
-    checked = change.check(list(changes), verdict.recommended, figures) if changes else []
+    checked = change.check(list(changes), verdict.recommended, figures, verdict.measure) if changes else []
     described = [md("**{}**: {}. Usually calls for {}. Measured: {}.", c.kind, c.evidence, c.calls_for, check)
                  for c, check in zip(changes, checked)]
     grown = vocabulary_text(records)
@@ -66,13 +66,13 @@ def write_report(
     seeds = seeds or {"added": {}, "stopped": "not asked", "figures": {}}
     note = seeds_text(seeds, records)
     m = verdict.measure
-    underfit = underfitted_baseline(curves, records, m, policy)
+    underfit = underfitted_baseline(curves, records, measure_of(m.task), policy)  # read on the task's own curves
     if underfit:
         described = [*described, md("**underfitted baseline**: {}. Usually calls for full-retrain, which trains "
                                     "until the rows set aside stop improving (model.patience).", underfit)]
     confusions = {s: r.confusion for s, r in records.items() if r.confusion}
     recall = _recall_table(confusions)
-    numbers = {} if m.higher_is_better else read_numbers(root, records)
+    numbers = {} if not m.regression else read_numbers(root, records)
     residuals = residual_table(numbers)
     summary = Recommendation(
         headline=head,
@@ -99,7 +99,7 @@ def write_report(
     )
     write_atomically(root / layout.REPORT_PNG_COST, lambda p: plot_cost(p, rows, points, verdict, verdict.tolerance))
     write_atomically(root / layout.REPORT_PNG_CURVES, lambda p: plot_curves(p, curves, m))
-    if m.higher_is_better:
+    if not m.regression:
         write_atomically(root / layout.REPORT_PNG_CONFUSION, lambda p: plot_confusion(p, confusions))
         for path in (REPORT_PNG_PREDICTED, REPORT_PNG_RESIDUALS):  # outputs whatever the task: a note
             write_atomically(root / path, lambda p: plot_no_classes(p, layout.REPORT_PNG_CONFUSION.name, numbers=False))
