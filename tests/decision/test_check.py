@@ -6,11 +6,12 @@ import dataclasses
 import numpy as np
 import pytest
 from scipy import stats
+from sklearn.metrics import f1_score
 
 from retrainlab.config import CompareParams
 from retrainlab.decision import check
 from retrainlab.decision.diagnosis import Diagnosis
-from retrainlab.measure.task import measure_of
+from retrainlab.measure.task import Scoring, measure_of
 
 ACC, RMSE = measure_of("classification"), measure_of("regression")
 POLICY = CompareParams()  # tolerance 0.01, new_traffic_share 0.5
@@ -253,3 +254,160 @@ def test_a_regressors_forecast_tolerance_is_a_share_of_its_own_target():
 def test_an_underfitted_model_without_a_forecast_calls_for_a_comparison():
     found = decide(check.Estimate(0.9, 0.85, 0.95), underfit="its held-out acc was still improving")
     assert found.verdict == check.COMPARE and "the model is underfitted" in found.reasons[1]
+
+
+# --- a chosen measure (compare.metric) ------------------------------------------------------
+
+
+def measure(metric, task="classification"):
+    return measure_of(task, metric)
+
+
+BINARY = Scoring(positive="yes", costs={"no": {"no": 0.0, "yes": 1.0}, "yes": {"no": 5.0, "yes": 0.0}})
+
+
+def calibrated(rows: int, seed: int, a=0.6, b=1.5) -> tuple[np.ndarray, np.ndarray]:
+    """A binary model's probabilities of "yes" (drawn from a beta) and labels drawn from them:
+    its probabilities are calibrated by construction."""
+    rng = np.random.default_rng(seed)
+    yes = rng.beta(a, b, rows)
+    return np.column_stack([1 - yes, yes]), np.where(rng.random(rows) < yes, "yes", "no")
+
+
+@pytest.mark.parametrize("metric", ["f1", "precision", "recall", "balanced_accuracy", "cost"])
+def test_cbpe_estimates_a_confusion_measure_from_calibrated_probabilities(metric):
+    """Labels drawn from the model's own probabilities: the expected confusion matrix's F1 (and
+    precision, recall, balanced accuracy, cost) is within a few points of the measured one."""
+    m = measure(metric)
+    for seed, shape in ((0, (0.6, 1.5)), (1, (2.0, 2.0)), (2, (0.4, 0.4))):
+        probs, labels = calibrated(4000, seed, *shape)
+        measured = check.Outputs.of_classifier(m, BINARY, probs, ["no", "yes"], labels).value
+        found = check.cbpe(m, BINARY, probs, ["no", "yes"])
+        assert found.low < found.value < found.high
+        assert abs(found.value - measured) < (0.1 if metric == "cost" else 0.03), (seed, found, measured)
+    if metric == "f1":  # scikit-learn's own figure on the drawn labels, at the 0.5 threshold
+        assert measured == pytest.approx(f1_score(labels, np.where(probs[:, 1] >= 0.5, "yes", "no"), pos_label="yes"))
+
+
+def test_cbpes_expected_confusion_sums_each_rows_probabilities_into_its_predicted_column():
+    probs = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8]])
+    predicted = np.array([0, 1, 0, 1])
+    assert check.expected_confusion(probs, predicted, 2) == pytest.approx(np.array([[1.5, 0.5], [0.5, 1.5]]))
+    # The threshold applies: at 0.35, the third row is predicted "yes" too.
+    low = dataclasses.replace(BINARY, threshold=0.35)
+    found = check.cbpe(measure("precision"), low, probs, ["no", "yes"])
+    assert found.value == pytest.approx((0.7 + 0.4 + 0.8) / 3)
+
+
+def test_a_chosen_measure_on_resamples_is_the_pipelines_figure_on_every_row():
+    """The check's figure of resampled rows (`Outputs.figure`), at the rows themselves, is what
+    the pipeline's Score or Errors computes, for every measure, with ties among the
+    probabilities and, for a multiclass model, a class it has no output for."""
+    rng = np.random.default_rng(5)
+    for names, rules in ((["no", "yes"], dataclasses.replace(BINARY, threshold=0.4)), ([0, 1, 2], Scoring())):
+        probs = rng.dirichlet(np.ones(len(names)), 600).round(2)
+        probs /= probs.sum(axis=1, keepdims=True)
+        labels = np.array([names[rng.choice(len(names), p=p)] for p in probs], dtype=object)
+        if len(names) == 3:
+            labels[:7] = 9  # a class the model has no output for
+        for metric in ("accuracy", "f1", "precision", "recall", "balanced_accuracy", "log_loss", "roc_auc",
+                       "average_precision", *(("cost",) if len(names) == 2 else ())):
+            outputs = check.Outputs.of_classifier(measure(metric), rules, probs, names, labels)
+            assert outputs.figure()[0] == pytest.approx(outputs.value, abs=1e-12), metric
+            assert outputs.undefined() is None
+    truth = rng.normal(5, 3, 500)
+    guess = truth + rng.normal(0, 1, 500)
+    for metric in ("rmse", "mae", "r2", "mape", "pinball", "cost"):
+        outputs = check.Outputs.of_regressor(measure(metric, "regression"), Scoring(quantile=0.8, costs=2.5), guess,
+                                             truth)
+        assert outputs.figure()[0] == pytest.approx(outputs.value, rel=1e-12), metric
+        found = check.interval(outputs)
+        assert found.low < found.value < found.high
+
+
+def test_the_forecasts_paired_gain_in_f1_is_the_difference_of_scikit_learns_f1():
+    rng = np.random.default_rng(6)
+    m = measure("f1")
+    sets = {}
+    for name, rows in (("old", 400), ("new", 300)):
+        probs, labels = calibrated(rows, 10 + rows)
+        better = np.clip(probs[:, 1] + np.where(labels == "yes", 0.15, -0.15) + rng.normal(0, 0.05, rows), 0, 1)
+        sets[name] = (probs, np.column_stack([1 - better, better]), labels)
+    outputs = {name: tuple(check.Outputs.of_classifier(m, BINARY, p, ["no", "yes"], labels) for p in (kept, trained))
+               for name, (kept, trained, labels) in sets.items()}
+    gain = check.paired_gain(m, 0.5, outputs["old"], outputs["new"])
+
+    def f1(probs, labels):
+        return f1_score(labels, np.where(probs[:, 1] >= 0.5, "yes", "no"), pos_label="yes")
+
+    expected = sum(0.5 * (f1(trained, labels) - f1(kept, labels)) for kept, trained, labels in sets.values())
+    assert gain.value == pytest.approx(expected) and 0 < gain.low < gain.value < gain.high
+    kept = check.kept_target(m, 0.5, outputs["old"][0], outputs["new"][0])
+    assert kept == pytest.approx(0.5 * f1(sets["old"][0], sets["old"][2]) + 0.5 * f1(sets["new"][0], sets["new"][2]))
+    same = check.paired_gain(m, 0.5, (outputs["old"][0],) * 2, (outputs["new"][0],) * 2)
+    assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)
+    # A loss, lower is better: the gain is the log loss removed.
+    loss = measure("log_loss")
+    pairs = [tuple(check.Outputs.of_classifier(loss, BINARY, p, ["no", "yes"], labels) for p in (kept, trained))
+             for kept, trained, labels in sets.values()]
+    removed = check.paired_gain(loss, 1.0, *pairs)
+    assert removed.value > 0 and removed.low > 0
+
+
+def test_a_measure_undefined_on_the_rows_is_said_in_words():
+    probs = np.array([[0.8, 0.2], [0.6, 0.4], [0.3, 0.7]])
+    none_positive = np.array(["no", "no", "no"])
+    for metric in ("recall", "f1", "roc_auc", "average_precision"):
+        said = check.Outputs.of_classifier(measure(metric), BINARY, probs, ["no", "yes"], none_positive).undefined()
+        assert said == "they hold no row of the positive class 'yes'", metric
+    every = check.Outputs.of_classifier(measure("roc_auc"), BINARY, probs, ["no", "yes"], np.array(["yes"] * 3))
+    assert "every one of them is of the positive class 'yes'" in every.undefined()
+    never = check.Outputs.of_classifier(measure("precision"), BINARY, probs[:2], ["no", "yes"], np.array(["no", "yes"]))
+    assert never.undefined() == "the model predicts the positive class 'yes' for none of them"
+    assert check.cbpe_undefined(measure("precision"), BINARY, probs[:2], ["no", "yes"]) == never.undefined()
+    one_class = check.Outputs.of_classifier(measure("roc_auc"), Scoring(), np.eye(3), [0, 1, 2], np.array([1, 1, 1]))
+    assert one_class.undefined() == "they hold one class only: nothing to rank it against"
+    flat = check.Outputs.of_regressor(measure("r2", "regression"), Scoring(), np.arange(4.0), np.full(4, 2.0))
+    assert "their labels are all one value" in flat.undefined()
+    zero = check.Outputs.of_regressor(measure("mape", "regression"), Scoring(), np.ones(3), np.array([0.0, 1.0, 2.0]))
+    assert zero.undefined() == "1 of them have a label of 0, where a percentage error is undefined"
+    assert check.Outputs.of_classifier(measure("f1"), BINARY, probs, ["no", "yes"],
+                                       np.array(["no", "yes", "yes"])).undefined() is None
+
+
+def test_a_chosen_measure_is_weighed_in_its_own_units_and_its_interval_is_said_to_be_a_bootstrap():
+    f1 = measure("f1")
+    fell = decide(check.Estimate(0.70, 0.66, 0.74), reference=0.8, measure=f1)
+    assert fell.verdict == check.COMPARE and fell.loss.value == pytest.approx(0.05)
+    assert "of F1 (95% bootstrap interval 0.0300 to 0.0700" in fell.reasons[0]
+    # Log loss, lower is better: a rise is the loss, the tolerance a share of the old test set's figure.
+    loss = measure("log_loss")
+    rose = decide(check.Estimate(0.52, 0.51, 0.53), reference=0.5, measure=loss)
+    assert rose.verdict == check.COMPARE and rose.loss.value == pytest.approx(0.01)
+    assert rose.tolerance == pytest.approx(0.005) and "of log loss (95% bootstrap interval" in rose.reasons[0]
+    assert decide(check.Estimate(0.45, 0.42, 0.48), reference=0.5, measure=loss).verdict == check.NO_ACTION
+    assert decide(check.Estimate(0.6, 0.57, 0.63), reference=0.5, measure=loss).verdict == check.URGENT
+    # R², higher is better, for a regressor: without labels its inputs are weighed, as for the RMSE.
+    r2 = measure("r2", "regression")
+    assert decide(check.Estimate(0.7, 0.66, 0.74), reference=0.8, measure=r2).verdict == check.COMPARE
+    quiet = decide(None, reference=0.8, measure=r2, diag=diagnosis(auc=0.52, psi=0.01))
+    assert quiet.verdict == check.NO_ACTION and "no label-free estimate" in quiet.reasons[0]
+    # A gain in F1's target, weighed against the cost: 3 points at 10 per point.
+    gain = [forecast(check.Estimate(0.03, 0.02, 0.04), kept=0.8)]
+    found = decide(check.Estimate(0.8, 0.75, 0.85), reference=0.8, measure=f1, forecasts=gain,
+                   cost=check.Cost("cpu_seconds", 100.0, 21), point_value=10)
+    assert found.gain == pytest.approx(30) and "forecast for full-retrain: +0.0300 of target in F1" in found.reasons[1]
+
+
+def test_labels_needed_for_a_chosen_measure_read_its_bootstrap_interval():
+    f1 = measure("f1")
+    # 400 labelled rows gave an interval 0.1 wide: a quarter as wide needs 16 times the rows.
+    assert check.labels_needed(f1, check.Estimate(0.7, 0.65, 0.75), 0.025, rows=400) == 6400
+    assert "bootstrap interval on the 400 labelled new rows" in check.labels_needed_for(
+        f1, check.Estimate(0.7, 0.65, 0.75), 400)
+    # No labelled rows (CBPE's estimate): accuracy's count at 0.5, and said so.
+    assert check.labels_needed(f1, check.Estimate(0.7, 0.68, 0.72), 0.05) == check.labels_needed(ACC, None, 0.05)
+    assert check.labels_needed_for(f1, check.Estimate(0.7, 0.68, 0.72), None).startswith("accuracy, at 0.5")
+    # A relative measure's width is a share of its value, as the RMSE's.
+    mae = measure("mae", "regression")
+    assert check.labels_needed(mae, check.Estimate(2.0, 1.9, 2.1), 0.05, rows=100) == 400

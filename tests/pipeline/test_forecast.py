@@ -7,6 +7,7 @@ import io
 
 import pandas as pd
 import pytest
+from sklearn.metrics import f1_score
 
 from retrainlab import data
 from retrainlab.base.errors import DataError
@@ -104,3 +105,27 @@ def test_a_model_stopped_while_its_held_out_curve_still_rose_is_named_underfitte
     assert said and "still improving" in said and "epochs 9 to 12" in said, short
     trained = curve(dataclasses.replace(params.model, epochs=120, learning_rate=3e-3, patience=10))
     assert len(trained) < 120 and underfit_of(trained, prepared, params) is None, trained
+
+
+def test_the_forecast_is_in_the_chosen_measures_target(digits):
+    """compare.metric f1 (macro over the digits): the gains and the model's target are F1's,
+    the model's target the pipeline's own F1 of its outputs on the same rows."""
+    import dataclasses
+
+    from retrainlab.decision import check
+    from retrainlab.measure.task import Scoring, measure_of
+
+    params, prepared, root, baseline = digits
+    scored = dataclasses.replace(prepared, summary=dataclasses.replace(prepared.summary,
+                                                                        scoring=Scoring(metric="f1").to_json()))
+    new = read_new_rows(params, scored, root, None, True)
+    rows = new.features.loc[new.labels.index].assign(**{prepared.label: new.labels})
+    found, said = forecast.forecast(baseline, scored, rows, params, root, {}, ["full-retrain"])
+    (f1,) = found
+    assert f1.figure == "f1" and f1.gain.low > 0 and f1.gain.value < f1.gain.high and 0 < f1.kept < 1, f1
+    assert "undefined" not in said
+    old = prepared.frame("initial_test")
+    kept_old = forecast.per_row(baseline, old, prepared.label, measure_of("classification", "f1"), Scoring())
+    truth, predicted = old[prepared.label].astype(str), baseline.predict_labels(old).astype(str)
+    assert isinstance(kept_old, check.Outputs)
+    assert kept_old.value == pytest.approx(f1_score(truth, predicted, average="macro"))

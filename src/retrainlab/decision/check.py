@@ -7,17 +7,33 @@ would gain (retrainlab.pipeline.forecast trains them), and of the last compariso
   *relative error*, the RMSE over the RMSE of predicting those rows' own mean (sqrt(1 - R²)),
   with a bootstrap interval: an error in the label's units cannot be compared across two
   sets whose labels spread differently.
+- A chosen measure (params.yaml's `compare.metric`) that is not the task's default is
+  computed as the pipeline computes it (retrainlab.measure.evaluation's `Score` and
+  `Errors`) from the model's outputs on the rows (`Outputs`), with a bootstrap 95%
+  interval over the rows (`interval`): F1, ROC AUC or a cost is not a mean of per-row
+  values. A regressor's MAE, MAPE, pinball loss or cost is compared as it is, in the
+  label's units. Where it is undefined on the rows (recall without a row of the positive
+  class, ROC AUC of one class), `Outputs.undefined` says why in words.
 - Without labels, a classifier's accuracy on the new rows is estimated by ATC, average
   thresholded confidence (Garg et al., ICLR 2022): on the labelled old test set, find the
   threshold on each row's negative entropy above which the share of rows equals the model's
   accuracy there; the estimate is the share of new rows above it. Its interval is a
   bootstrap over both sets' rows. It reads confidences only, so it cannot see a change in
   what the labels mean (concept drift). A regressor's error is not estimated without labels.
+- Without labels, a chosen classifier measure read off the confusion matrix (F1,
+  precision, recall, balanced accuracy, the cost of errors) is estimated by CBPE,
+  confidence-based performance estimation (as NannyML does, `cbpe`): each new row predicted
+  d adds its probability of each class c to the expected count of (true c, predicted d),
+  and those expected counts are the sample weights of the same scikit-learn calls. It
+  assumes calibrated probabilities. ROC AUC, average precision and the log loss have no
+  such estimate (`NO_LABEL_FREE`): the check estimates accuracy (ATC) instead and says so.
 - The forecast: an option trained once, briefly, on part of the labelled new rows as the
   comparison would train it, and scored with the current model on the same rows (the old
   test set and the rest of the new rows): its gain in target over keeping the model, with
   a paired bootstrap interval over those rows, widened by the option's own spread over the
-  seeds where the last comparison recorded it (`paired_gain`).
+  seeds where the last comparison recorded it (`paired_gain`). A chosen measure is
+  computed on each resample from the rows' (true, predicted) pairs, probabilities or
+  errors (`Outputs.figure`).
 - Underfitted: a model whose held-out figure was still improving over the last quarter of
   its training, by more than the tolerance (`underfitted`).
 
@@ -43,6 +59,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,9 +67,12 @@ import numpy as np
 from scipy import stats
 
 from retrainlab.config import CompareParams
+from retrainlab.data import plain
 from retrainlab.decision.change import NOT_COMPARED, Change, inputs_compared, inputs_moved
 from retrainlab.decision.diagnosis import Diagnosis
-from retrainlab.measure.task import Measure
+from retrainlab.measure import evaluation
+from retrainlab.measure.evaluation import PROBABILITY_FLOOR
+from retrainlab.measure.task import Measure, Scoring
 
 NO_ACTION, COMPARE, URGENT = "no action", "compare", "urgent"
 TOO_FEW = "too few labels"  # what would be "no action", on an interval too wide to tell it from "urgent"
@@ -62,6 +82,14 @@ VERDICTS = (NO_ACTION, COMPARE, URGENT, TOO_FEW)
 EXIT_STATUS = {NO_ACTION: 0, COMPARE: 3, URGENT: 4, TOO_FEW: 5}
 URGENT_TIMES = 5  # a loss this many tolerances beyond, at its interval's low end: broken, not drifting
 MEASURED, ESTIMATED, NOT_ESTIMATED = "measured", "estimated (ATC)", "not estimated"
+CBPE = "estimated (CBPE)"
+UNDEFINED = "undefined on these rows"  # a chosen measure the rows cannot give (the reasons say why)
+# The tasks' default figures, whose intervals are as they always were: accuracy's exact
+# interval, a regressor's relative error; every other figure's interval is a bootstrap.
+DEFAULT_FIGURES = ("acc", "rmse")
+# Chosen measures without a sound label-free estimate: ATC's accuracy is estimated instead.
+NO_LABEL_FREE = ("auc", "ap", "loss")
+RESAMPLED_CELLS = 4_000_000  # rows x resamples drawn at once: bounds a bootstrap's memory
 BOOTSTRAP = 1000
 # Fewer labelled rows than this give a regressor's error no interval: a bootstrap over one row
 # has zero width, and over a handful it is far too narrow.
@@ -157,19 +185,351 @@ def atc(old_scores: np.ndarray, old_correct: np.ndarray, new_scores: np.ndarray,
     return Estimate(point, *map(float, np.percentile(draws, [2.5, 97.5])))
 
 
-def labels_needed(measure: Measure, estimate: Estimate | None, width: float = DEFAULT_WIDTH) -> int:
+# --- a chosen measure ---------------------------------------------------------------------
+
+
+def is_default(measure: Measure) -> bool:
+    """Whether the measure is its task's default (accuracy, RMSE), read as the check always read it."""
+    return measure.primary in DEFAULT_FIGURES
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Outputs:
+    """A model's outputs on labelled rows as a chosen measure reads them, to compute it on
+    every row (`value`, by the pipeline's own `Score` or `Errors`) and on resamples of the
+    rows (`figure`). A classifier's rows are each a true and a predicted class, as codes
+    into `classes` (the model's labels as text, then any other true label), with the
+    probabilities of the model's labels; a regressor's the predicted and the true numbers."""
+
+    measure: Measure
+    rules: Scoring
+    true: np.ndarray
+    predicted: np.ndarray
+    value: float  # the figure on every row, as the pipeline computes it
+    probs: np.ndarray | None = None
+    classes: tuple[str, ...] = ()
+
+    @classmethod
+    def of_classifier(cls, measure: Measure, rules: Scoring, probs: np.ndarray, labels, y_true) -> Outputs:
+        probs = np.asarray(probs, dtype=np.float64)
+        names = tuple(str(plain(v)) for v in labels)
+        truth = [str(plain(v)) for v in y_true]
+        classes = names + tuple(sorted(set(truth) - set(names)))
+        code = {name: i for i, name in enumerate(classes)}
+        predicted = np.array([code[str(plain(v))] for v in evaluation.decide(probs, labels, rules)], dtype=np.int64)
+        true = np.array([code[t] for t in truth], dtype=np.int64)
+        try:
+            value = evaluation.Score(measure, rules).add(probs, labels, np.asarray(y_true)).metrics()[measure.primary]
+        except KeyError:  # a (true, predicted) pair compare.costs does not price: said by `undefined`
+            value = math.nan
+        return cls(measure, rules, true, predicted, float(value), probs, classes)
+
+    @classmethod
+    def of_regressor(cls, measure: Measure, rules: Scoring, predicted: np.ndarray, y_true) -> Outputs:
+        predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
+        true = np.asarray(y_true, dtype=np.float64).reshape(-1)
+        value = evaluation.Errors(measure, rules).add(predicted, true).metrics()[measure.primary]
+        return cls(measure, rules, true, predicted, float(value))
+
+    def __len__(self) -> int:
+        return len(self.true)
+
+    @property
+    def positive(self) -> int | None:
+        """The code of a binary classifier's positive class (None: macro over the classes)."""
+        positive = self.rules.positive
+        return self.classes.index(positive) if positive is not None and positive in self.classes else None
+
+    def undefined(self) -> str | None:
+        """Why the measure is undefined on these rows, in words; None where it is defined."""
+        stem, positive, rules = self.measure.primary, self.rules.positive, self.rules
+        if self.measure.regression:
+            if stem == "r2" and np.ptp(self.true) == 0:
+                return "their labels are all one value: R² has no spread of theirs to explain"
+            zeros = int((self.true == 0).sum())
+            if stem == "mape" and zeros:
+                return f"{zeros} of them have a label of 0, where a percentage error is undefined"
+        else:
+            if positive is not None:
+                code = self.positive
+                hits = 0 if code is None else int((self.true == code).sum())
+                if stem in ("recall", "f1", "auc", "ap") and not hits:
+                    return f"they hold no row of the positive class {positive!r}"
+                if stem in ("auc", "ap") and hits == len(self):
+                    return f"every one of them is of the positive class {positive!r}: nothing to rank it against"
+                if stem == "precision" and (code is None or not (self.predicted == code).any()):
+                    return f"the model predicts the positive class {positive!r} for none of them"
+            elif stem in ("auc", "ap") and len(set(self.true.tolist())) < 2:
+                return "they hold one class only: nothing to rank it against"
+            if stem == "cost":
+                priced = set(rules.costs or {})
+                unpriced = sorted({self.classes[c] for c in np.unique(self.true)} - priced)
+                if unpriced:
+                    return f"compare.costs gives no cost for their class {unpriced[0]!r}"
+        if not math.isfinite(self.value):
+            return f"{self.measure.short} is not a finite number on them"
+        return None
+
+    def figure(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The measure on each resample of the rows: `rows` is (resamples, rows) indices; None:
+        every row once (one value). The same figures as `value`, from the resampled rows'
+        (true, predicted) counts, probabilities or errors."""
+        rows = np.arange(len(self))[None, :] if rows is None else np.asarray(rows)
+        stem = self.measure.primary
+        if self.measure.regression:
+            return _errors(stem, self.rules, self.predicted[rows], self.true[rows])
+        if stem == "loss":
+            columns = self.probs.shape[1]
+            p_true = np.where(self.true < columns,
+                              self.probs[np.arange(len(self)), np.minimum(self.true, columns - 1)], 0.0)
+            return (-np.log(np.maximum(p_true, PROBABILITY_FLOOR)))[rows].mean(axis=1)
+        if stem in ("auc", "ap"):
+            return _ranking(stem, self.true[rows], self.probs, rows, self._ranked())
+        k = len(self.classes)
+        codes = self.true * k + self.predicted
+        counts = _counts(codes[rows], k * k).reshape(len(rows), k, k)
+        return confusion_figure(stem, counts, self.positive, self._costs())
+
+    def _ranked(self) -> list[int]:
+        """The classes ranked: a binary classifier's positive class, else each of the model's."""
+        columns = self.probs.shape[1]
+        code = self.positive
+        return [code] if code is not None and code < columns else list(range(columns))
+
+    def _costs(self) -> np.ndarray | None:
+        return cost_matrix(self.rules, self.classes) if self.measure.primary == "cost" else None
+
+
+def cost_matrix(rules: Scoring, classes: tuple[str, ...]) -> np.ndarray:
+    """compare.costs as an array over `classes` (true, predicted); NaN where it names no cost."""
+    costs = rules.costs if isinstance(rules.costs, dict) else {}
+    return np.array([[float(costs.get(t, {}).get(p, math.nan)) for p in classes] for t in classes])
+
+
+def _counts(codes: np.ndarray, cells: int) -> np.ndarray:
+    """Each row of `codes` (resamples, rows) counted into `cells` bins: (resamples, cells)."""
+    offsets = (codes + np.arange(len(codes))[:, None] * cells).ravel()
+    return np.bincount(offsets, minlength=len(codes) * cells).reshape(len(codes), cells).astype(np.float64)
+
+
+def confusion_figure(stem: str, counts: np.ndarray, positive: int | None,
+                     costs: np.ndarray | None = None) -> np.ndarray:
+    """A confusion-matrix measure of each (true, predicted) count matrix in `counts`
+    (resamples, classes, classes), as scikit-learn computes it from the pairs with these
+    counts as sample weights (`evaluation.Score`): F1, precision and recall of the positive
+    class (`positive`, a code), else macro over the classes that are true or predicted, 0
+    where undefined (zero_division); balanced accuracy the mean recall of the classes that
+    are true; the cost of errors per row."""
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum(axis=(1, 2))
+    hits = np.diagonal(counts, axis1=1, axis2=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if stem == "acc":
+            return hits.sum(axis=1) / total
+        if stem == "cost":
+            return (counts * costs).sum(axis=(1, 2)) / total
+        true, predicted = counts.sum(axis=2), counts.sum(axis=1)
+        recall = np.where(true > 0, hits / np.where(true > 0, true, 1.0), 0.0)
+        if stem == "bacc":
+            found = true > 0
+            return (recall * found).sum(axis=1) / found.sum(axis=1)
+        precision = np.where(predicted > 0, hits / np.where(predicted > 0, predicted, 1.0), 0.0)
+        both = true + predicted
+        f1 = np.where(both > 0, 2 * hits / np.where(both > 0, both, 1.0), 0.0)
+    per_class = {"f1": f1, "precision": precision, "recall": recall}[stem]
+    if positive is not None:
+        return per_class[:, positive]
+    present = both > 0
+    return (per_class * present).sum(axis=1) / present.sum(axis=1)
+
+
+def _ranking(stem: str, true: np.ndarray, probs: np.ndarray, rows: np.ndarray, ranked: list[int]) -> np.ndarray:
+    """ROC AUC or average precision of each resample (`true` and `rows`: (resamples, rows)),
+    as `evaluation.Score` computes them: of each class in `ranked` against the rest,
+    averaged over the classes that have rows in and out of the resample; NaN where none."""
+    found = np.full((len(ranked), len(rows)), np.nan)
+    for i, code in enumerate(ranked):
+        hits = true == code
+        positives = hits.sum(axis=1)
+        scores = probs[rows, code]
+        value = _auc(hits, scores, positives) if stem == "auc" else _average_precision(hits, scores, positives)
+        found[i] = np.where((positives > 0) & (positives < rows.shape[1]), value, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample where no class can be ranked: NaN
+        return np.nanmean(found, axis=0)
+
+
+def _auc(hits: np.ndarray, scores: np.ndarray, positives: np.ndarray) -> np.ndarray:
+    """ROC AUC as the Mann-Whitney statistic over average ranks (ties count a half): the
+    area under scikit-learn's trapezoidal ROC curve."""
+    ranks = stats.rankdata(scores, axis=1)
+    negatives = hits.shape[1] - positives
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ((ranks * hits).sum(axis=1) - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def _average_precision(hits: np.ndarray, scores: np.ndarray, positives: np.ndarray) -> np.ndarray:
+    """Average precision as scikit-learn computes it: the precision at each distinct score,
+    weighted by the share of positives it adds; each positive row takes the precision at
+    the last row of its run of equal scores."""
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked, found = np.take_along_axis(scores, order, axis=1), np.take_along_axis(hits, order, axis=1)
+    n = ranked.shape[1]
+    precision = np.cumsum(found, axis=1) / np.arange(1, n + 1)
+    ends = np.ones_like(found, dtype=bool)
+    ends[:, :-1] = ranked[:, :-1] != ranked[:, 1:]
+    last = np.minimum.accumulate(np.where(ends, np.arange(n), n)[:, ::-1], axis=1)[:, ::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (found * np.take_along_axis(precision, last, axis=1)).sum(axis=1) / positives
+
+
+def _errors(stem: str, rules: Scoring, predicted: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """A regressor's figure over the last axis, as `evaluation.Errors` computes it."""
+    error = predicted - true
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if stem == "rmse":
+            return np.sqrt((error**2).mean(axis=-1))
+        if stem in ("mae", "cost"):
+            mae = np.abs(error).mean(axis=-1)
+            return mae * float(rules.costs) if stem == "cost" else mae
+        if stem == "mape":  # scikit-learn's: the absolute error over |true|, floored at machine epsilon
+            return (np.abs(error) / np.maximum(np.abs(true), np.finfo(np.float64).eps)).mean(axis=-1)
+        if stem == "pinball":
+            q = rules.quantile
+            over = true - predicted
+            return np.where(over >= 0, q * over, (q - 1) * over).mean(axis=-1)
+        if stem == "r2":
+            spread = ((true - true.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1)
+            return np.where(spread > 0, 1 - (error**2).sum(axis=-1) / np.where(spread > 0, spread, 1.0), np.nan)
+    raise ValueError(f"no such regressor figure: {stem}")
+
+
+def _resamples(rng: np.random.Generator, rows: int, draws: int = BOOTSTRAP):
+    """BOOTSTRAP resamples of `rows` rows, as (resamples, rows) indices, a few at a time."""
+    step = max(1, RESAMPLED_CELLS // max(rows, 1))
+    for start in range(0, draws, step):
+        yield rng.integers(0, rows, (min(step, draws - start), rows))
+
+
+def interval(outputs: Outputs, seed: int = 0) -> Estimate:
+    """The measure on every row with a bootstrap 95% interval over the rows; fewer than
+    MIN_BOOTSTRAP_ROWS rows give the interval the measure's whole range."""
+    value = outputs.value
+    if len(outputs) < MIN_BOOTSTRAP_ROWS:
+        return Estimate(value, *map(float, outputs.measure.figure.bounds))
+    rng = np.random.default_rng(seed)
+    draws = np.concatenate([outputs.figure(rows) for rows in _resamples(rng, len(outputs))])
+    return _percentiles(value, draws)
+
+
+def _percentiles(value: float, draws: np.ndarray) -> Estimate:
+    finite = draws[np.isfinite(draws)]
+    if not finite.size:
+        return Estimate(value, value, value)
+    return Estimate(value, *map(float, np.percentile(finite, [2.5, 97.5])))
+
+
+def expected_confusion(probs: np.ndarray, predicted: np.ndarray, columns: int) -> np.ndarray:
+    """CBPE's expected (true, predicted) counts: E[c, d] is the sum, over the rows predicted
+    d, of each row's probability of class c."""
+    found = np.zeros((columns, columns))
+    for d in range(columns):
+        chosen = predicted == d
+        if chosen.any():
+            found[:, d] = probs[chosen].sum(axis=0)
+    return found
+
+
+def cbpe(measure: Measure, rules: Scoring, probs: np.ndarray, labels, seed: int = 0) -> Estimate:
+    """CBPE's estimate of a confusion-matrix measure on rows without labels: the model's
+    predictions (`evaluation.decide`, so the threshold applies) and the expected confusion
+    matrix of its probabilities (`expected_confusion`), whose counts are the sample weights
+    of the pipeline's own scikit-learn calls (`evaluation.Score`). Its interval is a
+    bootstrap over the rows. It holds only as far as the probabilities are calibrated."""
+    probs = np.asarray(probs, dtype=np.float64)
+    names = tuple(str(plain(v)) for v in labels)
+    code = {name: i for i, name in enumerate(names)}
+    predicted = np.array([code[str(plain(v))] for v in evaluation.decide(probs, labels, rules)], dtype=np.int64)
+    expected = expected_confusion(probs, predicted, len(names))
+    score = evaluation.Score(measure, rules)
+    score.pairs.update({(names[c], names[d]): float(expected[c, d]) for c, d in zip(*np.nonzero(expected > 0))})
+    score.rows = len(probs)
+    value = float(score.metrics()[measure.primary])
+    if len(probs) < MIN_BOOTSTRAP_ROWS:
+        return Estimate(value, *map(float, measure.figure.bounds))
+    positive = code.get(rules.positive) if rules.positive is not None else None
+    costs = cost_matrix(rules, names) if measure.primary == "cost" else None
+    rng = np.random.default_rng(seed)
+    draws = []
+    for rows in _resamples(rng, len(probs)):
+        weights = _counts(rows, len(probs))  # how many times each row is drawn, per resample
+        counts = np.zeros((len(rows), len(names), len(names)))
+        for d in range(len(names)):
+            chosen = predicted == d
+            if chosen.any():
+                counts[:, :, d] = weights[:, chosen] @ probs[chosen]
+        draws.append(confusion_figure(measure.primary, counts, positive, costs))
+    return _percentiles(value, np.concatenate(draws))
+
+
+def cbpe_undefined(measure: Measure, rules: Scoring, probs: np.ndarray, labels) -> str | None:
+    """Why CBPE cannot estimate the measure on these rows, in words; None where it can."""
+    names = [str(plain(v)) for v in labels]
+    if measure.primary == "precision" and rules.positive is not None:
+        predicted = {str(plain(v)) for v in evaluation.decide(np.asarray(probs, float), labels, rules)}
+        if rules.positive not in predicted:
+            return f"the model predicts the positive class {rules.positive!r} for none of them"
+    if measure.primary == "cost" and np.isnan(cost_matrix(rules, tuple(names))).any():
+        return "compare.costs does not price every pair of the model's classes"
+    return None
+
+
+def labels_needed(measure: Measure, estimate: Estimate | None, width: float = DEFAULT_WIDTH,
+                  rows: int | None = None) -> int:
     """Labelled new rows needed for a 95% interval `width` wide: for accuracy p, the normal
     approximation's z^2 p (1 - p) / (width / 2)^2, at the p within the estimate's own 95%
     interval that needs the most (the one nearest 0.5; no estimate: 0.5), so that the count
     holds wherever in its interval the accuracy is, not only at a point estimate one row can
     put at 1; for a regressor's RMSE, `width` is relative (0.05: +/- 2.5% of it), with normal
-    errors the RMSE's relative standard error is 1 / sqrt(2 n)."""
+    errors the RMSE's relative standard error is 1 / sqrt(2 n).
+
+    A chosen measure's (F1, ROC AUC, MAE, ...) is read off its bootstrap interval measured
+    on `rows` labelled rows: an interval narrows as 1 / sqrt(n), so n (interval width /
+    `width`)^2 rows give one `width` wide (a relative measure's `width` is a share of its
+    value, as the RMSE's). Without such an interval (no labelled rows, an estimate, fewer
+    than MIN_BOOTSTRAP_ROWS rows) the count is the task's default figure's: accuracy's at
+    p = 0.5, a regressor's RMSE's (`labels_needed_for` says which)."""
     half = width / 2
-    if measure.higher_is_better:
+    if not is_default(measure):
+        spread = None if estimate is None else estimate.high - estimate.low
+        scale = abs(estimate.value) if measure.relative and estimate is not None else 1.0
+        if _scalable(rows, spread) and scale > 0 and math.isfinite(scale):
+            return max(1, math.ceil(rows * (spread / (width * scale)) ** 2 - 1e-9))  # 400.0000001 is 400
+        if not measure.regression:
+            return max(1, math.ceil(Z95**2 * 0.25 / half**2))
+    elif not measure.regression:
         p = 0.5 if estimate is None else min(max(0.5, estimate.low), estimate.high)
         p = min(max(p, 0.0), 1.0)
         return max(1, math.ceil(Z95**2 * max(p * (1 - p), 1e-4) / half**2))
     return max(2, math.ceil((Z95 / half) ** 2 / 2))
+
+
+def _scalable(rows: int | None, spread: float | None) -> bool:
+    """Whether a bootstrap interval `spread` wide on `rows` labelled rows can be scaled to another width."""
+    return bool(rows) and rows >= MIN_BOOTSTRAP_ROWS and spread is not None and math.isfinite(spread) and spread > 0
+
+
+def labels_needed_for(measure: Measure, estimate: Estimate | None, rows: int | None) -> str:
+    """What `labels_needed` counted for, in words."""
+    if is_default(measure):
+        return "accuracy" if not measure.regression else "the RMSE, relative to its value"
+    spread = None if estimate is None else estimate.high - estimate.low
+    if _scalable(rows, spread):
+        return (f"{measure.short}, from its bootstrap interval on the {rows} labelled new rows (it narrows as "
+                "1 / sqrt(rows))")
+    if not measure.regression:
+        return f"accuracy, at 0.5 (no interval of {measure.short} measured on labelled new rows to scale)"
+    return f"the RMSE, relative to its value (no interval of {measure.short} measured on labelled new rows to scale)"
 
 
 # --- the forecast and the model's training ----------------------------------------------
@@ -185,26 +545,36 @@ class Forecast:
     kept: float  # the current model's target on the rows the option was scored on
     how: str  # how it was found, in words
     cost: dict[str, float]  # what finding it cost (the short training's cost figures)
+    figure: str | None = None  # the figure whose target it is (`acc`, `f1`, `rmse`); None: the task's default
 
     def to_json(self) -> dict[str, Any]:
         return {"option": self.option, "gain": self.gain.to_json(), "kept": self.kept, "how": self.how,
-                "cost": self.cost}
+                "cost": self.cost, "figure": self.figure}
 
 
-def kept_target(measure: Measure, share: float, old: np.ndarray, new: np.ndarray) -> float:
-    """The target of per-row scores on the old test set and the new rows (see `paired_gain`)."""
+def kept_target(measure: Measure, share: float, old: np.ndarray | Outputs, new: np.ndarray | Outputs) -> float:
+    """The target of per-row scores, or of a chosen measure's outputs, on the old test set
+    and the new rows (see `paired_gain`)."""
+    if isinstance(old, Outputs):
+        return float((1 - share) * old.value + share * new.value)
     return float((1 - share) * _score(measure, np.asarray(old, float)) + share * _score(measure, np.asarray(new, float)))
 
 
-def paired_gain(measure: Measure, share: float, old: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarray],
+def paired_gain(measure: Measure, share: float, old: tuple[np.ndarray | Outputs, np.ndarray | Outputs],
+                new: tuple[np.ndarray | Outputs, np.ndarray | Outputs],
                 seed_spread: float | None = None, seed: int = 0) -> Estimate:
     """The gain in target of a trained option over the current model, scored on the same
     rows: `old` and `new` are each (the model's, the option's) per-row scores on the old test
-    set and on the held-out new rows: whether each row is right (a classifier), or its
-    squared error (a regressor). The interval is a paired bootstrap over both sets' rows,
+    set and on the held-out new rows: whether each row is right (a classifier's accuracy),
+    or its squared error (a regressor's RMSE); for a chosen measure, each model's `Outputs`
+    on those rows, the measure computed on every resample from them (F1 from the resampled
+    (true, predicted) pairs, ROC AUC from the probabilities, MAE from the errors). The
+    interval is a paired bootstrap over both sets' rows (the same resample for both models),
     widened by `seed_spread`, the standard deviation of the option's target over the seeds
     of the last comparison (one trained seed does not show it)."""
     rng = np.random.default_rng(seed)
+    if isinstance(old[0], Outputs):
+        return widened(_paired_outputs(measure, share, old, new, rng), seed_spread)
     draws = {}
     for name, (kept, trained) in (("old", old), ("new", new)):
         kept, trained = np.asarray(kept, float), np.asarray(trained, float)
@@ -219,6 +589,20 @@ def paired_gain(measure: Measure, share: float, old: tuple[np.ndarray, np.ndarra
     return widened(Estimate(float(point), float(low), float(high)), seed_spread)
 
 
+def _paired_outputs(measure: Measure, share: float, old: tuple[Outputs, Outputs], new: tuple[Outputs, Outputs],
+                    rng: np.random.Generator) -> Estimate:
+    """`paired_gain` of a chosen measure: each set's rows resampled once for both models."""
+    draws = {}
+    for name, (kept, trained) in (("old", old), ("new", new)):
+        found = [(kept.figure(rows), trained.figure(rows)) for rows in _resamples(rng, len(kept))]
+        draws[name] = tuple(np.concatenate(side) for side in zip(*found))
+    kept_targets = (1 - share) * draws["old"][0] + share * draws["new"][0]
+    trained_target = (1 - share) * draws["old"][1] + share * draws["new"][1]
+    point = measure.improvement((1 - share) * old[1].value + share * new[1].value,
+                                (1 - share) * old[0].value + share * new[0].value)
+    return _percentiles(float(point), measure.improvement(trained_target, kept_targets))
+
+
 def widened(gain: Estimate, seed_spread: float | None) -> Estimate:
     """A one-seed gain's interval widened by the option's `seed_spread` (the standard
     deviation of its target over seeds): each half, and Z95 standard deviations, added in
@@ -231,8 +615,8 @@ def widened(gain: Estimate, seed_spread: float | None) -> Estimate:
 
 
 def _score(measure: Measure, per_row: np.ndarray) -> np.ndarray:
-    """The primary figure of per-row scores, over the last axis: accuracy, or the RMSE."""
-    return per_row.mean(axis=-1) if measure.higher_is_better else np.sqrt(per_row.mean(axis=-1))
+    """The task's default figure of per-row scores, over the last axis: accuracy, or the RMSE."""
+    return np.sqrt(per_row.mean(axis=-1)) if measure.regression else per_row.mean(axis=-1)
 
 
 UNDERFIT_TAIL = 0.25  # the share of the epochs at the end that is looked at
@@ -303,19 +687,20 @@ def decide(measure: Measure, reference: float, current: Estimate | None, policy:
            diagnosis: Diagnosis, unseen_share: float, cost: Cost | None, point_value: float | None,
            forecasts: Sequence[Forecast] = (), underfit: str | None = None, measured: bool = True) -> Verdict:
     """The verdict and its reasons, with every number it weighed (the rule: this module's
-    doc). `reference` is the model's figure on the old test set and `current` on the new rows
-    (a regressor's: their relative errors), `measured` on labelled rows or estimated without
-    labels. Without a forecast (which measures what an update gains on the same rows), "no
-    action" on a measured loss whose interval reaches from within the tolerance to beyond
-    URGENT_TIMES tolerances is `too few labels`: the labelled rows cannot tell a model that
-    kept its figure from a broken one."""
+    doc). `reference` is the model's figure on the old test set and `current` on the new rows,
+    in `measure`'s units (accuracy; a chosen measure, F1 or MAE; the default RMSE's relative
+    errors), `measured` on labelled rows or estimated without labels; the forecasts' gains
+    are in the same measure's target. Without a forecast (which measures what an update
+    gains on the same rows), "no action" on a measured loss whose interval reaches from
+    within the tolerance to beyond URGENT_TIMES tolerances is `too few labels`: the labelled
+    rows cannot tell a model that kept its figure from a broken one."""
     verdict = _decide(measure, reference, current, policy, diagnosis, unseen_share, cost, point_value, forecasts,
                       underfit)
     loss = verdict.loss
     tolerance = verdict.tolerance
     if verdict.verdict != NO_ACTION or not measured or forecasts or loss is None or not (loss.low <= tolerance < URGENT_TIMES * tolerance < loss.high):
         return verdict
-    reason = (f"too few labelled new rows to tell: the loss's 95% interval ({_figure(loss.low, measure)} to "
+    reason = (f"too few labelled new rows to tell: the loss's {_interval(measure)} ({_figure(loss.low, measure)} to "
               f"{_figure(loss.high, measure)}) reaches from within the tolerance to beyond {URGENT_TIMES} tolerances, where a "
               "model is broken; "
               "label more new rows (labels_needed says how many)")
@@ -327,13 +712,13 @@ def _decide(measure: Measure, reference: float, current: Estimate | None, policy
             forecasts: Sequence[Forecast], underfit: str | None) -> Verdict:
     tolerance = policy.tolerance * measure.scale(reference)
     reasons: list[str] = []
-    unit = "of accuracy" if measure.higher_is_better else "of the relative error (RMSE / the labels' spread)"
+    unit = _unit(measure)
     if unseen_share > policy.tolerance:
         reasons.append(f"{unseen_share:.1%} of the labelled new rows are of classes the model has no output for "
                        f"(more than compare.tolerance, {policy.tolerance:g}): it cannot predict them")
     loss = None if current is None else traffic_loss(measure, reference, current, policy.new_traffic_share)
     if loss is not None:
-        reasons.append(f"expected loss on the traffic {_figure(loss.value, measure)} {unit} (95% interval "
+        reasons.append(f"expected loss on the traffic {_figure(loss.value, measure)} {unit} ({_interval(measure)} "
                        f"{_figure(loss.low, measure)} to {_figure(loss.high, measure)}; new_traffic_share "
                        f"{policy.new_traffic_share:g}) against a tolerance of {_figure(tolerance, measure)}")
     if underfit:
@@ -346,7 +731,7 @@ def _decide(measure: Measure, reference: float, current: Estimate | None, policy
         reasons.append(f"even the interval's low end is more than {URGENT_TIMES} tolerances: the model is "
                        "measurably broken on the new rows")
         return Verdict(URGENT, loss, tolerance, None, reasons)
-    if loss is None and not measure.higher_is_better:
+    if loss is None and measure.regression:
         moved = inputs_moved(diagnosis)
         weighed = (f"domain AUC {diagnosis.domain_auc:.2f}, largest PSI {diagnosis.psi_max:.2f}: "
                    f"{'moved' if moved else 'did not move'}" if inputs_compared(diagnosis) else NOT_COMPARED)
@@ -380,7 +765,8 @@ def _by_forecast(measure: Measure, loss: Estimate | None, tolerance: float, poli
     gain_tolerance = policy.tolerance * measure.scale(scale)
     for forecast in forecasts:
         g = forecast.gain
-        reasons.append(f"forecast for {forecast.option}: {_signed(g.value, measure)} of target (95% interval "
+        reasons.append(f"forecast for {forecast.option}: {_signed(g.value, measure)} of target{_of(measure)} "
+                       f"({_interval(measure)} "
                        f"{_signed(g.low, measure)} to {_signed(g.high, measure)}) against a tolerance of "
                        f"{_figure(gain_tolerance, measure)}")
     best = _best(forecasts, measure)
@@ -422,7 +808,7 @@ def _worth(measure: Measure, loss: Estimate | None, tolerance: float, reasons: l
         else:
             reasons.append("no figure of the gain to weigh against the comparison's cost")
         return Verdict(COMPARE, loss, tolerance, None, reasons)
-    scaled = 100 if measure.higher_is_better else 100 / measure.scale(scale)
+    scaled = 100 / measure.scale(scale) if measure.relative else 100
     gain = points * scaled * point_value
     worth = gain >= cost.value
     reasons.append(f"the gain is worth {gain:.4g} {cost.metric} ({points * scaled:.3g} points at "
@@ -432,11 +818,30 @@ def _worth(measure: Measure, loss: Estimate | None, tolerance: float, reasons: l
 
 
 def _signed(value: float, measure: Measure) -> str:
-    return f"{value:+.4f}" if measure.higher_is_better else f"{value:+.4g}"
+    return f"{value:+.4g}" if measure.relative else f"{value:+.4f}"
 
 
 def _figure(value: float, measure: Measure) -> str:
-    return f"{value:.4f}" if measure.higher_is_better else f"{value:.4g}"
+    return f"{value:.4g}" if measure.relative else f"{value:.4f}"
+
+
+def _unit(measure: Measure) -> str:
+    """What the loss on the traffic is a loss of, in words."""
+    if measure.primary == "acc":
+        return "of accuracy"
+    if measure.primary == "rmse":
+        return "of the relative error (RMSE / the labels' spread)"
+    return f"of {measure.short}" + (f", in {measure.unit}" if measure.unit != measure.words else "")
+
+
+def _of(measure: Measure) -> str:
+    """The chosen measure a target is of, where it is not the task's default."""
+    return "" if is_default(measure) else f" in {measure.short}"
+
+
+def _interval(measure: Measure) -> str:
+    """How an interval of the measure is named: a chosen measure's is a bootstrap over the rows."""
+    return "95% interval" if is_default(measure) else "95% bootstrap interval"
 
 
 def comparison_cost(records: Mapping[str, Mapping[str, Any]], metric: str) -> Cost | None:

@@ -12,7 +12,14 @@ source, the prepared incremental splits) or `--data PATH` (CSV, Parquet or .npz)
   Rows of the model's own held-out test splits are used, and the report says so.
 - Labelled rows are measured, and, `compare.forecast`'s options trained once on them
   (retrainlab.pipeline.forecast), forecast what each option would gain; rows without a
-  label are estimated (ATC, a classifier's only).
+  label are estimated (a classifier's only: accuracy by ATC, a chosen confusion-matrix
+  measure such as F1 by CBPE).
+- What is weighed is the chosen measure (params.yaml's `compare.metric`, as prepare resolved
+  it into summary.json's `scoring`), computed as the pipeline computes it, with the task's
+  default figure (accuracy; a regressor's relative error) read beside it; where the chosen
+  one cannot be read (undefined on the rows, no label-free estimate, no forecast in it) the
+  default one is weighed, and the reasons say so. check.json names the figure weighed
+  (`figure`: acc, relative_error, f1, auc, mae, ...) and the one chosen (`measure`).
 - The model's recorded training curve says whether it is underfitted.
 
 It writes reports/check.json and reports/check.md (each by rename) and logs an MLflow run
@@ -42,8 +49,9 @@ from retrainlab.data.digests import file_digests, found_in, mostly_known, row_di
 from retrainlab.data.sources import array_columns, read_arrays, read_table
 from retrainlab.decision import change, check, diagnostics
 from retrainlab.decision.comparison import choose_cost_metric
+from retrainlab.measure import evaluation
 from retrainlab.measure.record import StrategyRecord
-from retrainlab.measure.task import measure_of
+from retrainlab.measure.task import Measure, Scoring, measure_of, measure_of_summary, rules_of
 from retrainlab.pipeline import origin as origins
 from retrainlab.strategies import CATALOGUE
 
@@ -161,8 +169,39 @@ def forecast_for(bundle, data: Prepared, new: NewRows, params: Params, root: Pat
 def underfit_of(curve: list[float] | None, data: Prepared, params: Params) -> str | None:
     if not curve:
         return None
-    m = measure_of(data.summary.task)
+    m = measure_of_summary(data.summary)
     return check.underfitted(curve, m, params.compare.tolerance * m.scale(curve[-1]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Figures:
+    """One figure of the model on the old test set and on the new rows, as the check reads it."""
+
+    measure: Measure  # in whose units
+    name: str  # as check.json names it: acc, relative_error, f1, mae, ...
+    old: check.Estimate
+    new: check.Estimate | None
+    how: str  # measured, estimated (ATC, CBPE), not estimated
+    old_interval: str  # how each interval was found, in words
+    new_interval: str | None = None
+
+    @property
+    def shown(self) -> str:
+        return SHOWN.get(self.name) or self.measure.short
+
+    def to_json(self) -> dict[str, Any]:
+        return {"figure": self.name, "shown": self.shown,
+                "old_test": {**self.old.to_json(), "interval": self.old_interval},
+                "new": {"how": self.how, **({**self.new.to_json(), "interval": self.new_interval} if self.new else {})}}
+
+
+EXACT = "exact (Clopper-Pearson)"
+BOOTSTRAP = "bootstrap over the rows"
+NO_INTERVAL = f"none (fewer than {check.MIN_BOOTSTRAP_ROWS} rows)"
+
+
+def _bootstrap(rows: int) -> str:
+    return BOOTSTRAP if rows >= check.MIN_BOOTSTRAP_ROWS else NO_INTERVAL
 
 
 def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cost | None,
@@ -171,29 +210,41 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
     """The model (a ModelBundle) on the old test set and on the new rows, what changed, and
     the verdict: what check.json holds but the model's name, its lineage and the time. No
     file, no run. `found` are the forecasts (`forecast_for`), `underfit` why the model is
-    underfitted."""
-    m = measure_of(data.summary.task)
+    underfitted.
+
+    The task's default figure (accuracy; a regressor's relative error) is always read; a
+    chosen measure (compare.metric) is read beside it and weighed in its place, unless it is
+    undefined on the rows, has no label-free estimate (ROC AUC, average precision, log loss
+    without labels: accuracy by ATC instead), or the forecast could not be made in it; the
+    reasons then say which figure is weighed and why. check.json's `figure`, `old_test` and
+    `new` are the weighed figure's; `measure` names the chosen one; `beside` holds the
+    other figures read."""
+    m, rules = measure_of_summary(data.summary), rules_of(data.summary)
+    base = measure_of(m.task)  # the task's default figure
     old_frame = data.frame("initial_test")
     old_y = old_frame[data.label].to_numpy()
     labelled = new.labels.index
     rows = new.features.index.get_indexer(labelled)
     errors = {}  # a regressor's RMSE, in the label's units, beside its relative error
-    if m.higher_is_better:
+    said: list[str] = []  # how the weighed figure was read, where that is not the default's way
+    if not m.regression:
         old_probs = bundle.predict_proba(old_frame[data.feature_names])
         new_probs = bundle.predict_proba(new.features)
         if not np.isfinite(new_probs).all() or not np.isfinite(old_probs).all():
             raise PipelineError("the model predicts values that are not finite; it must not be served (retrainlab "
                                 "rollback, or promote another version)")
-        names = np.asarray(bundle.labels, dtype=object)
-        old_correct = check.correct(names[old_probs.argmax(axis=1)], old_y)
-        reference = check.accuracy(old_correct)
+        old_correct = check.correct(evaluation.decide(old_probs, bundle.labels, rules), old_y)
         if len(labelled):
-            current = check.accuracy(check.correct(names[new_probs[rows].argmax(axis=1)], new.labels.to_numpy()))
-            how = check.MEASURED
+            current = check.accuracy(check.correct(evaluation.decide(new_probs[rows], bundle.labels, rules),
+                                                   new.labels.to_numpy()))
+            default = Figures(base, "acc", check.accuracy(old_correct), current, check.MEASURED, EXACT, EXACT)
         else:
             current = check.atc(check.confidence(old_probs), old_correct, check.confidence(new_probs))
-            how = check.ESTIMATED
+            default = Figures(base, "acc", check.accuracy(old_correct), current, check.ESTIMATED, EXACT, BOOTSTRAP)
         unseen = check.unseen(list(new.labels), bundle.labels)
+        chosen, instead = _chosen_classifier(m, rules, bundle.labels, old_probs, old_y,
+                                             new_probs[rows] if len(labelled) else new_probs,
+                                             new.labels.to_numpy() if len(labelled) else None)
     else:
         old_predicted = bundle.predict(old_frame[data.feature_names])
         reference = check.relative_error(old_predicted, old_y.astype(float))
@@ -202,10 +253,25 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
             new_predicted = bundle.predict(new.features)[rows]
             current = check.relative_error(new_predicted, new.labels.to_numpy(float))
             errors["new"] = check.rmse(new_predicted, new.labels.to_numpy(float)).to_json()
-            how = check.MEASURED
+            default = Figures(base, "relative_error", reference, current, check.MEASURED,
+                              _bootstrap(len(old_y)), _bootstrap(len(labelled)))
         else:
-            current, how = None, check.NOT_ESTIMATED
+            new_predicted = None
+            default = Figures(base, "relative_error", reference, None, check.NOT_ESTIMATED, _bootstrap(len(old_y)))
         unseen = 0.0
+        chosen, instead = _chosen_regressor(m, rules, old_predicted, old_y, new_predicted,
+                                            new.labels.to_numpy(float) if len(labelled) else None)
+    forecast_figure = found[0].figure if found else None
+    if chosen is not None and chosen.measure is m and forecast_figure not in (None, m.primary):
+        instead = (f"the forecast could not be made in {m.short} (its line says why): {default.shown} is weighed "
+                   "instead, as the forecast is")
+    weighed = chosen if chosen is not None and instead is None else default
+    if instead:
+        said.append(instead)
+    elif weighed.how == check.CBPE:
+        said.append(f"{m.short} on the new rows is estimated without labels by CBPE: the confusion matrix the model's "
+                    "probabilities expect, which holds as far as they are calibrated")
+    beside = [f.to_json() for f in (default, chosen) if f is not None and f is not weighed]
     old_sample = pd.concat([data.sample(s, DIAGNOSTIC_ROWS) for s in ("initial_train", "initial_test")],
                            ignore_index=True)
     new_diag = new.features.copy()
@@ -213,17 +279,23 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
         new_diag[data.label] = new.labels
     diagnosis = diagnostics.diagnose(old_sample, new_diag.head(DIAGNOSTIC_ROWS * 2), data.label, data.features,
                                      max_tokens=params.model.text_tokens, task=data.summary.task)
-    # An estimate is not a measured fall: the kinds of change read only a measured one.
-    changes = change.classify(diagnosis, reference.value, current.value if how == check.MEASURED else None, m)
-    verdict = check.decide(m, reference.value, current, params.compare, diagnosis, unseen, cost,
-                           params.compare.point_value, found, underfit, measured=how == check.MEASURED)
+    # An estimate is not a measured fall: the kinds of change read only a measured one, in the
+    # task's default figure (their words speak of accuracy, or of the relative error).
+    changes = change.classify(diagnosis, default.old.value,
+                              default.new.value if default.how == check.MEASURED else None, base)
+    verdict = check.decide(weighed.measure, weighed.old.value, weighed.new, params.compare, diagnosis, unseen, cost,
+                           params.compare.point_value, found, underfit, measured=weighed.how == check.MEASURED)
+    counted = len(labelled) if weighed.how == check.MEASURED else None
     return {
-        "verdict": verdict.verdict, "exit_status": verdict.exit_status, "reasons": verdict.reasons,
+        "verdict": verdict.verdict, "exit_status": verdict.exit_status, "reasons": [*said, *verdict.reasons],
         "data": {"source": new.shown, "rows": len(new.features), "labelled_rows": len(labelled),
                  "dropped_rows": new.dropped, "trained_rows": new.trained, "held_out_rows": new.held_out},
-        "task": m.task, "figure": FIGURES[m.task],
-        "old_test": {"rows": len(old_frame), **reference.to_json()},
-        "new": {"how": how, **(current.to_json() if current else {})},
+        "task": m.task, "figure": weighed.name, "figure_shown": weighed.shown,
+        "measure": {"metric": m.metric, "figure": m.primary, "shown": m.short, "weighed": weighed.measure is m,
+                    "instead": instead},
+        "old_test": {"rows": len(old_frame), **weighed.to_json()["old_test"]},
+        "new": weighed.to_json()["new"],
+        "beside": beside,
         "rmse": errors or None,
         "forecast": {"options": [f.to_json() for f in found], "said": forecast_said,
                      "best": verdict.best.option if verdict.best else None},
@@ -233,15 +305,69 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
         "unseen_class_share": unseen,
         "comparison_cost": dataclasses.asdict(cost) if cost else None,
         "point_value": params.compare.point_value, "gain": verdict.gain,
-        "labels_needed": {"rows": check.labels_needed(m, current, width), "width": width},
+        "labels_needed": {"rows": check.labels_needed(weighed.measure, weighed.new, width, counted), "width": width,
+                          "figure": weighed.name,
+                          "for": check.labels_needed_for(weighed.measure, weighed.new, counted)},
         "changes": check.changes_in_words(changes),
         "diagnostics": diagnosis.to_json(),
-        "limits": LIMITS[m.task],
+        "limits": limits_of(m),
     }
 
 
-# What the check compares across the old test set and the new rows, by task.
-FIGURES = {"classification": "acc", "regression": "relative_error"}
+def _chosen_classifier(m: Measure, rules: Scoring, labels, old_probs: np.ndarray, old_y: np.ndarray,
+                       new_probs: np.ndarray, new_y: np.ndarray | None) -> tuple[Figures | None, str | None]:
+    """A chosen classifier measure on the old test set and on the new rows (`new_y` None:
+    without labels, by CBPE), and why accuracy is weighed in its place, if it is; (None,
+    None) for accuracy itself."""
+    if check.is_default(m):
+        return None, None
+    old = check.Outputs.of_classifier(m, rules, old_probs, labels, old_y)
+    why = old.undefined()
+    if why:
+        return None, f"{m.short} is undefined on the old test set: {why}; accuracy is weighed instead"
+    reference = check.interval(old)
+    if new_y is not None:
+        current = check.Outputs.of_classifier(m, rules, new_probs, labels, new_y)
+        why = current.undefined()
+        figures = Figures(m, m.primary, reference, None, check.UNDEFINED, _bootstrap(len(old_y)))
+        if why:
+            return figures, f"{m.short} is undefined on the labelled new rows: {why}; accuracy is weighed instead"
+        return dataclasses.replace(figures, new=check.interval(current), how=check.MEASURED,
+                                   new_interval=_bootstrap(len(new_y))), None
+    figures = Figures(m, m.primary, reference, None, check.NOT_ESTIMATED, _bootstrap(len(old_y)))
+    if m.primary in check.NO_LABEL_FREE:
+        return figures, (f"{m.short} has no sound estimate without labels: accuracy is estimated instead (ATC) and "
+                         "weighed")
+    why = check.cbpe_undefined(m, rules, new_probs, labels)
+    if why:
+        return figures, (f"{m.short} cannot be estimated on the new rows: {why}; accuracy is estimated instead (ATC) "
+                         "and weighed")
+    estimate = check.cbpe(m, rules, new_probs, labels)
+    return dataclasses.replace(figures, new=estimate, how=check.CBPE, new_interval=_bootstrap(len(new_probs))), None
+
+
+def _chosen_regressor(m: Measure, rules: Scoring, old_predicted: np.ndarray, old_y: np.ndarray,
+                      new_predicted: np.ndarray | None, new_y: np.ndarray | None) -> tuple[Figures | None, str | None]:
+    """A chosen regressor measure on the old test set and on the labelled new rows (none
+    without labels: it is not estimated), and why the relative error is weighed in its
+    place, if it is; (None, None) for the RMSE itself."""
+    if check.is_default(m):
+        return None, None
+    old = check.Outputs.of_regressor(m, rules, old_predicted, old_y)
+    why = old.undefined()
+    if why:
+        return None, f"{m.short} is undefined on the old test set: {why}; the relative error is weighed instead"
+    figures = Figures(m, m.primary, check.interval(old), None, check.NOT_ESTIMATED, _bootstrap(len(old_y)))
+    if new_y is None:
+        return figures, None
+    current = check.Outputs.of_regressor(m, rules, new_predicted, new_y)
+    why = current.undefined()
+    if why:
+        return (dataclasses.replace(figures, how=check.UNDEFINED),
+                f"{m.short} is undefined on the labelled new rows: {why}; the relative error is weighed instead")
+    return dataclasses.replace(figures, new=check.interval(current), how=check.MEASURED,
+                               new_interval=_bootstrap(len(new_y))), None
+
 
 LIMITS = {
     "classification": ("Without labels the accuracy is estimated from the model's confidences (ATC): a change in "
@@ -251,6 +377,36 @@ LIMITS = {
                    "RMSE larger. It is not estimated without labels: without them only its inputs' drift is "
                    "reported."),
 }
+
+
+def limits_of(m: Measure) -> str:
+    """What the check cannot see, for the measure it reads."""
+    if check.is_default(m):
+        return LIMITS[m.task]
+    short = m.short[:1].upper() + m.short[1:]
+    bootstrap = f" The intervals of {m.short} are a bootstrap over the rows (of the old test set, of the new rows)."
+    if not m.regression:
+        if m.primary in check.NO_LABEL_FREE:
+            without = (f" {short} has no sound estimate without labels: without them accuracy is estimated instead "
+                       "(ATC), and weighed.")
+        else:
+            without = (f" Without labels {m.short} is estimated by CBPE (confidence-based performance estimation): "
+                       "the confusion matrix the model's probabilities expect. It assumes those probabilities are "
+                       "calibrated (of the rows given 0.8, 8 in 10 are right); where they are not, the estimate is off "
+                       "by as much, and its interval, a bootstrap over the new rows, does not show it; like ATC it "
+                       "cannot see concept drift.")
+        return LIMITS[m.task] + without + bootstrap
+    beside = ("(the relative error, shown beside it, does not; the forecast compares the options on the same rows)")
+    if m.primary == "mape":
+        units = (f" {short} is compared across sets as it is: a percentage error moves with the labels' size, so new "
+                 f"rows whose labels lie nearer 0 raise it for any model {beside}.")
+    elif m.relative:
+        units = (f" {short} is compared across sets as it is, in {m.unit}: an error in the label's units moves with "
+                 f"the labels' spread, so new rows whose labels spread wider raise it for any model {beside}.")
+    else:
+        units = ""
+    return (f"{short} is not estimated without labels: without them only the inputs' drift is reported." + units
+            + bootstrap)
 
 
 def _locate(params: Params, root: Path, source: origins.Source) -> Located:
@@ -331,7 +487,7 @@ def _run_curve(client, run_id: str | None, metric: str) -> list[float] | None:
 
 
 def _curve_name(data: Prepared) -> str:
-    return f"held_out_{measure_of(data.summary.task).old}"
+    return f"held_out_{measure_of_summary(data.summary).old}"
 
 
 def known_rows(new: NewRows, data: Prepared, lineage) -> NewRows:
@@ -473,9 +629,21 @@ def _strict(value: Any) -> Any:
 SHOWN = {"acc": "accuracy", "relative_error": "relative error (RMSE / the labels' spread)"}
 
 
+def _shown(result: dict[str, Any]) -> str:
+    """The weighed figure in words (a report written before measures were chosen has no `figure_shown`)."""
+    return result.get("figure_shown") or SHOWN.get(result["figure"]) or result["figure"]
+
+
+def _between(figure: dict[str, Any]) -> escape.Markdown:
+    """An interval as check.md shows it: its ends, and how it was found where that is said."""
+    kind = figure.get("interval")
+    return escape.md("{:.4g} to {:.4g}" + (", {}" if kind else ""), figure["low"], figure["high"],
+                     *([kind] if kind else []))
+
+
 def markdown(result: dict[str, Any]) -> escape.Markdown:
     """check.md: the verdict, the forecast, the figures it weighed and what changed; user text escaped."""
-    figure, new, old, data = SHOWN[result["figure"]], result["new"], result["old_test"], result["data"]
+    figure, new, old, data = _shown(result), result["new"], result["old_test"], result["data"]
     parts = [
         escape.md("# Check: {}\n", result["verdict"]),
         escape.md("Model {} (version {}); new rows: {} ({} rows, {} labelled, {} left out for a missing value).\n\n",
@@ -500,12 +668,18 @@ def markdown(result: dict[str, Any]) -> escape.Markdown:
         parts.append(escape.md("No forecast: {}.\n\n", forecast["said"]))
     parts += [
         escape.Markdown("## Figures\n\n| figure | value | 95% interval |\n| --- | --- | --- |\n"),
-        escape.md("| {} on the old test set ({} rows) | {:.4g} | {:.4g} to {:.4g} |\n", figure, old["rows"],
-                  old["value"], old["low"], old["high"]),
+        escape.md("| {} on the old test set ({} rows) | {:.4g} | {} |\n", figure, old["rows"], old["value"],
+                  _between(old)),
     ]
     if "value" in new:
-        parts.append(escape.md("| {} on the new rows, {} | {:.4g} | {:.4g} to {:.4g} |\n", figure, new["how"],
-                               new["value"], new["low"], new["high"]))
+        parts.append(escape.md("| {} on the new rows, {} | {:.4g} | {} |\n", figure, new["how"], new["value"],
+                               _between(new)))
+    for other in result.get("beside") or ():
+        parts.append(escape.md("| {} on the old test set, beside it | {:.4g} | {} |\n", other["shown"],
+                               other["old_test"]["value"], _between(other["old_test"])))
+        if "value" in other["new"]:
+            parts.append(escape.md("| {} on the new rows, {}, beside it | {:.4g} | {} |\n", other["shown"],
+                                   other["new"]["how"], other["new"]["value"], _between(other["new"])))
     for where, shown in (("old_test", "the old test set"), ("new", "the new rows")):
         error = (result.get("rmse") or {}).get(where)
         if error:
@@ -521,7 +695,7 @@ def markdown(result: dict[str, Any]) -> escape.Markdown:
     parts += [escape.md("- {}: {}\n", c["kind"], c["evidence"]) for c in result["changes"]]
     needed = result["labels_needed"]
     parts.append(escape.md("\nLabelled new rows needed to measure {} to within {:g} (a 95% interval that wide): "
-                           "{:,}.\n\n", figure, needed["width"], needed["rows"]))
+                           "{:,}.\n\n", needed.get("for") or figure, needed["width"], needed["rows"]))
     lineage = result.get("lineage")
     if lineage:
         parts.append(escape.md("Lineage: {}.\n\n", lineage["said"]))
@@ -540,6 +714,8 @@ def _log_run(params: Params, root: Path, result: dict[str, Any]) -> None:
     tags = {store.TAG_ROLE: "check", store.TAG_VERDICT: result["verdict"],
             store.TAG_PREFIX + "check.model": result["model"]["spec"],
             store.TAG_PREFIX + "check.new": result["new"]["how"],
+            store.TAG_PREFIX + "check.figure": result["figure"],  # what check.old and check.new are
+            store.TAG_PREFIX + "check.measure": result["measure"]["metric"],  # compare.metric
             store.TAG_PREFIX + "check.forecast_best": result["forecast"]["best"] or "none",
             store.TAG_PREFIX + "check.underfitted": "yes" if result["underfitted"] else "no",
             store.NOTE_TAG: escape.require_markdown(markdown(result))}  # the run's description: check.md

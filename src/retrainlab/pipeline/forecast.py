@@ -7,8 +7,12 @@ weights (full-retrain), on the old training rows it reads and the training part 
 rows. It and the current model are then scored on the same rows, the old test set and the
 test part of the new rows, and its gain in target over keeping the model is a paired
 bootstrap over those rows (retrainlab.decision.check.paired_gain), widened by the option's
-spread over the last comparison's seeds. The trainings happen in a scratch folder, removed
-afterwards; nothing is logged or registered.
+spread over the last comparison's seeds. The gain is in the chosen measure's target
+(compare.metric: accuracy, F1, ROC AUC, MAE, ...), labels predicted as the pipeline predicts
+them (a binary classifier's threshold); where the chosen measure is undefined on the current
+model's rows (recall without a row of the positive class), it is in the task's default
+figure's (accuracy, RMSE), and the forecast's line says so. The trainings happen in a scratch
+folder, removed afterwards; nothing is logged or registered.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from retrainlab.data import Prepared, load_prepared, plain, split_part
 from retrainlab.data.splitting import Moments
 from retrainlab.data.summary import write_summary
 from retrainlab.decision import check
-from retrainlab.measure.task import measure_of
+from retrainlab.measure import evaluation
+from retrainlab.measure.task import Measure, Scoring, measure_of, measure_of_summary, rules_of
 from retrainlab.training.distribute import NONE, Distribution
 from retrainlab.training.seed import make_plan, measured_fit, workload
 
@@ -56,7 +61,7 @@ def forecast(bundle, data: Prepared, rows: pd.DataFrame, params: Params, root: P
     """Each option of `names` trained once and scored against `bundle`, the current model;
     and a line saying what was trained on what. `rows` are the labelled new rows, typed as
     the prepared data (features and label)."""
-    m = measure_of(data.summary.task)
+    m, rules = measure_of_summary(data.summary), rules_of(data.summary)
     share = params.compare.new_traffic_share
     seed = params.seeds[0]
     work = root / layout.WORK_DIR
@@ -64,7 +69,11 @@ def forecast(bundle, data: Prepared, rows: pd.DataFrame, params: Params, root: P
     with tempfile.TemporaryDirectory(dir=work, prefix="forecast-") as scratch:
         probe = probe_data(data, rows, params, Path(scratch))
         old_test, new_test = probe.frame("initial_test"), probe.frame("incremental_test")
-        kept = (per_row(bundle, old_test, data.label, m), per_row(bundle, new_test, data.label, m))
+        kept = (per_row(bundle, old_test, data.label, m, rules), per_row(bundle, new_test, data.label, m, rules))
+        undefined = _undefined(m, kept)
+        if undefined:  # the task's default figure, which every labelled row has
+            m = measure_of(m.task)
+            kept = (per_row(bundle, old_test, data.label, m, rules), per_row(bundle, new_test, data.label, m, rules))
         kept_target = check.kept_target(m, share, *kept)
         found = []
         for name in names:
@@ -73,14 +82,18 @@ def forecast(bundle, data: Prepared, rows: pd.DataFrame, params: Params, root: P
             with contextlib.redirect_stdout(io.StringIO()):
                 cost, _ = measured_fit(plan, probe, params, seed, Distribution(NONE))
             trained = plan.bundle
-            scores = (per_row(trained, old_test, data.label, m), per_row(trained, new_test, data.label, m))
+            scores = (per_row(trained, old_test, data.label, m, rules),
+                      per_row(trained, new_test, data.label, m, rules))
             gain = check.paired_gain(m, share, (kept[0], scores[0]), (kept[1], scores[1]),
                                      seed_spread(records.get(name), m, share), seed)
             found.append(check.Forecast(name, gain, kept_target, f"trained once (seed {seed})",
-                                        {"cpu_seconds": cost.cpu_seconds, "wall_seconds": cost.wall_seconds}))
+                                        {"cpu_seconds": cost.cpu_seconds, "wall_seconds": cost.wall_seconds},
+                                        m.primary))
         said = (f"each option trained once on the old training rows it reads and {probe.rows('incremental_train')} of "
                 f"the {len(rows)} labelled new rows, scored with the model on the old test set "
                 f"({probe.rows('initial_test')} rows) and the other {probe.rows('incremental_test')} new rows")
+        if undefined:
+            said += f"; {undefined}: the gains are in the target of {m.short} instead"
         return found, said
 
 
@@ -113,12 +126,32 @@ def probe_data(data: Prepared, rows: pd.DataFrame, params: Params, scratch: Path
     return load_prepared(scratch)
 
 
-def per_row(bundle, frame: pd.DataFrame, label: str, m) -> np.ndarray:
-    """Each row's score: whether it is predicted right (a classifier), or its squared error."""
-    if m.higher_is_better:
-        predicted = bundle.predict_labels(frame)
-        return check.correct(predicted, frame[label]).astype(float)
-    return (bundle.predict(frame) - frame[label].to_numpy(float)) ** 2
+def per_row(bundle, frame: pd.DataFrame, label: str, m: Measure,
+            rules: Scoring | None = None) -> np.ndarray | check.Outputs:
+    """Each row's score for the task's default measure: whether it is predicted right (a
+    classifier's accuracy; labels predicted as `rules` say, a binary classifier's threshold,
+    else the most probable one), or its squared error (a regressor's RMSE). For a chosen
+    measure, the model's outputs on the rows as that measure reads them (`check.Outputs`)."""
+    if m.regression:
+        predicted = bundle.predict(frame)
+        if check.is_default(m):
+            return (predicted - frame[label].to_numpy(float)) ** 2
+        return check.Outputs.of_regressor(m, rules or Scoring(), predicted, frame[label].to_numpy(float))
+    probs = bundle.predict_proba(frame)
+    if check.is_default(m):
+        return check.correct(evaluation.decide(probs, bundle.labels, rules), frame[label]).astype(float)
+    return check.Outputs.of_classifier(m, rules or Scoring(), probs, bundle.labels, frame[label].to_numpy())
+
+
+def _undefined(m: Measure, kept: tuple) -> str | None:
+    """Why the chosen measure is undefined on the current model's rows, in words; None where it is defined."""
+    if check.is_default(m):
+        return None
+    for outputs, where in zip(kept, ("the old test set", "the held-out new rows")):
+        why = outputs.undefined()
+        if why:
+            return f"{m.short} is undefined on {where}: {why}"
+    return None
 
 
 def seed_spread(record: Mapping[str, Any] | None, m, share: float) -> float | None:
