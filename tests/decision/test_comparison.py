@@ -5,10 +5,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from retrainlab.base.tasks import CLASSIFICATION
 from retrainlab.config import CompareParams
 from retrainlab.decision import comparison
 from retrainlab.decision.diagnosis import Diagnosis, ShiftedFeature, TargetShift
 from retrainlab.measure.record import Runs, StrategyRecord, summarize
+from retrainlab.measure.task import measure_of
 
 
 def record(acc_old, acc_new, forgetting=0.0, cpu=10.0, version=1, **figures):
@@ -637,7 +639,7 @@ def test_a_regressor_is_judged_by_the_lowest_error_with_tolerances_relative_to_t
     assert verdict.status("fine-tune") == ("rejected: higher RMSE: 0.05 above the best; forgets too much: 0.5 "
                                            "against a ceiling of 0.1")
     reasons = " ".join(verdict.reasons)
-    assert "target RMSE (lower is better)" in reasons and "within the tolerance of 0.04" in reasons
+    assert "target RMSE (50% new traffic; lower is better)" in reasons and "within the tolerance of 0.04" in reasons
     assert "at the high end" in reasons
     assert "Forgetting ceiling: 0.1 in the label's units = max_forgetting 0.025 x the baseline's rmse_old 2" in reasons
     head = comparison.headline(verdict, records)
@@ -727,3 +729,12 @@ def test_a_regressors_targets_and_flipped_intervals():
     assert comparison.Interval(1.0, 0.5, 2.0).flipped() == comparison.Interval(-1.0, -2.0, -0.5)
     assert comparison.Interval.of([2.0, 2.5, 3.0], "target", comparison.of_figures({"rmse_old": 1})).low > 0
     assert comparison.Interval.of([0.0, 0.0, 1.0], "target", comparison.of_figures({"rmse_old": 1})).low == 0.0
+
+
+def test_a_cost_of_errors_is_said_in_its_unit_a_row_and_a_week():
+    cost = measure_of(CLASSIFICATION, "cost")
+    assert comparison.gain_text(cost, 80.0, 100.0, ("$", 5000.0)) == (
+        "saves about $20 a row in errors (20.0% less), $100,000.00 a week at 5,000 rows a week")
+    assert comparison.gain_text(cost, 2.5, 2.0, ("EUR", None)) == "costs about 0.5 EUR a row in errors (25.0% more)"
+    assert comparison.gain_text(measure_of(CLASSIFICATION, "f1"), 0.5, 0.4) == "+10.0 points of target F1"
+    assert comparison.gain_text(measure_of(CLASSIFICATION), 0.5, 0.4) == "+10.0 points of target"

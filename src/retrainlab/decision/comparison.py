@@ -300,6 +300,8 @@ def headline(verdict: Verdict, records: Mapping[str, StrategyRecord]) -> str:
     action = CATALOGUE[verdict.recommended].action
     if verdict.recommended == LEAVE_ALONE:
         text = f"{action}: no option is shown better by more than the tolerance, and keeping it costs nothing"
+        if verdict.money is not None:  # what its errors cost, in the costs' unit
+            text += f" to adopt; its errors cost about {per_row_and_week(chosen.target.mean, verdict.money)}"
     else:
         text = action + (f": {gain_text(verdict.measure, chosen.target.mean, a[LEAVE_ALONE].target.mean, verdict.money)}"
                          " over keeping the model" if LEAVE_ALONE in a else "")
@@ -336,12 +338,18 @@ def gain_text(measure: Measure, value: float, reference: float, money: tuple[str
     lower = reference - value
     share = f" ({abs(lower) / reference:.1%} {'less' if lower >= 0 else 'more'})" if reference else ""
     if measure.figure.stem == "cost" and money is not None:
-        unit, rows_per_week = money
-        said = f"{'saves' if lower >= 0 else 'costs'} about {money_text(abs(lower), unit)} a row in errors{share}"
-        if rows_per_week:
-            said += f", {money_text(abs(lower) * rows_per_week, unit)} a week at {rows_per_week:,.0f} rows a week"
-        return said
+        return (f"{'saves' if lower >= 0 else 'costs'} about {per_row_and_week(abs(lower), money, ' in errors' + share)}")
     return f"target {measure.short} {abs(lower):.4g} {'lower' if lower >= 0 else 'higher'}{share}"
+
+
+def per_row_and_week(value: float, money: tuple[str, float | None], after_row: str = "") -> str:
+    """An amount a row, and with the traffic known a week: "$1.2 a row{after_row}, $6,000.00
+    a week at 5,000 rows a week"."""
+    unit, rows_per_week = money
+    said = f"{money_text(value, unit)} a row{after_row}"
+    if rows_per_week:
+        said += f", {money_text(value * rows_per_week, unit)} a week at {rows_per_week:,.0f} rows a week"
+    return said
 
 
 def money_text(value: float, unit: str) -> str:
@@ -355,7 +363,8 @@ def explain(verdict: Verdict, policy: CompareParams) -> list[str]:
     a, m, number = verdict.assessments, verdict.measure, verdict.measure.number
     chosen, best = a[verdict.recommended], a[verdict.best]
     share = f"{policy.new_traffic_share:.0%} new traffic"
-    what = f"target {m.short}" if m.higher_is_better else f"target {m.short} (lower is better)"
+    what = f"target {m.short}"
+    share += "" if m.higher_is_better else "; lower is better"
     tolerance = f"{policy.tolerance:.3f}" if not m.relative else f"{verdict.tolerance:.3g}"
     of_error = f" ({policy.tolerance * 100:g}% of keeping the model's target {m.short})" if m.relative else ""
     end = "low" if m.higher_is_better else "high"
@@ -491,7 +500,7 @@ def cost_text(row: Mapping[str, Any], verdict: Verdict) -> str:
         bought, per, each = f"{row['gain_points']:+.1f} points of target", row["cost_per_point"], "a point"
     elif "gain_error" in row:
         lower, percent = row["gain_error"], row["gain_percent"]
-        bought = (f"target {verdict.measure.primary.upper()} {abs(lower):.3g} {'lower' if lower >= 0 else 'higher'} "
+        bought = (f"target {verdict.measure.short} {abs(lower):.3g} {'lower' if lower >= 0 else 'higher'} "
                   f"({abs(percent):.1f}% {'less' if lower >= 0 else 'more'})")
         per, each = row["cost_per_percent"], "a percent"
     else:  # no baseline to gain over

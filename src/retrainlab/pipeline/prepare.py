@@ -89,15 +89,17 @@ def describe_scoring(summary: PreparedSummary) -> str:
     if m.metric == measure_of(m.task).metric and rules.positive is None:
         return ""
     said = f"The decision weighs {m.words} (compare.metric: {m.metric})"
+    reads_class = m.figure.stem in ("f1", "precision", "recall", "auc", "ap")
     if rules.positive is not None:
-        which = "of the positive class" if m.figure.stem in ("f1", "precision", "recall", "auc", "ap") else "with"
-        said += (f" {which} {rules.positive!r} ({rules.positive_rule}), every option predicting it at a "
-                 f"probability of {rules.threshold:g} or more")
-    elif not m.regression and m.figure.stem in ("f1", "precision", "recall", "auc", "ap"):
+        which = f"'{rules.positive}' ({rules.positive_rule})"
+        said += f" of the positive class {which}" if reads_class else f"; the positive class is {which}"
+        return said + (f"; every option predicts it at a probability of {rules.threshold:g} or more, and the "
+                       "report's precision and recall are at that threshold.")
+    if not m.regression and reads_class:
         said += ", macro over the classes"
     if m.figure.stem == "pinball":
         said += f", at the quantile {rules.quantile:g}"
-    return said + "; precision and recall are shown at that threshold." if rules.positive is not None else said + "."
+    return said + "."
 
 
 def _source(params: Params) -> str:
