@@ -108,3 +108,13 @@ def test_the_report_says_how_the_options_grew_a_text_models_vocabulary(tmp_path)
              for i, name in enumerate(("baseline", "full-retrain"))}
     report.write_report(tmp_path, plain, comparison.recommend(plain, POLICY), DIAGNOSIS, POLICY, curves(plain))
     assert "vocabulary" not in (tmp_path / layout.REPORT_MD).read_text()
+
+
+def test_a_model_that_never_predicts_the_positive_class_is_said_in_words():
+    shy = StrategyRecord.of_seeds("fine-tune", 1, {"0": {"acc_old": 0.9, "acc_new": 0.9, "forgetting": 0.0}},
+                                  {"mode": "none"}, confusion={"old": [["no", "no", 90], ["yes", "no", 10]],
+                                                               "new": [["no", "no", 80], ["yes", "yes", 20]]})
+    said = report.never_predicted({"fine-tune": shy}, "yes")
+    assert said == ["fine-tune's registered model predicts no row of 'yes' on the old test set: its precision there "
+                    "is undefined (counted as 0), and it catches none of them"]
+    assert report.never_predicted({"fine-tune": shy}, None) == []

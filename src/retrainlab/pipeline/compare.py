@@ -20,7 +20,7 @@ from retrainlab.decision import change, comparison, diagnostics
 from retrainlab.decision.recommendation import Recommendation
 from retrainlab.measure.record import load as load_record
 from retrainlab.measure.record import rounded
-from retrainlab.measure.task import measure_of
+from retrainlab.measure.task import measure_of, measure_of_summary, rules_of
 from retrainlab.pipeline.prepare import describe_scoring, require_scored_as_params
 from retrainlab.registry import promotion
 from retrainlab.reporting import descriptions, report
@@ -70,9 +70,11 @@ def compare_step(params: Params, root: Path = Path(".")) -> Recommendation:
         records, seeds = comparison.adapt_seeds(dict(records), params.compare, train)
         seeds["figures"] = {s: {k: v for k, v in r.per_seed.items() if k not in before[s]} for s, r in records.items()}
         verdict = comparison.recommend(records, params.compare)
-        weighed = describe_scoring(data.summary)
+        weighed = [describe_scoring(data.summary)] if describe_scoring(data.summary) else []
+        if measure_of_summary(data.summary).figure.stem in ("f1", "precision", "recall"):
+            weighed += report.never_predicted(records, rules_of(data.summary).positive)
         if weighed:
-            verdict = dataclasses.replace(verdict, reasons=[*verdict.reasons, weighed])
+            verdict = dataclasses.replace(verdict, reasons=[*verdict.reasons, *weighed])
         base = records[BASELINE].means
         # The kinds of change read the data's own figure (accuracy, RMSE), whatever the decision weighs.
         m = measure_of(verdict.measure.task)

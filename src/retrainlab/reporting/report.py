@@ -142,6 +142,22 @@ def underfitted_baseline(curves: Mapping[str, pd.DataFrame], records: Mapping[st
     return check.underfitted(frame[column].astype(float).tolist(), m, policy.tolerance * m.scale(reference))
 
 
+def never_predicted(records: Mapping[str, StrategyRecord], positive: str | None) -> list[str]:
+    """Where an option's registered model predicts no row of the positive class on a test
+    set, in words: its precision there is undefined (scikit-learn's zero_division counts it
+    as 0), which a table cell of 0.000 would not say."""
+    if positive is None:
+        return []
+    said = []
+    for strategy, record in records.items():
+        for test_set, pairs in (record.confusion or {}).items():
+            rows = sum(n for _, _, n in pairs)
+            if rows and not any(str(predicted) == positive and n for _, predicted, n in pairs):
+                said.append(f"{strategy}'s registered model predicts no row of {positive!r} on the {test_set} test set: "
+                            "its precision there is undefined (counted as 0), and it catches none of them")
+    return said
+
+
 def vocabulary_text(records: Mapping[str, StrategyRecord]) -> str:
     """What each option did to its starting model's text layers, as its record notes it
     ("text: 74 new tokens appended (147 in all), in incremental, replay"), the options that
