@@ -289,6 +289,29 @@ def test_cbpe_estimates_a_confusion_measure_from_calibrated_probabilities(metric
         assert measured == pytest.approx(f1_score(labels, np.where(probs[:, 1] >= 0.5, "yes", "no"), pos_label="yes"))
 
 
+def test_cbpe_on_an_overconfident_model_is_set_right_by_calibrating_on_the_old_test_set():
+    """The model says 0.9 where 6 in 10 are right (its probabilities pushed to the extremes):
+    its own expected confusion overstates F1; calibrated on labelled reference rows (isotonic,
+    as NannyML's CBPE does), the estimate comes within a few points of the measured F1."""
+    m = measure("f1")
+
+    def overconfident(rows, seed):
+        probs, labels = calibrated(rows, seed, 2.0, 2.0)  # calibrated by construction
+        yes = 1 / (1 + np.exp(-4 * np.log(probs[:, 1] / probs[:, 0])))  # then pushed to the extremes
+        return np.column_stack([1 - yes, yes]), labels
+
+    reference, reference_labels = overconfident(3000, 5)
+    probs, labels = overconfident(3000, 6)
+    measured = check.Outputs.of_classifier(m, BINARY, probs, ["no", "yes"], labels).value
+    raw = check.cbpe(m, BINARY, probs, ["no", "yes"]).value
+    fixed = check.cbpe(m, BINARY, probs, ["no", "yes"],
+                       expected_probs=check.calibrated(reference, reference_labels, ["no", "yes"], probs)).value
+    assert abs(raw - measured) > 0.05 and abs(fixed - measured) < 0.03, (raw, fixed, measured)
+    # Calibration keeps rows summing to 1, and the model's own predictions are not changed by it.
+    adjusted = check.calibrated(reference, reference_labels, ["no", "yes"], probs)
+    assert adjusted.sum(axis=1) == pytest.approx(np.ones(len(probs)))
+
+
 def test_cbpes_expected_confusion_sums_each_rows_probabilities_into_its_predicted_column():
     probs = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8]])
     predicted = np.array([0, 1, 0, 1])

@@ -65,6 +65,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+from sklearn.isotonic import IsotonicRegression
 
 from retrainlab.config import CompareParams
 from retrainlab.data import plain
@@ -440,16 +441,39 @@ def expected_confusion(probs: np.ndarray, predicted: np.ndarray, columns: int) -
     return found
 
 
-def cbpe(measure: Measure, rules: Scoring, probs: np.ndarray, labels, seed: int = 0) -> Estimate:
+def calibrated(reference_probs: np.ndarray, reference_truth, labels, probs: np.ndarray) -> np.ndarray:
+    """`probs` made to agree with how often each class was true on a labelled reference set
+    (the old test set) at each level of the model's confidence: an isotonic regression of
+    each class against the rest, fitted on the reference rows (NannyML's CBPE calibrates on
+    its reference data likewise), then each row renormalised to sum to 1. A class that the
+    reference set holds on no row, or on every row, keeps its probabilities."""
+    names = [str(plain(v)) for v in labels]
+    truth = np.array([str(plain(v)) for v in reference_truth], dtype=object)
+    reference_probs = np.asarray(reference_probs, dtype=np.float64)
+    out = np.array(probs, dtype=np.float64, copy=True)
+    for i, name in enumerate(names):
+        hits = (truth == name).astype(np.float64)
+        if 0 < hits.sum() < len(hits):
+            fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(reference_probs[:, i], hits)
+            out[:, i] = fitted.predict(out[:, i])
+    totals = out.sum(axis=1, keepdims=True)
+    return np.divide(out, totals, out=np.full_like(out, 1.0 / len(names)), where=totals > 0)
+
+
+def cbpe(measure: Measure, rules: Scoring, probs: np.ndarray, labels, seed: int = 0,
+         expected_probs: np.ndarray | None = None) -> Estimate:
     """CBPE's estimate of a confusion-matrix measure on rows without labels: the model's
-    predictions (`evaluation.decide`, so the threshold applies) and the expected confusion
-    matrix of its probabilities (`expected_confusion`), whose counts are the sample weights
+    predictions (`evaluation.decide` on `probs`, so the threshold applies) and the expected
+    confusion matrix of `expected_probs` (the model's probabilities calibrated on the old
+    test set, `calibrated`; None: `probs` as they are), whose counts are the sample weights
     of the pipeline's own scikit-learn calls (`evaluation.Score`). Its interval is a
-    bootstrap over the rows. It holds only as far as the probabilities are calibrated."""
+    bootstrap over the rows. It holds as far as the calibration carries over to the new
+    rows: a change in what the labels mean (concept drift) is not seen."""
     probs = np.asarray(probs, dtype=np.float64)
     names = tuple(str(plain(v)) for v in labels)
     code = {name: i for i, name in enumerate(names)}
     predicted = np.array([code[str(plain(v))] for v in evaluation.decide(probs, labels, rules)], dtype=np.int64)
+    probs = probs if expected_probs is None else np.asarray(expected_probs, dtype=np.float64)
     expected = expected_confusion(probs, predicted, len(names))
     score = evaluation.Score(measure, rules)
     score.pairs.update({(names[c], names[d]): float(expected[c, d]) for c, d in zip(*np.nonzero(expected > 0))})

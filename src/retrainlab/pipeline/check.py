@@ -270,7 +270,7 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
         said.append(instead)
     elif weighed.how == check.CBPE:
         said.append(f"{m.short} on the new rows is estimated without labels by CBPE: the confusion matrix the model's "
-                    "probabilities expect, which holds as far as they are calibrated")
+                    "probabilities expect, once calibrated on the old test set")
     beside = [f.to_json() for f in (default, chosen) if f is not None and f is not weighed]
     old_sample = pd.concat([data.sample(s, DIAGNOSTIC_ROWS) for s in ("initial_train", "initial_test")],
                            ignore_index=True)
@@ -342,7 +342,8 @@ def _chosen_classifier(m: Measure, rules: Scoring, labels, old_probs: np.ndarray
     if why:
         return figures, (f"{m.short} cannot be estimated on the new rows: {why}; accuracy is estimated instead (ATC) "
                          "and weighed")
-    estimate = check.cbpe(m, rules, new_probs, labels)
+    estimate = check.cbpe(m, rules, new_probs, labels,
+                          expected_probs=check.calibrated(old_probs, old_y, labels, new_probs))
     return dataclasses.replace(figures, new=estimate, how=check.CBPE, new_interval=_bootstrap(len(new_probs))), None
 
 
@@ -391,8 +392,9 @@ def limits_of(m: Measure) -> str:
                        "(ATC), and weighed.")
         else:
             without = (f" Without labels {m.short} is estimated by CBPE (confidence-based performance estimation): "
-                       "the confusion matrix the model's probabilities expect. It assumes those probabilities are "
-                       "calibrated (of the rows given 0.8, 8 in 10 are right); where they are not, the estimate is off "
+                       "the confusion matrix the model's probabilities expect, once calibrated on the labelled old "
+                       "test set (isotonic regression of each class: of the rows given 0.8, 8 in 10 right there). It "
+                       "assumes that calibration carries over to the new rows; where it does not, the estimate is off "
                        "by as much, and its interval, a bootstrap over the new rows, does not show it; like ATC it "
                        "cannot see concept drift.")
         return LIMITS[m.task] + without + bootstrap
