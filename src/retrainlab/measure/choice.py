@@ -46,8 +46,8 @@ def resolve(compare: CompareParams, task: str, counts: Mapping[str, Mapping[str,
 
 
 def _regression(compare: CompareParams, metric: str, zeros: Mapping[str, int]) -> Scoring:
-    for key, value in (("positive_class", compare.positive_class), ("threshold", compare.threshold != 0.5 or None)):
-        if value is not None:
+    for key, given in (("positive_class", compare.positive_class is not None), ("threshold", compare.threshold != 0.5)):
+        if given:
             raise ConfigError(f"parameter 'compare.{key}' is set, but this data's task is regression: a regressor has "
                               "no classes; remove it")
     if compare.costs is not None and not isinstance(compare.costs, float):

@@ -170,10 +170,6 @@ class Errors:
             pooled.spread = self.spread + other.spread + delta**2 * self.rows * other.rows / pooled.rows
         return pooled
 
-    @property
-    def squared(self) -> float:
-        return self.sums["squared"]
-
     def metrics(self) -> dict[str, float]:
         """R² is NaN where the true values do not vary (prepare refuses such a test set)."""
         n = self.rows

@@ -98,9 +98,9 @@ class StrategyRecord:
 
     def interval_metrics(self) -> dict[str, float]:
         """The 95% intervals of the figures that have one worth showing (INTERVAL_FIGURES)."""
-        flat = {}
+        flat, m = {}, self.measure
         for name, bounds in self.ci95.items():
-            if name in INTERVAL_FIGURES or name in (self.measure.old, self.measure.new):
+            if name in INTERVAL_FIGURES or name in (m.old, m.new):
                 flat[f"{name}_ci_low"], flat[f"{name}_ci_high"] = bounds.low, bounds.high
         return flat
 

@@ -240,7 +240,8 @@ class Measure:
         return f"{1 - share:.2f} x {self.old} + {share:.2f} x {self.new}"
 
 
-_ALWAYS = {CLASSIFICATION: ("acc", "loss", "f1", "bacc", "precision", "recall"), REGRESSION: ("rmse", "mae", "r2")}
+# Each task's figures measured whatever is chosen, in their declared order.
+_ALWAYS = {task: tuple(f.stem for f in FIGURES.values() if f.task == task and not f.chosen_only) for task in TASKS}
 _ROW = {CLASSIFICATION: ("precision_all", "recall_all"), REGRESSION: ("mae_old", "mae_new", "r2_all")}
 
 
@@ -263,6 +264,13 @@ def measure_of(task: str | None, metric: str | None = None) -> Measure:
 
 MEASURES = {task: measure_of(task) for task in TASKS}
 assert tuple(MEASURES) == TASKS
+
+
+def measure_of_stem(stem: str, task: str = CLASSIFICATION) -> Measure:
+    """The measure whose figures are named `STEM_old`, ...; `task` decides only for the cost
+    of errors, which both tasks name alike (an unknown stem: accuracy's)."""
+    declared = BY_STEM.get(stem, BY_STEM["acc"])
+    return measure_of(task if declared.metric == COST else declared.task, declared.metric)
 
 
 def of_figures(figures: Mapping[str, float], metric: str | None = None) -> Measure:

@@ -70,7 +70,7 @@ def compare_step(params: Params, root: Path = Path(".")) -> Recommendation:
         records, seeds = comparison.adapt_seeds(dict(records), params.compare, train)
         seeds["figures"] = {s: {k: v for k, v in r.per_seed.items() if k not in before[s]} for s, r in records.items()}
         verdict = comparison.recommend(records, params.compare)
-        weighed = [describe_scoring(data.summary)] if describe_scoring(data.summary) else []
+        weighed = [said for said in [describe_scoring(data.summary)] if said]
         if measure_of_summary(data.summary).figure.stem in ("f1", "precision", "recall"):
             weighed += report.never_predicted(records, rules_of(data.summary).positive)
         if weighed:

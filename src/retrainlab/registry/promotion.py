@@ -38,11 +38,11 @@ from retrainlab.measure import evaluation
 from retrainlab.measure.evaluation import CLASSIFIER
 from retrainlab.measure.record import StrategyRecord, rounded
 from retrainlab.measure.record import load as load_record
-from retrainlab.measure.task import BY_STEM, COST, COSTS, FIGURES, FORGETTING, Measure, measure_of
+from retrainlab.measure.task import (COST, FIGURES, FORGETTING, Measure, measure_of_stem, measure_of_summary,
+                                     rules_of)
 from retrainlab.registry.events import PROMOTE, ROLLBACK, Event, Figures, Gate, Recorded
 from retrainlab.tracking.pyfunc_model import MODEL_DIGEST_TAG, download_model
 from retrainlab.tracking.store import project_root
-from retrainlab.measure.task import measure_of_summary, rules_of
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
@@ -88,8 +88,7 @@ class Measured:
 
     @property
     def measure(self) -> Measure:
-        declared = BY_STEM[self.metric]  # its task, but for the cost of errors, which both tasks have
-        return measure_of(self.task if declared.metric == COST else declared.task, declared.metric)
+        return measure_of_stem(self.metric, self.task)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,11 +249,8 @@ def tagged_measure(tags: Mapping[str, str]) -> Measure:
     measures were chosen: the one whose `STEM_old` tag it has)."""
     metric = tags.get(MEASURE_TAG)
     if metric in FIGURES or metric == COST:
-        declared = FIGURES.get(metric) or COSTS[CLASSIFICATION]  # either task's cost: the same figure names
-    else:
-        stem = next((k[:-4] for k in tags if k.endswith("_old") and not k.startswith("mean_")), "acc")
-        declared = BY_STEM.get(stem, BY_STEM["acc"])
-    return measure_of(declared.task, declared.metric)
+        return measure_of_stem(FIGURES[metric].stem if metric in FIGURES else "cost")
+    return measure_of_stem(next((k[:-4] for k in tags if k.endswith("_old") and not k.startswith("mean_")), "acc"))
 
 
 def alias_version(name: str, alias: str) -> str | None:
@@ -429,7 +425,7 @@ def promotion_lines(name: str, event: Event) -> list[str]:
                            (f"recorded for this model (seed {recorded.seed})", recorded.own),
                            (f"the report's mean over {recorded.seeds} seeds", recorded.means)):
         if figures.target is not None:
-            f = ".4g" if BY_STEM.get(figures.metric, BY_STEM["acc"]).relative else ".4f"
+            f = measure_of_stem(figures.metric).spec
             said.append(f"  {label}: target {figures.target:{f}}, {figures.metric}_old {figures.old:{f}}, "
                         f"{figures.metric}_new {figures.new:{f}}")
     return said
