@@ -15,9 +15,9 @@ from retrainlab.base.errors import ModelShapeError, ModelSourceError
 from retrainlab.base.tasks import CLASSIFICATION, REGRESSION
 from retrainlab.config import BaselineParams, FilesParams
 from retrainlab.data.stream import FeatureStats
-from retrainlab.models.brought import check_bundle_task
 from retrainlab.models.build import build_model
 from retrainlab.models.bundle import ModelBundle
+from retrainlab.models.loading import check_bundle_task
 from retrainlab.pipeline import user_model
 from retrainlab.pipeline.origin import resolve
 from retrainlab.strategies import plan_for

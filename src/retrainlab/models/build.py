@@ -16,7 +16,8 @@ from retrainlab.base.tasks import CLASSIFICATION, REGRESSION
 from retrainlab.config import TRAIN
 from retrainlab.data import NUMERIC, TEXT, Feature, grown_labels
 from retrainlab.data.stream import FeatureStats, windows
-from retrainlab.models.bundle import ModelBundle, input_names
+from retrainlab.models.bundle import ModelBundle
+from retrainlab.models.inputs import input_names
 from retrainlab.models.outputs import TARGET_SCALE, output_layer
 from retrainlab.models.surgery import grow_output, reinitialised
 

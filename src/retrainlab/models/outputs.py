@@ -1,18 +1,25 @@
 """What a model outputs, and the loss it is trained with against it: the output layer
 (softmax or sigmoid class probabilities, or one linear unit: a regressor's number, in the
 label's units through the target's scaling), a brought model's logits read as its loss
-says, what task a model's head does, and the compiled optimizer and loss of each training."""
+says, what task a model's head does, and the compiled optimizer and loss of each training.
+
+The third step of loading a model, after its file and its inputs: a brought model's head
+checked against the data's task, its output units named by the labels and read as class
+probabilities (`adopted_outputs`); the data's task and why it applied (`task_of`)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import keras
 
-from retrainlab.base.errors import ModelShapeError
+from retrainlab.base.errors import ModelShapeError, ModelSourceError
 from retrainlab.base.tasks import CLASSIFICATION, REGRESSION
-from retrainlab.models.bundle import model_input
+from retrainlab.config import Params
+from retrainlab.data import Prepared
 from retrainlab.models.files import copy_model
+from retrainlab.models.inputs import model_input
 
 OUTPUT = "output"
 TARGET_SCALE = "target_scale"  # the project's regressor: the output unit's value in the label's units
@@ -21,6 +28,76 @@ HEAD_ACTIVATIONS = ("softmax", "sigmoid")
 # Losses a regressor may have been compiled with, which it keeps when trained further.
 REGRESSION_LOSSES = ("mean_squared_error", "mse", "mean_absolute_error", "mae", "huber", "huber_loss", "log_cosh",
                      "mean_squared_logarithmic_error", "msle")
+# What a summary.json written before tasks were decided (no `task`) was: a classifier's data.
+NO_TASK_RULE = "summary.json notes no task: data prepared before data.task, read as classes"
+
+
+def adopted_outputs(model: keras.Model, compiled: dict[str, Any] | None, data: Prepared, params: Params,
+                    where: str) -> tuple[keras.Model, dict[str, Any] | None, str, list]:
+    """A brought model's outputs read for the data: that its head does the data's task, which
+    label each output unit is (data.labels in order, else the initial data's labels sorted),
+    and its output read as class probabilities (a regressor's: kept as it is), with the loss
+    settings to train it with. Returns (model, compiled, task, labels); `where` names it."""
+    task, rule = task_of(data)
+    check_task(model, compiled, task, data.label, rule, where)
+    if task == REGRESSION:
+        if params.data.labels:
+            raise ModelSourceError(f"parameter 'data.labels' lists {params.data.labels}, but the label "
+                                   f"'{data.label}' is read as regression ({rule}): a regressor has no classes to "
+                                   "order; remove data.labels")
+        model, compiled = probability_output(model, compiled, where, task=REGRESSION)
+        return model, compiled, REGRESSION, []
+    known = data.classes("initial_train", "initial_test")
+    labels = typed_labels(params.data.labels, known) if params.data.labels else known
+    check_output_width(model, labels, where)
+    unknown = [label for label in known if label not in labels]
+    if unknown:
+        raise ModelShapeError(f"{where}: the initial data has label {unknown[0]!r}, which data.labels does not list; "
+                              "list every label the model outputs, in output order")
+    model, compiled = probability_output(model, compiled, where)
+    return model, compiled, task, labels
+
+
+def task_of(data: Prepared) -> tuple[str, str]:
+    """The data's task and why it applied, as summary.json says them."""
+    if data.summary.task is None:
+        return CLASSIFICATION, NO_TASK_RULE
+    return data.summary.task, data.summary.task_rule or f"summary.json: task {data.summary.task}"
+
+
+def typed_labels(listed: list, known: list) -> list:
+    """data.labels typed as prepare typed the data's labels: numbers (whole ones as int) or text."""
+    if not (known and all(isinstance(k, (int, float)) for k in known)):
+        return [str(v) for v in listed]
+    whole = all(isinstance(k, int) for k in known)
+
+    def number(value):
+        text = str(value).strip()
+        if whole and re.fullmatch(r"[+-]?\d+", text):
+            return int(text)  # exactly: through float, integers beyond 2**53 would merge
+        as_float = float(text)
+        return int(as_float) if whole and as_float.is_integer() else as_float
+
+    try:
+        return [number(v) for v in listed]
+    except ValueError:
+        raise ModelSourceError(f"parameter 'data.labels' lists {listed}, but the data's labels are numbers") from None
+
+
+def label_order(params: Params) -> str:
+    """What the run says of the output order."""
+    return "data.labels" if params.data.labels else "the initial data's labels, sorted"
+
+
+def check_output_width(model: keras.Model, labels: list, where: str) -> None:
+    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
+        raise ModelShapeError(f"{where}: the model must have one output of class probabilities, shape (None, classes)")
+    width = model.outputs[0].shape[-1]
+    if max(width, 2) != len(labels):  # one sigmoid unit is two classes
+        raise ModelShapeError(
+            f"{where}: the model has {width} output units but the data has {len(labels)} labels "
+            f"({', '.join(map(str, labels[:10]))}); list the model's labels in output order in data.labels"
+        )
 
 
 def model_task(model: keras.Model, compiled: dict[str, Any] | None) -> str | None:

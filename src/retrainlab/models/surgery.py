@@ -9,8 +9,8 @@ import keras
 import numpy as np
 
 from retrainlab.base.errors import ModelShapeError
-from retrainlab.models.bundle import model_input
 from retrainlab.models.files import copy_model
+from retrainlab.models.inputs import model_input
 from retrainlab.models.outputs import TARGET_SCALE, head_layer, output_layer
 from retrainlab.models.vocabulary import fed_embedding
 

@@ -36,7 +36,8 @@ import keras
 import numpy as np
 
 from retrainlab.data.stream import windows
-from retrainlab.models.bundle import ModelBundle, model_input
+from retrainlab.models.bundle import ModelBundle
+from retrainlab.models.inputs import model_input
 from retrainlab.models.files import copy_model
 
 # TextVectorization's integer output: index 0 pads, 1 is out of vocabulary, words from 2.

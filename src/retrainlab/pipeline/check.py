@@ -445,14 +445,11 @@ def _load_model(located: Located, params: Params, data: Prepared, root: Path) ->
     """The model, adopted for the data as a baseline would be, and its held-out curve."""
     console.load_tensorflow()  # first, so that it loads without its start-up notices
     # start-up: TensorFlow loads only once the data has been read and checked
-    from retrainlab.models.brought import check_bundle_task, check_columns
-    from retrainlab.models.bundle import ModelBundle
+    from retrainlab.models.loading import open_bundle
     from retrainlab.pipeline import user_model
 
     if located.folder is not None:
-        bundle = ModelBundle.load(located.folder)
-        check_columns(bundle, data, located.spec)
-        check_bundle_task(bundle, data, located.spec)
+        bundle = open_bundle(located.folder, data, located.spec)
         strategy = located.folder.parent.name
         curve = _folder_curve(root, strategy, data) if strategy in CATALOGUE else None
         return Checked(bundle, None, located.lineage, curve)

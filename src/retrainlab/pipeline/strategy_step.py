@@ -34,8 +34,9 @@ from retrainlab.measure import evaluation
 from retrainlab.measure.record import Runs, StrategyRecord, rounded
 from retrainlab.measure.record import load as load_record
 from retrainlab.measure.task import measure_of, of_figures
-from retrainlab.models.brought import label_order
 from retrainlab.models.bundle import ModelBundle
+from retrainlab.models.loading import open_bundle
+from retrainlab.models.outputs import label_order
 from retrainlab.pipeline import user_model
 from retrainlab.pipeline.origin import Origin, recorded_origin
 from retrainlab.registry import promotion
@@ -398,9 +399,11 @@ def seed_dir(seed: int) -> str:
     return f"seed-{seed}"
 
 
-def _load_baseline(root: Path, seeds: list[int], models: bool = True) -> tuple[dict[int, ModelBundle], StrategyRecord]:
-    """The baseline model of each seed (none where `models` is false: a strategy from scratch
-    on the project's own model reads nothing of them), and the baseline's record."""
+def _load_baseline(root: Path, seeds: list[int], data: Prepared,
+                   models: bool = True) -> tuple[dict[int, ModelBundle], StrategyRecord]:
+    """The baseline model of each seed, opened for the data (none where `models` is false: a
+    strategy from scratch on the project's own model reads nothing of them), and the
+    baseline's record."""
     record_path, model_path = root / layout.record_path(BASELINE), root / layout.model_dir(BASELINE)
     if not record_path.is_file() or not model_path.is_dir():
         raise PipelineError(
@@ -412,7 +415,10 @@ def _load_baseline(root: Path, seeds: list[int], models: bool = True) -> tuple[d
         raise PipelineError(
             f"{layout.model_dir(BASELINE)}: no baseline for seed {missing[0]}; run the baseline with the same seeds"
         )
-    return {seed: ModelBundle.load(model_path / seed_dir(seed)) for seed in seeds} if models else {}, record
+    if not models:
+        return {}, record
+    return {seed: open_bundle(model_path / seed_dir(seed), data, str(layout.model_dir(BASELINE) / seed_dir(seed)))
+            for seed in seeds}, record
 
 
 def _parent_run(base_record: StrategyRecord | None, experiment_id: str, digests: dict[str, str],
@@ -439,7 +445,8 @@ def _starting_points(strategy: Strategy, params: Params, root: Path, data: Prepa
     (from the project's own model it reads none: it builds the model section's MLP)."""
     if strategy.name != BASELINE:
         brought = params.baseline.from_ != TRAIN
-        bases, record = _load_baseline(root, params.seeds, models=strategy.starts_from == FROM_BASELINE or brought)
+        bases, record = _load_baseline(root, params.seeds, data,
+                                       models=strategy.starts_from == FROM_BASELINE or brought)
         return bases, record, record.origin
     origin = recorded_origin(params, root)
     if not origin.brought:

@@ -1,6 +1,6 @@
-"""The user's own model as the baseline, loaded from where its `Origin` says (a Keras file,
+"""The user's own model as the baseline: where its `Origin` says its files are (a Keras file,
 or a version in the MLflow registry: retrainlab's own, or one logged with MLflow's Keras
-flavour) and adopted for the data (retrainlab.models.brought)."""
+flavour), then opened for the data by the models' one entry (retrainlab.models.loading)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ from retrainlab.base.errors import ModelSourceError
 from retrainlab.config import Params
 from retrainlab.data import Prepared
 from retrainlab.measure.record import Origin
-from retrainlab.models.brought import adopt, check_bundle_task, check_columns
-from retrainlab.models.bundle import ModelBundle
+from retrainlab.models.loading import adopt, open_bundle
 from retrainlab.registry import promotion
 from retrainlab.tracking.pyfunc_model import BUNDLE_ARTIFACT, MODEL_DIGEST_TAG
 
@@ -32,10 +31,7 @@ def load(origin: Origin, data: Prepared, params: Params, root: Path):
         local = _download(origin, Path(scratch))
         bundle_dir = _bundle_dir(local)
         if bundle_dir is not None:  # retrainlab's own: it knows its columns and labels
-            bundle = ModelBundle.load(bundle_dir)
-            check_columns(bundle, data, origin.spec)
-            check_bundle_task(bundle, data, origin.spec)
-            return dataclasses.replace(bundle, compiled=None)
+            return dataclasses.replace(open_bundle(bundle_dir, data, origin.spec), compiled=None)
         if (local / KERAS_FLAVOR_FILE).is_file():  # logged by someone else with MLflow's Keras flavour
             return adopt(local / KERAS_FLAVOR_FILE, data, params, origin.spec)
     raise ModelSourceError(
