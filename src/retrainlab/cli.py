@@ -226,21 +226,26 @@ def _add_map(steps) -> None:
     sweep = steps.add_parser(
         "map", help="sweep sources, scenarios and sizes of new data; map which option wins, by how much, at what cost",
         description="For each cell of the grid (source x scenario x size of the new data relative to the old, "
-        "and shift strength for covariate_shift) prepare the data, train the baseline and every option of "
-        "params.yaml's strategies: once per seed, in this process and without MLflow, and recommend one as "
-        "the compare step would. Writes map.csv, map.json and heatmaps to --out when every cell is done "
-        "(docs/DECISION_MAP.md). Lists take values apart or joined by commas.",
+        "shift strength for covariate_shift, and share of unseen items for new_categories) prepare the data, "
+        "train the baseline and every option of params.yaml's strategies: once per seed, in this process and "
+        "without MLflow, and recommend one as the compare step would. Writes map.csv, map.json and heatmaps to "
+        "--out when every cell is done (docs/DECISION_MAP.md). Lists take values apart or joined by commas.",
     )
     _add_params(sweep)
     sweep.add_argument("--sources", nargs="*", metavar="SOURCE",
                        help=f"built-in sources (default: {shown(map_grid.DEFAULT_SOURCES)})")
     sweep.add_argument("--scenarios", nargs="*", metavar="SCENARIO",
-                       help=f"scenarios (default: {shown(map_grid.DEFAULT_SCENARIOS)})")
+                       help=f"scenarios (default: {shown(map_grid.DEFAULT_SCENARIOS)}; with --sources, every one "
+                            "those sources have)")
     sweep.add_argument("--sizes", nargs="*", metavar="FRACTION",
                        help=f"data.incremental_fraction values, in (0, 10] (default: {shown(map_grid.DEFAULT_SIZES)})")
     sweep.add_argument("--strengths", nargs="*", metavar="STRENGTH",
                        help="data.shift_strength values for covariate_shift "
                             f"(default: {shown(map_grid.DEFAULT_STRENGTHS)})")
+    sweep.add_argument("--unseen-shares", nargs="*", metavar="SHARE",
+                       help="data.unseen_share values for the recommender's new_categories: the share of new rows "
+                            f"whose item the old data never had, in (0, 1] (default: "
+                            f"{shown(map_grid.DEFAULT_UNSEEN_SHARES)})")
     sweep.add_argument("--seeds", nargs="*", metavar="SEED",
                        help=f"training seeds of every cell (default: {shown(map_grid.DEFAULT_SEEDS)})")
     sweep.add_argument("--out", default=str(map_grid.DEFAULT_OUT),
@@ -314,7 +319,8 @@ EXAMPLES = {
     "server": "retrainlab server\nretrainlab server --port 5001\n"
               "MLFLOW_BACKEND_STORE_URI=postgresql://mlflow:PASSWORD@db:5432/mlflow retrainlab server",
     "map": "retrainlab map --sources synthetic --scenarios covariate_shift --sizes 0.1 1 --seeds 0\n"
-           "retrainlab map --out reports/map-digits --sources digits",
+           "retrainlab map --out reports/map-digits --sources digits\n"
+           "retrainlab map --sources recommender --scenarios new_categories --unseen-shares 0.1,0.9 --sizes 0.2",
     "init": "retrainlab init --initial data/old.csv --incremental data/new.csv --label churned\n"
             "retrainlab init --initial data/old.parquet --incremental data/new.parquet --label y "
             "--model models/current.keras\ndvc repro",
@@ -508,7 +514,8 @@ def _map(args: argparse.Namespace) -> None:
     # start-up: only when this subcommand runs (retrainlab --help answers at once)
     from retrainlab.pipeline import decision_map
     # Bad flags, a bad params file or an unwritable --out fail before anything trains.
-    grid = map_grid.grid_from_flags(args.sources, args.scenarios, args.sizes, args.strengths, args.seeds)
+    grid = map_grid.grid_from_flags(args.sources, args.scenarios, args.sizes, args.strengths, args.seeds,
+                                    args.unseen_shares)
     params = load_params(args.params)
     out = Path(args.out)
     rows = decision_map.run_map(params, grid, out)

@@ -128,6 +128,12 @@ def nested_parquet(path: Path) -> None:
     frame.to_parquet(path)
 
 
+def with_row_key(root: Path) -> None:
+    """old.csv and new.csv with an order id: every row's own value."""
+    for name, n, seed in (("old.csv", 120, 0), ("new.csv", 60, 1)):
+        rows(n, seed).assign(order_id=[f"{name[:3]}-{i:04d}" for i in range(n)]).to_csv(root / name, index=False)
+
+
 def duplicate_columns(frame: pd.DataFrame) -> str:
     text = frame.to_csv(index=False)
     return text.replace("x1", "x0", 1)
@@ -291,6 +297,31 @@ KINDS: dict[str, tuple[Callable[[Path], None], list[str], str]] = {
                                             r"missing feature column 'nope'"),
     "hostile text in a numeric column": (new_file(rows(40, 1).assign(x0="<script>alert(1)</script>")), ["prepare"],
                            r"column 'x0' is text but numeric"),
+    # categorical columns
+    "a row key column": (with_row_key, ["prepare"], r"old\.csv: column 'order_id' looks like a row key: each of its "
+                         r"120 rows has its own value, so a model learns nothing it can use on new rows; leave it out "
+                         r"with data\.files\.features"),
+    "every new row's category blank": (new_file(rows(40, 1).assign(city="  ")), ["prepare"],
+                                       r"new\.csv: no rows left after dropping 0 without a label and 40 with missing.*"
+                                       r": column 'city' is empty in 40 rows$"),
+    "every new row's category null": (new_file(rows(40, 1).assign(city=None)), ["prepare"],
+                                      r"new\.csv: no rows left after dropping 0 without a label and 40 with missing.*"
+                                      r": column 'city' is empty in 40 rows$"),
+    "categorical columns not a list": (params(**{"data.files.categorical": "city"}), ["prepare"],
+                                       r"'data\.files\.categorical' must be a list, got 'city'"),
+    "a categorical column not named by text": (params(**{"data.files.categorical": [101]}), ["prepare"],
+                                               r"'data\.files\.categorical\[0\]' must be of type str, got 101"),
+    "a categorical column listed twice": (params(**{"data.files.categorical": ["city", "city"]}), ["prepare"],
+                                          r"'data\.files\.categorical' lists 'city' twice"),
+    "a column both text and categorical": (params(**{"data.files.categorical": ["city"], "data.files.text": ["city"]}),
+                                           ["prepare"], r"'data\.files\.categorical' lists 'city', which "
+                                                        r"data\.files\.text lists too"),
+    "a categorical column that is no feature": (params(**{"data.files.features": ["x0", "x1"],
+                                                          "data.files.categorical": ["city"]}), ["prepare"],
+                                                r"'data\.files\.categorical' lists 'city', which is not a feature "
+                                                r"column"),
+    "a categorical column the file lacks": (params(**{"data.files.categorical": ["store"]}), ["prepare"],
+                                            r"old\.csv: no column 'store', which data\.files\.categorical lists"),
     # models and pipeline order
     "corrupt baseline model file": (overwrite(SEED0_MODEL, b"not a zip"), ["incremental"],
                                     r"model\.keras: cannot be loaded \(ValueError: not a \.keras zip archive"),

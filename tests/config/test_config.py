@@ -79,19 +79,21 @@ def test_flat_dict_names_every_leaf():
 EVERY_SOURCE = {"data.source", "data.task", "data.test_fraction", "data.seed", "data.labels"}
 BY_SOURCE = {
     "files": {"data.missing", "data.files.initial", "data.files.incremental", "data.files.label", "data.files.features",
-              "data.files.text"},
+              "data.files.text", "data.files.categorical"},
     "arrays": {"data.missing", "data.arrays.initial", "data.arrays.incremental"},
     "digits": {"data.scenario", "data.incremental_fraction"},
     "text": {"data.scenario", "data.incremental_fraction"},
     "synthetic": {"data.scenario", "data.incremental_fraction", "data.synthetic.rows", "data.synthetic.features",
                   "data.synthetic.classes"},
     "friedman": {"data.scenario", "data.incremental_fraction", "data.synthetic.rows", "data.synthetic.features"},
+    "recommender": {"data.scenario", "data.incremental_fraction", "data.synthetic.rows"},
 }
 BY_SCENARIO = {
     "same_distribution": set(),
     "covariate_shift": {"data.shift_strength"},
     "concept_drift": {"data.affected_classes"},
     "new_classes": {"data.affected_classes"},
+    "new_categories": {"data.unseen_share"},
 }
 
 
@@ -100,10 +102,12 @@ BY_SCENARIO = {
 def test_only_the_data_params_the_source_and_scenario_read_apply(source, scenario):
     params = Params(data=dataclasses.replace(Params().data, source=source, scenario=scenario))
     flat = applicable(params)
-    builtin = source in ("digits", "synthetic", "text", "friedman")
+    builtin = source in ("digits", "synthetic", "text", "friedman", "recommender")
     by_scenario = BY_SCENARIO[scenario]
     if source == "friedman":  # no classes: its concept drift turns a coefficient by shift_strength
         by_scenario = {"data.shift_strength"} if scenario in ("covariate_shift", "concept_drift") else set()
+    if scenario == "new_categories" and source != "recommender":  # only the recommender's items can be new
+        by_scenario = set()
     expected = EVERY_SOURCE | BY_SOURCE[source] | (by_scenario if builtin else set())
     assert {key for key in flat if key.startswith("data.")} == expected
     # Every other section is kept whole, values untouched.
@@ -216,3 +220,22 @@ def test_distribute_strategy_is_read_as_distribute_mode_with_a_one_line_notice(c
     with pytest.raises(ConfigError, match=r"^both\.yaml: parameter 'distribute\.strategy' is the old name of "
                                           r"'distribute\.mode': keep only 'distribute\.mode'$"):
         params_from_text("distribute:\n  strategy: none\n  mode: none\n", "both.yaml")
+
+
+@pytest.mark.parametrize("listed, message", [
+    ("store", r"parameter 'data\.files\.categorical' must be a list, got 'store'"),
+    ("[101, zip]", r"parameter 'data\.files\.categorical\[0\]' must be of type str, got 101"),
+    ("[store, zip, store]", r"parameter 'data\.files\.categorical' lists 'store' twice; name each column once"),
+    ("[zip]\n    text: [note, zip]", r"parameter 'data\.files\.categorical' lists 'zip', which data\.files\.text lists "
+                                   r"too: a column is text \(sentences\) or categorical \(codes, ids\), not both"),
+])
+def test_a_bad_list_of_categorical_columns_is_one_line_naming_it(tmp_path, listed, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_params(write(tmp_path, f"data:\n  files:\n    categorical: {listed}\n"))
+    assert "\n" not in str(info.value)
+
+
+def test_categorical_columns_are_none_unless_listed(tmp_path):
+    assert Params().data.files.categorical is None
+    params = load_params(write(tmp_path, "data:\n  files:\n    categorical: [zip, store]\n"))
+    assert params.data.files.categorical == ["zip", "store"]

@@ -6,6 +6,8 @@ one line naming the file and column, or accepted with the conversion stated in s
 import logging
 import re
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -244,3 +246,150 @@ def test_an_empty_column_is_named_whether_listed_as_text_or_detected(tmp_path):
     params = DataParams(source="files", files=FilesParams("initial.csv", "incremental.csv", "y", text=["note"]))
     refused(tmp_path, r"^incremental.csv: no rows left after dropping 0 without a label and 40 with missing, "
             r"infinite or too large values \(data.missing: drop\): column 'note' is empty in 40 rows$", params=params)
+
+
+# --- categorical columns: row keys, missing values, numbers written as text ---------------
+
+
+def files(tmp_path, initial, incremental, missing="drop", **spec):
+    """Write the two frames (CSV, or Parquet for a pyarrow Table) and the files params naming them."""
+    names = []
+    for key, table in (("initial", initial), ("incremental", incremental)):
+        names.append(f"{key}.parquet" if isinstance(table, pa.Table) else f"{key}.csv")
+        if isinstance(table, pa.Table):
+            pq.write_table(table, tmp_path / names[-1])
+        else:
+            table.to_csv(tmp_path / names[-1], index=False)
+    return DataParams(source="files", missing=missing, files=FilesParams(*names, "y", **spec))
+
+
+def with_ids(frame, prefix="o"):
+    return frame.assign(order_id=[f"{prefix}{i:05d}" for i in range(len(frame))])
+
+
+def test_a_column_whose_every_value_is_its_own_is_refused_as_a_row_key(tmp_path):
+    params = files(tmp_path, with_ids(good(60)), with_ids(good(40, seed=1), "n"))
+    refused(tmp_path, r"^initial\.csv: column 'order_id' looks like a row key: each of its 60 rows has its own value, "
+            r"so a model learns nothing it can use on new rows; leave it out with data\.files\.features", params=params)
+    # Numbers declared categorical are read as codes, and are row keys alike.
+    numbered = good(60).assign(store=range(1000, 1060))
+    params = files(tmp_path, numbered, good(40, seed=1).assign(store=1000), categorical=["store"])
+    refused(tmp_path, r"^initial\.csv: column 'store' looks like a row key: each of its 60 rows", params=params)
+
+
+def test_a_row_key_listed_in_the_features_is_kept_and_said_to_be_flagged(tmp_path):
+    params = files(tmp_path, with_ids(good(60)), with_ids(good(40, seed=1), "n"), features=["age", "city", "order_id"])
+    summary = data.prepare(params, tmp_path).to_json()
+    assert "order_id" in [f["name"] for f in summary["features"]]
+    flagged = summary["categories"]["order_id"]
+    assert flagged["distinct"] == {"initial": 60, "incremental": 40}
+    assert flagged["flagged"].startswith("looks like a row key: each of its 60 rows has its own value")
+    assert flagged["flagged"].endswith("kept because data.files.features lists it")
+    assert "flagged" not in summary["categories"]["city"]
+
+
+@pytest.mark.parametrize("case", ["below the rows it takes", "one repeat", "numbers", "sentences"])
+def test_what_is_not_a_row_key_is_left_alone(tmp_path, case):
+    initial = {
+        "below the rows it takes": with_ids(good(49)),
+        "one repeat": with_ids(good(60)).assign(order_id=lambda f: f["order_id"].where(f.index != 59, "o00000")),
+        "numbers": good(60).assign(order_id=range(60)),  # a number column is a quantity, all distinct or not
+        "sentences": good(60).assign(order_id=[f"the order number {i} came late" for i in range(60)]),  # text
+    }[case]
+    new = good(40, seed=1).assign(order_id=range(40)) if case == "numbers" else with_ids(good(40, seed=1), "n")
+    summary = data.prepare(files(tmp_path, initial, new), tmp_path).to_json()
+    assert "order_id" in [f["name"] for f in summary["features"]]
+
+
+def holes(frame, values):
+    """The frame with its first len(values) cities replaced by `values`."""
+    return frame.assign(city=list(values) + frame["city"].tolist()[len(values):])
+
+
+NO_CITY = [None, "", "   ", None]  # null, empty and blank: each missing, never a category
+
+
+@pytest.mark.parametrize("missing", ["drop", "impute"])
+def test_a_missing_category_is_dropped_or_imputed_and_never_becomes_a_category(tmp_path, missing):
+    city = pa.array(NO_CITY + ["a", "b"] * 18)  # Parquet keeps null, "" and "   " apart
+    initial = pa.Table.from_pandas(good(40), preserve_index=False).set_column(1, "city", city)
+    new = pa.Table.from_pandas(holes(good(40, seed=1), ["", None]), preserve_index=False)
+    summary = data.prepare(files(tmp_path, initial, new, missing), tmp_path).to_json()
+    cleaning = summary["cleaning"]
+    if missing == "drop":
+        assert (cleaning["initial"]["dropped_incomplete"], cleaning["incremental"]["dropped_incomplete"]) == (4, 2)
+    else:
+        assert (cleaning["initial"]["imputed_values"], cleaning["incremental"]["imputed_values"]) == (4, 2)
+    prepared = data.load_prepared(tmp_path)
+    cities = set().union(*(prepared.x(split)["city"] for split in layout.SPLITS))
+    assert cities == {"a", "b"}
+    assert summary["categories"]["city"]["distinct"] == {"initial": 2, "incremental": 2}
+
+
+@pytest.mark.parametrize("dtype", [object, "string", "str", "category"])
+def test_every_kind_of_null_is_missing_in_every_text_dtype(dtype):
+    """None, NaN, pd.NA, "" and blanks, in each dtype pandas may hold categories in: astype(str)
+    made 'nan' (or '<NA>') a category before pandas 3, and kept '' as one."""
+    old = pd.DataFrame({"city": pd.Series(["a", "b"] * 30 + [None, np.nan, "", " "], dtype=object),
+                        "y": ["p", "q"] * 32})
+    old.loc[0, "city"] = pd.NA
+    old["city"] = old["city"].astype(dtype)
+    new = pd.DataFrame({"city": ["a", "b"] * 10, "y": ["p", "q"] * 10})
+    for missing in ("drop", "impute"):
+        dataset = data.tidy(old, new, "y", None, ("old", "new"), missing)
+        assert set(dataset.initial["city"]) == {"a", "b"}
+        assert dataset.cleaning["old"]["dropped_incomplete" if missing == "drop" else "imputed_values"] == 5
+
+
+def test_listed_columns_are_categories_as_written_in_the_file(tmp_path):
+    """Before: zip codes were numbers (02139 read as 2139, then normalised), and so were store ids."""
+    initial = good(60).assign(zip=["02139", "10001", "00501"] * 20, store=[101, 205, 307] * 20,
+                              price=["1,5", "2,5", "3,5"] * 20)
+    new = good(40, seed=1).assign(zip=["02139", "94105"] * 20, store=[101, 999] * 20, price="1,5")
+    params = files(tmp_path, initial, new, categorical=["zip", "store", "price"])
+    summary = data.prepare(params, tmp_path).to_json()
+    kinds = {f["name"]: f["kind"] for f in summary["features"]}
+    assert kinds == {"age": "numeric", "city": "categorical", "zip": "categorical", "store": "categorical",
+                     "price": "categorical"}
+    assert summary["feature_kinds"]["columns"]["zip"] == "categorical: listed in data.files.categorical"
+    assert "decimal_comma" not in summary["files"]["initial.csv"]  # a code, not a number written with a comma
+    prepared = data.load_prepared(tmp_path)
+    old = prepared.x("initial_train")
+    assert set(old["zip"]) == {"02139", "10001", "00501"} and set(old["store"]) == {"101", "205", "307"}
+    assert set(prepared.x("incremental_train")["zip"]) == {"02139", "94105"}
+    assert summary["categories"]["store"]["distinct"] == {"initial": 3, "incremental": 2}
+    # Unlisted, the same columns are numbers.
+    summary = data.prepare(files(tmp_path, initial.drop(columns="price"), new.drop(columns="price")), tmp_path).to_json()
+    assert {f["name"]: f["kind"] for f in summary["features"]}["zip"] == "numeric"
+
+
+def test_listed_numbers_from_parquet_are_their_plain_text(tmp_path):
+    """Integers as their digits; floats that are whole numbers (an id column with a gap reads
+    as float) without '.0', so 101 from one file and 101.0 from the other are one category."""
+    initial = pa.table({"store": pa.array([101, 205, None] * 20, pa.float64()), "x": [0.5] * 60,
+                        "y": ["p", "q"] * 30})
+    new = pa.table({"store": pa.array([101, 2**53 + 1] * 10, pa.int64()), "x": [0.5] * 20, "y": ["p", "q"] * 10})
+    data.prepare(files(tmp_path, initial, new, "impute", categorical=["store"]), tmp_path)
+    prepared = data.load_prepared(tmp_path)
+    assert set(prepared.x("initial_train")["store"]) | set(prepared.x("initial_test")["store"]) == {"101", "205"}
+    assert set(prepared.x("incremental_train")["store"]) == {"101", str(2**53 + 1)}
+
+
+def test_a_number_as_a_category_is_written_plainly():
+    """One rule wherever a number meets a categorical column: prepare, check, the served model."""
+    read = data.values.categories
+    floats = read(pd.Series([101.0, 2.5, float("inf"), None, 1e20]))
+    assert floats[[0, 1, 4]].tolist() == ["101", "2.5", "100000000000000000000"] and floats[[2, 3]].isna().all()
+    mixed = read(pd.Series([7, 7.0, np.float32(0.1), True, " ", "07"], dtype=object))
+    assert mixed[[0, 1, 2, 3, 5]].tolist() == ["7", "7", "0.1", "True", "07"] and pd.isna(mixed[4])
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"categorical": ["zip"]}, r"^initial\.csv: no column 'zip', which data\.files\.categorical lists"),
+    ({"categorical": ["city"], "features": ["age"]},
+     r"^parameter 'data\.files\.categorical' lists 'city', which is not a feature column; list categorical columns "
+     r"among the features$"),
+    ({"categorical": ["y"]}, r"^parameter 'data\.files\.categorical' lists the label column 'y'$"),
+])
+def test_a_listed_categorical_column_that_is_no_feature_is_one_line(tmp_path, spec, message):
+    refused(tmp_path, message, params=files(tmp_path, good(), good(seed=1), **spec))

@@ -50,6 +50,11 @@ CASES = {
     "single class": (good().assign(y="p"), good(), r"initial\.csv: only one class \('p'\)"),
     "class with one row": (pd.concat([good(), good(1).assign(y="r")]), good(), r"initial\.csv: class 'r' has a single row"),
     "one row in all": (good(1), good(), r"initial\.csv: only one class"),
+    "a row key column": (good(60).assign(order=[f"o{i}" for i in range(60)]), good().assign(order="o1"),
+                         r"initial\.csv: column 'order' looks like a row key: each of its 60 rows has its own value"),
+    "every new city blank": (good(), good().assign(city="  "),
+                             r"incremental\.csv: no rows left after dropping 0 without a label and 40 with missing.*: "
+                             r"column 'city' is empty in 40 rows$"),
 }
 
 

@@ -93,6 +93,13 @@ def test_a_tiny_map_has_a_row_per_cell_gains_against_keeping_the_model_and_its_h
         (["--seeds", "-1"], "--seeds"),
         (["--seeds", "3,3"], "--seeds"),
         (["--sources"], "--sources"),
+        (["--unseen-shares", "-0.1"], "--unseen-shares"),
+        (["--unseen-shares", "1.5"], "--unseen-shares"),
+        (["--unseen-shares", "0"], "--unseen-shares"),
+        (["--unseen-shares", "nan"], "--unseen-shares"),
+        (["--unseen-shares", "x"], "--unseen-shares"),
+        (["--unseen-shares", "0.5,0.5"], "--unseen-shares"),
+        (["--unseen-shares"], "--unseen-shares"),
     ],
 )
 def test_a_bad_flag_is_a_one_line_error_naming_it_before_anything_runs(tmp_path, capsys, monkeypatch, flags, flag):
@@ -225,3 +232,56 @@ def test_a_map_weighs_the_chosen_measure_in_every_cell(tmp_path, capsys):
     table = pd.read_csv(out / map_grid.CSV_NAME)
     assert 0 <= table["baseline_target"].iloc[0] <= 1
     assert set(detail) == {"baseline", *OPTIONS}
+
+
+def test_the_recommender_is_swept_on_asking_over_its_scenarios_and_new_categories_per_unseen_share():
+    assert "recommender" not in map_grid.grid_from_flags().sources
+    assert "new_categories" not in map_grid.grid_from_flags().scenarios  # the default grid is as it was
+    grid = map_grid.grid_from_flags(sources=["recommender"], sizes=["0.2"])
+    assert grid.task == "classification" and grid.scenarios == ("same_distribution", "new_categories")
+    assert [(c.scenario, c.strength, c.unseen_share) for c in grid.cells()] == [
+        ("same_distribution", None, None), *(("new_categories", None, share) for share in (0.1, 0.5, 0.9))]
+    cell = map_grid.grid_from_flags(sources=["recommender"], scenarios=["new_categories"], sizes=["0.2"],
+                                    unseen_shares=["0.25, 1"]).cells()[0]
+    assert (cell.unseen_share, cell.label, cell.scenario_label) == (
+        0.25, "recommender / new_categories unseen 0.25 / size 0.2", "new categories 25% unseen")
+    data = cell.data_params(Params().data)
+    assert (data.source, data.scenario, data.unseen_share, data.incremental_fraction) == (
+        "recommender", "new_categories", 0.25, 0.2)
+    data.check()
+    # With a classifier's source beside it, each is swept over the scenarios it has.
+    mixed = map_grid.grid_from_flags(sources=["synthetic", "recommender"], scenarios=["new_classes", "new_categories"],
+                                     sizes=["1"], unseen_shares=["0.5"])
+    assert [(c.source, c.scenario) for c in mixed.cells()] == [("synthetic", "new_classes"),
+                                                               ("recommender", "new_categories")]
+
+
+@pytest.mark.parametrize(
+    "flags, said",
+    [
+        (["--scenarios", "new_categories"], "--scenarios: new_categories: not a scenario of synthetic or digits "
+                                            "(only of recommender)"),
+        (["--sources", "recommender", "--scenarios", "covariate_shift"],
+         "--scenarios: covariate_shift: not a scenario of recommender (only of synthetic, digits, text, friedman)"),
+    ],
+)
+def test_a_scenario_no_source_has_is_refused_in_one_line(tmp_path, capsys, flags, said):
+    assert cli.main(["map", *flags, "--out", str(tmp_path / "map")]) == 2
+    assert capsys.readouterr().err == f"retrainlab: error: {said}\n"
+
+
+def test_a_tiny_recommender_map_names_its_unseen_share(tmp_path, capsys):
+    path = tmp_path / "params.yaml"  # two options: the one that reads the new ids, and one that cannot
+    path.write_text(TINY.replace("  fine-tune: {epochs: 2, learning_rate: 0.01}\n", ""))
+    out = tmp_path / "map"
+    argv = ["map", "--params", str(path), "--sources", "recommender", "--scenarios", "new_categories",
+            "--sizes", "0.5", "--unseen-shares", "0.9", "--seeds", "0", "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert "map [1/1] recommender / new_categories unseen 0.9 / size 0.5: " in capsys.readouterr().err
+    table = pd.read_csv(out / map_grid.CSV_NAME)
+    assert (table["source"].tolist(), table["unseen_share"].tolist()) == (["recommender"], [0.9])
+    assert table["strength"].isna().all() and table["affected_classes"].isna().all()
+    assert table["skipped"].isna().all() and set(table["recommended"]) <= {"baseline", "full-retrain", "incremental"}
+    summary = json.loads((out / map_grid.JSON_NAME).read_text())
+    assert summary["grid"]["unseen_shares"] == [0.9] and summary["cells"][0]["unseen_share"] == 0.9
+    assert (out / map_grid.PNG_RECOMMENDED).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

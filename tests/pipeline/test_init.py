@@ -87,7 +87,7 @@ def test_params_for_a_repository_name_its_files_and_keep_the_comments():
     assert params.data.files.label == 'a"b;rm'
     assert params.baseline.from_ == "models/current.keras"
     assert params.tracking.experiment == params.tracking.registered_model == "retrainlab-mine"
-    assert "# digits | synthetic | text | friedman | files | arrays" in text and "old_rows: null" in text
+    assert "# digits | synthetic | text | friedman | recommender | files | arrays" in text and "old_rows: null" in text
     template = yaml.safe_load(repository.template("params.yaml"))
     written = yaml.safe_load(text)
     for section in ("seeds", "model", "strategies", "compare", "cost"):

@@ -14,13 +14,15 @@ from typing import Any, Literal
 from retrainlab.base.errors import ConfigError
 from retrainlab.config.convert import key_of
 
-SOURCES = ("digits", "synthetic", "text", "friedman", "files", "arrays")
+SOURCES = ("digits", "synthetic", "text", "friedman", "recommender", "files", "arrays")
 TASK_SETTINGS = ("auto", "classification", "regression")
 # Upper bounds that no real run comes near, so that a slip of the keyboard (an extra few
 # zeros) is refused at once instead of exhausting the machine's memory or time.
 MAX_EPOCHS = 100_000
 MAX_UNITS = 65_536
 TEXT_TOKENS = 10_000  # model.text_tokens' default
+EMBEDDING_THRESHOLD = 100  # model.embedding_threshold's default (docs/BENCHMARKS.md, categorical encodings)
+MAX_CATEGORIES = 100_000  # model.max_categories' default: 100,000 rows of 32 floats, 12.8 MB
 MAX_TEXT_LENGTH = 4096
 MAX_BATCH = 1 << 20
 MAX_SEEDS = 100
@@ -34,7 +36,10 @@ MAX_SYNTHETIC_COLUMNS = 1024
 # compare.metric's names: retrainlab.measure.task declares each (kept equal by a test).
 MEASURE_NAMES = ("accuracy", "log_loss", "f1", "balanced_accuracy", "precision", "recall", "roc_auc",
                  "average_precision", "rmse", "mae", "r2", "mape", "pinball", "cost")
-SCENARIOS = ("same_distribution", "covariate_shift", "concept_drift", "new_classes")
+SCENARIOS = ("same_distribution", "covariate_shift", "concept_drift", "new_classes", "new_categories")
+# The recommender source's scenarios: its two classes (click or not) leave none to hold back
+# or rotate; what changes in its new data is the items (new_categories).
+RECOMMENDER_SCENARIOS = ("same_distribution", "new_categories")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +64,17 @@ class FilesParams:
     label: str = "label"
     features: list[str] = dataclasses.field(default_factory=list)
     text: list[str] | None = None  # the text columns; None: found by retrainlab.data.text's rule
+    # Columns read as categories, each value as written ("02139" keeps its zero; 101.0 read from
+    # Parquet is "101"): ids and codes written in digits, which would otherwise be numbers.
+    categorical: list[str] | None = None
+
+    def check(self) -> None:
+        listed = self.categorical or []
+        repeated = next((c for i, c in enumerate(listed) if c in listed[:i]), None)
+        require(repeated is None, "data.files.categorical", f"lists '{repeated}' twice; name each column once")
+        both = next((c for c in listed if c in (self.text or [])), None)
+        require(both is None, "data.files.categorical", f"lists '{both}', which data.files.text lists too: a column "
+                "is text (sentences) or categorical (codes, ids), not both; take it out of one")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,16 +87,17 @@ class ArraysParams:
 
 @dataclasses.dataclass(frozen=True)
 class DataParams:
-    source: Literal["digits", "synthetic", "text", "friedman", "files", "arrays"] = "digits"
+    source: Literal["digits", "synthetic", "text", "friedman", "recommender", "files", "arrays"] = "digits"
     # What the model predicts: a class, or a number (regression); auto: retrainlab.data.task's rule.
     task: Literal["auto", "classification", "regression"] = "auto"
-    scenario: Literal["same_distribution", "covariate_shift", "concept_drift", "new_classes"] = (
+    scenario: Literal["same_distribution", "covariate_shift", "concept_drift", "new_classes", "new_categories"] = (
         "new_classes"
     )
     incremental_fraction: float = 0.3
     test_fraction: float = 0.25
     affected_classes: int = 3
     shift_strength: float = 1.0
+    unseen_share: float = 0.5  # new_categories: the share of the new rows whose item the old data never had
     seed: int = 0
     missing: Literal["drop", "impute"] = "drop"
     synthetic: SyntheticParams = dataclasses.field(default_factory=SyntheticParams)
@@ -100,7 +117,16 @@ class DataParams:
                 "must be at least 2 for concept_drift (labels rotate among these classes)",
             )
         require(self.shift_strength > 0, "data.shift_strength", "must be positive")
+        require(0 <= self.unseen_share <= 1, "data.unseen_share", "must be in [0, 1]")
         require(self.seed >= 0, "data.seed", "must be 0 or more")
+        if self.source in BUILTIN_SOURCES:  # the user's own data has no scenario
+            require(self.scenario != "new_categories" or self.source == "recommender", "data.scenario",
+                    f"is new_categories, but the {self.source} source has no categories for new data to add; "
+                    "set data.source to recommender or choose another scenario")
+        if self.source == "recommender":
+            require(self.scenario in RECOMMENDER_SCENARIOS, "data.scenario",
+                    f"is {self.scenario}, but the recommender source takes {' or '.join(RECOMMENDER_SCENARIOS)} "
+                    "only; choose one of them")
         if self.source == "friedman":
             require(self.scenario != "new_classes", "data.scenario",
                     "is new_classes, but the friedman source predicts a number and has no classes; choose "
@@ -111,6 +137,7 @@ class DataParams:
                     "must be at least 5 for the friedman source (its rule reads five columns)")
         require(len(set(map(str, self.labels))) == len(self.labels), "data.labels", "must not repeat a label")
         self.synthetic.check()
+        self.files.check()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +158,13 @@ class ModelParams:
     text_tokens: int = TEXT_TOKENS
     text_length: int = 64
     embedding_dim: int = 32
+    # Categorical columns: one with more distinct values in the training rows than
+    # `embedding_threshold` is read through an embedding of `embedding_dim` (fewer: one-hot);
+    # the `max_categories` most frequent values are kept, a rarer one is read as unknown.
+    # `grow_vocabulary` grows their lookups too: options that start from the baseline give the
+    # values the new rows add their own index (retrainlab.models.vocabulary).
+    embedding_threshold: int = EMBEDDING_THRESHOLD
+    max_categories: int = MAX_CATEGORIES
     grow_vocabulary: bool = True
 
     def check(self) -> None:
@@ -139,6 +173,9 @@ class ModelParams:
         require(1 <= self.text_length <= MAX_TEXT_LENGTH, "model.text_length",
                 f"must be between 1 and {MAX_TEXT_LENGTH}")
         require(1 <= self.embedding_dim <= MAX_UNITS, "model.embedding_dim", f"must be between 1 and {MAX_UNITS}")
+        require(0 <= self.embedding_threshold <= 10**7, "model.embedding_threshold",
+                "must be between 0 (embed every categorical column) and 10000000")
+        require(1 <= self.max_categories <= 10**7, "model.max_categories", "must be between 1 and 10000000")
         require(all(1 <= u <= MAX_UNITS for u in self.hidden_units), "model.hidden_units",
                  f"must be between 1 and {MAX_UNITS}")
         require(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
@@ -327,7 +364,7 @@ def as_flat_dict(params: Params) -> dict[str, Any]:
 
 
 # Built here, split by the scenario; the others are the user's.
-BUILTIN_SOURCES = ("digits", "synthetic", "text", "friedman")
+BUILTIN_SOURCES = ("digits", "synthetic", "text", "friedman", "recommender")
 
 
 def applicable(params: Params) -> dict[str, Any]:
@@ -341,16 +378,23 @@ def applicable(params: Params) -> dict[str, Any]:
         "affected_classes": builtin and data.source != "friedman" and data.scenario in ("new_classes", "concept_drift"),
         "shift_strength": builtin and (data.scenario == "covariate_shift"
                                        or (data.source == "friedman" and data.scenario == "concept_drift")),
+        "unseen_share": data.source == "recommender" and data.scenario == "new_categories",
         "missing": not builtin,  # the built-in sources have no missing values
-        "synthetic": data.source in ("synthetic", "friedman"),
+        "synthetic": data.source in ("synthetic", "friedman", "recommender"),
         "files": data.source == "files",
         "arrays": data.source == "arrays",
     }
     return {
         key: value for key, value in as_flat_dict(params).items()
         if (not key.startswith("data.") or reads.get(key.split(".")[1], True))
-        and not (key == "data.synthetic.classes" and data.source == "friedman")
+        and key not in UNREAD_SYNTHETIC.get(data.source, ())
     }
+
+
+# Of data.synthetic, what the sources that read only part of it leave: friedman's classes
+# (it predicts a number), the recommender's columns and classes (its own: a click or not).
+UNREAD_SYNTHETIC = {"friedman": ("data.synthetic.classes",),
+                    "recommender": ("data.synthetic.features", "data.synthetic.classes")}
 
 
 def require(ok: bool, key: str, message: str) -> None:

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from retrainlab.data.schema import NUMERIC, Feature
+from retrainlab.data.schema import CATEGORICAL, NUMERIC, Feature
+from retrainlab.data.values import categories
 from retrainlab.data.stream import pieces
 
 
@@ -27,6 +28,7 @@ def row_digests(frame: pd.DataFrame, features: Sequence[Feature]) -> np.ndarray:
     """Each row's digest (uint64), from the `features` columns of `frame`."""
     typed = pd.DataFrame(
         {f.name: (pd.to_numeric(frame[f.name], errors="coerce").astype("float64") if f.kind == NUMERIC
+                  else categories(frame[f.name]) if f.kind == CATEGORICAL  # 101.0 and "101" one value, as prepare reads them
                   else frame[f.name].astype(str)) for f in features},
         index=pd.RangeIndex(len(frame)),
     )

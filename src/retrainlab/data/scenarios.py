@@ -3,6 +3,8 @@
 `apply_scenario` splits the pool (`split_pool`) and, as `data.scenario` says, holds classes
 back for the incremental data (new_classes), moves its inputs (covariate_shift; for digits
 `shift_digits`), or gives some classes each other's labels (concept_drift, `rotate_labels`).
+The recommender source's new_categories gives a share of the incremental rows categories
+the initial data never has (`new_categories`).
 Pure functions of their arguments and the generator they are given.
 """
 
@@ -82,6 +84,18 @@ def apply_scenario(
     elif params.scenario == "concept_drift":
         y_incremental = rotate_labels(y_incremental, classes[: params.affected_classes])
     return initial, y_initial, incremental, y_incremental
+
+
+def new_categories(codes: np.ndarray, incremental: np.ndarray, share: float, new_codes: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """new_categories: a copy of `codes` (a categorical column's, one a row) in which
+    round(share x len(incremental)) of the `incremental` rows, drawn at random, take a code
+    drawn uniformly from `new_codes`; every other row keeps its own, so where no code of
+    `codes` is one of `new_codes`, the initial rows hold none of them."""
+    moved = codes.copy()
+    unseen = rng.choice(incremental, size=int(round(share * len(incremental))), replace=False)
+    moved[unseen] = rng.choice(new_codes, size=len(unseen))
+    return moved
 
 
 def shift_digits(pixels: pd.DataFrame, strength: float) -> pd.DataFrame:

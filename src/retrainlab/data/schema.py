@@ -1,10 +1,11 @@
 """The data's schema and the rules both frames must meet to have it.
 
 What a dataset is (`Feature`, `Dataset`, NUMERIC, CATEGORICAL and TEXT columns), and `tidy`, which
-gives a pair of frames one schema: it checks them against each other, applies the
-missing-value policy (`_clean`), gives the labels one type (`_one_label_type`) and checks
-the rows per class. `encode_labels` and `plain` are the label rules the steps after
-`prepare` share: a label's index in a model's outputs, and its plain Python value.
+gives a pair of frames one schema: it checks them against each other, refuses a column that
+looks like a row key (`_row_keys`), applies the missing-value policy (`_clean`), gives the
+labels one type (`_one_label_type`) and checks the rows per class. `encode_labels` and
+`plain` are the label rules the steps after `prepare` share: a label's index in a model's
+outputs, and its plain Python value.
 """
 
 from __future__ import annotations
@@ -57,11 +58,15 @@ def tidy(
     check_classes: bool = True,
     text: list[str] | None = None,
     task: str = tasks.AUTO,
+    categorical: list[str] | None = None,
 ) -> Dataset:
     """Check both frames against each other, apply the missing-value policy, give them one schema.
 
     Numeric columns become float64; anything else becomes str, and is text (sentences) or
-    categorical: `text` lists the text columns, or, None, `looks_like_text` decides. Rows
+    categorical: `text` lists the text columns, or, None, `looks_like_text` decides;
+    `categorical` lists columns that are categorical whatever they hold (ids, zip codes).
+    A categorical column whose every value in `initial` is its own is refused as a row key,
+    unless `features` lists it (then summary.json's `categories` says it was flagged). Rows
     without a label are dropped (a label cannot be imputed); missing or infinite feature
     values, those too large for float32, and empty texts are dropped or imputed as `missing`
     says, and every count is reported. The labels of both frames get one type (see
@@ -93,9 +98,12 @@ def tidy(
         if column not in feature_names:
             raise DataError(f"parameter 'data.files.text' lists '{column}', which is not a feature column; "
                             "list text columns among the features")
+    categorical = categorical or []
+    _check_listed_categorical(categorical, feature_names, label, initial, names[0])
     _check_not_empty(initial[feature_names], names[0])
-    kinds = tuple(_kind(c, initial[c], incremental[c], names) for c in feature_names)
-    kinds, why = _text_kinds(kinds, initial, text, names[0])
+    kinds = tuple(_kind(c, initial[c], incremental[c], names, c in categorical) for c in feature_names)
+    kinds, why = _text_kinds(kinds, initial, text, names[0], categorical)
+    flagged = _row_keys(kinds, initial, features or [], names[0])
     cleaned, report, merged = {}, {}, {}
     for name, frame in frames.items():
         frame_labels, changed = read_values.labels(frame[label])
@@ -107,6 +115,8 @@ def tidy(
         notes["label_cleaning"] = read_values.merged_note(merged)
     if why:
         notes["feature_kinds"] = {"rule": DETECTION_RULE, "columns": why}
+    if any(f.kind == CATEGORICAL for f in kinds):
+        notes["categories"] = _categories_note(kinds, cleaned, names, flagged)
     labels = {name: frame[label] for name, frame in cleaned.items()}
     notes["task"], notes["task_rule"] = tasks.decide(task, labels, label, notes["label_type"])
     if notes["task"] == REGRESSION:
@@ -140,7 +150,22 @@ def _check_not_empty(columns: pd.DataFrame, name: str) -> None:
                             "in data.files.features")
 
 
-def _kind(column: str, old: pd.Series, new: pd.Series, names: tuple[str, str]) -> Feature:
+def _check_listed_categorical(listed: list[str], feature_names: list[str], label: str, initial: pd.DataFrame,
+                              name: str) -> None:
+    for column in listed:
+        if column == label:
+            raise DataError(f"parameter 'data.files.categorical' lists the label column '{label}'")
+        if column not in initial.columns:
+            raise DataError(f"{name}: no column '{column}', which data.files.categorical lists; name columns "
+                            "of the file")
+        if column not in feature_names:
+            raise DataError(f"parameter 'data.files.categorical' lists '{column}', which is not a feature column; "
+                            "list categorical columns among the features")
+
+
+def _kind(column: str, old: pd.Series, new: pd.Series, names: tuple[str, str], listed: bool = False) -> Feature:
+    if listed:  # data.files.categorical: numbers or text, read as categories
+        return Feature(column, CATEGORICAL)
     kinds = [NUMERIC if read_values.is_numeric(s) else CATEGORICAL for s in (old, new)]
     if kinds[0] != kinds[1] and not (old.isna().all() or new.isna().all()):
         text = {NUMERIC: "numeric", CATEGORICAL: "text"}
@@ -152,11 +177,16 @@ def _kind(column: str, old: pd.Series, new: pd.Series, names: tuple[str, str]) -
 
 
 def _text_kinds(kinds: tuple[Feature, ...], initial: pd.DataFrame, text: list[str] | None,
-                name: str) -> tuple[tuple[Feature, ...], dict[str, str]]:
+                name: str, categorical: list[str]) -> tuple[tuple[Feature, ...], dict[str, str]]:
     """The non-numeric columns as text or categorical, as `text` lists them or, None, as
-    `looks_like_text` finds them; and why each got its kind, in words."""
+    `looks_like_text` finds them (those `categorical` lists stay categorical); and why each
+    got its kind, in words."""
     out, why = [], {}
     for feature in kinds:
+        if feature.name in categorical:
+            out.append(feature)
+            why[feature.name] = f"{CATEGORICAL}: listed in data.files.categorical"
+            continue
         if feature.kind == NUMERIC:
             if text and feature.name in text:
                 raise DataError(f"{name}: column '{feature.name}' is listed in data.files.text but holds numbers; "
@@ -171,6 +201,48 @@ def _text_kinds(kinds: tuple[Feature, ...], initial: pd.DataFrame, text: list[st
         out.append(Feature(feature.name, TEXT if is_text else CATEGORICAL))
         why[feature.name] = f"{out[-1].kind}: {reason}"
     return tuple(out), why
+
+
+# A categorical column is a row key when every one of at least this many rows of the old data
+# holds its own value: fewer, and a small table's codes could all differ by chance.
+ROW_KEY_ROWS = 50
+
+
+def _row_keys(kinds: tuple[Feature, ...], initial: pd.DataFrame, listed: list[str], name: str) -> dict[str, str]:
+    """Refuse a categorical column whose every value in the old data is its own (an order id,
+    a row number): each value is one row's, so no value of a new row was learnt. One that
+    data.files.features lists is kept, and what was found is returned, to be noted."""
+    flagged = {}
+    for feature in kinds:
+        if feature.kind != CATEGORICAL:
+            continue
+        values = read_values.categories(initial[feature.name]).dropna()
+        # A repeat among the first rows settles most columns without hashing every value.
+        if len(values) < ROW_KEY_ROWS or not values.head(10_000).is_unique or not values.is_unique:
+            continue
+        rows = f"{len(values):,} rows" + (" with a value" if len(values) < len(initial) else "")
+        said = (f"looks like a row key: each of its {rows} has its own value, so a model learns nothing it can use "
+                "on new rows")
+        if feature.name not in listed:
+            raise DataError(f"{name}: column '{feature.name}' {said}; leave it out with data.files.features (the "
+                            "columns to use: a column listed there is kept)")
+        flagged[feature.name] = f"{said}; kept because data.files.features lists it"
+    return flagged
+
+
+def _categories_note(kinds: tuple[Feature, ...], cleaned: dict[str, pd.DataFrame], names: tuple[str, str],
+                     flagged: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Per categorical column, its distinct values in the old and the new data once cleaned,
+    and why it was flagged, if it was."""
+    parts = dict(zip(("initial", "incremental"), names))
+    out = {}
+    for feature in kinds:
+        if feature.kind == CATEGORICAL:
+            out[feature.name] = {"distinct": {part: int(cleaned[name][feature.name].nunique())
+                                              for part, name in parts.items()}}
+            if feature.name in flagged:
+                out[feature.name]["flagged"] = flagged[feature.name]
+    return out
 
 
 def _clean(
@@ -197,7 +269,7 @@ def _clean(
         report["imputed_values"] = int(out[feature_names].isna().sum().sum())
         usable = pd.DataFrame(read_values.numbers(reference[numeric])[0], columns=numeric)
         out[numeric] = out[numeric].fillna(usable.median().fillna(0.0))
-        modes = {c: reference[c].dropna().astype(str).mode() for c in categorical}
+        modes = {c: read_values.categories(reference[c]).dropna().mode() for c in categorical}
         out[categorical] = out[categorical].fillna({c: m.iloc[0] if len(m) else "missing" for c, m in modes.items()})
         out[text] = out[text].fillna("")  # an empty text: no tokens
     if out.empty:

@@ -1,9 +1,11 @@
 """Where the rows come from, each source as a `Dataset` of one schema (see schema.tidy).
 
 The built-in sources (scikit-learn's digits; synthetic rows labelled by a seeded teacher
-network), split by the scenario and built in parts of bounded size (`builtin_parts`); the
-user's CSV or Parquet tables (`read_table`, `files_dataset`); and the user's arrays of any
-shape in .npz files (`read_arrays`, `arrays_dataset`), flattened into columns.
+network; generated messages; Friedman's regression problem; clicks of users on items drawn
+from latent factors), split by the scenario and built in parts of bounded size
+(`builtin_parts`); the user's CSV or Parquet tables (`read_table`, `files_dataset`); and the
+user's arrays of any shape in .npz files (`read_arrays`, `arrays_dataset`), flattened into
+columns.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pyarrow import types
 from retrainlab.base.errors import DataError
 from retrainlab.config import DataParams
 from retrainlab.data.messages import as_reviews, message_pool, tweets_only
-from retrainlab.data.scenarios import apply_scenario, shift_digits, split_pool
+from retrainlab.data.scenarios import apply_scenario, new_categories, shift_digits, split_pool
 from retrainlab.data import values
 from retrainlab.data.schema import Dataset, tidy
 
@@ -118,6 +120,11 @@ def builtin_parts(params: DataParams, seed: int) -> Iterator[Dataset]:
         for start in range(0, p.rows, CHUNK_ROWS):
             yield friedman_part(min(CHUNK_ROWS, p.rows - start), p.features, params, rng, names)
         return
+    if params.source == "recommender":
+        clicks = ClickModel.draw(rng)
+        for start in range(0, p.rows, CHUNK_ROWS):
+            yield recommender_part(min(CHUNK_ROWS, p.rows - start), clicks, params, rng, names)
+        return
     teacher = SyntheticTeacher.draw(p.features, p.classes, rng)
     for start in range(0, p.rows, CHUNK_ROWS):
         pool = synthetic_rows(min(CHUNK_ROWS, p.rows - start), p.features, rng)
@@ -161,6 +168,76 @@ def friedman_part(rows: int, features: int, params: DataParams, rng: np.random.G
                      names, task=params.task)
 
 
+# The recommender source: USERS users, OLD_ITEMS items in every scenario and NEW_ITEMS more that
+# only new_categories' incremental rows hold (their ids follow the old ones'), so that one-hot
+# columns stay few at the project's scale.
+USERS, OLD_ITEMS, NEW_ITEMS = 200, 100, 20
+FACTORS = 4  # the width of a user's and an item's latent factors
+# The click's log-odds, with these scales: about 30% of rows are clicks. An item's bias
+# (standard deviation ITEM_BIAS) is most of what an item id says; the taste (the dot product
+# of the factors, standard deviation TASTE) needs many rows per user to learn; a dearer item
+# than its kind is clicked less (PRICE_EFFECT per standard deviation of log price); the
+# evening (PEAK_HOUR) a little more.
+CLICK_INTERCEPT = -2.2
+ITEM_BIAS, TASTE, PRICE_EFFECT, HOUR_EFFECT = 3.0, 1.0, 1.0, 0.5
+LOG_PRICE, PRICE_SPREAD, MARKUP_SPREAD = 3.0, 0.5, 0.2  # an item's log list price, and a row's markup on it
+PEAK_HOUR = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class ClickModel:
+    """The recommender source's true rule: each user's and item's latent factors, each item's
+    bias and log list price, for the old items and the new ones alike (new_categories' new
+    items are drawn from the same distribution: their ids carry as much as the old ones')."""
+
+    users: np.ndarray  # USERS x FACTORS
+    items: np.ndarray  # (OLD_ITEMS + NEW_ITEMS) x FACTORS
+    item_bias: np.ndarray
+    log_price: np.ndarray
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> ClickModel:
+        scale = np.sqrt(TASTE) * FACTORS ** -0.25  # a dot product of standard deviation TASTE
+        items = OLD_ITEMS + NEW_ITEMS
+        return cls(users=rng.normal(scale=scale, size=(USERS, FACTORS)),
+                   items=rng.normal(scale=scale, size=(items, FACTORS)),
+                   item_bias=rng.normal(scale=ITEM_BIAS, size=items),
+                   log_price=rng.normal(LOG_PRICE, PRICE_SPREAD, size=items))
+
+    def probability(self, user: np.ndarray, item: np.ndarray, price: np.ndarray, hour: np.ndarray) -> np.ndarray:
+        """The chance of a click on each row: the logistic of the log-odds the constants above describe."""
+        taste = np.einsum("rf,rf->r", self.users[user], self.items[item])
+        dearer = (np.log(price) - LOG_PRICE) / PRICE_SPREAD
+        evening = np.cos(2 * np.pi * (hour - PEAK_HOUR) / 24)
+        logit = CLICK_INTERCEPT + taste + self.item_bias[item] - PRICE_EFFECT * dearer + HOUR_EFFECT * evening
+        return 1 / (1 + np.exp(-logit))
+
+
+def recommender_part(rows: int, clicks: ClickModel, params: DataParams, rng: np.random.Generator,
+                     names: tuple[str, str]) -> Dataset:
+    """Rows of the recommender source: a user and an old item drawn uniformly, the item's list
+    price with the row's own markup, an hour of the day, and `click` (1 or 0) drawn with
+    `ClickModel`'s probability; split into initial and incremental data, and under
+    new_categories a share data.unseen_share of the incremental rows given a new item
+    (priced and clicked by the same rule)."""
+    user = rng.integers(USERS, size=rows)
+    item = rng.integers(OLD_ITEMS, size=rows)
+    markup = rng.normal(scale=MARKUP_SPREAD, size=rows)
+    hour = rng.integers(24, size=rows)
+    chance = rng.uniform(size=rows)
+    initial, incremental = split_pool(np.ones(rows, dtype=bool), params.incremental_fraction, rng)
+    if params.scenario == "new_categories":
+        item = new_categories(item, incremental, params.unseen_share, OLD_ITEMS + np.arange(NEW_ITEMS), rng)
+    price = np.round(np.exp(clicks.log_price[item] + markup), 2)
+    click = (chance < clicks.probability(user, item, price, hour)).astype(int)
+    table = pd.DataFrame({"user_id": np.char.add("u", np.char.zfill(user.astype(str), 4)),
+                          "item_id": np.char.add("i", np.char.zfill(item.astype(str), 4)),
+                          "price": price, "hour": hour})
+    return _labelled(table.iloc[initial].reset_index(drop=True), click[initial],
+                     table.iloc[incremental].reset_index(drop=True), click[incremental], "click", names,
+                     task=params.task)
+
+
 def _labelled(initial, y_initial, incremental, y_incremental, label: str, names: tuple[str, str],
               task: str = "auto") -> Dataset:
     initial[label], incremental[label] = y_initial, y_incremental
@@ -188,18 +265,20 @@ def check_file(path: Path, shown: str, setting: str, source: str) -> None:
         raise DataError(f"{shown}: file not found; set {setting}")
 
 
-def read_table(path: Path, shown: str, setting: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+def read_table(path: Path, shown: str, setting: str,
+               as_written: Sequence[str] = ()) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read a CSV or Parquet file, and say how it was read (its format, a CSV's delimiter).
 
     `shown` is how errors name the file (the path as the user gave it), `setting` the
-    parameter that names it.
+    parameter that names it; a CSV's `as_written` columns (data.files.categorical) are read
+    as the text written, "02139" with its zero.
     """
     check_file(path, shown, setting, "files")
     suffix = path.suffix.lower()
     if path.stat().st_size == 0:
         raise DataError(f"{shown}: the file is empty")
     try:
-        frame, how = _read_csv(path, shown) if suffix == ".csv" else _read_parquet(path, shown)
+        frame, how = _read_csv(path, shown, as_written) if suffix == ".csv" else _read_parquet(path, shown)
     except DataError:
         raise
     except UnicodeDecodeError as exc:
@@ -218,7 +297,7 @@ DELIMITERS = ",;\t|"
 SNIFFED_LINES = 20
 
 
-def _read_csv(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _read_csv(path: Path, shown: str, as_written: Sequence[str] = ()) -> tuple[pd.DataFrame, dict[str, Any]]:
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as file:
         head = list(itertools.islice(file, SNIFFED_LINES))
     try:
@@ -226,8 +305,10 @@ def _read_csv(path: Path, shown: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     except csv.Error:  # nothing stands out, as in a one-column file
         delimiter = ","
     # The header as written: pandas would rename a second 'x0' to 'x0.1' without a word.
-    _check_unique(next(csv.reader(head, delimiter=delimiter), []), shown)
-    frame, commas = values.decimal_commas(pd.read_csv(path, sep=delimiter), shown)
+    header = next(csv.reader(head, delimiter=delimiter), [])
+    _check_unique(header, shown)
+    as_text = {column: str for column in as_written if column in header}
+    frame, commas = values.decimal_commas(pd.read_csv(path, sep=delimiter, dtype=as_text or None), shown, as_written)
     how: dict[str, Any] = {"format": "csv", "delimiter": delimiter}
     if commas:
         how["decimal_comma"] = commas
@@ -282,9 +363,10 @@ def files_dataset(params: DataParams, root: Path) -> Dataset:
     spec = params.files
     names = (spec.initial, spec.incremental)
     settings = ("data.files.initial", "data.files.incremental")
-    read = [read_table((root / p).resolve(), p, setting) for p, setting in zip(names, settings)]
+    listed = spec.categorical or []
+    read = [read_table((root / p).resolve(), p, setting, listed) for p, setting in zip(names, settings)]
     dataset = tidy(*(frame for frame, _ in read), spec.label, spec.features or None, names, params.missing,
-                   text=spec.text, task=params.task)
+                   text=spec.text, task=params.task, categorical=listed)
     files = {name: how for name, (_, how) in zip(names, read)}
     return dataclasses.replace(dataset, notes={**dataset.notes, "files": files})
 

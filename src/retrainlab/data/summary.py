@@ -4,7 +4,8 @@ The prepare step writes it; every later step reads it through `Prepared.summary`
 keeps the shape it always had: the source and scenario, the label, the features, the rows
 and classes of each split, the classes only the new data has, what cleaning did to each
 part, the notes a source adds (the label's type and any conversion, the files' delimiters,
-an array's shape, which kind each non-numeric column got and why, the task and its rule, a
+an array's shape, which kind each non-numeric column got and why, each categorical column's
+distinct values and whether it was flagged as a row key, the task and its rule, a
 regression label's figures per split) where there are any, and what the data was made from.
 """
 
@@ -40,6 +41,9 @@ class PreparedSummary:
     inputs: dict[str, Any] | None = None  # what the data is made from (retrainlab.data.inputs)
     # The rule that tells text from categorical columns, and which kind each such column got and why.
     feature_kinds: dict[str, Any] | None = None
+    # Per categorical column: its distinct values in the old and the new data, and why it was
+    # flagged (a row key kept because data.files.features lists it), if it was.
+    categories: dict[str, dict[str, Any]] | None = None
     task: str | None = None  # classification or regression (None: a summary from before tasks, a classifier's)
     task_rule: str | None = None  # why (retrainlab.data.task)
     label_stats: dict[str, dict[str, float]] | None = None  # a regression label's mean, std, min, max per split
@@ -48,8 +52,8 @@ class PreparedSummary:
     scoring: dict[str, Any] | None = None
 
     # What a source may note (retrainlab.data.schema, .sources): written only when noted.
-    NOTES: ClassVar = ("label_type", "label_conversion", "label_cleaning", "files", "input_shape", "feature_kinds", "task", "task_rule",
-                       "label_stats", "scoring")
+    NOTES: ClassVar = ("label_type", "label_conversion", "label_cleaning", "files", "input_shape", "feature_kinds",
+                       "categories", "task", "task_rule", "label_stats", "scoring")
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -90,6 +94,7 @@ class PreparedSummary:
             input_shape=None if shape is None else tuple(int(n) for n in shape),
             inputs=raw.get("inputs"),
             feature_kinds=raw.get("feature_kinds"),
+            categories=raw.get("categories"),
             task=raw.get("task"),
             task_rule=raw.get("task_rule"),
             label_stats=raw.get("label_stats"),

@@ -9,7 +9,10 @@ two ways, nor one scores a row another drops.
 - A label is text without its surrounding spaces; a blank one is missing; a whole number
   written with decimals ("1.0") is that number ("1") when labels are compared as text
   (`labels`, `label_text`).
-- A category is missing when empty; a text when empty or blank.
+- A category is text as written in the file; a number in a categorical column (one
+  `data.files.categorical` lists, read from Parquet or a user's frame) is its plain form,
+  101.0 as "101" (`categories`). A category or a text is missing when empty or blank, as
+  when NaN, None or null: never the category "nan".
 - A row is usable when every feature value is (`features`); `unusable` says, per column,
   what made rows unusable, naming a value.
 """
@@ -62,14 +65,15 @@ def is_numeric(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
-def decimal_commas(frame: pd.DataFrame, shown: str) -> tuple[pd.DataFrame, list[str]]:
+def decimal_commas(frame: pd.DataFrame, shown: str, as_written: Sequence[str] = ()) -> tuple[pd.DataFrame, list[str]]:
     """A CSV's columns of numbers written with a decimal comma ("1,5", "-0,25"), as numbers;
     and which columns they were. A column whose every comma could be a thousands separator
-    ("1,234") is ambiguous and refused, naming it."""
+    ("1,234") is ambiguous and refused, naming it. The `as_written` columns (categories,
+    data.files.categorical) are left as they are."""
     converted = {}
     for name in frame.columns:
         column = frame[name]
-        if not holds_text(column):
+        if not holds_text(column) or name in as_written:
             continue
         present = column[column.notna()].astype(str).str.strip()
         if present.empty or not present.str.contains(",", regex=False).any():
@@ -133,7 +137,7 @@ def is_number(value: Any) -> bool:
 def features(frame: pd.DataFrame, kinds: Sequence[Any]) -> tuple[pd.DataFrame, np.ndarray]:
     """The feature columns `kinds` names (each with `.name` and `.kind`), typed as training
     reads them, NaN where a value is unusable: numbers as float64 (`numbers`), categories as
-    text (missing when missing), texts (missing when empty or blank). And how many values of
+    text (`categories`), texts (missing when empty or blank). And how many values of
     each row were finite but too large for float32."""
     numeric = [f.name for f in kinds if f.kind == NUMERIC]
     categorical = [f.name for f in kinds if f.kind == CATEGORICAL]
@@ -141,11 +145,59 @@ def features(frame: pd.DataFrame, kinds: Sequence[Any]) -> tuple[pd.DataFrame, n
     values, too_large = numbers(frame[numeric])
     texts = frame[text].astype(object).where(frame[text].notna())
     texts = texts.where(texts.apply(lambda c: c.astype(str).str.strip() != ""))
-    categories = frame[categorical].astype(object)
-    categories = categories.where(categories.isna(), categories.astype(str))
-    typed = pd.concat([pd.DataFrame(values, columns=numeric, index=frame.index), categories.astype(object),
+    categorised = pd.DataFrame({name: categories(frame[name]) for name in categorical}, index=frame.index)
+    typed = pd.concat([pd.DataFrame(values, columns=numeric, index=frame.index), categorised,
                        texts.astype(object)], axis=1)
     return typed[[f.name for f in kinds]], too_large.sum(axis=1)
+
+
+def categories(column: pd.Series) -> pd.Series:
+    """A categorical column's values as training reads them, as text: text as written, a
+    number in its plain form (an integer with every digit, 101.0 as "101", 2.5 as "2.5"), a
+    boolean as "True" or "False"; NaN where missing: NaN, None, null, an empty or blank
+    text, or a number that is not finite (never the text "nan")."""
+    if is_numeric(column):
+        present = column.notna().to_numpy()
+        texts = pd.Series(None, index=column.index, dtype=object)
+        texts[present] = _number_texts(column[present]).to_numpy()
+    elif isinstance(column.dtype, pd.StringDtype) or pd.api.types.infer_dtype(column, skipna=True) == "string":
+        texts = column  # text as read from a CSV: vectorised below, no value by value
+    else:
+        texts = column.astype(object).map(_category_text)
+    texts = texts.astype(str)
+    return texts.where(texts.str.strip().ne(""))
+
+
+def _number_texts(values: pd.Series) -> pd.Series:
+    """Numbers of one numeric column, present ones, as `_float_text` writes them (integers as
+    their digits): the whole numbers int64 holds at once, the rest one by one."""
+    if pd.api.types.is_integer_dtype(values):
+        return values.astype(str).astype(object)
+    floats = values.to_numpy(dtype=np.float64)
+    whole = np.isfinite(floats) & (np.abs(floats) < 2.0**63) & (np.floor(floats) == floats)
+    out = np.empty(len(floats), dtype=object)
+    out[whole] = floats[whole].astype(np.int64).astype(str)
+    out[~whole] = [_float_text(f) for f in values.to_numpy()[~whole]]  # float32's 0.1 as "0.1"
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def _float_text(number: float | np.floating) -> str | None:
+    """A float as a category: a whole number as its digits ("101", not "101.0"), any other as
+    its type writes it (the shortest text that reads back as it); None when not finite."""
+    if not np.isfinite(number):
+        return None
+    return str(int(number)) if number.is_integer() else str(number)
+
+
+def _category_text(value: Any) -> str | None:
+    """One value of a column of mixed types as `categories` reads it (None where missing)."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, _numbers.Integral):
+        return str(int(value))
+    if is_number(value):
+        return _float_text(value if isinstance(value, np.floating) else float(value))
+    return None if value is None or value is pd.NA or value is pd.NaT else str(value)
 
 
 def unusable(raw: pd.DataFrame, typed: pd.DataFrame) -> list[str]:

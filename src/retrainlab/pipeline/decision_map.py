@@ -1,17 +1,18 @@
 """The decision map: which option wins, by how much and at what cost, across a grid of datasets.
 
-`retrainlab map` sweeps the built-in sources (synthetic, digits; text, or the regression
-source friedman, on asking), the scenarios, the size of the new data relative to the old
-(`data.incremental_fraction`) and, for covariate_shift (and friedman's concept_drift), the
-strength of the shift (`data.shift_strength`). For each cell of
-that grid it prepares the data into a temporary directory, trains the baseline and every
-option params.yaml's `strategies:` chooses, once per seed, in a worker process (retrainlab.training.workers)
-and without MLflow (the pipeline's steps log, register and write files; none of that is
-needed here), evaluates them as the strategy step does, and asks `comparison.recommend`
-for its verdict. Every figure is the task's (`measure_of(summary.task)`: accuracy for a
-classifier, RMSE for a regressor), and a gain is always an improvement on keeping the model
-(more accuracy, or less error in the label's units). docs/DECISION_MAP.md says how to read
-the result.
+`retrainlab map` sweeps the built-in sources (synthetic, digits; text, the recommender, or
+the regression source friedman, on asking), the scenarios each has, the size of the new
+data relative to the old (`data.incremental_fraction`), for covariate_shift (and friedman's
+concept_drift) the strength of the shift (`data.shift_strength`), and for the recommender's
+new_categories the share of new rows whose item the old data never had
+(`data.unseen_share`). For each cell of that grid it prepares the data into a temporary
+directory, trains the baseline and every option params.yaml's `strategies:` chooses, once
+per seed, in a worker process (retrainlab.training.workers) and without MLflow (the
+pipeline's steps log, register and write files; none of that is needed here), evaluates
+them as the strategy step does, and asks `comparison.recommend` for its verdict. Every
+figure is the task's (`measure_of(summary.task)`: accuracy for a classifier, RMSE for a
+regressor), and a gain is always an improvement on keeping the model (more accuracy, or
+less error in the label's units). docs/DECISION_MAP.md says how to read the result.
 
 The outputs (`map.csv`, `map.json`, three heatmaps) are all rendered in memory once every
 cell is measured, and only then written, each by rename: a sweep that fails or is
@@ -205,14 +206,15 @@ def skipped_row(cell: Cell, params: Params, reason: str) -> dict[str, Any]:
 def _place(cell: Cell, params: Params) -> dict[str, Any]:
     data = cell.data_params(params.data)
     return {"source": cell.source, "scenario": cell.scenario, "size": cell.size, "strength": cell.strength,
+            "unseen_share": cell.unseen_share,
             "affected_classes": data.affected_classes if cell.scenario in AFFECTED and cell.task == CLASSIFICATION
             else None}
 
 
 def _key(item) -> tuple:
     if isinstance(item, Cell):
-        return (item.source, item.scenario, item.size, item.strength)
-    return (item["source"], item["scenario"], item["size"], item["strength"])
+        return (item.source, item.scenario, item.size, item.strength, item.unseen_share)
+    return (item["source"], item["scenario"], item["size"], item["strength"], item["unseen_share"])
 
 
 def _remaining(done: list[dict], todo: list[Cell], elapsed: float) -> float:

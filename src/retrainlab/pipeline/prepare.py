@@ -41,6 +41,9 @@ def prepare_step(params: Params, root: Path = Path(".")) -> PreparedSummary:
     log.info(f"{layout.PREPARE}: old data {rows['initial_train']:,} training and {rows['initial_test']:,} test rows, "
              f"new data {rows['incremental_train']:,} and {rows['incremental_test']:,}; "
              f"{len(data.features)} features, label '{data.label}'")
+    for column, facts in (summary.categories or {}).items():
+        if "flagged" in facts:
+            log.info(f"{layout.PREPARE}: categorical column '{column}' {facts['flagged']}")
     texts = [feature.name for feature in data.features if feature.kind == TEXT]
     if texts:
         old, new = data.old_and_new()  # the rows the report's "What kind of new data is this?" reads

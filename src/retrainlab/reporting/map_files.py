@@ -36,7 +36,7 @@ from retrainlab.strategies import BASELINE
 
 def columns(options: Sequence[str]) -> list[str]:
     """map.csv's columns, in order."""
-    place = ["source", "scenario", "size", "strength", "affected_classes"]
+    place = ["source", "scenario", "size", "strength", "unseen_share", "affected_classes"]
     verdict = ["recommended", "rule", "best", "fallback", "separated", "skipped", "rows_old", "rows_new"]
     keep = ["baseline_target", "baseline_cpu_seconds"]
     return place + verdict + keep + [f"{o}_{figure}" for o in options for figure in FIGURES] + ["seconds"]
@@ -114,25 +114,25 @@ def _finite(value: Any) -> Any:
 NOT_MEASURED = "n/a"  # a skipped cell, in the heatmaps
 
 
-def _axes(grid: Grid) -> tuple[list[tuple[str, float | None]], list[str], list[float]]:
-    """The heatmaps' rows (scenario and strength) with their labels, and columns (sizes)."""
-    scenario_rows = list(dict.fromkeys((c.scenario, c.strength) for c in grid.cells()))
-    labels = [Cell("", scenario, 0.0, strength).scenario_label for scenario, strength in scenario_rows]
+def _axes(grid: Grid) -> tuple[list[tuple[str, float | None, float | None]], list[str], list[float]]:
+    """The heatmaps' rows (scenario, strength and unseen share) with their labels, and columns (sizes)."""
+    scenario_rows = list(dict.fromkeys((c.scenario, c.strength, c.unseen_share) for c in grid.cells()))
+    labels = [Cell("", scenario, 0.0, strength, share).scenario_label for scenario, strength, share in scenario_rows]
     return scenario_rows, labels, list(grid.sizes)
 
 
 def _matrix(rows: list[dict], grid: Grid, source: str, value) -> list[list[Any]]:
     """`value(row)` for each (scenario row, size) of a source; NOT_MEASURED where it was skipped."""
     scenario_rows, _, sizes = _axes(grid)
-    by_key = {(r["scenario"], r["strength"], r["size"]): r for r in rows if r["source"] == source}
+    by_key = {(r["scenario"], r["strength"], r["unseen_share"], r["size"]): r for r in rows if r["source"] == source}
 
-    def at(scenario, strength, size):
-        row = by_key.get((scenario, strength, size))
+    def at(place, size):
+        row = by_key.get((*place, size))
         if row is None:
             return None
         return NOT_MEASURED if row.get("skipped") else value(row)
 
-    return [[at(scenario, strength, size) for size in sizes] for scenario, strength in scenario_rows]
+    return [[at(place, size) for size in sizes] for place in scenario_rows]
 
 
 def _size_label(size: float) -> str:
