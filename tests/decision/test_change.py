@@ -7,7 +7,7 @@ import pytest
 from retrainlab.base import kinds
 from retrainlab.base.tasks import REGRESSION
 from retrainlab.decision import change, diagnostics
-from retrainlab.decision.diagnosis import Diagnosis, TargetShift
+from retrainlab.decision.diagnosis import CategoryShift, Diagnosis, TargetShift
 from retrainlab.measure.task import measure_of
 from retrainlab.strategies import BASELINE, CATALOGUE
 
@@ -144,3 +144,20 @@ def test_the_updates_a_kind_calls_for_are_the_declarations_and_never_the_baselin
 def test_a_moved_target_calls_for_the_updates_that_see_it_and_names_leaving_it_apart():
     target = change.Change(change.LABEL_SHIFT, f"{change.TARGET_MOVED}: KS 0.48").calls_for
     assert target == f"{change.TARGET_CALLS_FOR}: incremental, replay or distill; or {change.LEAVE}: {BASELINE}"
+
+
+@pytest.mark.parametrize("unseen, found", [(change.UNSEEN_MUCH, True), (change.UNSEEN_MUCH - 0.01, False)])
+def test_new_categories_are_a_change_from_the_threshold_up(unseen, found):
+    shift = CategoryShift("item_id", unseen_rows=unseen, new_values=1234, old_values=20000)
+    changes = change.classify(diagnosis(categories=(shift,)), 0.9, 0.89)
+    new = [c for c in changes if c.kind == kinds.NEW_CATEGORIES]
+    assert bool(new) == found and (kinds.MORE_OF_THE_SAME in [c.kind for c in changes]) != found
+    if found:
+        assert new[0].evidence == (f"{unseen:.0%} of the new rows hold a value of column 'item_id' the old data does "
+                                   "not: 1,234 new values, against 20,000 in the old data")
+
+
+def test_new_categories_call_for_the_options_that_read_new_values():
+    calls_for = change.Change(kinds.NEW_CATEGORIES, "").calls_for
+    assert calls_for == ("reading the new values: lookups made anew, or grown (model.grow_vocabulary): full-retrain, "
+                         "incremental, replay or shrink-perturb")

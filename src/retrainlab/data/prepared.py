@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +151,11 @@ class Prepared:
 
     def y(self, split: str) -> np.ndarray:
         return pd.read_parquet(self.path(split), columns=[self.label])[self.label].to_numpy()
+
+    def columns(self, splits: Sequence[str], names: Sequence[str]) -> pd.DataFrame:
+        """Every row of `splits`, only the columns `names`: where a sample would mislead (a
+        categorical value a sample left out would read as one the old data lacks)."""
+        return pd.concat([pd.read_parquet(self.path(s), columns=list(names)) for s in splits], ignore_index=True)
 
     def sample(self, split: str, rows: int, seed: int = 0) -> pd.DataFrame:
         """At most `rows` rows of a split, drawn at random, decoding only the row groups

@@ -6,6 +6,8 @@ The kinds, and the evidence each is read from:
 - new classes: labels only the new data has (a classifier's only);
 - new vocabulary: a text column's new texts use many words the old ones did not (the share
   of their tokens the old vocabulary lacks);
+- new categories: a categorical column's new rows hold many values the old data did not (the
+  share of new rows whose value the old data lacks);
 - concept drift: the inputs did not move (a classifier cannot tell new rows from old) and
   there is no new class, yet the current model is markedly less accurate on the new data
   than on the old (a regressor: its RMSE on the new data is more than ERROR_RISE above its
@@ -31,6 +33,7 @@ from retrainlab.base.kinds import (
     COVARIATE_SHIFT,
     LABEL_SHIFT,
     MORE_OF_THE_SAME,
+    NEW_CATEGORIES,
     NEW_CLASSES,
     NEW_VOCABULARY,
     NOTHING,
@@ -54,6 +57,12 @@ AUC_MOVED, PSI_LARGE, TV_MOVED, ACCURACY_FALL, SMALL = 0.65, 0.25, 0.10, 0.05, 0
 ERROR_RISE, KS_MOVED = 0.25, 0.15
 # A text column whose new texts' tokens are unknown to the old vocabulary at this share or more.
 OOV_MUCH = 0.20
+# A categorical column whose new rows hold a value the old data lacks at this share or more.
+# Such a row's value reads as its lookup's one unknown index, as an unknown token reads in a
+# text, so the bar is OOV_MUCH's: a fifth of the rows is a fifth of the traffic that the model
+# reads without the column. A long-tailed column (user or item ids) passes it on steady data
+# too where new ids keep arriving; its new rows are then read without the column all the same.
+UNSEEN_MUCH = 0.20
 
 # What each kind calls for, in words; the options that usually answer it are those whose
 # declarations say they suit it (`Strategy.suits`): the updates named after these words, the
@@ -62,6 +71,7 @@ LEAVE = "leaving the model alone"
 CALLS_FOR = {
     NEW_CLASSES: "an option that grows the output and keeps the old classes",
     NEW_VOCABULARY: "reading the new words with the old: a vocabulary made anew, or grown (model.grow_vocabulary)",
+    NEW_CATEGORIES: "reading the new values: lookups made anew, or grown (model.grow_vocabulary)",
     CONCEPT_DRIFT: "the options that learn the new rule fastest, as far as traffic follows the new rule",
     COVARIATE_SHIFT: "training on the new inputs with the old",
     LABEL_SHIFT: "a cheap update that sees the new class mix",
@@ -183,6 +193,12 @@ def classify(diagnosis: Diagnosis, old: float | None, new: float | None,
                 f"{shift.oov_tokens:.0%} of the new texts' tokens in column '{shift.feature}' are unknown to the old "
                 f"vocabulary, and {shift.oov_rows:.0%} of the new texts are mostly unknown words (vocabulary overlap "
                 f"{shift.overlap:.2f}; {shift.length_old:.1f} tokens a text before, {shift.length_new:.1f} now)"
+            )))
+    for shift in diagnosis.categories:
+        if shift.unseen_rows >= UNSEEN_MUCH:
+            changes.append(Change(NEW_CATEGORIES, (
+                f"{shift.unseen_rows:.0%} of the new rows hold a value of column '{shift.feature}' the old data does "
+                f"not: {shift.new_values:,} new values, against {shift.old_values:,} in the old data"
             )))
     if worse and compared and not moved and not new_classes:
         wrong = (f"is wrong on {1 - new:.0%} of new rows against {1 - old:.0%} of old ones" if accuracy

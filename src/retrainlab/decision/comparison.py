@@ -618,6 +618,9 @@ def markdown(
              "the new texts are mostly unknown words; vocabulary overlap {:.2f}; {:.1f} tokens a text before, {:.1f} "
              "now; a classifier on token counts tells new texts from old with AUC {:.3f}.", t.feature, t.oov_tokens,
              t.oov_rows, t.overlap, t.length_old, t.length_new, t.domain_auc) for t in d.text],
+        *[md("- Categorical column {}: {:.1%} of the new rows hold a value the old data does not; {:,} new values, "
+             "against {:,} in the old data.", c.feature, c.unseen_rows, c.new_values, c.old_values)
+          for c in d.categories if c.new_values],
         md(""),
         md("| most shifted features | kind | PSI | KS |"),
         md("| --- | --- | --- | --- |"),

@@ -16,8 +16,10 @@ from typing import Any
 
 # The figures the compare step's MLflow run logs, as `diagnostics.NAME` (label_shift_tv: a
 # classifier's only), a regression target's, as `diagnostics.target.NAME`, and a text column's,
-# as `diagnostics.text.COLUMN.NAME` (the column's name as a metric's may hold it: `metric_names`).
+# as `diagnostics.text.COLUMN.NAME`, and a categorical column's, as `diagnostics.categories.COLUMN.NAME` (NAME
+# one of CATEGORY_LOGGED; the column's name as a metric's may hold it: `metric_names`).
 LOGGED = ("size_ratio", "label_shift_tv", "psi_max", "psi_mean", "domain_auc")
+CATEGORY_LOGGED = ("unseen_rows", "new_values")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +60,23 @@ class TextShift:
 
 
 @dataclasses.dataclass(frozen=True)
+class CategoryShift:
+    """How a categorical column's values moved: the new rows read against the old data's values."""
+
+    feature: str
+    unseen_rows: float  # share of the new rows whose value the old data lacks
+    new_values: int  # distinct values only the new data has
+    old_values: int  # distinct values in the old data
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> CategoryShift:
+        return cls(str(raw["feature"]), float(raw["unseen_rows"]), int(raw["new_values"]), int(raw["old_values"]))
+
+
+@dataclasses.dataclass(frozen=True)
 class TargetShift:
     """How a regression label moved, in the label's units: the old labels against the new;
     and, where the current model's predictions on the old and the new test rows are known,
@@ -94,12 +113,15 @@ class Diagnosis:
     top_shifted_features: tuple[ShiftedFeature, ...]  # by PSI, largest first
     text: tuple[TextShift, ...] = ()  # per text column; written only where there is one
     target: TargetShift | None = None  # a regression label's shift; written only for regression
+    categories: tuple[CategoryShift, ...] = ()  # per categorical column; written only where there is one
 
     def to_json(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("text", "target")}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name not in ("text", "target", "categories")}
         out |= {"new_classes": list(self.new_classes), "vanished_classes": list(self.vanished_classes),
                 "top_shifted_features": [f.to_json() for f in self.top_shifted_features]}
         out |= {"text": [t.to_json() for t in self.text]} if self.text else {}
+        out |= {"categories": [c.to_json() for c in self.categories]} if self.categories else {}
         return out | ({"target": self.target.to_json()} if self.target is not None else {})
 
     @classmethod
@@ -113,6 +135,7 @@ class Diagnosis:
             top_shifted_features=tuple(ShiftedFeature.from_json(f) for f in raw["top_shifted_features"]),
             text=tuple(TextShift.from_json(t) for t in raw.get("text", ())),
             target=None if raw.get("target") is None else TargetShift.from_json(raw["target"]),
+            categories=tuple(CategoryShift.from_json(c) for c in raw.get("categories", ())),
         )
 
     @property
@@ -124,16 +147,24 @@ class Diagnosis:
         return f"label shift {self.label_shift_tv:.2f}"
 
     def metrics(self) -> dict[str, float]:
-        """What the compare step's run logs: the figures, and how many classes are new (a
-        classifier's) or how the target moved (a regressor's)."""
+        """What the compare step's run logs: the figures, each text and categorical column's, and
+        how many classes are new (a classifier's) or how the target moved (a regressor's)."""
         logged = {f"diagnostics.{name}": float(getattr(self, name)) for name in LOGGED
                   if getattr(self, name) is not None}
         for column, shift in zip(metric_names([t.feature for t in self.text]), self.text):
             logged |= {f"diagnostics.text.{column}.{name}": value for name, value in shift.to_json().items()
                        if name != "feature"}
+        logged |= self.category_metrics()
         if self.target is not None:
             return logged | {f"diagnostics.target.{name}": value for name, value in self.target.to_json().items()}
         return logged | {"diagnostics.n_new_classes": float(len(self.new_classes))}
+
+    def category_metrics(self) -> dict[str, float]:
+        """Each categorical column's CATEGORY_LOGGED figures, as `diagnostics.categories.COLUMN.NAME`
+        (the compare step's run and the check's log them alike)."""
+        return {f"diagnostics.categories.{column}.{name}": float(getattr(shift, name))
+                for column, shift in zip(metric_names([c.feature for c in self.categories]), self.categories)
+                for name in CATEGORY_LOGGED}
 
 
 def metric_names(columns: list[str]) -> list[str]:

@@ -17,6 +17,8 @@ Pure functions of the initial and incremental frames:
   one the project's model learns: its `model.text_tokens` most frequent tokens): the share
   of tokens and of texts it does not know, the overlap of the two vocabularies, the texts'
   lengths, and a domain classifier on token counts. A text column's PSI is its lengths'.
+- `category_shift`: per categorical column, the new rows read against the old data's values:
+  the share of new rows whose value the old data lacks, and how many values are new.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from retrainlab.base.tasks import CLASSIFICATION, REGRESSION
 from retrainlab.config.sections import TEXT_TOKENS
 from retrainlab.data import CATEGORICAL, NUMERIC, TEXT, Feature, plain
 from retrainlab.data.text import lengths, mean_length, token_counts, tokens, vocabulary
-from retrainlab.decision.diagnosis import Diagnosis, ShiftedFeature, TargetShift, TextShift
+from retrainlab.decision.diagnosis import CategoryShift, Diagnosis, ShiftedFeature, TargetShift, TextShift
 from retrainlab.measure.evaluation import TEST_SETS
 
 PSI_BINS = 10
@@ -140,6 +142,30 @@ def text_shift(old: pd.Series, new: pd.Series, name: str, max_tokens: int = TEXT
     )
 
 
+def category_shift(old: pd.Series, new: pd.Series, name: str) -> CategoryShift:
+    """The new rows' values against the old data's, compared as the model reads them (as text;
+    a missing value left out): the share of new rows whose value the old data lacks, the
+    distinct values only the new data has, and the old data's distinct values. Every value is
+    numbered once (one hash table over both columns) and the sets are marks over those
+    numbers: a column may hold a million distinct values, and pandas' `isin` on its text
+    columns takes seconds where this takes a fraction of one."""
+    before, after = old.dropna().astype(str), new.dropna().astype(str)
+    codes, values = pd.factorize(pd.concat([before, after], ignore_index=True))
+    old_codes, new_codes = codes[:len(before)], codes[len(before):]
+    known = np.zeros(len(values), dtype=bool)
+    known[old_codes] = True
+    unseen = ~known[new_codes]
+    only_new = np.zeros(len(values), dtype=bool)
+    only_new[new_codes[unseen]] = True
+    return CategoryShift(feature=name, unseen_rows=float(unseen.mean()) if len(after) else 0.0,
+                         new_values=int(only_new.sum()), old_values=int(known.sum()))
+
+
+def category_shifts(old: pd.DataFrame, new: pd.DataFrame, features: Sequence[Feature]) -> tuple[CategoryShift, ...]:
+    """`category_shift` of each categorical column of `features`."""
+    return tuple(category_shift(old[f.name], new[f.name], f.name) for f in features if f.kind == CATEGORICAL)
+
+
 def diagnose(old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequence[Feature], top: int = 5,
              max_tokens: int = TEXT_TOKENS, task: str | None = CLASSIFICATION,
              predictions: pd.DataFrame | None = None) -> Diagnosis:
@@ -176,4 +202,5 @@ def diagnose(old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequenc
         top_shifted_features=tuple(per_feature[:top]),
         text=tuple(text_shift(old[f.name], new[f.name], f.name, max_tokens) for f in features if f.kind == TEXT),
         target=target_shift(old[label], new[label], predictions) if regression and labelled else None,
+        categories=tuple(category_shift(old[f.name], new[f.name], f.name) for f in features if f.kind == CATEGORICAL),
     )

@@ -21,6 +21,9 @@ source, the prepared incremental splits) or `--data PATH` (CSV, Parquet or .npz)
   default one is weighed, and the reasons say so. check.json names the figure weighed
   (`figure`: acc, relative_error, f1, auc, mae, ...) and the one chosen (`measure`).
 - The model's recorded training curve says whether it is underfitted.
+- Each categorical column's new rows are read against every value the rows that trained the
+  model hold (its lineage's splits; not known: the old data's): the share of new rows whose
+  value those rows never had, and how many values are new.
 
 It writes reports/check.json and reports/check.md (each by rename) and logs an MLflow run
 tagged `retrainlab.role = check` with the figures and the verdict. The exit status says the
@@ -44,11 +47,12 @@ from retrainlab.base import console, escape, layout
 from retrainlab.base.errors import DataError, ModelSourceError, PipelineError
 from retrainlab.base.files import write_text_atomically
 from retrainlab.config import TRAIN, Params, names_model
-from retrainlab.data import NUMERIC, Prepared, load_prepared, values
+from retrainlab.data import CATEGORICAL, NUMERIC, Prepared, load_prepared, values
 from retrainlab.data.digests import file_digests, found_in, mostly_known, row_digests
 from retrainlab.data.sources import array_columns, read_arrays, read_table
 from retrainlab.decision import change, check, diagnostics
 from retrainlab.decision.comparison import choose_cost_metric
+from retrainlab.decision.diagnosis import Diagnosis
 from retrainlab.measure import evaluation
 from retrainlab.measure.record import StrategyRecord
 from retrainlab.measure.task import Measure, Scoring, measure_of, measure_of_summary, rules_of
@@ -61,6 +65,7 @@ CHECK_JSON = layout.REPORTS_DIR / "check.json"
 CHECK_MD = layout.REPORTS_DIR / "check.md"
 CHAMPION = "champion"
 DIAGNOSTIC_ROWS = 5000  # as the compare step: the diagnostics' figures are stable long before
+OLD_DATA = ("initial_train", "initial_test")  # new values are read against these where no lineage is known
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +145,7 @@ def run_check(params: Params, root: Path = Path("."), data_path: str | None = No
     cost = check.comparison_cost(records, _cost_metric(params, records))
     forecasts, forecast_said = forecast_for(checked.bundle, data, new, params, root, records)
     result = assess(checked.bundle, data, new, params, cost, width, forecasts, forecast_said,
-                    underfit_of(checked.curve, data, params))
+                    underfit_of(checked.curve, data, params), checked.lineage.trained)
     result = {**result, "model": {"spec": located.spec, "version": checked.version},
               "lineage": {"trained": list(checked.lineage.trained), "held_out": list(checked.lineage.held_out),
                           "said": checked.lineage.said},
@@ -206,11 +211,11 @@ def _bootstrap(rows: int) -> str:
 
 def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cost | None,
            width: float = check.DEFAULT_WIDTH, found: list[check.Forecast] = (), forecast_said: str = "",
-           underfit: str | None = None) -> dict[str, Any]:
+           underfit: str | None = None, trained: tuple[str, ...] = ()) -> dict[str, Any]:
     """The model (a ModelBundle) on the old test set and on the new rows, what changed, and
     the verdict: what check.json holds but the model's name, its lineage and the time. No
     file, no run. `found` are the forecasts (`forecast_for`), `underfit` why the model is
-    underfitted.
+    underfitted, `trained` the prepared splits that trained it (none: not known).
 
     The task's default figure (accuracy; a regressor's relative error) is always read; a
     chosen measure (compare.metric) is read beside it and weighed in its place, unless it is
@@ -279,6 +284,10 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
         new_diag[data.label] = new.labels
     diagnosis = diagnostics.diagnose(old_sample, new_diag.head(DIAGNOSTIC_ROWS * 2), data.label, data.features,
                                      max_tokens=params.model.text_tokens, task=data.summary.task)
+    against = trained or OLD_DATA
+    categorical = [f.name for f in data.features if f.kind == CATEGORICAL]
+    diagnosis = dataclasses.replace(diagnosis, categories=diagnostics.category_shifts(
+        data.columns(against, categorical), new.features, data.features))
     # An estimate is not a measured fall: the kinds of change read only a measured one, in the
     # task's default figure (their words speak of accuracy, or of the relative error).
     changes = change.classify(diagnosis, default.old.value,
@@ -310,6 +319,7 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
                           "for": check.labels_needed_for(weighed.measure, weighed.new, counted)},
         "changes": check.changes_in_words(changes),
         "diagnostics": diagnosis.to_json(),
+        "categories_against": {"splits": list(against), "trained": bool(trained)},
         "limits": limits_of(m),
     }
 
@@ -557,7 +567,7 @@ def read_new_rows(params: Params, data: Prepared, root: Path, given: str | None,
         frame = pd.DataFrame(x.reshape(len(x), -1).astype(np.float64, copy=False), columns=array_columns(x.shape[1:]))
         frame[data.label] = y
     else:
-        frame, _ = read_table(path, given, "--data")
+        frame, _ = read_table(path, given, "--data", [f.name for f in data.features if f.kind == CATEGORICAL])
     return _typed(frame, data, given, use_labels)
 
 
@@ -692,6 +702,7 @@ def markdown(result: dict[str, Any]) -> escape.Markdown:
     parts += [escape.md("- {}\n", reason) for reason in result["reasons"]]
     parts.append(escape.Markdown("\n## What changed\n\n"))
     parts += [escape.md("- {}: {}\n", c["kind"], c["evidence"]) for c in result["changes"]]
+    parts += _new_values(result)
     needed = result["labels_needed"]
     parts.append(escape.md("\nLabelled new rows needed to measure {} to within {:g} (a 95% interval that wide): "
                            "{:,}.\n\n", needed.get("for") or figure, needed["width"], needed["rows"]))
@@ -700,6 +711,22 @@ def markdown(result: dict[str, Any]) -> escape.Markdown:
         parts.append(escape.md("Lineage: {}.\n\n", lineage["said"]))
     parts.append(escape.md("Limits: {}\n", result["limits"]))
     return escape.Markdown("").join(parts)
+
+
+def _new_values(result: dict[str, Any]) -> list[escape.Markdown]:
+    """Each categorical column's new values, as check.md says them: none without a categorical column."""
+    categories = result["diagnostics"].get("categories") or []
+    if not categories:
+        return []
+    against = result["categories_against"]
+    splits = ", ".join(against["splits"])
+    where = (f"the rows that trained the model ({splits})" if against["trained"]
+             else f"the old data ({splits}; which rows trained the model is not known)")
+    parts = [escape.md("\nEach categorical column's new rows, read against every value of {}:\n\n", where)]
+    parts += [escape.md("- {}: {:.1%} of the new rows hold a value those rows never had; {:,} new values, against "
+                        "{:,} there.\n", c["feature"], c["unseen_rows"], c["new_values"], c["old_values"])
+              for c in categories]
+    return parts
 
 
 def _log_run(params: Params, root: Path, result: dict[str, Any]) -> None:
@@ -732,6 +759,7 @@ def _log_run(params: Params, root: Path, result: dict[str, Any]) -> None:
             metrics |= {f"check.forecast.{found['option']}{'' if k == 'value' else '_' + k}": v
                         for k, v in found["gain"].items()}
         metrics["check.trained_rows"] = result["data"]["trained_rows"]
+        metrics |= Diagnosis.from_json(result["diagnostics"]).category_metrics()  # named as the compare step's
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)})
         for path in (CHECK_JSON, CHECK_MD):
             mlflow.log_artifact(str(root / path), artifact_path="check")

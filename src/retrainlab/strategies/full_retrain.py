@@ -1,6 +1,6 @@
 """Retrain from scratch on everything: the reference every other option is measured against."""
 
-from retrainlab.base.kinds import COVARIATE_SHIFT, NEW_CLASSES, NEW_VOCABULARY
+from retrainlab.base.kinds import COVARIATE_SHIFT, NEW_CATEGORIES, NEW_CLASSES, NEW_VOCABULARY
 from retrainlab.strategies.declaration import FROM_SCRATCH, NEW, OLD, Card, Context, Plan, Rows, Strategy
 
 
@@ -15,7 +15,7 @@ STRATEGY = Strategy(
     name="full-retrain", rank=10, plan=full_retrain, starts_from=FROM_SCRATCH, reads_old_data=True,
     summary="retrain from scratch on the old and the new data",
     action="Retrain from scratch",
-    suits=frozenset({NEW_CLASSES, NEW_VOCABULARY, COVARIATE_SHIFT}),
+    suits=frozenset({NEW_CLASSES, NEW_VOCABULARY, NEW_CATEGORIES, COVARIATE_SHIFT}),
     card=Card(
         starts="fresh weights",
         trains_on="old + new, `model` settings",

@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from retrainlab.base.kinds import LABEL_SHIFT, MORE_OF_THE_SAME, NEW_CLASSES
+from retrainlab.base.kinds import LABEL_SHIFT, MORE_OF_THE_SAME, NEW_CATEGORIES, NEW_CLASSES
 from retrainlab.strategies.declaration import NEW, Card, Context, Plan, Rows, Strategy, Training
 
 
@@ -24,7 +24,7 @@ STRATEGY = Strategy(
     name="incremental", rank=20, plan=incremental, settings=IncrementalSettings,
     summary="keep training the model, every layer, on the new data only",
     action="Keep training it on the new data",
-    suits=frozenset({NEW_CLASSES, LABEL_SHIFT, MORE_OF_THE_SAME}),
+    suits=frozenset({NEW_CLASSES, NEW_CATEGORIES, LABEL_SHIFT, MORE_OF_THE_SAME}),
     card=Card(
         starts="the baseline",
         trains_on="new rows only",

@@ -8,7 +8,14 @@ path in bounded memory (`retrainlab.training.loop`): it holds only the sample's 
 
 import dataclasses
 
-from retrainlab.base.kinds import COVARIATE_SHIFT, LABEL_SHIFT, MORE_OF_THE_SAME, NEW_CLASSES, NEW_VOCABULARY
+from retrainlab.base.kinds import (
+    COVARIATE_SHIFT,
+    LABEL_SHIFT,
+    MORE_OF_THE_SAME,
+    NEW_CATEGORIES,
+    NEW_CLASSES,
+    NEW_VOCABULARY,
+)
 from retrainlab.config import require
 from retrainlab.strategies.declaration import NEW, OLD, Card, Context, Plan, Rows, Strategy, Training
 
@@ -49,7 +56,7 @@ STRATEGY = Strategy(
     name="replay", rank=40, plan=replay, settings=ReplaySettings, reads_old_data=True,
     summary="keep training the model on the new data plus a uniform sample of old rows",
     action="Keep training it on the new data with replayed old rows",
-    suits=frozenset({NEW_CLASSES, NEW_VOCABULARY, COVARIATE_SHIFT, LABEL_SHIFT, MORE_OF_THE_SAME}),
+    suits=frozenset({NEW_CLASSES, NEW_VOCABULARY, NEW_CATEGORIES, COVARIATE_SHIFT, LABEL_SHIFT, MORE_OF_THE_SAME}),
     card=Card(
         starts="the baseline",
         trains_on="new rows + a uniform sample of old rows",

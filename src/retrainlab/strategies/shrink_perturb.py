@@ -8,7 +8,7 @@ statistics, vocabularies) is not a trainable weight and is kept.
 
 import dataclasses
 
-from retrainlab.base.kinds import COVARIATE_SHIFT, NEW_CLASSES, NEW_VOCABULARY
+from retrainlab.base.kinds import COVARIATE_SHIFT, NEW_CATEGORIES, NEW_CLASSES, NEW_VOCABULARY
 from retrainlab.config import require
 from retrainlab.strategies.declaration import NEW, OLD, Card, Context, Plan, Rows, Strategy, Training
 
@@ -53,7 +53,7 @@ STRATEGY = Strategy(
     name="shrink-perturb", rank=60, plan=shrink_perturb, settings=ShrinkPerturbSettings, reads_old_data=True,
     summary="shrink the model's weights, add fresh noise, then train on the old and the new data",
     action="Shrink and perturb its weights, then train on all the data",
-    suits=frozenset({NEW_CLASSES, NEW_VOCABULARY, COVARIATE_SHIFT}),
+    suits=frozenset({NEW_CLASSES, NEW_VOCABULARY, NEW_CATEGORIES, COVARIATE_SHIFT}),
     card=Card(
         starts="the baseline, shrunk and perturbed",
         trains_on="old + new",
