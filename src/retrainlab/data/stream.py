@@ -111,32 +111,37 @@ def _shuffled(held: list[pd.DataFrame], rng: np.random.Generator) -> pd.DataFram
 @dataclasses.dataclass(frozen=True)
 class FeatureStats:
     """What the model's preprocessing layers are fitted with: per numeric column the mean and
-    (population) variance, per categorical column the sorted vocabulary, per text column its
-    `max_tokens` most frequent tokens (retrainlab.data.text)."""
+    (population) variance, per categorical column the sorted vocabulary (its `max_categories`
+    most frequent values: a rarer one is read as unknown) and how many distinct values it
+    has, per text column its `max_tokens` most frequent tokens (retrainlab.data.text)."""
 
     mean: np.ndarray
     variance: np.ndarray
     vocabularies: dict[str, list[str]]
     tokens: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    distinct: dict[str, int] = dataclasses.field(default_factory=dict)  # per categorical column
 
     @classmethod
-    def of_frame(cls, frame: pd.DataFrame, features: Sequence[Feature], max_tokens: int = MAX_TOKENS) -> FeatureStats:
-        return cls.of_pieces([frame], features, max_tokens)
+    def of_frame(cls, frame: pd.DataFrame, features: Sequence[Feature], max_tokens: int = MAX_TOKENS,
+                 max_categories: int | None = None) -> FeatureStats:
+        return cls.of_pieces([frame], features, max_tokens, max_categories)
 
     @classmethod
-    def of_files(cls, paths: Sequence[Path], features: Sequence[Feature], max_tokens: int = MAX_TOKENS) -> FeatureStats:
+    def of_files(cls, paths: Sequence[Path], features: Sequence[Feature], max_tokens: int = MAX_TOKENS,
+                 max_categories: int | None = None) -> FeatureStats:
         names = [f.name for f in features]
         return cls.of_pieces(itertools.chain.from_iterable(pieces(p, names, 1 << 16) for p in paths), features,
-                             max_tokens)
+                             max_tokens, max_categories)
 
     @classmethod
-    def of_pieces(cls, frames, features: Sequence[Feature], max_tokens: int = MAX_TOKENS) -> FeatureStats:
+    def of_pieces(cls, frames, features: Sequence[Feature], max_tokens: int = MAX_TOKENS,
+                  max_categories: int | None = None) -> FeatureStats:
         """One pass; means and variances combined piece by piece (Chan et al.), stable for any size."""
         numeric = [f.name for f in features if f.kind == NUMERIC]
         categorical = [f.name for f in features if f.kind not in (NUMERIC, TEXT)]
         text = [f.name for f in features if f.kind == TEXT]
         n, mean, m2 = 0, np.zeros(len(numeric)), np.zeros(len(numeric))
-        vocab: dict[str, set] = {c: set() for c in categorical}
+        seen: dict[str, Counter] = {c: Counter() for c in categorical}
         counts: dict[str, Counter] = {c: Counter() for c in text}
         for frame in frames:
             if numeric:
@@ -151,12 +156,20 @@ class FeatureStats:
                     m2 = m2 + piece_m2 + delta**2 * n * k / total
                     n = total
             for column in categorical:
-                vocab[column].update(frame[column].astype(str).unique())
+                seen[column].update(frame[column].astype(str).value_counts(sort=False).to_dict())
             for column in text:
                 token_counts(frame[column].astype(str), counts[column])
         variance = m2 / n if n else m2
-        return cls(mean, variance, {c: sorted(v) for c, v in vocab.items()},
-                   {c: vocabulary(counts[c], max_tokens) for c in text})
+        return cls(mean, variance, {c: most_frequent(v, max_categories) for c, v in seen.items()},
+                   {c: vocabulary(counts[c], max_tokens) for c in text}, {c: len(v) for c, v in seen.items()})
+
+
+def most_frequent(counts: Counter, limit: int | None) -> list[str]:
+    """A categorical column's vocabulary: its values sorted, or, beyond `limit`, the `limit`
+    most frequent of them (ties: the first in sorted order), sorted."""
+    if limit is None or len(counts) <= limit:
+        return sorted(counts)
+    return sorted(sorted(counts, key=lambda v: (-counts[v], v))[:limit])
 
 
 def labelled_chunks(path: Path, features: Sequence[Feature], label: str, rows: int = EVAL_ROWS):

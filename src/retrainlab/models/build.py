@@ -14,6 +14,7 @@ import numpy as np
 from retrainlab.base.errors import DataError
 from retrainlab.base.tasks import CLASSIFICATION, REGRESSION
 from retrainlab.config import TRAIN
+from retrainlab.config.sections import EMBEDDING_THRESHOLD
 from retrainlab.data import NUMERIC, TEXT, Feature, grown_labels
 from retrainlab.data.stream import FeatureStats, windows
 from retrainlab.models.bundle import ModelBundle
@@ -32,10 +33,14 @@ def build_model(
     text_length: int = 64,
     embedding_dim: int = 32,
     target: tuple[float, float] | None = None,
+    embedding_threshold: int = EMBEDDING_THRESHOLD,
 ) -> keras.Model:
     """A fresh MLP whose preprocessing layers hold `stats` of its training rows. A text column
     is read as its first `text_length` tokens (`TextVectorization` with the vocabulary of
-    `stats`), each an `embedding_dim`-wide embedding, averaged over the text's tokens.
+    `stats`), each an `embedding_dim`-wide embedding, averaged over the text's tokens. A
+    categorical column is one-hot over its vocabulary, or, with more than
+    `embedding_threshold` values, an `embedding_dim`-wide embedding of its value; index 0 of
+    either is the unknown value, which a value the training rows lacked reads.
     `n_classes` 0 makes a regressor: one linear unit, then the target's scaling (`target`:
     the training labels' mean and standard deviation), so the network learns a standardised
     label and the saved model predicts in the label's own units."""
@@ -50,10 +55,8 @@ def build_model(
                                         embedding_dim, seed))
         else:
             inputs[name] = keras.Input(shape=(1,), name=name, dtype="string")
-            lookup = keras.layers.StringLookup(
-                vocabulary=stats.vocabularies[feature.name], output_mode="one_hot", name=f"encode_{name}"
-            )
-            encoded.append(lookup(inputs[name]))
+            encoded.append(_category_branch(inputs[name], name, stats.vocabularies[feature.name],
+                                            embedding_threshold, embedding_dim, seed))
     parts = list(encoded)
     if numeric:
         stacked = _concat(numeric, "numeric")
@@ -83,10 +86,10 @@ def fresh_bundle(data, params, splits: Sequence[str], seed: int, base: ModelBund
         if not regression and len(labels) < 2:
             raise DataError(f"{' + '.join(splits)}: only one class ({labels[0]!r}); a classifier needs two or more")
         m = params.model
-        stats = FeatureStats.of_files(paths, data.features, m.text_tokens)
+        stats = FeatureStats.of_files(paths, data.features, m.text_tokens, m.max_categories)
         target = data.label_moments(*splits) if regression else None
         model = build_model(data.features, stats, len(labels), m.hidden_units, m.dropout, seed, m.text_length,
-                            m.embedding_dim, target)
+                            m.embedding_dim, target, m.embedding_threshold)
         return ModelBundle(model, data.features, labels, data.label, task=data.summary.task or CLASSIFICATION)
     labels = grown_labels(base.labels, labels)
     columns = [f.name for f in data.features]
@@ -106,6 +109,17 @@ def _text_branch(text, name: str, vocabulary: list[str], length: int, width: int
     embed = keras.layers.Embedding(len(vocabulary) + 2, width, mask_zero=True, name=f"embed_{name}",
                                    embeddings_initializer=keras.initializers.RandomUniform(-0.05, 0.05, seed=seed))
     return keras.layers.GlobalAveragePooling1D(name=f"pool_{name}")(embed(vectorize(text)))
+
+
+def _category_branch(value, name: str, vocabulary: list[str], threshold: int, width: int, seed: int):
+    # StringLookup's index 0 is the unknown value (no mask), so either encoding has one slot
+    # more than the vocabulary: retrainlab.models.vocabulary grows both after it.
+    if len(vocabulary) <= threshold:
+        return keras.layers.StringLookup(vocabulary=vocabulary, output_mode="one_hot", name=f"encode_{name}")(value)
+    lookup = keras.layers.StringLookup(vocabulary=vocabulary, output_mode="int", name=f"encode_{name}")
+    embed = keras.layers.Embedding(len(vocabulary) + 1, width, name=f"embed_{name}",
+                                   embeddings_initializer=keras.initializers.RandomUniform(-0.05, 0.05, seed=seed))
+    return keras.layers.Flatten(name=f"flat_{name}")(embed(lookup(value)))
 
 
 def _concat(tensors: list, name: str):

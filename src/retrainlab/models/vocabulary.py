@@ -1,4 +1,5 @@
-"""Vocabulary growth: the model surgery that lets an update read the words new data adds.
+"""Vocabulary growth: the model surgery that lets an update read the words, and the
+categorical values, that new data adds.
 
 An option that starts from the baseline keeps the baseline's `TextVectorization`
 vocabulary: a word the baseline never saw maps to the out-of-vocabulary index, whatever the
@@ -23,6 +24,20 @@ worse than growing the frequent ones):
   incremental, and cost distill 4.6 points on 64 new reviews and shrink-perturb 1.3 on the
   posts (every new token then starts as the same vector).
 
+A categorical column's lookup (`StringLookup` or `IntegerLookup`, the project's or a
+brought model's) grows the same way (`grow_lookups`): each value the new rows hold that the
+lookup lacks gets its own index, appended, and the layer it feeds gets a row for it: an
+`Embedding` fed the index, or the `Dense` layer fed the one-hot (directly or through a
+`Concatenate`), its other inputs' rows untouched. Two rules differ from text, for one reason:
+a row reads one value per column, not the average of many tokens.
+- a new value's row starts as a copy of the unknown value's (the row it read before), so the
+  grown model predicts what the baseline did until it is trained, and only training on a
+  value's rows moves it away;
+- so every value the new rows hold is added (a rare one costs nothing but its row), up to
+  `model.max_categories` in all, the most frequent first.
+A lookup that is inverted, hashes unknown values into several indices, or feeds anything
+else (`tf_idf`, a layer that is not one of those three) is left as it is, and said so.
+
 TensorFlow is needed only where Keras' text layers need it.
 """
 
@@ -30,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 import keras
@@ -37,8 +53,8 @@ import numpy as np
 
 from retrainlab.data.stream import windows
 from retrainlab.models.bundle import ModelBundle
-from retrainlab.models.inputs import model_input
 from retrainlab.models.files import copy_model
+from retrainlab.models.inputs import model_input
 
 # TextVectorization's integer output: index 0 pads, 1 is out of vocabulary, words from 2.
 RESERVED = 2
@@ -54,7 +70,8 @@ def minimum_count(texts: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Growth:
-    """What growing one text layer's vocabulary did, or why it was left as it was."""
+    """What growing one text layer's vocabulary (or a lookup's values: `unit` "values") did,
+    or why it was left as it was."""
 
     layer: str
     added: int
@@ -64,16 +81,18 @@ class Growth:
     min_count: int = 1
     beyond: int = 0  # new tokens frequent enough, left out beyond the most that may be added
     max_new: int = 0
+    unit: str = "tokens"  # or "values": a categorical column's lookup
 
     def describe(self) -> str:
         if self.skipped:
-            return f"{self.layer}: vocabulary kept ({self.skipped})"
-        text = f"{self.layer}: {self.added} new tokens appended ({self.size} in all)"
+            return f"{self.layer}: {'vocabulary' if self.unit == 'tokens' else 'lookup'} kept ({self.skipped})"
+        text = f"{self.layer}: {self.added} new {self.unit} appended ({self.size} in all)"
         if self.rare:
             text += (f"; {self.rare} seen fewer than {self.min_count} times in the new rows left out "
                      "(read as out of vocabulary)")
         if self.beyond:
-            text += f"; {self.beyond} more left out beyond the {self.max_new} that may be added (model.text_tokens)"
+            limit = "model.text_tokens" if self.unit == "tokens" else "model.max_categories in all"
+            text += f"; {self.beyond} more left out beyond the {self.max_new} that may be added ({limit})"
         return text
 
 
@@ -98,11 +117,16 @@ def _single_input(layer: keras.layers.Layer):
 
 def texts_reaching(model: keras.Model, layer: keras.layers.Layer, batches) -> np.ndarray:
     """The texts that reach `layer` in `model` for the inputs in `batches()`, as str."""
+    values = values_reaching(model, layer, batches)
+    return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values],
+                    dtype=object)
+
+
+def values_reaching(model: keras.Model, layer: keras.layers.Layer, batches) -> np.ndarray:
+    """The values that reach `layer` in `model` for the inputs in `batches()`, flat."""
     upstream = keras.Model(model_input(model), layer.input)
     parts = [np.asarray(upstream.predict_on_batch(x)) for x in batches()]
-    values = np.concatenate(parts) if parts else np.array([], dtype=object)
-    return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values.ravel()],
-                    dtype=object)
+    return np.concatenate(parts).ravel() if parts else np.array([], dtype=object)
 
 
 def token_counts(layer: keras.layers.TextVectorization, texts: np.ndarray,
@@ -182,4 +206,134 @@ def with_new_tokens(bundle: ModelBundle, data, splits: Sequence[str], max_new: i
     paths, columns = [data.path(s) for s in splits], [f.name for f in data.features]
     batches = lambda: (bundle.inputs(w) for w in windows(paths, columns, np.random.default_rng(seed)))  # noqa: E731
     model, report = grow_vocabulary(bundle.model, batches, max_new, seed)
+    return dataclasses.replace(bundle, model=model), report
+
+
+# How a lookup's output may be read for it to grow: its indices by an Embedding, or its
+# one-hot (or multi-hot, or counts) by a Dense layer, directly or through a Concatenate.
+INDICES, ONE_HOT = ("int",), ("one_hot", "multi_hot", "count")
+
+
+def lookup_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's categorical lookups (StringLookup, IntegerLookup), in order."""
+    return [layer for layer in model.layers if isinstance(layer, (keras.layers.StringLookup, keras.layers.IntegerLookup))]
+
+
+def _reads(layer: keras.layers.Layer, tensor) -> bool:
+    """Whether `layer` takes `tensor` among its inputs (one, or a list of them)."""
+    taken = _single_input(layer)
+    return any(t is tensor for t in taken) if isinstance(taken, (list, tuple)) else taken is tensor
+
+
+def _one_hot_reader(model: keras.Model, layer: keras.layers.Layer):
+    """The Dense layer that reads `layer`'s one-hot and where its columns start among that
+    Dense layer's inputs: (dense, offset, concatenate or None); None where no Dense reads it
+    alone or through one Concatenate."""
+    readers = [other for other in model.layers if other is not layer and _reads(other, layer.output)]
+    if len(readers) != 1:
+        return None
+    reader = readers[0]
+    if isinstance(reader, keras.layers.Dense):
+        return reader, 0, None
+    if not isinstance(reader, keras.layers.Concatenate) or reader.axis not in (-1, 1):
+        return None
+    dense = [other for other in model.layers if _reads(other, reader.output)]
+    if len(dense) != 1 or not isinstance(dense[0], keras.layers.Dense):
+        return None
+    offset = 0
+    for tensor in reader.input:
+        if tensor is layer.output:
+            return dense[0], offset, reader
+        offset += tensor.shape[-1]
+    return None
+
+
+def _unknown_index(config: dict) -> int | None:
+    """The index a lookup gives a value it lacks, where there is exactly one such index."""
+    if config.get("invert") or config.get("num_oov_indices", 1) != 1:
+        return None
+    return 0 if config.get("mask_token") is None else 1
+
+
+def grow_lookups(model: keras.Model, batches, max_size: int) -> tuple[keras.Model, list[Growth]]:
+    """A copy of `model` whose categorical lookups know the values of the inputs
+    `batches()` gives that they lack, the most frequent first, up to `max_size` values each,
+    each new value's row in the layer the lookup feeds starting as the unknown value's (the
+    module's docstring). Returns the copy and what was done to each lookup."""
+    copy = copy_model(model)
+    replaced: dict[str, keras.layers.Layer] = {}
+    kernels: dict[str, list[tuple[int, int, int]]] = {}  # Dense: (at, copy of row, how many)
+    rows: dict[str, np.ndarray] = {}
+    report = []
+    for layer in lookup_layers(copy):
+        config = layer.get_config()
+        unknown = _unknown_index(config)
+        mode = config.get("output_mode")
+        embedding = fed_embedding(copy, layer) if mode in INDICES else None
+        reader = _one_hot_reader(copy, layer) if mode in ONE_HOT else None
+        why = ("it is inverted, or reads unknown values into more than one index" if unknown is None else
+               f"its output ({mode}) is read by neither an Embedding (indices) nor a Dense layer (one-hot)"
+               if embedding is None and reader is None else "")
+        if why:
+            report.append(Growth(layer.name, 0, layer.vocabulary_size(), why, unit="values"))
+            continue
+        vocabulary = layer.get_vocabulary()
+        reserved = unknown + 1
+        old = list(vocabulary[reserved:])
+        known = {_plain(v) for v in old}
+        counts = Counter(_plain(v) for v in values_reaching(copy, layer, batches))
+        unseen = [v for v, _ in sorted(counts.items(), key=lambda pair: (-pair[1], str(pair[0]))) if v not in known]
+        room = max(0, max_size - len(old))
+        new = unseen[:room]
+        if not new:
+            report.append(Growth(layer.name, 0, layer.vocabulary_size(), beyond=len(unseen), max_new=room,
+                                 unit="values"))
+            continue
+        config.pop("vocabulary_size", None)
+        replaced[layer.name] = type(layer).from_config({**config, "vocabulary": [*map(_plain, old), *new],
+                                                        "max_tokens": None})
+        size = reserved + len(old) + len(new)
+        if embedding is not None:
+            replaced[embedding.name] = type(embedding).from_config({**embedding.get_config(), "input_dim": size})
+            table = keras.ops.convert_to_numpy(embedding.embeddings)
+            rows[embedding.name] = np.vstack([table, np.repeat(table[unknown:unknown + 1], len(new), axis=0)])
+        else:
+            dense, offset, concatenate = reader
+            if concatenate is not None:
+                replaced[concatenate.name] = type(concatenate).from_config(concatenate.get_config())
+            replaced[dense.name] = type(dense).from_config(dense.get_config())
+            kernels.setdefault(dense.name, []).append((offset + layer.vocabulary_size(), offset + unknown, len(new)))
+        report.append(Growth(layer.name, len(new), size, beyond=len(unseen) - len(new), max_new=room, unit="values"))
+    if not replaced:
+        return copy, report
+    grown = keras.models.clone_model(copy, clone_function=lambda layer: replaced.get(layer.name, layer))
+    for name, table in rows.items():
+        grown.get_layer(name).set_weights([table])
+    for name, inserts in kernels.items():
+        kernel, *rest = copy.get_layer(name).get_weights()
+        for at, source, count in sorted(inserts, reverse=True):  # the last first: earlier offsets stay right
+            kernel = np.insert(kernel, at, np.repeat(kernel[source:source + 1], count, axis=0), axis=0)
+        grown.get_layer(name).set_weights([kernel, *rest])
+    return grown, report
+
+
+def _plain(value):
+    """A lookup's value as Python: str for text (bytes decoded), int for an integer."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
+        return int(value)
+    return str(value)
+
+
+def with_new_values(bundle: ModelBundle, data, splits: Sequence[str], max_size: int,
+                    seed: int) -> tuple[ModelBundle, list[Growth]]:
+    """`bundle` with each categorical lookup grown by the values of the rows of `splits` (a
+    `retrainlab.data.Prepared`'s) it lacks, as `grow_lookups` says; a model without lookups
+    as it is."""
+    if not lookup_layers(bundle.model):
+        return bundle, []
+    paths, columns = [data.path(s) for s in splits], [f.name for f in data.features]
+    batches = lambda: (bundle.inputs(w) for w in windows(paths, columns, np.random.default_rng(seed)))  # noqa: E731
+    model, report = grow_lookups(bundle.model, batches, max_size)
     return dataclasses.replace(bundle, model=model), report

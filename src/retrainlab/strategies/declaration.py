@@ -159,17 +159,20 @@ class Context:
     def grown(self, *splits: str):
         """A copy of the baseline whose output has a unit for every class `splits` add
         (the incremental data by default), the old classes' units untouched; with
-        `model.grow_vocabulary`, its text layers also know the tokens those rows add, the old
-        tokens' indices and embedding rows untouched (retrainlab.models.vocabulary)."""
+        `model.grow_vocabulary`, its text layers also know the tokens those rows add, and its
+        categorical lookups the values, the old ones' indices and rows untouched
+        (retrainlab.models.vocabulary)."""
         # start-up: no TensorFlow until a plan is made
         from retrainlab.models.surgery import grow_output
-        from retrainlab.models.vocabulary import with_new_tokens
+        from retrainlab.models.vocabulary import with_new_tokens, with_new_values
 
         splits = splits or (NEW,)
         base = self.base
-        if self.params.model.grow_vocabulary:
-            base, growth = with_new_tokens(base, self.data, splits, self.params.model.text_tokens, self.seed)
-            self.notes.extend(g.describe() for g in growth)
+        m = self.params.model
+        if m.grow_vocabulary:
+            base, growth = with_new_tokens(base, self.data, splits, m.text_tokens, self.seed)
+            base, values = with_new_values(base, self.data, splits, m.max_categories, self.seed)
+            self.notes.extend(g.describe() for g in [*growth, *values])
         labels = grown_labels(base.labels, self.data.classes(*splits))
         model = grow_output(base.model, len(labels), self.seed)
         return dataclasses.replace(base, model=model, labels=labels)
