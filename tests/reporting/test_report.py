@@ -101,8 +101,9 @@ def test_the_report_says_how_the_options_grew_a_text_models_vocabulary(tmp_path)
     verdict = comparison.recommend(records, POLICY)
     report.write_report(tmp_path, records, verdict, DIAGNOSIS, POLICY, curves(records))
     lines = (tmp_path / layout.REPORT_MD).read_text().splitlines()
-    assert ("- **vocabulary**: the options that start from the model add the new texts' tokens to its vocabulary "
-            "(model.grow_vocabulary): words: 74 new tokens appended (147 in all), in incremental, replay.") in lines
+    assert ("- **vocabulary**: the options that start from the model add the new rows' tokens to its vocabulary, "
+            "and their values to its lookups (model.grow_vocabulary): words: 74 new tokens appended (147 in all), in "
+            "incremental, replay.") in lines
     # No text, or no vocabulary grown: nothing said.
     plain = {name: record(name, [0.9, 0.9], [0.5 + i / 10] * 2, 1.0 + i, i + 1)
              for i, name in enumerate(("baseline", "full-retrain"))}

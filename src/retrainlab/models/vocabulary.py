@@ -285,9 +285,10 @@ def grow_lookups(model: keras.Model, batches, max_size: int) -> tuple[keras.Mode
         unseen = [v for v, _ in sorted(counts.items(), key=lambda pair: (-pair[1], str(pair[0]))) if v not in known]
         room = max(0, max_size - len(old))
         new = unseen[:room]
-        if not new:
-            report.append(Growth(layer.name, 0, layer.vocabulary_size(), beyond=len(unseen), max_new=room,
-                                 unit="values"))
+        if not new:  # said only where the new rows hold values it lacks: a user id column seen whole is not news
+            if unseen:
+                report.append(Growth(layer.name, 0, layer.vocabulary_size(), beyond=len(unseen), max_new=room,
+                                     unit="values"))
             continue
         config.pop("vocabulary_size", None)
         replaced[layer.name] = type(layer).from_config({**config, "vocabulary": [*map(_plain, old), *new],

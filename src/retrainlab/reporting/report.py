@@ -61,8 +61,9 @@ def write_report(
                  for c, check in zip(changes, checked)]
     grown = vocabulary_text(records)
     if grown:
-        described = [*described, md("**vocabulary**: the options that start from the model add the new texts' "
-                                    "tokens to its vocabulary (model.grow_vocabulary): {}.", grown)]
+        described = [*described, md("**vocabulary**: the options that start from the model add the new rows' "
+                                    "tokens to its vocabulary, and their values to its lookups "
+                                    "(model.grow_vocabulary): {}.", grown)]
     seeds = seeds or {"added": {}, "stopped": "not asked", "figures": {}}
     note = seeds_text(seeds, records)
     m = verdict.measure
