@@ -154,7 +154,8 @@ def _plot_recommended(rows: list[dict], grid: Grid, options: list[str]) -> bytes
     palette = plt.get_cmap("tab10").colors
     colours = [palette[i % len(palette)] for i in range(len(names))] + [(0.85, 0.85, 0.85)]  # last: n/a
     _, labels, sizes = _axes(grid)
-    width = 2.2 + 1.15 * len(sizes) * len(grid.sources)
+    # At least 4.8 inches: a map of one size is one column, and its row names and title would be cut.
+    width = max(4.8, 2.2 + 1.15 * len(sizes) * len(grid.sources))
     fig, axes = plt.subplots(1, len(grid.sources), squeeze=False, dpi=110, figsize=(width, 2.0 + 0.5 * len(labels)))
     for j, (ax, source) in enumerate(zip(axes[0], grid.sources)):
         chosen = _matrix(rows, grid, source, lambda r: r["recommended"])
