@@ -209,6 +209,11 @@ def with_new_tokens(bundle: ModelBundle, data, splits: Sequence[str], max_new: i
     return dataclasses.replace(bundle, model=model), report
 
 
+# Where a new categorical value's row starts: "unknown", a copy of the unknown value's row (the
+# grown model predicts as the baseline did until trained), or "random", small and random as a
+# new token's (docs/STRATEGIES.md measures the two).
+NEW_VALUE_ROW = "unknown"
+
 # How a lookup's output may be read for it to grow: its indices by an Embedding, or its
 # one-hot (or multi-hot, or counts) by a Dense layer, directly or through a Concatenate.
 INDICES, ONE_HOT = ("int",), ("one_hot", "multi_hot", "count")
@@ -255,7 +260,7 @@ def _unknown_index(config: dict) -> int | None:
     return 0 if config.get("mask_token") is None else 1
 
 
-def grow_lookups(model: keras.Model, batches, max_size: int) -> tuple[keras.Model, list[Growth]]:
+def grow_lookups(model: keras.Model, batches, max_size: int, seed: int = 0) -> tuple[keras.Model, list[Growth]]:
     """A copy of `model` whose categorical lookups know the values of the inputs
     `batches()` gives that they lack, the most frequent first, up to `max_size` values each,
     each new value's row in the layer the lookup feeds starting as the unknown value's (the
@@ -297,7 +302,7 @@ def grow_lookups(model: keras.Model, batches, max_size: int) -> tuple[keras.Mode
         if embedding is not None:
             replaced[embedding.name] = type(embedding).from_config({**embedding.get_config(), "input_dim": size})
             table = keras.ops.convert_to_numpy(embedding.embeddings)
-            rows[embedding.name] = np.vstack([table, np.repeat(table[unknown:unknown + 1], len(new), axis=0)])
+            rows[embedding.name] = np.vstack([table, _new_rows(table, unknown, len(new), seed)])
         else:
             dense, offset, concatenate = reader
             if concatenate is not None:
@@ -313,9 +318,17 @@ def grow_lookups(model: keras.Model, batches, max_size: int) -> tuple[keras.Mode
     for name, inserts in kernels.items():
         kernel, *rest = copy.get_layer(name).get_weights()
         for at, source, count in sorted(inserts, reverse=True):  # the last first: earlier offsets stay right
-            kernel = np.insert(kernel, at, np.repeat(kernel[source:source + 1], count, axis=0), axis=0)
+            kernel = np.insert(kernel, at, _new_rows(kernel, source, count, seed), axis=0)
         grown.get_layer(name).set_weights([kernel, *rest])
     return grown, report
+
+
+def _new_rows(table: np.ndarray, unknown: int, count: int, seed: int) -> np.ndarray:
+    """`count` rows for new values of a weight table whose row `unknown` the unknown value reads."""
+    if NEW_VALUE_ROW == "random":
+        fresh = keras.initializers.RandomUniform(-0.05, 0.05, seed=seed)((count, table.shape[1]))
+        return keras.ops.convert_to_numpy(fresh).astype(table.dtype)
+    return np.repeat(table[unknown:unknown + 1], count, axis=0)
 
 
 def _plain(value):
@@ -336,5 +349,5 @@ def with_new_values(bundle: ModelBundle, data, splits: Sequence[str], max_size: 
         return bundle, []
     paths, columns = [data.path(s) for s in splits], [f.name for f in data.features]
     batches = lambda: (bundle.inputs(w) for w in windows(paths, columns, np.random.default_rng(seed)))  # noqa: E731
-    model, report = grow_lookups(bundle.model, batches, max_size)
+    model, report = grow_lookups(bundle.model, batches, max_size, seed)
     return dataclasses.replace(bundle, model=model), report
