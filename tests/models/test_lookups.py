@@ -74,7 +74,7 @@ def test_after_growth_and_training_two_unseen_items_are_told_apart_and_without_g
         compile_model(model, 0.05)
         model.fit(bundle.inputs(new), labels, epochs=15, batch_size=64, verbose=0)
         predicted[grow] = ModelBundle(model, FEATURES, bundle.labels, "click").predict_proba(pair)[:, 1]
-    assert predicted[True][0] - predicted[True][1] > 0.5
+    assert predicted[True][0] - predicted[True][1] > 0.5, predicted
     assert predicted[False][0] == pytest.approx(predicted[False][1], abs=1e-6)  # both read as the unknown value
 
 
