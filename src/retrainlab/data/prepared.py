@@ -22,7 +22,7 @@ from retrainlab.base.errors import PipelineError
 from retrainlab.base.tasks import CLASSIFICATION
 from retrainlab.config import DataParams
 from retrainlab.data.inputs import identify
-from retrainlab.data.schema import Feature
+from retrainlab.data.schema import CATEGORICAL, Feature
 from retrainlab.data.sources import arrays_dataset, builtin_parts, files_dataset
 from retrainlab.data.splitting import SplitWriter, Tally, make_splits
 from retrainlab.data.summary import PreparedSummary, read_summary, write_summary
@@ -143,6 +143,10 @@ class Prepared:
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
 
+    @property
+    def categorical_names(self) -> list[str]:
+        return [f.name for f in self.features if f.kind == CATEGORICAL]
+
     def frame(self, split: str) -> pd.DataFrame:
         return pd.read_parquet(self.path(split))
 
@@ -154,7 +158,10 @@ class Prepared:
 
     def columns(self, splits: Sequence[str], names: Sequence[str]) -> pd.DataFrame:
         """Every row of `splits`, only the columns `names`: where a sample would mislead (a
-        categorical value a sample left out would read as one the old data lacks)."""
+        categorical value a sample left out would read as one the old data lacks). No columns:
+        no file is read."""
+        if not names:
+            return pd.DataFrame()
         return pd.concat([pd.read_parquet(self.path(s), columns=list(names)) for s in splits], ignore_index=True)
 
     def sample(self, split: str, rows: int, seed: int = 0) -> pd.DataFrame:

@@ -168,13 +168,16 @@ def category_shifts(old: pd.DataFrame, new: pd.DataFrame, features: Sequence[Fea
 
 def diagnose(old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequence[Feature], top: int = 5,
              max_tokens: int = TEXT_TOKENS, task: str | None = CLASSIFICATION,
-             predictions: pd.DataFrame | None = None) -> Diagnosis:
+             predictions: pd.DataFrame | None = None,
+             categories: tuple[CategoryShift, ...] | None = None) -> Diagnosis:
     """Every diagnostic of the new data against the old, for the report and the parent run.
     `task` is the prepared data's (summary.json's `task`; None: a classifier's): a regression
     label is read as a distribution (`target_shift`, with the current model's `predictions`
     on the old and the new test rows where they are given), a classifier's as classes. New rows
     without the label column (`retrainlab check` without labels) get the inputs' diagnostics
-    only: no new or vanished classes, no label or target shift."""
+    only: no new or vanished classes, no label or target shift. `categories`: the categorical
+    columns' shifts read by the caller on every row (a sample would count a value it left out
+    of the old rows as new); None: read on these rows."""
     regression = task == REGRESSION
     labelled = label in new.columns
     old_labels, new_labels = (set(), set()) if regression or not labelled else (
@@ -202,5 +205,5 @@ def diagnose(old: pd.DataFrame, new: pd.DataFrame, label: str, features: Sequenc
         top_shifted_features=tuple(per_feature[:top]),
         text=tuple(text_shift(old[f.name], new[f.name], f.name, max_tokens) for f in features if f.kind == TEXT),
         target=target_shift(old[label], new[label], predictions) if regression and labelled else None,
-        categories=tuple(category_shift(old[f.name], new[f.name], f.name) for f in features if f.kind == CATEGORICAL),
+        categories=category_shifts(old, new, features) if categories is None else categories,
     )

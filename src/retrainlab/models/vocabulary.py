@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import Counter
 from collections.abc import Sequence
 
 import keras
@@ -117,16 +116,21 @@ def _single_input(layer: keras.layers.Layer):
 
 def texts_reaching(model: keras.Model, layer: keras.layers.Layer, batches) -> np.ndarray:
     """The texts that reach `layer` in `model` for the inputs in `batches()`, as str."""
-    values = values_reaching(model, layer, batches)
+    values = values_reaching(model, [layer], batches)[0]
     return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values],
                     dtype=object)
 
 
-def values_reaching(model: keras.Model, layer: keras.layers.Layer, batches) -> np.ndarray:
-    """The values that reach `layer` in `model` for the inputs in `batches()`, flat."""
-    upstream = keras.Model(model_input(model), layer.input)
-    parts = [np.asarray(upstream.predict_on_batch(x)) for x in batches()]
-    return np.concatenate(parts).ravel() if parts else np.array([], dtype=object)
+def values_reaching(model: keras.Model, layers: Sequence[keras.layers.Layer], batches) -> list[np.ndarray]:
+    """The values that reach each of `layers` in `model` for the inputs in `batches()`, flat:
+    one pass over the inputs for all of them."""
+    upstream = keras.Model(model_input(model), [layer.input for layer in layers])
+    parts: list[list[np.ndarray]] = [[] for _ in layers]
+    for x in batches():
+        outputs = upstream.predict_on_batch(x)
+        for part, output in zip(parts, outputs if isinstance(outputs, (list, tuple)) else [outputs]):
+            part.append(np.asarray(output))
+    return [np.concatenate(part).ravel() if part else np.array([], dtype=object) for part in parts]
 
 
 def token_counts(layer: keras.layers.TextVectorization, texts: np.ndarray,
@@ -203,9 +207,7 @@ def with_new_tokens(bundle: ModelBundle, data, splits: Sequence[str], max_new: i
     says; a model without text layers as it is."""
     if not text_layers(bundle.model):
         return bundle, []
-    paths, columns = [data.path(s) for s in splits], [f.name for f in data.features]
-    batches = lambda: (bundle.inputs(w) for w in windows(paths, columns, np.random.default_rng(seed)))  # noqa: E731
-    model, report = grow_vocabulary(bundle.model, batches, max_new, seed)
+    model, report = grow_vocabulary(bundle.model, _batches(bundle, data, splits, seed), max_new, seed)
     return dataclasses.replace(bundle, model=model), report
 
 
@@ -266,11 +268,10 @@ def grow_lookups(model: keras.Model, batches, max_size: int, seed: int = 0) -> t
     each new value's row in the layer the lookup feeds starting as the unknown value's (the
     module's docstring). Returns the copy and what was done to each lookup."""
     copy = copy_model(model)
-    replaced: dict[str, keras.layers.Layer] = {}
-    kernels: dict[str, list[tuple[int, int, int]]] = {}  # Dense: (at, copy of row, how many)
-    rows: dict[str, np.ndarray] = {}
-    report = []
-    for layer in lookup_layers(copy):
+    layers = lookup_layers(copy)
+    said: dict[str, Growth] = {}
+    readers = {}  # a lookup that can grow: its config, unknown index, and the Embedding or Dense reading it
+    for layer in layers:
         config = layer.get_config()
         unknown = _unknown_index(config)
         mode = config.get("output_mode")
@@ -280,24 +281,29 @@ def grow_lookups(model: keras.Model, batches, max_size: int, seed: int = 0) -> t
                f"its output ({mode}) is read by neither an Embedding (indices) nor a Dense layer (one-hot)"
                if embedding is None and reader is None else "")
         if why:
-            report.append(Growth(layer.name, 0, layer.vocabulary_size(), why, unit="values"))
-            continue
-        vocabulary = layer.get_vocabulary()
+            said[layer.name] = Growth(layer.name, 0, layer.vocabulary_size(), why, unit="values")
+        else:
+            readers[layer.name] = (config, unknown, embedding, reader)
+    growable = [layer for layer in layers if layer.name in readers]
+    seen = values_reaching(copy, growable, batches) if growable else []  # one pass over the rows for all
+    replaced: dict[str, keras.layers.Layer] = {}
+    kernels: dict[str, list[tuple[int, int, int]]] = {}  # Dense: (at, copy of row, how many)
+    rows: dict[str, np.ndarray] = {}
+    for layer, values in zip(growable, seen):
+        config, unknown, embedding, reader = readers[layer.name]
         reserved = unknown + 1
-        old = list(vocabulary[reserved:])
-        known = {_plain(v) for v in old}
-        counts = Counter(_plain(v) for v in values_reaching(copy, layer, batches))
-        unseen = [v for v, _ in sorted(counts.items(), key=lambda pair: (-pair[1], str(pair[0]))) if v not in known]
+        old = [_plain(v) for v in layer.get_vocabulary()[reserved:]]
+        known = set(old)
+        unseen = [v for v, _ in _counted(values) if v not in known]
         room = max(0, max_size - len(old))
         new = unseen[:room]
         if not new:  # said only where the new rows hold values it lacks: a user id column seen whole is not news
             if unseen:
-                report.append(Growth(layer.name, 0, layer.vocabulary_size(), beyond=len(unseen), max_new=room,
-                                     unit="values"))
+                said[layer.name] = Growth(layer.name, 0, layer.vocabulary_size(), beyond=len(unseen), max_new=room,
+                                          unit="values")
             continue
         config.pop("vocabulary_size", None)
-        replaced[layer.name] = type(layer).from_config({**config, "vocabulary": [*map(_plain, old), *new],
-                                                        "max_tokens": None})
+        replaced[layer.name] = type(layer).from_config({**config, "vocabulary": [*old, *new], "max_tokens": None})
         size = reserved + len(old) + len(new)
         if embedding is not None:
             replaced[embedding.name] = type(embedding).from_config({**embedding.get_config(), "input_dim": size})
@@ -309,7 +315,9 @@ def grow_lookups(model: keras.Model, batches, max_size: int, seed: int = 0) -> t
                 replaced[concatenate.name] = type(concatenate).from_config(concatenate.get_config())
             replaced[dense.name] = type(dense).from_config(dense.get_config())
             kernels.setdefault(dense.name, []).append((offset + layer.vocabulary_size(), offset + unknown, len(new)))
-        report.append(Growth(layer.name, len(new), size, beyond=len(unseen) - len(new), max_new=room, unit="values"))
+        said[layer.name] = Growth(layer.name, len(new), size, beyond=len(unseen) - len(new), max_new=room,
+                                  unit="values")
+    report = [said[layer.name] for layer in layers if layer.name in said]
     if not replaced:
         return copy, report
     grown = keras.models.clone_model(copy, clone_function=lambda layer: replaced.get(layer.name, layer))
@@ -321,6 +329,13 @@ def grow_lookups(model: keras.Model, batches, max_size: int, seed: int = 0) -> t
             kernel = np.insert(kernel, at, _new_rows(kernel, source, count, seed), axis=0)
         grown.get_layer(name).set_weights([kernel, *rest])
     return grown, report
+
+
+def _counted(values: np.ndarray) -> list[tuple]:
+    """Each distinct value (as `_plain`) and how often `values` holds it, the most frequent first
+    (ties: in order of their text); counted by numpy, not value by value in Python."""
+    distinct, counts = np.unique(values, return_counts=True)
+    return sorted(((_plain(v), int(c)) for v, c in zip(distinct, counts)), key=lambda pair: (-pair[1], str(pair[0])))
 
 
 def _new_rows(table: np.ndarray, unknown: int, count: int, seed: int) -> np.ndarray:
@@ -347,7 +362,12 @@ def with_new_values(bundle: ModelBundle, data, splits: Sequence[str], max_size: 
     as it is."""
     if not lookup_layers(bundle.model):
         return bundle, []
-    paths, columns = [data.path(s) for s in splits], [f.name for f in data.features]
-    batches = lambda: (bundle.inputs(w) for w in windows(paths, columns, np.random.default_rng(seed)))  # noqa: E731
-    model, report = grow_lookups(bundle.model, batches, max_size, seed)
+    model, report = grow_lookups(bundle.model, _batches(bundle, data, splits, seed), max_size, seed)
     return dataclasses.replace(bundle, model=model), report
+
+
+def _batches(bundle: ModelBundle, data, splits: Sequence[str], seed: int):
+    """The model inputs of the rows of `splits` (a `retrainlab.data.Prepared`'s), window by
+    window, as a function: each growth reads them as often as it needs."""
+    paths, columns = [data.path(s) for s in splits], data.feature_names
+    return lambda: (bundle.inputs(w) for w in windows(paths, columns, np.random.default_rng(seed)))

@@ -47,7 +47,7 @@ from retrainlab.base import console, escape, layout
 from retrainlab.base.errors import DataError, ModelSourceError, PipelineError
 from retrainlab.base.files import write_text_atomically
 from retrainlab.config import TRAIN, Params, names_model
-from retrainlab.data import CATEGORICAL, NUMERIC, Prepared, load_prepared, values
+from retrainlab.data import NUMERIC, Prepared, load_prepared, values
 from retrainlab.data.digests import file_digests, found_in, mostly_known, row_digests
 from retrainlab.data.sources import array_columns, read_arrays, read_table
 from retrainlab.decision import change, check, diagnostics
@@ -282,12 +282,12 @@ def assess(bundle, data: Prepared, new: NewRows, params: Params, cost: check.Cos
     new_diag = new.features.copy()
     if len(labelled) == len(new.features):
         new_diag[data.label] = new.labels
-    diagnosis = diagnostics.diagnose(old_sample, new_diag.head(DIAGNOSTIC_ROWS * 2), data.label, data.features,
-                                     max_tokens=params.model.text_tokens, task=data.summary.task)
     against = trained or OLD_DATA
-    categorical = [f.name for f in data.features if f.kind == CATEGORICAL]
-    diagnosis = dataclasses.replace(diagnosis, categories=diagnostics.category_shifts(
-        data.columns(against, categorical), new.features, data.features))
+    categories = diagnostics.category_shifts(data.columns(against, data.categorical_names), new.features,
+                                             data.features)
+    diagnosis = diagnostics.diagnose(old_sample, new_diag.head(DIAGNOSTIC_ROWS * 2), data.label, data.features,
+                                     max_tokens=params.model.text_tokens, task=data.summary.task,
+                                     categories=categories)
     # An estimate is not a measured fall: the kinds of change read only a measured one, in the
     # task's default figure (their words speak of accuracy, or of the relative error).
     changes = change.classify(diagnosis, default.old.value,
@@ -567,7 +567,7 @@ def read_new_rows(params: Params, data: Prepared, root: Path, given: str | None,
         frame = pd.DataFrame(x.reshape(len(x), -1).astype(np.float64, copy=False), columns=array_columns(x.shape[1:]))
         frame[data.label] = y
     else:
-        frame, _ = read_table(path, given, "--data", [f.name for f in data.features if f.kind == CATEGORICAL])
+        frame, _ = read_table(path, given, "--data", data.categorical_names)
     return _typed(frame, data, given, use_labels)
 
 

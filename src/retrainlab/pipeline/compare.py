@@ -15,7 +15,7 @@ from retrainlab.base import console, layout
 from retrainlab.base.errors import PipelineError
 from retrainlab.base.tasks import REGRESSION
 from retrainlab.config import Params, as_flat_dict
-from retrainlab.data import CATEGORICAL, load_prepared
+from retrainlab.data import load_prepared
 from retrainlab.decision import change, comparison, diagnostics
 from retrainlab.decision.recommendation import Recommendation
 from retrainlab.measure.record import load as load_record
@@ -50,15 +50,13 @@ def compare_step(params: Params, root: Path = Path(".")) -> Recommendation:
     # A regressor's target that moved is read against the current model's own predictions on
     # the old and the new test rows: moved with them, the inputs moved; not, the rule did.
     predictions = report.read_numbers(root, [BASELINE]).get(BASELINE) if data.summary.task == REGRESSION else None
-    diagnosis = diagnostics.diagnose(old, new, data.label, data.features, max_tokens=params.model.text_tokens,
-                                     task=data.summary.task, predictions=predictions)
     # A categorical column's new values: read on every row, where a sample would count a value
     # it left out of the old rows as new.
-    categorical = [f.name for f in data.features if f.kind == CATEGORICAL]
-    if categorical:
-        every = [data.columns([f"{part}_{use}" for use in ("train", "test")], categorical)
-                 for part in ("initial", "incremental")]
-        diagnosis = dataclasses.replace(diagnosis, categories=diagnostics.category_shifts(*every, data.features))
+    every = [data.columns([f"{part}_{use}" for use in ("train", "test")], data.categorical_names)
+             for part in ("initial", "incremental")]
+    diagnosis = diagnostics.diagnose(old, new, data.label, data.features, max_tokens=params.model.text_tokens,
+                                     task=data.summary.task, predictions=predictions,
+                                     categories=diagnostics.category_shifts(*every, data.features))
     curves = {s: pd.read_csv(root / layout.curves_path(s)) for s in records}
 
     def train(names: list[str], seed: str) -> dict[str, dict[str, float]]:

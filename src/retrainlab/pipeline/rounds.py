@@ -36,7 +36,7 @@ from retrainlab.base import layout
 from retrainlab.base.errors import DataError, PipelineError
 from retrainlab.base.files import write_atomically
 from retrainlab.config import Params
-from retrainlab.data import CATEGORICAL, Prepared, inputs, load_prepared, read_arrays, read_table, tidy
+from retrainlab.data import Prepared, inputs, load_prepared, read_arrays, read_table, tidy
 from retrainlab.data.digests import found_in, mostly_known, row_digests
 from retrainlab.pipeline.params import load_params
 from retrainlab.registry import promotion
@@ -139,8 +139,8 @@ def read_incoming(path: Path, shown: str, data: Prepared) -> Arriving:
     if data.summary.input_shape is not None:
         x, y = read_arrays(path, shown, setting)
         return Arriving(path.suffix.lower(), x=x, y=y)
-    categorical = [f.name for f in data.features if f.kind == CATEGORICAL]  # "02139" as written, as prepare read it
-    return Arriving(path.suffix.lower(), table=read_table(path, shown, setting, categorical)[0])
+    # the categorical columns as written ("02139"), as prepare read them
+    return Arriving(path.suffix.lower(), table=read_table(path, shown, setting, data.categorical_names)[0])
 
 
 def check_incoming(arriving: Arriving, shown: str, old: pd.DataFrame, data: Prepared, params: Params) -> None:
