@@ -2,6 +2,7 @@
 # `make test`:  set up and run the test suite.
 # `make test-fast`: the suite without its end-to-end tests (-m "not integration"), for the inner loop.
 # `make server`: team mode's MLflow tracking server (README: Team mode).
+# `make setup-ray`: the Ray engine's packages as well (README: Several machines); `make test` needs them.
 # `make mutation`: mutation testing of the pure core (docs/TESTING.md); not part of `make test`.
 # `make derived`: rewrite what the strategies' declarations decide in MLproject, dvc.yaml and the docs.
 # Each creates .venv from the pinned lock on first use.
@@ -11,7 +12,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN := PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: setup repro test test-fast mutation derived examples ui server lock clean
+.PHONY: setup setup-ray repro test test-fast mutation derived examples ui server lock clean
 
 # `dvc plots show` draws offline from this page (vega inline; .dvc/config.local points DVC at it).
 PLOTS_PAGE := .retrainlab/plots-page.html
@@ -22,6 +23,15 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# Ray, an optional dependency, pinned apart (requirements-ray.lock) on top of requirements.lock.
+RAY_STAMP := $(VENV)/.ray-installed
+
+setup-ray: $(RAY_STAMP)
+
+$(RAY_STAMP): $(STAMP) requirements-ray.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-ray.lock
 	touch $@
 
 $(PLOTS_PAGE): $(STAMP)
@@ -35,10 +45,10 @@ repro: $(STAMP)
 # end-to-end files first: tests/conftest.py); the slowest tests' times at the end.
 PYTEST := $(RUN) python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
-test: $(STAMP)
+test: $(RAY_STAMP)
 	$(PYTEST) --durations=25
 
-test-fast: $(STAMP)
+test-fast: $(RAY_STAMP)
 	$(PYTEST) -m "not integration" --durations=10
 
 # mutmut (pinned in requirements-mutation.lock) on the modules pyproject.toml's [tool.mutmut]
@@ -77,9 +87,10 @@ ui: $(STAMP)
 server: $(STAMP)
 	$(RUN) retrainlab server
 
-# Re-pin every installed package after changing pyproject.toml's dependencies.
+# Re-pin every installed package after changing pyproject.toml's dependencies (the Ray
+# engine's stay in requirements-ray.lock).
 lock: $(STAMP)
-	$(BIN)/pip freeze --exclude-editable | grep -v '^retrainlab' > requirements.lock
+	$(BIN)/pip freeze --exclude-editable | grep -v '^retrainlab' | grep -v -x -F -f requirements-ray.lock > requirements.lock
 
 clean:
 	rm -rf $(VENV)

@@ -23,6 +23,7 @@ from retrainlab.config.sections import (
     CostParams,
     DataParams,
     DistributeParams,
+    EngineParams,
     FilesParams,
     ModelParams,
     Params,
@@ -37,7 +38,7 @@ from retrainlab.config.sections import (
 __all__ = [
     "BUILTIN_SOURCES", "MAX_BATCH", "MAX_EPOCHS", "MAX_SEED", "MAX_SEEDS", "MAX_SYNTHETIC_COLUMNS",
     "MAX_SYNTHETIC_ROWS", "MAX_UNITS", "REGISTRY_URI", "SCENARIOS", "SOURCES", "TRAIN", "ArraysParams",
-    "BaselineParams", "CompareParams", "CostParams", "DataParams", "DistributeParams", "FilesParams",
+    "BaselineParams", "CompareParams", "CostParams", "DataParams", "DistributeParams", "EngineParams", "FilesParams",
     "ModelParams", "Params", "SyntheticParams", "TrackingParams", "applicable", "as_flat_dict", "build",
     "key_of", "names_model", "require", "yaml_problem",
 ]

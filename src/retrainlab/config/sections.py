@@ -301,6 +301,29 @@ class DistributeParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class EngineParams:
+    """Where the fits run: this machine (`local`: one after another, or `seeds_parallel` at a
+    time), or a Ray cluster (`ray`: every fit of the comparison a task at once,
+    retrainlab.pipeline.cluster_fits). Speed only: the figures are the same."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str = ""  # ray: its head's HOST:PORT (`ray start --head`'s), ray://HOST:PORT, or auto
+    cpus_per_fit: float = 1.0  # what each fit's task asks the cluster for, and its TensorFlow threads
+    gpus_per_fit: float = 0.0
+    retries: int = 1  # times a fit whose worker died (out of memory, a node lost) is tried again
+
+    def check(self) -> None:
+        require(self.kind != "ray" or bool(self.address.strip()), "engine.address",
+                "is empty, but engine.kind is ray: give the cluster's address (its head's HOST:PORT, "
+                "ray://HOST:PORT, or auto for one started on this machine)")
+        require(self.address == self.address.strip() and self.address.isprintable() and len(self.address) <= 500,
+                "engine.address", "must be one printable address (HOST:PORT, ray://HOST:PORT or auto)")
+        require(0 < self.cpus_per_fit <= 1024, "engine.cpus_per_fit", "must be a number of CPUs above 0, up to 1024")
+        require(0 <= self.gpus_per_fit <= 64, "engine.gpus_per_fit", "must be a number of GPUs from 0 to 64")
+        require(0 <= self.retries <= 10, "engine.retries", "must be a whole number from 0 to 10")
+
+
+@dataclasses.dataclass(frozen=True)
 class Params:
     seeds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
     # Seeds trained at once, each in a worker process of its own (1: one after another in the
@@ -322,6 +345,7 @@ class Params:
     tracking: TrackingParams = dataclasses.field(default_factory=TrackingParams)
     compare: CompareParams = dataclasses.field(default_factory=CompareParams)
     distribute: DistributeParams = dataclasses.field(default_factory=DistributeParams)
+    engine: EngineParams = dataclasses.field(default_factory=EngineParams)
 
     def check(self) -> None:
         require(1 <= len(self.seeds) <= MAX_SEEDS, "seeds", f"needs between 1 and {MAX_SEEDS} seeds")
@@ -335,6 +359,9 @@ class Params:
         require(len(self.strategies) >= 1, "strategies", "needs at least one option to compare with the baseline")
         for name, settings in self.strategies.items():
             settings.check(f"strategies.{name}")
+        require(self.engine.kind == "local" or self.distribute.mode == "none", "engine.kind",
+                f"is ray, which runs each fit as one task, but distribute.mode is {self.distribute.mode}: "
+                "set distribute.mode: none, or engine.kind: local")
         for field in dataclasses.fields(self):
             section = getattr(self, field.name)
             if dataclasses.is_dataclass(section):
