@@ -9,15 +9,12 @@ in place. The only step that needs TensorFlow; prepare.py and compare.py hold th
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import math
 import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import keras
 import mlflow
@@ -28,7 +25,7 @@ from mlflow.entities import Metric
 from retrainlab.base import layout
 from retrainlab.base.errors import PipelineError
 from retrainlab.base.files import write_csv
-from retrainlab.config import TRAIN, Params, applicable, as_flat_dict
+from retrainlab.config import TRAIN, Params, applicable
 from retrainlab.data import Prepared, load_prepared
 from retrainlab.measure import evaluation
 from retrainlab.measure.record import Runs, StrategyRecord, rounded
@@ -37,8 +34,9 @@ from retrainlab.measure.task import measure_of, of_figures
 from retrainlab.models.bundle import ModelBundle
 from retrainlab.models.loading import open_bundle
 from retrainlab.models.outputs import label_order
-from retrainlab.pipeline import user_model
-from retrainlab.pipeline.origin import Origin, recorded_origin
+from retrainlab.pipeline import cluster_fits, user_model
+from retrainlab.pipeline.fits import SeedJob, SeedResult, Step, fit_key, seed_dir
+from retrainlab.pipeline.origin import recorded_origin
 from retrainlab.registry import promotion
 from retrainlab.reporting import descriptions, plots
 from retrainlab.strategies import BASELINE, CATALOGUE, FROM_BASELINE, Plan, Strategy
@@ -86,42 +84,6 @@ class EpochLogger(keras.callbacks.Callback):
         self._flushed = time.monotonic()
 
 
-@dataclasses.dataclass
-class SeedResult:
-    seed: int
-    bundle: ModelBundle | None  # None on its way back from a worker process, which saved it
-    figures: dict[str, float]  # metrics and cost
-    history: dict[str, list[float]]
-    run_id: str
-    predictions: evaluation.Predictions  # the actual and predicted label of each test row
-    notes: tuple[str, ...] = ()  # what was done to its starting model (a grown vocabulary)
-
-
-@dataclasses.dataclass
-class Step:
-    """Everything a strategy step knows before it trains its first seed."""
-
-    strategy: Strategy
-    params: Params
-    root: Path
-    dist: distribute.Distribution
-    data: Prepared
-    bases: dict[int, ModelBundle]  # what each seed starts from (none: fresh weights)
-    base_record: StrategyRecord | None  # the baseline's record, for the updates
-    origin: Origin | None  # where the baseline came from
-    digests: dict[str, str] = dataclasses.field(default_factory=dict)  # each prepared split's md5
-    experiment_id: str = ""
-    parent: str = ""  # the pipeline execution's run
-    strategy_run: str = ""  # set in a seed's worker process: the strategy's run its seed run goes under
-    lineage: dict[str, str] = dataclasses.field(default_factory=dict)  # round and parent version tags
-    # A brought baseline adopted as it is: its first seed's outcome, which every seed shares.
-    adopted: list = dataclasses.field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.strategy.name
-
-
 @dataclasses.dataclass(frozen=True)
 class WorkerNote:
     """What a multi-worker cluster's other worker did: it trained with the chief, which alone
@@ -136,6 +98,8 @@ def run_strategy(name: str, params: Params, root: Path = Path(".")) -> StrategyR
     """Train, measure, evaluate and log one strategy once per seed; register the first seed's
     model; write its outputs. Returns its record (a multi-worker cluster's other workers: a
     note of what they did)."""
+    if params.engine.kind == "ray":
+        cluster_fits.connect(params, root)  # before anything is written
     step = open_step(CATALOGUE[name], params, root)
     if not step.dist.is_chief:
         return _train_as_worker(step)
@@ -211,8 +175,8 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
     """
     params, dist = step.params, step.dist
     plan = _plan(step, seed)
-    identity = {"data": step.digests, "baseline_run": step.base_record.mlflow.run_id if step.base_record else None}
-    checkpoint = checkpoint_dir(step.root, step.name, seed, params, identity)
+    key = fit_key(step, step.name, seed)
+    checkpoint = step.root / layout.CHECKPOINTS_DIR / step.name / f"seed-{seed}-{key}"
     multi_worker = dist.mode == distribute.MULTI_WORKER
     done, logs = (0, []) if multi_worker else resume(plan.bundle.model, checkpoint)
     log.info(f"seed {params.seeds.index(seed) + 1}/{len(params.seeds)} (seed {seed}): {workload(step.data, plan)}")
@@ -221,7 +185,7 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
     if done:
         log.info(f"{step.name} seed {seed}: resuming after epoch {done} of {plan.epochs} from a checkpoint")
     under = (step.experiment_id, step.strategy_run) if step.strategy_run else None
-    with store.seed_run(step.name, seed, step.lineage, under) as run:
+    with store.seed_run(step.name, seed, step.lineage | {store.TAG_FIT: key}, under) as run:
         if done:
             mlflow.set_tag(store.TAG_PREFIX + "resumed_after_epoch", str(done))
         _log_inputs(step.data, plan, step.digests)
@@ -256,6 +220,10 @@ def _train_seeds(step: Step, run_id: str) -> list[SeedResult]:
     figures and its model through a staging folder. One process when training is
     distributed: the distribution has the machine already."""
     params = step.params
+    # A brought baseline is the user's model, read where this machine finds it and adopted.
+    brought = step.name == BASELINE and step.origin is not None and step.origin.brought
+    if params.engine.kind == "ray" and not brought:
+        return cluster_fits.train_on_cluster(step, run_id, seed_in_worker)
     parallel = min(params.seeds_parallel, len(params.seeds))
     if parallel <= 1 or step.dist.mode != distribute.NONE:
         return [_train_seed(step, seed) for seed in params.seeds]
@@ -268,21 +236,6 @@ def _train_seeds(step: Step, run_id: str) -> list[SeedResult]:
             done = [pool.submit(seed_in_worker, job, seed) for seed in params.seeds]
             results = [future.result() for future in done]
         return [dataclasses.replace(r, bundle=ModelBundle.load(job.staging / seed_dir(r.seed))) for r in results]
-
-
-@dataclasses.dataclass(frozen=True)
-class SeedJob:
-    """What a seed's worker process needs to train as the step's own process would."""
-
-    strategy: str
-    params: Params
-    root: Path
-    experiment_id: str
-    parent: str  # the pipeline execution's run
-    strategy_run: str  # the strategy's run, which its seed runs go under
-    digests: dict[str, str]  # each prepared split's md5
-    lineage: dict[str, str]  # round and parent version tags
-    staging: Path  # where the worker saves its model
 
 
 def seed_in_worker(job: SeedJob, seed: int) -> SeedResult:
@@ -373,14 +326,6 @@ def _train_as_worker(step: Step) -> WorkerNote:
     return WorkerNote(step.name, dist.cluster.index, costs)
 
 
-def checkpoint_dir(root: Path, strategy: str, seed: int, params: Params, identity: dict[str, Any]) -> Path:
-    """Where a seed's training checkpoints: one place per strategy, seed, training params and inputs,
-    so a checkpoint is only ever resumed by the same training."""
-    training = {k: v for k, v in as_flat_dict(params).items() if not k.startswith(("tracking.", "compare.", "seeds"))}
-    key = json.dumps({"strategy": strategy, "seed": seed, "params": training, **identity}, sort_keys=True, default=str)
-    return root / layout.CHECKPOINTS_DIR / strategy / f"seed-{seed}-{hashlib.md5(key.encode()).hexdigest()[:12]}"
-
-
 def mean_curves(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
     """Per-epoch curves averaged over the seeds that trained that epoch (a seed that
     stopped early has fewer), as long as the longest."""
@@ -393,10 +338,6 @@ def mean_curves(histories: list[dict[str, list[float]]]) -> dict[str, list[float
             padded[i, :len(h[k])] = h[k]
         out[k] = [float(v) for v in np.nanmean(padded, axis=0)]
     return out
-
-
-def seed_dir(seed: int) -> str:
-    return f"seed-{seed}"
 
 
 def _load_baseline(root: Path, seeds: list[int], data: Prepared,

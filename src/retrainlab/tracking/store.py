@@ -52,6 +52,13 @@ TAG_FAILURE = TAG_PREFIX + "failure"
 TAG_ROUND = TAG_PREFIX + "round"
 TAG_PARENT_VERSION = TAG_PREFIX + "parent_version"
 PARENT_TAG = "mlflow.parentRunId"
+# A seed run's fit (retrainlab.pipeline.strategy_step.fit_key): the same key, the same training.
+TAG_FIT = TAG_PREFIX + "fit"
+# On a Ray cluster (retrainlab.pipeline.cluster_fits): the node a fit ran on, which attempt
+# its run is, and the stage's submission its task belongs to.
+TAG_NODE = TAG_PREFIX + "node"
+TAG_ATTEMPT = TAG_PREFIX + "attempt"
+TAG_SUBMISSION = TAG_PREFIX + "submission"
 TAG_VERDICT = TAG_PREFIX + "verdict"
 NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
 # The per-epoch curves, in one section of the MLflow UI's charts ("curves/loss", ...).

@@ -57,6 +57,11 @@ def _set_up() -> None:
     """A worker's start, before its first task: as a step's process starts."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     console.configure()
+    quiet_tensorflow()
+
+
+def quiet_tensorflow() -> None:
+    """TensorFlow loaded in a worker process, saying as little as in a step's process."""
     # At level 2 (what tests set), TensorFlow's C++ side logs an error line per training about
     # an attribute of the input pipeline's graph it ignores. A level set otherwise is kept.
     if os.environ.get(console.TF_LEVEL) == "2":
