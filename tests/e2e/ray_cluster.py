@@ -113,6 +113,8 @@ class SqliteServer:
              "--workers", "2"],
             directory / "server.log",
         )
+
+    def wait_until_up(self) -> None:
         deadline = time.monotonic() + 120
         while True:
             try:

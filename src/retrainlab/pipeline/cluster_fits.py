@@ -41,7 +41,8 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from retrainlab.base import layout
-from retrainlab.base.errors import PipelineError
+from retrainlab.base.errors import PipelineError, RetrainlabError
+from retrainlab.config import Params
 from retrainlab.base.files import file_md5
 from retrainlab.measure.record import load as load_record
 from retrainlab.models.bundle import ModelBundle
@@ -69,10 +70,10 @@ class Fit:
         return f"{self.strategy} seed {self.seed}"
 
 
-def connect(step_params, root: Path) -> None:
+def connect(params: Params, root: Path) -> None:
     """Join the cluster before the step writes anything (retrainlab.training.cluster)."""
-    cluster.connect(step_params.engine, store.tracking_uri(store.project_root(root)),
-                    store.shown_tracking_uri(store.project_root(root)))
+    project = store.project_root(root)
+    cluster.connect(params.engine, store.tracking_uri(project), store.shown_tracking_uri(project))
 
 
 def train_on_cluster(step: Step, strategy_run: str, work: Work) -> list[SeedResult]:
@@ -103,10 +104,12 @@ def _due(step: Step) -> list[str]:
 
 
 def _made_by(step: Step, name: str) -> bool:
-    path = step.root / layout.record_path(name)
-    if not path.is_file():
+    if not (step.root / layout.record_path(name)).is_file():
         return False
-    runs = load_record(step.root, name).mlflow
+    try:
+        runs = load_record(step.root, name).mlflow
+    except RetrainlabError:
+        return False  # unreadable: its stage will write it again
     if runs is None or not all(str(seed) in runs.seed_run_ids for seed in step.params.seeds):
         return False
     client = MlflowClient()
@@ -137,9 +140,15 @@ def _train(step: Step, strategy_run: str, fits: list[Fit], held: Path, work: Wor
         job = SeedJob(fit.strategy, step.params, Path(), step.experiment_id, step.parent,
                       strategy_run if own else step.parent, step.digests, step.lineage | tags, Path())
         tasks.append(cluster.Task(fit.name, fit_in_task, (work, job, fit.seed, code_digest(), snapshot)))
-    by_name = {fit.name: fit for fit in fits}
+    by_name, finished = {fit.name: fit for fit in fits}, []
+
+    def hold(task: cluster.Task, done: cluster.Done) -> None:
+        _hold(held, by_name[task.name], done)
+        finished.append(task)
+        log.info(f"  {task.name}: {done.seconds:.1f} s on node {done.node[:8]} ({len(finished)}/{len(fits)})")
+
     try:
-        cluster.run(tasks, step.params.engine, lambda task, done: _hold(held, by_name[task.name], done))
+        cluster.run(tasks, step.params.engine, hold)
     except BaseException:
         _close_unfinished(step.experiment_id, submission)
         raise

@@ -49,7 +49,7 @@ from retrainlab.measure.record import StrategyRecord
 from retrainlab.measure.task import measure_of
 from retrainlab.reporting.map_files import write_map
 from retrainlab.strategies import BASELINE
-from retrainlab.training import workers
+from retrainlab.training import cluster, workers
 from retrainlab.training.seed import make_plan, train_seed
 from retrainlab.measure.task import measure_of_summary
 from retrainlab.measure import choice
@@ -159,22 +159,43 @@ def run_map(params: Params, grid: Grid, out: Path = DEFAULT_OUT, progress: TextI
           f"(baseline, {', '.join(options)}); the map goes to {out}/ when all are done", file=progress, flush=True)
     rows: list[dict] = []
     started = time.perf_counter()
-    with workers.pool(1, CELLS_PER_PROCESS) as pool:
-        for i, cell in enumerate(cells, 1):
-            begun = time.perf_counter()
-            try:
-                row = pool.submit(measure_cell, cell, params, tuple(grid.seeds)).result()
-            except RetrainlabError as exc:
-                raise type(exc)(f"{cell.label}: {exc}") from None
-            rows.append(row | {"seconds": time.perf_counter() - begun})
-            elapsed = time.perf_counter() - started
-            left = _remaining(rows, cells[i:], elapsed)
-            print(f"map [{i}/{len(cells)}] {cell.label}: {row['recommended']} ({rows[-1]['seconds']:.0f} s; "
-                  f"elapsed {_clock(elapsed)}, about {_clock(left)} left)", file=progress, flush=True)
-    measured = {_key(row): row for row in rows}
-    every = [measured.get(_key(cell)) or skipped_row(cell, params, skipped[cell]) for cell in grid.cells()]
+    at_once = [1]  # cells measured at the same time
+
+    def measured(cell: Cell, row: dict, seconds: float) -> None:
+        rows.append(row | {"seconds": seconds})
+        elapsed = time.perf_counter() - started
+        todo = [c for c in cells if _key(c) not in {_key(r) for r in rows}]
+        left = _remaining(rows, todo, sum(r["seconds"] for r in rows)) / min(at_once[0], max(1, len(todo)))
+        print(f"map [{len(rows)}/{len(cells)}] {cell.label}: {row['recommended']} ({seconds:.0f} s; "
+              f"elapsed {_clock(elapsed)}, about {_clock(left)} left)", file=progress, flush=True)
+
+    if params.engine.kind == "ray":
+        cluster.connect(params.engine)
+        at_once[0] = cluster.slots(params.engine)
+        _measure_on_cluster(cells, params, tuple(grid.seeds), measured)
+    else:
+        with workers.pool(1, CELLS_PER_PROCESS) as pool:
+            for cell in cells:
+                begun = time.perf_counter()
+                try:
+                    row = pool.submit(measure_cell, cell, params, tuple(grid.seeds)).result()
+                except RetrainlabError as exc:
+                    raise type(exc)(f"{cell.label}: {exc}") from None
+                measured(cell, row, time.perf_counter() - begun)
+    by_key = {_key(row): row for row in rows}
+    every = [by_key.get(_key(cell)) or skipped_row(cell, params, skipped[cell]) for cell in grid.cells()]
     write_map(out, every, grid, params)
     return every
+
+
+def _measure_on_cluster(cells: list[Cell], params: Params, seeds: tuple[int, ...], measured) -> None:
+    """Every cell a task on the Ray cluster, all at once (`engine.kind: ray`). A cell, not a
+    fit: its options start from its baseline on each seed and its data is made once, on the
+    node, from the params (no file moves, nothing is logged)."""
+    tasks = [cluster.Task(cell.label, measure_cell, (cell, params, seeds)) for cell in cells]
+    by_label = {cell.label: cell for cell in cells}
+    cluster.run(tasks, params.engine, lambda task, done: measured(by_label[task.name], done.value, done.seconds),
+                tasks_per_worker=CELLS_PER_PROCESS, what="cells")
 
 
 # Every training leaves its input pipeline's generator, and with it its model, in

@@ -215,7 +215,8 @@ def _train_seed(step: Step, seed: int) -> SeedResult:
 
 def _train_seeds(step: Step, run_id: str) -> list[SeedResult]:
     """Every seed, one after another, or `seeds_parallel` at a time in worker processes
-    (retrainlab.training.workers). A worker loads the data and its seed's starting point,
+    (retrainlab.training.workers), or as tasks on a Ray cluster (`engine.kind: ray`,
+    retrainlab.pipeline.cluster_fits). A worker loads the data and its seed's starting point,
     trains, evaluates and logs its seed run under the strategy's run, and hands back its
     figures and its model through a staging folder. One process when training is
     distributed: the distribution has the machine already."""

@@ -39,6 +39,8 @@ INSTALL = "pip install -r requirements-ray.lock (make setup-ray)"
 PROBE_SECONDS = 5.0
 CANCEL_SECONDS = 30.0
 WAIT_SECONDS = 0.5
+# About 15 MB a training stays in TensorFlow's registries for the life of a process.
+TASKS_PER_WORKER = 16
 # A store only this machine reaches: a file, or SQLite (MLFLOW_TRACKING_URI's or the embedded one).
 LOCAL_STORES = ("sqlite:", "file:")
 THREADS = "RETRAINLAB_FIT_THREADS"  # TensorFlow's threads in a task's worker process
@@ -118,15 +120,17 @@ def probe(address: str) -> None:
         ) from None
 
 
-def connect(engine: EngineParams, tracking_uri: str, shown_uri: str) -> None:
+def connect(engine: EngineParams, tracking_uri: str | None = None, shown_uri: str = "") -> None:
     """Join the cluster, once per process, after the checks that need no Ray; the tasks get
-    the tracking store's address (and never an active run's id: mlflow/mlflow#15713)."""
-    refuse_local_store(engine.address, tracking_uri, shown_uri)
+    the tracking store's address, if they log (and never an active run's id:
+    mlflow/mlflow#15713)."""
+    if tracking_uri is not None:
+        refuse_local_store(engine.address, tracking_uri, shown_uri)
     probe(engine.address)
     ray = _ray()
     if ray.is_initialized():
         return
-    env = {"MLFLOW_TRACKING_URI": tracking_uri, THREADS: str(max(1, int(engine.cpus_per_fit)))}
+    env = {THREADS: str(max(1, int(engine.cpus_per_fit)))} | ({"MLFLOW_TRACKING_URI": tracking_uri} if tracking_uri else {})
     env |= {k: os.environ[k] for k in ("TF_CPP_MIN_LOG_LEVEL", "RETRAINLAB_VERBOSE") if k in os.environ}
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -143,22 +147,31 @@ def connect(engine: EngineParams, tracking_uri: str, shown_uri: str) -> None:
     log.info(f"Ray cluster at {engine.address}: {len(nodes)} node(s), {cpus:g} CPUs")
 
 
+def slots(engine: EngineParams) -> int:
+    """How many tasks the cluster runs at once, as it is now."""
+    return max(1, int(_ray().cluster_resources().get("CPU", 0) // engine.cpus_per_fit))
+
+
 def put(value: Any) -> Any:
     """`value` in the cluster's object store, once; a task's argument that is the reference
     reaches the task as the value, fetched to its node."""
     return _ray().put(value)
 
 
-def run(tasks: list[Task], engine: EngineParams, on_done: Callable[[Task, Done], None]) -> None:
-    """Every task at once, spread over the nodes; `on_done` gets each result as it comes.
-    On an error (a task's, `on_done`'s) or Ctrl-C, the tasks still running are cancelled
-    (their worker processes stopped) before it is raised."""
+def run(tasks: list[Task], engine: EngineParams, on_done: Callable[[Task, Done], None],
+        tasks_per_worker: int = TASKS_PER_WORKER, what: str = "fits") -> None:
+    """Every task at once, spread over the nodes; `on_done` gets each result as it comes (and
+    says so: progress is the caller's).
+    A worker process is replaced after `tasks_per_worker` tasks, as a local one is
+    (retrainlab.training.workers): what a training leaves in TensorFlow's process-wide
+    registries goes with it. On an error (a task's, `on_done`'s) or Ctrl-C, the tasks still
+    running are cancelled (their worker processes stopped) before it is raised."""
     ray = _ray()
-    remote = ray.remote(_in_worker)
+    remote = ray.remote(max_calls=tasks_per_worker)(_in_worker)
     asks = {"num_cpus": engine.cpus_per_fit, "num_gpus": engine.gpus_per_fit, "max_retries": engine.retries,
             "retry_exceptions": False, "scheduling_strategy": "SPREAD"}
     pending = {remote.options(name=task.name, **asks).remote(task.fn, *task.args): task for task in tasks}
-    log.info(f"{len(tasks)} fits submitted to the Ray cluster")
+    log.info(f"{len(tasks)} {what} submitted to the Ray cluster")
     try:
         while pending:
             # In short waits, so that a stop (Ctrl-C) is handled at once, not when a fit ends.
@@ -171,13 +184,12 @@ def run(tasks: list[Task], engine: EngineParams, on_done: Callable[[Task, Done],
                 continue
             task = pending.pop(finished[0])
             on_done(task, _result(task, finished[0], engine))
-            log.info(f"  {task.name}: done ({len(tasks) - len(pending)}/{len(tasks)})")
     except BaseException:
         for ref in pending:
             ray.cancel(ref, force=True)
         if pending:  # until their workers are gone: none may write to its run after this
             ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_SECONDS)
-            log.warning(f"{len(pending)} fits still running on the cluster were cancelled")
+            log.warning(f"{len(pending)} {what} still running on the cluster were cancelled")
         raise
 
 
