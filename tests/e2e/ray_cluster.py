@@ -9,6 +9,7 @@ makes that a failure.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -21,15 +22,15 @@ from pathlib import Path
 
 import pytest
 
+from retrainlab.tracking.server import NO_JOBS
+
 from ..conftest import free_port, tool_env
 
 BIN = Path(sys.executable).parent
 
 
 def require_ray() -> None:
-    try:
-        import ray  # noqa: F401  (only whether it is there)
-    except ImportError:
+    if importlib.util.find_spec("ray") is None:
         if os.environ.get("RETRAINLAB_REQUIRE_RAY") == "1":
             pytest.fail("RETRAINLAB_REQUIRE_RAY=1, but Ray is not installed (make setup-ray)")
         pytest.skip("Ray is not installed (make setup-ray)")
@@ -111,7 +112,7 @@ class SqliteServer:
             [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{directory / 'mlflow.db'}",
              "--artifacts-destination", str(directory / "artifacts"), "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", "2"],
-            directory / "server.log",
+            directory / "server.log", **NO_JOBS,
         )
 
     def wait_until_up(self) -> None:

@@ -243,10 +243,16 @@ def serve(
             cluster.stop()
 
 
+# MLflow's server starts a job runner of its own (huey consumers: six processes of about 250 MB
+# on 2 cores) for jobs retrainlab never submits; left off unless the user asks for it.
+NO_JOBS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 def _run_server(command: list[str], env: dict[str, str], host: str, port: int,
                 announce: Callable[[str], None], dropped: re.Pattern | None = None) -> None:
     """Run `mlflow server` or `mlflow ui` until it exits or this process is stopped; once it
     answers, `announce` its URL. `dropped`: the lines of its stderr to leave out."""
+    env = NO_JOBS | env
     # Its own session, so that stopping it reaches the web server's worker processes too.
     server = subprocess.Popen(command, env=env, start_new_session=True, text=True, errors="replace",
                               stderr=None if dropped is None else subprocess.PIPE)
