@@ -5,21 +5,13 @@ printed table has a line per number of values."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
-from ..conftest import PROJECT
+from . import scripts
 
 
 def load_categories():
-    """benchmarks/categories.py as a module (benchmarks/ is scripts, not a package)."""
-    if "categories" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("categories", PROJECT / "benchmarks" / "categories.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["categories"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["categories"]
+    return scripts.load("categories")
 
 
 def test_a_tiny_run_measures_both_encodings_and_reports_them(tmp_path, capsys):

@@ -5,22 +5,14 @@ engine it measures is tested end to end in tests/e2e/test_ray.py.)"""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 
 import pytest
 
-from ..conftest import PROJECT
+from . import scripts
 
 
 def load_cluster():
-    """benchmarks/cluster.py as a module (benchmarks/ is scripts, not a package)."""
-    if "cluster_benchmark" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("cluster_benchmark", PROJECT / "benchmarks" / "cluster.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["cluster_benchmark"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["cluster_benchmark"]
+    return scripts.load("cluster", "cluster_benchmark")
 
 
 def mode(name: str, nodes: int, fits_phase: float, fit_wall: float, fits: int = 6) -> dict:

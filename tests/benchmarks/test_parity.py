@@ -11,24 +11,16 @@ less than the bare recipe is caught the day it lands, while the seeds' noise is 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 
 import pytest
 
-from ..conftest import PROJECT
+from . import scripts
 
 SEEDS = [0, 1, 2]
 
 
 def load_parity():
-    """benchmarks/parity.py as a module (benchmarks/ is scripts, not a package)."""
-    if "parity" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("parity", PROJECT / "benchmarks" / "parity.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["parity"] = module  # dataclasses look their module up while the class is made
-        spec.loader.exec_module(module)
-    return sys.modules["parity"]
+    return scripts.load("parity")
 
 
 def small(params):
