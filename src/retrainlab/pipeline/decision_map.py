@@ -159,19 +159,21 @@ def run_map(params: Params, grid: Grid, out: Path = DEFAULT_OUT, progress: TextI
           f"(baseline, {', '.join(options)}); the map goes to {out}/ when all are done", file=progress, flush=True)
     rows: list[dict] = []
     started = time.perf_counter()
-    at_once = [1]  # cells measured at the same time
+    on_cluster = params.engine.kind == "ray"
+    if on_cluster:
+        cluster.connect(params.engine)
+    at_once = cluster.slots(params.engine) if on_cluster else 1  # cells measured at the same time
 
     def measured(cell: Cell, row: dict, seconds: float) -> None:
         rows.append(row | {"seconds": seconds})
         elapsed = time.perf_counter() - started
-        todo = [c for c in cells if _key(c) not in {_key(r) for r in rows}]
-        left = _remaining(rows, todo, sum(r["seconds"] for r in rows)) / min(at_once[0], max(1, len(todo)))
+        done = {_key(r) for r in rows}
+        todo = [c for c in cells if _key(c) not in done]
+        left = _remaining(rows, todo, sum(r["seconds"] for r in rows)) / min(at_once, max(1, len(todo)))
         print(f"map [{len(rows)}/{len(cells)}] {cell.label}: {row['recommended']} ({seconds:.0f} s; "
               f"elapsed {_clock(elapsed)}, about {_clock(left)} left)", file=progress, flush=True)
 
-    if params.engine.kind == "ray":
-        cluster.connect(params.engine)
-        at_once[0] = cluster.slots(params.engine)
+    if on_cluster:
         _measure_on_cluster(cells, params, tuple(grid.seeds), measured)
     else:
         with workers.pool(1, CELLS_PER_PROCESS) as pool:

@@ -52,7 +52,7 @@ TAG_FAILURE = TAG_PREFIX + "failure"
 TAG_ROUND = TAG_PREFIX + "round"
 TAG_PARENT_VERSION = TAG_PREFIX + "parent_version"
 PARENT_TAG = "mlflow.parentRunId"
-# A seed run's fit (retrainlab.pipeline.strategy_step.fit_key): the same key, the same training.
+# A seed run's fit (retrainlab.pipeline.fits.fit_key): the same key, the same training.
 TAG_FIT = TAG_PREFIX + "fit"
 # On a Ray cluster (retrainlab.pipeline.cluster_fits): the node a fit ran on, which attempt
 # its run is, and the stage's submission its task belongs to.
