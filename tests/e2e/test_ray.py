@@ -109,8 +109,10 @@ def test_dvc_repro_on_the_ray_engine_gives_what_the_local_engine_gives(setting):
     for name in OPTIONS:
         for seed, figures in ray_records[name]["per_seed"].items():
             local = local_records[name]["per_seed"][seed]
-            assert {k: v for k, v in figures.items() if k not in COSTS} == \
-                   {k: v for k, v in local.items() if k not in COSTS}, (name, seed)
+            # Two computations (one TensorFlow thread on a node, the machine's threads here): equal
+            # within the last digit the records keep (README: Every fit at once).
+            assert {k: v for k, v in local.items() if k not in COSTS} == \
+                   pytest.approx({k: v for k, v in figures.items() if k not in COSTS}, abs=1e-4), (name, seed)
     assert json.loads((root / layout.DECISION).read_text()) == ray_decision
     set_params(root, engine={"kind": "ray"})
 
